@@ -1,0 +1,144 @@
+// The typed, validated configuration. Produced only by config::load (loader.hpp);
+// every other area reads it and never parses YAML itself.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/address.hpp"
+#include "common/time.hpp"
+
+namespace l4lb::config {
+
+// Where a value came from, for messages that point back into the file.
+struct Location {
+  int line = 0;    // 1-based; 0 = not from the file (a default)
+  int column = 0;  // 1-based
+};
+
+enum class Protocol { tcp, udp };
+enum class Forward { nat, dr, tun };
+enum class OnFailure { remove, drain };
+enum class HealthType { tcp, udp, http, none };
+
+struct Health {
+  HealthType type = HealthType::tcp;
+  std::optional<std::uint16_t> port;   // default: the backend's port
+  std::optional<net::Address> address; // default: the backend's address
+  std::optional<net::Address> source;  // bind to this source address
+  Duration interval{2000};
+  Duration timeout{1000};
+  int rise = 2;
+  int fall = 3;
+  // tcp (optional) and udp: bytes to send after connecting / as the datagram.
+  std::string send;
+  // tcp (optional) and udp (optional: without it the weak "no ICMP error" check).
+  std::optional<std::string> expect;
+  bool expect_prefix = false;  // udp/tcp: `expect` need only be a prefix of the reply
+  // http
+  std::string path = "/";
+  std::string host;  // Host header; default: the backend's address
+  // Each entry is an inclusive range; default 200-399.
+  std::vector<std::pair<int, int>> expect_status{{200, 399}};
+  std::size_t max_response_bytes = 64 * 1024;
+  Location location;
+};
+
+struct Backend {
+  net::Address address;
+  std::optional<std::uint16_t> port;  // single-port services only
+  std::uint32_t weight = 1;
+  std::uint32_t upper_threshold = 0;  // 0 = unlimited
+  std::uint32_t lower_threshold = 0;
+  Location location;
+};
+
+struct Service {
+  std::string name;
+  net::Address vip;
+  std::vector<std::uint16_t> ports;  // expanded: each port is one IPVS virtual service
+  Protocol protocol = Protocol::tcp;
+  std::string scheduler = "wlc";
+  bool sh_fallback = false;
+  bool sh_port = false;
+  Forward forward = Forward::nat;
+  Duration persistence{0};               // 0 = not persistent
+  std::optional<std::uint8_t> persistence_netmask;  // prefix length; default /32 or /128
+  OnFailure on_failure = OnFailure::remove;
+  int quorum = 1;
+  bool wait_first_check = true;  // backends join only after their first passing check
+  Health health;
+  std::vector<Backend> backends;
+  Location location;
+};
+
+struct TrackInterface {
+  std::string name;
+  std::optional<int> weight;  // none: FAULT while down
+  Location location;
+};
+
+struct TrackService {
+  std::string service;
+  int weight = 0;  // added to the priority while the service is below quorum
+  Location location;
+};
+
+struct Garp {
+  int repeat = 5;
+  Duration interval{10};
+  Duration refresh{0};  // 0 = no periodic refresh
+};
+
+struct Unicast {
+  net::Address source;
+  std::vector<net::Address> peers;
+};
+
+struct VrrpInstance {
+  std::string name;
+  std::string interface;
+  std::uint8_t vrid = 0;
+  std::uint8_t priority = 100;
+  Duration advert_interval{1000};
+  bool preempt = true;
+  Duration preempt_delay{0};
+  bool accept_mode = false;
+  std::optional<Unicast> unicast;
+  std::vector<net::Prefix> vips;
+  std::vector<TrackInterface> track_interfaces;
+  std::vector<TrackService> track_services;
+  Garp garp;
+  std::optional<std::string> notify;
+  Duration notify_timeout{5000};
+  Location location;
+};
+
+struct Metrics {
+  std::optional<std::string> listen;  // "127.0.0.1:9465", "[::1]:9465"; none = off
+};
+
+struct Control {
+  std::string socket = "/run/l4lb/l4lbd.sock";
+  std::string group = "l4lb";  // socket group (0660); missing group: root only
+};
+
+struct Config {
+  std::string node_name;  // default: hostname
+  std::vector<VrrpInstance> vrrp;
+  std::vector<Service> services;
+  std::string state_dir = "/run/l4lb";
+  Control control;
+  Metrics metrics;
+  // On SIGTERM: leave IPVS services in place (default) so a restart adopts them.
+  bool remove_services_on_exit = false;
+};
+
+std::string_view to_string(Protocol p);
+std::string_view to_string(Forward f);
+std::string_view to_string(OnFailure o);
+std::string_view to_string(HealthType t);
+
+}  // namespace l4lb::config
