@@ -1,0 +1,395 @@
+"""The kernel lab: User-Mode Linux with real IPVS, for tests and benchmarks.
+
+Host side (`Lab`): boots `linux.uml` with the host filesystem as its root, loads the
+IPVS, scheduler and link modules (`modprobe -d` with a symlinked module tree, because
+the guest kernel cannot autoload them), runs one guest script and returns its exit
+code, stdout, stderr and every file the script wrote to $LAB_OUT.
+
+Guest side (`Guest`, used by the guest script, which imports this same module):
+namespaces for clients and backends routed through the load balancer (the guest's
+root namespace), TCP/UDP echo servers that answer with their own name, clients that
+count which backend answered, long-lived connections, and the host-built binaries.
+
+Everything a guest needs lives under /var/tmp/l4lb-lab-<pid>-<n>/, because the guest
+mounts tmpfs over /tmp and /run. Only one boot per test file is expected: UML has one
+CPU and is slow, so a guest script should run several checks per boot.
+
+    from lab import Lab
+    with Lab("ipvs") as lab:
+        r = lab.run(GUEST_PY, timeout=300)       # python3 script text
+        r.check()                                 # raises with the logs if rc != 0
+        print(r.stdout, r.files["table.txt"])
+"""
+
+import atexit
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+UML = "/usr/bin/linux.uml"
+UML_MODULES = Path("/usr/lib/uml/modules")
+PYLIB = Path(__file__).resolve().parent
+SOURCE_DIR = Path(os.environ.get("L4LB_SOURCE_DIR", PYLIB.parent.parent))
+BUILD_DIR = Path(os.environ.get("L4LB_BUILD_DIR", SOURCE_DIR / "build"))
+
+SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo",
+              "ovf", "mh"]
+LINK_MODULES = ["veth", "bridge", "macvlan", "dummy", "ipip", "ip6_tunnel", "sit"]
+
+_live = []  # Labs not yet cleaned up, for atexit / SIGTERM
+_counter = itertools.count()
+
+
+def available():
+    """Why the lab cannot run here, or None when it can."""
+    if not os.path.exists(UML):
+        return f"{UML} missing (package user-mode-linux)"
+    if not _kernel_release():
+        return f"no UML modules under {UML_MODULES}"
+    if os.geteuid() != 0:
+        return "the lab needs root (hostfs root filesystem, module loading)"
+    return None
+
+
+def _kernel_release():
+    if not UML_MODULES.is_dir():
+        return None
+    releases = sorted(p.name for p in UML_MODULES.iterdir() if (p / "modules.dep").exists())
+    return releases[-1] if releases else None
+
+
+def _cleanup_all():
+    for lab in list(_live):
+        lab.close()
+
+
+def _on_sigterm(signum, frame):
+    _cleanup_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+atexit.register(_cleanup_all)
+if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+class LabError(AssertionError):
+    pass
+
+
+class LabResult:
+    def __init__(self, rc, stdout, stderr, console, files, timed_out, seconds):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.console = console  # the guest kernel's console (boot log, module messages)
+        self.files = files  # name -> text for every file the script left in $LAB_OUT
+        self.timed_out = timed_out
+        self.seconds = seconds
+
+    def report(self, tail=6000):
+        parts = [f"guest rc={self.rc} timed_out={self.timed_out} seconds={self.seconds:.1f}",
+                 "--- stdout ---", self.stdout[-tail:], "--- stderr ---", self.stderr[-tail:]]
+        for name, text in sorted(self.files.items()):
+            parts += [f"--- {name} ---", text[-tail:]]
+        parts += ["--- console (tail) ---", self.console[-2000:]]
+        return "\n".join(parts)
+
+    def check(self):
+        if self.rc != 0 or self.timed_out:
+            raise LabError(self.report())
+        return self
+
+
+class Lab:
+    """One UML guest working directory; each run() is one boot."""
+
+    def __init__(self, tag="lab", mem="768M"):
+        self.release = _kernel_release()
+        self.mem = mem
+        self.dir = Path(tempfile.mkdtemp(prefix=f"l4lb-{tag}-{os.getpid()}-{next(_counter)}-",
+                                         dir="/var/tmp"))
+        self.umid = f"l4lb{os.getpid()}x{next(_counter)}"
+        self.proc = None
+        mods = self.dir / "mods" / "lib" / "modules"
+        mods.mkdir(parents=True)
+        if self.release:
+            (mods / self.release).symlink_to(UML_MODULES / self.release)
+        _live.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            _kill_group(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(Path.home() / ".uml" / self.umid, ignore_errors=True)
+        if self in _live:
+            _live.remove(self)
+
+    def run(self, script, timeout=300, interpreter="python3", env=None, modules=()):
+        """Boot, run `script` (text) with `interpreter` inside, power off. Never raises for a
+        failing script: inspect the LabResult (or call .check())."""
+        run_dir = self.dir / f"run{next(_counter)}"
+        out = run_dir / "out"
+        out.mkdir(parents=True)
+        (run_dir / "script").write_text(script)
+        env = dict(env or {})
+        env.update({
+            "LAB_OUT": str(out), "LAB_DIR": str(run_dir), "LAB_MODDIR": str(self.dir / "mods"),
+            "L4LB_BUILD_DIR": str(BUILD_DIR), "L4LB_SOURCE_DIR": str(SOURCE_DIR),
+            "PYTHONPATH": str(PYLIB), "PYTHONUNBUFFERED": "1",
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/root", "LANG": "C.UTF-8",
+        })
+        mods = ["ip_vs"] + [f"ip_vs_{s}" for s in SCHEDULERS] + LINK_MODULES + list(modules)
+        init = run_dir / "init.sh"
+        init.write_text(_INIT.format(
+            env="\n".join(f"export {k}={_shq(v)}" for k, v in env.items()),
+            moddir=_shq(str(self.dir / "mods")), modules=" ".join(mods),
+            interpreter=interpreter, script=_shq(str(run_dir / "script")),
+            out=_shq(str(out))))
+        init.chmod(0o755)
+        cmd = [UML, f"mem={self.mem}", "root=/dev/root", "rootfstype=hostfs", "rootflags=/",
+               "rw", f"init={init}", f"umid={self.umid}", "con=null", "con0=fd:0,fd:1"]
+        console_path = run_dir / "console.log"
+        start = time.monotonic()
+        timed_out = False
+        with open(console_path, "wb") as console:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(self.proc)
+        seconds = time.monotonic() - start
+        rc_file = out / "rc"
+        rc = int(rc_file.read_text().strip()) if rc_file.exists() else -1
+        files = {}
+        for p in sorted(out.iterdir()):
+            if p.is_file() and p.name not in ("rc", "stdout", "stderr"):
+                files[p.name] = p.read_text(errors="replace")
+        return LabResult(rc, _read(out / "stdout"), _read(out / "stderr"), _read(console_path),
+                         files, timed_out, seconds)
+
+
+def _read(path):
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _shq(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+# The guest's init: the host filesystem is the root, so mount private proc/sys and
+# tmpfs over /tmp and /run (ip netns keeps its state in /run/netns).
+_INIT = """#!/bin/sh
+{env}
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+mkdir -p /run/netns
+ip link set lo up
+for m in {modules}; do
+  modprobe -d {moddir} $m 2>>{out}/modprobe.log || echo "modprobe $m failed" >>{out}/modprobe.log
+done
+{interpreter} {script} >{out}/stdout 2>{out}/stderr
+echo $? >{out}/rc
+sync
+poweroff -f 2>/dev/null || halt -f
+"""
+
+
+# ------------------------------------------------------------------------------------
+# Guest side: everything below runs inside UML (the guest script imports this module).
+
+def sh(cmd, check=True, ns=None, timeout=120):
+    """Run a shell command (optionally in namespace `ns`); return stdout."""
+    if ns:
+        cmd = f"ip netns exec {ns} sh -c {_shq(cmd)}"
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise LabError(f"command failed rc={p.returncode}: {cmd}\n{p.stdout}\n{p.stderr}")
+    return p.stdout
+
+
+def out_path(name):
+    return os.path.join(os.environ["LAB_OUT"], name)
+
+
+def save(name, text):
+    with open(out_path(name), "w") as f:
+        f.write(text)
+
+
+GUEST_SCRIPTS = SOURCE_DIR / "lab"
+
+
+class Guest:
+    """The standard topology inside the guest. The guest's root namespace is the load
+    balancer: clients c1..cN sit on bridge `brc` (10.0.0.0/24, fd00:c::/64), backends
+    b1..bM on bridge `brb` (10.1.0.0/24, fd00:b::/64), the LB is .1 / ::1 on both and
+    routes between them. VIPs live on the LB's dummy `vips` (10.0.100.0/24,
+    fd00:100::/64) and are reached by the clients through the LB."""
+
+    LB_C4, LB_B4, LB_C6, LB_B6 = "10.0.0.1", "10.1.0.1", "fd00:c::1", "fd00:b::1"
+
+    def __init__(self, clients=2, backends=3):
+        self.clients = [f"c{i}" for i in range(1, clients + 1)]
+        self.backends = [f"b{i}" for i in range(1, backends + 1)]
+        self.procs = []
+        atexit.register(self.stop_all)
+
+    @staticmethod
+    def client_addr(i, v6=False):
+        return f"fd00:c::{10 + i}" if v6 else f"10.0.0.{10 + i}"
+
+    @staticmethod
+    def backend_addr(i, v6=False):
+        return f"fd00:b::{10 + i}" if v6 else f"10.1.0.{10 + i}"
+
+    def setup(self):
+        for k in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                  "net.ipv4.vs.conntrack=0"):
+            sh(f"sysctl -qw {k}", check=False)
+        sh("ip link add vips type dummy && ip link set vips up")
+        for br, a4, a6 in (("brc", self.LB_C4, self.LB_C6), ("brb", self.LB_B4, self.LB_B6)):
+            sh(f"ip link add {br} type bridge && ip link set {br} up && "
+               f"ip addr add {a4}/24 dev {br} && ip addr add {a6}/64 dev {br} nodad")
+        for group, br, addr, gw4, gw6 in (
+                (self.clients, "brc", self.client_addr, self.LB_C4, self.LB_C6),
+                (self.backends, "brb", self.backend_addr, self.LB_B4, self.LB_B6)):
+            for i, ns in enumerate(group, start=1):
+                sh(f"ip netns add {ns}")
+                sh(f"ip link add h{ns} type veth peer name eth0 netns {ns}")
+                sh(f"ip link set h{ns} master {br} up")
+                sh(f"ip link set lo up && ip link set eth0 up && "
+                   f"ip addr add {addr(i)}/24 dev eth0 && "
+                   f"ip addr add {addr(i, True)}/64 dev eth0 nodad && "
+                   f"ip route add default via {gw4} && ip -6 route add default via {gw6}", ns=ns)
+        return self
+
+    def add_vip(self, addr):
+        plen = 128 if ":" in addr else 32
+        sh(f"ip addr add {addr}/{plen} dev vips" + (" nodad" if plen == 128 else ""))
+
+    def spawn(self, argv, ns=None, stdout=None, stderr=None, **kw):
+        if ns:
+            argv = ["ip", "netns", "exec", ns] + list(argv)
+        p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, **kw)
+        self.procs.append(p)
+        return p
+
+    def start_echo(self, ns, port, proto="tcp", name=None, addr="::"):
+        """An echo server in `ns` that answers "<name>:<data>"; waits until it listens."""
+        name = name or ns
+        ready = os.path.join(os.environ["LAB_DIR"], f"echo-{ns}-{proto}-{port}.ready")
+        p = self.spawn([sys.executable, str(GUEST_SCRIPTS / "echo.py"), proto, addr,
+                        str(port), name, ready], ns=ns,
+                       stderr=open(out_path(f"echo-{ns}-{proto}-{port}.log"), "w"))
+        _wait_for(lambda: os.path.exists(ready) or p.poll() is not None, 20)
+        if p.poll() is not None:
+            raise LabError(f"echo server {ns} {proto}/{port} exited rc={p.returncode}")
+        return p
+
+    def count(self, ns, addr, port, n, proto="tcp", timeout=2.0):
+        """Make n fresh connections (datagrams for udp) from `ns`; {backend name: count}
+        plus "error:<reason>" counts for failures."""
+        text = sh(f"{sys.executable} {GUEST_SCRIPTS / 'client.py'} count {proto} {addr} "
+                  f"{port} {n} {timeout}", ns=ns, timeout=60 + n * timeout)
+        return json.loads(text)
+
+    def connect(self, ns, addr, port):
+        """A long-lived TCP connection from `ns`; returns a Conn (ask/close)."""
+        p = self.spawn([sys.executable, str(GUEST_SCRIPTS / "client.py"), "hold", "tcp", addr,
+                        str(port), "5"], ns=ns, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       text=True, bufsize=1)
+        conn = Conn(p)
+        if conn.ask("hello") is None:
+            raise LabError(f"long-lived connection from {ns} to {addr}:{port} failed")
+        return conn
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+        self.procs = []
+
+
+class Conn:
+    def __init__(self, proc):
+        self.proc = proc
+        self.backend = None
+
+    def ask(self, text):
+        """Send one line; return the echoing backend's name, or None if the connection failed."""
+        try:
+            self.proc.stdin.write(text + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline().strip()
+        except (BrokenPipeError, OSError):
+            return None
+        if not line.startswith("ok "):
+            return None
+        name, _, echoed = line[3:].partition(":")
+        if echoed != text:
+            return None
+        self.backend = self.backend or name
+        return name
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _wait_for(cond, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+def wait_for(cond, timeout, step=0.05):
+    return _wait_for(cond, timeout, step)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
