@@ -1,0 +1,88 @@
+#include "ctl/client.hpp"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace l4lb::ctl {
+namespace {
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string connect_error(const std::string& path, int err) {
+  switch (err) {
+    case ENOENT:
+      return "cannot connect to " + path +
+             ": no such socket (is l4lbd running? see `systemctl status l4lbd`)";
+    case ECONNREFUSED:
+      return "cannot connect to " + path +
+             ": nobody is listening (l4lbd is not running; the socket is stale)";
+    case EACCES:
+    case EPERM:
+      return "cannot connect to " + path +
+             ": permission denied (run as root or as a member of group l4lb)";
+    default:
+      return "cannot connect to " + path + ": " + std::strerror(err);
+  }
+}
+
+}  // namespace
+
+std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
+                                               const nlohmann::json& request, int timeout_seconds) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path)
+    return ClientError{"socket path too long: " + socket_path};
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (s.fd < 0) return ClientError{std::string("socket: ") + std::strerror(errno)};
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return ClientError{connect_error(socket_path, errno)};
+
+  std::string out = request.dump() + "\n";
+  for (std::size_t sent = 0; sent < out.size();) {
+    ssize_t n = ::send(s.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ClientError{std::string("sending the request: ") + std::strerror(errno)};
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+
+  std::string in;
+  char buf[65536];
+  for (;;) {
+    pollfd p{s.fd, POLLIN, 0};
+    int r = ::poll(&p, 1, timeout_seconds * 1000);
+    if (r == 0)
+      return ClientError{"l4lbd did not answer within " + std::to_string(timeout_seconds) + "s"};
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ClientError{std::string("poll: ") + std::strerror(errno)};
+    }
+    ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ClientError{std::string("reading the answer: ") + std::strerror(errno)};
+    }
+    if (n == 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+    if (!in.empty() && in.back() == '\n') break;
+  }
+  auto response = nlohmann::json::parse(in, nullptr, false);
+  if (response.is_discarded() || !response.is_object())
+    return ClientError{"l4lbd sent an answer that is not JSON (version mismatch?)"};
+  return response;
+}
+
+}  // namespace l4lb::ctl

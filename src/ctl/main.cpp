@@ -1,0 +1,131 @@
+// l4lbctl: the operator's view of a running l4lbd, over its control socket.
+// Exit codes: 0 ok, 1 the daemon refused (e.g. a rejected reload) or the config is invalid,
+// 2 usage error, 3 the daemon cannot be reached.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <variant>
+
+#include "config/loader.hpp"
+#include "ctl/client.hpp"
+#include "ctl/render.hpp"
+
+namespace {
+
+using nlohmann::json;
+using namespace l4lb;
+
+int print_diagnostics(const config::LoadResult& result) {
+  for (const auto& d : result.diagnostics) std::cerr << d.to_string() << "\n";
+  if (!result.ok()) {
+    std::cerr << result.error_count() << " error(s)\n";
+    return 1;
+  }
+  std::cout << config::summary(*result.config) << "\n";
+  return 0;
+}
+
+int request(const std::string& socket, const json& req, json& response) {
+  auto r = ctl::call(socket, req);
+  if (auto* e = std::get_if<ctl::ClientError>(&r)) {
+    std::cerr << "l4lbctl: " << e->message << "\n";
+    return 3;
+  }
+  response = std::get<json>(r);
+  return 0;
+}
+
+double now_unix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int print_reload(const json& r) {
+  for (const auto& w : r.value("warnings", json::array()))
+    std::cerr << w.get<std::string>() << "\n";
+  if (!r.value("ok", false)) {
+    for (const auto& e : r.value("errors", json::array()))
+      std::cerr << e.get<std::string>() << "\n";
+    std::cerr << "l4lbctl: reload rejected: " << r.value("error", std::string("invalid config"))
+              << "; the running configuration is unchanged\n";
+    return 1;
+  }
+  auto changes = r.value("changes", json::array());
+  if (changes.empty())
+    std::cout << "reloaded: no changes\n";
+  else {
+    std::cout << "reloaded: " << changes.size() << " change(s)\n";
+    for (const auto& c : changes) std::cout << "  " << c.get<std::string>() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"l4lbctl: inspect and control a running l4lbd"};
+  app.require_subcommand(1);
+  const char* env_socket = std::getenv("L4LB_SOCKET");
+  std::string socket = env_socket ? env_socket : "/run/l4lb/l4lbd.sock";
+  app.add_option("-s,--socket", socket, "control socket of l4lbd (env L4LB_SOCKET)")
+      ->capture_default_str();
+
+  auto* status = app.add_subcommand("status", "show VRRP instances, services and backends");
+  bool as_json = false;
+  status->add_flag("--json", as_json, "the full status document (schema: docs/STATUS.md)");
+
+  app.add_subcommand("reload", "re-read the config file; print the changes or every error");
+
+  std::string backend, service;
+  auto* drain = app.add_subcommand("drain", "set a backend's weight to 0 (kept across reloads)");
+  drain->add_option("BACKEND", backend, "backend address")->required();
+  drain->add_option("--service", service, "only in this service (default: every service)");
+  auto* undrain = app.add_subcommand("undrain", "give a drained backend its weight back");
+  undrain->add_option("BACKEND", backend, "backend address")->required();
+  undrain->add_option("--service", service, "only in this service");
+
+  std::string file;
+  auto* check = app.add_subcommand("check-config", "validate a config file (no daemon needed)");
+  check->add_option("FILE", file, "config file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  if (check->parsed()) return print_diagnostics(config::load_file(file));
+
+  json response;
+  if (status->parsed()) {
+    if (int rc = request(socket, {{"command", "status"}}, response)) return rc;
+    if (!response.value("ok", false)) {
+      std::cerr << "l4lbctl: " << response.value("error", std::string("status failed")) << "\n";
+      return 1;
+    }
+    if (as_json)
+      std::cout << response["status"].dump(2) << "\n";
+    else
+      std::cout << ctl::render_status(response["status"], now_unix());
+    return 0;
+  }
+  if (app.got_subcommand("reload")) {
+    if (int rc = request(socket, {{"command", "reload"}}, response)) return rc;
+    return print_reload(response);
+  }
+  for (auto* sub : {drain, undrain}) {
+    if (!sub->parsed()) continue;
+    json req = {{"command", sub->get_name()}, {"backend", backend}, {"service", service}};
+    if (int rc = request(socket, req, response)) return rc;
+    if (!response.value("ok", false)) {
+      std::cerr << "l4lbctl: " << response.value("error", std::string("refused")) << "\n";
+      return 1;
+    }
+    std::cout << response.value("message", std::string("ok")) << "\n";
+    return 0;
+  }
+  return 2;
+}

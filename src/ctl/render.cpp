@@ -1,0 +1,174 @@
+#include "ctl/render.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace l4lb::ctl {
+namespace {
+
+using nlohmann::json;
+
+std::string s(const json& j, const char* key, const std::string& fallback = "-") {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  const auto& v = j[key];
+  if (v.is_string()) return v.get<std::string>().empty() ? fallback : v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<long long>());
+  if (v.is_number()) return fmt::format("{:.1f}", v.get<double>());
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  return fallback;
+}
+
+// Like json::value(), but never throws on a document of another shape.
+json get(const json& j, const char* key, json fallback) {
+  if (!j.is_object() || !j.contains(key) || j[key].type() != fallback.type()) return fallback;
+  return j[key];
+}
+
+bool flag(const json& j, const char* key, bool fallback) {
+  return get(j, key, fallback).get<bool>();
+}
+
+double n(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
+}
+
+std::string join(const json& arr, const char* sep = ",") {
+  std::string out;
+  if (!arr.is_array()) return "-";
+  for (const auto& v : arr) {
+    if (!out.empty()) out += sep;
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string header(const json& d, double now) {
+  std::string out = fmt::format("node {}  l4lbd {}  up {}  config {} (generation {})\n",
+                                s(d, "node"), s(d, "version"), format_age(now - n(d, "started_at")),
+                                s(d, "config_file"), s(d, "generation"));
+  if (d.contains("last_reload") && d["last_reload"].is_object()) {
+    const auto& r = d["last_reload"];
+    if (flag(r, "ok", true)) {
+      out += fmt::format("last reload: ok, {} ago\n", format_age(now - n(r, "time")));
+    } else {
+      out += fmt::format("last reload: REJECTED {} ago, running config unchanged:\n",
+                         format_age(now - n(r, "time")));
+      for (const auto& e : get(r, "errors", json::array()))
+        out += "  " + (e.is_string() ? e.get<std::string>() : e.dump()) + "\n";
+    }
+  }
+  return out;
+}
+
+std::string vrrp_section(const json& instances, double now) {
+  if (!instances.is_array() || instances.empty()) return "VRRP: no instances\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"INSTANCE", "FAMILY", "IFACE", "VRID", "STATE", "PRIO(CONF)", "SINCE", "MASTER", "VIPS"}};
+  for (const auto& i : instances) {
+    rows.push_back({s(i, "name"), s(i, "family"), s(i, "interface"), s(i, "vrid"), s(i, "state"),
+                    s(i, "priority") + "(" + s(i, "priority_configured") + ")",
+                    format_age(now - n(i, "since")), s(i, "master"),
+                    join(get(i, "vips", json::array()))});
+  }
+  return "VRRP\n" + format_table(rows);
+}
+
+std::string backend_rows(const json& backends) {
+  std::vector<std::vector<std::string>> rows = {
+      {"BACKEND", "WEIGHT(CONF)", "HEALTH", "LATENCY", "ACTIVE", "INACT", "LAST ERROR"}};
+  for (const auto& b : backends) {
+    std::string health = s(b, "health");
+    if (flag(b, "drained", false)) health += ",drained";
+    std::string latency = b.contains("latency_ms") && b["latency_ms"].is_number()
+                              ? fmt::format("{:.1f}ms", b["latency_ms"].get<double>())
+                              : "-";
+    std::string weight = flag(b, "in_kernel", false) ? s(b, "weight") : "absent";
+    std::string address = s(b, "address");
+    if (address.find(':') != std::string::npos) address = "[" + address + "]";
+    rows.push_back({address + ":" + s(b, "port"), weight + "(" + s(b, "weight_configured") + ")",
+                    health, latency, s(b, "active_conns", "0"), s(b, "inactive_conns", "0"),
+                    s(b, "last_error")});
+  }
+  return format_table(rows, "      ");
+}
+
+std::string services_section(const json& services) {
+  if (!services.is_array() || services.empty()) return "SERVICES: none\n";
+  std::string out = "SERVICES\n";
+  for (const auto& svc : services) {
+    std::string vip = s(svc, "vip");
+    if (vip.find(':') != std::string::npos) vip = "[" + vip + "]";
+    std::string quorum = fmt::format("{}/{} {}", s(svc, "healthy", "0"), s(svc, "quorum", "0"),
+                                     flag(svc, "quorum_met", true) ? "ok" : "BELOW QUORUM");
+    std::vector<std::vector<std::string>> rows = {
+        {"SERVICE", "VIRTUAL SERVICE", "SCHED", "FWD", "HEALTHY/QUORUM", "ACTIVE", "INACT",
+         "CONN/s", "PKT/s in/out", "BYTES/s in/out"},
+        {s(svc, "name"), vip + ":" + s(svc, "port") + "/" + s(svc, "protocol"), s(svc, "scheduler"),
+         s(svc, "forward"), quorum, s(svc, "active_conns", "0"), s(svc, "inactive_conns", "0"),
+         format_si(n(svc, "cps")), format_si(n(svc, "pps_in")) + "/" + format_si(n(svc, "pps_out")),
+         format_si(n(svc, "bps_in")) + "/" + format_si(n(svc, "bps_out"))}};
+    if (!flag(svc, "in_kernel", true)) rows[1][1] += " (not in kernel)";
+    out += format_table(rows);
+    out += backend_rows(get(svc, "backends", json::array()));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_age(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e10) return "-";
+  auto t = static_cast<long long>(seconds);
+  if (t < 60) return fmt::format("{}s", t);
+  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  if (t < 86400) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+  return fmt::format("{}d{:02}h", t / 86400, (t % 86400) / 3600);
+}
+
+std::string format_si(double v) {
+  const char* units[] = {"", "k", "M", "G", "T", "P"};
+  int u = 0;
+  while (std::fabs(v) >= 1000 && u < 5) {
+    v /= 1000;
+    ++u;
+  }
+  if (u == 0) return fmt::format("{}", static_cast<long long>(std::llround(v)));
+  return fmt::format("{:.1f}{}", v, units[u]);
+}
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows,
+                         const std::string& indent) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], r[c].size());
+    }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line = indent;
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      line += r[c];
+      if (c + 1 < r.size()) line += std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string render_status(const nlohmann::json& status, double now_unix) {
+  std::string out = header(get(status, "daemon", json::object()), now_unix);
+  const json ipvs = get(status, "ipvs", json::object());
+  if (flag(ipvs, "enabled", false) && !flag(ipvs, "available", false))
+    out += "IPVS: UNAVAILABLE: " + s(ipvs, "error") + "\n";
+  for (const auto& c : get(ipvs, "conflicts", json::array()))
+    out += "IPVS conflict: " + (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
+  out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
+  out += "\n" + services_section(get(status, "services", json::array()));
+  return out;
+}
+
+}  // namespace l4lb::ctl

@@ -1,0 +1,34 @@
+// The control socket l4lbctl talks to: a unix stream socket, one JSON request line in, one JSON
+// response line out, then the connection closes. Permissions 0660, group `control.group` when
+// that group exists (root only otherwise).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace l4lb::daemon {
+
+class ControlServer {
+ public:
+  using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+
+  ControlServer(boost::asio::io_context& io, Handler handler);
+  ~ControlServer();
+  // Returns an error message if the socket cannot be created. A stale socket file left by a
+  // dead daemon is replaced; a live daemon already listening there is an error.
+  std::optional<std::string> listen(const std::string& path, const std::string& group);
+  void close();
+
+ private:
+  void accept();
+  boost::asio::io_context& io_;
+  Handler handler_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  std::string path_;
+};
+
+}  // namespace l4lb::daemon

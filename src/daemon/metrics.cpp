@@ -1,0 +1,255 @@
+#include "daemon/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <vector>
+
+namespace l4lb::daemon {
+namespace {
+
+using nlohmann::json;
+
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+std::string labels(const Labels& ls) {
+  if (ls.empty()) return "";
+  std::string out = "{";
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    if (i) out += ",";
+    out += ls[i].first + "=\"" + escape(ls[i].second) + "\"";
+  }
+  return out + "}";
+}
+
+double num(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return 0;
+  return j[key].get<double>();
+}
+
+// Like json::value(), but never throws: the document may come from an older or newer daemon.
+json get(const json& j, const char* key, json fallback) {
+  if (!j.is_object() || !j.contains(key) || j[key].type() != fallback.type()) return fallback;
+  return j[key];
+}
+
+bool flag(const json& j, const char* key, bool fallback) {
+  return get(j, key, fallback).get<bool>();
+}
+
+std::string str(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return "";
+  if (j[key].is_string()) return j[key].get<std::string>();
+  if (j[key].is_number_integer()) return std::to_string(j[key].get<long long>());
+  return "";
+}
+
+// Collects samples per metric family so each family's HELP/TYPE is printed once, as the
+// format requires, even though samples are produced object by object.
+class Writer {
+ public:
+  void add(const std::string& name, const char* type, const char* help, const Labels& ls,
+           double value) {
+    auto& f = families_[name];
+    if (f.type.empty()) {
+      f.type = type;
+      f.help = help;
+      order_.push_back(name);
+    }
+    f.samples += name + labels(ls) + " " + fmt::format("{}", value) + "\n";
+  }
+  // Histogram samples: name_bucket/_sum/_count under one family `name`.
+  void raw(const std::string& name, const char* type, const char* help, const std::string& lines) {
+    auto& f = families_[name];
+    if (f.type.empty()) {
+      f.type = type;
+      f.help = help;
+      order_.push_back(name);
+    }
+    f.samples += lines;
+  }
+  std::string str() const {
+    std::string out;
+    for (const auto& name : order_) {
+      const auto& f = families_.at(name);
+      out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + f.type + "\n" + f.samples;
+    }
+    return out;
+  }
+
+ private:
+  struct Family {
+    std::string type, help, samples;
+  };
+  std::map<std::string, Family> families_;
+  std::vector<std::string> order_;
+};
+
+void daemon_metrics(Writer& w, const json& d) {
+  w.add("l4lb_build_info", "gauge", "Build information; always 1.",
+        {{"version", str(d, "version")}, {"node", str(d, "node")}}, 1);
+  w.add("l4lb_config_generation", "gauge", "Number of configs applied since start (1 = the first).",
+        {}, num(d, "generation"));
+  w.add("l4lb_reloads_total", "counter", "Config reloads by result.", {{"result", "ok"}},
+        num(d, "reloads_ok"));
+  w.add("l4lb_reloads_total", "counter", "Config reloads by result.", {{"result", "failed"}},
+        num(d, "reloads_failed"));
+  const json last = get(d, "last_reload", json::object());
+  w.add("l4lb_last_reload_success", "gauge", "1 if the last reload was applied, 0 if rejected.", {},
+        flag(last, "ok", true) ? 1 : 0);
+  w.add("l4lb_last_reload_timestamp_seconds", "gauge", "Unix time of the last reload attempt.", {},
+        num(last, "time"));
+  w.add("l4lb_start_time_seconds", "gauge", "Unix time the daemon started.", {},
+        num(d, "started_at"));
+}
+
+void vrrp_metrics(Writer& w, const json& instances) {
+  static const char* states[] = {"INIT", "BACKUP", "MASTER", "FAULT"};
+  for (const auto& i : instances) {
+    Labels base = {{"instance", str(i, "name")}, {"family", str(i, "family")}};
+    for (const char* s : states) {
+      Labels l = base;
+      l.emplace_back("state", s);
+      w.add("l4lb_vrrp_state", "gauge", "VRRP state of the instance (1 for the current state).", l,
+            str(i, "state") == s ? 1 : 0);
+    }
+    w.add("l4lb_vrrp_priority", "gauge", "Effective VRRP priority (after tracking).", base,
+          num(i, "priority"));
+    w.add("l4lb_vrrp_priority_configured", "gauge", "Configured VRRP priority.", base,
+          num(i, "priority_configured"));
+    w.add("l4lb_vrrp_transitions_total", "counter", "VRRP state transitions.", base,
+          num(i, "transitions"));
+    w.add("l4lb_vrrp_adverts_sent_total", "counter", "VRRP advertisements sent.", base,
+          num(i, "adverts_sent"));
+    w.add("l4lb_vrrp_adverts_received_total", "counter", "Valid VRRP advertisements received.",
+          base, num(i, "adverts_received"));
+    if (i.contains("drops") && i["drops"].is_object())
+      for (const auto& [reason, count] : i["drops"].items()) {
+        Labels l = base;
+        l.emplace_back("reason", reason);
+        w.add("l4lb_vrrp_drops_total", "counter", "Received VRRP packets dropped, by reason.", l,
+              count.is_number() ? count.get<double>() : 0);
+      }
+    const bool master = str(i, "state") == "MASTER";
+    if (i.contains("vips") && i["vips"].is_array())
+      for (const auto& vip : i["vips"])
+        w.add(
+            "l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
+            {{"instance", str(i, "name")}, {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
+            master ? 1 : 0);
+  }
+}
+
+void traffic(Writer& w, const std::string& prefix, const char* what, const Labels& base,
+             const json& s) {
+  auto with = [&](const char* k, const char* v) {
+    Labels l = base;
+    l.emplace_back(k, v);
+    return l;
+  };
+  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+        with("state", "active"), num(s, "active_conns"));
+  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+        with("state", "inactive"), num(s, "inactive_conns"));
+  w.add(prefix + "_connections_total", "counter", what, base, num(s, "conns_total"));
+  w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.", with("direction", "in"),
+        num(s, "packets_in"));
+  w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.",
+        with("direction", "out"), num(s, "packets_out"));
+  w.add(prefix + "_bytes_total", "counter", "IPVS bytes by direction.", with("direction", "in"),
+        num(s, "bytes_in"));
+  w.add(prefix + "_bytes_total", "counter", "IPVS bytes by direction.", with("direction", "out"),
+        num(s, "bytes_out"));
+}
+
+void histogram(Writer& w, const Labels& base, const json& h) {
+  if (!h.is_object() || !h.contains("buckets")) return;
+  std::string lines;
+  const std::string name = "l4lb_health_check_duration_seconds";
+  for (const auto& b : h["buckets"]) {
+    if (!b.is_array() || b.size() != 2) continue;
+    Labels l = base;
+    l.emplace_back("le", fmt::format("{}", b[0].get<double>()));
+    lines += name + "_bucket" + labels(l) + " " + fmt::format("{}", b[1].get<double>()) + "\n";
+  }
+  Labels inf = base;
+  inf.emplace_back("le", "+Inf");
+  lines += name + "_bucket" + labels(inf) + " " + fmt::format("{}", num(h, "count")) + "\n";
+  lines += name + "_sum" + labels(base) + " " + fmt::format("{}", num(h, "sum")) + "\n";
+  lines += name + "_count" + labels(base) + " " + fmt::format("{}", num(h, "count")) + "\n";
+  w.raw(name, "histogram", "Duration of health checks (successful and failed).", lines);
+}
+
+void service_metrics(Writer& w, const json& services) {
+  for (const auto& s : services) {
+    Labels base = {{"service", str(s, "name")},
+                   {"vip", str(s, "vip")},
+                   {"port", str(s, "port")},
+                   {"protocol", str(s, "protocol")}};
+    traffic(w, "l4lb_ipvs_service", "Connections scheduled by the IPVS virtual service.", base, s);
+    w.add("l4lb_service_healthy_backends", "gauge", "Backends currently passing health checks.",
+          base, num(s, "healthy"));
+    w.add("l4lb_service_quorum_met", "gauge", "1 while healthy backends >= quorum.", base,
+          flag(s, "quorum_met", false) ? 1 : 0);
+    if (!s.contains("backends") || !s["backends"].is_array()) continue;
+    for (const auto& b : s["backends"]) {
+      Labels bl = base;
+      bl.emplace_back("backend", str(b, "address"));
+      bl.emplace_back("backend_port", str(b, "port"));
+      traffic(w, "l4lb_ipvs_backend", "Connections scheduled to the IPVS destination.", bl, b);
+      w.add("l4lb_ipvs_backend_weight", "gauge", "Weight in the kernel now.", bl, num(b, "weight"));
+    }
+  }
+}
+
+void health_metrics(Writer& w, const json& checks) {
+  for (const auto& c : checks) {
+    Labels base = {{"service", str(c, "service")}, {"backend", str(c, "backend")}};
+    w.add("l4lb_backend_up", "gauge", "1 if the backend passes its health check, else 0.", base,
+          str(c, "status") == "up" ? 1 : 0);
+    w.add("l4lb_health_checks_total", "counter", "Health checks run.", base, num(c, "checks"));
+    if (c.contains("failures") && c["failures"].is_object())
+      for (const auto& [reason, count] : c["failures"].items()) {
+        Labels l = base;
+        l.emplace_back("reason", reason);
+        w.add("l4lb_health_check_failures_total", "counter", "Failed health checks by reason.", l,
+              count.is_number() ? count.get<double>() : 0);
+      }
+    if (c.contains("latency_histogram")) histogram(w, base, c["latency_histogram"]);
+  }
+}
+
+}  // namespace
+
+std::string render_metrics(const nlohmann::json& status) {
+  Writer w;
+  daemon_metrics(w, get(status, "daemon", json::object()));
+  vrrp_metrics(w, get(status, "vrrp", json::array()));
+  service_metrics(w, get(status, "services", json::array()));
+  health_metrics(w, get(status, "health", json::array()));
+  const json ipvs = get(status, "ipvs", json::object());
+  w.add("l4lb_ipvs_available", "gauge", "1 if the IPVS netlink family could be opened.", {},
+        flag(ipvs, "available", false) ? 1 : 0);
+  w.add("l4lb_ipvs_operations_total", "counter", "IPVS netlink operations issued.", {},
+        num(ipvs, "operations_total"));
+  w.add("l4lb_ipvs_operation_errors_total", "counter",
+        "IPVS netlink operations the kernel refused.", {}, num(ipvs, "operation_errors_total"));
+  return w.str();
+}
+
+}  // namespace l4lb::daemon

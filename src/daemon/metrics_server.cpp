@@ -1,0 +1,112 @@
+#include "daemon/metrics_server.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+
+#include "common/address.hpp"
+#include "common/log.hpp"
+
+namespace l4lb::daemon {
+namespace {
+
+namespace http = boost::beast::http;
+using boost::asio::ip::tcp;
+
+struct Session : std::enable_shared_from_this<Session> {
+  Session(tcp::socket s, MetricsServer::Render& r) : stream(std::move(s)), render(r) {}
+
+  void start() {
+    parser.header_limit(8 * 1024);
+    parser.body_limit(0);
+    // A client that never finishes its request is dropped, not kept forever.
+    stream.expires_after(std::chrono::seconds(10));
+    auto self = shared_from_this();
+    http::async_read(stream, buffer, parser,
+                     [self](boost::beast::error_code ec, std::size_t) { self->respond(ec); });
+  }
+
+  void respond(boost::beast::error_code ec) {
+    if (ec) return;
+    const auto& req = parser.get();
+    response.version(req.version());
+    response.keep_alive(false);
+    response.set(http::field::server, "l4lbd");
+    if (req.target() != "/metrics" && req.target() != "/") {
+      response.result(http::status::not_found);
+      response.body() = "not found; try /metrics\n";
+    } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      response.result(http::status::method_not_allowed);
+      response.body() = "GET only\n";
+    } else {
+      response.result(http::status::ok);
+      response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      response.body() = render();
+    }
+    response.prepare_payload();
+    if (req.method() == http::verb::head) response.body().clear();
+    auto self = shared_from_this();
+    http::async_write(stream, response, [self](boost::beast::error_code, std::size_t) {
+      boost::beast::error_code ignored;
+      self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    });
+  }
+
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;
+  http::request_parser<http::empty_body> parser;
+  http::response<http::string_body> response;
+  MetricsServer::Render& render;
+};
+
+}  // namespace
+
+MetricsServer::MetricsServer(boost::asio::io_context& io, Render render)
+    : io_(io), render_(std::move(render)), acceptor_(io) {}
+
+std::optional<std::string> MetricsServer::listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return "metrics.listen '" + listen + "' is not HOST:PORT";
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto address = net::Address::parse(host);
+  int port = 0;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+  }
+  if (!address || port <= 0 || port > 65535)
+    return "metrics.listen '" + listen + "' is not HOST:PORT";
+  boost::system::error_code ec;
+  tcp::endpoint ep(boost::asio::ip::make_address(address->to_string()),
+                   static_cast<unsigned short>(port));
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(boost::asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(64, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return "metrics listener " + listen + ": " + ec.message();
+  }
+  endpoint_ = listen;
+  accept();
+  return std::nullopt;
+}
+
+void MetricsServer::close() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+void MetricsServer::accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket s) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    if (!ec) std::make_shared<Session>(std::move(s), render_)->start();
+    accept();
+  });
+}
+
+}  // namespace l4lb::daemon

@@ -1,0 +1,80 @@
+#include "daemon/metrics.hpp"
+
+#include <catch2/catch.hpp>
+
+using l4lb::daemon::render_metrics;
+using nlohmann::json;
+
+namespace {
+json sample_status() {
+  return json::parse(R"({
+    "daemon": {"node": "lb-a", "version": "0.1.0", "generation": 3, "reloads_ok": 2,
+               "reloads_failed": 1, "started_at": 1000.5,
+               "last_reload": {"ok": false, "time": 2000}},
+    "vrrp": [{"name": "ingress", "family": "ipv4", "state": "MASTER", "priority": 90,
+              "priority_configured": 150, "transitions": 2, "adverts_sent": 10,
+              "adverts_received": 4, "drops": {"bad_checksum": 3, "ttl": 1},
+              "vips": ["10.0.0.1/24"]}],
+    "services": [{"name": "ldap", "vip": "10.0.0.1", "port": 389, "protocol": "tcp",
+                  "healthy": 2, "quorum_met": true, "active_conns": 5, "inactive_conns": 1,
+                  "conns_total": 77, "packets_in": 1, "packets_out": 2, "bytes_in": 3,
+                  "bytes_out": 4,
+                  "backends": [{"address": "192.168.1.1", "port": 389, "weight": 1,
+                                "active_conns": 5, "conns_total": 77}]}],
+    "health": [{"service": "ldap", "backend": "192.168.1.1", "status": "up", "checks": 9,
+                "failures": {"timeout": 2},
+                "latency_histogram": {"buckets": [[0.001, 3], [0.01, 7]], "sum": 0.02,
+                                      "count": 7}}],
+    "ipvs": {"available": true, "operations_total": 12, "operation_errors_total": 1}
+  })");
+}
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+}  // namespace
+
+TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
+  auto text = render_metrics(sample_status());
+  CHECK(has_line(text, R"(l4lb_vrrp_state{instance="ingress",family="ipv4",state="MASTER"} 1)"));
+  CHECK(has_line(text, R"(l4lb_vrrp_state{instance="ingress",family="ipv4",state="BACKUP"} 0)"));
+  CHECK(has_line(text, R"(l4lb_vrrp_priority{instance="ingress",family="ipv4"} 90)"));
+  CHECK(has_line(
+      text, R"(l4lb_vrrp_drops_total{instance="ingress",family="ipv4",reason="bad_checksum"} 3)"));
+  CHECK(has_line(text, R"(l4lb_vip_master{instance="ingress",vip="10.0.0.1/24"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(l4lb_ipvs_service_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",state="active"} 5)"));
+  CHECK(has_line(
+      text,
+      R"(l4lb_ipvs_backend_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389"} 77)"));
+  CHECK(has_line(text, R"(l4lb_backend_up{service="ldap",backend="192.168.1.1"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(l4lb_health_check_failures_total{service="ldap",backend="192.168.1.1",reason="timeout"} 2)"));
+  CHECK(has_line(
+      text,
+      R"(l4lb_health_check_duration_seconds_bucket{service="ldap",backend="192.168.1.1",le="+Inf"} 7)"));
+  CHECK(has_line(text, R"(l4lb_reloads_total{result="failed"} 1)"));
+  CHECK(has_line(text, "l4lb_last_reload_success 0"));
+  CHECK(has_line(text, "l4lb_config_generation 3"));
+}
+
+TEST_CASE("each metric family has exactly one HELP and TYPE, before its samples") {
+  auto text = render_metrics(sample_status());
+  std::size_t pos = 0;
+  int type_lines = 0;
+  while ((pos = text.find("# TYPE l4lb_vrrp_state ", pos)) != std::string::npos) {
+    ++type_lines;
+    ++pos;
+  }
+  CHECK(type_lines == 1);
+  CHECK(text.find("# TYPE l4lb_vrrp_state ") < text.find("l4lb_vrrp_state{"));
+}
+
+TEST_CASE("label values are escaped and a malformed document renders without throwing") {
+  json s = sample_status();
+  s["vrrp"][0]["name"] = "a\"b\\c\nd";
+  auto text = render_metrics(s);
+  CHECK(text.find(R"(instance="a\"b\\c\nd")") != std::string::npos);
+  CHECK_NOTHROW(render_metrics(json::parse(R"({"vrrp": 5, "services": [1, "x"], "daemon": []})")));
+}

@@ -1,0 +1,49 @@
+#include "ctl/render.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace l4lb::ctl;
+using nlohmann::json;
+
+TEST_CASE("ages and rates are short and readable") {
+  CHECK(format_age(5) == "5s");
+  CHECK(format_age(252) == "4m12s");
+  CHECK(format_age(7380) == "2h03m");
+  CHECK(format_age(-1) == "-");
+  CHECK(format_si(999) == "999");
+  CHECK(format_si(1234567) == "1.2M");
+}
+
+TEST_CASE("tables align columns") {
+  auto t = format_table({{"A", "BB"}, {"ccc", "d"}}, "");
+  CHECK(t == "A    BB\nccc  d\n");
+}
+
+TEST_CASE("status shows instances, services, backends and a rejected reload") {
+  auto status = json::parse(R"({
+    "daemon": {"node": "lb-a", "version": "0.1.0", "started_at": 100, "config_file": "/etc/l4lb.yaml",
+               "generation": 2,
+               "last_reload": {"ok": false, "time": 150, "errors": ["/etc/l4lb.yaml:3:5: error: bad"]}},
+    "vrrp": [{"name": "ingress", "family": "ipv4", "interface": "eth1", "vrid": 51,
+              "state": "MASTER", "priority": 150, "priority_configured": 150, "since": 110,
+              "master": "10.0.0.2", "vips": ["10.0.0.1/24"]}],
+    "services": [{"name": "ldap", "vip": "10.0.0.1", "port": 389, "protocol": "tcp",
+                  "scheduler": "lc", "forward": "nat", "healthy": 1, "quorum": 2,
+                  "quorum_met": false, "in_kernel": true,
+                  "backends": [{"address": "192.168.1.1", "port": 389, "weight": 0,
+                                "weight_configured": 1, "health": "up", "drained": true,
+                                "in_kernel": true, "latency_ms": 0.4}]}],
+    "ipvs": {"enabled": true, "available": true}
+  })");
+  auto text = render_status(status, 200);
+  CHECK(text.find("last reload: REJECTED 50s ago") != std::string::npos);
+  CHECK(text.find("/etc/l4lb.yaml:3:5: error: bad") != std::string::npos);
+  CHECK(text.find("ingress") != std::string::npos);
+  CHECK(text.find("MASTER") != std::string::npos);
+  CHECK(text.find("150(150)") != std::string::npos);
+  CHECK(text.find("10.0.0.1:389/tcp") != std::string::npos);
+  CHECK(text.find("1/2 BELOW QUORUM") != std::string::npos);
+  CHECK(text.find("192.168.1.1:389") != std::string::npos);
+  CHECK(text.find("up,drained") != std::string::npos);
+  CHECK(text.find("0.4ms") != std::string::npos);
+}
