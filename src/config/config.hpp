@@ -25,9 +25,9 @@ enum class HealthType { tcp, udp, http, none };
 
 struct Health {
   HealthType type = HealthType::tcp;
-  std::optional<std::uint16_t> port;   // default: the backend's port
-  std::optional<net::Address> address; // default: the backend's address
-  std::optional<net::Address> source;  // bind to this source address
+  std::optional<std::uint16_t> port;    // default: the backend's port
+  std::optional<net::Address> address;  // default: the backend's address
+  std::optional<net::Address> source;   // bind to this source address
   Duration interval{2000};
   Duration timeout{1000};
   int rise = 2;
@@ -64,7 +64,7 @@ struct Service {
   bool sh_fallback = false;
   bool sh_port = false;
   Forward forward = Forward::nat;
-  Duration persistence{0};               // 0 = not persistent
+  Duration persistence{0};                          // 0 = not persistent
   std::optional<std::uint8_t> persistence_netmask;  // prefix length; default /32 or /128
   OnFailure on_failure = OnFailure::remove;
   int quorum = 1;

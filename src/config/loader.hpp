@@ -25,7 +25,7 @@ struct Diagnostic {
 };
 
 struct LoadResult {
-  std::optional<Config> config;  // set only when there are no errors
+  std::optional<Config> config;         // set only when there are no errors
   std::vector<Diagnostic> diagnostics;  // errors and warnings, in file order
 
   bool ok() const { return config.has_value(); }

@@ -1,0 +1,127 @@
+// Rules that need the whole config: conflicts between instances and between
+// services, and references from instances to services.
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+#include "config/schema.hpp"
+#include "config/values.hpp"
+
+namespace l4lb::config {
+namespace {
+
+std::set<net::Family> families(const VrrpInstance& inst) {
+  std::set<net::Family> out;
+  for (const auto& p : inst.vips) out.insert(p.address.family());
+  return out;
+}
+
+struct VirtualKey {
+  net::Address vip;
+  std::uint16_t port;
+  Protocol protocol;
+  bool operator==(const VirtualKey&) const = default;
+};
+struct VirtualKeyHash {
+  std::size_t operator()(const VirtualKey& k) const noexcept {
+    return std::hash<net::Address>{}(k.vip) * 131 + k.port * 2 +
+           static_cast<std::size_t>(k.protocol);
+  }
+};
+
+void check_vrrp(const Config& c, const Marks& marks, Reporter& r) {
+  // VRRPv3 (RFC 5798) keeps separate virtual routers per address family: an IPv4
+  // and an IPv6 router may share a VRID on one link (their adverts differ in IP
+  // version and their virtual MACs differ: 00-00-5E-00-01-XX vs 00-00-5E-00-02-XX).
+  // Two routers of the same family with one VRID on one interface would fight over
+  // the same virtual MAC, so that is the conflict.
+  std::map<std::tuple<std::string, int, net::Family>, std::size_t> vrids;
+  std::unordered_map<net::Address, std::size_t> owners;
+  for (std::size_t i = 0; i < c.vrrp.size(); ++i) {
+    const auto& inst = c.vrrp[i];
+    for (auto fam : families(inst)) {
+      auto [it, fresh] = vrids.emplace(std::tuple{inst.interface, int{inst.vrid}, fam}, i);
+      if (!fresh) {
+        const auto& first = c.vrrp[it->second];
+        r.error(marks.vrrp[i].vrid,
+                fmt::format("vrid: {} is already used for {} on {} by vrrp instance '{}' (line "
+                            "{})",
+                            inst.vrid, net::family_name(fam), inst.interface, first.name,
+                            first.location.line));
+      }
+    }
+    for (std::size_t k = 0; k < inst.vips.size(); ++k) {
+      const auto& a = inst.vips[k].address;
+      auto [it, fresh] = owners.emplace(a, i);
+      if (!fresh) {
+        const auto& first = c.vrrp[it->second];
+        r.error(marks.vrrp[i].vips[k],
+                fmt::format("vips: {} is already a VIP of vrrp instance '{}' (line {})",
+                            a.to_string(), first.name, first.location.line));
+      }
+    }
+  }
+}
+
+void check_services(const Config& c, const Marks& marks, Reporter& r) {
+  std::unordered_map<VirtualKey, std::size_t, VirtualKeyHash> owner;
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    const auto& s = c.services[i];
+    // One message per pair of services, however many ports collide.
+    std::map<std::size_t, std::pair<std::size_t, std::size_t>>
+        clashes;  // other -> (first port idx, count)
+    for (std::size_t k = 0; k < s.ports.size(); ++k) {
+      auto [it, fresh] = owner.emplace(VirtualKey{s.vip, s.ports[k], s.protocol}, i);
+      if (fresh || it->second == i) continue;
+      auto [cl, added] = clashes.emplace(it->second, std::pair{k, std::size_t{0}});
+      ++cl->second.second;
+    }
+    for (auto [other, info] : clashes) {
+      auto [k, count] = info;
+      const auto& o = c.services[other];
+      std::string more = count > 1 ? fmt::format(" (and {} more port(s))", count - 1) : "";
+      r.error(marks.services[i].ports[k],
+              fmt::format("{}/{} is already defined by service '{}' (line {}){}",
+                          s.vip.with_port(s.ports[k]), to_string(s.protocol), o.name,
+                          o.location.line, more));
+    }
+  }
+}
+
+void check_references(const Config& c, const Marks& marks, Reporter& r) {
+  std::vector<std::string_view> names(marks.all_service_names.begin(),
+                                      marks.all_service_names.end());
+  std::set<std::string_view> known(names.begin(), names.end());
+  for (const auto& inst : c.vrrp) {
+    for (const auto& t : inst.track_services) {
+      if (!known.contains(t.service))
+        r.error(t.location, fmt::format("service: unknown service '{}' in track.services of vrrp "
+                                        "instance '{}'{}",
+                                        t.service, inst.name, did_you_mean(t.service, names)));
+    }
+  }
+  std::set<net::Address> managed;
+  for (const auto& inst : c.vrrp)
+    for (const auto& p : inst.vips) managed.insert(p.address);
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    const auto& s = c.services[i];
+    if (!managed.contains(s.vip))
+      r.warning(marks.services[i].vip,
+                fmt::format("vip: {} of service '{}' is not a VIP of any vrrp instance; it is "
+                            "treated as a static address that must already be on this node",
+                            s.vip.to_string(), s.name));
+  }
+}
+
+}  // namespace
+
+void cross_check(const Config& config, const Marks& marks, Reporter& r) {
+  check_vrrp(config, marks, r);
+  check_services(config, marks, r);
+  check_references(config, marks, r);
+}
+
+}  // namespace l4lb::config

@@ -1,0 +1,286 @@
+#include "config/loader.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "config/reporter.hpp"
+#include "config/schema.hpp"
+#include "config/text_check.hpp"
+#include "config/values.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace l4lb::config {
+namespace {
+
+constexpr std::array<std::string_view, 7> kTopKeys{
+    "node_name", "vrrp", "services", "state_dir", "control", "metrics", "remove_services_on_exit"};
+constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
+constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
+
+// sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
+constexpr std::size_t kMaxSocketPath = 107;
+
+void parse_globals(const MapView& top, Config& c, Reporter& r) {
+  if (auto* f = top.find("node_name")) {
+    auto s = read_name(*f, r);
+    if (s) c.node_name = *s;
+  }
+  if (auto* f = top.find("state_dir")) {
+    auto s = read_path(*f, 4000, r);
+    if (s) c.state_dir = *s;
+  }
+  if (auto* f = top.find("control")) {
+    MapView m(*f, "control", kControlKeys, r);
+    if (auto* s = m.find("socket")) {
+      auto p = read_path(*s, kMaxSocketPath, r);
+      if (p) c.control.socket = *p;
+    }
+    if (auto* g = m.find("group")) {
+      auto s = read_name(*g, r);
+      if (s) c.control.group = *s;
+    }
+  }
+  if (auto* f = top.find("metrics")) {
+    MapView m(*f, "metrics", kMetricsKeys, r);
+    if (auto* l = m.find("listen")) {
+      auto s = read_string(*l, r);
+      if (s) {
+        auto hp = parse_host_port(*s);
+        if (hp)
+          c.metrics.listen = *s;
+        else
+          r.error(l->at, fmt::format("listen: {}", hp.error));
+      }
+    }
+  }
+  if (auto* f = top.find("remove_services_on_exit")) {
+    auto b = read_bool(*f, r);
+    if (b) c.remove_services_on_exit = *b;
+  }
+}
+
+void parse_document(const YAML::Node& root, Config& c, Reporter& r) {
+  if (root.IsNull()) {
+    r.error({}, "the file is empty; expected a mapping with 'vrrp:' and 'services:'");
+    return;
+  }
+  Location root_at = location_of(root.Mark());
+  if (!root.IsMap()) {
+    r.error(root_at, fmt::format("the top level must be a mapping (keys such as 'vrrp:' and "
+                                 "'services:'), got {}",
+                                 describe(root)));
+    return;
+  }
+  MapView top(Value{root, root_at, root_at, "top level"}, "the top level", kTopKeys, r);
+  parse_globals(top, c, r);
+  Marks marks;
+  if (auto* f = top.find("services")) {
+    std::unordered_map<std::string, Location> names;
+    for_each_item(*f, r, [&](const Value& item) {
+      ServiceMarks sm;
+      auto s = parse_service(item, sm, r);
+      if (!sm.name.empty()) {
+        auto [it, fresh] = names.emplace(sm.name, sm.name_at);
+        if (!fresh) {
+          r.error(sm.name_at, fmt::format("name: duplicate service name '{}' (first at line {})",
+                                          sm.name, it->second.line));
+          return;
+        }
+        marks.all_service_names.push_back(sm.name);
+      }
+      if (s) {
+        c.services.push_back(std::move(*s));
+        marks.services.push_back(std::move(sm));
+      }
+    });
+  }
+  if (auto* f = top.find("vrrp")) {
+    std::unordered_map<std::string, Location> names;
+    for_each_item(*f, r, [&](const Value& item) {
+      InstanceMarks im;
+      auto inst = parse_vrrp_instance(item, im, r);
+      if (!im.name.empty()) {
+        auto [it, fresh] = names.emplace(im.name, im.name_at);
+        if (!fresh) {
+          r.error(im.name_at,
+                  fmt::format("name: duplicate vrrp instance name '{}' (first at line {})", im.name,
+                              it->second.line));
+          return;
+        }
+      }
+      if (inst) {
+        c.vrrp.push_back(std::move(*inst));
+        marks.vrrp.push_back(std::move(im));
+      }
+    });
+  }
+  cross_check(c, marks, r);
+  if (r.error_count() == 0 && c.vrrp.empty() && c.services.empty())
+    r.warning(root_at, "no vrrp instances and no services: the daemon has nothing to do");
+}
+
+std::string plural(std::size_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+}  // namespace
+
+std::string Diagnostic::to_string() const {
+  std::string_view level = severity == Severity::error ? "error" : "warning";
+  if (line <= 0) return fmt::format("{}: {}: {}", file, level, message);
+  return fmt::format("{}:{}:{}: {}: {}", file, line, column, level, message);
+}
+
+std::size_t LoadResult::error_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(diagnostics.begin(), diagnostics.end(),
+                    [](const Diagnostic& d) { return d.severity == Severity::error; }));
+}
+
+std::size_t LoadResult::warning_count() const { return diagnostics.size() - error_count(); }
+
+void Reporter::add(Severity s, Location at, std::string message) {
+  if (s == Severity::error) ++errors_;
+  items_.push_back(Diagnostic{s, {}, at.line, at.column, std::move(message)});
+}
+
+std::vector<Diagnostic> Reporter::take(std::string_view file) {
+  std::stable_sort(items_.begin(), items_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  if (items_.size() > kMaxDiagnostics) {
+    std::size_t dropped = items_.size() - kMaxDiagnostics;
+    items_.resize(kMaxDiagnostics);
+    items_.push_back(Diagnostic{
+        Severity::error, {}, 0, 0, fmt::format("{} more problem(s) not shown", dropped)});
+  }
+  for (auto& d : items_) d.file = std::string(file);
+  return std::move(items_);
+}
+
+LoadResult load_text(std::string_view text, std::string_view file_name,
+                     std::string_view default_node_name) {
+  Reporter r;
+  Config config;
+  config.node_name = std::string(default_node_name);
+  if (text.size() > kMaxConfigBytes) {
+    r.error({}, fmt::format("the file is {} bytes; the limit is {} bytes", text.size(),
+                            kMaxConfigBytes));
+  } else if (auto problem = check_text(text)) {
+    r.error(problem->at, problem->message);
+  } else {
+    try {
+      std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+      if (docs.empty()) {
+        r.error({}, "the file is empty; expected a mapping with 'vrrp:' and 'services:'");
+      } else if (docs.size() > 1) {
+        r.error(location_of(docs[1].Mark()),
+                fmt::format("the file holds {} YAML documents; l4lb reads exactly one (remove "
+                            "the '---' separators)",
+                            docs.size()));
+      } else {
+        parse_document(docs[0], config, r);
+      }
+    } catch (const YAML::Exception& e) {
+      r.error(location_of(e.mark), fmt::format("YAML syntax error: {}", e.msg));
+    } catch (const std::bad_alloc&) {
+      r.error({}, "out of memory while reading the file");
+    } catch (const std::exception& e) {
+      // yaml-cpp is the only thrower here; never let anything escape a config load.
+      r.error({}, fmt::format("cannot read the file: {}", e.what()));
+    }
+  }
+  LoadResult result;
+  if (r.error_count() == 0) result.config = std::move(config);
+  result.diagnostics = r.take(file_name);
+  return result;
+}
+
+LoadResult load_file(const std::string& path) {
+  auto fail = [&](std::string message) {
+    LoadResult result;
+    result.diagnostics.push_back(Diagnostic{Severity::error, path, 0, 0, std::move(message)});
+    return result;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(fmt::format("cannot open: {}", std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("not a regular file");
+  }
+  // Reject before reading: the limit also protects the daemon's memory.
+  if (static_cast<std::size_t>(st.st_size) > kMaxConfigBytes) {
+    ::close(fd);
+    return fail(fmt::format("the file is {} bytes; the limit is {} bytes",
+                            static_cast<std::size_t>(st.st_size), kMaxConfigBytes));
+  }
+  std::string text;
+  char buf[65536];
+  while (text.size() <= kMaxConfigBytes) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(fmt::format("cannot read: {}", std::strerror(err)));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  char host[256] = {};
+  std::string node = "localhost";
+  if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') node = host;
+  return load_text(text, path, node);
+}
+
+std::string summary(const Config& config) {
+  std::size_t virtual_services = 0;
+  std::size_t backends = 0;
+  for (const auto& s : config.services) {
+    virtual_services += s.ports.size();
+    backends += s.backends.size();
+  }
+  return fmt::format("ok: {}, {} ({}), {}",
+                     plural(config.vrrp.size(), "vrrp instance", "vrrp instances"),
+                     plural(config.services.size(), "service", "services"),
+                     plural(virtual_services, "virtual service", "virtual services"),
+                     plural(backends, "backend", "backends"));
+}
+
+std::string_view to_string(Protocol p) { return p == Protocol::tcp ? "tcp" : "udp"; }
+std::string_view to_string(Forward f) {
+  switch (f) {
+    case Forward::nat:
+      return "nat";
+    case Forward::dr:
+      return "dr";
+    default:
+      return "tun";
+  }
+}
+std::string_view to_string(OnFailure o) { return o == OnFailure::remove ? "remove" : "drain"; }
+std::string_view to_string(HealthType t) {
+  switch (t) {
+    case HealthType::tcp:
+      return "tcp";
+    case HealthType::udp:
+      return "udp";
+    case HealthType::http:
+      return "http";
+    default:
+      return "none";
+  }
+}
+
+}  // namespace l4lb::config

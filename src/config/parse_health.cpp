@@ -1,0 +1,215 @@
+// A service's `health:` block. Which keys apply depends on `type`.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+#include "config/schema.hpp"
+#include "config/values.hpp"
+
+namespace l4lb::config {
+namespace {
+
+constexpr std::array<std::string_view, 15> kHealthKeys{
+    "type",          "port", "address", "source",        "interval",
+    "timeout",       "rise", "fall",    "send",          "expect",
+    "expect_prefix", "path", "host",    "expect_status", "max_response_bytes"};
+constexpr std::array<std::string_view, 4> kHealthTypes{"tcp", "udp", "http", "none"};
+constexpr std::array<std::string_view, 8> kCommonKeys{"type",     "port",    "address", "source",
+                                                      "interval", "timeout", "rise",    "fall"};
+constexpr std::array<std::string_view, 3> kPayloadKeys{"send", "expect", "expect_prefix"};
+constexpr std::array<std::string_view, 4> kHttpKeys{"path", "host", "expect_status",
+                                                    "max_response_bytes"};
+
+// A UDP datagram's largest payload over IPv4.
+constexpr std::size_t kMaxPayload = 65507;
+
+bool contains(std::span<const std::string_view> keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+bool printable_no_space(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u != 0x7f;
+  });
+}
+
+bool read_status(const Value& item, std::vector<std::pair<int, int>>& out, Reporter& r) {
+  if (!item.node.IsScalar()) {
+    r.error(item.at, fmt::format("{}: expected a status such as 200 or \"200-399\", got {}",
+                                 item.name, describe(item.node)));
+    return false;
+  }
+  auto s = parse_status_range(item.node.Scalar());
+  if (!s) {
+    r.error(item.at, fmt::format("{}: {}", item.name, s.error));
+    return false;
+  }
+  out.push_back(*s.value);
+  return true;
+}
+
+}  // namespace
+
+bool parse_health(const Value& v, Health& h, Reporter& r) {
+  MapView m(v, "health", kHealthKeys, r);
+  if (!m.valid()) return false;
+  h.location = v.at;
+  bool ok = true;
+  if (auto* f = m.find("type")) {
+    auto t = read_enum(*f, kHealthTypes, r);
+    if (!t) return false;  // without a type the other keys cannot be judged
+    h.type = static_cast<HealthType>(*t);
+  }
+  for (const auto& f : m.fields()) {
+    std::string_view key = f.name;
+    bool applies =
+        h.type == HealthType::none ? key == "type"
+        : contains(kCommonKeys, key)
+            ? true
+            : (h.type == HealthType::http ? contains(kHttpKeys, key) : contains(kPayloadKeys, key));
+    if (applies) continue;
+    if (h.type == HealthType::none)
+      r.error(f.key_at, fmt::format("health: '{}' does not apply to type none", key));
+    else
+      r.error(f.key_at,
+              fmt::format("health: '{}' applies only to {} checks (this one is {})", key,
+                          contains(kHttpKeys, key) ? "http" : "tcp and udp", to_string(h.type)));
+    ok = false;
+  }
+  if (auto* f = m.find("port")) {
+    auto x = read_int(*f, 1, 65535, r);
+    if (x)
+      h.port = static_cast<std::uint16_t>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("address")) {
+    auto a = read_address(*f, r);
+    if (a)
+      h.address = *a;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("source")) {
+    auto a = read_address(*f, r);
+    if (a && h.address && a->family() != h.address->family()) {
+      r.error(f->at, fmt::format("source: {} is {} but the check address {} is {}", a->to_string(),
+                                 net::family_name(a->family()), h.address->to_string(),
+                                 net::family_name(h.address->family())));
+      a.reset();
+    }
+    if (a)
+      h.source = *a;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("interval")) {
+    auto x = read_duration(*f, Duration{100}, Duration{3600 * 1000}, r);
+    if (x)
+      h.interval = *x;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("timeout")) {
+    auto x = read_duration(*f, Duration{10}, Duration{3600 * 1000}, r);
+    if (x)
+      h.timeout = *x;
+    else
+      ok = false;
+  }
+  if (h.timeout > h.interval && h.type != HealthType::none) {
+    const Value* f = m.find("timeout");
+    r.error(f ? f->at : m.at(),
+            fmt::format("timeout: {} is longer than the interval {}; a check must finish before "
+                        "the next one starts",
+                        format_duration(h.timeout), format_duration(h.interval)));
+    ok = false;
+  }
+  for (auto [key, target] : {std::pair{"rise", &h.rise}, std::pair{"fall", &h.fall}}) {
+    if (auto* f = m.find(key)) {
+      auto x = read_int(*f, 1, 100, r);
+      if (x)
+        *target = static_cast<int>(*x);
+      else
+        ok = false;
+    }
+  }
+  if (auto* f = m.find("send")) {
+    auto s = read_string(*f, r);
+    if (s && s->size() > kMaxPayload) {
+      r.error(f->at, fmt::format("send: {} bytes; at most {}", s->size(), kMaxPayload));
+      s.reset();
+    }
+    if (s)
+      h.send = *s;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("expect")) {
+    auto s = read_string(*f, r);
+    if (s && s->size() > kMaxPayload) {
+      r.error(f->at, fmt::format("expect: {} bytes; at most {}", s->size(), kMaxPayload));
+      s.reset();
+    }
+    if (s)
+      h.expect = *s;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("expect_prefix")) {
+    auto b = read_bool(*f, r);
+    if (b)
+      h.expect_prefix = *b;
+    else
+      ok = false;
+    if (b && *b && !m.has("expect"))
+      r.warning(f->at, "expect_prefix: has no effect without 'expect'");
+  }
+  if (auto* f = m.find("path")) {
+    auto s = read_string(*f, r);
+    if (s && (s->empty() || (*s)[0] != '/' || s->size() > 2048 || !printable_no_space(*s))) {
+      r.error(f->at, "path: must start with '/' and contain no spaces (at most 2048 bytes)");
+      s.reset();
+    }
+    if (s)
+      h.path = *s;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("host")) {
+    auto s = read_string(*f, r);
+    if (s && (s->empty() || s->size() > 255 || !printable_no_space(*s))) {
+      r.error(f->at, "host: must be 1..255 characters without spaces");
+      s.reset();
+    }
+    if (s)
+      h.host = *s;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("expect_status")) {
+    std::vector<std::pair<int, int>> statuses;
+    if (f->node.IsSequence()) {
+      ok &= for_each_item(*f, r, [&](const Value& item) { ok &= read_status(item, statuses, r); });
+      if (f->node.size() == 0) {
+        r.error(f->at, "expect_status: needs at least one status or range");
+        ok = false;
+      }
+    } else {
+      ok &= read_status(*f, statuses, r);
+    }
+    if (!statuses.empty()) h.expect_status = statuses;
+  }
+  if (auto* f = m.find("max_response_bytes")) {
+    auto x = read_int(*f, 1, 16 * 1024 * 1024, r);
+    if (x)
+      h.max_response_bytes = static_cast<std::size_t>(*x);
+    else
+      ok = false;
+  }
+  return ok;
+}
+
+}  // namespace l4lb::config

@@ -1,0 +1,357 @@
+// The `services:` section: one IPVS virtual service per (vip, port, protocol).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <set>
+
+#include "config/schema.hpp"
+#include "config/values.hpp"
+
+namespace l4lb::config {
+namespace {
+
+constexpr std::array<std::string_view, 15> kServiceKeys{"name",
+                                                        "vip",
+                                                        "port",
+                                                        "ports",
+                                                        "protocol",
+                                                        "scheduler",
+                                                        "scheduler_flags",
+                                                        "forward",
+                                                        "persistence",
+                                                        "persistence_netmask",
+                                                        "on_failure",
+                                                        "quorum",
+                                                        "wait_first_check",
+                                                        "health",
+                                                        "backends"};
+constexpr std::array<std::string_view, 5> kBackendKeys{"address", "port", "weight",
+                                                       "upper_threshold", "lower_threshold"};
+constexpr std::array<std::string_view, 2> kProtocols{"tcp", "udp"};
+// The schedulers the Linux 6.1 IPVS modules provide (ip_vs_<name>.ko).
+constexpr std::array<std::string_view, 13> kSchedulers{
+    "rr", "wrr", "lc", "wlc", "sh", "mh", "sed", "nq", "dh", "lblc", "lblcr", "fo", "ovf"};
+constexpr std::array<std::string_view, 2> kSchedulerFlags{"sh-fallback", "sh-port"};
+constexpr std::array<std::string_view, 3> kForwards{"nat", "dr", "tun"};
+constexpr std::array<std::string_view, 2> kOnFailure{"remove", "drain"};
+
+constexpr Duration kMaxPersistence{30LL * 24 * 3600 * 1000};
+
+void parse_ports(const Value* port, const Value* ports, Service& s, ServiceMarks& marks,
+                 Reporter& r, bool& ok) {
+  std::set<std::uint16_t> seen;
+  auto add_entry = [&](const Value& item) {
+    if (!item.node.IsScalar()) {
+      r.error(item.at, fmt::format("{}: expected a port or \"FIRST-LAST\" range, got {}", item.name,
+                                   describe(item.node)));
+      ok = false;
+      return;
+    }
+    auto range = parse_port_range(item.node.Scalar());
+    if (!range) {
+      r.error(item.at, fmt::format("{}: {}", item.name, range.error));
+      ok = false;
+      return;
+    }
+    auto [first, last] = *range.value;
+    for (unsigned p = first; p <= last; ++p) {
+      if (!seen.insert(static_cast<std::uint16_t>(p)).second) {
+        r.error(item.at, fmt::format("{}: port {} is listed twice", item.name, p));
+        ok = false;
+        return;
+      }
+    }
+    for (unsigned p = first; p <= last; ++p) {
+      s.ports.push_back(static_cast<std::uint16_t>(p));
+      marks.ports.push_back(item.at);
+    }
+  };
+  if (port && ports) {
+    r.error(ports->key_at, "ports: use either 'port' or 'ports', not both");
+    ok = false;
+    return;
+  }
+  if (port) {
+    auto x = read_int(*port, 1, 65535, r);
+    if (!x) {
+      ok = false;
+      return;
+    }
+    s.ports.push_back(static_cast<std::uint16_t>(*x));
+    marks.ports.push_back(port->at);
+    return;
+  }
+  if (ports) {
+    if (!for_each_item(*ports, r, add_entry)) {
+      ok = false;
+      return;
+    }
+    if (s.ports.empty() && ok) {
+      r.error(ports->at, "ports: needs at least one port");
+      ok = false;
+    }
+  }
+}
+
+std::optional<Backend> parse_backend(const Value& v, const Service& s, bool vip_ok, Reporter& r) {
+  MapView m(v, "backend", kBackendKeys, r);
+  if (!m.valid()) return std::nullopt;
+  Backend b;
+  b.location = v.at;
+  bool ok = true;
+  if (auto* f = m.require("address", "backend")) {
+    auto a = read_address(*f, r);
+    if (a && (a->is_unspecified() || a->is_multicast())) {
+      r.error(f->at, fmt::format("address: {} cannot be a backend (unspecified or multicast)",
+                                 a->to_string()));
+      a.reset();
+    }
+    if (a && vip_ok && a->family() != s.vip.family() && s.forward != Forward::tun) {
+      r.error(f->at, fmt::format("address: backend {} is {} but the VIP {} is {}; IPVS forwards "
+                                 "across address families only with forward: tun",
+                                 a->to_string(), net::family_name(a->family()), s.vip.to_string(),
+                                 net::family_name(s.vip.family())));
+      a.reset();
+    }
+    if (a)
+      b.address = *a;
+    else
+      ok = false;
+  } else {
+    ok = false;
+  }
+  if (auto* f = m.find("port")) {
+    auto x = read_int(*f, 1, 65535, r);
+    if (x && s.ports.size() > 1) {
+      r.error(f->key_at, fmt::format("port: a backend port is only allowed on a single-port "
+                                     "service; this one has {} ports and each backend uses the "
+                                     "VIP's port",
+                                     s.ports.size()));
+      x.reset();
+    } else if (x && s.forward != Forward::nat && s.ports.size() == 1 && *x != s.ports[0]) {
+      r.error(f->at, fmt::format("port: forward {} cannot change the port (the VIP port is {}); "
+                                 "only nat can",
+                                 to_string(s.forward), s.ports[0]));
+      x.reset();
+    }
+    if (x)
+      b.port = static_cast<std::uint16_t>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("weight")) {
+    auto x = read_int(*f, 0, 65535, r);
+    if (x)
+      b.weight = static_cast<std::uint32_t>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("upper_threshold")) {
+    auto x = read_int(*f, 0, 65535, r);
+    if (x)
+      b.upper_threshold = static_cast<std::uint32_t>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("lower_threshold")) {
+    auto x = read_int(*f, 0, 65535, r);
+    if (x && b.upper_threshold != 0 && *x > b.upper_threshold) {
+      r.error(f->at, fmt::format("lower_threshold: {} is above upper_threshold {}", *x,
+                                 b.upper_threshold));
+      x.reset();
+    }
+    if (x)
+      b.lower_threshold = static_cast<std::uint32_t>(*x);
+    else
+      ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return b;
+}
+
+}  // namespace
+
+std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Reporter& r) {
+  MapView m(v, "service", kServiceKeys, r);
+  if (!m.valid()) return std::nullopt;
+  Service s;
+  s.location = v.at;
+  bool ok = true;
+
+  if (auto* f = m.require("name", "service")) {
+    marks.name_at = f->at;
+    if (auto n = read_name(*f, r)) {
+      s.name = *n;
+      marks.name = *n;
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  bool vip_ok = false;
+  if (auto* f = m.require("vip", "service")) {
+    marks.vip = f->at;
+    auto a = read_address(*f, r);
+    if (a && (a->is_unspecified() || a->is_multicast())) {
+      r.error(f->at, fmt::format("vip: {} cannot be a virtual address (unspecified or multicast)",
+                                 a->to_string()));
+      a.reset();
+    }
+    if (a) {
+      s.vip = *a;
+      vip_ok = true;
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  const Value* port = m.find("port");
+  const Value* ports = m.find("ports");
+  if (!port && !ports) {
+    r.error(m.at(), "service: missing required key 'port' or 'ports'");
+    ok = false;
+  } else {
+    parse_ports(port, ports, s, marks, r, ok);
+  }
+  if (auto* f = m.find("protocol")) {
+    auto x = read_enum(*f, kProtocols, r);
+    if (x)
+      s.protocol = static_cast<Protocol>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("scheduler")) {
+    auto x = read_enum(*f, kSchedulers, r);
+    if (x)
+      s.scheduler = std::string(kSchedulers[*x]);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("scheduler_flags")) {
+    std::set<std::size_t> seen;
+    ok &= for_each_item(*f, r, [&](const Value& item) {
+      auto x = read_enum(item, kSchedulerFlags, r);
+      if (!x) {
+        ok = false;
+        return;
+      }
+      if (s.scheduler != "sh" && s.scheduler != "mh") {
+        r.error(item.at, fmt::format("{}: {} only applies to the sh and mh schedulers (this "
+                                     "service uses {})",
+                                     item.name, kSchedulerFlags[*x], s.scheduler));
+        ok = false;
+        return;
+      }
+      if (!seen.insert(*x).second) {
+        r.error(item.at, fmt::format("{}: {} is listed twice", item.name, kSchedulerFlags[*x]));
+        ok = false;
+        return;
+      }
+      (*x == 0 ? s.sh_fallback : s.sh_port) = true;
+    });
+  }
+  if (auto* f = m.find("forward")) {
+    auto x = read_enum(*f, kForwards, r);
+    if (x)
+      s.forward = static_cast<Forward>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("persistence")) {
+    auto x = read_duration(*f, Duration{0}, kMaxPersistence, r);
+    if (x && x->count() % 1000 != 0) {
+      r.error(f->at, fmt::format("persistence: {} is not a whole number of seconds (IPVS counts "
+                                 "persistence in seconds)",
+                                 format_duration(*x)));
+      x.reset();
+    }
+    if (x)
+      s.persistence = *x;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("persistence_netmask")) {
+    bool v6 = vip_ok && s.vip.is_v6();
+    auto x = read_int(*f, v6 ? 1 : 0, v6 ? 128 : 32, r);
+    if (x)
+      s.persistence_netmask = static_cast<std::uint8_t>(*x);
+    else
+      ok = false;
+    if (x && s.persistence.count() == 0)
+      r.warning(f->at, "persistence_netmask: has no effect without persistence");
+  }
+  if (auto* f = m.find("on_failure")) {
+    auto x = read_enum(*f, kOnFailure, r);
+    if (x)
+      s.on_failure = static_cast<OnFailure>(*x);
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("wait_first_check")) {
+    auto x = read_bool(*f, r);
+    if (x)
+      s.wait_first_check = *x;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("health")) ok &= parse_health(*f, s.health, r);
+  bool backends_ok = true;
+  if (auto* f = m.find("backends")) {
+    std::set<std::pair<net::Address, int>> seen;
+    backends_ok =
+        for_each_item(*f, r,
+                      [&](const Value& item) {
+                        auto b = parse_backend(item, s, vip_ok, r);
+                        if (!b) {
+                          backends_ok = false;
+                          return;
+                        }
+                        int effective_port = b->port ? *b->port : -1;
+                        if (!seen.insert({b->address, effective_port}).second) {
+                          r.error(item.at, fmt::format("{}: backend {} is listed twice", item.name,
+                                                       b->port ? b->address.with_port(*b->port)
+                                                               : b->address.to_string()));
+                          backends_ok = false;
+                          return;
+                        }
+                        s.backends.push_back(*b);
+                      }) &&
+        backends_ok;
+    ok &= backends_ok;
+  }
+  if (s.health.source && !s.health.address) {
+    for (const auto& b : s.backends) {
+      if (b.address.family() != s.health.source->family()) {
+        r.error(
+            s.health.location,
+            fmt::format("health: source {} is {} but backend {} is {}",
+                        s.health.source->to_string(), net::family_name(s.health.source->family()),
+                        b.address.to_string(), net::family_name(b.address.family())));
+        ok = false;
+        break;
+      }
+    }
+  }
+  if (auto* f = m.find("quorum")) {
+    auto x = read_int(*f, 0, 65535, r);
+    if (x)
+      s.quorum = static_cast<int>(*x);
+    else
+      ok = false;
+    if (x && backends_ok && static_cast<std::size_t>(*x) > s.backends.size())
+      r.warning(f->at, fmt::format("quorum: {} is more than the {} backend(s); the service is "
+                                   "always below quorum",
+                                   *x, s.backends.size()));
+  } else if (backends_ok && s.backends.empty()) {
+    r.warning(m.at(), fmt::format("service '{}': no backends, so it is always below its quorum "
+                                  "of 1",
+                                  s.name));
+  }
+  if (!ok) return std::nullopt;
+  return s;
+}
+
+}  // namespace l4lb::config

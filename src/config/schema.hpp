@@ -1,0 +1,47 @@
+// The parts of the loader that turn one YAML section into typed structs, and the
+// cross-checks that need the whole config. Internal to the config library.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/reporter.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace l4lb::config {
+
+// Positions the typed structs do not carry but cross-checks point at.
+struct InstanceMarks {
+  std::string name;  // as written, even when the instance itself had errors
+  Location name_at;
+  Location vrid;
+  std::vector<Location> vips;  // parallel to VrrpInstance::vips
+};
+
+struct ServiceMarks {
+  std::string name;
+  Location name_at;
+  Location vip;
+  std::vector<Location> ports;  // parallel to Service::ports (the entry each port came from)
+};
+
+struct Marks {
+  std::vector<InstanceMarks> vrrp;             // parallel to Config::vrrp
+  std::vector<ServiceMarks> services;          // parallel to Config::services
+  std::vector<std::string> all_service_names;  // including services that had errors
+};
+
+// Each returns nothing when the item had an error (already reported); `marks` is
+// filled as far as the item could be read.
+std::optional<VrrpInstance> parse_vrrp_instance(const Value& v, InstanceMarks& marks, Reporter& r);
+std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Reporter& r);
+// Returns false when the health block had an error.
+bool parse_health(const Value& v, Health& health, Reporter& r);
+
+// Rules across items: duplicate names, VRID and VIP conflicts, duplicate virtual
+// services, unknown track.services, static VIPs.
+void cross_check(const Config& config, const Marks& marks, Reporter& r);
+
+}  // namespace l4lb::config

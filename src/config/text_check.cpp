@@ -1,0 +1,68 @@
+#include "config/text_check.hpp"
+
+#include <fmt/format.h>
+
+namespace l4lb::config {
+
+std::optional<TextProblem> check_text(std::string_view text) {
+  int line = 1;
+  int column = 1;
+  std::size_t i = 0;
+  // A UTF-8 byte order mark is allowed by YAML; skip it.
+  if (text.starts_with("\xEF\xBB\xBF")) i = 3;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    const Location at{line, column};
+    if (c == 0) return TextProblem{at, "the file contains a NUL byte; it is binary, not YAML text"};
+    if (c < 0x80) {
+      if (c == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        if (c < 0x20 && c != '\t' && c != '\r')
+          return TextProblem{at, fmt::format("control character 0x{:02x} is not allowed in YAML "
+                                             "text",
+                                             c)};
+        if (c == 0x7f) return TextProblem{at, "control character 0x7f is not allowed in YAML text"};
+        ++column;
+      }
+      ++i;
+      continue;
+    }
+    // Multi-byte UTF-8: lead byte decides the length; reject overlong forms,
+    // surrogates and code points above U+10FFFF (RFC 3629).
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, cp = c & 0x07;
+    }
+    bool valid = len != 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) valid = false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (valid) {
+      if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+          (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        valid = false;
+    }
+    if (!valid)
+      return TextProblem{at, fmt::format("invalid UTF-8 (byte 0x{:02x}); the config must be UTF-8 "
+                                         "text",
+                                         c)};
+    // YAML's printable set also excludes the C1 controls, except NEL.
+    if (len == 2 && cp >= 0x80 && cp <= 0x9F && cp != 0x85)
+      return TextProblem{at,
+                         fmt::format("control character U+{:04X} is not allowed in YAML text", cp)};
+    i += len;
+    ++column;
+  }
+  return std::nullopt;
+}
+
+}  // namespace l4lb::config

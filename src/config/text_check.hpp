@@ -1,0 +1,20 @@
+// Rejects text yaml-cpp should never see: NUL bytes, invalid UTF-8 and control
+// characters YAML does not allow. Internal to the config library.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace l4lb::config {
+
+struct TextProblem {
+  Location at;  // column counts characters, as yaml-cpp does
+  std::string message;
+};
+
+std::optional<TextProblem> check_text(std::string_view text);
+
+}  // namespace l4lb::config

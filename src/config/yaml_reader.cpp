@@ -1,0 +1,249 @@
+#include "config/yaml_reader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "config/values.hpp"
+
+namespace l4lb::config {
+namespace {
+
+std::string quoted(std::string_view text) {
+  std::string out = "'";
+  std::size_t n = 0;
+  for (char c : text) {
+    if (++n > 40) {
+      out += "...";
+      break;
+    }
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      out += fmt::format("\\x{:02x}", u);
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+std::string join(std::span<const std::string_view> words) {
+  std::string out;
+  for (auto w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+}  // namespace
+
+Location location_of(const YAML::Mark& mark) {
+  if (mark.line < 0 || mark.column < 0) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return quoted(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "nothing";
+  }
+}
+
+MapView::MapView(const Value& value, std::string_view what, std::span<const std::string_view> known,
+                 Reporter& reporter)
+    : reporter_(reporter), at_(value.at) {
+  if (!value.node.IsMap()) {
+    reporter_.error(value.at, fmt::format("{}: expected a mapping ({}), got {}", value.name, what,
+                                          describe(value.node)));
+    return;
+  }
+  valid_ = true;
+  for (auto it = value.node.begin(); it != value.node.end(); ++it) {
+    Location key_at = location_of(it->first.Mark());
+    if (key_at.line == 0) key_at = at_;
+    if (!it->first.IsScalar()) {
+      reporter_.error(
+          key_at, fmt::format("{}: keys must be plain words, got {}", what, describe(it->first)));
+      continue;
+    }
+    const std::string& key = it->first.Scalar();
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      reporter_.error(key_at, fmt::format("unknown key {} in {}{}", quoted(key), what,
+                                          did_you_mean(key, known)));
+      continue;
+    }
+    if (auto* first = find(key)) {
+      reporter_.error(
+          key_at, fmt::format("duplicate key '{}' (first at line {})", key, first->key_at.line));
+      continue;
+    }
+    Location at = location_of(it->second.Mark());
+    if (at.line == 0) at = key_at;
+    fields_.push_back(Value{it->second, at, key_at, key});
+  }
+}
+
+const Value* MapView::find(std::string_view key) const {
+  for (const auto& f : fields_)
+    if (f.name == key) return &f;
+  return nullptr;
+}
+
+const Value* MapView::require(std::string_view key, std::string_view what) {
+  if (!valid_) return nullptr;
+  const Value* v = find(key);
+  if (!v) reporter_.error(at_, fmt::format("{}: missing required key '{}'", what, key));
+  return v;
+}
+
+std::optional<std::string> read_string(const Value& v, Reporter& r) {
+  if (!v.node.IsScalar()) {
+    r.error(v.at, fmt::format("{}: expected a string, got {}", v.name, describe(v.node)));
+    return std::nullopt;
+  }
+  return v.node.Scalar();
+}
+
+std::optional<std::int64_t> read_int(const Value& v, std::int64_t min, std::int64_t max,
+                                     Reporter& r) {
+  if (!v.node.IsScalar()) {
+    r.error(v.at, fmt::format("{}: expected an integer, got {}", v.name, describe(v.node)));
+    return std::nullopt;
+  }
+  auto parsed = parse_int(v.node.Scalar());
+  if (!parsed) {
+    r.error(v.at, fmt::format("{}: {}", v.name, parsed.error));
+    return std::nullopt;
+  }
+  if (*parsed.value < min || *parsed.value > max) {
+    r.error(v.at, fmt::format("{}: {} is out of range {}..{}", v.name, *parsed.value, min, max));
+    return std::nullopt;
+  }
+  return parsed.value;
+}
+
+std::optional<bool> read_bool(const Value& v, Reporter& r) {
+  std::optional<bool> b;
+  if (v.node.IsScalar()) b = parse_bool(v.node.Scalar());
+  if (!b)
+    r.error(v.at, fmt::format("{}: expected true or false, got {}", v.name, describe(v.node)));
+  return b;
+}
+
+std::optional<Duration> read_duration(const Value& v, Duration min, Duration max, Reporter& r) {
+  if (!v.node.IsScalar()) {
+    r.error(v.at,
+            fmt::format("{}: expected a duration such as 2s, got {}", v.name, describe(v.node)));
+    return std::nullopt;
+  }
+  auto parsed = parse_duration(v.node.Scalar());
+  if (!parsed) {
+    r.error(v.at, fmt::format("{}: {}", v.name, parsed.error));
+    return std::nullopt;
+  }
+  if (*parsed.value < min || *parsed.value > max) {
+    r.error(v.at,
+            fmt::format("{}: {} is out of range {}..{}", v.name, format_duration(*parsed.value),
+                        format_duration(min), format_duration(max)));
+    return std::nullopt;
+  }
+  return parsed.value;
+}
+
+std::optional<net::Address> read_address(const Value& v, Reporter& r) {
+  if (!v.node.IsScalar()) {
+    r.error(v.at, fmt::format("{}: expected an IP address, got {}", v.name, describe(v.node)));
+    return std::nullopt;
+  }
+  const std::string& text = v.node.Scalar();
+  auto a = net::Address::parse(text);
+  if (!a) {
+    r.error(v.at, fmt::format("{}: {} is not an IP address{}", v.name, quoted(text),
+                              text.find('/') != std::string::npos ? " (no /prefix here)" : ""));
+    return std::nullopt;
+  }
+  return a;
+}
+
+std::optional<net::Prefix> read_prefix(const Value& v, Reporter& r) {
+  if (!v.node.IsScalar()) {
+    r.error(v.at, fmt::format("{}: expected an address such as 10.0.0.1/24, got {}", v.name,
+                              describe(v.node)));
+    return std::nullopt;
+  }
+  auto p = net::Prefix::parse(v.node.Scalar());
+  if (!p) {
+    r.error(v.at, fmt::format("{}: {} is not an address or address/prefix-length", v.name,
+                              quoted(v.node.Scalar())));
+    return std::nullopt;
+  }
+  return p;
+}
+
+std::optional<std::size_t> read_enum(const Value& v, std::span<const std::string_view> options,
+                                     Reporter& r) {
+  if (v.node.IsScalar()) {
+    const std::string& text = v.node.Scalar();
+    auto it = std::find(options.begin(), options.end(), text);
+    if (it != options.end()) return static_cast<std::size_t>(it - options.begin());
+  }
+  std::string hint = v.node.IsScalar() ? did_you_mean(v.node.Scalar(), options) : "";
+  r.error(v.at, fmt::format("{}: expected one of {}, got {}{}", v.name, join(options),
+                            describe(v.node), hint));
+  return std::nullopt;
+}
+
+std::optional<std::string> read_path(const Value& v, std::size_t max_len, Reporter& r) {
+  auto s = read_string(v, r);
+  if (!s) return std::nullopt;
+  if (s->empty() || (*s)[0] != '/') {
+    r.error(v.at, fmt::format("{}: {} must be an absolute path", v.name, quoted(*s)));
+    return std::nullopt;
+  }
+  if (s->size() > max_len) {
+    r.error(v.at, fmt::format("{}: path is {} bytes; at most {}", v.name, s->size(), max_len));
+    return std::nullopt;
+  }
+  return s;
+}
+
+bool for_each_item(const Value& v, Reporter& r, const std::function<void(const Value&)>& each) {
+  if (v.node.IsNull()) return true;
+  if (!v.node.IsSequence()) {
+    r.error(v.at, fmt::format("{}: expected a list, got {}", v.name, describe(v.node)));
+    return false;
+  }
+  std::size_t i = 0;
+  for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
+    Location at = location_of(it->Mark());
+    if (at.line == 0) at = v.at;
+    each(Value{*it, at, at, fmt::format("{}[{}]", v.name, i)});
+  }
+  return true;
+}
+
+}  // namespace l4lb::config
+
+namespace l4lb::config {
+std::optional<std::string> read_name(const Value& v, Reporter& r) {
+  auto s = read_string(v, r);
+  if (!s) return std::nullopt;
+  bool ok = !s->empty() && s->size() <= 64;
+  for (char c : *s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      ok = false;
+  if (!ok) {
+    r.error(v.at, fmt::format("{}: {} is not a valid name (1..64 letters, digits, '-', '_', '.')",
+                              v.name, quoted(*s)));
+    return std::nullopt;
+  }
+  return s;
+}
+}  // namespace l4lb::config
