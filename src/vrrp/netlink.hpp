@@ -1,0 +1,74 @@
+// rtnetlink adapter for VRRP: a live view of links and addresses fed by RTNLGRP_LINK /
+// RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR events (libnl cache manager, no polling), and
+// synchronous address add/delete for VIPs (a local-kernel round trip).
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/address.hpp"
+
+struct nl_sock;
+struct nl_cache;
+struct nl_cache_mngr;
+
+namespace l4lb::vrrp {
+
+struct LinkAddress {
+  net::Prefix prefix;
+  bool secondary = false;
+  bool tentative = false;  // IPv6 DAD not finished: not usable as a source yet
+};
+
+struct LinkInfo {
+  int ifindex = 0;
+  std::string name;
+  bool up = false;  // administratively up and with carrier (IFF_UP && IFF_RUNNING)
+  std::array<std::uint8_t, 6> mac{};
+  std::vector<LinkAddress> addresses;
+};
+
+// What VIP handling needs from the kernel; faked in unit tests.
+class AddressTable {
+ public:
+  enum class Result { ok, exists, missing, error };
+  virtual ~AddressTable() = default;
+  virtual Result add(int ifindex, const net::Prefix& p, std::string& error) = 0;
+  virtual Result remove(int ifindex, const net::Prefix& p, std::string& error) = 0;
+};
+
+class Netlink : public AddressTable {
+ public:
+  // Throws std::runtime_error when netlink is unusable (no point running VRRP then).
+  explicit Netlink(boost::asio::io_context& io);
+  ~Netlink() override;
+  Netlink(const Netlink&) = delete;
+  Netlink& operator=(const Netlink&) = delete;
+
+  std::optional<LinkInfo> link(const std::string& name) const;
+  // Called (on the io_context) after a batch of link/address events was applied.
+  void on_change(std::function<void()> cb) { on_change_ = std::move(cb); }
+
+  Result add(int ifindex, const net::Prefix& p, std::string& error) override;
+  Result remove(int ifindex, const net::Prefix& p, std::string& error) override;
+
+ private:
+  void wait();
+  void resync();
+
+  boost::asio::posix::stream_descriptor events_;
+  nl_cache_mngr* mngr_ = nullptr;
+  nl_cache* links_ = nullptr;
+  nl_cache* addrs_ = nullptr;
+  nl_sock* req_ = nullptr;  // requests (address add/delete, resync)
+  std::function<void()> on_change_;
+};
+
+}  // namespace l4lb::vrrp
