@@ -258,6 +258,87 @@ class Lab:
             return p.wait(timeout=5)
 
 
+
+def build_dir():
+    return os.environ.get("L4LB_BUILD_DIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+
+
+class L4lbd:
+    """One l4lbd in a namespace, with its own state dir and control socket under lab.tmp.
+
+    `body` is the YAML of everything but state_dir/control (e.g. a `vrrp:` list).
+    status() returns the "vrrp" list of `l4lbctl status --json`. With L4LB_VRRP_DRIVER=1
+    (or when l4lbd is not built) the test-only vrrp_driver stands in for it."""
+
+    def __init__(self, lab, ns, name, body, log_level="debug"):
+        self.lab, self.ns, self.name, self.log_level = lab, ns, name, log_level
+        self.dir = os.path.join(lab.tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "ctl.sock")
+        self.conf = os.path.join(self.dir, "l4lb.yaml")
+        self.write_config(body)
+        bd = build_dir()
+        self.l4lbd = os.path.join(bd, "src", "daemon", "l4lbd")
+        self.l4lbctl = os.path.join(bd, "src", "ctl", "l4lbctl")
+        self.driver = os.path.join(bd, "tests", "unit", "vrrp", "vrrp_driver")
+        self.use_driver = os.environ.get("L4LB_VRRP_DRIVER") == "1" or not os.path.exists(
+            self.l4lbd)
+        self.status_file = os.path.join(self.dir, "status.json")
+        self.proc = None
+
+    def write_config(self, body):
+        text = (f"state_dir: {self.dir}/state\n"
+                f"control:\n  socket: {self.sock}\n" + body)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self):
+        if self.use_driver:
+            cmd = [self.driver, self.conf, self.status_file]
+        else:
+            cmd = [self.l4lbd, "-c", self.conf, "--log-level", self.log_level]
+        self.proc = self.lab.spawn(self.ns, cmd, log=f"{self.name}.log")
+        return self
+
+    def log(self):
+        return self.lab.read(f"{self.name}.log")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        return Lab.stop(self.proc, sig, timeout)
+
+    def reload(self):
+        os.kill(self.proc.pid, signal.SIGHUP)
+
+    def status(self):
+        """The VRRP status list, or None when not (yet) available."""
+        import json
+        try:
+            if self.use_driver:
+                with open(self.status_file) as f:
+                    return json.load(f)
+            r = subprocess.run([self.l4lbctl, "-s", self.sock, "status", "--json"],
+                               capture_output=True, text=True, timeout=5)
+            if r.returncode != 0:
+                return None
+            return json.loads(r.stdout).get("vrrp")
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return None
+
+    def instance(self, name, family="ipv4"):
+        for i in self.status() or []:
+            if i.get("name") == name and i.get("family") == family:
+                return i
+        return None
+
+    def state(self, name, family="ipv4"):
+        i = self.instance(name, family)
+        return i.get("state") if i else None
+
+
 if __name__ == "__main__":  # smoke test: python3 tests/pylib/netns.py
     with Lab("smk") as lab:
         hub = lab.bridge()
