@@ -1,0 +1,30 @@
+// Desired IPVS state = f(config, backend health, drains). Pure.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "ipvs/table.hpp"
+
+namespace l4lb::ipvs {
+
+enum class Health { unknown, up, down };
+struct BackendState {
+  Health health = Health::unknown;
+  bool drained = false;
+};
+using BackendStateFn =
+    std::function<BackendState(const std::string& service, const net::Address& backend)>;
+
+// Policy: up -> configured weight; drained -> weight 0; down -> absent (on_failure: remove)
+// or weight 0 (on_failure: drain); unknown -> absent if wait_first_check, else configured
+// weight; health type none -> always up. Each config port is one virtual service; the
+// backend port is backend.port or the VIP port.
+Table desired_table(const std::vector<config::Service>& services, const BackendStateFn& state);
+
+// Convert one config service into its virtual service settings (no destinations).
+Service service_settings(const config::Service& s, std::uint16_t port);
+
+}  // namespace l4lb::ipvs

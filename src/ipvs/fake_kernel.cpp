@@ -1,0 +1,92 @@
+#include "ipvs/fake_kernel.hpp"
+
+#include <cerrno>
+#include <limits>
+
+namespace l4lb::ipvs {
+
+FakeKernel::FakeKernel()
+    : schedulers_{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
+                  "sh", "sed", "nq", "fo",  "ovf",  "mh"} {}
+
+std::optional<Info> FakeKernel::info(std::string&) { return Info{0x010201, 4096}; }
+
+bool FakeKernel::dump(Table& out, std::string& error) {
+  ++counters_.dumps;
+  if (!fail_dump.empty()) {
+    error = fail_dump;
+    return false;
+  }
+  out = table_;
+  return true;
+}
+
+std::vector<OpResult> FakeKernel::apply(const std::vector<Operation>& ops) {
+  std::vector<OpResult> results;
+  results.reserve(ops.size());
+  if (!ops.empty()) ++counters_.batches;
+  for (const auto& op : ops) {
+    ++counters_.operations;
+    OpResult r;
+    r.error = apply_one(op);
+    if (r.error) {
+      ++counters_.failed;
+      r.message = explain_error(op, r.error);
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+int FakeKernel::apply_one(const Operation& op) {
+  using K = Operation::Kind;
+  auto it = table_.services.find(op.service.key);
+  switch (op.kind) {
+    case K::add_service:
+    case K::edit_service: {
+      if (op.kind == K::add_service && it != table_.services.end()) return EEXIST;
+      if (op.kind == K::edit_service && it == table_.services.end()) return ESRCH;
+      if (!schedulers_.count(op.service.scheduler)) return ENOENT;
+      if (op.kind == K::add_service) {
+        table_.services.emplace(op.service.key, op.service);
+      } else {
+        auto dests = std::move(it->second.destinations);
+        it->second = op.service;
+        it->second.destinations = std::move(dests);
+      }
+      return 0;
+    }
+    case K::del_service:
+      if (it == table_.services.end()) return ESRCH;
+      table_.services.erase(it);
+      return 0;
+    case K::add_dest:
+    case K::edit_dest:
+    case K::del_dest: {
+      if (it == table_.services.end()) return ESRCH;
+      auto& dests = it->second.destinations;
+      auto d = dests.find(op.dest.key());
+      if (op.kind == K::del_dest) {
+        if (d == dests.end()) return ENOENT;
+        dests.erase(d);
+        return 0;
+      }
+      if (op.dest.weight > static_cast<std::uint32_t>(std::numeric_limits<int>::max()))
+        return ERANGE;
+      if (op.dest.lower_threshold > op.dest.upper_threshold) return ERANGE;
+      if (op.dest.address.family() != op.service.key.family() && op.dest.forward != Forward::tunnel)
+        return EINVAL;
+      if (op.kind == K::add_dest) {
+        if (d != dests.end()) return EEXIST;
+        dests.emplace(op.dest.key(), op.dest);
+      } else {
+        if (d == dests.end()) return ENOENT;
+        d->second = op.dest;
+      }
+      return 0;
+    }
+  }
+  return EINVAL;
+}
+
+}  // namespace l4lb::ipvs

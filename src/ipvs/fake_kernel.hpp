@@ -1,0 +1,31 @@
+// An in-memory IPVS with the kernel's rules (EEXIST on a duplicate, ESRCH for a missing
+// service, ENOENT for an unknown scheduler or missing destination, ERANGE for bad
+// weights/thresholds, EINVAL for a cross-family destination not tunnelled), for tests.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "ipvs/kernel.hpp"
+
+namespace l4lb::ipvs {
+
+class FakeKernel : public Kernel {
+ public:
+  FakeKernel();
+  std::optional<Info> info(std::string& error) override;
+  bool dump(Table& out, std::string& error) override;
+  std::vector<OpResult> apply(const std::vector<Operation>& ops) override;
+
+  // Test controls.
+  Table& table() { return table_; }
+  std::set<std::string>& schedulers() { return schedulers_; }
+  std::string fail_dump;  // non-empty: dump() fails with this error
+
+ private:
+  int apply_one(const Operation& op);
+  Table table_;
+  std::set<std::string> schedulers_;
+};
+
+}  // namespace l4lb::ipvs

@@ -1,0 +1,50 @@
+// The narrow interface to the kernel's IPVS tables. NetlinkKernel speaks the "IPVS"
+// generic netlink family; FakeKernel is an in-memory model with the kernel's rules.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipvs/operation.hpp"
+#include "ipvs/table.hpp"
+
+namespace l4lb::ipvs {
+
+struct Info {
+  std::uint32_t version = 0;  // 0x010201 = 1.2.1
+  std::uint32_t conn_table_size = 0;
+  std::string version_string() const;
+};
+
+// Traffic counters of one Kernel: what the "exactly one operation" promises are checked by.
+struct KernelCounters {
+  std::uint64_t operations = 0;  // change messages sent (one per Operation)
+  std::uint64_t failed = 0;      // of which the kernel refused
+  std::uint64_t batches = 0;     // write round trips (sendmsg of one or more operations)
+  std::uint64_t dumps = 0;       // dump requests (one for services, one per service for dests)
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual std::optional<Info> info(std::string& error) = 0;
+  // Every virtual service with its destinations and counters. False + error on failure
+  // (then `out` is unspecified).
+  virtual bool dump(Table& out, std::string& error) = 0;
+  // Applies every operation in order; one failing does not stop the others. Returns one
+  // result per operation, in the same order.
+  virtual std::vector<OpResult> apply(const std::vector<Operation>& ops) = 0;
+  const KernelCounters& counters() const { return counters_; }
+
+ protected:
+  KernelCounters counters_;
+};
+
+// nullptr and a clear `error` ("IPVS is not available: module ip_vs not loaded",
+// "... no CAP_NET_ADMIN") when IPVS cannot be used.
+std::unique_ptr<Kernel> open_netlink_kernel(std::string& error);
+
+}  // namespace l4lb::ipvs

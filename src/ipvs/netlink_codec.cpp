@@ -1,0 +1,320 @@
+#include "ipvs/netlink_codec.hpp"
+
+#include <arpa/inet.h>
+#include <linux/ip_vs.h>
+#include <netlink/attr.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+
+#include <bit>
+#include <cstring>
+
+namespace l4lb::ipvs::codec {
+
+void MsgFree::operator()(nl_msg* m) const { nlmsg_free(m); }
+
+namespace {
+
+// Attribute policies: lengths are checked by libnl before we read anything.
+nla_policy svc_policy[IPVS_SVC_ATTR_MAX + 1];
+nla_policy dest_policy[IPVS_DEST_ATTR_MAX + 1];
+nla_policy stats_policy[IPVS_STATS_ATTR_MAX + 1];
+nla_policy info_policy[IPVS_INFO_ATTR_MAX + 1];
+nla_policy cmd_policy[IPVS_CMD_ATTR_MAX + 1];
+
+struct PolicyInit {
+  PolicyInit() {
+    svc_policy[IPVS_SVC_ATTR_AF].type = NLA_U16;
+    svc_policy[IPVS_SVC_ATTR_PROTOCOL].type = NLA_U16;
+    svc_policy[IPVS_SVC_ATTR_ADDR].minlen = 4;
+    svc_policy[IPVS_SVC_ATTR_PORT].type = NLA_U16;
+    svc_policy[IPVS_SVC_ATTR_FWMARK].type = NLA_U32;
+    svc_policy[IPVS_SVC_ATTR_SCHED_NAME].type = NLA_STRING;
+    svc_policy[IPVS_SVC_ATTR_FLAGS].minlen = sizeof(ip_vs_flags);
+    svc_policy[IPVS_SVC_ATTR_TIMEOUT].type = NLA_U32;
+    svc_policy[IPVS_SVC_ATTR_NETMASK].type = NLA_U32;
+    svc_policy[IPVS_SVC_ATTR_STATS].type = NLA_NESTED;
+    svc_policy[IPVS_SVC_ATTR_STATS64].type = NLA_NESTED;
+    dest_policy[IPVS_DEST_ATTR_ADDR].minlen = 4;
+    dest_policy[IPVS_DEST_ATTR_PORT].type = NLA_U16;
+    dest_policy[IPVS_DEST_ATTR_FWD_METHOD].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_WEIGHT].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_U_THRESH].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_L_THRESH].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_ACTIVE_CONNS].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_INACT_CONNS].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_PERSIST_CONNS].type = NLA_U32;
+    dest_policy[IPVS_DEST_ATTR_STATS].type = NLA_NESTED;
+    dest_policy[IPVS_DEST_ATTR_STATS64].type = NLA_NESTED;
+    dest_policy[IPVS_DEST_ATTR_ADDR_FAMILY].type = NLA_U16;
+    for (int i = IPVS_STATS_ATTR_CONNS; i <= IPVS_STATS_ATTR_OUTBPS; ++i)
+      stats_policy[i].type = NLA_U64;
+    info_policy[IPVS_INFO_ATTR_VERSION].type = NLA_U32;
+    info_policy[IPVS_INFO_ATTR_CONN_TAB_SIZE].type = NLA_U32;
+    cmd_policy[IPVS_CMD_ATTR_SERVICE].type = NLA_NESTED;
+    cmd_policy[IPVS_CMD_ATTR_DEST].type = NLA_NESTED;
+  }
+} policy_init;
+
+std::uint32_t v4_mask(std::uint8_t prefix) {
+  const std::uint32_t host = prefix >= 32 ? 0xffffffffu : prefix == 0 ? 0u : ~0u << (32 - prefix);
+  return htonl(host);
+}
+
+std::uint8_t v4_prefix(std::uint32_t be_mask) {
+  return static_cast<std::uint8_t>(std::countl_one(ntohl(be_mask)));
+}
+
+int put_addr(nl_msg* m, int attr, const net::Address& a) {
+  std::uint8_t buf[16] = {};  // union nf_inet_addr
+  std::memcpy(buf, a.data(), a.size());
+  return nla_put(m, attr, sizeof(buf), buf);
+}
+
+int put_service_key(nl_msg* m, const ServiceKey& k) {
+  int err = nla_put_u16(m, IPVS_SVC_ATTR_AF, static_cast<std::uint16_t>(net::to_af(k.family())));
+  if (k.protocol == Protocol::fwmark)
+    return err ? err : nla_put_u32(m, IPVS_SVC_ATTR_FWMARK, k.fwmark);
+  err = err ? err : nla_put_u16(m, IPVS_SVC_ATTR_PROTOCOL, static_cast<std::uint16_t>(k.protocol));
+  err = err ? err : put_addr(m, IPVS_SVC_ATTR_ADDR, k.address);
+  return err ? err : nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(k.port));
+}
+
+int put_service(nl_msg* m, const Service& s, bool full) {
+  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_SERVICE);
+  if (!nest) return -1;
+  int err = put_service_key(m, s.key);
+  if (full && !err) {
+    ip_vs_flags flags{};
+    flags.flags = (s.persistent ? IP_VS_SVC_F_PERSISTENT : 0) |
+                  (s.sh_fallback ? IP_VS_SVC_F_SCHED_SH_FALLBACK : 0) |
+                  (s.sh_port ? IP_VS_SVC_F_SCHED_SH_PORT : 0);
+    flags.mask = ~0u;
+    const std::uint32_t mask = s.key.family() == net::Family::v4 ? v4_mask(s.netmask) : s.netmask;
+    err = nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
+    err = err ? err : nla_put(m, IPVS_SVC_ATTR_FLAGS, sizeof(flags), &flags);
+    err = err ? err : nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, s.timeout);
+    err = err ? err : nla_put_u32(m, IPVS_SVC_ATTR_NETMASK, mask);
+  }
+  nla_nest_end(m, nest);
+  return err;
+}
+
+int put_dest(nl_msg* m, const Destination& d, bool full) {
+  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DEST);
+  if (!nest) return -1;
+  int err = put_addr(m, IPVS_DEST_ATTR_ADDR, d.address);
+  err = err ? err : nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(d.port));
+  err = err ? err
+            : nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY,
+                          static_cast<std::uint16_t>(net::to_af(d.address.family())));
+  if (full) {
+    err = err ? err
+              : nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, static_cast<std::uint32_t>(d.forward));
+    err = err ? err : nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, d.weight);
+    err = err ? err : nla_put_u32(m, IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
+    err = err ? err : nla_put_u32(m, IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
+  }
+  nla_nest_end(m, nest);
+  return err;
+}
+
+MsgPtr new_request(int family_id, std::uint8_t cmd, int flags) {
+  MsgPtr m(nlmsg_alloc());
+  if (!m) return nullptr;
+  if (!genlmsg_put(m.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_id, 0, flags, cmd, IPVS_GENL_VERSION))
+    return nullptr;
+  return m;
+}
+
+std::uint8_t command_of(Operation::Kind k) {
+  using K = Operation::Kind;
+  switch (k) {
+    case K::add_service:
+      return IPVS_CMD_NEW_SERVICE;
+    case K::edit_service:
+      return IPVS_CMD_SET_SERVICE;
+    case K::del_service:
+      return IPVS_CMD_DEL_SERVICE;
+    case K::add_dest:
+      return IPVS_CMD_NEW_DEST;
+    case K::edit_dest:
+      return IPVS_CMD_SET_DEST;
+    case K::del_dest:
+      return IPVS_CMD_DEL_DEST;
+  }
+  return IPVS_CMD_UNSPEC;
+}
+
+bool decode_stats(nlattr* nest, Stats& s, std::string& error) {
+  nlattr* a[IPVS_STATS_ATTR_MAX + 1];
+  if (nla_parse_nested(a, IPVS_STATS_ATTR_MAX, nest, stats_policy) < 0) {
+    error = "malformed stats";
+    return false;
+  }
+  auto get = [&](int i) { return a[i] ? nla_get_u64(a[i]) : 0; };
+  s.conns = get(IPVS_STATS_ATTR_CONNS);
+  s.inpkts = get(IPVS_STATS_ATTR_INPKTS);
+  s.outpkts = get(IPVS_STATS_ATTR_OUTPKTS);
+  s.inbytes = get(IPVS_STATS_ATTR_INBYTES);
+  s.outbytes = get(IPVS_STATS_ATTR_OUTBYTES);
+  s.cps = get(IPVS_STATS_ATTR_CPS);
+  s.inpps = get(IPVS_STATS_ATTR_INPPS);
+  s.outpps = get(IPVS_STATS_ATTR_OUTPPS);
+  s.inbps = get(IPVS_STATS_ATTR_INBPS);
+  s.outbps = get(IPVS_STATS_ATTR_OUTBPS);
+  return true;
+}
+
+bool get_addr(nlattr* a, net::Family f, net::Address& out) {
+  const std::size_t need = f == net::Family::v4 ? 4 : 16;
+  if (!a || static_cast<std::size_t>(nla_len(a)) < need) return false;
+  out = net::Address::from_bytes(f, static_cast<const std::uint8_t*>(nla_data(a)));
+  return true;
+}
+
+bool family_of(std::uint16_t af, net::Family& f) {
+  if (af == AF_INET)
+    f = net::Family::v4;
+  else if (af == AF_INET6)
+    f = net::Family::v6;
+  else
+    return false;
+  return true;
+}
+
+// The nested attribute `which` of a genl reply.
+nlattr* top_attr(nlmsghdr* nlh, int which, std::string& error) {
+  nlattr* a[IPVS_CMD_ATTR_MAX + 1];
+  if (!genlmsg_valid_hdr(nlh, 0) || genlmsg_parse(nlh, 0, a, IPVS_CMD_ATTR_MAX, cmd_policy) < 0 ||
+      !a[which]) {
+    error = "malformed IPVS reply";
+    return nullptr;
+  }
+  return a[which];
+}
+
+}  // namespace
+
+MsgPtr encode_operation(int family_id, const Operation& op) {
+  MsgPtr m = new_request(family_id, command_of(op.kind), 0);
+  if (!m) return nullptr;
+  using K = Operation::Kind;
+  const bool full_svc = op.kind == K::add_service || op.kind == K::edit_service;
+  if (put_service(m.get(), op.service, full_svc) < 0) return nullptr;
+  if (!op.is_service_op() && put_dest(m.get(), op.dest, op.kind != K::del_dest) < 0) return nullptr;
+  return m;
+}
+
+MsgPtr encode_service_dump(int family_id) {
+  return new_request(family_id, IPVS_CMD_GET_SERVICE, NLM_F_DUMP);
+}
+
+MsgPtr encode_dest_dump(int family_id, const ServiceKey& key) {
+  MsgPtr m = new_request(family_id, IPVS_CMD_GET_DEST, NLM_F_DUMP);
+  Service s;
+  s.key = key;
+  if (!m || put_service(m.get(), s, false) < 0) return nullptr;
+  return m;
+}
+
+MsgPtr encode_info_request(int family_id) { return new_request(family_id, IPVS_CMD_GET_INFO, 0); }
+
+bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
+  nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_SERVICE, error);
+  if (!nest) return false;
+  nlattr* a[IPVS_SVC_ATTR_MAX + 1];
+  if (nla_parse_nested(a, IPVS_SVC_ATTR_MAX, nest, svc_policy) < 0 || !a[IPVS_SVC_ATTR_AF]) {
+    error = "malformed service attributes";
+    return false;
+  }
+  net::Family fam;
+  if (!family_of(nla_get_u16(a[IPVS_SVC_ATTR_AF]), fam)) {
+    error = "service with an unknown address family";
+    return false;
+  }
+  out = Service{};
+  if (a[IPVS_SVC_ATTR_FWMARK] && nla_get_u32(a[IPVS_SVC_ATTR_FWMARK]) != 0) {
+    out.key = ServiceKey::mark(fam, nla_get_u32(a[IPVS_SVC_ATTR_FWMARK]));
+  } else {
+    if (!a[IPVS_SVC_ATTR_PROTOCOL] || !a[IPVS_SVC_ATTR_PORT] ||
+        !get_addr(a[IPVS_SVC_ATTR_ADDR], fam, out.key.address)) {
+      error = "service without protocol, address or port";
+      return false;
+    }
+    const auto proto = nla_get_u16(a[IPVS_SVC_ATTR_PROTOCOL]);
+    if (proto != static_cast<std::uint16_t>(Protocol::tcp) &&
+        proto != static_cast<std::uint16_t>(Protocol::udp)) {
+      error = "service with an unsupported protocol " + std::to_string(proto);
+      return false;
+    }
+    out.key.protocol = static_cast<Protocol>(proto);
+    out.key.port = ntohs(nla_get_u16(a[IPVS_SVC_ATTR_PORT]));
+  }
+  if (a[IPVS_SVC_ATTR_SCHED_NAME]) out.scheduler = nla_get_string(a[IPVS_SVC_ATTR_SCHED_NAME]);
+  if (a[IPVS_SVC_ATTR_FLAGS]) {
+    ip_vs_flags f;
+    std::memcpy(&f, nla_data(a[IPVS_SVC_ATTR_FLAGS]), sizeof(f));
+    out.persistent = f.flags & IP_VS_SVC_F_PERSISTENT;
+    out.sh_fallback = f.flags & IP_VS_SVC_F_SCHED_SH_FALLBACK;
+    out.sh_port = f.flags & IP_VS_SVC_F_SCHED_SH_PORT;
+  }
+  if (a[IPVS_SVC_ATTR_TIMEOUT]) out.timeout = nla_get_u32(a[IPVS_SVC_ATTR_TIMEOUT]);
+  out.netmask = fam == net::Family::v4 ? 32 : 128;
+  if (a[IPVS_SVC_ATTR_NETMASK]) {
+    const auto m = nla_get_u32(a[IPVS_SVC_ATTR_NETMASK]);
+    out.netmask =
+        fam == net::Family::v4 ? v4_prefix(m) : static_cast<std::uint8_t>(std::min(m, 128u));
+  }
+  nlattr* st = a[IPVS_SVC_ATTR_STATS64] ? a[IPVS_SVC_ATTR_STATS64] : nullptr;
+  if (st && !decode_stats(st, out.stats, error)) return false;
+  return true;
+}
+
+bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error) {
+  nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_DEST, error);
+  if (!nest) return false;
+  nlattr* a[IPVS_DEST_ATTR_MAX + 1];
+  if (nla_parse_nested(a, IPVS_DEST_ATTR_MAX, nest, dest_policy) < 0) {
+    error = "malformed destination attributes";
+    return false;
+  }
+  net::Family fam = service_family;
+  if (a[IPVS_DEST_ATTR_ADDR_FAMILY] &&
+      !family_of(nla_get_u16(a[IPVS_DEST_ATTR_ADDR_FAMILY]), fam)) {
+    error = "destination with an unknown address family";
+    return false;
+  }
+  out = Destination{};
+  if (!get_addr(a[IPVS_DEST_ATTR_ADDR], fam, out.address) || !a[IPVS_DEST_ATTR_PORT]) {
+    error = "destination without address or port";
+    return false;
+  }
+  out.port = ntohs(nla_get_u16(a[IPVS_DEST_ATTR_PORT]));
+  auto get = [&](int i) { return a[i] ? nla_get_u32(a[i]) : 0u; };
+  out.forward = static_cast<Forward>(get(IPVS_DEST_ATTR_FWD_METHOD) & IP_VS_CONN_F_FWD_MASK);
+  out.weight = get(IPVS_DEST_ATTR_WEIGHT);
+  out.upper_threshold = get(IPVS_DEST_ATTR_U_THRESH);
+  out.lower_threshold = get(IPVS_DEST_ATTR_L_THRESH);
+  out.active_conns = get(IPVS_DEST_ATTR_ACTIVE_CONNS);
+  out.inactive_conns = get(IPVS_DEST_ATTR_INACT_CONNS);
+  out.persist_conns = get(IPVS_DEST_ATTR_PERSIST_CONNS);
+  if (a[IPVS_DEST_ATTR_STATS64] && !decode_stats(a[IPVS_DEST_ATTR_STATS64], out.stats, error))
+    return false;
+  return true;
+}
+
+bool decode_info(nlmsghdr* nlh, Info& out, std::string& error) {
+  nlattr* a[IPVS_INFO_ATTR_MAX + 1];
+  if (!genlmsg_valid_hdr(nlh, 0) || genlmsg_parse(nlh, 0, a, IPVS_INFO_ATTR_MAX, info_policy) < 0 ||
+      !a[IPVS_INFO_ATTR_VERSION]) {
+    error = "malformed IPVS info reply";
+    return false;
+  }
+  out.version = nla_get_u32(a[IPVS_INFO_ATTR_VERSION]);
+  out.conn_table_size =
+      a[IPVS_INFO_ATTR_CONN_TAB_SIZE] ? nla_get_u32(a[IPVS_INFO_ATTR_CONN_TAB_SIZE]) : 0;
+  return true;
+}
+
+}  // namespace l4lb::ipvs::codec

@@ -1,0 +1,34 @@
+// Encoding IPVS requests and decoding IPVS replies (<linux/ip_vs.h> attributes) with
+// libnl. Pure: no sockets, so it is unit-tested and fuzzed on its own.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ipvs/kernel.hpp"
+#include "ipvs/operation.hpp"
+#include "ipvs/table.hpp"
+
+struct nl_msg;
+struct nlmsghdr;
+
+namespace l4lb::ipvs::codec {
+
+struct MsgFree {
+  void operator()(nl_msg* m) const;
+};
+using MsgPtr = std::unique_ptr<nl_msg, MsgFree>;
+
+// One request message (header flags: NLM_F_REQUEST only; the sender adds seq/ACK).
+MsgPtr encode_operation(int family_id, const Operation& op);
+MsgPtr encode_service_dump(int family_id);
+MsgPtr encode_dest_dump(int family_id, const ServiceKey& key);
+MsgPtr encode_info_request(int family_id);
+
+// Replies. Each returns false and sets `error` for a malformed message; a message must
+// never crash the decoder whatever its bytes.
+bool decode_service(nlmsghdr* nlh, Service& out, std::string& error);
+bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error);
+bool decode_info(nlmsghdr* nlh, Info& out, std::string& error);
+
+}  // namespace l4lb::ipvs::codec

@@ -1,0 +1,300 @@
+#include "ipvs/netlink_kernel.hpp"
+
+#include <fmt/format.h>
+#include <linux/ip_vs.h>
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+#include "ipvs/netlink_codec.hpp"
+
+namespace l4lb::ipvs {
+
+namespace {
+
+constexpr int kBufferBytes = 16 * 1024 * 1024;
+// Bytes of receive buffer one queued error ACK costs (skb truesize), with margin.
+constexpr int kAckTruesize = 2048;
+
+int errno_of(int nl_error) {
+  // libnl maps errno to its own codes; translate back for the common ones.
+  switch (nl_error < 0 ? -nl_error : nl_error) {
+    case NLE_PERM:
+      return EPERM;
+    case NLE_NOMEM:
+      return ENOBUFS;
+    case NLE_OBJ_NOTFOUND:
+      return ENOENT;
+    case NLE_AGAIN:
+      return EAGAIN;
+    default:
+      return EIO;
+  }
+}
+
+}  // namespace
+
+std::string Info::version_string() const {
+  return fmt::format("{}.{}.{}", (version >> 16) & 0xff, (version >> 8) & 0xff, version & 0xff);
+}
+
+NetlinkKernel::~NetlinkKernel() {
+  if (sock_) nl_socket_free(sock_);
+}
+
+std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
+  std::unique_ptr<NetlinkKernel> k(new NetlinkKernel());
+  k->sock_ = nl_socket_alloc();
+  if (!k->sock_) {
+    error = "IPVS: cannot allocate a netlink socket";
+    return nullptr;
+  }
+  if (int e = genl_connect(k->sock_); e < 0) {
+    error = fmt::format("IPVS: cannot open a generic netlink socket: {}", nl_geterror(e));
+    return nullptr;
+  }
+  k->family_ = genl_ctrl_resolve(k->sock_, IPVS_GENL_NAME);
+  if (k->family_ < 0) {
+    error = "IPVS is not available: module ip_vs not loaded (no generic netlink family \"IPVS\")";
+    return nullptr;
+  }
+  // Our own sequence bookkeeping: many requests are in flight per batch.
+  nl_socket_disable_seq_check(k->sock_);
+  nl_socket_disable_auto_ack(k->sock_);
+  nl_socket_set_msg_buf_size(k->sock_, 64 * 1024);
+  const int fd = nl_socket_get_fd(k->sock_);
+  int one = 1;
+  // Error ACKs without a copy of the request: smaller, so more fit in the buffer.
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  nl_socket_set_buffer_size(k->sock_, kBufferBytes, kBufferBytes);
+  int size = kBufferBytes;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+  int rcv = 0, snd = 0;
+  socklen_t len = sizeof(rcv);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
+  len = sizeof(snd);
+  getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len);
+  // Every message of a chunk may fail, and each failure queues one ACK: the chunk must
+  // fit the receive buffer, and its bytes one sendmsg.
+  k->max_batch_ = std::max<std::size_t>(16, std::min<std::size_t>(4096, rcv / kAckTruesize));
+  k->max_batch_bytes_ = std::max<std::size_t>(4096, std::min<std::size_t>(1 << 20, snd / 2));
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return k;
+}
+
+std::unique_ptr<Kernel> open_netlink_kernel(std::string& error) {
+  auto k = NetlinkKernel::open(error);
+  if (!k) return nullptr;
+  // Every IPVS command needs CAP_NET_ADMIN; find out now, once, not at the first change.
+  if (!k->info(error)) return nullptr;
+  return k;
+}
+
+int NetlinkKernel::request(nl_msg* msg, bool dump, const std::function<bool(nlmsghdr*)>& on_reply,
+                           std::string& error) {
+  nl_complete_msg(sock_, msg);
+  nlmsghdr* req = nlmsg_hdr(msg);
+  req->nlmsg_flags |= NLM_F_ACK;
+  const std::uint32_t seq = req->nlmsg_seq;
+  if (int e = nl_sendto(sock_, req, req->nlmsg_len); e < 0) {
+    error = fmt::format("netlink send: {}", nl_geterror(e));
+    return errno_of(e);
+  }
+  for (;;) {
+    sockaddr_nl peer{};
+    unsigned char* buf = nullptr;
+    int n = nl_recv(sock_, &peer, &buf, nullptr);
+    if (n <= 0) {
+      std::free(buf);
+      error = fmt::format("netlink receive: {}", n == 0 ? "no data" : nl_geterror(n));
+      return n == 0 ? EIO : errno_of(n);
+    }
+    int result = -1;  // -1: keep reading
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); nlmsg_ok(h, n); h = nlmsg_next(h, &n)) {
+      if (h->nlmsg_seq != seq) continue;  // a late answer to an earlier request
+      if (h->nlmsg_type == NLMSG_DONE) {
+        result = 0;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        auto* e = static_cast<nlmsgerr*>(nlmsg_data(h));
+        if (e->error != 0 || !dump) {
+          result = -e->error;
+          if (result) error = std::strerror(result);
+          break;
+        }
+        continue;
+      }
+      if (!on_reply(h)) {
+        result = EPROTO;
+        if (error.empty()) error = "malformed reply";
+      }
+    }
+    std::free(buf);
+    if (result >= 0) return result;
+  }
+}
+
+std::optional<Info> NetlinkKernel::info(std::string& error) {
+  codec::MsgPtr m = codec::encode_info_request(family_);
+  Info info;
+  std::string perr;
+  int e = request(
+      m.get(), false, [&](nlmsghdr* h) { return codec::decode_info(h, info, perr); }, error);
+  if (e == EPERM) {
+    error = "IPVS is not available: no CAP_NET_ADMIN";
+    return std::nullopt;
+  }
+  if (e) {
+    error = "IPVS info request failed: " + (perr.empty() ? error : perr);
+    return std::nullopt;
+  }
+  return info;
+}
+
+bool NetlinkKernel::dump(Table& out, std::string& error) {
+  out = Table{};
+  std::string perr;
+  ++counters_.dumps;
+  codec::MsgPtr m = codec::encode_service_dump(family_);
+  int e = request(
+      m.get(), true,
+      [&](nlmsghdr* h) {
+        Service s;
+        if (!codec::decode_service(h, s, perr)) return false;
+        out.services[s.key] = std::move(s);
+        return true;
+      },
+      error);
+  if (e) {
+    error = "IPVS service dump failed: " + (perr.empty() ? error : perr);
+    return false;
+  }
+  for (auto& [key, svc] : out.services) {
+    ++counters_.dumps;
+    codec::MsgPtr d = codec::encode_dest_dump(family_, key);
+    const net::Family fam = key.family();
+    e = request(
+        d.get(), true,
+        [&](nlmsghdr* h) {
+          Destination dst;
+          if (!codec::decode_dest(h, fam, dst, perr)) return false;
+          svc.destinations[dst.key()] = std::move(dst);
+          return true;
+        },
+        error);
+    if (e) {
+      error = fmt::format("IPVS destination dump of {} failed: {}", key.to_string(),
+                          perr.empty() ? error : perr);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<OpResult> NetlinkKernel::apply(const std::vector<Operation>& ops) {
+  std::vector<OpResult> results(ops.size());
+  std::size_t begin = 0;
+  while (begin < ops.size()) {
+    const std::size_t end = std::min(ops.size(), begin + max_batch_);
+    send_chunk(ops, begin, end, results);
+    begin = end;
+  }
+  return results;
+}
+
+// One sendmsg carries many messages; the kernel processes them in order inside the
+// call, queueing an error ACK for each failure and a final ACK for the last message
+// (which alone has NLM_F_ACK). So when the last ACK arrives, every answer is in.
+void NetlinkKernel::send_chunk(const std::vector<Operation>& ops, std::size_t begin,
+                               std::size_t end, std::vector<OpResult>& results) {
+  while (begin < end) {
+    std::vector<unsigned char> buf;
+    std::unordered_map<std::uint32_t, std::size_t> by_seq;
+    std::size_t i = begin;
+    std::uint32_t last_seq = 0;
+    for (; i < end; ++i) {
+      codec::MsgPtr m = codec::encode_operation(family_, ops[i]);
+      if (!m) {
+        results[i] = {EMSGSIZE, "cannot encode the request"};
+        ++counters_.failed;
+        continue;
+      }
+      nl_complete_msg(sock_, m.get());
+      nlmsghdr* h = nlmsg_hdr(m.get());
+      const std::size_t len = NLMSG_ALIGN(h->nlmsg_len);
+      if (!buf.empty() && buf.size() + len > max_batch_bytes_) break;
+      by_seq[h->nlmsg_seq] = i;
+      last_seq = h->nlmsg_seq;
+      const auto* p = reinterpret_cast<const unsigned char*>(h);
+      buf.insert(buf.end(), p, p + h->nlmsg_len);
+      buf.resize(buf.size() + (len - h->nlmsg_len), 0);
+    }
+    const std::size_t sent_end = i;
+    if (by_seq.empty()) {
+      begin = sent_end;
+      continue;
+    }
+    // The last message carries the only NLM_F_ACK.
+    std::size_t last_off = 0;
+    for (std::size_t off = 0; off < buf.size();) {
+      auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + off);
+      last_off = off;
+      off += NLMSG_ALIGN(h->nlmsg_len);
+    }
+    reinterpret_cast<nlmsghdr*>(buf.data() + last_off)->nlmsg_flags |= NLM_F_ACK;
+
+    ++counters_.batches;
+    counters_.operations += by_seq.size();
+    int sent = nl_sendto(sock_, buf.data(), buf.size());
+    if (sent < 0) {
+      const std::string why = fmt::format("netlink send failed: {}", nl_geterror(sent));
+      for (auto& [seq, idx] : by_seq) results[idx] = {errno_of(sent), why};
+      counters_.failed += by_seq.size();
+      begin = sent_end;
+      continue;
+    }
+    bool done = false;
+    while (!done) {
+      sockaddr_nl peer{};
+      unsigned char* rbuf = nullptr;
+      int n = nl_recv(sock_, &peer, &rbuf, nullptr);
+      if (n <= 0) {
+        std::free(rbuf);
+        // Lost ACKs (ENOBUFS) or no answer: the outcome of the rest is unknown.
+        const std::string why = fmt::format("no answer from the kernel ({}); outcome unknown",
+                                            n == 0 ? "no data" : nl_geterror(n));
+        for (auto& [seq, idx] : by_seq) {
+          if (results[idx].ok()) results[idx] = {EIO, why};
+        }
+        break;
+      }
+      for (auto* h = reinterpret_cast<nlmsghdr*>(rbuf); nlmsg_ok(h, n); h = nlmsg_next(h, &n)) {
+        if (h->nlmsg_type != NLMSG_ERROR) continue;
+        auto it = by_seq.find(h->nlmsg_seq);
+        if (it == by_seq.end()) continue;
+        const int err = -static_cast<nlmsgerr*>(nlmsg_data(h))->error;
+        if (err) {
+          results[it->second] = {err, explain_error(ops[it->second], err)};
+          ++counters_.failed;
+        }
+        if (h->nlmsg_seq == last_seq) done = true;
+      }
+      std::free(rbuf);
+    }
+    begin = sent_end;
+  }
+}
+
+}  // namespace l4lb::ipvs

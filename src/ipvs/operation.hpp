@@ -1,0 +1,38 @@
+// One IPVS change: exactly one netlink message. The reconciler produces them, kernels
+// apply them, and results refer back to them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ipvs/table.hpp"
+
+namespace l4lb::ipvs {
+
+struct Operation {
+  enum class Kind { add_service, edit_service, del_service, add_dest, edit_dest, del_dest };
+  Kind kind = Kind::add_service;
+  Service service;   // key and settings; destinations always empty
+  Destination dest;  // for the *_dest kinds
+
+  static Operation on_service(Kind k, const Service& s);
+  static Operation on_dest(Kind k, const Service& s, const Destination& d);
+  bool is_service_op() const {
+    return kind == Kind::add_service || kind == Kind::edit_service || kind == Kind::del_service;
+  }
+  // "add-service tcp 10.0.0.1:80 rr", "edit-dest tcp 10.0.0.1:80 -> 10.1.0.1:8080 masq weight 0"
+  std::string to_string() const;
+};
+
+std::string_view to_string(Operation::Kind k);
+
+struct OpResult {
+  int error = 0;        // 0 = applied; otherwise a positive errno from the kernel
+  std::string message;  // human explanation when error != 0
+  bool ok() const { return error == 0; }
+};
+
+// What the kernel refusal means for this operation, in the operator's words.
+std::string explain_error(const Operation& op, int error);
+
+}  // namespace l4lb::ipvs

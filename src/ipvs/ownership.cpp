@@ -1,0 +1,134 @@
+#include "ipvs/ownership.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace l4lb::ipvs {
+
+using nlohmann::json;
+
+std::string owned_to_json(const std::set<ServiceKey>& owned) {
+  json list = json::array();
+  for (const auto& k : owned) {
+    if (k.protocol == Protocol::fwmark) {
+      list.push_back({{"fwmark", k.fwmark}, {"family", net::family_name(k.family())}});
+    } else {
+      list.push_back({{"protocol", to_string(k.protocol)},
+                      {"address", k.address.to_string()},
+                      {"port", k.port}});
+    }
+  }
+  json doc = {{"version", 1}, {"services", list}};
+  return doc.dump(1) + "\n";
+}
+
+std::set<ServiceKey> owned_from_json(const std::string& text, std::string& error) {
+  std::set<ServiceKey> out;
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("services") ||
+      !doc["services"].is_array()) {
+    error = "not a valid ownership record (expected {\"version\":1,\"services\":[...]})";
+    return {};
+  }
+  for (const auto& e : doc["services"]) {
+    if (!e.is_object()) {
+      error = "ownership record: service entry is not an object";
+      return {};
+    }
+    if (e.contains("fwmark")) {
+      if (!e["fwmark"].is_number_unsigned() || !e.contains("family") || !e["family"].is_string()) {
+        error = "ownership record: bad fwmark entry";
+        return {};
+      }
+      const auto fam = e["family"].get<std::string>();
+      if (fam != "ipv4" && fam != "ipv6") {
+        error = "ownership record: bad family '" + fam + "'";
+        return {};
+      }
+      out.insert(ServiceKey::mark(fam == "ipv4" ? net::Family::v4 : net::Family::v6,
+                                  e["fwmark"].get<std::uint32_t>()));
+      continue;
+    }
+    if (!e.contains("protocol") || !e["protocol"].is_string() || !e.contains("address") ||
+        !e["address"].is_string() || !e.contains("port") || !e["port"].is_number_unsigned() ||
+        e["port"].get<std::uint64_t>() > 65535) {
+      error = "ownership record: bad service entry " + e.dump();
+      return {};
+    }
+    const auto proto = e["protocol"].get<std::string>();
+    auto addr = net::Address::parse(e["address"].get<std::string>());
+    if ((proto != "tcp" && proto != "udp") || !addr) {
+      error = "ownership record: bad service entry " + e.dump();
+      return {};
+    }
+    out.insert(ServiceKey::inet(proto == "tcp" ? Protocol::tcp : Protocol::udp, *addr,
+                                static_cast<std::uint16_t>(e["port"].get<std::uint64_t>())));
+  }
+  return out;
+}
+
+std::set<ServiceKey> load_owned(const std::string& path, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return {};
+    error = path + ": " + std::strerror(errno);
+    return {};
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string e;
+  auto owned = owned_from_json(ss.str(), e);
+  if (!e.empty()) error = path + ": " + e;
+  return owned;
+}
+
+bool save_owned(const std::string& path, const std::set<ServiceKey>& owned, std::string& error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp";
+  const std::string text = owned_to_json(owned);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    error = tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  bool synced = ::fsync(fd) == 0;
+  int saved = errno;
+  if (::close(fd) != 0 && synced) {
+    synced = false;
+    saved = errno;
+  }
+  if (!synced) {
+    error = tmp + ": " + std::strerror(saved);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace l4lb::ipvs

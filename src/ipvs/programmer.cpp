@@ -1,0 +1,186 @@
+#include "ipvs/programmer.hpp"
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/log.hpp"
+#include "ipvs/ownership.hpp"
+
+namespace l4lb::ipvs {
+
+namespace {
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+void apply_to(Table& t, const Operation& op) {
+  using K = Operation::Kind;
+  auto it = t.services.find(op.service.key);
+  switch (op.kind) {
+    case K::add_service:
+      t.services[op.service.key] = op.service;
+      return;
+    case K::edit_service:
+      if (it != t.services.end()) {
+        auto dests = std::move(it->second.destinations);
+        it->second = op.service;
+        it->second.destinations = std::move(dests);
+      }
+      return;
+    case K::del_service:
+      if (it != t.services.end()) t.services.erase(it);
+      return;
+    case K::add_dest:
+    case K::edit_dest:
+      if (it != t.services.end()) it->second.destinations[op.dest.key()] = op.dest;
+      return;
+    case K::del_dest:
+      if (it != t.services.end()) it->second.destinations.erase(op.dest.key());
+      return;
+  }
+}
+
+Programmer::Programmer(std::unique_ptr<Kernel> kernel, std::string state_dir)
+    : kernel_(std::move(kernel)), record_path_(state_dir + "/" + kOwnedFileName) {
+  std::string error;
+  owned_ = load_owned(record_path_, error);
+  if (!error.empty()) {
+    log::err("ipvs ownership record unreadable, owning nothing: {}", error);
+  }
+  saved_owned_ = owned_;
+  if (!resync(error)) log::err("ipvs cannot read the kernel tables: {}", error);
+}
+
+bool Programmer::resync(std::string& error) {
+  Table t;
+  if (!kernel_->dump(t, error)) {
+    synced_ = false;
+    return false;
+  }
+  model_ = std::move(t);
+  synced_ = true;
+  // Adopt what is still there; forget owned services that disappeared meanwhile.
+  std::size_t adopted = 0;
+  for (auto it = owned_.begin(); it != owned_.end();) {
+    if (model_.services.count(*it)) {
+      ++adopted;
+      ++it;
+    } else {
+      it = owned_.erase(it);
+    }
+  }
+  log::info("ipvs kernel holds {} services, {} destinations; {} owned by l4lbd",
+            model_.services.size(), model_.destination_count(), adopted);
+  return true;
+}
+
+Table Programmer::current() {
+  Table t;
+  std::string error;
+  if (kernel_->dump(t, error)) return t;
+  log::warning("ipvs dump failed: {}", error);
+  return model_;
+}
+
+void Programmer::save_record(ApplyResult* result) {
+  if (owned_ == saved_owned_) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  if (save_owned(record_path_, owned_, error)) {
+    saved_owned_ = owned_;
+  } else {
+    log::err("ipvs cannot write the ownership record: {}", error);
+    if (result && result->error.empty()) result->error = "ownership record: " + error;
+  }
+  if (result) result->record_seconds += since(t0);
+}
+
+void Programmer::run_batch(const std::vector<Operation>& ops, ApplyResult& result) {
+  if (ops.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = kernel_->apply(ops);
+  result.kernel_seconds += since(t0);
+  result.issued += ops.size();
+  bool drift = false;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = ops[i];
+    const OpResult r = i < results.size() ? results[i] : OpResult{EIO, "no answer"};
+    if (r.ok()) {
+      ++result.applied;
+      apply_to(model_, op);
+      if (op.kind == Operation::Kind::del_service) owned_.erase(op.service.key);
+      continue;
+    }
+    result.failed.push_back({op.to_string(), r.error, r.message});
+    log::err("ipvs {}: {}", op.to_string(), r.message);
+    // The kernel disagreeing about existence means our model is stale.
+    if (r.error == EEXIST || r.error == ESRCH || (r.error == ENOENT && !op.is_service_op()))
+      drift = true;
+    if (op.kind == Operation::Kind::add_service) owned_.erase(op.service.key);
+  }
+  if (drift) synced_ = false;
+}
+
+ApplyResult Programmer::apply(const Table& desired) {
+  ApplyResult result;
+  if (!synced_) {
+    std::string error;
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool ok = resync(error);
+    result.kernel_seconds += since(t0);
+    if (!ok) {
+      result.error = "cannot read the kernel's IPVS tables: " + error;
+      return result;
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Plan plan = reconcile(desired, model_, owned_);
+  result.plan_seconds = since(t0);
+  for (const auto& c : plan.conflicts) result.conflicts.push_back(c.to_string());
+  if (plan.ops.empty()) return result;
+
+  // Claim the services about to be created before creating them, so a crash in between
+  // leaves at worst a stale claim (dropped at the next start), never an orphan.
+  std::vector<Operation> adds, rest;
+  for (auto& op : plan.ops) {
+    if (op.kind == Operation::Kind::add_service) {
+      owned_.insert(op.service.key);
+      adds.push_back(std::move(op));
+    } else {
+      rest.push_back(std::move(op));
+    }
+  }
+  save_record(&result);
+
+  // Services first, so destinations of a service the kernel refused are not sent at all.
+  // Everything is one batch when no service is created.
+  std::set<ServiceKey> refused;
+  if (!adds.empty()) {
+    const std::size_t before = result.failed.size();
+    run_batch(adds, result);
+    if (result.failed.size() != before) {
+      for (const auto& op : adds)
+        if (!model_.services.count(op.service.key)) refused.insert(op.service.key);
+    }
+  }
+  if (!refused.empty()) {
+    std::vector<Operation> kept;
+    for (auto& op : rest) {
+      if (refused.count(op.service.key)) {
+        result.skipped.push_back(op.to_string() + ": skipped, its virtual service was refused");
+      } else {
+        kept.push_back(std::move(op));
+      }
+    }
+    rest = std::move(kept);
+  }
+  run_batch(rest, result);
+  save_record(&result);
+  log::info("ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts",
+            result.issued, result.applied, result.failed.size(), result.skipped.size(),
+            result.conflicts.size());
+  return result;
+}
+
+}  // namespace l4lb::ipvs

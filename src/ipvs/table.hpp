@@ -1,0 +1,99 @@
+// Plain value types for what IPVS holds: virtual services, their destinations and
+// counters. Shared by the reconciler (pure), the kernels (netlink and fake) and status.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/address.hpp"
+
+namespace l4lb::ipvs {
+
+// The kernel's protocol numbers; fwmark services are keyed by mark, not address:port.
+enum class Protocol : std::uint16_t { fwmark = 0, tcp = 6, udp = 17 };
+enum class Forward : std::uint8_t { masq = 0, local = 1, tunnel = 2, route = 3 };
+
+std::string_view to_string(Protocol p);
+std::string_view to_string(Forward f);
+
+struct ServiceKey {
+  Protocol protocol = Protocol::tcp;
+  net::Address address;      // for fwmark: unspecified address of the service family
+  std::uint16_t port = 0;    // host order; 0 for fwmark
+  std::uint32_t fwmark = 0;  // only for Protocol::fwmark
+
+  static ServiceKey inet(Protocol p, const net::Address& a, std::uint16_t port) {
+    return {p, a, port, 0};
+  }
+  static ServiceKey mark(net::Family family, std::uint32_t mark);
+  net::Family family() const { return address.family(); }
+
+  std::string to_string() const;  // "tcp 10.0.0.1:80", "udp [2001:db8::1]:53", "fwmark 5 ipv4"
+  auto operator<=>(const ServiceKey&) const = default;
+  bool operator==(const ServiceKey&) const = default;
+};
+
+// The kernel's 64-bit counters and its rate estimates.
+struct Stats {
+  std::uint64_t conns = 0, inpkts = 0, outpkts = 0, inbytes = 0, outbytes = 0;
+  std::uint64_t cps = 0, inpps = 0, outpps = 0, inbps = 0, outbps = 0;
+  bool operator==(const Stats&) const = default;
+};
+
+struct DestKey {
+  net::Address address;
+  std::uint16_t port = 0;
+  auto operator<=>(const DestKey&) const = default;
+  bool operator==(const DestKey&) const = default;
+};
+
+struct Destination {
+  net::Address address;
+  std::uint16_t port = 0;
+  Forward forward = Forward::masq;
+  std::uint32_t weight = 1;
+  std::uint32_t upper_threshold = 0;  // 0 = unlimited
+  std::uint32_t lower_threshold = 0;
+  // Read from the kernel; never compared by the reconciler.
+  std::uint32_t active_conns = 0, inactive_conns = 0, persist_conns = 0;
+  Stats stats;
+
+  DestKey key() const { return {address, port}; }
+  bool same_settings(const Destination& o) const {
+    return forward == o.forward && weight == o.weight && upper_threshold == o.upper_threshold &&
+           lower_threshold == o.lower_threshold;
+  }
+  std::string to_string() const;  // "10.1.0.1:8080 masq weight 1"
+};
+
+struct Service {
+  ServiceKey key;
+  std::string scheduler = "wlc";
+  bool sh_fallback = false;
+  bool sh_port = false;
+  bool persistent = false;
+  std::uint32_t timeout = 0;  // persistence, seconds
+  std::uint8_t netmask = 32;  // persistence granularity, prefix length (32 / 128 = per client)
+  Stats stats;                // read from the kernel
+  std::map<DestKey, Destination> destinations;
+
+  bool same_settings(const Service& o) const {
+    return scheduler == o.scheduler && sh_fallback == o.sh_fallback && sh_port == o.sh_port &&
+           persistent == o.persistent && timeout == o.timeout && netmask == o.netmask;
+  }
+  std::string settings_string() const;  // "rr persistent 300 netmask 24 sh-port"
+};
+
+struct Table {
+  std::map<ServiceKey, Service> services;
+
+  std::size_t destination_count() const;
+  bool operator==(const Table& o) const;  // settings only (stats and counters ignored)
+};
+
+// The same listing `ipvsadm -Ln` prints (without header): for logs and tests.
+std::string format_table(const Table& t);
+
+}  // namespace l4lb::ipvs
