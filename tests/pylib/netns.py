@@ -184,7 +184,13 @@ class Lab:
         return peer  # the hub-side name, e.g. to cut the cable
 
     def dummy(self, ns, ifname, up=True):
-        self.run(ns, ["ip", "link", "add", ifname, "type", "dummy"])
+        """A standalone interface in `ns` to toggle up/down: a dummy, or (kernels without
+        the dummy driver) a veth whose peer `<ifname>p` stays in the same namespace."""
+        r = self.run(ns, ["ip", "link", "add", ifname, "type", "dummy"], check=False)
+        if r.returncode != 0:
+            self.run(ns, ["ip", "link", "add", ifname, "type", "veth", "peer", "name",
+                          (ifname + "p")[:15]])
+            self.run(ns, ["ip", "link", "set", (ifname + "p")[:15], "up"])
         if up:
             self.run(ns, ["ip", "link", "set", ifname, "up"])
 
@@ -206,9 +212,13 @@ class Lab:
         if log is not None:
             f = open(os.path.join(self.tmp, log), "ab")
             stdout, stderr = f, subprocess.STDOUT
-        p = subprocess.Popen(self._wrap(ns, cmd), stdout=stdout or subprocess.DEVNULL,
-                             stderr=stderr or subprocess.DEVNULL, start_new_session=True,
-                             env=env, **kw)
+        try:
+            p = subprocess.Popen(self._wrap(ns, cmd), stdout=stdout or subprocess.DEVNULL,
+                                 stderr=stderr or subprocess.DEVNULL, start_new_session=True,
+                                 env=env, **kw)
+        finally:
+            if log is not None:
+                f.close()  # the child has its own copy
         self.procs.append(p)
         return p
 

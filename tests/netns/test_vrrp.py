@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""VRRPv3 between real l4lbd processes on one bridge (network namespaces).
+
+Each test builds its own namespaces (names carry the pid) and removes them afterwards.
+Intervals are short (50 ms) and every wait polls a condition with a deadline.
+Run: sudo L4LB_BUILD_DIR=build PYTHONPATH=tests/pylib python3 tests/netns/test_vrrp.py
+"""
+
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import netns  # noqa: E402
+
+VIP4 = "10.77.0.100"
+VIP6 = "2001:db8:77::100"
+
+
+def body(prio=100, interval="50ms", vips=(VIP4 + "/24",), extra="", name="vi", vrid=7,
+         iface="eth0"):
+    vip_list = ", ".join(f'"{v}"' for v in vips)
+    return (f"vrrp:\n  - name: {name}\n    interface: {iface}\n    vrid: {vrid}\n"
+            f"    priority: {prio}\n    advert_interval: {interval}\n"
+            f"    vips: [{vip_list}]\n" + extra)
+
+
+class VrrpTest(unittest.TestCase):
+    def setUp(self):
+        netns.require_root()
+        self.lab = netns.Lab("vr")
+        self.hub = self.lab.bridge()
+        self.daemons = []
+        self.ports = {}
+
+    def tearDown(self):
+        for d in self.daemons:
+            if d.alive():
+                d.stop(signal.SIGTERM, timeout=5)
+        if os.environ.get("L4LB_TEST_VERBOSE"):
+            for d in self.daemons:
+                print(f"--- {d.name}\n{d.log()[-4000:]}", file=sys.stderr)
+        self.lab.close()
+
+    def node(self, name, n, v6=False):
+        ns = self.lab.node(name)
+        addrs = [f"10.77.0.{n}/24"] + ([f"2001:db8:77::{n}/64"] if v6 else [])
+        self.ports[ns] = self.lab.link(ns, self.hub, "eth0", addrs)
+        return ns
+
+    def daemon(self, ns, name, text):
+        d = netns.L4lbd(self.lab, ns, name, text).start()
+        self.daemons.append(d)
+        return d
+
+    def wait_state(self, d, state, family="ipv4", timeout=5, name="vi"):
+        try:
+            netns.wait_until(lambda: d.state(name, family) == state, timeout,
+                             what=f"{d.name} {family} {state}")
+        except AssertionError:
+            raise AssertionError(f"{d.name} is {d.state(name, family)}, wanted {state}\n"
+                                 f"{d.log()[-3000:]}")
+
+    def has_vip(self, ns, vip=VIP4):
+        return self.lab.has_addr(ns, "eth0", vip)
+
+    def only_master_holds_vip(self, pairs, vip=VIP4):
+        for ns, d in pairs:
+            is_master = d.state("vi", "ipv6" if ":" in vip else "ipv4") == "MASTER"
+            self.assertEqual(self.has_vip(ns, vip), is_master, f"{d.name} vip vs state")
+
+    # -- election ------------------------------------------------------------------------------
+    def test_election_by_priority(self):
+        a, b, c = self.node("a", 1), self.node("b", 2), self.node("c", 3)
+        da = self.daemon(a, "a", body(100))
+        db = self.daemon(b, "b", body(150))
+        dc = self.daemon(c, "c", body(120))
+        self.wait_state(db, "MASTER")
+        self.wait_state(da, "BACKUP")
+        self.wait_state(dc, "BACKUP")
+        netns.wait_until(lambda: da.instance("vi")["master"] == "10.77.0.2", 3,
+                         what="a sees b as master")
+        self.assertEqual(dc.instance("vi")["master"], "10.77.0.2")
+        self.only_master_holds_vip([(a, da), (b, db), (c, dc)])
+        # stays that way: no flapping over many advert intervals
+        time.sleep(0.5)
+        self.assertEqual(db.state("vi"), "MASTER")
+        self.assertEqual(da.state("vi"), "BACKUP")
+        self.assertGreater(da.instance("vi")["adverts_received"], 3)
+
+    def test_tie_broken_by_primary_address(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        # Cut both off the bridge (carrier stays up) so both become Master, then join them.
+        for ns in (a, b):
+            self.lab.run(self.hub, ["ip", "link", "set", self.ports[ns], "nomaster"])
+        da = self.daemon(a, "a", body(100))
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "MASTER")
+        for ns in (a, b):
+            self.lab.run(self.hub, ["ip", "link", "set", self.ports[ns], "master", "br0"])
+        self.wait_state(da, "BACKUP")
+        self.assertEqual(db.state("vi"), "MASTER")  # 10.77.0.2 > 10.77.0.1
+        netns.wait_until(lambda: not self.has_vip(a), 2, what="vip gone from a")
+        self.assertTrue(self.has_vip(b))
+
+    # -- preemption ----------------------------------------------------------------------------
+    def test_preempt(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(db, "MASTER")
+        da = self.daemon(a, "a", body(150))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        self.only_master_holds_vip([(a, da), (b, db)])
+
+    def test_nopreempt(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(db, "MASTER")
+        da = self.daemon(a, "a", body(150, extra="    preempt: false\n"))
+        self.wait_state(da, "BACKUP")
+        time.sleep(0.6)  # many Master_Down_Intervals: a higher priority must still not preempt
+        self.assertEqual(da.state("vi"), "BACKUP")
+        self.assertEqual(db.state("vi"), "MASTER")
+        # and it still takes over when the Master goes away
+        db.stop()
+        self.wait_state(da, "MASTER")
+
+    def test_preempt_delay(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(db, "MASTER")
+        da = self.daemon(a, "a", body(150, extra="    preempt_delay: 1500ms\n"))
+        self.wait_state(da, "BACKUP")
+        t0 = time.monotonic()
+        time.sleep(0.7)  # > 3 Master_Down_Intervals (~0.17 s each), < preempt_delay
+        self.assertEqual(da.state("vi"), "BACKUP")
+        self.wait_state(da, "MASTER", timeout=5)
+        self.assertGreater(time.monotonic() - t0, 0.7)
+        self.wait_state(db, "BACKUP")
+
+    # -- failover ------------------------------------------------------------------------------
+    def test_priority_zero_handover_on_sigterm(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        # 1 s adverts: Master_Down_Interval is 3.6 s, Skew_Time 0.6 s. A takeover well under
+        # 3 s can only come from the priority-0 advert.
+        da = self.daemon(a, "a", body(150, interval="1s"))
+        db = self.daemon(b, "b", body(100, interval="1s"))
+        self.wait_state(da, "MASTER", timeout=8)
+        self.wait_state(db, "BACKUP")
+        netns.wait_until(lambda: db.instance("vi")["adverts_received"] > 0, 3,
+                         what="b hears a")
+        t0 = time.monotonic()
+        self.assertEqual(da.stop(signal.SIGTERM), 0)
+        netns.wait_until(lambda: self.has_vip(b), 3, 0.005, what="vip on b")
+        self.assertLess(time.monotonic() - t0, 2.5)
+        self.assertFalse(self.has_vip(a), "a removed its VIP on shutdown")
+        self.assertIn("MASTER from=BACKUP", db.log())
+
+    def test_takeover_after_sigkill(self):
+        a, b, c = self.node("a", 1), self.node("b", 2), self.node("c", 3)
+        da = self.daemon(a, "a", body(150))
+        db = self.daemon(b, "b", body(120))
+        dc = self.daemon(c, "c", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        self.wait_state(dc, "BACKUP")
+        da.stop(signal.SIGKILL)
+        self.wait_state(db, "MASTER")
+        self.wait_state(dc, "BACKUP")
+        self.assertTrue(self.has_vip(b))
+        self.assertFalse(self.has_vip(c))
+        # the next-highest is the new Master as seen from c
+        netns.wait_until(lambda: dc.instance("vi")["master"] == "10.77.0.2", 2, what="c sees b")
+
+    def test_interface_down_fault_and_back(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(150))
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        self.lab.run(a, ["ip", "link", "set", "eth0", "down"])
+        self.wait_state(da, "FAULT")
+        self.wait_state(db, "MASTER")
+        self.assertFalse(self.has_vip(a))
+        self.assertTrue(self.has_vip(b))
+        self.lab.run(a, ["ip", "link", "set", "eth0", "up"])
+        self.wait_state(da, "MASTER")  # higher priority, preempt
+        self.wait_state(db, "BACKUP")
+        self.assertTrue(self.has_vip(a))
+
+    def test_tracked_interface_weight_and_fault(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        self.lab.dummy(a, "trk0")
+        self.lab.dummy(a, "trk1")
+        track = ("    track:\n      interfaces:\n        - {name: trk0, weight: -100}\n"
+                 "        - trk1\n")
+        da = self.daemon(a, "a", body(150, extra=track))
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        # weight: 150 - 100 = 50 < 100, b preempts at once
+        self.lab.run(a, ["ip", "link", "set", "trk0", "down"])
+        netns.wait_until(lambda: da.instance("vi")["priority"] == 50, 3, what="priority 50")
+        self.wait_state(db, "MASTER")
+        self.wait_state(da, "BACKUP")
+        self.lab.run(a, ["ip", "link", "set", "trk0", "up"])
+        self.wait_state(da, "MASTER")
+        self.assertEqual(da.instance("vi")["priority"], 150)
+        # no weight: FAULT
+        self.lab.run(a, ["ip", "link", "set", "trk1", "down"])
+        self.wait_state(da, "FAULT")
+        self.wait_state(db, "MASTER")
+        self.lab.run(a, ["ip", "link", "set", "trk1", "up"])
+        self.wait_state(da, "MASTER")
+
+    # -- IPv6 ----------------------------------------------------------------------------------
+    def test_ipv6_instance(self):
+        a, b = self.node("a", 1, v6=True), self.node("b", 2, v6=True)
+        vips = (VIP6 + "/64",)
+        da = self.daemon(a, "a", body(150, vips=vips))
+        db = self.daemon(b, "b", body(100, vips=vips))
+        self.wait_state(da, "MASTER", "ipv6")
+        self.wait_state(db, "BACKUP", "ipv6")
+        master = db.instance("vi", "ipv6")["master"]
+        self.assertTrue(master.startswith("fe80:"), master)  # adverts come from link-local
+        self.assertTrue(self.has_vip(a, VIP6))
+        self.assertFalse(self.has_vip(b, VIP6))
+        da.stop(signal.SIGKILL)
+        self.wait_state(db, "MASTER", "ipv6")
+        self.assertTrue(self.has_vip(b, VIP6))
+        self.lab.run(b, ["ping", "-6", "-c1", "-W2", VIP6])
+
+    def test_dual_stack_instance_runs_one_router_per_family(self):
+        a, b = self.node("a", 1, v6=True), self.node("b", 2, v6=True)
+        vips = (VIP4 + "/24", VIP6 + "/64")
+        da = self.daemon(a, "a", body(150, vips=vips))
+        db = self.daemon(b, "b", body(100, vips=vips))
+        for fam in ("ipv4", "ipv6"):
+            self.wait_state(da, "MASTER", fam)
+            self.wait_state(db, "BACKUP", fam)
+        self.assertTrue(self.has_vip(a, VIP4) and self.has_vip(a, VIP6))
+
+    # -- unicast -------------------------------------------------------------------------------
+    def test_unicast_and_non_peer_ignored(self):
+        a, b, c = self.node("a", 1), self.node("b", 2), self.node("c", 3)
+
+        def uni(me, peers):
+            return (f"    unicast:\n      source: 10.77.0.{me}\n"
+                    f"      peers: [{', '.join('10.77.0.%d' % p for p in peers)}]\n")
+
+        da = self.daemon(a, "a", body(150, extra=uni(1, [2])))
+        db = self.daemon(b, "b", body(100, extra=uni(2, [1])))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        # c claims a higher priority and sends to a and b, which do not list it as a peer
+        dc = self.daemon(c, "c", body(200, extra=uni(3, [1, 2])))
+        self.wait_state(dc, "MASTER")
+        netns.wait_until(lambda: da.instance("vi")["drops"]["not_peer"] > 3 and
+                         db.instance("vi")["drops"]["not_peer"] > 3, 3, what="not_peer drops")
+        self.assertEqual(da.state("vi"), "MASTER")
+        self.assertEqual(db.state("vi"), "BACKUP")
+        # a's adverts really are unicast: c (not a's peer) never receives them
+        self.assertEqual(dc.instance("vi")["adverts_received"], 0)
+        da.stop(signal.SIGKILL)
+        self.wait_state(db, "MASTER")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
