@@ -2,6 +2,7 @@
 // services, and references from instances to services.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -91,24 +92,10 @@ void check_services(const Config& c, const Marks& marks, Reporter& r) {
   }
 }
 
-void check_references(const Config& c, const Marks& marks, Reporter& r) {
-  std::vector<std::string_view> names(marks.all_service_names.begin(),
-                                      marks.all_service_names.end());
-  std::set<std::string_view> known(names.begin(), names.end());
-  for (const auto& inst : c.vrrp) {
-    for (const auto& t : inst.track_services) {
-      if (!known.contains(t.service))
-        r.error(t.location, fmt::format("service: unknown service '{}' in track.services of vrrp "
-                                        "instance '{}'{}",
-                                        t.service, inst.name, did_you_mean(t.service, names)));
-    }
-  }
-  std::set<net::Address> managed;
-  for (const auto& inst : c.vrrp)
-    for (const auto& p : inst.vips) managed.insert(p.address);
+void check_static_vips(const Config& c, const Marks& marks, Reporter& r) {
   for (std::size_t i = 0; i < c.services.size(); ++i) {
     const auto& s = c.services[i];
-    if (!managed.contains(s.vip))
+    if (!marks.all_vips.contains(s.vip))
       r.warning(marks.services[i].vip,
                 fmt::format("vip: {} of service '{}' is not a VIP of any vrrp instance; it is "
                             "treated as a static address that must already be on this node",
@@ -121,7 +108,19 @@ void check_references(const Config& c, const Marks& marks, Reporter& r) {
 void cross_check(const Config& config, const Marks& marks, Reporter& r) {
   check_vrrp(config, marks, r);
   check_services(config, marks, r);
-  check_references(config, marks, r);
+  check_static_vips(config, marks, r);
+}
+
+void check_track_references(const InstanceMarks& instance, const Marks& marks, Reporter& r) {
+  std::vector<std::string_view> names(marks.all_service_names.begin(),
+                                      marks.all_service_names.end());
+  for (const auto& t : instance.track_services) {
+    if (t.service.empty()) continue;  // unreadable; already reported
+    if (std::find(names.begin(), names.end(), t.service) == names.end())
+      r.error(t.location, fmt::format("service: unknown service '{}' in track.services of vrrp "
+                                      "instance '{}'{}",
+                                      t.service, instance.name, did_you_mean(t.service, names)));
+  }
 }
 
 }  // namespace l4lb::config

@@ -108,6 +108,8 @@ void parse_document(const YAML::Node& root, Config& c, Reporter& r) {
     for_each_item(*f, r, [&](const Value& item) {
       InstanceMarks im;
       auto inst = parse_vrrp_instance(item, im, r);
+      check_track_references(im, marks, r);
+      marks.all_vips.insert(im.vip_addresses.begin(), im.vip_addresses.end());
       if (!im.name.empty()) {
         auto [it, fresh] = names.emplace(im.name, im.name_at);
         if (!fresh) {

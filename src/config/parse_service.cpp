@@ -345,7 +345,7 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
       r.warning(f->at, fmt::format("quorum: {} is more than the {} backend(s); the service is "
                                    "always below quorum",
                                    *x, s.backends.size()));
-  } else if (backends_ok && s.backends.empty()) {
+  } else if (ok && s.backends.empty()) {
     r.warning(m.at(), fmt::format("service '{}': no backends, so it is always below its quorum "
                                   "of 1",
                                   s.name));

@@ -38,11 +38,13 @@ std::optional<std::string> read_interface(const Value& v, Reporter& r) {
 
 bool usable_vip(const net::Address& a) { return !a.is_unspecified() && !a.is_multicast(); }
 
-void parse_unicast(const Value& v, VrrpInstance& inst, Reporter& r, bool& ok) {
+// Returns the source when it could be read, so the family rules can still be checked.
+std::optional<net::Address> parse_unicast(const Value& v, VrrpInstance& inst, Reporter& r,
+                                          bool& ok) {
   MapView m(v, "unicast", kUnicastKeys, r);
   if (!m.valid()) {
     ok = false;
-    return;
+    return std::nullopt;
   }
   Unicast u;
   const Value* src = m.require("source", "unicast");
@@ -92,6 +94,7 @@ void parse_unicast(const Value& v, VrrpInstance& inst, Reporter& r, bool& ok) {
     ok = false;
   }
   inst.unicast = u;
+  return source;
 }
 
 void parse_track(const Value& v, VrrpInstance& inst, Reporter& r, bool& ok) {
@@ -336,24 +339,20 @@ std::optional<VrrpInstance> parse_vrrp_instance(const Value& v, InstanceMarks& m
     ok = false;
   }
   if (auto* f = m.find("unicast")) {
-    bool unicast_ok = true;
-    parse_unicast(*f, inst, r, unicast_ok);
-    ok &= unicast_ok;
+    auto source = parse_unicast(*f, inst, r, ok);
     // One VRRP machine runs per address family, and a unicast machine needs a
     // source of its own family: a dual-stack unicast instance would leave one
     // family without a transport, so it must be split in two instances.
-    if (inst.unicast && unicast_ok) {
+    if (source) {
       for (std::size_t i = 0; i < inst.vips.size(); ++i) {
         const auto& a = inst.vips[i].address;
-        if (a.family() != inst.unicast->source.family()) {
+        if (a.family() != source->family()) {
           r.error(marks.vips[i],
                   fmt::format("vips: {} is {} but the unicast source {} is {}; a unicast "
                               "instance carries one family (put the {} addresses in their own "
                               "instance)",
-                              a.to_string(), net::family_name(a.family()),
-                              inst.unicast->source.to_string(),
-                              net::family_name(inst.unicast->source.family()),
-                              net::family_name(a.family())));
+                              a.to_string(), net::family_name(a.family()), source->to_string(),
+                              net::family_name(source->family()), net::family_name(a.family())));
           ok = false;
           break;
         }
@@ -376,6 +375,8 @@ std::optional<VrrpInstance> parse_vrrp_instance(const Value& v, InstanceMarks& m
     else
       ok = false;
   }
+  marks.track_services = inst.track_services;
+  for (const auto& p : inst.vips) marks.vip_addresses.push_back(p.address);
   if (!ok) return std::nullopt;
   return inst;
 }

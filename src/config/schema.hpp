@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,9 @@ struct InstanceMarks {
   std::string name;  // as written, even when the instance itself had errors
   Location name_at;
   Location vrid;
-  std::vector<Location> vips;  // parallel to VrrpInstance::vips
+  std::vector<Location> vips;                // parallel to VrrpInstance::vips
+  std::vector<TrackService> track_services;  // as far as readable, for reference checks
+  std::vector<net::Address> vip_addresses;   // as far as readable
 };
 
 struct ServiceMarks {
@@ -31,6 +34,9 @@ struct Marks {
   std::vector<InstanceMarks> vrrp;             // parallel to Config::vrrp
   std::vector<ServiceMarks> services;          // parallel to Config::services
   std::vector<std::string> all_service_names;  // including services that had errors
+  // VIPs of every instance, including instances that had errors: a broken
+  // instance should not also make its services look like static VIPs.
+  std::set<net::Address> all_vips;
 };
 
 // Each returns nothing when the item had an error (already reported); `marks` is
@@ -40,8 +46,10 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
 // Returns false when the health block had an error.
 bool parse_health(const Value& v, Health& health, Reporter& r);
 
-// Rules across items: duplicate names, VRID and VIP conflicts, duplicate virtual
-// services, unknown track.services, static VIPs.
+// Rules across items: VRID and VIP conflicts, duplicate virtual services, static VIPs.
 void cross_check(const Config& config, const Marks& marks, Reporter& r);
+// track.services entries that name no service (`all_service_names` includes
+// services that had errors of their own).
+void check_track_references(const InstanceMarks& instance, const Marks& marks, Reporter& r);
 
 }  // namespace l4lb::config

@@ -4,7 +4,30 @@
 
 namespace l4lb::config {
 
+namespace {
+
+Location position_of(std::string_view text, std::size_t offset) {
+  Location at{1, 1};
+  for (std::size_t i = 0; i < offset; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++at.line;
+      at.column = 1;
+    } else if ((c & 0xC0) != 0x80) {  // count characters, not continuation bytes
+      ++at.column;
+    }
+  }
+  return at;
+}
+
+}  // namespace
+
 std::optional<TextProblem> check_text(std::string_view text) {
+  // A NUL anywhere means a binary file; say that rather than whatever odd byte
+  // comes first (an ELF file starts with 0x7f).
+  if (auto nul = text.find('\0'); nul != std::string_view::npos)
+    return TextProblem{position_of(text, nul),
+                       "the file contains a NUL byte; it is binary, not YAML text"};
   int line = 1;
   int column = 1;
   std::size_t i = 0;

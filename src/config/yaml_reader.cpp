@@ -74,6 +74,12 @@ MapView::MapView(const Value& value, std::string_view what, std::span<const std:
       continue;
     }
     const std::string& key = it->first.Scalar();
+    if (key == "<<") {  // yaml-cpp does not implement YAML 1.1 merge keys
+      reporter_.error(key_at, fmt::format("merge keys ('<<') are not supported in {}; write the "
+                                          "keys out",
+                                          what));
+      continue;
+    }
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       reporter_.error(key_at, fmt::format("unknown key {} in {}{}", quoted(key), what,
                                           did_you_mean(key, known)));
@@ -84,7 +90,9 @@ MapView::MapView(const Value& value, std::string_view what, std::span<const std:
           key_at, fmt::format("duplicate key '{}' (first at line {})", key, first->key_at.line));
       continue;
     }
-    Location at = location_of(it->second.Mark());
+    // An empty value ("vrid:") carries the position of whatever follows it, so
+    // point at the key instead.
+    Location at = it->second.IsNull() ? key_at : location_of(it->second.Mark());
     if (at.line == 0) at = key_at;
     fields_.push_back(Value{it->second, at, key_at, key});
   }

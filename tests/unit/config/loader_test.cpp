@@ -1,0 +1,228 @@
+#include "config/loader.hpp"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "test_util.hpp"
+
+using namespace l4lb;
+using namespace l4lb::config;
+using namespace l4lb::config::test;
+using Catch::Matchers::Contains;
+
+TEST_CASE("the shipped etc/l4lb.yaml loads with no errors and no warnings") {
+  auto r = load_text(example_text(), "etc/l4lb.yaml", "lb-x");
+  INFO(joined(diagnostics(example_text())));
+  REQUIRE(r.ok());
+  CHECK(r.diagnostics.empty());
+  CHECK(summary(*r.config) ==
+        "ok: 2 vrrp instances, 6 services (11 virtual services), 12 backends");
+}
+
+TEST_CASE("the example's values arrive typed") {
+  auto r = load_text(example_text(), "l4lb.yaml", "ignored");
+  REQUIRE(r.ok());
+  const Config& c = *r.config;
+  CHECK(c.node_name == "lb-a");
+  REQUIRE(c.vrrp.size() == 2);
+  const auto& v4 = c.vrrp[0];
+  CHECK(v4.name == "ipa-v4");
+  CHECK(v4.interface == "eth1");
+  CHECK(v4.vrid == 51);
+  CHECK(v4.priority == 150);
+  CHECK(v4.advert_interval == Duration{100});
+  CHECK(v4.preempt);
+  CHECK_FALSE(v4.accept_mode);
+  REQUIRE(v4.unicast);
+  CHECK(v4.unicast->source.to_string() == "10.232.35.41");
+  REQUIRE(v4.unicast->peers.size() == 1);
+  CHECK(v4.unicast->peers[0].to_string() == "10.232.35.31");
+  REQUIRE(v4.vips.size() == 1);
+  CHECK(v4.vips[0].to_string() == "10.232.35.199/24");
+  REQUIRE(v4.track_interfaces.size() == 2);
+  CHECK(v4.track_interfaces[0].name == "eth0");
+  CHECK(v4.track_interfaces[0].weight == -50);
+  CHECK(v4.track_interfaces[1].name == "eth2");
+  CHECK_FALSE(v4.track_interfaces[1].weight.has_value());
+  REQUIRE(v4.track_services.size() == 1);
+  CHECK(v4.track_services[0].service == "ipa-ldap");
+  CHECK(v4.track_services[0].weight == -60);
+  CHECK(v4.garp.repeat == 5);
+  CHECK(v4.garp.interval == Duration{10});
+  CHECK(v4.notify == "/usr/local/sbin/l4lb-notify");
+  CHECK(v4.location.line > 0);
+  CHECK(c.vrrp[1].vips[0].address.is_v6());
+  CHECK_FALSE(c.vrrp[1].unicast.has_value());
+
+  REQUIRE(c.services.size() == 6);
+  const auto& web = c.services[0];
+  CHECK(web.name == "ipa-web");
+  CHECK(web.ports == std::vector<std::uint16_t>{80, 443});
+  CHECK(web.scheduler == "rr");
+  CHECK(web.health.type == HealthType::http);
+  CHECK(web.health.path == "/ipa/ui/");
+  CHECK(web.health.expect_status == std::vector<std::pair<int, int>>{{200, 399}});
+  const auto& ldap = c.services[1];
+  CHECK(ldap.scheduler == "sh");
+  CHECK(ldap.sh_fallback);
+  CHECK_FALSE(ldap.sh_port);
+  CHECK(ldap.on_failure == OnFailure::drain);
+  const auto& krb_udp = c.services[3];
+  CHECK(krb_udp.protocol == Protocol::udp);
+  CHECK(krb_udp.persistence == Duration{60000});
+  CHECK(krb_udp.persistence_netmask == 32);
+  CHECK(krb_udp.health.type == HealthType::udp);
+  CHECK(krb_udp.health.send == "l4lb-probe");
+  CHECK_FALSE(krb_udp.health.expect.has_value());
+  const auto& ldap6 = c.services[4];
+  CHECK(ldap6.vip.is_v6());
+  CHECK(ldap6.backends[0].port == 1389);
+  CHECK(ldap6.health.source->to_string() == "2001:db8:35::41");
+  CHECK(c.services[5].ports == std::vector<std::uint16_t>{443, 80});
+  CHECK(c.services[5].health.type == HealthType::none);
+  CHECK(c.state_dir == "/run/l4lb");
+  CHECK(c.control.socket == "/run/l4lb/l4lbd.sock");
+  CHECK(c.metrics.listen == "127.0.0.1:9465");
+  CHECK_FALSE(c.remove_services_on_exit);
+}
+
+TEST_CASE("defaults fill what the file leaves out") {
+  auto r = load_text(kBase, "t.yaml", "node-7");
+  REQUIRE(r.ok());
+  const Config& c = *r.config;
+  CHECK(c.node_name == "node-7");
+  CHECK(c.vrrp[0].priority == 100);
+  CHECK(c.vrrp[0].advert_interval == Duration{1000});
+  CHECK(c.vrrp[0].preempt);
+  const auto& s = c.services[0];
+  CHECK(s.protocol == Protocol::tcp);
+  CHECK(s.scheduler == "wlc");
+  CHECK(s.forward == Forward::nat);
+  CHECK(s.quorum == 1);
+  CHECK(s.health.type == HealthType::tcp);
+  CHECK(s.health.interval == Duration{2000});
+  CHECK(s.backends[0].weight == 1);
+  CHECK(s.backends[0].location.line == 10);
+  CHECK_FALSE(c.metrics.listen.has_value());
+}
+
+TEST_CASE("whole-file problems are one clear error each") {
+  auto only = [](std::string_view text) {
+    auto r = load_text(text, "f.yaml");
+    CHECK_FALSE(r.ok());
+    REQUIRE(r.diagnostics.size() == 1);
+    return r.diagnostics[0].to_string();
+  };
+  CHECK(only("") ==
+        "f.yaml: error: the file is empty; expected a mapping with 'vrrp:' and 'services:'");
+  CHECK(only("# nothing\n\n") ==
+        "f.yaml: error: the file is empty; expected a mapping with 'vrrp:' and 'services:'");
+  CHECK(only("- a\n- b\n") ==
+        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
+        "'services:'), got a list");
+  CHECK(only("just words\n") ==
+        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
+        "'services:'), got 'just words'");
+  CHECK(only("vrrp: [\n") ==
+        "f.yaml:2:1: error: YAML syntax error: end of sequence flow not found");
+  CHECK(only("a: 1\n---\nb: 2\n") ==
+        "f.yaml:3:1: error: the file holds 2 YAML documents; l4lb reads exactly one (remove the "
+        "'---' separators)");
+  CHECK(only(std::string_view("vrrp: []\n\0\0", 11)) ==
+        "f.yaml:2:1: error: the file contains a NUL byte; it is binary, not YAML text");
+  CHECK(only("node_name: caf\xC3\xA9\xFF\n") ==
+        "f.yaml:1:16: error: invalid UTF-8 (byte 0xff); the config must be UTF-8 text");
+  CHECK(only("node_name: \x01\n") ==
+        "f.yaml:1:12: error: control character 0x01 is not allowed in YAML text");
+  CHECK(only("a: \xED\xA0\x80\n") ==  // a UTF-16 surrogate encoded as UTF-8
+        "f.yaml:1:4: error: invalid UTF-8 (byte 0xed); the config must be UTF-8 text");
+}
+
+TEST_CASE("a file over kMaxConfigBytes is rejected before parsing") {
+  std::string big(10 * 1024 * 1024, '#');
+  auto r = load_text(big, "big.yaml");
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].to_string() ==
+        fmt::format("big.yaml: error: the file is 10485760 bytes; the limit is {} bytes",
+                    kMaxConfigBytes));
+}
+
+TEST_CASE("load_file: reads the file, reports unreadable ones, defaults node_name to hostname") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("l4lb-config-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path p;
+    ~Cleanup() { std::filesystem::remove_all(p); }
+  } cleanup{dir};
+
+  auto path = (dir / "l4lb.yaml").string();
+  {
+    std::ofstream out(path);
+    out << kBase;
+  }
+  auto r = load_file(path);
+  REQUIRE(r.ok());
+  char host[256] = {};
+  REQUIRE(::gethostname(host, sizeof host - 1) == 0);
+  CHECK(r.config->node_name == host);
+
+  auto missing = load_file((dir / "nope.yaml").string());
+  REQUIRE(missing.diagnostics.size() == 1);
+  CHECK_THAT(missing.diagnostics[0].to_string(),
+             Contains("nope.yaml: error: cannot open: No such file or directory"));
+
+  auto is_dir = load_file(dir.string());
+  REQUIRE(is_dir.diagnostics.size() == 1);
+  CHECK_THAT(is_dir.diagnostics[0].to_string(), Contains("error: not a regular file"));
+
+  auto big_path = (dir / "big.yaml").string();
+  {
+    std::ofstream out(big_path);
+    out << std::string(10 * 1024 * 1024, '#');
+  }
+  auto big = load_file(big_path);
+  REQUIRE(big.diagnostics.size() == 1);
+  CHECK_THAT(big.diagnostics[0].to_string(), Contains("error: the file is 10485760 bytes"));
+}
+
+TEST_CASE("diagnostics come in file order and are counted by severity") {
+  // The static-VIP warning is found last (a cross-check) but belongs first.
+  auto r = load_text(R"(services:
+  - name: s
+    vip: 10.9.9.9
+    port: 80
+    quorum: 0
+  - name: t
+    vip: 10.9.9.9
+    port: 81
+    protocol: sctp
+vrrp:
+  - name: a
+    interface: eth1
+    vrid: 0
+    vips: [10.0.0.1]
+)",
+                     "t.yaml");
+  CHECK_FALSE(r.ok());
+  REQUIRE(r.diagnostics.size() == 3);
+  CHECK(r.diagnostics[0].line == 3);
+  CHECK(r.diagnostics[0].severity == Severity::warning);
+  CHECK(r.diagnostics[1].line == 9);
+  CHECK(r.diagnostics[2].line == 13);
+  CHECK(r.error_count() == 2);
+  CHECK(r.warning_count() == 1);
+}
+
+TEST_CASE("summary counts instances, services, virtual services and backends") {
+  Config c;
+  c.vrrp.resize(1);
+  c.services.resize(1);
+  c.services[0].ports = {80};
+  c.services[0].backends.resize(1);
+  CHECK(summary(c) == "ok: 1 vrrp instance, 1 service (1 virtual service), 1 backend");
+  CHECK(summary(Config{}) == "ok: 0 vrrp instances, 0 services (0 virtual services), 0 backends");
+}
