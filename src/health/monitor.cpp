@@ -1,0 +1,162 @@
+#include "health/monitor.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/log.hpp"
+#include "health/probe.hpp"
+
+namespace l4lb::health {
+
+namespace asio = boost::asio;
+
+struct Monitor::Check : std::enable_shared_from_this<Check> {
+  Check(Monitor& m, BackendKey k, CheckSpec s)
+      : monitor(m),
+        key(std::move(k)),
+        spec(std::make_shared<const CheckSpec>(std::move(s))),
+        timer(m.io_) {}
+
+  // Puts the next run at `at`. Handlers hold only a weak reference: a check that apply()
+  // removed may still have a completion queued.
+  void schedule(TimePoint at) {
+    slot = at;
+    timer.expires_at(at);
+    timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->run();
+    });
+  }
+
+  void run() {
+    ++monitor.stats_.probes_started;
+    ++monitor.stats_.in_flight;
+    probe = start_probe(monitor.io_, spec, [weak = weak_from_this()](const ProbeResult& r) {
+      if (auto self = weak.lock()) self->on_result(r);
+    });
+  }
+
+  void stop() {
+    timer.cancel();
+    if (probe) {
+      probe->cancel();
+      probe.reset();
+      --monitor.stats_.in_flight;
+    }
+  }
+
+  void on_result(const ProbeResult& r) {
+    auto keep_alive = shared_from_this();  // on_change may make apply() drop this check
+    probe.reset();
+    --monitor.stats_.in_flight;
+    ++monitor.stats_.probes_finished;
+    ++health.checks;
+    if (r.ok) {
+      ++health.successes;
+      health.last_error.clear();
+      health.last_latency_us = r.latency;
+      health.last_latency = std::chrono::duration_cast<Duration>(r.latency);
+      health.latency.record(r.latency);
+    } else {
+      health.count_failure(r.reason);
+      health.last_error = r.error_text();
+    }
+    Streak streak{health.status, health.consecutive_ok, health.consecutive_fail};
+    auto changed = apply_result(streak, r.ok, spec->rise, spec->fall, monitor.start_mode_);
+    health.consecutive_ok = streak.consecutive_ok;
+    health.consecutive_fail = streak.consecutive_fail;
+    schedule(next_start(slot, Clock::now(), spec->interval));
+    if (changed)
+      monitor.transition(*this, *changed, r.ok ? std::string("check passed") : r.error_text());
+  }
+
+  Monitor& monitor;
+  BackendKey key;
+  std::shared_ptr<const CheckSpec> spec;
+  BackendHealth health;
+  asio::steady_timer timer;
+  std::shared_ptr<Probe> probe;
+  TimePoint slot{};
+};
+
+Monitor::Monitor(asio::io_context& io, OnChange on_change)
+    : io_(io), on_change_(std::move(on_change)) {}
+
+Monitor::~Monitor() { shutdown(); }
+
+void Monitor::transition(Check& check, Status to, const std::string& why) {
+  const Status from = check.health.status;
+  check.health.status = to;
+  check.health.last_transition = std::chrono::system_clock::now();
+  ++check.health.transitions;
+  log::notice("health service={} backend={} {} -> {} ({})", check.key.service, check.spec->target(),
+              to_string(from), to_string(to), why);
+  if (on_change_) on_change_(check.key, to);
+}
+
+void Monitor::apply(const std::vector<config::Service>& services) {
+  auto wanted = make_specs(services);
+  const TimePoint now = Clock::now();
+  // Remove what is no longer wanted.
+  for (auto it = checks_.begin(); it != checks_.end();) {
+    if (!wanted.contains(it->first)) {
+      it->second->stop();
+      it = checks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [key, spec] : wanted) {
+    auto it = checks_.find(key);
+    if (it == checks_.end()) {
+      auto check = std::make_shared<Check>(*this, key, std::move(spec));
+      check->schedule(now + start_offset(key, check->spec->interval));
+      checks_.emplace(key, std::move(check));
+      continue;
+    }
+    Check& check = *it->second;
+    if (*check.spec == spec) continue;
+    log::info("health service={} backend={} check changed, restarting", key.service, spec.target());
+    check.stop();
+    check.spec = std::make_shared<const CheckSpec>(std::move(spec));
+    check.schedule(now + start_offset(key, check.spec->interval));
+  }
+}
+
+std::optional<BackendHealth> Monitor::get(const BackendKey& key) const {
+  auto it = checks_.find(key);
+  if (it == checks_.end()) return std::nullopt;
+  return it->second->health;
+}
+
+Status Monitor::status(const BackendKey& key) const {
+  auto it = checks_.find(key);
+  return it == checks_.end() ? Status::unknown : it->second->health.status;
+}
+
+std::optional<CheckSpec> Monitor::spec(const BackendKey& key) const {
+  auto it = checks_.find(key);
+  if (it == checks_.end()) return std::nullopt;
+  return *it->second->spec;
+}
+
+std::vector<std::pair<BackendKey, BackendHealth>> Monitor::snapshot() const {
+  std::vector<std::pair<BackendKey, BackendHealth>> out;
+  out.reserve(checks_.size());
+  for (const auto& [key, check] : checks_) out.emplace_back(key, check->health);
+  return out;
+}
+
+int Monitor::healthy_count(const config::Service& service) const {
+  return health::healthy_count(service, [&](const net::Address& a) {
+    return status(BackendKey{service.name, a});
+  });
+}
+
+void Monitor::shutdown() {
+  for (auto& [key, check] : checks_) check->stop();
+  checks_.clear();
+}
+
+Monitor::Stats Monitor::stats() const { return stats_; }
+
+}  // namespace l4lb::health

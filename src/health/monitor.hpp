@@ -1,0 +1,75 @@
+// Runs every configured health check on the daemon's io_context and keeps the per-backend
+// state that the daemon turns into IPVS changes (on_failure remove/drain, wait_first_check)
+// and VRRP priority changes (quorum). It does not talk to IPVS or VRRP itself.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "health/rise_fall.hpp"
+#include "health/spec.hpp"
+#include "health/status.hpp"
+
+namespace l4lb::health {
+
+class Monitor {
+ public:
+  // Called on every status change of a checked backend, including the first decision
+  // (unknown -> up, unknown -> down: with fast start, see rise_fall.hpp, that is the first
+  // check's result). Not called for checks that apply() removes, nor by shutdown(). Runs
+  // on the io_context thread; it may call any Monitor method, apply() included.
+  using OnChange = std::function<void(const BackendKey&, Status)>;
+
+  Monitor(boost::asio::io_context& io, OnChange on_change);
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // Makes the running checks match `services`: one check per (service, backend address)
+  // whose service has a health type other than `none`. A check whose resolved parameters
+  // (CheckSpec) are unchanged keeps its state, counters and schedule. A changed one keeps
+  // status and counters but restarts: its running probe is dropped and its first run under
+  // the new parameters is spread over the new interval like a new check's. New checks start
+  // unknown at now + start_offset(key, interval).
+  void apply(const std::vector<config::Service>& services);
+
+  std::optional<BackendHealth> get(const BackendKey& key) const;
+  Status status(const BackendKey& key) const;                          // unknown when not checked
+  std::vector<std::pair<BackendKey, BackendHealth>> snapshot() const;  // ordered by key
+  std::optional<CheckSpec> spec(const BackendKey& key) const;
+  std::size_t size() const { return checks_.size(); }
+
+  // Healthy backends of `service` for quorum (see health::healthy_count in spec.hpp).
+  int healthy_count(const config::Service& service) const;
+
+  // How unknown backends get their first status; applies to results from now on.
+  void set_start_mode(StartMode mode) { start_mode_ = mode; }
+
+  // Stops every check and drops all state; apply() starts afresh afterwards.
+  void shutdown();
+
+  struct Stats {
+    std::uint64_t probes_started = 0;
+    std::uint64_t probes_finished = 0;
+    std::size_t in_flight = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Check;
+  void transition(Check& check, Status to, const std::string& why);
+
+  boost::asio::io_context& io_;
+  OnChange on_change_;
+  StartMode start_mode_ = StartMode::fast;
+  std::map<BackendKey, std::shared_ptr<Check>> checks_;
+  Stats stats_;
+};
+
+}  // namespace l4lb::health

@@ -1,0 +1,42 @@
+// One run of one check against one backend: the I/O adapter under the Monitor.
+// Asynchronous on the caller's io_context; the whole run is bounded by spec.timeout.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+
+#include "health/result.hpp"
+#include "health/spec.hpp"
+
+namespace l4lb::health {
+
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // Stops the run: sockets close, and the completion callback is never called.
+  virtual void cancel() = 0;
+};
+
+using ProbeDone = std::function<void(const ProbeResult&)>;
+
+// Starts a probe of the kind spec->type says (tcp, udp or http; `none` is a programming
+// error and fails with reason "socket"). `done` is called exactly once, never from inside
+// start_probe, unless cancel() comes first.
+//
+//   tcp:  connect; with `send`, write it; with `expect`, read until the stream's first
+//         expect.size() bytes are known and compare (with expect_prefix off, further bytes in
+//         the same reply make it a mismatch). Closed with RST, so a check leaves no TIME_WAIT
+//         (10,000 checks a second would otherwise hold ~600,000 of them).
+//   udp:  connected socket, send `send` as one datagram. With `expect`: the first reply
+//         must match (exactly, or as prefix). Without `expect` (the weak check): up when no
+//         ICMP error (ECONNREFUSED) arrives within the timeout, or on any reply — a silent
+//         host that drops everything passes it.
+//   http: GET path with Host, via Boost.Beast; the status must be in expect_status; header
+//         and body together may not exceed max_response_bytes ("too_large"); with
+//         `expect`, the body must match it like tcp's. A never-ending body is cut by the
+//         size limit or the timeout, whichever comes first.
+std::shared_ptr<Probe> start_probe(boost::asio::io_context& io,
+                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done);
+
+}  // namespace l4lb::health

@@ -1,0 +1,90 @@
+// Shared plumbing of the probes (internal to src/health): one deadline timer for the whole
+// run, exactly-once completion, and cancellation that tolerates handlers still queued.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/basic_endpoint.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+
+#include "common/time.hpp"
+#include "health/probe.hpp"
+
+namespace l4lb::health::detail {
+
+boost::asio::ip::address to_asio(const net::Address& a);
+
+template <typename Derived>
+class ProbeBase : public Probe, public std::enable_shared_from_this<Derived> {
+ public:
+  ProbeBase(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
+      : io_(io), spec_(std::move(spec)), done_(std::move(done)), timer_(io) {}
+
+  void cancel() override {
+    done_ = nullptr;
+    finish(ProbeResult::failure("cancelled", {}, Micros{0}));
+  }
+
+ protected:
+  // Arms the deadline and runs Derived::begin().
+  void launch() {
+    started_ = Clock::now();
+    timer_.expires_after(spec_->timeout);
+    timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec && !self->finished_) static_cast<ProbeBase*>(self.get())->on_deadline();
+    });
+    static_cast<Derived*>(this)->begin();
+  }
+
+  // What the deadline means; the UDP weak check overrides it into a success.
+  virtual void on_deadline() {
+    fail(std::string(reason::timeout),
+         "no answer within " + std::to_string(spec_->timeout.count()) + "ms");
+  }
+
+  Micros elapsed() const { return std::chrono::duration_cast<Micros>(Clock::now() - started_); }
+  void succeed() { finish(ProbeResult::success(elapsed())); }
+  void fail(std::string_view why, std::string detail) {
+    finish(ProbeResult::failure(why, std::move(detail), elapsed()));
+  }
+  // A failure found while starting: reported on the next turn of the loop, never re-entrantly.
+  void fail_later(std::string_view why, std::string detail) {
+    boost::asio::post(
+        io_, [self = this->shared_from_this(), why = std::string(why),
+              detail = std::move(detail)]() mutable { self->fail(why, std::move(detail)); });
+  }
+
+  bool finished() const { return finished_; }
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const CheckSpec> spec_;
+
+ private:
+  void finish(ProbeResult r) {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    static_cast<Derived*>(this)->close();
+    if (auto done = std::move(done_)) {
+      done_ = nullptr;
+      done(r);
+    }
+  }
+
+  ProbeDone done_;
+  boost::asio::steady_timer timer_;
+  TimePoint started_{};
+  bool finished_ = false;
+};
+
+}  // namespace l4lb::health::detail
+
+namespace l4lb::health::detail {
+std::shared_ptr<Probe> start_tcp(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
+                                 ProbeDone done);
+std::shared_ptr<Probe> start_udp(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
+                                 ProbeDone done);
+std::shared_ptr<Probe> start_http(boost::asio::io_context& io,
+                                  std::shared_ptr<const CheckSpec> spec, ProbeDone done);
+}  // namespace l4lb::health::detail

@@ -1,0 +1,93 @@
+#include "health/spec.hpp"
+
+namespace l4lb::health {
+
+std::string CheckSpec::target() const { return address.with_port(port); }
+
+std::optional<CheckSpec> make_spec(const config::Service& service, const config::Backend& backend) {
+  const config::Health& h = service.health;
+  if (h.type == config::HealthType::none) return std::nullopt;
+  CheckSpec s;
+  s.type = h.type;
+  s.address = h.address.value_or(backend.address);
+  if (h.port) {
+    s.port = *h.port;
+  } else if (backend.port) {
+    s.port = *backend.port;
+  } else if (!service.ports.empty()) {
+    s.port = service.ports.front();
+  } else {
+    return std::nullopt;
+  }
+  s.source = h.source;
+  s.interval = h.interval;
+  s.timeout = h.timeout;
+  s.rise = h.rise;
+  s.fall = h.fall;
+  s.send = h.send;
+  s.expect = h.expect;
+  s.expect_prefix = h.expect_prefix;
+  if (s.type == config::HealthType::http) {
+    s.path = h.path.empty() ? "/" : h.path;
+    if (!h.host.empty()) {
+      s.host = h.host;
+    } else {
+      s.host = s.address.is_v6() ? "[" + s.address.to_string() + "]" : s.address.to_string();
+    }
+    s.expect_status =
+        h.expect_status.empty() ? std::vector<std::pair<int, int>>{{200, 399}} : h.expect_status;
+    s.max_response_bytes = h.max_response_bytes;
+  } else {
+    s.path.clear();
+    s.expect_status.clear();
+    s.max_response_bytes = 0;
+  }
+  return s;
+}
+
+std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& services) {
+  std::map<BackendKey, CheckSpec> out;
+  for (const auto& svc : services) {
+    for (const auto& b : svc.backends) {
+      if (auto spec = make_spec(svc, b)) out.try_emplace(BackendKey{svc.name, b.address}, *spec);
+    }
+  }
+  return out;
+}
+
+std::uint64_t key_hash(const BackendKey& key) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::uint8_t byte) {
+    h ^= byte;
+    h *= 1099511628211ull;
+  };
+  for (char c : key.service) mix(static_cast<std::uint8_t>(c));
+  mix(0);  // separator: ("ab", x) and ("a", "b"+x) must differ
+  mix(static_cast<std::uint8_t>(key.address.family()));
+  for (std::size_t i = 0; i < key.address.size(); ++i) mix(key.address.data()[i]);
+  // Final avalanche (splitmix64) so that addresses differing in the last byte spread out.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+Duration start_offset(const BackendKey& key, Duration interval) {
+  if (interval.count() <= 0) return Duration{0};
+  return Duration{
+      static_cast<Duration::rep>(key_hash(key) % static_cast<std::uint64_t>(interval.count()))};
+}
+
+TimePoint next_start(TimePoint previous_start, TimePoint finished, Duration interval) {
+  if (interval.count() <= 0) interval = Duration{1};
+  TimePoint next = previous_start + interval;
+  if (next >= finished) return next;
+  // Overran: the first slot on the original grid after `finished`.
+  const auto behind = finished - previous_start;
+  const auto slots = (behind + interval - Clock::duration{1}) / interval;
+  return previous_start + slots * interval;
+}
+
+}  // namespace l4lb::health

@@ -1,0 +1,67 @@
+// What the health area reports about one backend, for the daemon (IPVS policy, quorum),
+// `l4lbctl status` and metrics. Plain data, no I/O.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/address.hpp"
+#include "common/time.hpp"
+
+namespace l4lb::health {
+
+enum class Status { unknown, up, down };
+std::string_view to_string(Status s);
+
+// One check per (service, backend address): a multi-port service is checked once per backend.
+struct BackendKey {
+  std::string service;
+  net::Address address;
+  auto operator<=>(const BackendKey&) const = default;
+  bool operator==(const BackendKey&) const = default;
+};
+
+// Upper bounds (seconds) of the latency histogram buckets; a last, implicit bucket is +Inf.
+inline constexpr std::array<double, 12> kLatencyBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+struct LatencyHistogram {
+  // counts[i] = checks with latency <= kLatencyBuckets[i] and > the previous bound (not
+  // cumulative); counts.back() is the +Inf bucket. Only successful checks are recorded.
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> counts{};
+  double sum_seconds = 0;
+  std::uint64_t total() const;
+  void record(std::chrono::microseconds d);
+  void record_seconds(double seconds);
+  // Prometheus-style cumulative counts, same length as `counts` (last = total()).
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> cumulative() const;
+};
+
+struct BackendHealth {
+  Status status = Status::unknown;
+  int consecutive_ok = 0;
+  int consecutive_fail = 0;
+  std::string last_error;                // "" after a success; "<reason>: <detail>" after a failure
+  std::optional<Duration> last_latency;  // of the last successful check (ms, rounded down)
+  std::optional<std::chrono::microseconds> last_latency_us;  // the same, precise
+  std::chrono::system_clock::time_point last_transition{};   // epoch 0 = never changed
+  std::uint64_t checks = 0;  // completed checks (successes + failures)
+  std::uint64_t successes = 0;
+  // Failure counts by reason ("refused", "timeout", "reset", "bad_response", "http_status",
+  // "icmp_unreachable", ...), in order of first occurrence.
+  std::vector<std::pair<std::string, std::uint64_t>> failures_by_reason;
+  std::uint64_t transitions = 0;
+  LatencyHistogram latency;
+
+  void count_failure(std::string_view reason);
+  std::uint64_t failures(std::string_view reason) const;
+};
+
+}  // namespace l4lb::health

@@ -1,0 +1,214 @@
+// The Monitor driving real probes against loopback servers.
+#include "health/monitor.hpp"
+
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+
+#include "servers.hpp"
+
+using namespace l4lb;
+using namespace l4lb::health;
+using namespace l4lb::health::testing;
+using std::chrono::milliseconds;
+
+namespace {
+
+config::Service service(const std::string& name, std::vector<std::uint16_t> backend_ports) {
+  config::Service s;
+  s.name = name;
+  s.vip = *net::Address::parse("192.0.2.1");
+  s.ports = {80};
+  s.health.interval = milliseconds(20);
+  s.health.timeout = milliseconds(1000);
+  s.health.rise = 3;
+  s.health.fall = 2;
+  // Distinct loopback addresses: the check key is (service, address).
+  int i = 1;
+  for (auto port : backend_ports) {
+    config::Backend b;
+    b.address = *net::Address::parse("127.0.0." + std::to_string(i++));
+    b.port = port;
+    s.backends.push_back(b);
+  }
+  return s;
+}
+
+struct Event {
+  BackendKey key;
+  Status status;
+  std::uint64_t checks;  // completed checks of that backend when the transition happened
+};
+
+}  // namespace
+
+TEST_CASE("monitor: a flapping backend changes status exactly as rise/fall say") {
+  const std::string script = "1100101110000111010001111011000";
+  asio::io_context io;
+  TcpServer server(
+      io, [&](std::size_t n) { return n < script.size() && script[n] == '0' ? "NO" : "OK"; }, 1);
+  auto svc = service("flap", {server.port()});
+  svc.backends[0].address = *net::Address::parse("127.0.0.1");
+  svc.health.send = "?";
+  svc.health.expect = "OK";
+
+  std::vector<Event> events;
+  Monitor* mp = nullptr;
+  Monitor m(io, [&](const BackendKey& k, Status s) {
+    events.push_back({k, s, mp->get(k)->checks});
+  });
+  mp = &m;
+  m.apply({svc});
+  const BackendKey key{"flap", svc.backends[0].address};
+  REQUIRE(run_until(io, [&] { return m.get(key)->checks >= script.size(); }));
+
+  std::vector<Event> want;
+  Streak st;
+  for (std::size_t i = 0; i < script.size(); ++i) {
+    if (auto c = apply_result(st, script[i] == '1', 3, 2)) want.push_back({key, *c, i + 1});
+  }
+  REQUIRE(events.size() >= want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    INFO("transition " << i);
+    CHECK(events[i].key == key);
+    CHECK(events[i].status == want[i].status);
+    CHECK(events[i].checks == want[i].checks);
+  }
+  auto h = *m.get(key);
+  CHECK(h.failures("bad_response") > 0);
+  CHECK(h.transitions >= want.size());
+  CHECK(h.last_transition.time_since_epoch().count() != 0);
+}
+
+TEST_CASE("monitor: killed backend goes down after fall, comes back after rise") {
+  asio::io_context io;
+  auto server = std::make_unique<TcpServer>(io);
+  const auto port = server->port();
+  auto svc = service("kill", {port});
+  std::vector<Event> events;
+  Monitor* mp = nullptr;
+  Monitor m(io, [&](const BackendKey& k, Status s) {
+    events.push_back({k, s, mp->get(k)->checks});
+  });
+  mp = &m;
+  m.apply({svc});
+  const BackendKey key{"kill", svc.backends[0].address};
+  REQUIRE(run_until(io, [&] { return m.status(key) == Status::up; }));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].checks == 1);  // fast start
+  const auto healthy = m.get(key);
+  CHECK(healthy->last_latency_us.has_value());
+  CHECK(healthy->latency.total() == healthy->successes);
+
+  server.reset();  // refused from now on
+  REQUIRE(run_until(io, [&] { return m.status(key) == Status::down; }));
+  auto down = *m.get(key);
+  CHECK(down.consecutive_fail == 2);
+  CHECK(down.failures("refused") == 2);
+  CHECK(down.last_error.rfind("refused", 0) == 0);
+
+  tcp::acceptor again(io);
+  again.open(tcp::v4());
+  again.set_option(tcp::acceptor::reuse_address(true));
+  again.bind(tcp::endpoint(kLoopback, port));
+  again.listen();  // the kernel completes handshakes; nobody needs to accept
+  REQUIRE(run_until(io, [&] { return m.status(key) == Status::up; }));
+  auto up = *m.get(key);
+  CHECK(up.consecutive_ok == 3);
+  CHECK(up.last_error.empty());
+  REQUIRE(events.size() == 3);
+  CHECK(events[1].status == Status::down);
+  CHECK(events[2].status == Status::up);
+  CHECK(events[2].checks - events[1].checks == 3);
+}
+
+TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops removed") {
+  asio::io_context io;
+  TcpServer a(io), b(io, TcpServer::Reply{}, 0, asio::ip::make_address("127.0.0.2"));
+  auto svc = service("web", {a.port(), b.port()});
+  auto other = service("none", {a.port()});
+  other.health.type = config::HealthType::none;
+  int changes = 0;
+  Monitor m(io, [&](const BackendKey&, Status) { ++changes; });
+  m.apply({svc, other});
+  CHECK(m.size() == 2);
+  const BackendKey ka{"web", svc.backends[0].address}, kb{"web", svc.backends[1].address};
+  CHECK(m.status(ka) == Status::unknown);
+  CHECK(!m.get(BackendKey{"none", svc.backends[0].address}));
+  REQUIRE(run_until(io, [&] { return m.status(ka) == Status::up && m.status(kb) == Status::up; }));
+  REQUIRE(run_until(io, [&] { return m.get(ka)->checks >= 3; }));
+
+  auto before = *m.get(ka);
+  m.apply({svc, other});  // identical: nothing restarts, nothing resets
+  auto same = *m.get(ka);
+  CHECK(same.checks == before.checks);
+  CHECK(same.status == Status::up);
+  CHECK(m.stats().in_flight <= 2);
+
+  svc.health.interval = milliseconds(30);  // changed: restart, status and counters kept
+  m.apply({svc, other});
+  auto changed = *m.get(ka);
+  CHECK(changed.status == Status::up);
+  CHECK(changed.checks >= before.checks);
+  CHECK(m.spec(ka)->interval == milliseconds(30));
+
+  svc.backends.pop_back();
+  m.apply({svc, other});
+  CHECK(m.size() == 1);
+  CHECK(!m.get(kb));
+  CHECK(m.healthy_count(svc) == 1);
+  CHECK(m.healthy_count(other) == 1);  // `none` backends always count
+  const int seen = changes;
+  REQUIRE(run_until(io, [&] { return m.get(ka)->checks >= changed.checks + 3; }));
+  CHECK(changes == seen);  // no spurious transitions
+
+  m.shutdown();
+  CHECK(m.size() == 0);
+  CHECK(m.stats().in_flight == 0);
+  io.run_for(milliseconds(100));
+  CHECK(changes == seen);
+}
+
+TEST_CASE("monitor: on_change may reconfigure the monitor from inside the callback") {
+  asio::io_context io;
+  TcpServer a(io);
+  auto svc = service("re", {a.port(), closed_tcp_port()});
+  int calls = 0;
+  Monitor* mp = nullptr;
+  Monitor m(io, [&](const BackendKey&, Status) {
+    ++calls;
+    mp->apply({});  // drops the very check that is reporting
+  });
+  mp = &m;
+  m.apply({svc});
+  REQUIRE(run_until(io, [&] { return calls > 0; }));
+  io.run_for(milliseconds(100));
+  CHECK(calls == 1);
+  CHECK(m.size() == 0);
+}
+
+TEST_CASE("monitor: 2,000 checks on one interval are spread, all come up") {
+  asio::io_context io;
+  TcpServer server(io);
+  config::Service svc = service("many", {});
+  svc.health.interval = milliseconds(500);
+  svc.health.address = *net::Address::parse("127.0.0.1");  // keys differ, one listener
+  for (int i = 0; i < 2000; ++i) {
+    config::Backend b;
+    b.address = *net::Address::parse(fmt::format("127.1.{}.{}", i / 250, 1 + i % 250));
+    b.port = server.port();
+    svc.backends.push_back(b);
+  }
+  Monitor m(io, nullptr);
+  m.apply({svc});
+  std::size_t peak = 0;
+  REQUIRE(run_until(io, [&] {
+    peak = std::max(peak, m.stats().in_flight);
+    return m.stats().probes_finished >= 2000 &&
+           std::all_of(svc.backends.begin(), svc.backends.end(), [&](const config::Backend& b) {
+             return m.status(BackendKey{"many", b.address}) == Status::up;
+           });
+  }));
+  // All 2,000 at once would be a burst; spread over 500 ms only a fraction overlap.
+  CHECK(peak < 1000);
+}
