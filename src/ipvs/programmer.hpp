@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ipvs/desired.hpp"
 #include "ipvs/kernel.hpp"
 #include "ipvs/reconciler.hpp"
 

@@ -147,14 +147,15 @@ class Lab:
         out = run_dir / "out"
         out.mkdir(parents=True)
         (run_dir / "script").write_text(script)
-        env = dict(env or {})
-        env.update({
+        user_env = dict(env or {})
+        env = {
             "LAB_OUT": str(out), "LAB_DIR": str(run_dir), "LAB_MODDIR": str(self.dir / "mods"),
             "L4LB_BUILD_DIR": str(BUILD_DIR), "L4LB_SOURCE_DIR": str(SOURCE_DIR),
             "PYTHONPATH": str(PYLIB), "PYTHONUNBUFFERED": "1",
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/root", "LANG": "C.UTF-8",
-        })
+        }
+        env.update(user_env)
         mods = ["ip_vs"] + [f"ip_vs_{s}" for s in SCHEDULERS] + LINK_MODULES + list(modules)
         init = run_dir / "init.sh"
         init.write_text(_INIT.format(
