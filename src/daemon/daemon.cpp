@@ -218,6 +218,11 @@ void Daemon::reconcile_ipvs() {
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
   for (const auto& f : result.failed) log::err("ipvs operation failed: {}", f);
+  for (const auto& s : result.skipped) log::err("ipvs operation skipped: {}", s);
+  if (!result.error.empty()) log::err("ipvs: {}", result.error);
+  if (result.issued > 0)
+    log::info("ipvs applied={}/{} kernel_ms={:.1f}", result.applied, result.issued,
+              result.kernel_seconds * 1000);
   ipvs_conflicts_ = result.conflicts;
   for (const auto& c : result.conflicts) log::warning("ipvs conflict: {}", c);
 }
@@ -247,8 +252,7 @@ void Daemon::on_health_change(const health::BackendKey& key, health::Status stat
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                                 vrrp::State to) {
-  log::notice("vrrp instance={} family={} {} -> {}", instance, net::family_name(family),
-              state_upper(from), state_upper(to));
+  // The VRRP runtime logs the transition itself; here it only drives notify scripts.
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.

@@ -20,6 +20,7 @@
 #include "daemon/notify_runner.hpp"
 #include "daemon/systemd.hpp"
 #include "health/monitor.hpp"
+#include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
 #include "vrrp/runtime.hpp"
 

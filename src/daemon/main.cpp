@@ -3,6 +3,7 @@
 //   l4lbd --check-config -c FILE       validate and exit (0 valid, 1 invalid)
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "common/log.hpp"
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
                                                        {"debug", log::Level::debug}};
   for (const auto& [name, l] : levels)
     if (level == name) log::set_max_level(l);
+
+  // Absolute, so logs and status say which file, and a reload reads the same one.
+  std::error_code ec;
+  if (auto abs = std::filesystem::absolute(config_path, ec); !ec) config_path = abs.string();
 
   boost::asio::io_context io(1);
   daemon::Daemon d(io, config_path);
