@@ -68,9 +68,15 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
   }
 }
 
-void parse_document(const YAML::Node& root, Config& c, Reporter& r) {
+void parse_document(std::string_view text, const YAML::Node& root, Config& c, Reporter& r) {
   if (root.IsNull()) {
-    r.error({}, "the file is empty; expected a mapping with 'vrrp:' and 'services:'");
+    // yaml-cpp 0.7 also returns null for some text it cannot read (a lone ',').
+    if (auto at = first_content(text))
+      r.error(*at,
+              "the top level must be a mapping (keys such as 'vrrp:' and 'services:'), got "
+              "nothing readable");
+    else
+      r.error({}, "the file is empty; expected a mapping with 'vrrp:' and 'services:'");
     return;
   }
   Location root_at = location_of(root.Mark());
@@ -181,16 +187,12 @@ LoadResult load_text(std::string_view text, std::string_view file_name,
     r.error(problem->at, problem->message);
   } else {
     try {
-      std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-      if (docs.empty()) {
-        r.error({}, "the file is empty; expected a mapping with 'vrrp:' and 'services:'");
-      } else if (docs.size() > 1) {
-        r.error(location_of(docs[1].Mark()),
-                fmt::format("the file holds {} YAML documents; l4lb reads exactly one (remove "
-                            "the '---' separators)",
-                            docs.size()));
+      if (auto second = second_document(text)) {
+        r.error(*second,
+                "a second YAML document starts here; l4lb reads exactly one (remove the "
+                "'---' or '...' separators)");
       } else {
-        parse_document(docs[0], config, r);
+        parse_document(text, YAML::Load(std::string(text)), config, r);
       }
     } catch (const YAML::Exception& e) {
       r.error(location_of(e.mark), fmt::format("YAML syntax error: {}", e.msg));

@@ -89,3 +89,76 @@ std::optional<TextProblem> check_text(std::string_view text) {
 }
 
 }  // namespace l4lb::config
+
+namespace l4lb::config {
+namespace {
+
+bool is_marker(std::string_view line, std::string_view marker) {
+  return line.starts_with(marker) &&
+         (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+}
+
+}  // namespace
+
+namespace {
+
+enum class LineKind { start_marker, end_marker, content, other };
+
+// Calls `visit(kind, location)` for each line until it returns true; returns that location.
+template <typename F>
+std::optional<Location> scan_lines(std::string_view text, F visit) {
+  bool open = false;  // inside a document: directives are only allowed outside
+  int line_no = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    ++line_no;
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    auto first = line.find_first_not_of(" \t\r");
+    Location at{line_no, first == std::string_view::npos ? 1 : static_cast<int>(first) + 1};
+    LineKind kind = LineKind::other;
+    if (is_marker(line, "---")) {
+      kind = LineKind::start_marker;
+      open = true;
+    } else if (is_marker(line, "...")) {
+      kind = LineKind::end_marker;
+      open = false;
+    } else if (first != std::string_view::npos && line[first] != '#' && (open || line[0] != '%')) {
+      kind = LineKind::content;
+      open = true;
+    }
+    if (visit(kind, at)) return at;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Location> second_document(std::string_view text) {
+  int documents = 0;
+  bool open = false;
+  return scan_lines(text, [&](LineKind kind, Location) {
+    switch (kind) {
+      case LineKind::start_marker:
+        open = true;
+        return ++documents > 1;
+      case LineKind::end_marker:
+        open = false;
+        return false;
+      case LineKind::content:
+        if (open) return false;
+        open = true;
+        return ++documents > 1;
+      default:
+        return false;
+    }
+  });
+}
+
+std::optional<Location> first_content(std::string_view text) {
+  return scan_lines(text, [](LineKind kind, Location) { return kind == LineKind::content; });
+}
+
+}  // namespace l4lb::config

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "config/text_check.hpp"
 #include "test_util.hpp"
 
 using namespace l4lb;
@@ -129,8 +130,18 @@ TEST_CASE("whole-file problems are one clear error each") {
   CHECK(only("vrrp: [\n") ==
         "f.yaml:2:1: error: YAML syntax error: end of sequence flow not found");
   CHECK(only("a: 1\n---\nb: 2\n") ==
-        "f.yaml:3:1: error: the file holds 2 YAML documents; l4lb reads exactly one (remove the "
-        "'---' separators)");
+        "f.yaml:2:1: error: a second YAML document starts here; l4lb reads exactly one (remove "
+        "the '---' or '...' separators)");
+  // yaml-cpp 0.7's LoadAll loops forever on these (found by fuzz_config).
+  CHECK(only("- name: iess\n  interface:ce: eth1\n,") ==
+        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
+        "'services:'), got a list");
+  CHECK(only(",\n") ==
+        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
+        "'services:'), got nothing readable");
+  CHECK(only("null\n") ==
+        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
+        "'services:'), got nothing readable");
   CHECK(only(std::string_view("vrrp: []\n\0\0", 11)) ==
         "f.yaml:2:1: error: the file contains a NUL byte; it is binary, not YAML text");
   CHECK(only("node_name: caf\xC3\xA9\xFF\n") ==
@@ -225,4 +236,20 @@ TEST_CASE("summary counts instances, services, virtual services and backends") {
   c.services[0].backends.resize(1);
   CHECK(summary(c) == "ok: 1 vrrp instance, 1 service (1 virtual service), 1 backend");
   CHECK(summary(Config{}) == "ok: 0 vrrp instances, 0 services (0 virtual services), 0 backends");
+}
+
+TEST_CASE("second_document finds where a second YAML document starts") {
+  CHECK_FALSE(second_document("a: 1\nb: 2\n"));
+  CHECK_FALSE(second_document("---\na: 1\n"));
+  CHECK_FALSE(second_document("%YAML 1.2\n---\na: 1\n...\n# trailing comment\n"));
+  CHECK_FALSE(second_document("# c\n\n---\na: |\n  ---x\n  ...\n"));
+  CHECK_FALSE(second_document("a: \"---\"\nb: ---\n"));
+  CHECK(second_document("a: 1\n---\nb: 2\n")->line == 2);
+  CHECK(second_document("---\na: 1\n--- \n")->line == 3);
+  CHECK(second_document("a: 1\n...\nb: 2\n")->line == 3);
+  CHECK(second_document("a: 1\r\n---\r\nb: 2\r\n")->line == 2);
+  CHECK(second_document("a: 1\n...\n---\nb: 2\n")->line == 3);
+  CHECK_FALSE(first_content("# c\n%YAML 1.2\n---\n  \n...\n"));
+  CHECK(first_content("# c\n---\n  ,\n")->line == 3);
+  CHECK(first_content("# c\n---\n  ,\n")->column == 3);
 }
