@@ -9,12 +9,15 @@ signal:
   vip_up_ms   the VIP appearing on s, seen by an rtnetlink listener (RTM_NEWADDR) in s
   traffic_ms  the first client datagram answered by s
 and print one JSON object per (impl, advert_ms, kind) with median and p95 over --runs runs.
+The signal is sent right after one of m's adverts reaches s (same phase for every run and
+both implementations): a crash then measures the full Master_Down_Interval, the worst case.
 Every timestamp is CLOCK_MONOTONIC, shared by all namespaces.
 
   sudo L4LB_BUILD_DIR=build python3 bench/failover.py --runs 20 --intervals 10,100,1000
 """
 
 import argparse
+import bisect
 import json
 import os
 import signal
@@ -56,6 +59,21 @@ while True:
                     break
                 a += (alen + 3) & ~3
         off += (length + 3) & ~3
+'''
+
+# VRRP listener: prints "<monotonic> madv" for every advert from m (10.90.0.1) with priority > 0.
+ADVERTS = r'''
+import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+mreq = socket.inet_aton("224.0.0.18") + struct.pack("=II", 0, socket.if_nametoindex("eth0"))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+while True:
+    d = s.recv(2048)
+    t = time.monotonic()
+    ihl = (d[0] & 15) * 4
+    if d[12:16] == socket.inet_aton("10.90.0.1") and len(d) > ihl + 2 and d[ihl + 2] > 0:
+        print(f"{t:.6f} madv", flush=True)
 '''
 
 ECHO = r'''
@@ -119,11 +137,15 @@ class Lines:
                     self.cv.notify_all()
 
     def wait_for(self, word, after, timeout):
+        """Time of the first `word` event at or after `after` (events arrive in time order)."""
         deadline = time.monotonic() + timeout
         with self.cv:
+            i = bisect.bisect_left(self.events, (after, ""))
             while True:
-                for t, w in self.events:
-                    if t >= after and w == word:
+                while i < len(self.events):
+                    t, w = self.events[i]
+                    i += 1
+                    if w == word:
                         return t
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -188,7 +210,7 @@ def percentile(values, q):
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
-def run_series(lab, nodes, impl, interval_ms, kind, runs, mon, cli, log):
+def run_series(lab, nodes, impl, interval_ms, kind, runs, mon, cli, adv, log):
     m_ns, s_ns = nodes["m"], nodes["s"]
     make = l4lbd_router if impl == "l4lbd" else KeepalivedRouter
     s = make(lab, s_ns, f"{impl}-s-{interval_ms}", 100, interval_ms).start()
@@ -206,6 +228,11 @@ def run_series(lab, nodes, impl, interval_ms, kind, runs, mon, cli, log):
             if cli.wait_for("m", t_ready - 5, 10) is None:
                 raise RuntimeError("client traffic not answered by m")
             time.sleep(settle)
+            # Signal right after one of m's adverts reached s: the same phase for every run
+            # and both implementations (for a crash, the worst case: a whole
+            # Master_Down_Interval still to wait).
+            if adv.wait_for("madv", time.monotonic(), 5) is None:
+                raise RuntimeError("no advert from m")
             t0 = time.monotonic()
             signal_router(m, signal.SIGKILL if kind == "crash" else signal.SIGTERM)
             tv = mon.wait_for(VIP, t0, 30)
@@ -260,13 +287,15 @@ def main():
         if mon_p.stdout.readline().strip() != "ready":
             raise RuntimeError("rtnetlink monitor did not start")
         mon = Lines(mon_p)
+        adv = Lines(lab.spawn(nodes["s"], [sys.executable, "-u", "-c", ADVERTS],
+                              stdout=subprocess.PIPE, text=True))
         cli = Lines(lab.spawn(nodes["c"], [sys.executable, "-u", "-c", CLIENT, VIP, str(PORT)],
                               stdout=subprocess.PIPE, text=True))
         for interval in [int(x) for x in a.intervals.split(",")]:
             runs = a.runs_1s if (interval >= 1000 and a.runs_1s) else a.runs
             for kind in a.kinds.split(","):
                 for impl in a.impls.split(","):
-                    r = run_series(lab, nodes, impl, interval, kind, runs, mon, cli, log)
+                    r = run_series(lab, nodes, impl, interval, kind, runs, mon, cli, adv, log)
                     results.append(r)
                     line = json.dumps(r)
                     print(line, flush=True)

@@ -19,8 +19,9 @@ std::string_view to_string(State s) {
 }
 
 Micros skew_time(int priority, std::uint16_t mai_cs) {
-  // Centiseconds * 10'000 = microseconds; the division by 256 is done last to keep precision.
-  return Micros{static_cast<std::int64_t>(256 - priority) * mai_cs * 10'000 / 256};
+  // Integer centiseconds, as RFC 5798 §6.1 defines it (and FRR computes it). At a 10 ms
+  // interval this is 0 for every priority: a Backup that hears priority 0 takes over at once.
+  return Micros{std::int64_t{(256 - priority) * mai_cs / 256} * 10'000};
 }
 
 Micros master_down_interval(int priority, std::uint16_t mai_cs) {

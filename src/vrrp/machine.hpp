@@ -43,8 +43,8 @@ struct Actions {
   }
 };
 
-// RFC 5798 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256, in
-// centiseconds; kept in microseconds here so that 10 ms intervals keep their skew.
+// RFC 5798 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256, in (integer)
+// centiseconds; Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
 Micros skew_time(int priority, std::uint16_t master_adver_interval_cs);
 Micros master_down_interval(int priority, std::uint16_t master_adver_interval_cs);
 std::uint16_t to_centiseconds(Duration d);  // rounded, clamped to 1..4095

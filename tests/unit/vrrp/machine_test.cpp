@@ -21,12 +21,17 @@ MachineParams params(int prio = 100, Duration interval = Duration{1000}) {
 }  // namespace
 
 TEST_CASE("Skew_Time and Master_Down_Interval follow RFC 5798 6.1") {
-  // 1 s interval, priority 100: skew = 156 * 100 / 256 cs = 60.9375 cs.
-  CHECK(skew_time(100, 100) == Micros{609375});
-  CHECK(master_down_interval(100, 100) == Micros{3'609'375});
-  // 10 ms interval keeps its sub-centisecond skew: 3 * 10 ms + 6.09 ms.
-  CHECK(master_down_interval(100, 1) == Micros{36'093});
-  CHECK(skew_time(255, 100) == Micros{3906});
+  // 1 s interval, priority 100: skew = 156 * 100 / 256 cs = 60 cs (integer centiseconds).
+  CHECK(skew_time(100, 100) == Micros{600'000});
+  CHECK(master_down_interval(100, 100) == Micros{3'600'000});
+  // 10 ms interval: 156 * 1 / 256 = 0 cs; Master_Down_Interval is 3 * 10 ms.
+  CHECK(skew_time(100, 1) == Micros{0});
+  CHECK(master_down_interval(100, 1) == Micros{30'000});
+  // 100 ms: 156 * 10 / 256 = 6 cs; priority 254: 2 * 10 / 256 = 0.
+  CHECK(skew_time(100, 10) == Micros{60'000});
+  CHECK(skew_time(254, 10) == Micros{0});
+  CHECK(skew_time(1, 100) == Micros{990'000});
+  CHECK(skew_time(255, 100) == Micros{0});
   CHECK(to_centiseconds(Duration{10}) == 1);
   CHECK(to_centiseconds(Duration{1000}) == 100);
   CHECK(to_centiseconds(Duration{0}) == 1);
@@ -41,14 +46,14 @@ TEST_CASE("Startup: non-owner goes Backup and takes over after Master_Down_Inter
   CHECK(a.transition->first == State::initialize);
   CHECK_FALSE(a.add_vips);
   REQUIRE(m.next_deadline());
-  CHECK(*m.next_deadline() == T0 + Micros{3'609'375});
+  CHECK(*m.next_deadline() == T0 + Micros{3'600'000});
   CHECK_FALSE(m.on_timer(T0 + 3s).any());
   a = m.on_timer(*m.next_deadline());
   CHECK(m.state() == State::master);
   CHECK(a.add_vips);
   CHECK(a.send_advert);
   CHECK(a.announce);
-  CHECK(*m.next_deadline() == T0 + Micros{3'609'375} + 1s);
+  CHECK(*m.next_deadline() == T0 + Micros{3'600'000} + 1s);
   CHECK(m.master_address() == A("10.0.0.2"));
 }
 
@@ -76,12 +81,12 @@ TEST_CASE("Backup learns the Master's interval and resets the down timer") {
   m.start(T0);
   m.on_advert(200, 10, A("10.0.0.9"), T0 + 500ms);
   CHECK(m.master_adver_interval_cs() == 10);
-  CHECK(*m.next_deadline() == T0 + 500ms + Micros{360'937});
+  CHECK(*m.next_deadline() == T0 + 500ms + Micros{360'000});
   CHECK(m.master_address() == A("10.0.0.9"));
   // keeps being reset while adverts arrive
   m.on_advert(200, 10, A("10.0.0.9"), T0 + 600ms);
   CHECK_FALSE(m.on_timer(T0 + 900ms).any());
-  CHECK(m.on_timer(T0 + 961ms).transition);
+  CHECK(m.on_timer(T0 + 960ms).transition);
   CHECK(m.state() == State::master);
 }
 
@@ -89,7 +94,7 @@ TEST_CASE("Backup with preempt discards lower priority adverts and takes over") 
   Machine m(params(100));
   m.start(T0);
   m.on_advert(50, 100, A("10.0.0.9"), T0 + 1s);
-  CHECK(*m.next_deadline() == T0 + Micros{3'609'375});  // not reset
+  CHECK(*m.next_deadline() == T0 + Micros{3'600'000});  // not reset
   m.on_timer(T0 + 4s);
   CHECK(m.state() == State::master);
 }
@@ -100,7 +105,7 @@ TEST_CASE("Backup without preempt accepts a lower priority Master") {
   Machine m(p);
   m.start(T0);
   m.on_advert(50, 100, A("10.0.0.9"), T0 + 1s);
-  CHECK(*m.next_deadline() == T0 + 1s + Micros{3'609'375});
+  CHECK(*m.next_deadline() == T0 + 1s + Micros{3'600'000});
   m.on_advert(50, 100, A("10.0.0.9"), T0 + 2s);
   m.on_timer(T0 + 4s);
   CHECK(m.state() == State::backup);
@@ -131,7 +136,7 @@ TEST_CASE("Backup receiving priority 0 waits only Skew_Time") {
   m.start(T0);
   m.on_advert(200, 100, A("10.0.0.9"), T0 + 1s);
   m.on_advert(0, 100, A("10.0.0.9"), T0 + 1500ms);
-  CHECK(*m.next_deadline() == T0 + 1500ms + Micros{609'375});
+  CHECK(*m.next_deadline() == T0 + 1500ms + Micros{600'000});
   m.on_timer(*m.next_deadline());
   CHECK(m.state() == State::master);
 }
@@ -155,7 +160,7 @@ TEST_CASE("Master yields to higher priority, or equal priority with a higher add
     CHECK(a.remove_vips);
     CHECK_FALSE(a.send_priority_zero);
     CHECK(m.master_adver_interval_cs() == 50);
-    CHECK(*m.next_deadline() == T0 + 5s + Micros{1'804'687});
+    CHECK(*m.next_deadline() == T0 + 5s + Micros{1'800'000});
   }
   SECTION("higher priority wins") {
     m.on_advert(101, 100, A("10.0.0.1"), T0 + 5s);
