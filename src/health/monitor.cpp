@@ -50,12 +50,12 @@ struct Monitor::Check : std::enable_shared_from_this<Check> {
     --monitor.stats_.in_flight;
     ++monitor.stats_.probes_finished;
     ++health.checks;
+    health.latency.record(r.latency);
     if (r.ok) {
       ++health.successes;
       health.last_error.clear();
       health.last_latency_us = r.latency;
       health.last_latency = std::chrono::duration_cast<Duration>(r.latency);
-      health.latency.record(r.latency);
     } else {
       health.count_failure(r.reason);
       health.last_error = r.error_text();

@@ -34,7 +34,8 @@ inline constexpr std::array<double, 12> kLatencyBuckets{0.0005, 0.001, 0.0025, 0
 
 struct LatencyHistogram {
   // counts[i] = checks with latency <= kLatencyBuckets[i] and > the previous bound (not
-  // cumulative); counts.back() is the +Inf bucket. Only successful checks are recorded.
+  // cumulative); counts.back() is the +Inf bucket. Every completed check is recorded, failed
+  // ones too (a timeout shows as a check that took `timeout`).
   std::array<std::uint64_t, kLatencyBuckets.size() + 1> counts{};
   double sum_seconds = 0;
   std::uint64_t total() const;

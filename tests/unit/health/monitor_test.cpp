@@ -98,7 +98,7 @@ TEST_CASE("monitor: killed backend goes down after fall, comes back after rise")
   CHECK(events[0].checks == 1);  // fast start
   const auto healthy = m.get(key);
   CHECK(healthy->last_latency_us.has_value());
-  CHECK(healthy->latency.total() == healthy->successes);
+  CHECK(healthy->latency.total() == healthy->checks);
 
   server.reset();  // refused from now on
   REQUIRE(run_until(io, [&] { return m.status(key) == Status::down; }));
