@@ -89,8 +89,8 @@ std::string explain_error(const Operation& op, int error) {
              "upper threshold)";
     case EINVAL:
       return svc ? "the kernel refused the service parameters (invalid)"
-                 : "the kernel refused the destination (address family or forwarding method not "
-                   "allowed for this service?)";
+                 : "the kernel refused the destination (not a unicast address it can forward "
+                   "to, e.g. broadcast or link-local, or another address family without tun)";
     case EPERM:
       return "no CAP_NET_ADMIN";
     case EAFNOSUPPORT:

@@ -140,9 +140,10 @@ class Lab:
         if self in _live:
             _live.remove(self)
 
-    def run(self, script, timeout=300, interpreter="python3", env=None, modules=()):
+    def run(self, script, timeout=300, interpreter="python3", env=None, modules=(), exclude=()):
         """Boot, run `script` (text) with `interpreter` inside, power off. Never raises for a
-        failing script: inspect the LabResult (or call .check())."""
+        failing script: inspect the LabResult (or call .check()). `modules` are loaded in
+        addition to IPVS, every scheduler and the link types; `exclude` are not loaded."""
         run_dir = self.dir / f"run{next(_counter)}"
         out = run_dir / "out"
         out.mkdir(parents=True)
@@ -157,6 +158,7 @@ class Lab:
         }
         env.update(user_env)
         mods = ["ip_vs"] + [f"ip_vs_{s}" for s in SCHEDULERS] + LINK_MODULES + list(modules)
+        mods = [m for m in mods if m not in exclude]
         init = run_dir / "init.sh"
         init.write_text(_INIT.format(
             env="\n".join(f"export {k}={_shq(v)}" for k, v in env.items()),
@@ -336,6 +338,9 @@ class Guest:
             raise LabError(f"long-lived connection from {ns} to {addr}:{port} failed")
         return conn
 
+    def daemon(self, name, body, log_level="info"):
+        return Daemon(self, name, body, log_level)
+
     def stop_all(self):
         for p in self.procs:
             if p.poll() is None:
@@ -345,6 +350,93 @@ class Guest:
                 except subprocess.TimeoutExpired:
                     pass
         self.procs = []
+
+
+class Daemon:
+    """l4lbd (host-built) in the guest's root namespace, with its own state dir and control
+    socket under /run/l4lb-<name>. `body` is the YAML without state_dir/control."""
+
+    def __init__(self, guest, name, body, log_level="info"):
+        self.guest, self.name, self.log_level = guest, name, log_level
+        self.dir = f"/run/l4lb-{name}"
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = f"{self.dir}/ctl.sock"
+        self.conf = f"{self.dir}/l4lb.yaml"
+        self.log_path = out_path(f"l4lbd-{name}.log")
+        self.proc = None
+        self.write_config(body)
+
+    def write_config(self, body):
+        with open(self.conf, "w") as f:
+            f.write(f"state_dir: {self.dir}/state\ncontrol:\n  socket: {self.sock}\n" + body)
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = self.guest.spawn([str(BUILD_DIR / "src/daemon/l4lbd"), "-c", self.conf,
+                                      "--log-level", self.log_level], stdout=log, stderr=log)
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+    def reload(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def status(self):
+        """`l4lbctl status --json` as a dict, or None while the daemon is not answering."""
+        try:
+            r = subprocess.run([str(BUILD_DIR / "src/ctl/l4lbctl"), "-s", self.sock, "status",
+                                "--json"], capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def wait_status(self, timeout=30):
+        st = None
+        if not _wait_for(lambda: (st := self.status()) is not None or self.proc.poll() is not None,
+                         timeout, 0.1):
+            raise LabError(f"l4lbd {self.name} did not answer within {timeout}s\n{self.log()}")
+        st = self.status()
+        if st is None:
+            raise LabError(f"l4lbd {self.name} exited rc={self.proc.poll()}\n{self.log()}")
+        return st
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+def apply_configs(state_dir, *configs, dump=None):
+    """The test-only driver (tests/lab/ipvs_apply.cpp): open IPVS, apply each config in turn
+    (all backends healthy). Returns (exit code, [one dict per JSON line])."""
+    argv = [str(BUILD_DIR / "tests/unit/ipvs/ipvs_apply"), "--state-dir", state_dir]
+    if dump:
+        argv += ["--dump", dump]
+    p = subprocess.run(argv + list(configs), capture_output=True, text=True, timeout=1800)
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    return p.returncode, lines
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def ipvsadm_table(extra=""):
+    """`ipvsadm -Ln` without its version header and with trailing blanks stripped."""
+    lines = sh(f"ipvsadm -Ln {extra}").splitlines()[1:]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 class Conn:
