@@ -90,6 +90,22 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate a config file (no daemon needed)");
   check->add_option("FILE", file, "config file")->required();
 
+  // CLI11 would only say "A subcommand is required" for a mistyped command; name it instead.
+  int first = 1;
+  while (first < argc && argv[first][0] == '-') {
+    const std::string opt = argv[first];
+    first += (opt == "-s" || opt == "--socket") ? 2 : 1;
+  }
+  if (first < argc) {
+    const std::string word = argv[first];
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == word;
+    if (!known) {
+      std::cerr << "l4lbctl: unknown command '" << word
+                << "' (commands: status, reload, drain, undrain, check-config; see --help)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -91,6 +91,7 @@ bool Daemon::start() {
   vrrp_ = std::make_unique<vrrp::Runtime>(
       io_, vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from,
                               vrrp::State to) { on_vrrp_transition(i, f, from, to); }});
+  vrrp_->set_state_dir(cfg.state_dir);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
 
@@ -169,9 +170,14 @@ nlohmann::json Daemon::reload() {
     log::notice("reload change: {}", line);
     result["changes"].push_back(line);
   }
+  // IPVS that could not be opened before (module not loaded yet) is retried on every reload.
+  const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
+  if (retry_ipvs) ipvs_error_.reset();
   if (!changes.empty()) {
     config_ = *loaded.config;
     ++generation_;
+    apply(config_);
+  } else if (retry_ipvs) {
     apply(config_);
   }
   ++reloads_ok_;

@@ -217,7 +217,9 @@ class DaemonAndCtl(unittest.TestCase):
         r = self.ctl("status", user="nobody")
         self.assertEqual(r.returncode, 3)
         self.assertIn("permission denied", r.stderr)
-        self.assertEqual(self.ctl("frobnicate").returncode, 2)
+        r = self.ctl("frobnicate")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown command 'frobnicate'", r.stderr)
         self.assertEqual(self.ctl("drain").returncode, 2)
         # check-config needs no daemon.
         good = self.lab.write("good.yaml", config_body())
