@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""The end-to-end HA pair (issue 7): shared by the CI test (test_e2e.py) and the demo (demo.py).
+
+Inside one UML boot (real IPVS), in network namespaces:
+
+    client ── brfront (10.232.35.0/24, 2001:db8:35::/64) ──┬── lb-a eth0 .41 / ::41
+                VIP 10.232.35.199, 2001:db8:35::199        └── lb-b eth0 .31 / ::31
+    lb-a eth1 .41 ┬── brback (192.168.67.0/24, 2001:db8:67::/64) ── ipa1 .11, ipa2 .12, ipa3 .13
+    lb-b eth1 .31 ┘   gateway VIP 192.168.67.1, 2001:db8:67::1 (the backends' default route)
+
+Each load balancer runs its own l4lbd with four VRRP instances (unicast peers, preempt: false):
+`front-v4` / `front-v6` own the client-facing VIPs, `gateway-v4` / `gateway-v6` own the backends'
+default gateway, so NAT replies always return through the current master. Each front instance
+tracks eth1 and each gateway instance tracks eth0 (no weight: FAULT), so a dead link moves both
+halves together. Both nodes program the same 16 IPVS services (FreeIPA's TCP 80, 443, 389, 636,
+88, 464 and UDP 88, 464, over IPv4 and IPv6; rr, sh and lc; NAT; TCP and UDP health checks);
+only the master receives traffic.
+
+This file is also the guest-side helper program, run inside namespaces:
+    e2e.py echo NAME          echo server for every port; counts what it served
+    e2e.py check ADDR N       the per-port check ("Port 389/tcp: Success"), then one JSON line
+    e2e.py probe ADDR MAC     failover probe: first answer from ADDR once its ARP entry is MAC
+"""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+PORTS = [(80, "tcp"), (443, "tcp"), (389, "tcp"), (636, "tcp"), (88, "tcp"), (464, "tcp"),
+         (88, "udp"), (464, "udp")]
+VIP4, VIP6 = "10.232.35.199", "2001:db8:35::199"
+GW4, GW6 = "192.168.67.1", "2001:db8:67::1"
+CLIENT = ("10.232.35.10", "2001:db8:35::10")
+LB_NODES = {
+    # name: (front v4, front v6, back v4, back v6, priority)
+    "lb-a": ("10.232.35.41", "2001:db8:35::41", "192.168.67.41", "2001:db8:67::41", 150),
+    "lb-b": ("10.232.35.31", "2001:db8:35::31", "192.168.67.31", "2001:db8:67::31", 100),
+}
+BACKENDS = {"ipa1": ("192.168.67.11", "2001:db8:67::11"),
+            "ipa2": ("192.168.67.12", "2001:db8:67::12"),
+            "ipa3": ("192.168.67.13", "2001:db8:67::13")}
+# (name, ports, protocol, scheduler); each exists once per address family.
+SERVICES = [("ipa-web", [80, 443], "tcp", "rr"), ("ipa-ldap", [389, 636], "tcp", "sh"),
+            ("ipa-kdc-tcp", [88, 464], "tcp", "lc"), ("ipa-kdc-udp", [88, 464], "udp", "lc")]
+INSTANCES = ["front-v4", "front-v6", "gateway-v4", "gateway-v6"]
+PROBE = "l4lb-probe"  # the UDP health check's datagram; backends answer "pong"
+RUN = "/run/e2e"  # guest-local tmpfs: configs, sockets, counters
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+
+def vrrp_yaml(node):
+    f4, f6, b4, b6, prio = LB_NODES[node]
+    peer = [LB_NODES[n] for n in LB_NODES if n != node][0]
+    out = []
+    for name, ifname, vrid, src, dst, vip, track in (
+            ("front-v4", "eth0", 35, f4, peer[0], f"{VIP4}/24", "eth1"),
+            ("front-v6", "eth0", 35, f6, peer[1], f"{VIP6}/64", "eth1"),
+            ("gateway-v4", "eth1", 67, b4, peer[2], f"{GW4}/24", "eth0"),
+            ("gateway-v6", "eth1", 67, b6, peer[3], f"{GW6}/64", "eth0")):
+        out.append(f"""  - name: {name}
+    interface: {ifname}
+    vrid: {vrid}
+    priority: {prio}
+    advert_interval: 100ms
+    preempt: false
+    unicast: {{source: "{src}", peers: ["{dst}"]}}
+    vips: ["{vip}"]
+    track: {{interfaces: [{track}]}}
+""")
+    return "vrrp:\n" + "".join(out)
+
+
+def services_yaml(schedulers=None, weights=None):
+    """`schedulers` {service name: scheduler} and `weights` {(service name, backend): weight}
+    override the defaults (the reload step edits these)."""
+    schedulers, weights = schedulers or {}, weights or {}
+    out = []
+    for family, vip in ((0, VIP4), (1, VIP6)):
+        for name, ports, proto, sched in SERVICES:
+            name = name + ("-v6" if family else "")
+            health = ("{type: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2}"
+                      if proto == "tcp" else
+                      f'{{type: udp, send: "{PROBE}", expect: "pong", interval: 1s, '
+                      f'timeout: 500ms, rise: 2, fall: 2}}')
+            backends = "".join(
+                f'      - {{address: "{addrs[family]}", weight: {weights.get((name, b), 1)}}}\n'
+                for b, addrs in BACKENDS.items())
+            out.append(f"""  - name: {name}
+    vip: "{vip}"
+    ports: {ports}
+    protocol: {proto}
+    scheduler: {schedulers.get(name, sched)}
+    forward: nat
+    health: {health}
+    backends:
+{backends}""")
+    return "services:\n" + "".join(out)
+
+
+def lb_config(node, schedulers=None, weights=None):
+    return (f"node_name: {node}\nstate_dir: {RUN}/{node}/state\n"
+            f"control: {{socket: {RUN}/{node}/ctl.sock}}\n" + vrrp_yaml(node) +
+            services_yaml(schedulers, weights))
+
+
+# ---------------------------------------------------------------------------------------
+# Guest side: the scenario (runs as root inside the UML guest)
+
+def sh(cmd, ns=None, check=True, timeout=60):
+    if ns:
+        cmd = f"ip netns exec {ns} sh -c '{cmd}'"
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"command failed rc={p.returncode}: {cmd}\n{p.stdout}{p.stderr}")
+    return p.stdout
+
+
+def wait_for(cond, timeout, what, step=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+class Scenario:
+    """The topology above, its processes, and the observations the test and the demo need."""
+
+    def __init__(self, source_dir, build_dir, out_dir):
+        self.src, self.build, self.out = source_dir, build_dir, out_dir
+        self.me = os.path.join(source_dir, "tests/lab/e2e.py")
+        self.procs = {}  # name -> Popen (l4lbd-lb-a, echo-ipa1, ...)
+        self.logs = []
+
+    # -- topology --------------------------------------------------------------------------
+    def setup(self):
+        os.makedirs(RUN, exist_ok=True)
+        for br in ("brfront", "brback"):
+            sh(f"ip link add {br} type bridge && ip link set {br} up")
+        nodes = [("client", [("eth0", "brfront", CLIENT)])]
+        for n, (f4, f6, b4, b6, _) in LB_NODES.items():
+            nodes.append((n, [("eth0", "brfront", (f4, f6)), ("eth1", "brback", (b4, b6))]))
+        for n, addrs in BACKENDS.items():
+            nodes.append((n, [("eth0", "brback", addrs)]))
+        script = []
+        for ns, links in nodes:
+            script.append(f"ip netns add {ns}")
+            # No DAD: static addresses are usable at once (the daemon adds its VIPs nodad too).
+            for k in ("all", "default"):
+                script.append(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.{k}.accept_dad=0")
+            for ifname, br, (a4, a6) in links:
+                host = f"{ns[:8]}-{ifname}"  # <= 15 chars
+                plen = 24
+                script += [f"ip link add {host} type veth peer name {ifname} netns {ns}",
+                           f"ip link set {host} master {br} up",
+                           f"ip -n {ns} link set {ifname} up",
+                           f"ip -n {ns} addr add {a4}/{plen} dev {ifname}",
+                           f"ip -n {ns} addr add {a6}/64 dev {ifname} nodad"]
+            script.append(f"ip -n {ns} link set lo up")
+        for n in LB_NODES:
+            for k in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                      "net.ipv4.vs.conntrack=0", "net.ipv4.vs.expire_nodest_conn=1"):
+                script.append(f"ip netns exec {n} sysctl -qw {k}")
+        for n in BACKENDS:
+            script += [f"ip -n {n} route add default via {GW4}",
+                       f"ip -n {n} -6 route add default via {GW6}"]
+        sh("set -e\n" + "\n".join(script))
+
+    # -- processes -------------------------------------------------------------------------
+    def _spawn(self, name, ns, argv, **kw):
+        log = open(os.path.join(self.out, f"{name}.log"), "a")
+        p = subprocess.Popen(["ip", "netns", "exec", ns] + argv, stdout=kw.pop("stdout", log),
+                             stderr=log, **kw)
+        self.procs[name] = p
+        return p
+
+    def start_backend(self, name):
+        ready = f"{RUN}/{name}.ready"
+        if os.path.exists(ready):
+            os.unlink(ready)
+        p = self._spawn(f"echo-{name}", name, [sys.executable, self.me, "echo", name])
+        wait_for(lambda: os.path.exists(ready) or p.poll() is not None, 30, f"echo {name}")
+        if p.poll() is not None:
+            raise RuntimeError(f"echo server {name} exited rc={p.returncode}")
+
+    def stop_backend(self, name):
+        p = self.procs[f"echo-{name}"]
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+
+    def served(self, name):
+        """What backend `name` has answered so far: {"389/tcp": n, ...}."""
+        try:
+            with open(f"{RUN}/{name}.counts.json") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def write_config(self, node, **kw):
+        os.makedirs(f"{RUN}/{node}", exist_ok=True)
+        path = f"{RUN}/{node}/l4lb.yaml"
+        with open(path, "w") as f:
+            f.write(lb_config(node, **kw))
+        return path
+
+    def start_lb(self, node, **kw):
+        path = self.write_config(node, **kw)
+        self._spawn(f"l4lbd-{node}", node,
+                    [f"{self.build}/src/daemon/l4lbd", "-c", path, "--log-level", "info"])
+        wait_for(lambda: self.status(node) or self.procs[f"l4lbd-{node}"].poll() is not None,
+                 30, f"l4lbd on {node} to answer")
+        if self.procs[f"l4lbd-{node}"].poll() is not None:
+            raise RuntimeError(f"l4lbd on {node} exited rc={self.procs[f'l4lbd-{node}'].poll()}")
+
+    def kill_lb(self, node):
+        """SIGKILL l4lbd (not `ip netns exec`, which exec()s into it: same pid)."""
+        p = self.procs[f"l4lbd-{node}"]
+        t = time.monotonic()
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        return t
+
+    def ctl(self, node, *args):
+        return subprocess.run([f"{self.build}/src/ctl/l4lbctl", "-s", f"{RUN}/{node}/ctl.sock"] +
+                              list(args), capture_output=True, text=True, timeout=20)
+
+    def status(self, node):
+        r = self.ctl(node, "status", "--json")
+        try:
+            return json.loads(r.stdout) if r.returncode == 0 else None
+        except ValueError:
+            return None
+
+    def states(self, node):
+        """{instance: state} (the -v4/-v6 instances are single-family)."""
+        st = self.status(node)
+        return {v["name"]: v["state"] for v in st["vrrp"]} if st else {}
+
+    def wait_states(self, node, state, timeout=20):
+        return wait_for(lambda: set(self.states(node).values()) == {state} and
+                        len(self.states(node)) == len(INSTANCES), timeout,
+                        f"every VRRP instance on {node} to be {state}", 0.05)
+
+    def backend_health(self, node):
+        """{(service, port, backend address): (health, in_kernel)} from l4lbctl status."""
+        st = self.status(node) or {"services": []}
+        return {(s["name"], s["port"], b["address"]): (b["health"], b["in_kernel"])
+                for s in st["services"] for b in s["backends"]}
+
+    def wait_all_up(self, node, timeout=40):
+        def ok():
+            h = self.backend_health(node)
+            return len(h) == 2 * 8 * len(BACKENDS) and all(v == ("up", True) for v in h.values())
+        return wait_for(ok, timeout, f"every backend up and in the kernel on {node}", 0.2)
+
+    def ipvsadm(self, node, extra=""):
+        return sh(f"ipvsadm -Ln {extra}", ns=node)
+
+    def ipvs_stats(self, node):
+        """`ipvsadm -Ln --stats` once the kernel has folded in the latest packets: on 6.1 the
+        counters it reports are refreshed by the rate estimator every 2 s."""
+        time.sleep(2.2)
+        return self.ipvsadm(node, "--stats")
+
+    def mac(self, node, ifname="eth0"):
+        return sh(f"cat /sys/class/net/{ifname}/address", ns=node).strip()
+
+    def vips_on(self, node):
+        text = sh("ip -o addr show", ns=node)
+        return sorted(a for a in (VIP4, VIP6, GW4, GW6) if f" {a}/" in text)
+
+    # -- the client's view -----------------------------------------------------------------
+    def check(self, addr, attempts=3):
+        """The per-port check from the client: (printable lines, {"80/tcp": {...}})."""
+        p = subprocess.run(["ip", "netns", "exec", "client", sys.executable, self.me, "check",
+                            addr, str(attempts)], capture_output=True, text=True, timeout=300)
+        lines = p.stdout.splitlines()
+        if p.returncode != 0 or not lines or not lines[-1].startswith("{"):
+            raise RuntimeError(f"checker failed rc={p.returncode}\n{p.stdout}{p.stderr}")
+        return lines[:-1], json.loads(lines[-1])
+
+    def start_probe(self, addr, mac):
+        p = subprocess.Popen(["ip", "netns", "exec", "client", sys.executable, self.me, "probe",
+                              addr, mac], stdout=subprocess.PIPE, text=True)
+        self.procs["probe"] = p
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("failover probe did not start")
+        return p
+
+    # -- the scenario's steps, shared by the test and the demo -----------------------------
+    def start_pair(self):
+        """Backends, then lb-a (becomes MASTER), then lb-b (BACKUP); all backends up."""
+        self.setup()
+        for b in BACKENDS:
+            self.start_backend(b)
+        self.start_lb("lb-a")
+        self.wait_states("lb-a", "MASTER")
+        self.start_lb("lb-b")
+        self.wait_states("lb-b", "BACKUP")
+        for n in LB_NODES:
+            self.wait_all_up(n)
+
+    def failover(self, old, new):
+        """SIGKILL `old`'s l4lbd. Its kernel keeps the VIPs and IPVS (as after any crash of a
+        VRRP daemon), so the client's ARP entry moving to `new` marks the takeover. Returns
+        seconds from the kill to `new` reporting MASTER everywhere and to the first answer
+        through `new`."""
+        probe = self.start_probe(VIP4, self.mac(new))
+        time.sleep(0.5)
+        wall = time.time()
+        t_kill = self.kill_lb(old)
+        self.wait_states(new, "MASTER")
+        # `since` is the daemon's own transition time: exact, unlike polling l4lbctl.
+        t_master = max(v["since"] for v in self.status(new)["vrrp"])
+        wait_for(lambda: probe.poll() is not None, 20, "the failover probe")
+        answer = json.loads(probe.stdout.readline())
+        return {"master_after_s": t_master - wall,
+                "answered_after_s": answer["answered_at"] - t_kill,
+                "replies_before_takeover": answer["earlier_replies"]}
+
+    def stop_backend_and_wait(self, name, node):
+        """Stop backend `name`'s servers; wait until `node` has it down in every service and
+        out of IPVS. Returns (seconds, {(service, port, address): (health, in_kernel)})."""
+        t = time.monotonic()
+        self.stop_backend(name)
+        addrs = BACKENDS[name]
+
+        def gone():
+            h = {k: v for k, v in self.backend_health(node).items() if k[2] in addrs}
+            table = self.ipvsadm(node)
+            return (len(h) == 16 and all(v == ("down", False) for v in h.values()) and
+                    not any(a in table for a in addrs)) and h
+        health = wait_for(gone, 30, f"{name} to leave every service on {node}", 0.2)
+        return time.monotonic() - t, health
+
+    # -- diagnostics -----------------------------------------------------------------------
+    def diagnostics(self):
+        """{namespace: text}: addresses, routes, neighbours, and on the load balancers
+        `l4lbctl status` and `ipvsadm -Ln` (last, so a report's tail shows them)."""
+        out = {}
+        for ns in ["client"] + list(LB_NODES) + list(BACKENDS):
+            parts = [f"===== {ns} ====="]
+            if ns in LB_NODES:
+                r = self.ctl(ns, "status")
+                parts.append(f"$ l4lbctl status (rc={r.returncode})\n{r.stdout}{r.stderr}")
+            for cmd in ("ip route", "ip -6 route", "ip neigh", "ip -br addr"):
+                parts.append(f"$ {cmd}\n" + sh(cmd, ns=ns, check=False))
+            if ns in LB_NODES:
+                parts.append("$ ipvsadm -Ln\n" + sh("ipvsadm -Ln", ns=ns, check=False))
+            out[ns] = "\n".join(parts)
+        out["processes"] = "\n".join(f"{name}: rc={p.poll()}" for name, p in self.procs.items())
+        return out
+
+    def save_diagnostics(self):
+        for name, text in self.diagnostics().items():
+            with open(os.path.join(self.out, f"diag-{name}.txt"), "w") as f:
+                f.write(text)
+
+    def close(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+
+
+def ipvs_config_view(table):
+    """`ipvsadm -Ln` without its header and the connection counters (which move by
+    themselves as connections expire): what was programmed, line by line."""
+    out = []
+    for line in table.splitlines()[3:]:
+        f = line.split()
+        if f and f[0] == "->":
+            out.append("  -> " + " ".join(f[1:4]))  # address, forward, weight
+        elif f:
+            out.append(" ".join(f))
+    return out
+
+
+def vrrp_view(status):
+    """The VRRP part of a status document that a reload must not change."""
+    keys = ("name", "family", "state", "priority", "since", "master", "vips", "transitions")
+    return json.dumps([{k: v.get(k) for k in keys} for v in status["vrrp"]], sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Helper programs (run inside a namespace)
+
+def echo_main(name):
+    counts = {}
+    counts_path = f"{RUN}/{name}.counts.json"
+
+    def served(key):
+        counts[key] = counts.get(key, 0) + 1
+        with open(counts_path + ".tmp", "w") as f:
+            json.dump(counts, f)
+        os.replace(counts_path + ".tmp", counts_path)
+
+    def bound(port, kind):
+        s = socket.socket(socket.AF_INET6, kind)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::", port))
+        return s
+
+    class Udp(asyncio.DatagramProtocol):
+        def __init__(self, port):
+            self.port = port
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def datagram_received(self, data, peer):
+            if data == PROBE.encode():
+                self.transport.sendto(b"pong", peer)
+                return
+            self.transport.sendto(f"{name}:".encode() + data, peer)
+            served(f"{self.port}/udp")
+
+    def tcp_handler(port):
+        async def handle(reader, writer):
+            try:
+                while line := await reader.readline():
+                    writer.write(f"{name}:".encode() + line)
+                    await writer.drain()
+                    served(f"{port}/tcp")
+            except ConnectionError:
+                pass
+            finally:
+                writer.close()
+        return handle
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for port, proto in PORTS:
+            if proto == "tcp":
+                s = bound(port, socket.SOCK_STREAM)
+                await asyncio.start_server(tcp_handler(port), sock=s, backlog=256)
+            else:
+                await loop.create_datagram_endpoint(lambda p=port: Udp(p),
+                                                    sock=bound(port, socket.SOCK_DGRAM))
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        open(f"{RUN}/{name}.ready", "w").close()
+        await stop.wait()
+
+    asyncio.run(main())
+
+
+def ask(addr, port, proto, timeout):
+    """One request on a fresh connection / socket; the answering backend's name."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    payload = f"hello {port}/{proto}"
+    if proto == "tcp":
+        with socket.create_connection((addr, port), timeout=timeout) as s:
+            s.sendall(payload.encode() + b"\n")
+            reply = s.makefile("rb").readline().decode().rstrip("\n")
+    else:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout)
+            s.sendto(payload.encode(), (addr, port))
+            while True:
+                data, peer = s.recvfrom(65535)
+                if peer[0] == addr:  # a reply that bypassed the NAT is not an answer
+                    break
+            reply = data.decode()
+    name, _, echoed = reply.partition(":")
+    if echoed != payload:
+        raise ValueError(f"unexpected reply {reply!r}")
+    return name
+
+
+def check_main(addr, attempts):
+    results = {}
+    for port, proto in PORTS:
+        names, errors = [], []
+        for _ in range(attempts):
+            try:
+                names.append(ask(addr, port, proto, 1.0))
+            except (OSError, ValueError) as e:
+                errors.append(f"{type(e).__name__}: {e}")
+        ok = not errors
+        print(f"Port {port}/{proto}: {'Success' if ok else '>> Failed'}", flush=True)
+        results[f"{port}/{proto}"] = {"ok": ok, "backends": names, "errors": errors}
+    print(json.dumps(results), flush=True)
+
+
+def arp_mac(addr):
+    with open("/proc/net/arp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[0] == addr:
+                return cols[3]
+    return None
+
+
+def probe_main(addr, mac):
+    """Prints the monotonic time of the first answer through the node whose MAC is `mac`
+    (the client's ARP entry for the VIP has moved there) and the replies before it."""
+    print("ready", flush=True)
+    earlier = 0
+    while True:
+        if arp_mac(addr) == mac:
+            try:
+                ask(addr, 88, "udp", 0.2)
+                print(json.dumps({"answered_at": time.monotonic(), "earlier_replies": earlier}),
+                      flush=True)
+                return
+            except (OSError, ValueError):
+                pass
+        else:
+            try:
+                ask(addr, 88, "udp", 0.2)
+                earlier += 1
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.01)
+
+
+if __name__ == "__main__":
+    role = sys.argv[1]
+    if role == "echo":
+        echo_main(sys.argv[2])
+    elif role == "check":
+        check_main(sys.argv[2], int(sys.argv[3]))
+    elif role == "probe":
+        probe_main(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(f"unknown role {role}")
