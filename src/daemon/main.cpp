@@ -10,10 +10,6 @@
 #include "config/loader.hpp"
 #include "daemon/daemon.hpp"
 
-#ifndef L4LB_VERSION
-#define L4LB_VERSION "unknown"
-#endif
-
 int main(int argc, char** argv) {
   using namespace l4lb;
   CLI::App app{"l4lbd: high-availability Layer-4 load balancer (VRRPv3 + IPVS + health checks)"};

@@ -7,10 +7,6 @@
 #include "config/loader.hpp"
 #include "daemon/daemon.hpp"
 
-#ifndef L4LB_VERSION
-#define L4LB_VERSION "0.1.0"
-#endif
-
 namespace l4lb::daemon {
 namespace {
 

@@ -262,5 +262,49 @@ class DaemonAndCtl(unittest.TestCase):
         netns.wait_until(lambda: self.d.state("front") == "MASTER", timeout=15, what="MASTER again")
 
 
+class SystemdNotify(unittest.TestCase):
+    """The sd_notify protocol as systemd sees it: a datagram socket in $NOTIFY_SOCKET."""
+
+    def test_ready_reloading_stopping_watchdog(self):
+        netns.require_root()
+        with netns.Lab("sdn") as lab:
+            ns = lab.node("a")
+            lab.dummy(ns, "eth0")
+            sock_path = lab.path("notify.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            srv.bind(sock_path)
+            srv.settimeout(10)
+            d = netns.L4lbd(lab, ns, "lb", "vrrp:\n  - {name: v, interface: eth0, vrid: 3, "
+                            "advert_interval: 100ms, vips: [10.66.0.1/32]}\n")
+            # WATCHDOG_PID must name the daemon itself: `ip netns exec` execs it in place.
+            env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="200000")
+            proc = lab.spawn(ns, ["sh", "-c", f"WATCHDOG_PID=$$ exec {L4LBD} -c {d.conf}"],
+                             env=env, log="lb.log")
+            messages = []
+
+            def wait_for(field):
+                while True:
+                    try:
+                        msg = srv.recv(4096).decode()
+                    except socket.timeout:
+                        self.fail(f"no {field} in {messages}\n{lab.read('lb.log')}")
+                    messages.append(msg)
+                    if field in msg.split("\n"):
+                        return msg
+
+            ready = wait_for("READY=1")
+            self.assertIn("STATUS=ok: 1 vrrp instance", ready)
+            wait_for("WATCHDOG=1")
+            wait_for("WATCHDOG=1")  # repeated, from the event loop
+            os.kill(proc.pid, signal.SIGHUP)
+            reloading = wait_for("RELOADING=1")
+            self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
+            wait_for("READY=1")
+            os.kill(proc.pid, signal.SIGTERM)
+            wait_for("STOPPING=1")
+            self.assertEqual(proc.wait(timeout=10), 0)
+            srv.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
