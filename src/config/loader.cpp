@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
@@ -16,6 +15,7 @@
 #include "config/schema.hpp"
 #include "config/text_check.hpp"
 #include "config/values.hpp"
+#include "config/yaml_dom.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace l4lb::config {
@@ -68,9 +68,9 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
   }
 }
 
-void parse_document(std::string_view text, const YAML::Node& root, Config& c, Reporter& r) {
+void parse_document(std::string_view text, const yaml::Node& root, Config& c, Reporter& r) {
   if (root.IsNull()) {
-    // yaml-cpp 0.7 also returns null for some text it cannot read (a lone ',').
+    // A document that is just "null" or "~" is not empty, but has nothing to read.
     if (auto at = first_content(text))
       r.error(*at,
               "the top level must be a mapping (keys such as 'vrrp:' and 'services:'), got "
@@ -79,7 +79,7 @@ void parse_document(std::string_view text, const YAML::Node& root, Config& c, Re
       r.error({}, "the file is empty; expected a mapping with 'vrrp:' and 'services:'");
     return;
   }
-  Location root_at = location_of(root.Mark());
+  Location root_at = root.location();
   if (!root.IsMap()) {
     r.error(root_at, fmt::format("the top level must be a mapping (keys such as 'vrrp:' and "
                                  "'services:'), got {}",
@@ -166,10 +166,34 @@ std::vector<Diagnostic> Reporter::take(std::string_view file) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
   if (items_.size() > kMaxDiagnostics) {
-    std::size_t dropped = items_.size() - kMaxDiagnostics;
-    items_.resize(kMaxDiagnostics);
-    items_.push_back(Diagnostic{
-        Severity::error, {}, 0, 0, fmt::format("{} more problem(s) not shown", dropped)});
+    // Keep every error we can (they decide the outcome), then warnings, in file order.
+    std::size_t keep_warnings = kMaxDiagnostics > errors_ ? kMaxDiagnostics - errors_ : 0;
+    std::size_t kept_errors = 0;
+    std::size_t dropped_errors = 0;
+    std::size_t dropped_warnings = 0;
+    std::vector<Diagnostic> kept;
+    for (auto& d : items_) {
+      if (d.severity == Severity::error) {
+        if (kept_errors < kMaxDiagnostics) {
+          ++kept_errors;
+          kept.push_back(std::move(d));
+        } else {
+          ++dropped_errors;
+        }
+      } else if (keep_warnings > 0) {
+        --keep_warnings;
+        kept.push_back(std::move(d));
+      } else {
+        ++dropped_warnings;
+      }
+    }
+    kept.push_back(Diagnostic{dropped_errors ? Severity::error : Severity::warning,
+                              {},
+                              0,
+                              0,
+                              fmt::format("{} more error(s) and {} more warning(s) not shown",
+                                          dropped_errors, dropped_warnings)});
+    items_ = std::move(kept);
   }
   for (auto& d : items_) d.file = std::string(file);
   return std::move(items_);
@@ -187,19 +211,15 @@ LoadResult load_text(std::string_view text, std::string_view file_name,
     r.error(problem->at, problem->message);
   } else {
     try {
-      if (auto second = second_document(text)) {
-        r.error(*second,
-                "a second YAML document starts here; l4lb reads exactly one (remove the "
-                "'---' or '...' separators)");
-      } else {
-        parse_document(text, YAML::Load(std::string(text)), config, r);
-      }
-    } catch (const YAML::Exception& e) {
-      r.error(location_of(e.mark), fmt::format("YAML syntax error: {}", e.msg));
+      auto parsed = yaml::Document::parse(text);
+      if (auto* error = std::get_if<yaml::SyntaxError>(&parsed))
+        r.error(error->at, error->message);
+      else
+        parse_document(text, std::get<yaml::Document>(parsed).root(), config, r);
     } catch (const std::bad_alloc&) {
       r.error({}, "out of memory while reading the file");
     } catch (const std::exception& e) {
-      // yaml-cpp is the only thrower here; never let anything escape a config load.
+      // Nothing here is expected to throw but allocation; never let anything escape a load.
       r.error({}, fmt::format("cannot read the file: {}", e.what()));
     }
   }

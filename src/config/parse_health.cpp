@@ -35,6 +35,22 @@ bool printable_no_space(std::string_view s) {
   });
 }
 
+// Reads a string into `out` when `valid` accepts it; otherwise reports `problem`.
+// (Filling `out` directly, rather than resetting an optional<string>, also keeps
+// g++ 12's -Wmaybe-uninitialized quiet at -O2.)
+template <typename Valid>
+bool read_string_into(const Value& f, Reporter& r, std::string& out, Valid valid,
+                      std::string_view problem) {
+  auto s = read_string(f, r);
+  if (!s) return false;
+  if (!valid(*s)) {
+    r.error(f.at, fmt::format("{}: {}", f.name, problem));
+    return false;
+  }
+  out = std::move(*s);
+  return true;
+}
+
 bool read_status(const Value& item, std::vector<std::pair<int, int>>& out, Reporter& r) {
   if (!item.node.IsScalar()) {
     r.error(item.at, fmt::format("{}: expected a status such as 200 or \"200-399\", got {}",
@@ -136,27 +152,14 @@ bool parse_health(const Value& v, Health& h, Reporter& r) {
         ok = false;
     }
   }
-  if (auto* f = m.find("send")) {
-    auto s = read_string(*f, r);
-    if (s && s->size() > kMaxPayload) {
-      r.error(f->at, fmt::format("send: {} bytes; at most {}", s->size(), kMaxPayload));
-      s.reset();
-    }
-    if (s)
-      h.send = *s;
-    else
-      ok = false;
-  }
+  auto payload_ok = [](const std::string& s) { return s.size() <= kMaxPayload; };
+  if (auto* f = m.find("send"))
+    ok &= read_string_into(*f, r, h.send, payload_ok, "longer than 65507 bytes");
   if (auto* f = m.find("expect")) {
-    auto s = read_string(*f, r);
-    if (s && s->size() > kMaxPayload) {
-      r.error(f->at, fmt::format("expect: {} bytes; at most {}", s->size(), kMaxPayload));
-      s.reset();
-    }
-    if (s)
-      h.expect = *s;
-    else
-      ok = false;
+    std::string expect;
+    bool read = read_string_into(*f, r, expect, payload_ok, "longer than 65507 bytes");
+    if (read) h.expect = std::move(expect);
+    ok &= read;
   }
   if (auto* f = m.find("expect_prefix")) {
     auto b = read_bool(*f, r);
@@ -167,28 +170,18 @@ bool parse_health(const Value& v, Health& h, Reporter& r) {
     if (b && *b && !m.has("expect"))
       r.warning(f->at, "expect_prefix: has no effect without 'expect'");
   }
-  if (auto* f = m.find("path")) {
-    auto s = read_string(*f, r);
-    if (s && (s->empty() || (*s)[0] != '/' || s->size() > 2048 || !printable_no_space(*s))) {
-      r.error(f->at, "path: must start with '/' and contain no spaces (at most 2048 bytes)");
-      s.reset();
-    }
-    if (s)
-      h.path = *s;
-    else
-      ok = false;
-  }
-  if (auto* f = m.find("host")) {
-    auto s = read_string(*f, r);
-    if (s && (s->empty() || s->size() > 255 || !printable_no_space(*s))) {
-      r.error(f->at, "host: must be 1..255 characters without spaces");
-      s.reset();
-    }
-    if (s)
-      h.host = *s;
-    else
-      ok = false;
-  }
+  if (auto* f = m.find("path"))
+    ok &= read_string_into(
+        *f, r, h.path,
+        [](const std::string& s) {
+          return !s.empty() && s[0] == '/' && s.size() <= 2048 && printable_no_space(s);
+        },
+        "must start with '/' and contain no spaces (at most 2048 bytes)");
+  if (auto* f = m.find("host"))
+    ok &= read_string_into(
+        *f, r, h.host,
+        [](const std::string& s) { return !s.empty() && s.size() <= 255 && printable_no_space(s); },
+        "must be 1..255 characters without spaces");
   if (auto* f = m.find("expect_status")) {
     std::vector<std::pair<int, int>> statuses;
     if (f->node.IsSequence()) {

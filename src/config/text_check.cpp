@@ -136,27 +136,6 @@ std::optional<Location> scan_lines(std::string_view text, F visit) {
 
 }  // namespace
 
-std::optional<Location> second_document(std::string_view text) {
-  int documents = 0;
-  bool open = false;
-  return scan_lines(text, [&](LineKind kind, Location) {
-    switch (kind) {
-      case LineKind::start_marker:
-        open = true;
-        return ++documents > 1;
-      case LineKind::end_marker:
-        open = false;
-        return false;
-      case LineKind::content:
-        if (open) return false;
-        open = true;
-        return ++documents > 1;
-      default:
-        return false;
-    }
-  });
-}
-
 std::optional<Location> first_content(std::string_view text) {
   return scan_lines(text, [](LineKind kind, Location) { return kind == LineKind::content; });
 }

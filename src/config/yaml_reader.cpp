@@ -38,22 +38,11 @@ std::string join(std::span<const std::string_view> words) {
 
 }  // namespace
 
-Location location_of(const YAML::Mark& mark) {
-  if (mark.line < 0 || mark.column < 0) return {};
-  return {mark.line + 1, mark.column + 1};
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return quoted(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    default:
-      return "nothing";
-  }
+std::string describe(const yaml::Node& node) {
+  if (node.IsScalar()) return quoted(node.Scalar());
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a mapping";
+  return "nothing";
 }
 
 MapView::MapView(const Value& value, std::string_view what, std::span<const std::string_view> known,
@@ -65,16 +54,20 @@ MapView::MapView(const Value& value, std::string_view what, std::span<const std:
     return;
   }
   valid_ = true;
-  for (auto it = value.node.begin(); it != value.node.end(); ++it) {
-    Location key_at = location_of(it->first.Mark());
+  const std::size_t n = value.node.size();
+  fields_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const yaml::Node k = value.node.key(i);
+    const yaml::Node v = value.node.value(i);
+    Location key_at = k.location();
     if (key_at.line == 0) key_at = at_;
-    if (!it->first.IsScalar()) {
-      reporter_.error(
-          key_at, fmt::format("{}: keys must be plain words, got {}", what, describe(it->first)));
+    if (!k.IsScalar()) {
+      reporter_.error(key_at,
+                      fmt::format("{}: keys must be plain words, got {}", what, describe(k)));
       continue;
     }
-    const std::string& key = it->first.Scalar();
-    if (key == "<<") {  // yaml-cpp does not implement YAML 1.1 merge keys
+    const std::string_view key = k.Scalar();
+    if (key == "<<") {  // YAML 1.1 merge keys are not part of YAML 1.2
       reporter_.error(key_at, fmt::format("merge keys ('<<') are not supported in {}; write the "
                                           "keys out",
                                           what));
@@ -92,9 +85,9 @@ MapView::MapView(const Value& value, std::string_view what, std::span<const std:
     }
     // An empty value ("vrid:") carries the position of whatever follows it, so
     // point at the key instead.
-    Location at = it->second.IsNull() ? key_at : location_of(it->second.Mark());
+    Location at = v.IsNull() ? key_at : v.location();
     if (at.line == 0) at = key_at;
-    fields_.push_back(Value{it->second, at, key_at, key});
+    fields_.push_back(Value{v, at, key_at, std::string(key)});
   }
 }
 
@@ -116,7 +109,7 @@ std::optional<std::string> read_string(const Value& v, Reporter& r) {
     r.error(v.at, fmt::format("{}: expected a string, got {}", v.name, describe(v.node)));
     return std::nullopt;
   }
-  return v.node.Scalar();
+  return std::string(v.node.Scalar());
 }
 
 std::optional<std::int64_t> read_int(const Value& v, std::int64_t min, std::int64_t max,
@@ -170,11 +163,12 @@ std::optional<net::Address> read_address(const Value& v, Reporter& r) {
     r.error(v.at, fmt::format("{}: expected an IP address, got {}", v.name, describe(v.node)));
     return std::nullopt;
   }
-  const std::string& text = v.node.Scalar();
+  const std::string_view text = v.node.Scalar();
   auto a = net::Address::parse(text);
   if (!a) {
-    r.error(v.at, fmt::format("{}: {} is not an IP address{}", v.name, quoted(text),
-                              text.find('/') != std::string::npos ? " (no /prefix here)" : ""));
+    r.error(v.at,
+            fmt::format("{}: {} is not an IP address{}", v.name, quoted(text),
+                        text.find('/') != std::string_view::npos ? " (no /prefix here)" : ""));
     return std::nullopt;
   }
   return a;
@@ -198,7 +192,7 @@ std::optional<net::Prefix> read_prefix(const Value& v, Reporter& r) {
 std::optional<std::size_t> read_enum(const Value& v, std::span<const std::string_view> options,
                                      Reporter& r) {
   if (v.node.IsScalar()) {
-    const std::string& text = v.node.Scalar();
+    const std::string_view text = v.node.Scalar();
     auto it = std::find(options.begin(), options.end(), text);
     if (it != options.end()) return static_cast<std::size_t>(it - options.begin());
   }
@@ -219,6 +213,12 @@ std::optional<std::string> read_path(const Value& v, std::size_t max_len, Report
     r.error(v.at, fmt::format("{}: path is {} bytes; at most {}", v.name, s->size(), max_len));
     return std::nullopt;
   }
+  // Escapes in quoted strings can produce NUL and control bytes, which no path has.
+  if (std::any_of(s->begin(), s->end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+    r.error(v.at, fmt::format("{}: {} contains control characters", v.name, quoted(*s)));
+    return std::nullopt;
+  }
   return s;
 }
 
@@ -228,11 +228,13 @@ bool for_each_item(const Value& v, Reporter& r, const std::function<void(const V
     r.error(v.at, fmt::format("{}: expected a list, got {}", v.name, describe(v.node)));
     return false;
   }
-  std::size_t i = 0;
-  for (auto it = v.node.begin(); it != v.node.end(); ++it, ++i) {
-    Location at = location_of(it->Mark());
+  const std::size_t n = v.node.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const yaml::Node item = v.node.item(i);
+    // An empty item ("- ") points at whatever follows it; use the list's position.
+    Location at = item.IsNull() ? v.at : item.location();
     if (at.line == 0) at = v.at;
-    each(Value{*it, at, at, fmt::format("{}[{}]", v.name, i)});
+    each(Value{item, at, at, fmt::format("{}[{}]", v.name, i)});
   }
   return true;
 }

@@ -1,10 +1,8 @@
-// Typed reading of yaml-cpp nodes with precise diagnostics. Every reader reports
+// Typed reading of YAML nodes with precise diagnostics. Every reader reports
 // its own problem (position + message) and returns nothing on failure, so callers
 // simply skip what could not be read and go on to find the next error.
 // Internal to the config library.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <functional>
@@ -18,21 +16,20 @@
 #include "common/time.hpp"
 #include "config/config.hpp"
 #include "config/reporter.hpp"
+#include "config/yaml_dom.hpp"
 
 namespace l4lb::config {
 
-Location location_of(const YAML::Mark& mark);
-
 // One value in the file, with the name it is reported under ("vrid", "vips[2]").
 struct Value {
-  YAML::Node node;
+  yaml::Node node;
   Location at;      // the value; the key's position when the value is empty
   Location key_at;  // the key (== at for list items)
   std::string name;
 };
 
 // "a list", "a mapping", "nothing", "'text'" — what the user wrote, for "expected X, got Y".
-std::string describe(const YAML::Node& node);
+std::string describe(const yaml::Node& node);
 
 // A mapping whose keys are checked against a fixed set: not-a-mapping, non-string,
 // duplicate and unknown keys (with a suggestion) are reported on construction.

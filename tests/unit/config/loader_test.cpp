@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "config/reporter.hpp"
 #include "config/text_check.hpp"
 #include "test_util.hpp"
 
@@ -128,17 +129,18 @@ TEST_CASE("whole-file problems are one clear error each") {
         "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
         "'services:'), got 'just words'");
   CHECK(only("vrrp: [\n") ==
-        "f.yaml:2:1: error: YAML syntax error: end of sequence flow not found");
+        "f.yaml:2:1: error: YAML syntax error: did not find expected node content (while parsing "
+        "a flow node at line 2, column 1)");
   CHECK(only("a: 1\n---\nb: 2\n") ==
         "f.yaml:2:1: error: a second YAML document starts here; l4lb reads exactly one (remove "
         "the '---' or '...' separators)");
-  // yaml-cpp 0.7's LoadAll loops forever on these (found by fuzz_config).
+  // yaml-cpp 0.7's LoadAll loops forever on these (found by fuzz_config); libyaml reports them.
   CHECK(only("- name: iess\n  interface:ce: eth1\n,") ==
-        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
-        "'services:'), got a list");
+        "f.yaml:3:1: error: YAML syntax error: did not find expected '-' indicator (while parsing "
+        "a block collection at line 1, column 1)");
   CHECK(only(",\n") ==
-        "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
-        "'services:'), got nothing readable");
+        "f.yaml:1:1: error: YAML syntax error: did not find expected node content (while parsing "
+        "a block node at line 1, column 1)");
   CHECK(only("null\n") ==
         "f.yaml:1:1: error: the top level must be a mapping (keys such as 'vrrp:' and "
         "'services:'), got nothing readable");
@@ -238,18 +240,48 @@ TEST_CASE("summary counts instances, services, virtual services and backends") {
   CHECK(summary(Config{}) == "ok: 0 vrrp instances, 0 services (0 virtual services), 0 backends");
 }
 
-TEST_CASE("second_document finds where a second YAML document starts") {
-  CHECK_FALSE(second_document("a: 1\nb: 2\n"));
-  CHECK_FALSE(second_document("---\na: 1\n"));
-  CHECK_FALSE(second_document("%YAML 1.2\n---\na: 1\n...\n# trailing comment\n"));
-  CHECK_FALSE(second_document("# c\n\n---\na: |\n  ---x\n  ...\n"));
-  CHECK_FALSE(second_document("a: \"---\"\nb: ---\n"));
-  CHECK(second_document("a: 1\n---\nb: 2\n")->line == 2);
-  CHECK(second_document("---\na: 1\n--- \n")->line == 3);
-  CHECK(second_document("a: 1\n...\nb: 2\n")->line == 3);
-  CHECK(second_document("a: 1\r\n---\r\nb: 2\r\n")->line == 2);
-  CHECK(second_document("a: 1\n...\n---\nb: 2\n")->line == 3);
+TEST_CASE("more than one YAML document is refused at the second one") {
+  auto line_of = [](std::string_view text) {
+    auto r = load_text(text, "f");
+    REQUIRE(r.diagnostics.size() == 1);
+    CHECK(r.diagnostics[0].message ==
+          "a second YAML document starts here; l4lb reads exactly one (remove the '---' or '...' "
+          "separators)");
+    return r.diagnostics[0].line;
+  };
+  CHECK(line_of("a: 1\n---\nb: 2\n") == 2);
+  CHECK(line_of("---\na: 1\n--- \n") == 3);
+  CHECK(line_of("a: 1\r\n---\r\nb: 2\r\n") == 2);
+  CHECK(load_text("%YAML 1.2\n---\nnode_name: x\n...\n# trailing comment\n", "f").ok());
+  CHECK(load_text("# c\n\n---\nnode_name: |\n  ---x\n", "f").diagnostics.size() == 1);
+}
+
+TEST_CASE("first_content skips comments, directives and markers") {
   CHECK_FALSE(first_content("# c\n%YAML 1.2\n---\n  \n...\n"));
   CHECK(first_content("# c\n---\n  ,\n")->line == 3);
   CHECK(first_content("# c\n---\n  ,\n")->column == 3);
+}
+
+TEST_CASE("a flood of diagnostics is capped, keeping errors before warnings") {
+  // 150 static-VIP warnings, then one error at the end of the file.
+  std::string text = "services:\n";
+  for (int i = 0; i < 150; ++i)
+    text += fmt::format("  - {{name: s{}, vip: 10.9.0.{}, port: 80, quorum: 0}}\n", i, i + 1);
+  text += "state_dir: relative\n";
+  auto r = load_text(text, "f");
+  CHECK_FALSE(r.ok());
+  REQUIRE(r.diagnostics.size() == kMaxDiagnostics + 1);
+  CHECK(r.error_count() == 1);
+  CHECK(r.diagnostics[kMaxDiagnostics - 1].message ==
+        "state_dir: 'relative' must be an absolute path");
+  CHECK(r.diagnostics.back().to_string() ==
+        "f: warning: 0 more error(s) and 51 more warning(s) not shown");
+
+  // Only warnings: the file still loads, and the summary line is a warning.
+  text.resize(text.find("state_dir"));
+  auto w = load_text(text, "f");
+  CHECK(w.ok());
+  CHECK(w.error_count() == 0);
+  CHECK(w.diagnostics.back().message == "0 more error(s) and 50 more warning(s) not shown");
+  CHECK(w.diagnostics.back().severity == Severity::warning);
 }
