@@ -76,6 +76,22 @@ void Router::ensure_socket(const LinkInfo& link) {
   });
 }
 
+void Router::adopt_recorded(const LinkInfo& link) {
+  // Once, at the first sight of the interface: VIPs on it that our record says we added
+  // were left by a previous l4lbd that did not get to remove them.
+  if (adoption_checked_) return;
+  adoption_checked_ = true;
+  for (const auto& v : family_vips()) {
+    bool present = std::any_of(link.addresses.begin(), link.addresses.end(),
+                               [&](const auto& a) { return a.prefix.address == v.address; });
+    if (present && env_.record.contains(cfg_.interface, v)) {
+      log::notice("vrrp instance={} vip={} left by a previous run: adopted", cfg_.name,
+                  v.to_string());
+      owned_.insert(v);
+    }
+  }
+}
+
 void Router::links_changed() {
   if (stopped_) return;
   auto now = Clock::now();
@@ -88,6 +104,7 @@ void Router::links_changed() {
   } else {
     mac_ = link->mac;
     ensure_socket(*link);
+    adopt_recorded(*link);
     if (!link->up) reason = "interface " + cfg_.interface + " down";
     if (!socket_ && reason.empty()) reason = "no socket";
     // Primary address: the advert source and the tie-breaker.
@@ -154,6 +171,7 @@ void Router::update(const config::VrrpInstance& cfg) {
       if (std::find(new_vips.begin(), new_vips.end(), v) == new_vips.end() && owned_.count(v)) {
         std::string error;
         env_.netlink.remove(ifindex_, v, error);
+        env_.record.remove(cfg_.interface, v);
         owned_.erase(v);
       }
     add_vips();  // adds only the new ones; existing ones report "exists" and stay owned
@@ -165,6 +183,7 @@ void Router::update(const config::VrrpInstance& cfg) {
 void Router::shutdown() {
   if (stopped_) return;
   execute(machine_.shutdown(Clock::now()));
+  if (!owned_.empty()) remove_vips();  // adopted ones, when we stop before deciding
   stopped_ = true;
   timer_.cancel();
   garp_timer_.cancel();
@@ -189,6 +208,10 @@ void Router::execute(const Actions& a) {
     if (env_.on_transition)
       env_.on_transition(cfg_.name, family_, a.transition->first, a.transition->second);
   }
+  // VIPs adopted from a previous run go as soon as we know we are not the Master.
+  if (!owned_.empty() && machine_.state() != State::master &&
+      (machine_.state() == State::fault || machine_.master_address()))
+    remove_vips();
   if (!stopped_) reschedule();
 }
 
@@ -233,8 +256,13 @@ void Router::add_vips() {
     switch (env_.netlink.add(ifindex_, v, error)) {
       case AddressTable::Result::ok:
         owned_.insert(v);
+        env_.record.add(cfg_.interface, v);
         break;
       case AddressTable::Result::exists:
+        if (env_.record.contains(cfg_.interface, v)) {  // ours, from a previous run
+          owned_.insert(v);
+          break;
+        }
         // Someone else put it there (an operator, another daemon): use it, never remove it.
         log::notice("vrrp instance={} vip={} already on {}; not ours, will not remove it",
                     cfg_.name, v.to_string(), cfg_.interface);
@@ -253,6 +281,7 @@ void Router::remove_vips() {
     std::string error;
     if (env_.netlink.remove(ifindex_, v, error) == AddressTable::Result::error)
       log::err("vrrp instance={} cannot remove vip={}: {}", cfg_.name, v.to_string(), error);
+    env_.record.remove(cfg_.interface, v);
   }
   owned_.clear();
 }

@@ -17,6 +17,7 @@
 #include "vrrp/packet.hpp"
 #include "vrrp/runtime.hpp"
 #include "vrrp/socket.hpp"
+#include "vrrp/vip_record.hpp"
 
 namespace l4lb::vrrp {
 
@@ -24,6 +25,7 @@ struct RouterEnv {
   boost::asio::io_context& io;
   Netlink& netlink;
   Announcer& announcer;
+  VipRecord& record;
   std::function<void(const std::string&, net::Family, State, State)> on_transition;
 };
 
@@ -58,6 +60,7 @@ class Router {
   std::vector<net::Prefix> family_vips() const;
   std::vector<net::Address> family_peers() const;
   void ensure_socket(const LinkInfo& link);
+  void adopt_recorded(const LinkInfo& link);
 
   RouterEnv& env_;
   config::VrrpInstance cfg_;
@@ -76,6 +79,7 @@ class Router {
   boost::asio::steady_timer garp_timer_;
   int garp_left_ = 0;
   std::set<net::Prefix> owned_;  // VIPs we added (and so may remove)
+  bool adoption_checked_ = false;
   std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
   std::uint64_t adverts_sent_ = 0, adverts_received_ = 0, send_errors_ = 0;
   std::array<std::uint64_t, kDropReasons> drops_{};

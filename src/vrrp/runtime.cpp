@@ -65,6 +65,7 @@ struct Runtime::Impl {
   // Declared before `instances` so that routers (which use them) go first on destruction.
   std::unique_ptr<Netlink> netlink;
   Announcer announcer;
+  VipRecord record;
   std::unique_ptr<RouterEnv> env;
   std::map<std::string, Instance> instances;
   std::set<std::string> below_quorum;
@@ -78,7 +79,8 @@ struct Runtime::Impl {
       for (auto& [name, inst] : instances)
         for (auto& r : inst.routers) r->links_changed();
     });
-    env = std::make_unique<RouterEnv>(RouterEnv{io, *netlink, announcer, hooks.on_transition});
+    env = std::make_unique<RouterEnv>(
+        RouterEnv{io, *netlink, announcer, record, hooks.on_transition});
   }
 
   int service_weight(const config::VrrpInstance& c) const {
@@ -104,6 +106,10 @@ Runtime::Runtime(boost::asio::io_context& io, Hooks hooks)
 Runtime::~Runtime() {
   // Routers shut down as on a graceful stop if the owner forgot to call shutdown().
   impl_->instances.clear();
+}
+
+void Runtime::set_state_dir(const std::string& dir) {
+  impl_->record.open(dir.empty() ? std::string() : dir + "/vrrp-vips");
 }
 
 void Runtime::apply(const std::vector<config::VrrpInstance>& wanted) {

@@ -47,6 +47,9 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
+  // Where to record the VIPs we add (state_dir), so that a restart after a crash recognises
+  // them. Call before the first apply(); without it ownership lasts one process lifetime.
+  void set_state_dir(const std::string& dir);
   // Make the running instances match `instances` (matched by name). New ones start; removed
   // ones stop as on shutdown; in-place changes (priority, advert_interval, preempt,
   // preempt_delay, vips, garp, track, notify, unicast peers) keep state and timers;

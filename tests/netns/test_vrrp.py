@@ -268,6 +268,56 @@ class VrrpTest(unittest.TestCase):
         da.stop(signal.SIGKILL)
         self.wait_state(db, "MASTER")
 
+    # -- restart and reload ----------------------------------------------------------------------
+    def test_restart_after_crash_recognises_its_own_vip(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(100))
+        self.wait_state(da, "MASTER")
+        self.assertTrue(self.has_vip(a))
+        da.stop(signal.SIGKILL)  # nothing removes the VIP now
+        self.assertTrue(self.has_vip(a))
+        db = self.daemon(b, "b", body(150))
+        self.wait_state(db, "MASTER")
+        # same state_dir: the restarted a knows the leftover VIP is its own and drops it as
+        # soon as it sees b as Master
+        da.start()
+        self.wait_state(da, "BACKUP")
+        netns.wait_until(lambda: not self.has_vip(a), 3, what="stale VIP removed from a")
+        db.stop(signal.SIGKILL)
+        self.wait_state(da, "MASTER")
+        self.assertTrue(self.has_vip(a))
+        da.stop(signal.SIGTERM)
+        self.assertFalse(self.has_vip(a))
+
+    def test_foreign_vip_is_used_but_never_removed(self):
+        a = self.node("a", 1)
+        self.lab.run(a, ["ip", "addr", "add", VIP4 + "/24", "dev", "eth0"])
+        da = self.daemon(a, "a", body(100))
+        self.wait_state(da, "MASTER")
+        da.stop(signal.SIGTERM)
+        self.assertTrue(self.has_vip(a), "an address l4lbd did not add stays")
+
+    def test_reload_applies_changes_in_place(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(150))
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        t0 = da.instance("vi")["transitions"]
+        # priority and a second VIP: no re-election, the new VIP appears on the Master
+        da.write_config(body(160, vips=(VIP4 + "/24", "10.77.0.101/24")))
+        da.reload()
+        netns.wait_until(lambda: da.instance("vi")["priority"] == 160, 5, what="new priority")
+        netns.wait_until(lambda: self.has_vip(a, "10.77.0.101"), 3, what="new VIP")
+        self.assertEqual(da.state("vi"), "MASTER")
+        self.assertEqual(da.instance("vi")["transitions"], t0)
+        # a lower priority than b's: b preempts
+        da.write_config(body(50, vips=(VIP4 + "/24", "10.77.0.101/24")))
+        da.reload()
+        self.wait_state(db, "MASTER")
+        self.wait_state(da, "BACKUP")
+        self.assertFalse(self.has_vip(a, "10.77.0.101"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   if (!loaded.ok()) return 1;
   boost::asio::io_context io;
   vrrp::Runtime rt(io, {});
+  std::error_code ec;
+  std::filesystem::create_directories(loaded.config->state_dir, ec);
+  rt.set_state_dir(loaded.config->state_dir);
   rt.apply(loaded.config->vrrp);
   std::string status_path = argc > 2 ? argv[2] : "";
   boost::asio::steady_timer t(io);
@@ -42,6 +46,7 @@ int main(int argc, char** argv) {
                        {"master", s.master_address ? s.master_address->to_string() : ""},
                        {"master_adver_interval_ms", s.master_adver_interval.count()},
                        {"adverts_sent", s.adverts_sent},
+                       {"transitions", s.transitions},
                        {"adverts_received", s.adverts_received},
                        {"drops", drops}});
       }
