@@ -1,9 +1,15 @@
 // TCP connect check with optional send/expect (see probe.hpp for the contract).
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
 #include <string>
 
+#include "health/connector.hpp"
 #include "health/probe_base.hpp"
 
 namespace l4lb::health::detail {
@@ -20,33 +26,46 @@ class TcpProbe : public ProbeBase<TcpProbe> {
 
   void start() { launch(); }
 
+  ~TcpProbe() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
   void begin() {
-    const tcp::endpoint peer(to_asio(spec_->address), spec_->port);
-    boost::system::error_code ec;
-    socket_.open(peer.protocol(), ec);
-    if (ec) return fail_later(classify(ec), "socket: " + ec.message());
-    if (spec_->source) {
-      socket_.bind(tcp::endpoint(to_asio(*spec_->source), 0), ec);
-      if (ec)
-        return fail_later(reason::bind, "bind " + spec_->source->to_string() + ": " + ec.message());
-    }
-    socket_.async_connect(peer, [self = shared_from_this()](const boost::system::error_code& ec) {
-      self->on_connect(ec);
-    });
+    auto self = shared_from_this();
+    fd_ = Connector::of(io_).start(
+        spec_->address, spec_->port, spec_->source,
+        [self](int err, Connector::Stage stage) { self->on_connect(err, stage); });
+    if (fd_ < 0)
+      return fail_later(classify_errno(errno), std::string("socket: ") + std::strerror(errno));
   }
 
   void close() {
+    // Abortive close (RST): the checker keeps no TIME_WAIT per check.
+    const linger abort{1, 0};
+    if (fd_ >= 0) {
+      Connector::of(io_).forget(fd_);
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      ::close(fd_);
+      fd_ = -1;
+    }
     boost::system::error_code ignored;
     if (!socket_.is_open()) return;
-    // Abortive close (RST): the checker keeps no TIME_WAIT per check.
     socket_.set_option(asio::socket_base::linger(true, 0), ignored);
     socket_.close(ignored);
   }
 
  private:
-  void on_connect(const boost::system::error_code& ec) {
+  void on_connect(int err, Connector::Stage stage) {
     if (finished()) return;
-    if (ec) return fail(classify(ec), "connect: " + ec.message());
+    if (err != 0 && stage == Connector::Stage::bind)
+      return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
+    if (err != 0) return fail(classify_errno(err), std::string("connect: ") + std::strerror(err));
+    if (spec_->send.empty() && (!spec_->expect || spec_->expect->empty())) return succeed();
+    // Further I/O goes through Asio; the socket takes the descriptor over.
+    boost::system::error_code ec;
+    socket_.assign(spec_->address.is_v4() ? tcp::v4() : tcp::v6(), fd_, ec);
+    if (ec) return fail(classify(ec), "assign: " + ec.message());
+    fd_ = -1;
     if (spec_->send.empty()) return after_send();
     asio::async_write(
         socket_, asio::buffer(spec_->send),
@@ -91,6 +110,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     read_more();
   }
 
+  int fd_ = -1;  // while connecting, and for connect-only checks
   tcp::socket socket_;
   std::string reply_;
   std::size_t got_ = 0;

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Health-checking benchmark: N TCP backends (listeners on 127.1.x.y) checked every interval.
+
+Measures, over a window of --seconds, the checker's CPU share of one core (utime+stime from
+/proc, children included), its RSS (VmRSS at the end, VmHWM peak), and the detection time of
+backends killed during the window (kill -> "down" reported), against the bound
+interval x fall + timeout. Prints one JSON object per result line.
+
+  bench/health.py [--backends 10000] [--seconds 60] [--interval-ms 1000] [--timeout-ms 1000]
+                  [--fall 3] [--rise 2] [--kills 5] [--impl l4lb|keepalived|both]
+
+l4lb runs the real health::Monitor through tests/unit/health/health_probe ($L4LB_BUILD_DIR,
+default build/). keepalived's checker needs IPVS, which this host kernel lacks: run with
+--impl keepalived (or both) inside the UML kernel lab (bench/health_lab.py does that). Stdlib only.
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+BUILD = os.environ.get("L4LB_BUILD_DIR", os.path.join(SOURCE, "build"))
+FIRST = ipaddress.IPv4Address("127.1.0.1")
+PORT = 9000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_tree(root):
+    """root and all its descendants (keepalived forks its checker)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(parts[1]), []).append(int(d))
+        except (OSError, IndexError):
+            pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    """(user, system) clock ticks of `pids`."""
+    user = system = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            user += int(parts[11])
+            system += int(parts[12])
+        except (OSError, IndexError):
+            pass
+    return user, system
+
+
+def mem_kib(pids, field):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Reader(threading.Thread):
+    """Timestamps every line of a process's output on arrival."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.lines, self.lock = stream, [], threading.Lock()
+
+    def run(self):
+        for raw in self.stream:
+            line = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+            with self.lock:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.lines)
+
+
+def start_listeners(n):
+    p = subprocess.Popen([sys.executable, os.path.join(HERE, "health_listeners.py"), str(n),
+                          str(FIRST), str(PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    line = p.stdout.readline()
+    if not line.startswith("ready"):
+        raise RuntimeError(f"listeners failed: {line!r}")
+    p.reader = Reader(p.stdout)  # "killed I" acks, timestamped: the moment the port closed
+    p.reader.start()
+    return p
+
+
+def killed_at(listeners, index, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for t, line in listeners.reader.snapshot():
+            if line == f"killed {index}":
+                return t
+        time.sleep(0.01)
+    raise RuntimeError(f"listener {index} did not acknowledge the kill")
+
+
+class L4lb:
+    name = "l4lb"
+
+    def __init__(self, args, tmp):
+        self.args = args
+        cfg = {"services": [{"name": "bench", "ports": [PORT],
+                             "health": {"type": "tcp", "interval_ms": args.interval_ms,
+                                        "timeout_ms": args.timeout_ms, "rise": args.rise,
+                                        "fall": args.fall},
+                             "backend_range": {"first": str(FIRST), "count": args.backends,
+                                               "port": PORT}}]}
+        self.path = os.path.join(tmp, "checks.json")
+        with open(self.path, "w") as f:
+            json.dump(cfg, f)
+        self.binary = args.probe or os.path.join(BUILD, "tests", "unit", "health", "health_probe")
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "--config", self.path, "--duration", "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.reader = Reader(self.proc.stdout)
+        self.reader.start()
+        return self.proc.pid
+
+    def ups(self):
+        return sum(1 for _, l in self.reader.snapshot() if '"status":"up"' in l)
+
+    def down_time(self, addr):
+        for t, l in self.reader.snapshot():
+            if '"status":"down"' in l and f'"backend":"{addr}"' in l:
+                return t
+        return None
+
+
+class Keepalived:
+    name = "keepalived"
+
+    def __init__(self, args, tmp):
+        self.args = args
+        self.path = os.path.join(tmp, "keepalived.conf")
+        # retry = fall - 1 further attempts, one interval apart: down after `fall` failures.
+        rs = "".join(
+            f"  real_server {FIRST + i} {PORT} {{\n    weight 1\n    TCP_CHECK {{\n"
+            f"      connect_timeout {args.timeout_ms / 1000:g}\n      retry {args.fall - 1}\n"
+            f"      delay_before_retry {args.interval_ms / 1000:g}\n    }}\n  }}\n"
+            for i in range(args.backends))
+        with open(self.path, "w") as f:
+            f.write("global_defs {\n  router_id l4lbbench\n}\n"
+                    f"virtual_server 10.250.0.1 {PORT} {{\n  delay_loop {args.interval_ms / 1000:g}\n"
+                    "  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n" + rs + "}\n")
+        self.pidfile = os.path.join(tmp, "keepalived.pid")
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["keepalived", "--dont-fork", "--log-console", "--check", "-f", self.path,
+             "-p", self.pidfile, "-c", self.pidfile + ".c", "-r", self.pidfile + ".v",
+             "--log-detail"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.reader = Reader(self.proc.stdout)
+        self.reader.start()
+        return self.proc.pid
+
+    def ups(self):
+        # keepalived starts real servers up (no "alpha"): they count as up once IPVS has them.
+        lines = self.reader.snapshot()
+        return self.args.backends if any("Activating healthchecker" in l or "Initializing ipvs" in l
+                                         for _, l in lines) else 0
+
+    def down_time(self, addr):
+        for t, l in self.reader.snapshot():
+            if "Removing service" in l and f"[{addr}]:" in l:
+                return t
+        return None
+
+
+def run_one(impl, args):
+    tmp = tempfile.mkdtemp(prefix="l4lb-bench-health-")
+    listeners = start_listeners(args.backends)
+    checker = impl(args, tmp)
+    try:
+        pid = checker.start()
+        deadline = time.monotonic() + 60 + args.backends / 500
+        while checker.ups() < args.backends:
+            if checker.proc.poll() is not None:
+                raise RuntimeError(f"{impl.name} exited: {checker.reader.snapshot()[-20:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{impl.name}: only {checker.ups()} of {args.backends} up")
+            time.sleep(0.2)
+        time.sleep(2 * args.interval_ms / 1000)  # settle: every check has run at least twice
+        rng = random.Random(42)
+        victims = rng.sample(range(args.backends), args.kills)
+        kill_at = [args.seconds * (i + 0.5) / (args.kills + 1) for i in range(args.kills)]
+        pids = proc_tree(pid)
+        t0 = time.monotonic()
+        c0 = cpu_ticks(pids)
+        killed, ack_lag = {}, []
+        for victim, at in zip(victims, kill_at):
+            time.sleep(max(0, t0 + at - time.monotonic()))
+            sent = time.monotonic()
+            listeners.stdin.write(f"kill {victim}\n")
+            listeners.stdin.flush()
+            killed[str(FIRST + victim)] = killed_at(listeners, victim)
+            ack_lag.append(round((killed[str(FIRST + victim)] - sent) * 1000))
+        time.sleep(max(0, t0 + args.seconds - time.monotonic()))
+        pids = proc_tree(pid)
+        c1 = cpu_ticks(pids)
+        t1 = time.monotonic()
+        rss, hwm = mem_kib(pids, "VmRSS"), mem_kib(pids, "VmHWM")
+        detect = []
+        for addr, t in killed.items():
+            d = checker.down_time(addr)
+            detect.append(None if d is None else round((d - t) * 1000))
+        found = [d for d in detect if d is not None]
+        result = {
+            "bench": "health", "impl": impl.name, "backends": args.backends,
+            "interval_ms": args.interval_ms, "timeout_ms": args.timeout_ms, "fall": args.fall,
+            "window_s": round(t1 - t0, 1),
+            "cpu_share": round((sum(c1) - sum(c0)) / CLK_TCK / (t1 - t0), 4),
+            "cpu_user": round((c1[0] - c0[0]) / CLK_TCK / (t1 - t0), 4),
+            "cpu_system": round((c1[1] - c0[1]) / CLK_TCK / (t1 - t0), 4),
+            "rss_mib": round(rss / 1024, 1), "peak_rss_mib": round(hwm / 1024, 1),
+            "processes": len(pids),
+            "detect_ms": detect,
+            "detect_ms_median": statistics.median(found) if found else None,
+            "detect_ms_max": max(found) if found else None,
+            "detect_bound_ms": args.interval_ms * args.fall + args.timeout_ms,
+            "kill_ack_ms": ack_lag,
+        }
+        print(json.dumps(result), flush=True)
+        return result
+    finally:
+        for p in (getattr(checker, "proc", None), listeners):
+            if p is None:
+                continue
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=10)
+            except Exception:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except Exception:
+                    pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backends", type=int, default=10000)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--interval-ms", type=int, default=1000)
+    ap.add_argument("--timeout-ms", type=int, default=1000)
+    ap.add_argument("--rise", type=int, default=2)
+    ap.add_argument("--fall", type=int, default=3)
+    ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--impl", choices=["l4lb", "keepalived", "both"], default="l4lb")
+    ap.add_argument("--probe", help="health_probe binary (default: $L4LB_BUILD_DIR/...)")
+    args = ap.parse_args()
+    results = {}
+    impls = {"l4lb": [L4lb], "keepalived": [Keepalived], "both": [L4lb, Keepalived]}[args.impl]
+    for impl in impls:
+        results[impl.name] = run_one(impl, args)
+    if len(results) == 2:
+        a, b = results["l4lb"]["cpu_share"], results["keepalived"]["cpu_share"]
+        print(json.dumps({"bench": "health", "ratio": "l4lb_cpu/keepalived_cpu",
+                          "value": round(a / b, 3) if b else None}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
