@@ -21,11 +21,15 @@ if [ -z "$targets" ]; then
   echo "fuzz.sh: no fuzz_* targets configured" >&2
   exit 1
 fi
-# shellcheck disable=SC2086
-cmake --build "$build" -j"$jobs" --target $targets
-
 status=0
 for name in $targets; do
+  # One target at a time, so that one area's build break does not stop the others.
+  if ! cmake --build "$build" -j"$jobs" --target "$name" >"$build/$name.build.log" 2>&1; then
+    echo "fuzz.sh: $name does not build; see $build/$name.build.log" >&2
+    grep -m 5 'error' "$build/$name.build.log" >&2 || true
+    status=1
+    continue
+  fi
   bin=$(find "$build" -type f -name "$name" -perm -u+x | head -n 1)
   [ -n "$bin" ] || { echo "fuzz.sh: $name was not built" >&2; status=1; continue; }
   corpus="$build/corpus/$name"
@@ -35,8 +39,13 @@ for name in $targets; do
   # writes new inputs into the first corpus directory).
   cp "$src"/etc/*.yaml "$corpus"/ 2>/dev/null || true
   cp "$src"/tests/unit/config/corpus/*.yaml "$corpus"/ 2>/dev/null || true
+  # A harness may bring seeds of its own in fuzz/seeds/<name>/.
+  if [ -d "$src/fuzz/seeds/$name" ]; then cp -r "$src/fuzz/seeds/$name"/. "$corpus"/; fi
+  dict=""
+  [ -f "$src/fuzz/$name.dict" ] && dict="-dict=$src/fuzz/$name.dict"
   echo "== $name: ${seconds}s"
-  if ! "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  # shellcheck disable=SC2086
+  if ! "$bin" $dict -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
        -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" 2>"$build/$name.log"; then
     echo "fuzz.sh: $name FAILED; see $build/$name.log and $crashes/" >&2
     tail -n 40 "$build/$name.log" >&2

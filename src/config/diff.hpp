@@ -28,6 +28,10 @@ struct ConfigDiff {
   std::vector<std::string> describe() const;  // one human line per change
 };
 
+// Removed items come in old-file order, then added and changed ones in new-file
+// order. Backends are compared only inside services present in both configs (an
+// added or removed service brings or takes all its backends); a backend whose port
+// changes is a removal plus an addition. Positions in the file never count as a change.
 ConfigDiff diff(const Config& old_config, const Config& new_config);
 
 }  // namespace l4lb::config
