@@ -94,26 +94,39 @@ void parse_ports(const Value* port, const Value* ports, Service& s, ServiceMarks
   }
 }
 
+std::optional<net::Address> read_backend_address(const Value& v, const Service& s, bool vip_ok,
+                                                 Reporter& r) {
+  auto a = read_address(v, r);
+  if (!a) return std::nullopt;
+  if (a->is_unspecified() || a->is_multicast()) {
+    r.error(v.at, fmt::format("{}: {} cannot be a backend (unspecified or multicast)", v.name,
+                              a->to_string()));
+    return std::nullopt;
+  }
+  if (vip_ok && a->family() != s.vip.family() && s.forward != Forward::tun) {
+    r.error(v.at, fmt::format("{}: backend {} is {} but the VIP {} is {}; IPVS forwards across "
+                              "address families only with forward: tun",
+                              v.name, a->to_string(), net::family_name(a->family()),
+                              s.vip.to_string(), net::family_name(s.vip.family())));
+    return std::nullopt;
+  }
+  return a;
+}
+
 std::optional<Backend> parse_backend(const Value& v, const Service& s, bool vip_ok, Reporter& r) {
-  MapView m(v, "backend", kBackendKeys, r);
-  if (!m.valid()) return std::nullopt;
   Backend b;
   b.location = v.at;
+  if (v.node.IsScalar()) {  // shorthand: "- 192.168.1.10" is {address: 192.168.1.10}
+    auto a = read_backend_address(v, s, vip_ok, r);
+    if (!a) return std::nullopt;
+    b.address = *a;
+    return b;
+  }
+  MapView m(v, "backend", kBackendKeys, r);
+  if (!m.valid()) return std::nullopt;
   bool ok = true;
   if (auto* f = m.require("address", "backend")) {
-    auto a = read_address(*f, r);
-    if (a && (a->is_unspecified() || a->is_multicast())) {
-      r.error(f->at, fmt::format("address: {} cannot be a backend (unspecified or multicast)",
-                                 a->to_string()));
-      a.reset();
-    }
-    if (a && vip_ok && a->family() != s.vip.family() && s.forward != Forward::tun) {
-      r.error(f->at, fmt::format("address: backend {} is {} but the VIP {} is {}; IPVS forwards "
-                                 "across address families only with forward: tun",
-                                 a->to_string(), net::family_name(a->family()), s.vip.to_string(),
-                                 net::family_name(s.vip.family())));
-      a.reset();
-    }
+    auto a = read_backend_address(*f, s, vip_ok, r);
     if (a)
       b.address = *a;
     else

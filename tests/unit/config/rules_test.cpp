@@ -431,3 +431,21 @@ metrics: {listen: nope}
   CHECK_FALSE(r.ok());
   CHECK(r.error_count() == 6);
 }
+
+TEST_CASE("backends may be written as bare addresses") {
+  auto r = load_text(with_service("    vip: 10.0.0.1\n    port: 80\n"
+                                  "    backends: [10.0.0.5, {address: 10.0.0.6, weight: 3}]\n"),
+                     "t.yaml");
+  REQUIRE(r.ok());
+  const auto& b = r.config->services[0].backends;
+  REQUIRE(b.size() == 2);
+  CHECK(b[0].address.to_string() == "10.0.0.5");
+  CHECK(b[0].weight == 1);
+  CHECK(b[1].weight == 3);
+  expect_lines(with_service("    vip: 10.0.0.1\n    port: 80\n"
+                            "    backends: [\"2001:db8::5\", 10.0.0.5, 10.0.0.5, nonsense]\n"),
+               {"t.yaml:7:16: error: backends[0]: backend 2001:db8::5 is ipv6 but the VIP 10.0.0.1 "
+                "is ipv4; IPVS forwards across address families only with forward: tun",
+                "t.yaml:7:41: error: backends[2]: backend 10.0.0.5 is listed twice",
+                "t.yaml:7:51: error: backends[3]: 'nonsense' is not an IP address"});
+}
