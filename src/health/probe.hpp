@@ -31,7 +31,10 @@ using ProbeDone = std::function<void(const ProbeResult&)>;
 //   udp:  connected socket, send `send` as one datagram. With `expect`: the first reply
 //         must match (exactly, or as prefix). Without `expect` (the weak check): up when no
 //         ICMP error (ECONNREFUSED) arrives within the timeout, or on any reply — a silent
-//         host that drops everything passes it.
+//         host that drops everything passes it, and so does a closed port whose ICMP
+//         errors are rate-limited (Linux sends about one per second per destination after a
+//         burst of 6, net.ipv4.icmp_ratelimit), e.g. when several such checks share a source
+//         address. Prefer `expect` wherever the service can answer.
 //   http: GET path with Host, via Boost.Beast; the status must be in expect_status; header
 //         and body together may not exceed max_response_bytes ("too_large"); with
 //         `expect`, the body must match it like tcp's. A never-ending body is cut by the
