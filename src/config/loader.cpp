@@ -11,6 +11,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "config/keys.hpp"
 #include "config/reporter.hpp"
 #include "config/schema.hpp"
 #include "config/text_check.hpp"
@@ -20,11 +21,6 @@
 
 namespace l4lb::config {
 namespace {
-
-constexpr std::array<std::string_view, 7> kTopKeys{
-    "node_name", "vrrp", "services", "state_dir", "control", "metrics", "remove_services_on_exit"};
-constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
-constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
 
 // sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
 constexpr std::size_t kMaxSocketPath = 107;

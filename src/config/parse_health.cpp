@@ -4,22 +4,12 @@
 #include <algorithm>
 #include <array>
 
+#include "config/keys.hpp"
 #include "config/schema.hpp"
 #include "config/values.hpp"
 
 namespace l4lb::config {
 namespace {
-
-constexpr std::array<std::string_view, 15> kHealthKeys{
-    "type",          "port", "address", "source",        "interval",
-    "timeout",       "rise", "fall",    "send",          "expect",
-    "expect_prefix", "path", "host",    "expect_status", "max_response_bytes"};
-constexpr std::array<std::string_view, 4> kHealthTypes{"tcp", "udp", "http", "none"};
-constexpr std::array<std::string_view, 8> kCommonKeys{"type",     "port",    "address", "source",
-                                                      "interval", "timeout", "rise",    "fall"};
-constexpr std::array<std::string_view, 3> kPayloadKeys{"send", "expect", "expect_prefix"};
-constexpr std::array<std::string_view, 4> kHttpKeys{"path", "host", "expect_status",
-                                                    "max_response_bytes"};
 
 // A UDP datagram's largest payload over IPv4.
 constexpr std::size_t kMaxPayload = 65507;

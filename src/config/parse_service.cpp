@@ -5,36 +5,12 @@
 #include <array>
 #include <set>
 
+#include "config/keys.hpp"
 #include "config/schema.hpp"
 #include "config/values.hpp"
 
 namespace l4lb::config {
 namespace {
-
-constexpr std::array<std::string_view, 15> kServiceKeys{"name",
-                                                        "vip",
-                                                        "port",
-                                                        "ports",
-                                                        "protocol",
-                                                        "scheduler",
-                                                        "scheduler_flags",
-                                                        "forward",
-                                                        "persistence",
-                                                        "persistence_netmask",
-                                                        "on_failure",
-                                                        "quorum",
-                                                        "wait_first_check",
-                                                        "health",
-                                                        "backends"};
-constexpr std::array<std::string_view, 5> kBackendKeys{"address", "port", "weight",
-                                                       "upper_threshold", "lower_threshold"};
-constexpr std::array<std::string_view, 2> kProtocols{"tcp", "udp"};
-// The schedulers the Linux 6.1 IPVS modules provide (ip_vs_<name>.ko).
-constexpr std::array<std::string_view, 13> kSchedulers{
-    "rr", "wrr", "lc", "wlc", "sh", "mh", "sed", "nq", "dh", "lblc", "lblcr", "fo", "ovf"};
-constexpr std::array<std::string_view, 2> kSchedulerFlags{"sh-fallback", "sh-port"};
-constexpr std::array<std::string_view, 3> kForwards{"nat", "dr", "tun"};
-constexpr std::array<std::string_view, 2> kOnFailure{"remove", "drain"};
 
 constexpr Duration kMaxPersistence{30LL * 24 * 3600 * 1000};
 

@@ -5,21 +5,12 @@
 #include <array>
 #include <set>
 
+#include "config/keys.hpp"
 #include "config/schema.hpp"
 #include "config/values.hpp"
 
 namespace l4lb::config {
 namespace {
-
-constexpr std::array<std::string_view, 14> kInstanceKeys{
-    "name",    "interface",     "vrid",        "priority",      "advert_interval",
-    "preempt", "preempt_delay", "accept_mode", "unicast",       "vips",
-    "track",   "garp",          "notify",      "notify_timeout"};
-constexpr std::array<std::string_view, 2> kUnicastKeys{"source", "peers"};
-constexpr std::array<std::string_view, 2> kTrackKeys{"interfaces", "services"};
-constexpr std::array<std::string_view, 2> kTrackInterfaceKeys{"name", "weight"};
-constexpr std::array<std::string_view, 2> kTrackServiceKeys{"service", "weight"};
-constexpr std::array<std::string_view, 3> kGarpKeys{"repeat", "interval", "refresh"};
 
 // VRRPv3 carries the advertisement interval in centiseconds in 12 bits.
 constexpr Duration kMinAdvert{10};

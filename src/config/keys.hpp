@@ -1,0 +1,78 @@
+// Every key and keyword of the schema, in one place: the parsers check against
+// these, and a test checks that etc/l4lb.yaml and docs/CONFIG.md document each.
+// Internal to the config library.
+#pragma once
+
+#include <array>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace l4lb::config {
+
+inline constexpr std::array<std::string_view, 7> kTopKeys{
+    "node_name", "vrrp", "services", "state_dir", "control", "metrics", "remove_services_on_exit"};
+inline constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
+inline constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
+inline constexpr std::array<std::string_view, 15> kHealthKeys{
+    "type",          "port", "address", "source",        "interval",
+    "timeout",       "rise", "fall",    "send",          "expect",
+    "expect_prefix", "path", "host",    "expect_status", "max_response_bytes"};
+inline constexpr std::array<std::string_view, 4> kHealthTypes{"tcp", "udp", "http", "none"};
+inline constexpr std::array<std::string_view, 8> kCommonKeys{
+    "type", "port", "address", "source", "interval", "timeout", "rise", "fall"};
+inline constexpr std::array<std::string_view, 3> kPayloadKeys{"send", "expect", "expect_prefix"};
+inline constexpr std::array<std::string_view, 4> kHttpKeys{"path", "host", "expect_status",
+                                                           "max_response_bytes"};
+inline constexpr std::array<std::string_view, 15> kServiceKeys{"name",
+                                                               "vip",
+                                                               "port",
+                                                               "ports",
+                                                               "protocol",
+                                                               "scheduler",
+                                                               "scheduler_flags",
+                                                               "forward",
+                                                               "persistence",
+                                                               "persistence_netmask",
+                                                               "on_failure",
+                                                               "quorum",
+                                                               "wait_first_check",
+                                                               "health",
+                                                               "backends"};
+inline constexpr std::array<std::string_view, 5> kBackendKeys{"address", "port", "weight",
+                                                              "upper_threshold", "lower_threshold"};
+inline constexpr std::array<std::string_view, 2> kProtocols{"tcp", "udp"};
+// The schedulers the Linux 6.1 IPVS modules provide (ip_vs_<name>.ko).
+inline constexpr std::array<std::string_view, 13> kSchedulers{
+    "rr", "wrr", "lc", "wlc", "sh", "mh", "sed", "nq", "dh", "lblc", "lblcr", "fo", "ovf"};
+inline constexpr std::array<std::string_view, 2> kSchedulerFlags{"sh-fallback", "sh-port"};
+inline constexpr std::array<std::string_view, 3> kForwards{"nat", "dr", "tun"};
+inline constexpr std::array<std::string_view, 2> kOnFailure{"remove", "drain"};
+inline constexpr std::array<std::string_view, 14> kInstanceKeys{
+    "name",    "interface",     "vrid",        "priority",      "advert_interval",
+    "preempt", "preempt_delay", "accept_mode", "unicast",       "vips",
+    "track",   "garp",          "notify",      "notify_timeout"};
+inline constexpr std::array<std::string_view, 2> kUnicastKeys{"source", "peers"};
+inline constexpr std::array<std::string_view, 2> kTrackKeys{"interfaces", "services"};
+inline constexpr std::array<std::string_view, 2> kTrackInterfaceKeys{"name", "weight"};
+inline constexpr std::array<std::string_view, 2> kTrackServiceKeys{"service", "weight"};
+inline constexpr std::array<std::string_view, 3> kGarpKeys{"repeat", "interval", "refresh"};
+
+// (section, keys) for every mapping in the schema.
+inline std::vector<std::pair<std::string_view, std::span<const std::string_view>>> key_sets() {
+  return {{"top level", kTopKeys},
+          {"control", kControlKeys},
+          {"metrics", kMetricsKeys},
+          {"vrrp instance", kInstanceKeys},
+          {"unicast", kUnicastKeys},
+          {"track", kTrackKeys},
+          {"track.interfaces item", kTrackInterfaceKeys},
+          {"track.services item", kTrackServiceKeys},
+          {"garp", kGarpKeys},
+          {"service", kServiceKeys},
+          {"backend", kBackendKeys},
+          {"health", kHealthKeys}};
+}
+
+}  // namespace l4lb::config
