@@ -48,11 +48,11 @@ int FakeKernel::apply_one(const Operation& op) {
       if (op.kind == K::edit_service && it == table_.services.end()) return ESRCH;
       if (!schedulers_.count(op.service.scheduler)) return ENOENT;
       if (op.kind == K::add_service) {
-        table_.services.emplace(op.service.key, op.service);
+        Service svc;
+        static_cast<ServiceSettings&>(svc) = op.service;
+        table_.services.emplace(op.service.key, std::move(svc));
       } else {
-        auto dests = std::move(it->second.destinations);
-        it->second = op.service;
-        it->second.destinations = std::move(dests);
+        static_cast<ServiceSettings&>(it->second) = op.service;
       }
       return 0;
     }
@@ -78,10 +78,12 @@ int FakeKernel::apply_one(const Operation& op) {
         return EINVAL;
       if (op.kind == K::add_dest) {
         if (d != dests.end()) return EEXIST;
-        dests.emplace(op.dest.key(), op.dest);
+        Destination nd;
+        static_cast<DestSettings&>(nd) = op.dest;
+        dests.emplace(op.dest.key(), nd);
       } else {
         if (d == dests.end()) return ENOENT;
-        d->second = op.dest;
+        static_cast<DestSettings&>(d->second) = op.dest;
       }
       return 0;
     }

@@ -80,7 +80,7 @@ int put_service_key(nl_msg* m, const ServiceKey& k) {
   return err ? err : nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(k.port));
 }
 
-int put_service(nl_msg* m, const Service& s, bool full) {
+int put_service(nl_msg* m, const ServiceSettings& s, bool full) {
   nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_SERVICE);
   if (!nest) return -1;
   int err = put_service_key(m, s.key);
@@ -100,7 +100,7 @@ int put_service(nl_msg* m, const Service& s, bool full) {
   return err;
 }
 
-int put_dest(nl_msg* m, const Destination& d, bool full) {
+int put_dest(nl_msg* m, const DestSettings& d, bool full) {
   nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DEST);
   if (!nest) return -1;
   int err = put_addr(m, IPVS_DEST_ATTR_ADDR, d.address);

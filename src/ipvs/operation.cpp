@@ -25,27 +25,6 @@ std::string_view to_string(Operation::Kind k) {
   return "?";
 }
 
-Operation Operation::on_service(Kind k, const Service& s) {
-  Operation op;
-  op.kind = k;
-  op.service.key = s.key;
-  op.service.scheduler = s.scheduler;
-  op.service.sh_fallback = s.sh_fallback;
-  op.service.sh_port = s.sh_port;
-  op.service.persistent = s.persistent;
-  op.service.timeout = s.timeout;
-  op.service.netmask = s.netmask;
-  return op;
-}
-
-Operation Operation::on_dest(Kind k, const Service& s, const Destination& d) {
-  Operation op = on_service(k, s);
-  op.dest = d;
-  op.dest.active_conns = op.dest.inactive_conns = op.dest.persist_conns = 0;
-  op.dest.stats = {};
-  return op;
-}
-
 std::string Operation::to_string() const {
   switch (kind) {
     case Kind::add_service:

@@ -9,14 +9,17 @@
 
 namespace l4lb::ipvs {
 
+// Light on purpose: a full reconcile of a large table creates one per destination.
 struct Operation {
   enum class Kind { add_service, edit_service, del_service, add_dest, edit_dest, del_dest };
   Kind kind = Kind::add_service;
-  Service service;   // key and settings; destinations always empty
-  Destination dest;  // for the *_dest kinds
+  ServiceSettings service;
+  DestSettings dest;  // for the *_dest kinds
 
-  static Operation on_service(Kind k, const Service& s);
-  static Operation on_dest(Kind k, const Service& s, const Destination& d);
+  static Operation on_service(Kind k, const ServiceSettings& s) { return {k, s, {}}; }
+  static Operation on_dest(Kind k, const ServiceSettings& s, const DestSettings& d) {
+    return {k, s, d};
+  }
   bool is_service_op() const {
     return kind == Kind::add_service || kind == Kind::edit_service || kind == Kind::del_service;
   }

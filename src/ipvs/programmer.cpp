@@ -18,14 +18,15 @@ void apply_to(Table& t, const Operation& op) {
   using K = Operation::Kind;
   auto it = t.services.find(op.service.key);
   switch (op.kind) {
-    case K::add_service:
-      t.services[op.service.key] = op.service;
+    case K::add_service: {
+      Service svc;
+      static_cast<ServiceSettings&>(svc) = op.service;
+      t.services[op.service.key] = std::move(svc);
       return;
+    }
     case K::edit_service:
       if (it != t.services.end()) {
-        auto dests = std::move(it->second.destinations);
-        it->second = op.service;
-        it->second.destinations = std::move(dests);
+        static_cast<ServiceSettings&>(it->second) = op.service;
       }
       return;
     case K::del_service:
@@ -33,7 +34,8 @@ void apply_to(Table& t, const Operation& op) {
       return;
     case K::add_dest:
     case K::edit_dest:
-      if (it != t.services.end()) it->second.destinations[op.dest.key()] = op.dest;
+      if (it != t.services.end())
+        static_cast<DestSettings&>(it->second.destinations[op.dest.key()]) = op.dest;
       return;
     case K::del_dest:
       if (it != t.services.end()) it->second.destinations.erase(op.dest.key());
@@ -115,7 +117,9 @@ void Programmer::run_batch(const std::vector<Operation>& ops, ApplyResult& resul
     result.failed.push_back({op.to_string(), r.error, r.message});
     log::err("ipvs {}: {}", op.to_string(), r.message);
     // The kernel disagreeing about existence means our model is stale.
-    if (r.error == EEXIST || r.error == ESRCH || (r.error == ENOENT && !op.is_service_op()))
+    // EIO: the answer was lost, so the outcome is unknown.
+    if (r.error == EEXIST || r.error == ESRCH || r.error == EIO ||
+        (r.error == ENOENT && !op.is_service_op()))
       drift = true;
     if (op.kind == Operation::Kind::add_service) owned_.erase(op.service.key);
   }
@@ -138,7 +142,10 @@ ApplyResult Programmer::apply(const Table& desired) {
   Plan plan = reconcile(desired, model_, owned_);
   result.plan_seconds = since(t0);
   for (const auto& c : plan.conflicts) result.conflicts.push_back(c.to_string());
-  if (plan.ops.empty()) return result;
+  if (plan.ops.empty()) {
+    save_record(&result);  // a re-read may have dropped services that vanished
+    return result;
+  }
 
   // Claim the services about to be created before creating them, so a crash in between
   // leaves at worst a stale claim (dropped at the next start), never an orphan.

@@ -45,7 +45,7 @@ std::string ServiceKey::to_string() const {
   return fmt::format("{} {}", ipvs::to_string(protocol), address.with_port(port));
 }
 
-std::string Destination::to_string() const {
+std::string DestSettings::to_string() const {
   std::string s =
       fmt::format("{} {} weight {}", address.with_port(port), ipvs::to_string(forward), weight);
   if (upper_threshold || lower_threshold) {
@@ -54,7 +54,7 @@ std::string Destination::to_string() const {
   return s;
 }
 
-std::string Service::settings_string() const {
+std::string ServiceSettings::settings_string() const {
   std::string s = scheduler;
   if (persistent) s += fmt::format(" persistent {} netmask {}", timeout, netmask);
   if (sh_fallback) s += " sh-fallback";

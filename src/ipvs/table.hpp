@@ -49,26 +49,31 @@ struct DestKey {
   bool operator==(const DestKey&) const = default;
 };
 
-struct Destination {
+// What l4lbd sets on a destination (and what operations carry).
+struct DestSettings {
   net::Address address;
   std::uint16_t port = 0;
   Forward forward = Forward::masq;
   std::uint32_t weight = 1;
   std::uint32_t upper_threshold = 0;  // 0 = unlimited
   std::uint32_t lower_threshold = 0;
-  // Read from the kernel; never compared by the reconciler.
-  std::uint32_t active_conns = 0, inactive_conns = 0, persist_conns = 0;
-  Stats stats;
 
   DestKey key() const { return {address, port}; }
-  bool same_settings(const Destination& o) const {
+  bool same_settings(const DestSettings& o) const {
     return forward == o.forward && weight == o.weight && upper_threshold == o.upper_threshold &&
            lower_threshold == o.lower_threshold;
   }
   std::string to_string() const;  // "10.1.0.1:8080 masq weight 1"
 };
 
-struct Service {
+struct Destination : DestSettings {
+  // Read from the kernel; never compared by the reconciler.
+  std::uint32_t active_conns = 0, inactive_conns = 0, persist_conns = 0;
+  Stats stats;
+};
+
+// What l4lbd sets on a virtual service (and what operations carry).
+struct ServiceSettings {
   ServiceKey key;
   std::string scheduler = "wlc";
   bool sh_fallback = false;
@@ -76,14 +81,17 @@ struct Service {
   bool persistent = false;
   std::uint32_t timeout = 0;  // persistence, seconds
   std::uint8_t netmask = 32;  // persistence granularity, prefix length (32 / 128 = per client)
-  Stats stats;                // read from the kernel
-  std::map<DestKey, Destination> destinations;
 
-  bool same_settings(const Service& o) const {
+  bool same_settings(const ServiceSettings& o) const {
     return scheduler == o.scheduler && sh_fallback == o.sh_fallback && sh_port == o.sh_port &&
            persistent == o.persistent && timeout == o.timeout && netmask == o.netmask;
   }
   std::string settings_string() const;  // "rr persistent 300 netmask 24 sh-port"
+};
+
+struct Service : ServiceSettings {
+  Stats stats;  // read from the kernel
+  std::map<DestKey, Destination> destinations;
 };
 
 struct Table {

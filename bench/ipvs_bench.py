@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""IPVS programming benchmark, all inside one UML boot (compare figures only within it).
+
+Table: 10,000 TCP virtual services x 8 destinations (90,000 operations), NAT, rr.
+  1. l4lbd's programmer (tests/lab/ipvs_apply driver): empty -> converged, with a timer
+     breakdown; then a one-weight change, then +100 services; then a restart (adoption).
+  2. l4lbd itself: empty -> converged (/proc/net/ip_vs polled), then a SIGHUP reload that
+     changes one weight (operations counted by l4lbd).
+  3. `ipvsadm -R` restoring the same rules.
+  4. keepalived (--check only) with the same virtual_server blocks, until the kernel holds
+     all of it (/proc/net/ip_vs line count, polled every 0.5 s).
+One JSON object per result line on stdout; ratios last.
+
+    sudo L4LB_BUILD_DIR=build python3 bench/ipvs_bench.py [--services N] [--dests M]
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "pylib"))
+import lab  # noqa: E402
+
+GUEST = r'''
+import json, os, signal, subprocess, sys, time
+from lab import sh, Guest, write, apply_configs, BUILD_DIR, wait_for
+
+N, M = __N__, __M__
+VIP = "10.0.100.1"
+BACKENDS = [f"10.1.0.{11 + i}" for i in range(M)]
+SINGLE = 20000          # one single-port service: the one-weight change happens there
+EXTRA = range(30000, 30100)  # +100 services
+W = "/run/bench"
+os.makedirs(W, exist_ok=True)
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+def port_ranges(first, count):
+    out, p = [], first
+    while count > 0:
+        n = min(1000, count)
+        out.append(f'"{p}-{p + n - 1}"')
+        p, count = p + n, count - n
+    return out
+
+def l4lb_config(weight=1, extra=False):
+    bks = "".join(f"      - {{address: {b}}}\n" for b in BACKENDS)
+    text = ("services:\n  - name: bulk\n    vip: " + VIP + "\n    ports: [" +
+            ", ".join(port_ranges(1000, N - 1)) + "]\n    scheduler: rr\n"
+            "    health: {type: none}\n    backends:\n" + bks)
+    text += ("  - name: single\n    vip: " + VIP + f"\n    port: {SINGLE}\n    scheduler: rr\n"
+             "    health: {type: none}\n    backends:\n")
+    for i, b in enumerate(BACKENDS):
+        text += f"      - {{address: {b}, weight: {weight if i == 0 else 1}}}\n"
+    if extra:
+        text += ("  - name: extra\n    vip: " + VIP + "\n    ports: [" +
+                 ", ".join(port_ranges(EXTRA[0], len(EXTRA))) + "]\n    scheduler: rr\n"
+                 "    health: {type: none}\n    backends:\n" + bks)
+    return text
+
+def all_ports():
+    return list(range(1000, 1000 + N - 1)) + [SINGLE]
+
+def proc_lines():
+    with open("/proc/net/ip_vs") as f:
+        return sum(1 for _ in f)
+
+HEADER = proc_lines()  # 3 header lines
+FULL = HEADER + N * (1 + M)
+
+def flush():
+    sh("ipvsadm -C")
+    assert proc_lines() == HEADER
+
+def wait_full(deadline_s, what):
+    t0 = time.monotonic()
+    ok = wait_for(lambda: proc_lines() >= FULL, deadline_s, 0.5)
+    return ok, time.monotonic() - t0
+
+g = Guest(clients=0, backends=0)
+sh("ip link add vips type dummy && ip link set vips up")
+g.add_vip(VIP)
+base = write(f"{W}/base.yaml", l4lb_config())
+weight = write(f"{W}/weight.yaml", l4lb_config(weight=5))
+plus = write(f"{W}/plus.yaml", l4lb_config(weight=5, extra=True))
+
+# 1. The programmer through the driver.
+rc, lines = apply_configs(f"{W}/drv", base, weight, plus)
+steps = [l for l in lines if l.get("step") == "apply"]
+for name, l in zip(("converge", "one_weight", "plus_100_services"), steps):
+    emit({"bench": "ipvs_apply", "impl": "l4lbd-programmer", "case": name,
+          "services": l["services"], "dests": l["dests"], "operations": l["netlink_operations"],
+          "batches": l["netlink_batches"], "failed": len(l["failed"]), "seconds": l["seconds"],
+          "breakdown": {k: l[k] for k in ("load_seconds", "desired_seconds", "plan_seconds",
+                                           "kernel_seconds", "record_seconds")}})
+emit({"bench": "ipvs_check", "impl": "l4lbd-programmer", "kernel_lines": proc_lines(),
+      "expected": FULL + len(EXTRA) * (1 + M)})
+t0 = time.monotonic()
+rc, lines = apply_configs(f"{W}/drv", plus)
+opened, applied = lines[0], lines[-1]
+emit({"bench": "ipvs_restart_adopt", "impl": "l4lbd-programmer", "services": applied["services"],
+      "dests": applied["dests"], "dump_seconds": opened["seconds"], "dumps": opened["dumps"],
+      "operations": applied["netlink_operations"], "seconds": time.monotonic() - t0})
+flush()
+
+# 2. l4lbd itself.
+def bench_l4lbd():
+  d = g.daemon("bench", l4lb_config(), log_level="notice")
+  t0 = time.monotonic()
+  d.start()
+  ok = wait_for(lambda: proc_lines() >= FULL or d.proc.poll() is not None, 600, 0.5)
+  l4lbd_s = time.monotonic() - t0
+  st = d.status() or {"ipvs": {}}
+  emit({"bench": "ipvs_apply", "impl": "l4lbd", "case": "converge", "services": N, "dests": N * M,
+        "operations": st["ipvs"].get("operations_total"), "kernel_lines": proc_lines(),
+        "converged": ok and proc_lines() == FULL, "seconds": l4lbd_s,
+        "note": "process start to kernel holding all, polled every 0.5 s"})
+  before = st["ipvs"].get("operations_total", 0)
+  d.write_config(l4lb_config(weight=5))
+  d.reload()
+  wait_for(lambda: (d.status() or {"ipvs": {}})["ipvs"].get("operations_total", 0) > before, 60, 0.2)
+  time.sleep(1)
+  st = d.status() or {"ipvs": {}}
+  emit({"bench": "ipvs_reload_one_weight", "impl": "l4lbd",
+        "operations": st["ipvs"].get("operations_total", 0) - before})
+  d.kill(signal.SIGKILL)
+  flush()
+
+if (BUILD_DIR / "src/daemon/l4lbd").exists():
+    bench_l4lbd()
+else:
+    emit({"bench": "ipvs_apply", "impl": "l4lbd", "skipped": "l4lbd not built"})
+
+# 3. ipvsadm -R.
+rules = []
+for p in all_ports():
+    rules.append(f"-A -t {VIP}:{p} -s rr")
+    rules += [f"-a -t {VIP}:{p} -r {b}:{p} -m -w 1" for b in BACKENDS]
+write(f"{W}/rules", "\n".join(rules) + "\n")
+t0 = time.monotonic()
+subprocess.run(f"ipvsadm -R < {W}/rules", shell=True, check=True)
+ipvsadm_s = time.monotonic() - t0
+emit({"bench": "ipvs_apply", "impl": "ipvsadm-R", "case": "converge", "services": N,
+      "dests": N * M, "kernel_lines": proc_lines(), "converged": proc_lines() == FULL,
+      "seconds": ipvsadm_s})
+flush()
+
+# 4. keepalived, checker process only.
+blocks = ["global_defs {\n  router_id bench\n}\n"]
+for p in all_ports():
+    reals = "".join(f"  real_server {b} {p} {{\n    weight 1\n  }}\n" for b in BACKENDS)
+    blocks.append(f"virtual_server {VIP} {p} {{\n  delay_loop 3600\n  lb_algo rr\n"
+                  f"  lb_kind NAT\n  protocol TCP\n{reals}}}\n")
+write(f"{W}/keepalived.conf", "".join(blocks))
+log = open(f"{os.environ['LAB_OUT']}/keepalived.log", "w")
+t0 = time.monotonic()
+k = subprocess.Popen(["keepalived", "--check", "--dont-fork", "--log-console", "-f",
+                      f"{W}/keepalived.conf", "-p", f"{W}/k.pid", "-c", f"{W}/kc.pid",
+                      "-r", f"{W}/kv.pid"], stdout=log, stderr=log)
+ok = wait_for(lambda: proc_lines() >= FULL or k.poll() is not None, 900, 0.5)
+keepalived_s = time.monotonic() - t0
+emit({"bench": "ipvs_apply", "impl": "keepalived", "case": "converge", "services": N,
+      "dests": N * M, "kernel_lines": proc_lines(), "converged": proc_lines() >= FULL,
+      "seconds": keepalived_s, "note": "start to kernel holding all, polled every 0.5 s"})
+k.send_signal(signal.SIGTERM)
+try:
+    k.wait(120)
+except subprocess.TimeoutExpired:
+    k.kill()
+'''
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--services", type=int, default=10000)
+    ap.add_argument("--dests", type=int, default=8)
+    ap.add_argument("--timeout", type=int, default=3000)
+    args = ap.parse_args()
+    why = lab.available()
+    if why:
+        print(json.dumps({"bench": "ipvs", "skipped": why}))
+        return 0
+    script = GUEST.replace("__N__", str(args.services)).replace("__M__", str(args.dests))
+    with lab.Lab("bench-ipvs", mem="1536M") as l:
+        r = l.run(script, timeout=args.timeout)
+    results = []
+    for line in r.stdout.splitlines():
+        if line.startswith("{"):
+            print(line, flush=True)
+            results.append(json.loads(line))
+    conv = {x["impl"]: x["seconds"] for x in results
+            if x.get("bench") == "ipvs_apply" and x.get("case") == "converge"}
+    if "l4lbd-programmer" in conv:
+        for other in ("keepalived", "ipvsadm-R"):
+            if other in conv:
+                for impl in ("l4lbd-programmer", "l4lbd"):
+                    if impl in conv and conv[impl] > 0:
+                        print(json.dumps({"bench": "ipvs_ratio", "impl": impl, "vs": other,
+                                          "speedup": round(conv[other] / conv[impl], 1)}))
+    if r.rc != 0 or r.timed_out:
+        print(r.report(), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
