@@ -99,8 +99,7 @@ void Router::links_changed() {
   auto link = env_.netlink.link(cfg_.interface);
   if (!link) {
     reason = "interface " + cfg_.interface + " missing";
-    socket_.reset();
-    ifindex_ = 0;
+    socket_.reset();  // reopened (on the new ifindex) when the interface comes back
   } else {
     mac_ = link->mac;
     ensure_socket(*link);
