@@ -116,6 +116,7 @@ void Daemon::apply(const config::Config& next) {
     auto kernel = ipvs::open_netlink_kernel(error);
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
+      remember_adopted(next);
     } else {
       ipvs_error_ = error;
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
@@ -189,6 +190,30 @@ nlohmann::json Daemon::reload() {
   return result;
 }
 
+void Daemon::remember_adopted(const config::Config& cfg) {
+  // After a restart the kernel still holds our services and destinations. Until a backend's
+  // first check result arrives, a destination found in the kernel stays as it is: removing it
+  // (wait_first_check) and re-adding it a second later would break the connections that the
+  // restart was supposed to leave alone.
+  const ipvs::Table kernel = ipvs_->current();
+  for (const auto& s : cfg.services) {
+    const auto proto =
+        s.protocol == config::Protocol::tcp ? ipvs::Protocol::tcp : ipvs::Protocol::udp;
+    for (auto port : s.ports) {
+      auto it = kernel.services.find(ipvs::ServiceKey::inet(proto, s.vip, port));
+      if (it == kernel.services.end() || !ipvs_->owned().count(it->first)) continue;
+      for (const auto& b : s.backends) {
+        auto d = it->second.destinations.find(ipvs::DestKey{b.address, b.port.value_or(port)});
+        if (d != it->second.destinations.end() && d->second.weight > 0)
+          adopted_.insert({s.name, b.address});
+      }
+    }
+  }
+  if (!adopted_.empty())
+    log::notice("ipvs adopted {} live backend(s) from the kernel; kept until their first check",
+                adopted_.size());
+}
+
 ipvs::BackendState Daemon::backend_state(const std::string& service,
                                          const net::Address& backend) const {
   ipvs::BackendState state;
@@ -198,6 +223,8 @@ ipvs::BackendState Daemon::backend_state(const std::string& service,
                    : h->status == health::Status::down ? ipvs::Health::down
                                                        : ipvs::Health::unknown;
   }
+  if (state.health == ipvs::Health::unknown && adopted_.count({service, backend}))
+    state.health = ipvs::Health::up;
   return state;
 }
 
@@ -248,6 +275,7 @@ void Daemon::update_quorum() {
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
+  adopted_.erase({key.service, key.address});  // from now on the check decides
   log::notice("health service={} backend={} status={}", key.service, key.address.to_string(),
               status == health::Status::up     ? "up"
               : status == health::Status::down ? "down"

@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config/config.hpp"
@@ -44,6 +45,7 @@ class Daemon {
   nlohmann::json drain(const nlohmann::json& request, bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
+  void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
@@ -68,6 +70,8 @@ class Daemon {
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;
   std::map<std::string, bool> below_quorum_;  // per service
+  // (service, backend) found live in the kernel at start: kept until their first check.
+  std::set<std::pair<std::string, net::Address>> adopted_;
   ControlServer control_;
   MetricsServer metrics_;
   bool metrics_listening_ = false;

@@ -140,6 +140,26 @@ check("zero VRRP transitions", vrrp_state(d) == state, f"{state}\n{vrrp_state(d)
 check("ipvsadm -Ln unchanged after ten reloads", ipvs_config() == table,
       f"{table}\n---\n{ipvs_config()}")
 
+# 5. Restart after SIGKILL with health checks configured: the live destinations are adopted and
+#    kept until their first check (no remove + re-add), the held connection survives, and the
+#    new daemon issues no operation at all.
+table = ipvs_config()
+d.kill()
+watch = []
+d.start()
+d.wait_status()
+def settled():
+    watch.append(ipvs_config())
+    st = d.status()
+    return all(c["status"] == "up" for c in st["health"]) and len(st["health"]) == 4
+check("restarted daemon's checks come up", wait_for(settled, 20, 0.05), d.status()["health"])
+check("the table never changed during the restart", all(t == table for t in watch),
+      [t for t in watch if t != table][:1])
+check("zero operations after restart", d.status()["ipvs"]["operations_total"] == 0,
+      d.status()["ipvs"])
+check("connection survived the restart", held.ask("after-restart") == held.backend)
+check("adoption logged", "adopted" in d.log(), d.log()[-2000:])
+
 save("status.json", json.dumps(d.status(), indent=1))
 save("ipvsadm.txt", ipvsadm_table())
 held.close()
