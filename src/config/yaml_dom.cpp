@@ -1,8 +1,10 @@
 #include "config/yaml_dom.hpp"
 
 #include <fmt/format.h>
+#include <yaml.h>
 
-#include <cstring>
+#include <optional>
+#include <unordered_map>
 
 namespace l4lb::config::yaml {
 namespace {
@@ -29,84 +31,156 @@ struct Parser {
   Parser& operator=(const Parser&) = delete;
 };
 
+struct Event {
+  yaml_event_t e;
+  Event() = default;
+  ~Event() { yaml_event_delete(&e); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+};
+
 }  // namespace
 
+// Builds the tree from libyaml's event stream.
+class Composer {
+ public:
+  explicit Composer(Document& doc) : doc_(doc) {}
+
+  std::optional<SyntaxError> run(std::string_view text) {
+    Parser parser;
+    yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+    yaml_parser_set_encoding(&parser.p, YAML_UTF8_ENCODING);
+    int documents = 0;
+    for (;;) {
+      Event ev;
+      if (!yaml_parser_parse(&parser.p, &ev.e)) return syntax_error(parser.p);
+      const yaml_event_t& e = ev.e;
+      switch (e.type) {
+        case YAML_STREAM_END_EVENT:
+          return std::nullopt;
+        case YAML_DOCUMENT_START_EVENT:
+          if (++documents > 1)
+            return SyntaxError{location_of(e.start_mark),
+                               "a second YAML document starts here; l4lb reads exactly one "
+                               "(remove the '---' or '...' separators)"};
+          break;
+        case YAML_ALIAS_EVENT: {
+          std::string name(reinterpret_cast<const char*>(e.data.alias.anchor));
+          auto it = anchors_.find(name);
+          if (it == anchors_.end())
+            return SyntaxError{location_of(e.start_mark),
+                               fmt::format("YAML alias '*{}' refers to no earlier complete "
+                                           "'&{}' anchor",
+                                           name, name)};
+          attach(it->second);
+          break;
+        }
+        case YAML_SCALAR_EVENT: {
+          auto id = add(Document::Kind::scalar, e.start_mark);
+          auto& n = doc_.nodes_[id];
+          n.scalar.assign(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
+          n.plain = e.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+          name_anchor(e.data.scalar.anchor, id);
+          attach(id);
+          break;
+        }
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+          if (open_.size() >= kMaxDepth)
+            return SyntaxError{location_of(e.start_mark),
+                               fmt::format("YAML nesting is deeper than {} levels", kMaxDepth)};
+          bool seq = e.type == YAML_SEQUENCE_START_EVENT;
+          auto id = add(seq ? Document::Kind::sequence : Document::Kind::mapping, e.start_mark);
+          attach(id);
+          const yaml_char_t* anchor =
+              seq ? e.data.sequence_start.anchor : e.data.mapping_start.anchor;
+          // Named when complete, so an alias cannot point into its own ancestor (a cycle).
+          open_.push_back({id, anchor ? std::string(reinterpret_cast<const char*>(anchor)) : ""});
+          break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+          if (!open_.empty()) {
+            if (!open_.back().anchor.empty()) anchors_[open_.back().anchor] = open_.back().id;
+            open_.pop_back();
+          }
+          break;
+        default:  // stream start, document end
+          break;
+      }
+    }
+  }
+
+ private:
+  struct Open {
+    std::uint32_t id;
+    std::string anchor;
+  };
+
+  std::uint32_t add(Document::Kind kind, const yaml_mark_t& mark) {
+    auto id = static_cast<std::uint32_t>(doc_.nodes_.size());
+    doc_.nodes_.push_back(Document::NodeData{kind, false, location_of(mark), {}, {}});
+    return id;
+  }
+  void attach(std::uint32_t id) {
+    if (open_.empty()) {
+      doc_.root_ = id;
+      doc_.has_root_ = true;
+    } else {
+      doc_.nodes_[open_.back().id].children.push_back(id);
+    }
+  }
+  void name_anchor(const yaml_char_t* anchor, std::uint32_t id) {
+    if (anchor) anchors_[reinterpret_cast<const char*>(anchor)] = id;
+  }
+
+  Document& doc_;
+  std::vector<Open> open_;
+  std::unordered_map<std::string, std::uint32_t> anchors_;
+};
+
+std::variant<Document, SyntaxError> Document::parse(std::string_view text) {
+  Document doc;
+  if (auto error = Composer(doc).run(text)) return *error;
+  return doc;
+}
+
 bool Node::IsNull() const {
-  if (!node_) return true;
-  if (node_->type != YAML_SCALAR_NODE || node_->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-    return false;
-  std::string_view s = Scalar();
+  if (!doc_) return true;
+  const auto& n = doc_->node(id_);
+  if (n.kind != Document::Kind::scalar || !n.plain) return false;
+  const std::string& s = n.scalar;
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
 }
 
+bool Node::IsScalar() const {
+  return doc_ && doc_->node(id_).kind == Document::Kind::scalar && !IsNull();
+}
+bool Node::IsSequence() const { return doc_ && doc_->node(id_).kind == Document::Kind::sequence; }
+bool Node::IsMap() const { return doc_ && doc_->node(id_).kind == Document::Kind::mapping; }
+
 std::string_view Node::Scalar() const {
-  if (!node_ || node_->type != YAML_SCALAR_NODE) return {};
-  return {reinterpret_cast<const char*>(node_->data.scalar.value), node_->data.scalar.length};
+  if (!doc_ || doc_->node(id_).kind != Document::Kind::scalar) return {};
+  return doc_->node(id_).scalar;
 }
 
-Location Node::location() const { return node_ ? location_of(node_->start_mark) : Location{}; }
+Location Node::location() const { return doc_ ? doc_->node(id_).at : Location{}; }
 
 std::size_t Node::size() const {
-  if (IsSequence())
-    return static_cast<std::size_t>(node_->data.sequence.items.top -
-                                    node_->data.sequence.items.start);
-  if (IsMap())
-    return static_cast<std::size_t>(node_->data.mapping.pairs.top -
-                                    node_->data.mapping.pairs.start);
+  if (IsSequence()) return doc_->node(id_).children.size();
+  if (IsMap()) return doc_->node(id_).children.size() / 2;
   return 0;
 }
 
-Node Node::at(int id) const {
-  // libyaml numbers nodes from 1.
-  if (id < 1 || id > doc_->nodes.top - doc_->nodes.start) return {};
-  return Node(doc_, doc_->nodes.start + (id - 1));
-}
-
 Node Node::item(std::size_t i) const {
-  return i < size() && IsSequence() ? at(node_->data.sequence.items.start[i]) : Node{};
+  return IsSequence() && i < size() ? Node(doc_, doc_->node(id_).children[i]) : Node{};
 }
 Node Node::key(std::size_t i) const {
-  return i < size() && IsMap() ? at(node_->data.mapping.pairs.start[i].key) : Node{};
+  return IsMap() && i < size() ? Node(doc_, doc_->node(id_).children[2 * i]) : Node{};
 }
 Node Node::value(std::size_t i) const {
-  return i < size() && IsMap() ? at(node_->data.mapping.pairs.start[i].value) : Node{};
-}
-
-void Document::Deleter::operator()(yaml_document_t* d) const {
-  yaml_document_delete(d);
-  delete d;
-}
-
-std::variant<Document, SyntaxError> Document::parse(std::string_view text) {
-  Parser parser;
-  yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
-                               text.size());
-  yaml_parser_set_encoding(&parser.p, YAML_UTF8_ENCODING);
-  Document result;
-  auto* doc = new yaml_document_t;
-  std::memset(doc, 0, sizeof *doc);
-  // On failure yaml_parser_load has already released the document's contents.
-  if (!yaml_parser_load(&parser.p, doc)) {
-    delete doc;
-    return syntax_error(parser.p);
-  }
-  result.doc_.reset(doc);
-  yaml_document_t next;
-  std::memset(&next, 0, sizeof next);
-  if (!yaml_parser_load(&parser.p, &next)) return syntax_error(parser.p);
-  bool more = yaml_document_get_root_node(&next) != nullptr;
-  yaml_mark_t second_at = next.start_mark;
-  yaml_document_delete(&next);
-  if (more)
-    return SyntaxError{location_of(second_at),
-                       "a second YAML document starts here; l4lb reads exactly one (remove the "
-                       "'---' or '...' separators)"};
-  return result;
-}
-
-Node Document::root() const {
-  const yaml_node_t* root = yaml_document_get_root_node(doc_.get());
-  return Node(doc_.get(), root);
+  return IsMap() && i < size() ? Node(doc_, doc_->node(id_).children[2 * i + 1]) : Node{};
 }
 
 }  // namespace l4lb::config::yaml

@@ -1,49 +1,53 @@
-// A read-only view of one YAML document parsed by libyaml (the C reference
-// parser): the node tree with source positions, aliases resolved. Internal to the
-// config library.
+// A read-only tree of one YAML document, parsed with libyaml (the C reference
+// parser): nodes with source positions, aliases resolved. Internal to the config
+// library.
 //
-// Why libyaml and not yaml-cpp: on this project's 10,000-service benchmark config
-// yaml-cpp 0.7 spends ~600 ms CPU parsing where libyaml needs ~45 ms, and
+// Why libyaml and not yaml-cpp: on the 10,000-service x 8-backend benchmark config
+// yaml-cpp 0.7 spends ~600 ms CPU parsing where libyaml's parser needs ~45 ms, and
 // yaml-cpp 0.7's multi-document loader loops forever on some malformed input
-// (jbeder/yaml-cpp#1040). libyaml's loader is iterative (no recursion on deep
-// nesting) and is fuzzed continuously upstream.
+// (jbeder/yaml-cpp#1040). The tree is composed here from libyaml's events rather
+// than with yaml_parser_load() so that nesting depth is bounded (libyaml's scanner
+// is quadratic in flow nesting: 100,000 '[' take ~45 s) and aliases are looked up
+// by hash rather than by a linear scan.
 #pragma once
 
-#include <yaml.h>
-
-#include <cstddef>
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "config/config.hpp"
 
 namespace l4lb::config::yaml {
 
+// Deeper nesting is refused; the schema itself needs 5 levels.
+inline constexpr std::size_t kMaxDepth = 64;
+
+class Document;
+
 class Node {
  public:
   Node() = default;  // "not there"
-  Node(yaml_document_t* doc, const yaml_node_t* node) : doc_(doc), node_(node) {}
+  Node(const Document* doc, std::uint32_t id) : doc_(doc), id_(id) {}
 
-  bool IsDefined() const { return node_ != nullptr; }
-  // An absent value, "~", "null" or an empty plain scalar.
+  bool IsDefined() const { return doc_ != nullptr; }
+  // Absent, "~", "null" or an empty plain scalar.
   bool IsNull() const;
-  bool IsScalar() const { return node_ && node_->type == YAML_SCALAR_NODE && !IsNull(); }
-  bool IsSequence() const { return node_ && node_->type == YAML_SEQUENCE_NODE; }
-  bool IsMap() const { return node_ && node_->type == YAML_MAPPING_NODE; }
+  bool IsScalar() const;
+  bool IsSequence() const;
+  bool IsMap() const;
 
   std::string_view Scalar() const;  // empty unless a scalar
-  Location location() const;        // 1-based; {0, 0} when unknown
+  Location location() const;        // 1-based; {0, 0} when absent
   std::size_t size() const;         // items of a sequence, pairs of a mapping
   Node item(std::size_t i) const;   // sequence item
   Node key(std::size_t i) const;    // mapping pair i
   Node value(std::size_t i) const;
 
  private:
-  Node at(int id) const;
-  yaml_document_t* doc_ = nullptr;
-  const yaml_node_t* node_ = nullptr;
+  const Document* doc_ = nullptr;
+  std::uint32_t id_ = 0;
 };
 
 struct SyntaxError {
@@ -51,18 +55,27 @@ struct SyntaxError {
   std::string message;
 };
 
-// Owns a parsed document; Nodes point into it.
 class Document {
  public:
-  // The first and only document of `text`: a second document is an error too.
+  enum class Kind : std::uint8_t { scalar, sequence, mapping };
+  struct NodeData {
+    Kind kind = Kind::scalar;
+    bool plain = false;  // an unquoted scalar (only those can be null)
+    Location at;
+    std::string scalar;
+    std::vector<std::uint32_t> children;  // items, or key, value, key, value, ...
+  };
+
+  // The first and only document of `text`; a second document is an error too.
   static std::variant<Document, SyntaxError> parse(std::string_view text);
-  Node root() const;
+  Node root() const { return has_root_ ? Node(this, root_) : Node(); }
+  const NodeData& node(std::uint32_t id) const { return nodes_[id]; }
 
  private:
-  struct Deleter {
-    void operator()(yaml_document_t* d) const;
-  };
-  std::unique_ptr<yaml_document_t, Deleter> doc_;
+  friend class Composer;
+  std::vector<NodeData> nodes_;
+  std::uint32_t root_ = 0;
+  bool has_root_ = false;
 };
 
 }  // namespace l4lb::config::yaml

@@ -285,3 +285,39 @@ TEST_CASE("a flood of diagnostics is capped, keeping errors before warnings") {
   CHECK(w.diagnostics.back().message == "0 more error(s) and 50 more warning(s) not shown");
   CHECK(w.diagnostics.back().severity == Severity::warning);
 }
+
+TEST_CASE("deep nesting and aliases are bounded") {
+  auto only = [](std::string_view text) {
+    auto r = load_text(text, "f.yaml");
+    CHECK_FALSE(r.ok());
+    REQUIRE(r.diagnostics.size() == 1);
+    return r.diagnostics[0].to_string();
+  };
+  CHECK(only(std::string(100000, '[')) ==
+        "f.yaml:1:65: error: YAML nesting is deeper than 64 levels");
+  CHECK(load_text(std::string(60, '[') + std::string(60, ']'), "f").diagnostics.size() == 1);
+  CHECK(only("a: *nowhere\n") ==
+        "f.yaml:1:4: error: YAML alias '*nowhere' refers to no earlier complete '&nowhere' anchor");
+  // An alias inside its own anchor would make a cycle.
+  CHECK(only("a: &x [*x]\n") ==
+        "f.yaml:1:8: error: YAML alias '*x' refers to no earlier complete '&x' anchor");
+  // Aliases share nodes: a valid config may reuse a block.
+  auto r = load_text(R"(vrrp:
+  - {name: v4, interface: eth1, vrid: 51, vips: [10.0.0.1/24]}
+services:
+  - name: web
+    vip: 10.0.0.1
+    port: 80
+    health: &checks {type: tcp, interval: 5s, timeout: 2s}
+    backends: &pool [10.1.0.1, 10.1.0.2]
+  - name: web-tls
+    vip: 10.0.0.1
+    port: 443
+    health: *checks
+    backends: *pool
+)",
+                     "f");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[1].health.interval == l4lb::Duration{5000});
+  CHECK(r.config->services[1].backends.size() == 2);
+}

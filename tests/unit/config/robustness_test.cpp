@@ -126,7 +126,7 @@ TEST_CASE("pathological YAML is an error, not a crash") {
   for (int i = 0; i < 3000; ++i)
     indent_ladder += std::string(static_cast<std::size_t>(i), ' ') + "- \n";
   check_consistent(indent_ladder);
-  // Billion laughs: aliases are shared in yaml-cpp, and the loader only walks the schema.
+  // Billion laughs: aliases share nodes, and the loader only walks the schema.
   std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   char prev = 'a';
   for (char c = 'b'; c <= 'z'; ++c, ++prev)
