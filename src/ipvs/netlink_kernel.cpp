@@ -181,7 +181,10 @@ bool NetlinkKernel::dump(Table& out, std::string& error) {
     error = "IPVS service dump failed: " + (perr.empty() ? error : perr);
     return false;
   }
-  for (auto& [key, svc] : out.services) {
+  for (auto& entry : out.services) {
+    // Named references, not a structured binding: lambdas may not capture those (clang).
+    const ServiceKey& key = entry.first;
+    Service& svc = entry.second;
     ++counters_.dumps;
     codec::MsgPtr d = codec::encode_dest_dump(family_, key);
     const net::Family fam = key.family();
