@@ -88,8 +88,13 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
   check.health.status = to;
   check.health.last_transition = std::chrono::system_clock::now();
   ++check.health.transitions;
-  log::notice("health service={} backend={} {} -> {} ({})", check.key.service, check.spec->target(),
-              to_string(from), to_string(to), why);
+  // The streak is in the line so that logs show rise/fall at work ("after 3 successes").
+  const bool up = to == Status::up;
+  const int streak = up ? check.health.consecutive_ok : check.health.consecutive_fail;
+  log::notice("health service={} backend={} {} -> {} after {} consecutive {} ({})",
+              check.key.service, check.spec->target(), to_string(from), to_string(to), streak,
+              up ? (streak == 1 ? "success" : "successes") : (streak == 1 ? "failure" : "failures"),
+              why);
   if (on_change_) on_change_(check.key, to);
 }
 

@@ -120,6 +120,21 @@ class Scenario(e2e.Scenario):
         return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+TRAFFIC = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import e2e
+while True:
+    t = time.monotonic()
+    try:
+        r = e2e.ask(sys.argv[2], 80, "tcp", 0.5)
+    except Exception as ex:
+        r = "error: %s" % ex
+    print(json.dumps([t, r]), flush=True)
+    time.sleep(0.05)
+"""
+
+
 def ipvs_table(text):
     """`ipvsadm -Ln` as {"TCP 10.232.35.199:80": {"192.168.67.11:80": weight}}."""
     table, current = {}, None
@@ -133,6 +148,7 @@ def ipvs_table(text):
 
 
 WEB, LDAP = f"TCP {e2e.VIP4}:80", f"TCP {e2e.VIP4}:389"
+ipa2_web = f"{e2e.BACKENDS['ipa2'][0]}:80"
 
 
 class Sampler(threading.Thread):
@@ -194,6 +210,16 @@ def guest_main():
         sampler.start()
         time.sleep(1.5)
         served_before = sc.served("ipa2").get("80/tcp", 0)
+        traffic = subprocess.Popen(["ip", "netns", "exec", "client", sys.executable, "-c",
+                                    TRAFFIC, os.path.dirname(sc.me), e2e.VIP4],
+                                   stdout=subprocess.PIPE, text=True,
+                                   stderr=open(os.path.join(out, "traffic.err"), "w"))
+        requests = []
+        reader = threading.Thread(target=lambda: requests.extend(
+            json.loads(line) for line in traffic.stdout), daemon=True)
+        reader.start()
+        e2e.wait_for(lambda: len(requests) >= 5 or traffic.poll() is not None, 60,
+                     "client traffic", 0.1)
         sc.stop_backend("ipa2")
         t_stop = time.monotonic()
         e2e.wait_for(lambda: f"{ipa2}:80" not in ipvs_table(sc.ipvsadm("lb-a")).get(WEB, {}),
@@ -201,9 +227,13 @@ def guest_main():
         t_gone = time.monotonic()
         time.sleep(1.5)
         samples = sampler.finish()
+        traffic.kill()
+        traffic.wait(10)
+        reader.join(10)
         table = sc.ipvsadm("lb-a")
         names_after = sc.ask_many(20)
         record("kill", {"samples": samples, "ipvsadm": table, "names_after": names_after,
+                        "t_stop": t_stop, "t_gone": t_gone, "requests": requests,
                         "removed_after_s": t_gone - t_stop,
                         "served_before": served_before,
                         "served_after": sc.served("ipa2").get("80/tcp", 0)})
@@ -260,6 +290,7 @@ class HealthLab(unittest.TestCase):
         with lab.Lab("health") as l:
             cls.result = l.run(GUEST, timeout=600)
         cls.obs = json.loads(cls.result.files.get("health.json", "{}"))
+        cls.log_a = cls.result.files.get("l4lbd-lb-a.log", "")
 
     def step(self, name):
         if "error" in self.obs:
@@ -280,9 +311,10 @@ class HealthLab(unittest.TestCase):
         self.assertTrue(up and down, samples)
         # While up (fewer than `fall` failures) it stays in the kernel ...
         self.assertTrue(all(s["web_in_kernel"] and s["fail"] < FALL for s in up), up)
-        # ... it goes down at exactly `fall` consecutive failures (sampled at 50 ms, checks
-        # every second: the first down sample still shows the count of the transition) ...
-        self.assertEqual(down[0]["fail"], FALL, down[:3])
+        # ... it goes down at `fall` consecutive failures: sampled, and exactly from the log ...
+        self.assertGreaterEqual(down[0]["fail"], FALL, down[:3])
+        self.assertIn(f"backend={ipa2_web} up -> down after {FALL} consecutive failures",
+                      self.log_a, self.log_a[-3000:])
         # ... and once down: out of `web` (remove) and, `ldap` being checked on its own
         # schedule, weight 0 there (drain) by the end.
         self.assertTrue(all(not s["web_in_kernel"] for s in down), down)
@@ -291,6 +323,14 @@ class HealthLab(unittest.TestCase):
         self.assertEqual(table[WEB], {f"{a[0]}:80": 1 for n, a in e2e.BACKENDS.items()
                                       if n != "ipa2"}, k["ipvsadm"])
         self.assertEqual(table[LDAP][f"{ipa2}:389"], 0, k["ipvsadm"])
+        # Traffic during the kill: answered before the stop; after the removal (plus one
+        # request timeout) every request is answered, by the two others only.
+        reqs = k["requests"]
+        before = [r for t, r in reqs if t < k["t_stop"]]
+        after = [r for t, r in reqs if t > k["t_gone"] + 0.6]
+        self.assertTrue(before and after, reqs)
+        self.assertTrue(all(not r.startswith("error") for r in before), before)
+        self.assertTrue(set(after) <= {"ipa1", "ipa3"}, after)
         self.assertNotIn("ipa2", k["names_after"])
         self.assertEqual(set(k["names_after"]), {"ipa1", "ipa3"}, k["names_after"])
 
@@ -301,7 +341,9 @@ class HealthLab(unittest.TestCase):
         up = [s for s in samples if s["health"] == "up"]
         self.assertTrue(down and up, samples)
         self.assertTrue(all(s["ok"] < RISE and not s["web_in_kernel"] for s in down), down)
-        self.assertEqual(up[0]["ok"], RISE, up[:3])
+        self.assertGreaterEqual(up[0]["ok"], RISE, up[:3])
+        self.assertIn(f"backend={ipa2_web} down -> up after {RISE} consecutive successes",
+                      self.log_a, self.log_a[-3000:])
         self.assertTrue(all(s["web_in_kernel"] for s in up), up)
         table = ipvs_table(r["ipvsadm"])
         self.assertEqual(table[WEB], {f"{a[0]}:80": 1 for a in e2e.BACKENDS.values()})
