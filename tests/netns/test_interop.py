@@ -25,10 +25,10 @@ KEEPALIVED = shutil.which("keepalived") or "/usr/sbin/keepalived"
 ZEBRA, VRRPD = "/usr/lib/frr/zebra", "/usr/lib/frr/vrrpd"
 
 
-def l4lb_body(prio, interval_ms, unicast=None):
+def l4lb_body(prio, interval_ms, unicast=None, vip=f"{VIP}/24"):
     text = (f"vrrp:\n  - name: vi\n    interface: eth0\n    vrid: {VRID}\n"
             f"    priority: {prio}\n    advert_interval: {interval_ms}ms\n"
-            f"    vips: [{VIP}/24]\n")
+            f"    vips: [\"{vip}\"]\n")
     if unicast:
         src, peers = unicast
         text += f"    unicast:\n      source: {src}\n      peers: [{', '.join(peers)}]\n"
@@ -36,8 +36,10 @@ def l4lb_body(prio, interval_ms, unicast=None):
 
 
 class Keepalived:
-    def __init__(self, lab, ns, name, prio, interval_ms, unicast=None, state="BACKUP"):
+    def __init__(self, lab, ns, name, prio, interval_ms, unicast=None, state="BACKUP",
+                 vip=f"{VIP}/24"):
         self.lab, self.ns, self.name = lab, ns, name
+        self.vip = vip.split("/")[0]
         d = os.path.join(lab.tmp, name)
         os.makedirs(d, exist_ok=True)
         uni = ""
@@ -57,7 +59,7 @@ vrrp_instance VI {{
     priority {prio}
     advert_int {interval_ms / 1000:.2f}
 {uni}    virtual_ipaddress {{
-        {VIP}/24 dev eth0
+        {vip} dev eth0
     }}
 }}
 """)
@@ -81,7 +83,7 @@ vrrp_instance VI {{
         return self.lab.read(f"{self.name}.log")
 
     def has_vip(self):
-        return self.lab.has_addr(self.ns, "eth0", VIP)
+        return self.lab.has_addr(self.ns, "eth0", self.vip)
 
 
 class Frr:
@@ -161,8 +163,8 @@ class InteropTest(unittest.TestCase):
         self.lab.link(ns, self.hub, "eth0", [f"10.78.0.{n}/24"])
         return ns
 
-    def l4lbd(self, prio, interval_ms, unicast=None):
-        d = netns.L4lbd(self.lab, self.a, "l4lbd", l4lb_body(prio, interval_ms, unicast))
+    def l4lbd(self, prio, interval_ms, unicast=None, vip=f"{VIP}/24"):
+        d = netns.L4lbd(self.lab, self.a, "l4lbd", l4lb_body(prio, interval_ms, unicast, vip))
         self.others.append(d)
         return d.start()
 
@@ -183,10 +185,10 @@ class InteropTest(unittest.TestCase):
         return self.lab.has_addr(self.a, "eth0", VIP)
 
     # -- keepalived ------------------------------------------------------------------------
-    def keepalived(self, prio, interval_ms, unicast=None):
+    def keepalived(self, prio, interval_ms, unicast=None, vip=f"{VIP}/24", name="keepalived"):
         if not os.path.exists(KEEPALIVED):
             self.skipTest("keepalived not installed")
-        k = Keepalived(self.lab, self.b, "keepalived", prio, interval_ms, unicast)
+        k = Keepalived(self.lab, self.b, name, prio, interval_ms, unicast, vip=vip)
         self.others.append(k)
         return k.start()
 
@@ -236,6 +238,27 @@ class InteropTest(unittest.TestCase):
         self.wait(lambda: not ka.has_vip(), "keepalived released the VIP")
         self.assertGreater(d.instance("vi")["adverts_received"], 0)
         self.assertEqual(d.instance("vi")["drops"]["not_peer"], 0)
+
+    def test_keepalived_ipv6_both_directions(self):
+        vip6 = "2001:db8:78::100"
+        ka = self.keepalived(150, 100, vip=vip6 + "/64")
+        self.wait(ka.has_vip, "keepalived IPv6 master")
+        d = self.l4lbd(100, 50, vip=vip6 + "/64")
+        self.wait(lambda: d.state("vi", "ipv6") == "BACKUP", "l4lbd IPv6 backup")
+        self.wait(lambda: ((d.instance("vi", "ipv6") or {}).get("master") or "").startswith(
+            "fe80:"), "l4lbd sees keepalived's link-local as master")
+        self.assertEqual(d.instance("vi", "ipv6")["master_adver_interval_ms"], 100)
+        self.assertEqual(d.instance("vi", "ipv6")["drops"]["checksum"], 0)
+        ka.stop(signal.SIGKILL)
+        self.wait(lambda: d.state("vi", "ipv6") == "MASTER" and
+                  self.lab.has_addr(self.a, "eth0", vip6), "l4lbd takes over")
+        # keepalived back, now the lower priority: it must accept our IPv6 adverts
+        self.lab.run(self.b, ["ip", "addr", "del", vip6 + "/64", "dev", "eth0"], check=False)
+        ka = self.keepalived(50, 100, vip=vip6 + "/64", name="keepalived2")
+        self.wait(lambda: "Entering BACKUP STATE" in ka.log(), "keepalived IPv6 backup")
+        # longer than keepalived's own Master_Down_Interval (~0.5 s at priority 50)
+        self.stays(lambda: not ka.has_vip() and d.state("vi", "ipv6") == "MASTER", 1.5,
+                   "l4lbd stays IPv6 master")
 
     # -- FRR -------------------------------------------------------------------------------
     def frr(self, prio, interval_ms):
