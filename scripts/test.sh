@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then echo "scripts/test.sh: run as root (namespaces, raw
 "$root/scripts/install-deps.sh"
 
 echo "== build (ASan+UBSan) and unit tests under sanitizers"
-"$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DL4LB_SANITIZE=ON
+BUILD_TARGET=unit_tests "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DL4LB_SANITIZE=ON
 ctest --test-dir "$root/build-asan" -L unit --output-on-failure
 
 echo "== fuzzing (${FUZZ_SECONDS:-30}s per harness)"
