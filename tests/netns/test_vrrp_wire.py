@@ -162,5 +162,49 @@ class WireTest(unittest.TestCase):
             self.assertEqual(r[3], "1", f"tshark: checksum not good: {r}\n{out}")  # 1 = Good
 
 
+class AnnounceTest(unittest.TestCase):
+    """Gratuitous ARP and unsolicited NA on becoming Master: garp.repeat of each, well formed."""
+
+    def test_garp_and_unsolicited_na(self):
+        netns.require_root()
+        tshark = shutil.which("tshark")
+        if not tshark:
+            self.skipTest("tshark not installed")
+        with netns.Lab("an") as lab:
+            hub = lab.bridge()
+            a, b = lab.node("a"), lab.node("b")
+            lab.link(a, hub, "eth0", ["10.79.0.1/24"])
+            lab.link(b, hub, "eth0", ["10.79.0.2/24"])
+            os.chmod(lab.tmp, 0o755)
+            pcap = lab.path("announce.pcap")
+            cap = lab.spawn(b, [tshark, "-i", "eth0", "-f", "arp or icmp6", "-a", "duration:4",
+                                "-w", pcap], log="tshark.log")
+            netns.wait_until(lambda: "Capturing on" in lab.read("tshark.log"), 10,
+                             what="tshark ready")
+            d = netns.L4lbd(lab, a, "l4lbd", BODY + "    garp:\n      repeat: 3\n"
+                                                    "      interval: 20ms\n").start()
+            netns.wait_until(lambda: d.state("vi", "ipv6") == "MASTER", 5, what="master")
+            cap.wait(timeout=30)
+            mac = lab.out(a, ["cat", "/sys/class/net/eth0/address"]).strip()
+            out = subprocess.run(
+                [tshark, "-r", pcap, "-T", "fields", "-e", "eth.src", "-e", "arp.opcode",
+                 "-e", "arp.src.proto_ipv4", "-e", "arp.dst.proto_ipv4", "-e", "icmpv6.type",
+                 "-e", "icmpv6.nd.na.target_address", "-e", "icmpv6.nd.na.flag.o",
+                 "-e", "icmpv6.checksum.status", "-e", "icmpv6.opt.linkaddr"],
+                capture_output=True, text=True, timeout=60).stdout
+            rows = [r.split("\t") for r in out.splitlines()]
+            garps = [r for r in rows if r[1] == "1" and r[2] == VIP4 and r[3] == VIP4]
+            nas = [r for r in rows if r[4] == "136" and r[5] == VIP6]
+            self.assertEqual(len(garps), 3, out)
+            self.assertEqual(len(nas), 3, out)
+            for r in garps + nas:
+                self.assertEqual(r[0], mac, out)
+            for r in nas:
+                self.assertIn(r[6], ("1", "True"), out)  # Override
+                self.assertEqual(r[7], "1", out)  # checksum good
+                self.assertEqual(r[8], mac, out)  # target link-layer address
+            d.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
