@@ -318,6 +318,34 @@ class VrrpTest(unittest.TestCase):
         self.wait_state(da, "BACKUP")
         self.assertFalse(self.has_vip(a, "10.77.0.101"))
 
+    def test_tracked_service_below_quorum_lowers_priority(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        # One backend nobody listens on: the service is below its quorum of 1 after one check.
+        svc = ("    track:\n      services:\n        - {service: web, weight: -100}\n"
+               "services:\n  - name: web\n    vip: 10.77.0.100\n    port: 80\n"
+               "    quorum: 1\n    health:\n      type: tcp\n      interval: 100ms\n"
+               "      timeout: 50ms\n      fall: 1\n      rise: 1\n"
+               "    backends:\n      - address: 10.77.0.1\n        port: 8080\n")
+        da = self.daemon(a, "a", body(150, extra=svc))
+        if da.use_driver:
+            self.skipTest("needs l4lbd (health checks), not the vrrp driver")
+        db = self.daemon(b, "b", body(100))
+        netns.wait_until(lambda: (da.instance("vi") or {}).get("priority") == 50, 10,
+                         what="priority 150 - 100")
+        self.wait_state(db, "MASTER")
+        self.wait_state(da, "BACKUP")
+        # the backend comes up: quorum regained, a preempts again
+        srv = self.lab.spawn(a, ["python3", "-c",
+                                 "import socket,time\n"
+                                 "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
+                                 "socket.SO_REUSEADDR, 1)\n"
+                                 "s.bind(('10.77.0.1', 8080)); s.listen(16)\n"
+                                 "while True: c,_=s.accept(); c.close()\n"])
+        netns.wait_until(lambda: da.instance("vi")["priority"] == 150, 10, what="priority back")
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        netns.Lab.stop(srv, signal.SIGKILL)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
