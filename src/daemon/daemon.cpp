@@ -28,20 +28,6 @@ std::optional<std::string> make_dir(const std::string& path) {
   return std::nullopt;
 }
 
-std::string state_upper(vrrp::State s) {
-  switch (s) {
-    case vrrp::State::initialize:
-      return "INIT";
-    case vrrp::State::backup:
-      return "BACKUP";
-    case vrrp::State::master:
-      return "MASTER";
-    case vrrp::State::fault:
-      return "FAULT";
-  }
-  return "UNKNOWN";
-}
-
 }  // namespace
 
 Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
@@ -290,9 +276,10 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
-    notify_.run({*i.notify, "INSTANCE", instance, state_upper(to), std::to_string(i.priority)},
-                {"L4LB_INSTANCE=" + instance, "L4LB_STATE=" + state_upper(to),
-                 "L4LB_FROM_STATE=" + state_upper(from),
+    notify_.run({*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
+                 std::to_string(i.priority)},
+                {"L4LB_INSTANCE=" + instance, "L4LB_STATE=" + std::string(vrrp::to_string(to)),
+                 "L4LB_FROM_STATE=" + std::string(vrrp::to_string(from)),
                  "L4LB_FAMILY=" + std::string(net::family_name(family))},
                 i.notify_timeout);
   }

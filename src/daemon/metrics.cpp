@@ -119,7 +119,7 @@ void daemon_metrics(Writer& w, const json& d) {
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {
-  static const char* states[] = {"INIT", "BACKUP", "MASTER", "FAULT"};
+  static const char* states[] = {"INITIALIZE", "BACKUP", "MASTER", "FAULT"};
   for (const auto& i : instances) {
     Labels base = {{"instance", str(i, "name")}, {"family", str(i, "family")}};
     for (const char* s : states) {

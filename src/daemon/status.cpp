@@ -16,20 +16,6 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-std::string upper_state(vrrp::State s) {
-  switch (s) {
-    case vrrp::State::initialize:
-      return "INIT";
-    case vrrp::State::backup:
-      return "BACKUP";
-    case vrrp::State::master:
-      return "MASTER";
-    case vrrp::State::fault:
-      return "FAULT";
-  }
-  return "UNKNOWN";
-}
-
 void put_traffic(json& j, const ipvs::Stats& s) {
   j["conns_total"] = s.conns;
   j["packets_in"] = s.inpkts;
@@ -94,7 +80,7 @@ nlohmann::json Daemon::status() {
                       {"interface", i.interface},
                       {"vrid", i.vrid},
                       {"family", std::string(net::family_name(i.family))},
-                      {"state", upper_state(i.state)},
+                      {"state", std::string(vrrp::to_string(i.state))},
                       {"priority", i.priority_effective},
                       {"priority_configured", i.priority_configured},
                       {"since", unix_seconds(i.since)},
