@@ -8,7 +8,8 @@ Inside one UML boot (real IPVS), in network namespaces:
     lb-a eth1 .41 ┬── brback (192.168.67.0/24, 2001:db8:67::/64) ── ipa1 .11, ipa2 .12, ipa3 .13
     lb-b eth1 .31 ┘   gateway VIP 192.168.67.1, 2001:db8:67::1 (the backends' default route)
 
-Each load balancer runs its own l4lbd with four VRRP instances (unicast peers, preempt: false):
+Each load balancer runs its own l4lbd with four VRRP instances (unicast peers, preempt: false,
+advert_interval 250 ms):
 `front-v4` / `front-v6` own the client-facing VIPs, `gateway-v4` / `gateway-v6` own the backends'
 default gateway, so NAT replies always return through the current master. Each front instance
 tracks eth1 and each gateway instance tracks eth0 (no weight: FAULT), so a dead link moves both
@@ -20,6 +21,7 @@ This file is also the guest-side helper program, run inside namespaces:
     e2e.py echo NAME          echo server for every port; counts what it served
     e2e.py check ADDR N       the per-port check ("Port 389/tcp: Success"), then one JSON line
     e2e.py probe ADDR MAC     failover probe: first answer from ADDR once its ARP entry is MAC
+    e2e.py stallwatch FILE    records every time the VM stood still for more than 100 ms
 """
 
 import asyncio
@@ -50,6 +52,16 @@ SERVICES = [("ipa-web", [80, 443], "tcp", "rr"), ("ipa-ldap", [389, 636], "tcp",
 INSTANCES = ["front-v4", "front-v6", "gateway-v4", "gateway-v6"]
 PROBE = "l4lb-probe"  # the UDP health check's datagram; backends answer "pong"
 RUN = "/run/e2e"  # guest-local tmpfs: configs, sockets, counters
+# 250 ms, not the 100 ms a dedicated node could use: on a loaded host the whole VM sometimes
+# stands still for a third of a second (see stallwatch), which would exceed a 100 ms router's
+# master-down interval (0.36 s) and make the Backup take over by the protocol's own rules.
+ADVERT_MS = 250
+
+
+def master_down_s(priority):
+    """RFC 5798 6.1, in centiseconds as the daemon computes it."""
+    mai = ADVERT_MS // 10
+    return (3 * mai + (256 - priority) * mai // 256) / 100
 
 
 # ---------------------------------------------------------------------------------------
@@ -68,7 +80,7 @@ def vrrp_yaml(node):
     interface: {ifname}
     vrid: {vrid}
     priority: {prio}
-    advert_interval: 100ms
+    advert_interval: {ADVERT_MS}ms
     preempt: false
     unicast: {{source: "{src}", peers: ["{dst}"]}}
     vips: ["{vip}"]
@@ -122,6 +134,15 @@ def sh(cmd, ns=None, check=True, timeout=60):
     return p.stdout
 
 
+def _batch(commands, ns=None):
+    """Runs `ip` commands (one per line, without "ip") in one process; stops at the first error."""
+    p = subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["-batch", "-"],
+                       input="\n".join(commands) + "\n", capture_output=True, text=True,
+                       timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"ip -batch failed in {ns or 'the root namespace'}:\n{p.stderr}")
+
+
 def wait_for(cond, timeout, what, step=0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -145,36 +166,42 @@ class Scenario:
     # -- topology --------------------------------------------------------------------------
     def setup(self):
         os.makedirs(RUN, exist_ok=True)
-        for br in ("brfront", "brback"):
-            sh(f"ip link add {br} type bridge && ip link set {br} up")
+        self.procs["stallwatch"] = subprocess.Popen(
+            [sys.executable, self.me, "stallwatch", f"{RUN}/stalls.json"])
         nodes = [("client", [("eth0", "brfront", CLIENT)])]
         for n, (f4, f6, b4, b6, _) in LB_NODES.items():
             nodes.append((n, [("eth0", "brfront", (f4, f6)), ("eth1", "brback", (b4, b6))]))
         for n, addrs in BACKENDS.items():
             nodes.append((n, [("eth0", "brback", addrs)]))
-        script = []
+        # Few processes (UML spawns them slowly): one `ip -batch` for the root namespace, then
+        # per namespace one shell for the sysctls and one `ip -batch` for links and addresses.
+        root = [f"link add {br} type bridge\nlink set {br} up" for br in ("brfront", "brback")]
+        per_ns = []
         for ns, links in nodes:
-            script.append(f"ip netns add {ns}")
-            # No DAD: static addresses are usable at once (the daemon adds its VIPs nodad too).
-            for k in ("all", "default"):
-                script.append(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.{k}.accept_dad=0")
-            for ifname, br, (a4, a6) in links:
+            root.append(f"netns add {ns}")
+            for ifname, br, _ in links:
                 host = f"{ns[:8]}-{ifname}"  # <= 15 chars
-                plen = 24
-                script += [f"ip link add {host} type veth peer name {ifname} netns {ns}",
-                           f"ip link set {host} master {br} up",
-                           f"ip -n {ns} link set {ifname} up",
-                           f"ip -n {ns} addr add {a4}/{plen} dev {ifname}",
-                           f"ip -n {ns} addr add {a6}/64 dev {ifname} nodad"]
-            script.append(f"ip -n {ns} link set lo up")
-        for n in LB_NODES:
-            for k in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-                      "net.ipv4.vs.conntrack=0", "net.ipv4.vs.expire_nodest_conn=1"):
-                script.append(f"ip netns exec {n} sysctl -qw {k}")
-        for n in BACKENDS:
-            script += [f"ip -n {n} route add default via {GW4}",
-                       f"ip -n {n} -6 route add default via {GW6}"]
-        sh("set -e\n" + "\n".join(script))
+                root += [f"link add {host} type veth peer name {ifname} netns {ns}",
+                         f"link set {host} master {br} up"]
+            # No DAD: static addresses are usable at once (the daemon adds its VIPs nodad too).
+            sysctls = ["net/ipv6/conf/all/accept_dad=0", "net/ipv6/conf/default/accept_dad=0"]
+            sysctls += [f"net/ipv6/conf/{ifname}/accept_dad=0" for ifname, _, _ in links]
+            if ns in LB_NODES:
+                sysctls += ["net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1",
+                            "net/ipv4/vs/conntrack=0", "net/ipv4/vs/expire_nodest_conn=1"]
+            cmds = ["link set lo up"]
+            for ifname, _, (a4, a6) in links:
+                cmds += [f"link set {ifname} up", f"addr add {a4}/24 dev {ifname}",
+                         f"addr add {a6}/64 dev {ifname} nodad"]
+            if ns in BACKENDS:
+                cmds += [f"route add default via {GW4}", f"route add ::/0 via {GW6}"]
+            per_ns.append((ns, sysctls, cmds))
+        _batch(root)
+        for ns, sysctls, cmds in per_ns:
+            sh(f"ip netns exec {ns} sh -ec '" +
+               "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in (x.split("=") for x in sysctls)) +
+               "'")
+            _batch(cmds, ns)
 
     # -- processes -------------------------------------------------------------------------
     def _spawn(self, name, ns, argv, **kw):
@@ -184,12 +211,18 @@ class Scenario:
         self.procs[name] = p
         return p
 
-    def start_backend(self, name):
+    def start_backend(self, name, wait=True):
         ready = f"{RUN}/{name}.ready"
         if os.path.exists(ready):
             os.unlink(ready)
-        p = self._spawn(f"echo-{name}", name, [sys.executable, self.me, "echo", name])
-        wait_for(lambda: os.path.exists(ready) or p.poll() is not None, 30, f"echo {name}")
+        self._spawn(f"echo-{name}", name, [sys.executable, self.me, "echo", name])
+        if wait:
+            self.wait_backend(name)
+
+    def wait_backend(self, name):
+        p = self.procs[f"echo-{name}"]
+        wait_for(lambda: os.path.exists(f"{RUN}/{name}.ready") or p.poll() is not None, 30,
+                 f"echo {name}")
         if p.poll() is not None:
             raise RuntimeError(f"echo server {name} exited rc={p.returncode}")
 
@@ -197,6 +230,14 @@ class Scenario:
         p = self.procs[f"echo-{name}"]
         p.send_signal(signal.SIGTERM)
         p.wait(10)
+
+    def stalls(self):
+        """[[monotonic time, seconds]] for every freeze of the VM longer than 100 ms."""
+        try:
+            with open(f"{RUN}/stalls.json") as f:
+                return json.load(f)
+        except (FileNotFoundError, ValueError):
+            return []
 
     def served(self, name):
         """What backend `name` has answered so far: {"389/tcp": n, ...}."""
@@ -302,7 +343,9 @@ class Scenario:
         """Backends, then lb-a (becomes MASTER), then lb-b (BACKUP); all backends up."""
         self.setup()
         for b in BACKENDS:
-            self.start_backend(b)
+            self.start_backend(b, wait=False)
+        for b in BACKENDS:
+            self.wait_backend(b)
         self.start_lb("lb-a")
         self.wait_states("lb-a", "MASTER")
         self.start_lb("lb-b")
@@ -497,6 +540,22 @@ def check_main(addr, attempts):
     print(json.dumps(results), flush=True)
 
 
+def stallwatch_main(path):
+    """UML shares a loaded host: when the host does not schedule it, every guest timer fires
+    late at once. Such a freeze longer than the VRRP master-down interval makes a Backup take
+    over by the protocol's own rules; this record tells that apart from a bug."""
+    stalls, last = [], time.monotonic()
+    while True:
+        time.sleep(0.01)
+        now = time.monotonic()
+        if now - last > 0.1:
+            stalls.append([round(last, 3), round(now - last, 3)])
+            with open(path + ".tmp", "w") as f:
+                json.dump(stalls, f)
+            os.replace(path + ".tmp", path)
+        last = now
+
+
 def arp_mac(addr):
     with open("/proc/net/arp") as f:
         for line in f.readlines()[1:]:
@@ -513,8 +572,8 @@ def probe_main(addr, mac):
     earlier = 0
     while True:
         if arp_mac(addr) == mac:
-            try:
-                ask(addr, 88, "udp", 0.2)
+            try:  # a short timeout: a reply lost to the old gateway is retried quickly
+                ask(addr, 88, "udp", 0.05)
                 print(json.dumps({"answered_at": time.monotonic(), "earlier_replies": earlier}),
                       flush=True)
                 return
@@ -537,5 +596,7 @@ if __name__ == "__main__":
         check_main(sys.argv[2], int(sys.argv[3]))
     elif role == "probe":
         probe_main(sys.argv[2], sys.argv[3])
+    elif role == "stallwatch":
+        stallwatch_main(sys.argv[2])
     else:
         sys.exit(f"unknown role {role}")

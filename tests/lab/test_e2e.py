@@ -52,6 +52,7 @@ def guest_main():
 
     def record(key, value):
         obs[key] = value
+        obs.setdefault("t", {})[key] = time.monotonic()  # to match against stalls
         with open(os.path.join(out, "e2e.json"), "w") as f:
             json.dump(obs, f, indent=1)
         print(f"step {key} recorded", flush=True)
@@ -62,6 +63,7 @@ def guest_main():
 
     try:
         t0 = time.monotonic()
+        obs["t0"] = t0
         sc.start_pair()
         record("start", {"seconds": time.monotonic() - t0,
                          "states": {n: sc.states(n) for n in e2e.LB_NODES},
@@ -87,6 +89,7 @@ def guest_main():
         removed_s, health = sc.stop_backend_and_wait(STOPPED, "lb-b")
         table = sc.ipvsadm("lb-b")
         checks = both_checks(6)
+        time.sleep(0.2)  # the echo servers count a request just after answering it
         record("backend_stop", {
             "removed_after_s": removed_s,
             "health": {f"{k[0]}:{k[1]}:{k[2]}": v for k, v in health.items()},
@@ -117,6 +120,7 @@ def guest_main():
     except Exception:
         record("error", traceback.format_exc())
     finally:
+        record("stalls", sc.stalls())
         try:
             sc.save_diagnostics()
         finally:
@@ -139,6 +143,11 @@ class EndToEnd(unittest.TestCase):
         except ValueError:
             cls.obs = {}
         print(f"\n[e2e] guest finished in {cls.result.seconds:.1f}s", file=sys.stderr)
+        stalls = cls.obs.get("stalls") or []
+        if stalls:
+            print(f"[e2e] the VM stood still {len(stalls)} times for more than 100 ms, longest "
+                  f"{max(x[1] for x in stalls):.2f}s (a loaded host; lb-b's master-down "
+                  f"interval is {e2e.master_down_s(100):.2f}s)", file=sys.stderr)
         f = cls.obs.get("failover")
         if f:
             print(f"[e2e] failover: lb-b MASTER {f['master_after_s']:.3f}s and first answer "
