@@ -10,7 +10,7 @@ interval x fall + timeout. Prints one JSON object per result line.
                   [--fall 3] [--rise 2] [--kills 5] [--impl l4lb|keepalived|both]
 
 l4lb runs the real health::Monitor through tests/unit/health/health_probe ($L4LB_BUILD_DIR,
-default build/). keepalived's checker needs IPVS, which this host kernel lacks: run with
+default build/); l4lbd is the whole daemon (checks plus its IPVS table: kernel lab only). keepalived's checker needs IPVS, which this host kernel lacks: run with
 --impl keepalived (or both) inside the UML kernel lab (bench/health_lab.py does that). Stdlib only.
 """
 
@@ -157,6 +157,47 @@ class L4lb:
         return None
 
 
+class L4lbd:
+    """The whole daemon: health checks driving its IPVS table (needs IPVS: the kernel lab)."""
+    name = "l4lbd"
+
+    def __init__(self, args, tmp):
+        self.args = args
+        backends = "".join(f'      - {{address: "{FIRST + i}"}}\n' for i in range(args.backends))
+        self.path = os.path.join(tmp, "l4lb.yaml")
+        with open(self.path, "w") as f:
+            f.write(f"""node_name: bench
+state_dir: {tmp}/state
+control: {{socket: {tmp}/ctl.sock}}
+services:
+  - name: bench
+    vip: 10.250.0.1
+    ports: [{PORT}]
+    scheduler: rr
+    forward: nat
+    health: {{type: tcp, interval: {args.interval_ms}ms, timeout: {args.timeout_ms}ms, rise: {args.rise}, fall: {args.fall}}}
+    backends:
+{backends}""")
+        self.binary = os.path.join(BUILD, "src", "daemon", "l4lbd")
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "-c", self.path, "--log-level", "notice"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        self.reader = Reader(self.proc.stderr)
+        self.reader.start()
+        return self.proc.pid
+
+    def ups(self):
+        return sum(1 for _, l in self.reader.snapshot() if "unknown -> up" in l)
+
+    def down_time(self, addr):
+        for t, l in self.reader.snapshot():
+            if f"backend={addr}:{PORT} up -> down" in l:
+                return t
+        return None
+
+
 class Keepalived:
     name = "keepalived"
 
@@ -280,13 +321,15 @@ def main():
     ap.add_argument("--rise", type=int, default=2)
     ap.add_argument("--fall", type=int, default=3)
     ap.add_argument("--kills", type=int, default=5)
-    ap.add_argument("--impl", choices=["l4lb", "keepalived", "both"], default="l4lb")
+    ap.add_argument("--impl", choices=["l4lb", "l4lbd", "keepalived", "both", "all"],
+                    default="l4lb", help="both = l4lb + keepalived; all = l4lb, l4lbd, keepalived")
     ap.add_argument("--rounds", type=int, default=1,
                     help="alternate the implementations this many times (noisy hosts)")
     ap.add_argument("--probe", help="health_probe binary (default: $L4LB_BUILD_DIR/...)")
     args = ap.parse_args()
     results = {}
-    impls = {"l4lb": [L4lb], "keepalived": [Keepalived], "both": [L4lb, Keepalived]}[args.impl]
+    impls = {"l4lb": [L4lb], "l4lbd": [L4lbd], "keepalived": [Keepalived],
+             "both": [L4lb, Keepalived], "all": [L4lb, L4lbd, Keepalived]}[args.impl]
     for _ in range(args.rounds):
         for impl in impls:
             results.setdefault(impl.name, []).append(run_one(impl, args))
@@ -296,10 +339,11 @@ def main():
                           "cpu_share_median": med[name],
                           "rss_mib_max": max(r["rss_mib"] for r in rs),
                           "detect_ms_max": max((r["detect_ms_max"] or 0) for r in rs)}), flush=True)
-    if len(results) == 2:
-        a, b = med["l4lb"], med["keepalived"]
-        print(json.dumps({"bench": "health", "ratio": "l4lb_cpu/keepalived_cpu (medians)",
-                          "value": round(a / b, 3) if b else None}), flush=True)
+    for name in ("l4lb", "l4lbd"):
+        if name in med and "keepalived" in med:
+            a, b = med[name], med["keepalived"]
+            print(json.dumps({"bench": "health", "ratio": f"{name}_cpu/keepalived_cpu (medians)",
+                              "value": round(a / b, 3) if b else None}), flush=True)
 
 
 if __name__ == "__main__":

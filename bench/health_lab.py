@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """bench/health.py inside the UML kernel lab, where keepalived's checker can program IPVS:
-l4lb (health_probe, the real health::Monitor) and keepalived (TCP_CHECK) against the same
+l4lb (health_probe, the real health::Monitor), l4lbd (the daemon, programming IPVS) and
+keepalived (TCP_CHECK) against the same
 backends and interval, in the same boot, then the CPU ratio. Root; see tests/pylib/lab.py.
 
-  bench/health_lab.py [--backends 2000] [--seconds 60] [other bench/health.py options]
+  bench/health_lab.py [--backends 500] [--seconds 60] [--impl all] [other bench/health.py options]
 
 UML has one CPU and slow system calls: compare figures only within one boot.
 """
@@ -17,7 +18,7 @@ import lab  # noqa: E402
 
 GUEST = """
 import os, subprocess, sys
-r = subprocess.run([sys.executable, {bench!r}, "--impl", "both"] + {args!r},
+r = subprocess.run([sys.executable, {bench!r}] + {args!r},
                    capture_output=True, text=True)
 sys.stdout.write(r.stdout)
 sys.stderr.write(r.stderr)
@@ -32,7 +33,9 @@ def main():
         return 77
     args = sys.argv[1:]
     if "--backends" not in args:
-        args += ["--backends", "2000"]
+        args += ["--backends", "500"]
+    if "--impl" not in args:
+        args += ["--impl", "all"]
     with lab.Lab("hbench", mem="1536M") as l:
         r = l.run(GUEST.format(bench=os.path.join(HERE, "health.py"), args=args), timeout=1800)
         sys.stdout.write(r.stdout)
