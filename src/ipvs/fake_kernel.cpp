@@ -21,7 +21,7 @@ bool FakeKernel::dump(Table& out, std::string& error) {
   return true;
 }
 
-std::vector<OpResult> FakeKernel::apply(const std::vector<Operation>& ops) {
+std::vector<OpResult> FakeKernel::apply(std::span<const Operation> ops) {
   std::vector<OpResult> results;
   results.reserve(ops.size());
   if (!ops.empty()) ++counters_.batches;

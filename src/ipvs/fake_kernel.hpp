@@ -15,7 +15,7 @@ class FakeKernel : public Kernel {
   FakeKernel();
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
-  std::vector<OpResult> apply(const std::vector<Operation>& ops) override;
+  std::vector<OpResult> apply(std::span<const Operation> ops) override;
 
   // Test controls.
   Table& table() { return table_; }

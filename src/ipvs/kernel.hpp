@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,7 @@ class Kernel {
   virtual bool dump(Table& out, std::string& error) = 0;
   // Applies every operation in order; one failing does not stop the others. Returns one
   // result per operation, in the same order.
-  virtual std::vector<OpResult> apply(const std::vector<Operation>& ops) = 0;
+  virtual std::vector<OpResult> apply(std::span<const Operation> ops) = 0;
   const KernelCounters& counters() const { return counters_; }
 
  protected:

@@ -206,7 +206,7 @@ bool NetlinkKernel::dump(Table& out, std::string& error) {
   return true;
 }
 
-std::vector<OpResult> NetlinkKernel::apply(const std::vector<Operation>& ops) {
+std::vector<OpResult> NetlinkKernel::apply(std::span<const Operation> ops) {
   std::vector<OpResult> results(ops.size());
   std::size_t begin = 0;
   while (begin < ops.size()) {
@@ -220,8 +220,8 @@ std::vector<OpResult> NetlinkKernel::apply(const std::vector<Operation>& ops) {
 // One sendmsg carries many messages; the kernel processes them in order inside the
 // call, queueing an error ACK for each failure and a final ACK for the last message
 // (which alone has NLM_F_ACK). So when the last ACK arrives, every answer is in.
-void NetlinkKernel::send_chunk(const std::vector<Operation>& ops, std::size_t begin,
-                               std::size_t end, std::vector<OpResult>& results) {
+void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
+                               std::vector<OpResult>& results) {
   while (begin < end) {
     std::vector<unsigned char> buf;
     std::unordered_map<std::uint32_t, std::size_t> by_seq;

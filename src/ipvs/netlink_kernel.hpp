@@ -24,7 +24,7 @@ class NetlinkKernel : public Kernel {
 
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
-  std::vector<OpResult> apply(const std::vector<Operation>& ops) override;
+  std::vector<OpResult> apply(std::span<const Operation> ops) override;
 
   std::size_t max_batch() const { return max_batch_; }
 
@@ -34,7 +34,7 @@ class NetlinkKernel : public Kernel {
   // done (NLMSG_DONE for dumps, the ACK otherwise). Returns 0 or a positive errno.
   int request(nl_msg* msg, bool dump, const std::function<bool(nlmsghdr*)>& on_reply,
               std::string& error);
-  void send_chunk(const std::vector<Operation>& ops, std::size_t begin, std::size_t end,
+  void send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
                   std::vector<OpResult>& results);
 
   nl_sock* sock_ = nullptr;

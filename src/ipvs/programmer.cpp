@@ -98,12 +98,13 @@ void Programmer::save_record(ApplyResult* result) {
   if (result) result->record_seconds += since(t0);
 }
 
-void Programmer::run_batch(const std::vector<Operation>& ops, ApplyResult& result) {
+void Programmer::run_batch(std::span<const Operation> ops, ApplyResult& result) {
   if (ops.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
   auto results = kernel_->apply(ops);
   result.kernel_seconds += since(t0);
   result.issued += ops.size();
+  const auto t1 = std::chrono::steady_clock::now();
   bool drift = false;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const Operation& op = ops[i];
@@ -124,6 +125,7 @@ void Programmer::run_batch(const std::vector<Operation>& ops, ApplyResult& resul
     if (op.kind == Operation::Kind::add_service) owned_.erase(op.service.key);
   }
   if (drift) synced_ = false;
+  result.model_seconds += since(t1);
 }
 
 ApplyResult Programmer::apply(const Table& desired) {
@@ -149,15 +151,13 @@ ApplyResult Programmer::apply(const Table& desired) {
 
   // Claim the services about to be created before creating them, so a crash in between
   // leaves at worst a stale claim (dropped at the next start), never an orphan.
-  std::vector<Operation> adds, rest;
-  for (auto& op : plan.ops) {
-    if (op.kind == Operation::Kind::add_service) {
-      owned_.insert(op.service.key);
-      adds.push_back(std::move(op));
-    } else {
-      rest.push_back(std::move(op));
-    }
-  }
+  // reconcile() puts every add-service first: split without copying.
+  std::size_t n_adds = 0;
+  while (n_adds < plan.ops.size() && plan.ops[n_adds].kind == Operation::Kind::add_service)
+    owned_.insert(plan.ops[n_adds++].service.key);
+  const std::span<const Operation> all(plan.ops);
+  const auto adds = all.first(n_adds);
+  std::span<const Operation> rest = all.subspan(n_adds);
   save_record(&result);
 
   // Services first, so destinations of a service the kernel refused are not sent at all.
@@ -171,16 +171,16 @@ ApplyResult Programmer::apply(const Table& desired) {
         if (!model_.services.count(op.service.key)) refused.insert(op.service.key);
     }
   }
+  std::vector<Operation> kept;
   if (!refused.empty()) {
-    std::vector<Operation> kept;
-    for (auto& op : rest) {
+    for (const auto& op : rest) {
       if (refused.count(op.service.key)) {
         result.skipped.push_back(op.to_string() + ": skipped, its virtual service was refused");
       } else {
-        kept.push_back(std::move(op));
+        kept.push_back(op);
       }
     }
-    rest = std::move(kept);
+    rest = kept;
   }
   run_batch(rest, result);
   save_record(&result);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ struct ApplyResult {
   double plan_seconds = 0;             // reconcile
   double kernel_seconds = 0;           // netlink round trips (and a re-read, if one was needed)
   double record_seconds = 0;           // ownership record writes
+  double model_seconds = 0;            // bookkeeping of the applied operations
   bool ok() const {
     return failed.empty() && skipped.empty() && conflicts.empty() && error.empty();
   }
@@ -56,7 +58,7 @@ class Programmer {
   Kernel& kernel() { return *kernel_; }
 
  private:
-  void run_batch(const std::vector<Operation>& ops, ApplyResult& result);
+  void run_batch(std::span<const Operation> ops, ApplyResult& result);
   void save_record(ApplyResult* result);
 
   std::unique_ptr<Kernel> kernel_;

@@ -1,20 +1,38 @@
 #include "ipvs/reconciler.hpp"
 
+#include <array>
+
 namespace l4lb::ipvs {
 
 std::string Conflict::to_string() const { return key.to_string() + ": " + reason; }
 
+namespace {
+
+// A planned operation before it is materialised: a first pass only points at the tables,
+// so a 90,000-operation plan allocates its operations once, in their final order.
+struct Ref {
+  Operation::Kind kind;
+  const ServiceSettings* service;
+  const DestSettings* dest;
+};
+
+// Phase order: new capacity before old capacity leaves.
+constexpr std::array<Operation::Kind, 6> kPhases{
+    Operation::Kind::add_service, Operation::Kind::add_dest, Operation::Kind::edit_service,
+    Operation::Kind::edit_dest,   Operation::Kind::del_dest, Operation::Kind::del_service};
+
+}  // namespace
+
 Plan reconcile(const Table& desired, const Table& current, const std::set<ServiceKey>& owned) {
   using K = Operation::Kind;
-  std::vector<Operation> add_svc, add_dst, edit_svc, edit_dst, del_dst, del_svc;
+  std::vector<Ref> refs;
   Plan plan;
 
   for (const auto& [key, want] : desired.services) {
     auto cur = current.services.find(key);
     if (cur == current.services.end()) {
-      add_svc.push_back(Operation::on_service(K::add_service, want));
-      for (const auto& [dk, d] : want.destinations)
-        add_dst.push_back(Operation::on_dest(K::add_dest, want, d));
+      refs.push_back({K::add_service, &want, nullptr});
+      for (const auto& [dk, d] : want.destinations) refs.push_back({K::add_dest, &want, &d});
       continue;
     }
     if (!owned.count(key)) {
@@ -25,29 +43,32 @@ Plan reconcile(const Table& desired, const Table& current, const std::set<Servic
       continue;
     }
     const Service& have = cur->second;
-    if (!want.same_settings(have)) edit_svc.push_back(Operation::on_service(K::edit_service, want));
+    if (!want.same_settings(have)) refs.push_back({K::edit_service, &want, nullptr});
     for (const auto& [dk, d] : want.destinations) {
       auto hd = have.destinations.find(dk);
       if (hd == have.destinations.end()) {
-        add_dst.push_back(Operation::on_dest(K::add_dest, want, d));
+        refs.push_back({K::add_dest, &want, &d});
       } else if (!d.same_settings(hd->second)) {
-        edit_dst.push_back(Operation::on_dest(K::edit_dest, want, d));
+        refs.push_back({K::edit_dest, &want, &d});
       }
     }
     for (const auto& [dk, d] : have.destinations) {
-      if (!want.destinations.count(dk)) del_dst.push_back(Operation::on_dest(K::del_dest, want, d));
+      if (!want.destinations.count(dk)) refs.push_back({K::del_dest, &want, &d});
     }
   }
   for (const auto& [key, have] : current.services) {
     if (owned.count(key) && !desired.services.count(key))
-      del_svc.push_back(Operation::on_service(K::del_service, have));
+      refs.push_back({K::del_service, &have, nullptr});
   }
 
-  auto& ops = plan.ops;
-  ops.reserve(add_svc.size() + add_dst.size() + edit_svc.size() + edit_dst.size() + del_dst.size() +
-              del_svc.size());
-  for (auto* v : {&add_svc, &add_dst, &edit_svc, &edit_dst, &del_dst, &del_svc})
-    for (auto& op : *v) ops.push_back(std::move(op));
+  plan.ops.reserve(refs.size());
+  for (K phase : kPhases) {
+    for (const Ref& r : refs) {
+      if (r.kind != phase) continue;
+      plan.ops.push_back(r.dest ? Operation::on_dest(r.kind, *r.service, *r.dest)
+                                : Operation::on_service(r.kind, *r.service));
+    }
+  }
   return plan;
 }
 

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
                       {"plan_seconds", r.plan_seconds},
                       {"kernel_seconds", r.kernel_seconds},
                       {"record_seconds", r.record_seconds},
+                      {"model_seconds", r.model_seconds},
                       {"seconds", apply_s}}
                      .dump()
               << std::endl;

@@ -51,11 +51,11 @@ TEST_CASE("fake kernel enforces the kernel's rules, one operation at a time") {
   // An edit keeps the destinations; a delete takes them along.
   auto s2 = s;
   s2.scheduler = "wlc";
-  r = k.apply({Operation::on_service(K::edit_service, s2)});
+  r = k.apply(std::vector<Operation>{Operation::on_service(K::edit_service, s2)});
   CHECK(r[0].ok());
   CHECK(k.table().services.begin()->second.scheduler == "wlc");
   CHECK(k.table().services.begin()->second.destinations.size() == 2);
-  r = k.apply({Operation::on_service(K::del_service, s)});
+  r = k.apply(std::vector<Operation>{Operation::on_service(K::del_service, s)});
   CHECK(r[0].ok());
   CHECK(k.table().services.empty());
 }
