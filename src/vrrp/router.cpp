@@ -125,7 +125,8 @@ void Router::links_changed() {
     }
     if (!primary && reason.empty())
       reason =
-          family_ == net::Family::v4 ? "no IPv4 address on " + cfg_.interface : "no link-local address on " + cfg_.interface;
+          std::string(family_ == net::Family::v4 ? "no IPv4 address" : "no link-local address") +
+          " on " + cfg_.interface;
     if (primary && (!have_primary_ || *primary != primary_)) {
       primary_ = *primary;
       have_primary_ = true;
