@@ -87,7 +87,8 @@ def guest_main():
                        "picks the least loaded):")
 
         say("\n3. Crash: kill -9 the l4lbd of the master, lb-a. lb-b stops hearing its "
-            "advertisements\n   and takes over the virtual IPs (gratuitous ARP / unsolicited "
+            f"advertisements (one every {e2e.ADVERT_MS} ms;\n   it waits three of them plus a "
+            "priority skew) and takes over the virtual IPs (gratuitous ARP /\n   unsolicited "
             "neighbour advertisement).")
         f = sc.failover("lb-a", "lb-b")
         say(f"   Failover took {f['answered_after_s']:.2f}s from the SIGKILL to the first "
