@@ -1,14 +1,14 @@
 // Helpers shared by the config tests.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "config/loader.hpp"
 
