@@ -50,7 +50,6 @@ class Composer {
     Parser parser;
     yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
                                  text.size());
-    yaml_parser_set_encoding(&parser.p, YAML_UTF8_ENCODING);
     int documents = 0;
     for (;;) {
       Event ev;

@@ -321,3 +321,10 @@ services:
   CHECK(r.config->services[1].health.interval == l4lb::Duration{5000});
   CHECK(r.config->services[1].backends.size() == 2);
 }
+
+TEST_CASE("a UTF-8 byte order mark is accepted") {
+  auto r = load_text("\xEF\xBB\xBFnode_name: x\nstate_dir: rel\n", "f");
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].to_string() == "f:2:12: error: state_dir: 'rel' must be an absolute path");
+  CHECK(load_text("\xEF\xBB\xBFnode_name: x\nservices: []\n", "f").ok());
+}
