@@ -17,18 +17,13 @@ halves together. Both nodes program the same 16 IPVS services (FreeIPA's TCP 80,
 88, 464 and UDP 88, 464, over IPv4 and IPv6; rr, sh and lc; NAT; TCP and UDP health checks);
 only the master receives traffic.
 
-This file is also the guest-side helper program, run inside namespaces:
-    e2e.py echo NAME          echo server for every port; counts what it served
-    e2e.py check ADDR N       the per-port check ("Port 389/tcp: Success"), then one JSON line
-    e2e.py probe ADDR MAC     failover probe: first answer from ADDR once its ARP entry is MAC
-    e2e.py stallwatch FILE    records every time the VM stood still for more than 100 ms
+The programs that run inside the namespaces (echo servers, the per-port checker, the failover
+probe, the VM stall record) are in e2e_node.py.
 """
 
-import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -159,9 +154,8 @@ class Scenario:
 
     def __init__(self, source_dir, build_dir, out_dir):
         self.src, self.build, self.out = source_dir, build_dir, out_dir
-        self.me = os.path.join(source_dir, "tests/lab/e2e.py")
+        self.me = os.path.join(source_dir, "tests/lab/e2e_node.py")
         self.procs = {}  # name -> Popen (l4lbd-lb-a, echo-ipa1, ...)
-        self.logs = []
 
     # -- topology --------------------------------------------------------------------------
     def setup(self):
@@ -436,167 +430,3 @@ def vrrp_view(status):
     """The VRRP part of a status document that a reload must not change."""
     keys = ("name", "family", "state", "priority", "since", "master", "vips", "transitions")
     return json.dumps([{k: v.get(k) for k in keys} for v in status["vrrp"]], sort_keys=True)
-
-
-# ---------------------------------------------------------------------------------------
-# Helper programs (run inside a namespace)
-
-def echo_main(name):
-    counts = {}
-    counts_path = f"{RUN}/{name}.counts.json"
-
-    def served(key):
-        counts[key] = counts.get(key, 0) + 1
-        with open(counts_path + ".tmp", "w") as f:
-            json.dump(counts, f)
-        os.replace(counts_path + ".tmp", counts_path)
-
-    def bound(port, kind):
-        s = socket.socket(socket.AF_INET6, kind)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("::", port))
-        return s
-
-    class Udp(asyncio.DatagramProtocol):
-        def __init__(self, port):
-            self.port = port
-
-        def connection_made(self, transport):
-            self.transport = transport
-
-        def datagram_received(self, data, peer):
-            if data == PROBE.encode():
-                self.transport.sendto(b"pong", peer)
-                return
-            self.transport.sendto(f"{name}:".encode() + data, peer)
-            served(f"{self.port}/udp")
-
-    def tcp_handler(port):
-        async def handle(reader, writer):
-            try:
-                while line := await reader.readline():
-                    writer.write(f"{name}:".encode() + line)
-                    await writer.drain()
-                    served(f"{port}/tcp")
-            except ConnectionError:
-                pass
-            finally:
-                writer.close()
-        return handle
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        for port, proto in PORTS:
-            if proto == "tcp":
-                s = bound(port, socket.SOCK_STREAM)
-                await asyncio.start_server(tcp_handler(port), sock=s, backlog=256)
-            else:
-                await loop.create_datagram_endpoint(lambda p=port: Udp(p),
-                                                    sock=bound(port, socket.SOCK_DGRAM))
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        open(f"{RUN}/{name}.ready", "w").close()
-        await stop.wait()
-
-    asyncio.run(main())
-
-
-def ask(addr, port, proto, timeout):
-    """One request on a fresh connection / socket; the answering backend's name."""
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    payload = f"hello {port}/{proto}"
-    if proto == "tcp":
-        with socket.create_connection((addr, port), timeout=timeout) as s:
-            s.sendall(payload.encode() + b"\n")
-            reply = s.makefile("rb").readline().decode().rstrip("\n")
-    else:
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.settimeout(timeout)
-            s.sendto(payload.encode(), (addr, port))
-            while True:
-                data, peer = s.recvfrom(65535)
-                if peer[0] == addr:  # a reply that bypassed the NAT is not an answer
-                    break
-            reply = data.decode()
-    name, _, echoed = reply.partition(":")
-    if echoed != payload:
-        raise ValueError(f"unexpected reply {reply!r}")
-    return name
-
-
-def check_main(addr, attempts):
-    results = {}
-    for port, proto in PORTS:
-        names, errors = [], []
-        for _ in range(attempts):
-            try:
-                names.append(ask(addr, port, proto, 1.0))
-            except (OSError, ValueError) as e:
-                errors.append(f"{type(e).__name__}: {e}")
-        ok = not errors
-        print(f"Port {port}/{proto}: {'Success' if ok else '>> Failed'}", flush=True)
-        results[f"{port}/{proto}"] = {"ok": ok, "backends": names, "errors": errors}
-    print(json.dumps(results), flush=True)
-
-
-def stallwatch_main(path):
-    """UML shares a loaded host: when the host does not schedule it, every guest timer fires
-    late at once. Such a freeze longer than the VRRP master-down interval makes a Backup take
-    over by the protocol's own rules; this record tells that apart from a bug."""
-    stalls, last = [], time.monotonic()
-    while True:
-        time.sleep(0.01)
-        now = time.monotonic()
-        if now - last > 0.1:
-            stalls.append([round(last, 3), round(now - last, 3)])
-            with open(path + ".tmp", "w") as f:
-                json.dump(stalls, f)
-            os.replace(path + ".tmp", path)
-        last = now
-
-
-def arp_mac(addr):
-    with open("/proc/net/arp") as f:
-        for line in f.readlines()[1:]:
-            cols = line.split()
-            if cols[0] == addr:
-                return cols[3]
-    return None
-
-
-def probe_main(addr, mac):
-    """Prints the monotonic time of the first answer through the node whose MAC is `mac`
-    (the client's ARP entry for the VIP has moved there) and the replies before it."""
-    print("ready", flush=True)
-    earlier = 0
-    while True:
-        if arp_mac(addr) == mac:
-            try:  # a short timeout: a reply lost to the old gateway is retried quickly
-                ask(addr, 88, "udp", 0.05)
-                print(json.dumps({"answered_at": time.monotonic(), "earlier_replies": earlier}),
-                      flush=True)
-                return
-            except (OSError, ValueError):
-                pass
-        else:
-            try:
-                ask(addr, 88, "udp", 0.2)
-                earlier += 1
-            except (OSError, ValueError):
-                pass
-        time.sleep(0.01)
-
-
-if __name__ == "__main__":
-    role = sys.argv[1]
-    if role == "echo":
-        echo_main(sys.argv[2])
-    elif role == "check":
-        check_main(sys.argv[2], int(sys.argv[3]))
-    elif role == "probe":
-        probe_main(sys.argv[2], sys.argv[3])
-    elif role == "stallwatch":
-        stallwatch_main(sys.argv[2])
-    else:
-        sys.exit(f"unknown role {role}")
