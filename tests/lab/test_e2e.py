@@ -18,7 +18,9 @@ import time
 import traceback
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))  # lab.py, when run by hand
 import e2e  # noqa: E402
 import lab  # noqa: E402
 
