@@ -1,4 +1,4 @@
-// Rejects text yaml-cpp should never see: NUL bytes, invalid UTF-8 and control
+// Rejects text the YAML parser should never see: NUL bytes, invalid UTF-8 and control
 // characters YAML does not allow. Internal to the config library.
 #pragma once
 
@@ -11,7 +11,7 @@
 namespace l4lb::config {
 
 struct TextProblem {
-  Location at;  // column counts characters, as yaml-cpp does
+  Location at;  // column counts characters, as editors do
   std::string message;
 };
 
