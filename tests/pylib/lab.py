@@ -338,8 +338,8 @@ class Guest:
             raise LabError(f"long-lived connection from {ns} to {addr}:{port} failed")
         return conn
 
-    def daemon(self, name, body, log_level="info"):
-        return Daemon(self, name, body, log_level)
+    def daemon(self, name, body, log_level="info", ns=None):
+        return Daemon(self, name, body, log_level, ns)
 
     def stop_all(self):
         for p in self.procs:
@@ -356,8 +356,8 @@ class Daemon:
     """l4lbd (host-built) in the guest's root namespace, with its own state dir and control
     socket under /run/l4lb-<name>. `body` is the YAML without state_dir/control."""
 
-    def __init__(self, guest, name, body, log_level="info"):
-        self.guest, self.name, self.log_level = guest, name, log_level
+    def __init__(self, guest, name, body, log_level="info", ns=None):
+        self.guest, self.name, self.log_level, self.ns = guest, name, log_level, ns
         self.dir = f"/run/l4lb-{name}"
         os.makedirs(self.dir, exist_ok=True)
         self.sock = f"{self.dir}/ctl.sock"
@@ -373,7 +373,8 @@ class Daemon:
     def start(self):
         log = open(self.log_path, "a")
         self.proc = self.guest.spawn([str(BUILD_DIR / "src/daemon/l4lbd"), "-c", self.conf,
-                                      "--log-level", self.log_level], stdout=log, stderr=log)
+                                      "--log-level", self.log_level], ns=self.ns,
+                                     stdout=log, stderr=log)
         return self
 
     def kill(self, sig=signal.SIGKILL):
@@ -416,10 +417,11 @@ class Daemon:
             return ""
 
 
-def apply_configs(state_dir, *configs, dump=None):
+def apply_configs(state_dir, *configs, dump=None, ns=None):
     """The test-only driver (tests/lab/ipvs_apply.cpp): open IPVS, apply each config in turn
     (all backends healthy). Returns (exit code, [one dict per JSON line])."""
-    argv = [str(BUILD_DIR / "tests/unit/ipvs/ipvs_apply"), "--state-dir", state_dir]
+    argv = (["ip", "netns", "exec", ns] if ns else []) + [
+        str(BUILD_DIR / "tests/unit/ipvs/ipvs_apply"), "--state-dir", state_dir]
     if dump:
         argv += ["--dump", dump]
     p = subprocess.run(argv + list(configs), capture_output=True, text=True, timeout=1800)
