@@ -142,7 +142,8 @@ def bench_l4lbd():
   d.start()
   ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, 0.5)
   l4lbd_s = time.monotonic() - t0
-  st = d.status() or {"ipvs": {}}
+  # A status at this size dumps 10,000 services one netlink dump each: allow it time.
+  st = d.status(timeout=120) or {"ipvs": {}}
   emit({"bench": "ipvs_apply", "impl": "l4lbd", "case": "converge", "services": N, "dests": N * M,
         "operations": st["ipvs"].get("operations_total"), "kernel_lines": proc_lines(),
         "converged": ok and proc_lines() == FULL, "seconds": l4lbd_s,
@@ -150,9 +151,10 @@ def bench_l4lbd():
   before = st["ipvs"].get("operations_total", 0)
   d.write_config(l4lb_config(weight=5))
   d.reload()
-  wait_for(lambda: (d.status() or {"ipvs": {}})["ipvs"].get("operations_total", 0) > before, 60, 0.2)
+  wait_for(lambda: (d.status(timeout=120) or {"ipvs": {}})["ipvs"].get("operations_total", 0)
+           > before, 300, 0.5)
   time.sleep(1)
-  st = d.status() or {"ipvs": {}}
+  st = d.status(timeout=120) or {"ipvs": {}}
   emit({"bench": "ipvs_reload_one_weight", "impl": "l4lbd",
         "operations": st["ipvs"].get("operations_total", 0) - before})
   d.kill(signal.SIGKILL)

@@ -1,6 +1,7 @@
 #include "ipvs/ownership.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,19 +15,26 @@ namespace l4lb::ipvs {
 
 using nlohmann::json;
 
+// Written by hand rather than through a JSON DOM: the record is rewritten on every
+// change of the owned set, and with 10,000 services the DOM cost ~0.5 s inside UML.
+// Every value is a number or an address/name that needs no escaping.
 std::string owned_to_json(const std::set<ServiceKey>& owned) {
-  json list = json::array();
+  fmt::memory_buffer out;
+  fmt::format_to(std::back_inserter(out), "{{\"version\": 1, \"services\": [");
+  const char* sep = "\n ";
   for (const auto& k : owned) {
     if (k.protocol == Protocol::fwmark) {
-      list.push_back({{"fwmark", k.fwmark}, {"family", net::family_name(k.family())}});
+      fmt::format_to(std::back_inserter(out), "{}{{\"fwmark\": {}, \"family\": \"{}\"}}", sep,
+                     k.fwmark, net::family_name(k.family()));
     } else {
-      list.push_back({{"protocol", to_string(k.protocol)},
-                      {"address", k.address.to_string()},
-                      {"port", k.port}});
+      fmt::format_to(std::back_inserter(out),
+                     "{}{{\"protocol\": \"{}\", \"address\": \"{}\", \"port\": {}}}", sep,
+                     to_string(k.protocol), k.address.to_string(), k.port);
     }
+    sep = ",\n ";
   }
-  json doc = {{"version", 1}, {"services", list}};
-  return doc.dump(1) + "\n";
+  fmt::format_to(std::back_inserter(out), "\n]}}\n");
+  return fmt::to_string(out);
 }
 
 std::set<ServiceKey> owned_from_json(const std::string& text, std::string& error) {

@@ -385,11 +385,11 @@ class Daemon:
     def reload(self):
         self.proc.send_signal(signal.SIGHUP)
 
-    def status(self):
+    def status(self, timeout=10):
         """`l4lbctl status --json` as a dict, or None while the daemon is not answering."""
         try:
             r = subprocess.run([str(BUILD_DIR / "src/ctl/l4lbctl"), "-s", self.sock, "status",
-                                "--json"], capture_output=True, text=True, timeout=10)
+                                "--json"], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
         if r.returncode != 0:
