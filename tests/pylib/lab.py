@@ -215,7 +215,12 @@ _INIT = """#!/bin/sh
 {env}
 mount -t proc proc /proc
 mount -t sysfs sys /sys
-mount -t tmpfs tmp /tmp
+# A private /tmp, unless the checkout or the build lives under the host's /tmp (a CI clone
+# may): hiding it would hide the binaries and this very harness from the guest.
+case "$L4LB_SOURCE_DIR:$L4LB_BUILD_DIR" in
+  /tmp/*|*:/tmp/*) ;;
+  *) mount -t tmpfs tmp /tmp ;;
+esac
 mount -t tmpfs run /run
 mkdir -p /run/netns
 ip link set lo up
