@@ -15,6 +15,19 @@ constexpr std::int64_t kMaxDurationMs = std::int64_t{1000} * 60 * 60 * 24 * 366;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+// Parses an unsigned decimal of at most `max_digits` digits; the whole text must be digits.
+std::optional<std::int64_t> parse_digits(std::string_view text, std::size_t max_digits = 18) {
+  if (text.empty() || text.size() > max_digits) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (!is_digit(c)) return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
 // A user's text quoted for a message; long or odd text is shortened so that one
 // line stays one line.
 std::string quote(std::string_view text) {
@@ -33,19 +46,6 @@ std::string quote(std::string_view text) {
   }
   return out + "'";
 }
-
-// Parses an unsigned decimal of at most `max_digits` digits; the whole text must be digits.
-std::optional<std::int64_t> parse_digits(std::string_view text, std::size_t max_digits = 18) {
-  if (text.empty() || text.size() > max_digits) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (!is_digit(c)) return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
-}  // namespace
 
 Parsed<Duration> parse_duration(std::string_view text) {
   const auto bad = [&] {

@@ -15,6 +15,10 @@
 
 namespace l4lb::config {
 
+// A user's text quoted for a message, shortened (40 characters) and with control
+// characters escaped, so that one message stays one line.
+std::string quote(std::string_view text);
+
 // A parsed value or the reason it could not be parsed (a message fragment that
 // reads well after "KEY: ").
 template <typename T>

@@ -10,23 +10,6 @@
 namespace l4lb::config {
 namespace {
 
-std::string quoted(std::string_view text) {
-  std::string out = "'";
-  std::size_t n = 0;
-  for (char c : text) {
-    if (++n > 40) {
-      out += "...";
-      break;
-    }
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f)
-      out += fmt::format("\\x{:02x}", u);
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
 std::string join(std::span<const std::string_view> words) {
   std::string out;
   for (auto w : words) {
@@ -39,7 +22,7 @@ std::string join(std::span<const std::string_view> words) {
 }  // namespace
 
 std::string describe(const yaml::Node& node) {
-  if (node.IsScalar()) return quoted(node.Scalar());
+  if (node.IsScalar()) return quote(node.Scalar());
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a mapping";
   return "nothing";
@@ -74,7 +57,7 @@ MapView::MapView(const Value& value, std::string_view what, std::span<const std:
       continue;
     }
     if (std::find(known.begin(), known.end(), key) == known.end()) {
-      reporter_.error(key_at, fmt::format("unknown key {} in {}{}", quoted(key), what,
+      reporter_.error(key_at, fmt::format("unknown key {} in {}{}", quote(key), what,
                                           did_you_mean(key, known)));
       continue;
     }
@@ -167,7 +150,7 @@ std::optional<net::Address> read_address(const Value& v, Reporter& r) {
   auto a = net::Address::parse(text);
   if (!a) {
     r.error(v.at,
-            fmt::format("{}: {} is not an IP address{}", v.name, quoted(text),
+            fmt::format("{}: {} is not an IP address{}", v.name, quote(text),
                         text.find('/') != std::string_view::npos ? " (no /prefix here)" : ""));
     return std::nullopt;
   }
@@ -183,7 +166,7 @@ std::optional<net::Prefix> read_prefix(const Value& v, Reporter& r) {
   auto p = net::Prefix::parse(v.node.Scalar());
   if (!p) {
     r.error(v.at, fmt::format("{}: {} is not an address or address/prefix-length", v.name,
-                              quoted(v.node.Scalar())));
+                              quote(v.node.Scalar())));
     return std::nullopt;
   }
   return p;
@@ -206,7 +189,7 @@ std::optional<std::string> read_path(const Value& v, std::size_t max_len, Report
   auto s = read_string(v, r);
   if (!s) return std::nullopt;
   if (s->empty() || (*s)[0] != '/') {
-    r.error(v.at, fmt::format("{}: {} must be an absolute path", v.name, quoted(*s)));
+    r.error(v.at, fmt::format("{}: {} must be an absolute path", v.name, quote(*s)));
     return std::nullopt;
   }
   if (s->size() > max_len) {
@@ -216,7 +199,7 @@ std::optional<std::string> read_path(const Value& v, std::size_t max_len, Report
   // Escapes in quoted strings can produce NUL and control bytes, which no path has.
   if (std::any_of(s->begin(), s->end(),
                   [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-    r.error(v.at, fmt::format("{}: {} contains control characters", v.name, quoted(*s)));
+    r.error(v.at, fmt::format("{}: {} contains control characters", v.name, quote(*s)));
     return std::nullopt;
   }
   return s;
@@ -251,7 +234,7 @@ std::optional<std::string> read_name(const Value& v, Reporter& r) {
       ok = false;
   if (!ok) {
     r.error(v.at, fmt::format("{}: {} is not a valid name (1..64 letters, digits, '-', '_', '.')",
-                              v.name, quoted(*s)));
+                              v.name, quote(*s)));
     return std::nullopt;
   }
   return s;

@@ -92,8 +92,9 @@ Actions Machine::start(TimePoint now) {
   return a;
 }
 
-Actions Machine::shutdown(TimePoint) {
-  Actions a;
+// Leaving service (shutdown, Fault): a Master hands over at once with priority 0 and gives up
+// its VIPs; every timer and what we knew of the Master is dropped.
+void Machine::stand_down(State to, Actions& a) {
   if (state_ == State::master) {
     a.send_priority_zero = true;
     a.remove_vips = true;
@@ -102,7 +103,12 @@ Actions Machine::shutdown(TimePoint) {
   master_down_timer_.reset();
   preempt_hold_until_.reset();
   master_.reset();
-  go(State::initialize, a);
+  go(to, a);
+}
+
+Actions Machine::shutdown(TimePoint) {
+  Actions a;
+  stand_down(State::initialize, a);
   return a;
 }
 
@@ -170,15 +176,7 @@ Actions Machine::set_fault(bool fault, TimePoint now) {
   fault_ = fault;
   if (fault) {
     if (state_ == State::initialize) return a;  // start() will enter Fault
-    if (state_ == State::master) {
-      a.send_priority_zero = true;
-      a.remove_vips = true;
-    }
-    adver_timer_.reset();
-    master_down_timer_.reset();
-    preempt_hold_until_.reset();
-    master_.reset();
-    go(State::fault, a);
+    stand_down(State::fault, a);
     return a;
   }
   if (state_ != State::fault) return a;

@@ -81,6 +81,7 @@ class Machine {
 
  private:
   void go(State to, Actions& a);
+  void stand_down(State to, Actions& a);
   void become_master(TimePoint now, Actions& a);
   void become_backup(TimePoint now, Actions& a);
   Micros advert_interval() const;
