@@ -8,7 +8,7 @@ Table: 10,000 TCP virtual services x 8 destinations (90,000 operations), NAT, rr
      changes one weight (operations counted by l4lbd).
   3. `ipvsadm -R` restoring the same rules.
   4. keepalived (--check only) with the same virtual_server blocks, until the kernel holds
-     all of it (the last service complete, polled every 0.5 s; /proc/net/ip_vs checked after).
+     all of it (the last service complete, polled every 0.1 s; /proc/net/ip_vs checked after).
 Each part gets a fresh network namespace (see enter()). One JSON object per result line on
 stdout; ratios last.
 
@@ -140,14 +140,14 @@ def bench_l4lbd():
   d = g.daemon("bench", l4lb_config(), log_level="info", ns=NS)
   t0 = time.monotonic()
   d.start()
-  ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, 0.5)
+  ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, 0.1)
   l4lbd_s = time.monotonic() - t0
   # A status at this size dumps 10,000 services one netlink dump each: allow it time.
   st = d.status(timeout=120) or {"ipvs": {}}
   emit({"bench": "ipvs_apply", "impl": "l4lbd", "case": "converge", "services": N, "dests": N * M,
         "operations": st["ipvs"].get("operations_total"), "kernel_lines": proc_lines(),
         "converged": ok and proc_lines() == FULL, "seconds": l4lbd_s,
-        "note": "process start to the last service complete, polled every 0.5 s"})
+        "note": "process start to the last service complete, polled every 0.1 s"})
   before = st["ipvs"].get("operations_total", 0)
   d.write_config(l4lb_config(weight=5))
   d.reload()
@@ -200,11 +200,11 @@ def bench_keepalived():
     k = subprocess.Popen(nsx(["keepalived", "--check", "--dont-fork", "--log-console", "-f",
                               f"{W}/keepalived.conf", "-p", f"{W}/k.pid", "-c",
                               f"{W}/kc.pid", "-r", f"{W}/kv.pid"]), stdout=log, stderr=log)
-    ok = wait_for(lambda: last_complete() or k.poll() is not None, 900, 0.5)
+    ok = wait_for(lambda: last_complete() or k.poll() is not None, 900, 0.1)
     keepalived_s = time.monotonic() - t0
     emit({"bench": "ipvs_apply", "impl": "keepalived", "case": "converge", "services": N,
           "dests": N * M, "kernel_lines": proc_lines(), "converged": proc_lines() >= FULL,
-          "seconds": keepalived_s, "note": "start to the last service complete, polled every 0.5 s"})
+          "seconds": keepalived_s, "note": "start to the last service complete, polled every 0.1 s"})
     k.send_signal(signal.SIGTERM)
     try:
         k.wait(120)
