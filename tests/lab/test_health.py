@@ -109,10 +109,10 @@ class Scenario(e2e.Scenario):
 
     def ask_many(self, n):
         """n requests to VIP:80 from the client, each on a new connection: answering names."""
-        code = ("import sys; sys.path.insert(0, %r); import e2e, json\n"
+        code = ("import sys; sys.path.insert(0, %r); import e2e_node, json\n"
                 "names = []\n"
                 "for _ in range(%d):\n"
-                "    try: names.append(e2e.ask(%r, 80, 'tcp', 1.0))\n"
+                "    try: names.append(e2e_node.ask(%r, 80, 'tcp', 1.0))\n"
                 "    except Exception as ex: names.append('error: %%s' %% ex)\n"
                 "print(json.dumps(names))\n") % (os.path.dirname(self.me), n, e2e.VIP4)
         r = subprocess.run(["ip", "netns", "exec", "client", sys.executable, "-c", code],
@@ -123,11 +123,11 @@ class Scenario(e2e.Scenario):
 TRAFFIC = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-import e2e
+import e2e_node
 while True:
     t = time.monotonic()
     try:
-        r = e2e.ask(sys.argv[2], 80, "tcp", 0.5)
+        r = e2e_node.ask(sys.argv[2], 80, "tcp", 0.5)
     except Exception as ex:
         r = "error: %s" % ex
     print(json.dumps([t, r]), flush=True)
