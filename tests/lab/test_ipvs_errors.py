@@ -39,15 +39,9 @@ services:
 
 GUEST = r'''
 import json, os, subprocess
-from lab import sh, Guest, save, wait_for, ipvsadm_table, apply_configs, write, BUILD_DIR
+from lab import check, finish, sh, Guest, save, wait_for, ipvsadm_table, apply_configs, write, BUILD_DIR
 
 CONFIG = __CONFIG__
-failures = []
-
-def check(name, cond, detail=""):
-    print(("PASS " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-    if not cond:
-        failures.append(name)
 
 g = Guest(clients=1, backends=2).setup()
 for v in ("10.0.100.1", "fd00:100::1", "10.0.100.5", "fd00:100::5"):
@@ -102,8 +96,7 @@ print(p.stdout, p.stderr)
 check("no CAP_NET_ADMIN is reported as such",
       p.returncode == 3 and "IPVS is not available: no CAP_NET_ADMIN" in p.stdout, p.stdout + p.stderr)
 d.kill(15)
-print("FAILURES:", failures)
-raise SystemExit(1 if failures else 0)
+finish()
 '''
 
 

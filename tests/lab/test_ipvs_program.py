@@ -120,16 +120,10 @@ TCP 10.0.100.3:80 wrr persistent 60
 GUEST = r'''
 import json, time
 import lab
-from lab import sh, Guest, save, wait_for, ipvsadm_table
+from lab import check, finish, sh, Guest, save, wait_for, ipvsadm_table
 
 CONFIG = __CONFIG__
 EXPECTED = __EXPECTED__
-failures = []
-
-def check(name, cond, detail=""):
-    print(("PASS " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-    if not cond:
-        failures.append(name)
 
 def blocks(text):
     """{service line: [destination lines]} with whitespace normalised."""
@@ -272,8 +266,7 @@ def find_conns(obj):
 check("l4lbd's netlink dump sees the same counter", find_conns(web4) == 30,
       json.dumps(web4)[:2000])
 d.kill()
-print("FAILURES:", failures)
-raise SystemExit(1 if failures else 0)
+finish()
 '''
 
 

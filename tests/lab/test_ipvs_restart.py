@@ -38,15 +38,9 @@ EXTRA = """
 
 GUEST = r'''
 import json, os
-from lab import sh, Guest, save, wait_for, ipvsadm_table
+from lab import check, finish, sh, Guest, save, wait_for, ipvsadm_table
 
 BASE, EXTRA = __BASE__, __EXTRA__
-failures = []
-
-def check(name, cond, detail=""):
-    print(("PASS " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-    if not cond:
-        failures.append(name)
 
 g = Guest(clients=1, backends=3).setup()
 g.add_vip("10.0.100.1")
@@ -104,8 +98,7 @@ conn.close()
 d.kill(15)  # SIGTERM: services stay for the next start (remove_services_on_exit: false)
 check("SIGTERM leaves the services in place", "10.0.100.1:80" in ipvsadm_table())
 save("l4lbd.log", d.log())
-print("FAILURES:", failures)
-raise SystemExit(1 if failures else 0)
+finish()
 '''
 
 

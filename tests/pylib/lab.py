@@ -247,6 +247,21 @@ def sh(cmd, check=True, ns=None, timeout=120):
     return p.stdout
 
 
+# A guest script's verdicts: one PASS/FAIL line per check, and finish() sets the exit code.
+failures = []
+
+
+def check(name, cond, detail=""):
+    print(("PASS " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
+    if not cond:
+        failures.append(name)
+
+
+def finish():
+    print("FAILURES:", failures)
+    raise SystemExit(1 if failures else 0)
+
+
 def out_path(name):
     return os.path.join(os.environ["LAB_OUT"], name)
 
