@@ -183,10 +183,8 @@ void Daemon::remember_adopted(const config::Config& cfg) {
   // restart was supposed to leave alone.
   const ipvs::Table kernel = ipvs_->current();
   for (const auto& s : cfg.services) {
-    const auto proto =
-        s.protocol == config::Protocol::tcp ? ipvs::Protocol::tcp : ipvs::Protocol::udp;
     for (auto port : s.ports) {
-      auto it = kernel.services.find(ipvs::ServiceKey::inet(proto, s.vip, port));
+      auto it = kernel.services.find(ipvs::service_key(s, port));
       if (it == kernel.services.end() || !ipvs_->owned().count(it->first)) continue;
       for (const auto& b : s.backends) {
         auto d = it->second.destinations.find(ipvs::DestKey{b.address, b.port.value_or(port)});

@@ -101,9 +101,7 @@ nlohmann::json Daemon::status() {
   for (const auto& s : config_.services) {
     const int healthy = health_ ? healthy_backends(s) : 0;
     for (auto port : s.ports) {
-      const auto proto =
-          s.protocol == config::Protocol::tcp ? ipvs::Protocol::tcp : ipvs::Protocol::udp;
-      auto it = kernel.services.find(ipvs::ServiceKey::inet(proto, s.vip, port));
+      auto it = kernel.services.find(ipvs::service_key(s, port));
       const ipvs::Service* live = it == kernel.services.end() ? nullptr : &it->second;
       json svc = {{"name", s.name},
                   {"vip", s.vip.to_string()},

@@ -18,10 +18,14 @@ Forward forward_of(config::Forward f) {
 
 }  // namespace
 
+ServiceKey service_key(const config::Service& s, std::uint16_t port) {
+  return ServiceKey::inet(s.protocol == config::Protocol::udp ? Protocol::udp : Protocol::tcp,
+                          s.vip, port);
+}
+
 Service service_settings(const config::Service& s, std::uint16_t port) {
   Service svc;
-  svc.key = ServiceKey::inet(s.protocol == config::Protocol::udp ? Protocol::udp : Protocol::tcp,
-                             s.vip, port);
+  svc.key = service_key(s, port);
   svc.scheduler = s.scheduler;
   svc.sh_fallback = s.sh_fallback;
   svc.sh_port = s.sh_port;

@@ -24,6 +24,9 @@ using BackendStateFn =
 // backend port is backend.port or the VIP port.
 Table desired_table(const std::vector<config::Service>& services, const BackendStateFn& state);
 
+// The kernel's key for one port of a config service.
+ServiceKey service_key(const config::Service& s, std::uint16_t port);
+
 // Convert one config service into its virtual service settings (no destinations).
 Service service_settings(const config::Service& s, std::uint16_t port);
 
