@@ -22,6 +22,10 @@ enum class Protocol { tcp, udp };
 enum class Forward { nat, dr, tun };
 enum class OnFailure { remove, drain };
 enum class HealthType { tcp, udp, http, none };
+// How a tcp check connects: half-open (SYN, then our kernel's RST to the SYN-ACK; see
+// health/half_open.hpp) or a full connect(); `automatic` is half-open whenever the check sends
+// nothing and raw sockets are available.
+enum class Handshake { automatic, half_open, full };
 
 struct Health {
   HealthType type = HealthType::tcp;
@@ -37,6 +41,7 @@ struct Health {
   // tcp (optional) and udp (optional: without it the weak "no ICMP error" check).
   std::optional<std::string> expect;
   bool expect_prefix = false;  // udp/tcp: `expect` need only be a prefix of the reply
+  Handshake handshake = Handshake::automatic;  // tcp only
   // http
   std::string path = "/";
   std::string host;  // Host header; default: the backend's address
@@ -140,5 +145,6 @@ std::string_view to_string(Protocol p);
 std::string_view to_string(Forward f);
 std::string_view to_string(OnFailure o);
 std::string_view to_string(HealthType t);
+std::string_view to_string(Handshake h);
 
 }  // namespace l4lb::config

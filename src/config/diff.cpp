@@ -18,7 +18,7 @@ void compare(const T& a, const T& b, std::string_view field, Getter get,
 auto health_key(const Health& h) {
   return std::tie(h.type, h.port, h.address, h.source, h.interval, h.timeout, h.rise, h.fall,
                   h.send, h.expect, h.expect_prefix, h.path, h.host, h.expect_status,
-                  h.max_response_bytes);
+                  h.max_response_bytes, h.handshake);
 }
 
 std::vector<std::string> instance_fields(const VrrpInstance& a, const VrrpInstance& b) {

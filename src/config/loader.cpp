@@ -290,6 +290,8 @@ std::string_view to_string(Forward f) {
   }
 }
 std::string_view to_string(OnFailure o) { return o == OnFailure::remove ? "remove" : "drain"; }
+std::string_view to_string(Handshake h) { return kHandshakes[static_cast<std::size_t>(h)]; }
+
 std::string_view to_string(HealthType t) {
   switch (t) {
     case HealthType::tcp:

@@ -71,17 +71,20 @@ bool parse_health(const Value& v, Health& h, Reporter& r) {
   for (const auto& f : m.fields()) {
     std::string_view key = f.name;
     bool applies =
-        h.type == HealthType::none ? key == "type"
-        : contains(kCommonKeys, key)
-            ? true
-            : (h.type == HealthType::http ? contains(kHttpKeys, key) : contains(kPayloadKeys, key));
+        h.type == HealthType::none   ? key == "type"
+        : contains(kCommonKeys, key) ? true
+        : h.type == HealthType::http
+            ? contains(kHttpKeys, key)
+            : contains(kPayloadKeys, key) || (h.type == HealthType::tcp && contains(kTcpKeys, key));
     if (applies) continue;
     if (h.type == HealthType::none)
       r.error(f.key_at, fmt::format("health: '{}' does not apply to type none", key));
     else
-      r.error(f.key_at,
-              fmt::format("health: '{}' applies only to {} checks (this one is {})", key,
-                          contains(kHttpKeys, key) ? "http" : "tcp and udp", to_string(h.type)));
+      r.error(f.key_at, fmt::format("health: '{}' applies only to {} checks (this one is {})", key,
+                                    contains(kHttpKeys, key)  ? "http"
+                                    : contains(kTcpKeys, key) ? "tcp"
+                                                              : "tcp and udp",
+                                    to_string(h.type)));
     ok = false;
   }
   if (auto* f = m.find("port")) {
@@ -159,6 +162,19 @@ bool parse_health(const Value& v, Health& h, Reporter& r) {
       ok = false;
     if (b && *b && !m.has("expect"))
       r.warning(f->at, "expect_prefix: has no effect without 'expect'");
+  }
+  if (auto* f = m.find("handshake")) {
+    auto x = read_enum(*f, kHandshakes, r);
+    if (x)
+      h.handshake = static_cast<Handshake>(*x);
+    else
+      ok = false;
+    if (x && h.handshake == Handshake::half_open && (m.has("send") || m.has("expect"))) {
+      r.error(f->at,
+              "handshake: half-open sends nothing after the SYN-ACK, so it cannot check "
+              "'send'/'expect'; use full (or leave the default, auto)");
+      ok = false;
+    }
   }
   if (auto* f = m.find("path"))
     ok &= read_string_into(

@@ -27,6 +27,7 @@ std::optional<CheckSpec> make_spec(const config::Service& service, const config:
   s.send = h.send;
   s.expect = h.expect;
   s.expect_prefix = h.expect_prefix;
+  s.handshake = h.handshake;
   if (s.type == config::HealthType::http) {
     s.path = h.path.empty() ? "/" : h.path;
     if (!h.host.empty()) {

@@ -28,6 +28,7 @@ struct CheckSpec {
   std::string send;
   std::optional<std::string> expect;
   bool expect_prefix = false;
+  config::Handshake handshake = config::Handshake::automatic;
   std::string path = "/";
   std::string host;  // resolved: health.host, else the target address (v6 in brackets)
   std::vector<std::pair<int, int>> expect_status{{200, 399}};

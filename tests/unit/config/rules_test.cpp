@@ -350,6 +350,23 @@ TEST_CASE("health: keys by type, expect_status forms, timeout within interval") 
   REQUIRE(r.ok());
   CHECK(r.config->services[0].health.expect_status ==
         std::vector<std::pair<int, int>>{{200, 200}, {300, 302}});
+  expect_ok(svc("{type: tcp, handshake: half-open}"));
+  expect_ok(svc("{type: tcp, handshake: full, send: x, expect: y}"));
+  auto hs = load_text(svc("{type: tcp, handshake: full}"), "t");
+  REQUIRE(hs.ok());
+  CHECK(hs.config->services[0].health.handshake == Handshake::full);
+  auto dflt = load_text(svc("{type: tcp}"), "t");
+  REQUIRE(dflt.ok());
+  CHECK(dflt.config->services[0].health.handshake == Handshake::automatic);
+  expect_lines(svc("{type: tcp, handshake: half-open, send: x}"),
+               {"t.yaml:7:36: error: handshake: half-open sends nothing after the SYN-ACK, so it "
+                "cannot check 'send'/'expect'; use full (or leave the default, auto)"});
+  expect_lines(
+      svc("{type: udp, handshake: full}"),
+      {"t.yaml:7:25: error: health: 'handshake' applies only to tcp checks (this one is udp)"});
+  expect_lines(svc("{type: tcp, handshake: halfopen}"),
+               {"t.yaml:7:36: error: handshake: expected one of auto, half-open, full, got "
+                "'halfopen'; did you mean 'half-open'?"});
   expect_lines(svc("{type: none, interval: 1s}"),
                {"t.yaml:7:26: error: health: 'interval' does not apply to type none"});
   expect_lines(
