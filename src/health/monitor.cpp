@@ -1,8 +1,8 @@
 #include "health/monitor.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-
 #include "common/log.hpp"
+#include "health/deadlines.hpp"
+#include "health/half_open.hpp"
 #include "health/probe.hpp"
 
 namespace l4lb::health {
@@ -11,20 +11,12 @@ namespace asio = boost::asio;
 
 struct Monitor::Check : std::enable_shared_from_this<Check> {
   Check(Monitor& m, BackendKey k, CheckSpec s)
-      : monitor(m),
-        key(std::move(k)),
-        spec(std::make_shared<const CheckSpec>(std::move(s))),
-        timer(m.io_) {}
+      : monitor(m), key(std::move(k)), spec(std::make_shared<const CheckSpec>(std::move(s))) {}
 
-  // Puts the next run at `at`. Handlers hold only a weak reference: a check that apply()
-  // removed may still have a completion queued.
+  // Puts the next run at `at`; a run scheduled before is void.
   void schedule(TimePoint at) {
     slot = at;
-    timer.expires_at(at);
-    timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-      if (ec) return;
-      if (auto self = weak.lock()) self->run();
-    });
+    monitor.plan(at, weak_from_this(), ++generation);
   }
 
   void run() {
@@ -36,7 +28,7 @@ struct Monitor::Check : std::enable_shared_from_this<Check> {
   }
 
   void stop() {
-    timer.cancel();
+    ++generation;
     if (probe) {
       probe->cancel();
       probe.reset();
@@ -73,13 +65,46 @@ struct Monitor::Check : std::enable_shared_from_this<Check> {
   BackendKey key;
   std::shared_ptr<const CheckSpec> spec;
   BackendHealth health;
-  asio::steady_timer timer;
   std::shared_ptr<Probe> probe;
   TimePoint slot{};
+  std::uint64_t generation = 0;  // of the run planned last
 };
 
 Monitor::Monitor(asio::io_context& io, OnChange on_change)
-    : io_(io), on_change_(std::move(on_change)) {}
+    : io_(io), on_change_(std::move(on_change)), timer_(io) {}
+
+void Monitor::plan(TimePoint at, std::weak_ptr<Check> check, std::uint64_t generation) {
+  runs_.push(Run{at, std::move(check), generation});
+  arm();
+}
+
+void Monitor::arm() {
+  if (runs_.empty()) return;
+  const TimePoint at = detail::round_up(runs_.top().at, kStartTick);
+  if (timer_at_ && *timer_at_ <= at) return;
+  timer_at_ = at;
+  timer_.expires_at(at);
+  timer_.async_wait(
+      [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        timer_at_.reset();
+        start_due();
+      });
+}
+
+void Monitor::start_due() {
+  const TimePoint now = Clock::now();
+  // Collected first: a run that fails at once reports on a later turn, but stay safe anyway.
+  std::vector<std::shared_ptr<Check>> due;
+  while (!runs_.empty() && runs_.top().at <= now) {
+    const Run& r = runs_.top();
+    auto check = r.check.lock();
+    if (check && check->generation == r.generation) due.push_back(std::move(check));
+    runs_.pop();
+  }
+  arm();
+  for (auto& check : due) check->run();
+}
 
 Monitor::~Monitor() { shutdown(); }
 
@@ -160,8 +185,22 @@ int Monitor::healthy_count(const config::Service& service) const {
 void Monitor::shutdown() {
   for (auto& [key, check] : checks_) check->stop();
   checks_.clear();
+  runs_ = {};
+  timer_.cancel();
+  timer_at_.reset();
 }
 
-Monitor::Stats Monitor::stats() const { return stats_; }
+Monitor::Stats Monitor::stats() const {
+  Stats s = stats_;
+  if (asio::has_service<detail::HalfOpen>(io_)) {
+    const auto& h = detail::HalfOpen::of(io_).stats();
+    s.syn_sent = h.sent;
+    s.syn_answered = h.answers;
+    s.syn_stray = h.stray;
+    s.syn_malformed = h.malformed;
+    s.syn_send_errors = h.send_errors;
+  }
+  return s;
+}
 
 }  // namespace l4lb::health

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <utility>
 #include <vector>
 
@@ -58,15 +60,42 @@ class Monitor {
     std::uint64_t probes_started = 0;
     std::uint64_t probes_finished = 0;
     std::size_t in_flight = 0;
+    // Half-open TCP checks (half_open.hpp): SYNs sent, SYN-ACKs and RSTs matched to a check,
+    // segments to our ports that answered no check in flight (late, or forged), datagrams
+    // that were not whole TCP segments, and SYNs the kernel refused to send.
+    std::uint64_t syn_sent = 0;
+    std::uint64_t syn_answered = 0;
+    std::uint64_t syn_stray = 0;
+    std::uint64_t syn_malformed = 0;
+    std::uint64_t syn_send_errors = 0;
   };
   Stats stats() const;
 
+  // Runs start on a grid of this tick: all runs due within one tick leave together (the TCP
+  // SYNs of one tick in one system call), at most one tick after their slot.
+  static constexpr std::chrono::milliseconds kStartTick{10};
+
  private:
   struct Check;
+  // The next run of a check, in a heap with one Asio timer for all checks. Rescheduling or
+  // stopping a check bumps its generation, which voids the entry instead of removing it.
+  struct Run {
+    TimePoint at;
+    std::weak_ptr<Check> check;
+    std::uint64_t generation;
+    bool operator>(const Run& o) const { return at > o.at; }
+  };
+  void plan(TimePoint at, std::weak_ptr<Check> check, std::uint64_t generation);
+  void arm();
+  void start_due();
   void transition(Check& check, Status to, const std::string& why);
 
   boost::asio::io_context& io_;
   OnChange on_change_;
+  std::priority_queue<Run, std::vector<Run>, std::greater<Run>> runs_;
+  boost::asio::steady_timer timer_;
+  std::optional<TimePoint> timer_at_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   StartMode start_mode_ = StartMode::fast;
   std::map<BackendKey, std::shared_ptr<Check>> checks_;
   Stats stats_;

@@ -1,14 +1,15 @@
-// Shared plumbing of the probes (internal to src/health): one deadline timer for the whole
-// run, exactly-once completion, and cancellation that tolerates handlers still queued.
+// Shared plumbing of the probes (internal to src/health): one deadline for the whole run (see
+// deadlines.hpp), exactly-once completion, and cancellation that tolerates handlers still
+// queued.
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/basic_endpoint.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <memory>
 
 #include "common/time.hpp"
+#include "health/deadlines.hpp"
 #include "health/probe.hpp"
 
 namespace l4lb::health::detail {
@@ -16,10 +17,12 @@ namespace l4lb::health::detail {
 boost::asio::ip::address to_asio(const net::Address& a);
 
 template <typename Derived>
-class ProbeBase : public Probe, public std::enable_shared_from_this<Derived> {
+class ProbeBase : public Probe,
+                  public Deadlines::Target,
+                  public std::enable_shared_from_this<Derived> {
  public:
   ProbeBase(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
-      : io_(io), spec_(std::move(spec)), done_(std::move(done)), timer_(io) {}
+      : io_(io), spec_(std::move(spec)), done_(std::move(done)) {}
 
   void cancel() override {
     done_ = nullptr;
@@ -30,11 +33,13 @@ class ProbeBase : public Probe, public std::enable_shared_from_this<Derived> {
   // Arms the deadline and runs Derived::begin().
   void launch() {
     started_ = Clock::now();
-    timer_.expires_after(spec_->timeout);
-    timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec && !self->finished_) static_cast<ProbeBase*>(self.get())->on_deadline();
-    });
+    std::shared_ptr<Deadlines::Target> self = this->shared_from_this();
+    Deadlines::of(io_).add(spec_->timeout, self);
     static_cast<Derived*>(this)->begin();
+  }
+
+  void expire() final {
+    if (!finished_) on_deadline();
   }
 
   // What the deadline means; the UDP weak check overrides it into a success.
@@ -64,7 +69,6 @@ class ProbeBase : public Probe, public std::enable_shared_from_this<Derived> {
   void finish(ProbeResult r) {
     if (finished_) return;
     finished_ = true;
-    timer_.cancel();
     static_cast<Derived*>(this)->close();
     if (auto done = std::move(done_)) {
       done_ = nullptr;
@@ -73,7 +77,6 @@ class ProbeBase : public Probe, public std::enable_shared_from_this<Derived> {
   }
 
   ProbeDone done_;
-  boost::asio::steady_timer timer_;
   TimePoint started_{};
   bool finished_ = false;
 };

@@ -1,4 +1,5 @@
-// TCP connect check with optional send/expect (see probe.hpp for the contract).
+// TCP check: half-open (half_open.hpp) when it sends nothing and raw sockets are available,
+// else connect() with optional send/expect (see probe.hpp for the contract).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "health/connector.hpp"
+#include "health/half_open.hpp"
 #include "health/probe_base.hpp"
 
 namespace l4lb::health::detail {
@@ -22,7 +24,7 @@ using asio::ip::tcp;
 class TcpProbe : public ProbeBase<TcpProbe> {
  public:
   TcpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
-      : ProbeBase(io, std::move(spec), std::move(done)), socket_(io) {}
+      : ProbeBase(io, std::move(spec), std::move(done)), resend_(io), socket_(io) {}
 
   void start() { launch(); }
 
@@ -31,6 +33,14 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   }
 
   void begin() {
+    if (half_open_wanted()) {
+      auto& half_open = HalfOpen::of(io_);
+      half_open_ = half_open.start(
+          spec_->address, spec_->port, spec_->source,
+          [self = shared_from_this()](HalfOpen::Outcome o, int err) { self->on_answer(o, err); });
+      if (half_open_ != 0) return resend_after(std::chrono::seconds(1));
+      // Every reserved port has a probe to this destination in flight: connect instead.
+    }
     auto self = shared_from_this();
     fd_ = Connector::of(io_).start(
         spec_->address, spec_->port, spec_->source,
@@ -40,6 +50,11 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   }
 
   void close() {
+    if (half_open_ != 0) {
+      HalfOpen::of(io_).forget(half_open_);
+      half_open_ = 0;
+      resend_.cancel();
+    }
     // Abortive close (RST): the checker keeps no TIME_WAIT per check.
     const linger abort{1, 0};
     if (fd_ >= 0) {
@@ -55,6 +70,40 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   }
 
  private:
+  bool half_open_wanted() const {
+    if (spec_->handshake == config::Handshake::full) return false;
+    if (!spec_->send.empty() || (spec_->expect && !spec_->expect->empty())) return false;
+    // An IPv6 link-local address needs a scope, which the raw socket path does not carry.
+    if (spec_->address.is_v6() && spec_->address.is_link_local()) return false;
+    return HalfOpen::of(io_).available(spec_->address.family());
+  }
+
+  // Like the kernel's SYN retransmissions (1 s, then doubling) while the timeout lasts.
+  void resend_after(std::chrono::milliseconds wait) {
+    if (elapsed() + wait >= spec_->timeout) return;
+    resend_.expires_after(wait);
+    resend_.async_wait([self = shared_from_this(), wait](const boost::system::error_code& ec) {
+      if (ec || self->finished() || self->half_open_ == 0) return;
+      HalfOpen::of(self->io_).resend(self->half_open_);
+      self->resend_after(wait * 2);
+    });
+  }
+
+  void on_answer(HalfOpen::Outcome outcome, int err) {
+    half_open_ = 0;
+    if (finished()) return;
+    switch (outcome) {
+      case HalfOpen::Outcome::open:
+        return succeed();
+      case HalfOpen::Outcome::refused:
+        return fail(reason::refused, "connect: Connection refused (RST to our SYN)");
+      case HalfOpen::Outcome::bad_source:
+        return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
+      case HalfOpen::Outcome::error:
+        return fail(classify_errno(err), std::string("send SYN: ") + std::strerror(err));
+    }
+  }
+
   void on_connect(int err, Connector::Stage stage) {
     if (finished()) return;
     if (err != 0 && stage == Connector::Stage::bind)
@@ -110,6 +159,8 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     read_more();
   }
 
+  std::uint64_t half_open_ = 0;  // the HalfOpen probe in flight
+  asio::steady_timer resend_;
   int fd_ = -1;  // while connecting, and for connect-only checks
   tcp::socket socket_;
   std::string reply_;

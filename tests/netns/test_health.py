@@ -31,6 +31,7 @@ PROBE = os.path.join(BUILD, "tests", "unit", "health", "health_probe")
 
 CLIENT, CLIENT_SRC1, CLIENT_SRC2 = "10.77.0.1", "10.77.0.11", "10.77.0.12"
 SERVER = "10.77.0.2"
+CLIENT6, SERVER6 = "fd77::1", "fd77::2"
 HOLE = "10.78.0.5"  # routed to the server namespace, which drops it
 
 # Ports in the server namespace.
@@ -38,6 +39,7 @@ TCP_OK, TCP_CLOSED = 7001, 7002
 UDP_ECHO, UDP_SILENT, UDP_CLOSED = 7101, 7102, 7103
 HTTP_OK, HTTP_500, HTTP_SLOW, HTTP_ENDLESS = 7201, 7202, 7203, 7204
 FLAP, KILLABLE = 7301, 7401
+TCP_COUNT = 7501  # IPv6: answers with how many connections TCP_OK has accepted over IPv6
 FLAP_SCRIPT = "1100101110000111010001111011000"
 
 
@@ -110,6 +112,25 @@ def serve(kind):
         return H
 
     tcp(TCP_OK, Hold)
+
+    class ThreadedTCP6(ThreadedTCP):
+        address_family = socket.AF_INET6
+
+    # Counts the connections it accepts: a half-open check must never reach it.
+    accepted6 = [0]
+
+    class Count(socketserver.BaseRequestHandler):
+        def handle(self):
+            accepted6[0] += 1
+            self.request.recv(1)
+
+    class Report(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(str(accepted6[0]).encode())
+
+    for port, handler in ((TCP_OK, Count), (TCP_COUNT, Report)):
+        srv6 = ThreadedTCP6((SERVER6, port), handler)
+        threading.Thread(target=srv6.serve_forever, daemon=True).start()
     tcp(FLAP, Flap)
     tcp(HTTP_OK, http("ok"))
     tcp(HTTP_500, http("500"))
@@ -137,6 +158,9 @@ def serve(kind):
 
 
 # ----------------------------------------------------------------------------- test side
+HANDSHAKES = (("", "auto"), ("_full", "full"))
+
+
 def service(name, port, htype="tcp", backend=SERVER, **health):
     h = {"type": htype, "interval_ms": 200, "timeout_ms": 500, "rise": 2, "fall": 2}
     h.update(health)
@@ -156,6 +180,8 @@ class HealthNetns(unittest.TestCase):
         cls.server = lab.node("s")
         lab.link(cls.client, hub, "eth0", [f"{CLIENT}/24", f"{CLIENT_SRC1}/24", f"{CLIENT_SRC2}/24"])
         lab.link(cls.server, hub, "eth0", [f"{SERVER}/24"])
+        for node, a in ((cls.client, CLIENT6), (cls.server, SERVER6)):
+            lab.run(node, ["ip", "addr", "add", f"{a}/64", "dev", "eth0", "nodad"])
         lab.run(cls.client, ["ip", "route", "add", "10.78.0.0/24", "via", SERVER])
         # Forwarding off (the namespace default, set explicitly): a packet for an address the
         # server namespace does not own is dropped silently — a black hole.
@@ -195,11 +221,23 @@ class HealthNetns(unittest.TestCase):
     def test_status_and_reason_of_every_server_kind(self):
         want = {
             # name: (service, expected status, expected failure reason or None)
-            "tcp_ok": (service("tcp_ok", TCP_OK), "up", None),
-            "tcp_refused": (service("tcp_refused", TCP_CLOSED), "down", "refused"),
-            "tcp_blackhole": (service("tcp_blackhole", TCP_OK, backend=HOLE), "down", "timeout"),
-            "tcp_source": (service("tcp_source", TCP_OK, source=CLIENT_SRC1), "up", None),
-            "tcp_bad_source": (service("tcp_bad_source", TCP_OK, source="192.0.2.9"), "down", "bind"),
+            # tcp checks run half-open (the default, auto) and with a full connect.
+            **{f"tcp_ok{sfx}": (service(f"tcp_ok{sfx}", TCP_OK, handshake=hs), "up", None)
+               for sfx, hs in HANDSHAKES},
+            **{f"tcp_refused{sfx}": (service(f"tcp_refused{sfx}", TCP_CLOSED, handshake=hs),
+                                     "down", "refused") for sfx, hs in HANDSHAKES},
+            **{f"tcp_blackhole{sfx}": (service(f"tcp_blackhole{sfx}", TCP_OK, backend=HOLE,
+                                               handshake=hs), "down", "timeout")
+               for sfx, hs in HANDSHAKES},
+            **{f"tcp_source{sfx}": (service(f"tcp_source{sfx}", TCP_OK, source=CLIENT_SRC1,
+                                            handshake=hs), "up", None) for sfx, hs in HANDSHAKES},
+            **{f"tcp_bad_source{sfx}": (service(f"tcp_bad_source{sfx}", TCP_OK, source="192.0.2.9",
+                                                handshake=hs), "down", "bind")
+               for sfx, hs in HANDSHAKES},
+            "tcp6_ok": (service("tcp6_ok", TCP_OK, backend=SERVER6), "up", None),
+            "tcp6_refused": (service("tcp6_refused", TCP_CLOSED, backend=SERVER6), "down", "refused"),
+            "tcp6_source": (service("tcp6_source", TCP_OK, backend=SERVER6, source=CLIENT6),
+                            "up", None),
             "udp_echo": (service("udp_echo", UDP_ECHO, "udp", send="hi", expect="pong:hi"), "up", None),
             "udp_echo_prefix": (service("udp_echo_prefix", UDP_ECHO, "udp", send="hi", expect="pong",
                                         expect_prefix=True), "up", None),
@@ -222,6 +260,7 @@ class HealthNetns(unittest.TestCase):
             "http_endless": (service("http_endless", HTTP_ENDLESS, "http", timeout_ms=5000,
                                      max_response_bytes=65536), "down", "too_large"),
         }
+        accepted_before = self.accepted6()
         events = self.run_probe([v[0] for v in want.values()], duration=4)
         end = events[-1]
         self.assertEqual(end["event"], "end")
@@ -238,6 +277,29 @@ class HealthNetns(unittest.TestCase):
                     self.assertEqual(b["failures"], {reason: b["checks"]}, b)
                 # Decided by the first result (fast start): exactly one transition, never a flap.
                 self.assertEqual(b["transitions"], 1, b)
+        # The half-open checks went out as SYNs and every answer matched a check; none of
+        # them reached the IPv6 server's application (it accepted no connection).
+        syn = end["syn"]
+        self.assertGreater(syn["answered"], 0, syn)
+        self.assertEqual((syn["stray"], syn["malformed"]), (0, 0), syn)
+        self.assertEqual(self.accepted6(), accepted_before)
+
+    def accepted6(self):
+        """Connections the IPv6 server's application has accepted on TCP_OK."""
+        return int(self.lab.out(self.client, [sys.executable, "-c", (
+            "import socket; s = socket.create_connection(('%s', %d)); print(s.recv(16).decode())"
+            % (SERVER6, TCP_COUNT))]))
+
+    def test_full_handshake_reaches_the_application(self):
+        # The control for the half-open assertion above: the same server counts full connects.
+        before = self.accepted6()
+        events = self.run_probe([service("full6", TCP_OK, backend=SERVER6, handshake="full")],
+                                duration=1)
+        after = self.accepted6()
+        checks = events[-1]["backends"][0]["checks"]
+        self.assertGreaterEqual(checks, 2)
+        self.assertEqual(events[-1]["syn"]["sent"], 0)
+        self.assertGreaterEqual(after - before, checks - 1)  # the last may still be in accept()
 
     def test_flapping_backend_follows_rise_and_fall_exactly(self):
         rise, fall = 3, 2

@@ -10,6 +10,7 @@
 //                  "health": {"type": "tcp", "interval_ms": 1000, "timeout_ms": 500, "rise": 2,
 //                             "fall": 3, "port": 8080, "address": "...", "source": "...",
 //                             "send": "...", "expect": "...", "expect_prefix": false,
+//                             "handshake": "auto"|"half-open"|"full",
 //                             "path": "/", "host": "...", "expect_status": [[200, 399]],
 //                             "max_response_bytes": 65536},
 //                  "backends": [{"address": "10.0.0.1", "port": 8080, "weight": 1}],
@@ -65,6 +66,17 @@ config::Health parse_health(const json& j) {
   if (j.contains("send")) h.send = j["send"];
   if (j.contains("expect")) h.expect = j["expect"].get<std::string>();
   if (j.contains("expect_prefix")) h.expect_prefix = j["expect_prefix"];
+  if (j.contains("handshake")) {
+    const auto hs = j["handshake"].get<std::string>();
+    if (hs == "auto")
+      h.handshake = config::Handshake::automatic;
+    else if (hs == "half-open")
+      h.handshake = config::Handshake::half_open;
+    else if (hs == "full")
+      h.handshake = config::Handshake::full;
+    else
+      throw std::runtime_error("bad handshake: " + hs);
+  }
   if (j.contains("path")) h.path = j["path"];
   if (j.contains("host")) h.host = j["host"];
   if (j.contains("expect_status")) {
@@ -199,6 +211,11 @@ int main(int argc, char** argv) {
     const auto st = monitor.stats();
     end["probes_started"] = st.probes_started;
     end["probes_finished"] = st.probes_finished;
+    end["syn"] = {{"sent", st.syn_sent},
+                  {"answered", st.syn_answered},
+                  {"stray", st.syn_stray},
+                  {"malformed", st.syn_malformed},
+                  {"send_errors", st.syn_send_errors}};
     if (summary) end["backends"] = all;
     emit(end);
     monitor.shutdown();

@@ -1,0 +1,70 @@
+#include "health/deadlines.hpp"
+
+#include <vector>
+
+namespace l4lb::health::detail {
+
+TimePoint round_up(TimePoint at, std::chrono::milliseconds tick) {
+  const auto step = std::chrono::duration_cast<Clock::duration>(tick).count();
+  const auto t = at.time_since_epoch().count();
+  const auto up = t >= 0 ? (t + step - 1) / step * step : t / step * step;
+  return TimePoint(Clock::duration(up));
+}
+
+Deadlines::Deadlines(boost::asio::execution_context& ctx)
+    : boost::asio::execution_context::service(ctx),
+      timer_(static_cast<boost::asio::io_context&>(ctx)) {}
+
+void Deadlines::shutdown() {
+  queues_.clear();
+  timer_.cancel();
+  armed_for_.reset();
+}
+
+std::size_t Deadlines::queued() const {
+  std::size_t n = 0;
+  for (const auto& [timeout, q] : queues_) n += q.size();
+  return n;
+}
+
+void Deadlines::add(Duration timeout, std::weak_ptr<Target> target) {
+  const TimePoint due = Clock::now() + timeout;
+  queues_[timeout].push_back(Entry{due, std::move(target)});
+  arm(due);
+}
+
+void Deadlines::arm(TimePoint due) {
+  const TimePoint at = round_up(due, kDeadlineTick);
+  if (armed_for_ && *armed_for_ <= at) return;
+  armed_for_ = at;
+  timer_.expires_at(at);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed earlier (a new shorter timeout), or shut down
+    armed_for_.reset();
+    fire();
+  });
+}
+
+void Deadlines::fire() {
+  const TimePoint now = Clock::now();
+  // Collected first: an expiring probe may start others, which add deadlines.
+  std::vector<std::shared_ptr<Target>> expired;
+  std::optional<TimePoint> next;
+  for (auto it = queues_.begin(); it != queues_.end();) {
+    auto& q = it->second;
+    while (!q.empty() && q.front().due <= now) {
+      if (auto t = q.front().target.lock()) expired.push_back(std::move(t));
+      q.pop_front();
+    }
+    if (q.empty()) {
+      it = queues_.erase(it);
+      continue;
+    }
+    if (!next || q.front().due < *next) next = q.front().due;
+    ++it;
+  }
+  if (next) arm(*next);
+  for (auto& t : expired) t->expire();
+}
+
+}  // namespace l4lb::health::detail

@@ -1,0 +1,64 @@
+// The deadlines of every probe on one io_context, on one Asio timer. A deadline is its probe's
+// start plus its timeout, so the deadlines of probes sharing a timeout arrive in order: one
+// FIFO per timeout value holds them, adding is O(1), and a probe that finishes first is not
+// removed but skipped when its entry comes due (it is held weakly). One Asio timer per probe
+// instead cost a heap insertion, a heap removal on cancel and a completion handler each, the
+// largest user-space cost of a check at 10,000 checks a second.
+//
+// Deadlines are checked on a grid of kDeadlineTick: a deadline may be noticed up to one tick
+// late, never early.
+#pragma once
+
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "common/time.hpp"
+
+namespace l4lb::health::detail {
+
+inline constexpr std::chrono::milliseconds kDeadlineTick{10};
+
+// `at` rounded up to the next multiple of `tick` of the steady clock.
+TimePoint round_up(TimePoint at, std::chrono::milliseconds tick);
+
+class Deadlines : public boost::asio::execution_context::service {
+ public:
+  using key_type = Deadlines;
+  static inline boost::asio::execution_context::id id;
+
+  struct Target {
+    virtual ~Target() = default;
+    virtual void expire() = 0;  // called once when the deadline passes, if still alive
+  };
+
+  explicit Deadlines(boost::asio::execution_context& ctx);
+
+  static Deadlines& of(boost::asio::io_context& io) {
+    return boost::asio::use_service<Deadlines>(io);
+  }
+
+  // `target` expires at now + timeout (give or take the tick) unless it is gone by then.
+  void add(Duration timeout, std::weak_ptr<Target> target);
+
+  std::size_t queued() const;
+
+ private:
+  struct Entry {
+    TimePoint due;
+    std::weak_ptr<Target> target;
+  };
+  void shutdown() override;
+  void arm(TimePoint due);
+  void fire();
+
+  boost::asio::steady_timer timer_;
+  std::map<Duration, std::deque<Entry>> queues_;
+  std::optional<TimePoint> armed_for_;
+};
+
+}  // namespace l4lb::health::detail

@@ -1,0 +1,120 @@
+// Half-open TCP checks: a SYN sent from a raw socket; a SYN-ACK that acknowledges it means the
+// port listens, a RST means it does not. The kernel answers the SYN-ACK with a RST itself (no
+// socket owns our end), so the backend drops its half-open connection at once and its
+// application never sees the check. A connect() check passes and fails on exactly the same
+// answers, but costs both ends a whole connection: at 10,000 checks a second on loopback,
+// where both ends are ours, this costs the kernel about a third as much (docs/BENCHMARKS.md).
+//
+// Our source ports are reserved by binding ordinary TCP sockets to them (never listening),
+// so no other socket of this host uses them and the kernel sends the RST. Sequence numbers
+// are random: an off-path host must guess 32 bits to fake an answer. SYNs leave in batches
+// (one sendmmsg per loop turn) and answers are read in batches, through a socket filter
+// that passes only segments to our ports.
+//
+// One HalfOpen per io_context (an Asio service); everything runs on the loop thread.
+#pragma once
+
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "common/address.hpp"
+#include "health/tcp_segment.hpp"
+
+namespace l4lb::health::detail {
+
+class HalfOpen : public boost::asio::execution_context::service {
+ public:
+  using key_type = HalfOpen;
+  static inline boost::asio::execution_context::id id;
+
+  explicit HalfOpen(boost::asio::execution_context& ctx);
+  ~HalfOpen() override;
+
+  static HalfOpen& of(boost::asio::io_context& io) {
+    return boost::asio::use_service<HalfOpen>(io);
+  }
+
+  // Whether half-open checks of `family` can run here. The first call opens the raw socket
+  // and reserves the ports; when that fails (no CAP_NET_RAW, say) it logs why once, and the
+  // caller uses connect() instead.
+  bool available(net::Family family);
+
+  // `open`: a SYN-ACK; `refused`: a RST; `bad_source`: the configured source address is not
+  // one the kernel lets us send from; `error`: the SYN could not be sent. `err` is the errno of
+  // the last two. Never called for a SYN that got no answer: the caller's deadline covers that.
+  enum class Outcome { open, refused, bad_source, error };
+  using Done = std::function<void(Outcome, int err)>;
+
+  // Sends a SYN to `to`:`port` (from `source`, else from the address the kernel's routing
+  // picks) with the SYNs of this loop turn. Returns the probe's id, or 0 when every reserved
+  // port already has a probe to this destination in flight. `done` runs later on the loop,
+  // never inside start(), unless forget(id) comes first. Requires available(to.family()).
+  std::uint64_t start(const net::Address& to, std::uint16_t port,
+                      const std::optional<net::Address>& source, Done done);
+  // Sends the SYN of probe `id` again (a retransmission: same port and sequence number).
+  void resend(std::uint64_t id);
+  // Drops probe `id` (finished elsewhere: timed out or cancelled). The source address
+  // chosen for its destination is looked up afresh next time, in case routing changed.
+  void forget(std::uint64_t id);
+
+  struct Stats {
+    std::uint64_t sent = 0;  // SYNs, retransmissions included
+    std::uint64_t send_errors = 0;
+    std::uint64_t answers = 0;    // SYN-ACKs and RSTs matched to a probe
+    std::uint64_t stray = 0;      // segments to our ports that answer no probe in flight
+    std::uint64_t malformed = 0;  // datagrams that are not a whole TCP segment
+  };
+  const Stats& stats() const { return stats_; }
+  std::size_t pending() const { return probes_.size(); }
+
+ private:
+  struct Lane;
+  struct Key {
+    net::Address to;
+    std::uint16_t dport;
+    std::uint16_t sport;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept;
+  };
+  struct Probe {
+    Key key;
+    std::uint32_t seq;
+    net::Address source;
+    bool resolved_source;  // looked up here rather than configured
+    Done done;
+  };
+
+  void shutdown() override;
+  Lane& lane(net::Family f);
+  bool open_lane(Lane& lane, net::Family f);
+  std::optional<net::Address> source_for(Lane& lane, const net::Address& to, int& err);
+  void queue(std::uint64_t id);
+  void flush();
+  void flush(Lane& lane);
+  void arm(Lane& lane);
+  void receive(Lane& lane);
+  void complete(std::uint64_t id, Outcome outcome, int err);
+  void complete_later(std::uint64_t id, Outcome outcome, int err);
+
+  boost::asio::io_context& io_;
+  std::unique_ptr<Lane> v4_;
+  std::unique_ptr<Lane> v6_;
+  std::unordered_map<std::uint64_t, Probe> probes_;
+  std::unordered_map<Key, std::uint64_t, KeyHash> by_key_;
+  std::unordered_map<net::Address, net::Address> sources_;  // destination -> routed source
+  std::uint64_t next_id_ = 1;
+  bool flush_posted_ = false;
+  std::mt19937 random_;
+  Stats stats_;
+};
+
+}  // namespace l4lb::health::detail
