@@ -4,13 +4,6 @@
 
 namespace l4lb::health::detail {
 
-TimePoint round_up(TimePoint at, std::chrono::milliseconds tick) {
-  const auto step = std::chrono::duration_cast<Clock::duration>(tick).count();
-  const auto t = at.time_since_epoch().count();
-  const auto up = t >= 0 ? (t + step - 1) / step * step : t / step * step;
-  return TimePoint(Clock::duration(up));
-}
-
 Deadlines::Deadlines(boost::asio::execution_context& ctx)
     : boost::asio::execution_context::service(ctx),
       timer_(static_cast<boost::asio::io_context&>(ctx)) {}
@@ -34,7 +27,7 @@ void Deadlines::add(Duration timeout, std::weak_ptr<Target> target) {
 }
 
 void Deadlines::arm(TimePoint due) {
-  const TimePoint at = round_up(due, kDeadlineTick);
+  const TimePoint at = pacer_.when(due);
   if (armed_for_ && *armed_for_ <= at) return;
   armed_for_ = at;
   timer_.expires_at(at);
@@ -47,6 +40,7 @@ void Deadlines::arm(TimePoint due) {
 
 void Deadlines::fire() {
   const TimePoint now = Clock::now();
+  pacer_.fired(now);
   // Collected first: an expiring probe may start others, which add deadlines.
   std::vector<std::shared_ptr<Target>> expired;
   std::optional<TimePoint> next;

@@ -5,8 +5,8 @@
 // instead cost a heap insertion, a heap removal on cancel and a completion handler each, the
 // largest user-space cost of a check at 10,000 checks a second.
 //
-// Deadlines are checked on a grid of kDeadlineTick: a deadline may be noticed up to one tick
-// late, never early.
+// The timer is paced (pacer.hpp): a deadline is noticed never early and at most
+// Pacer::kMaxGap late.
 #pragma once
 
 #include <boost/asio/execution_context.hpp>
@@ -18,13 +18,9 @@
 #include <optional>
 
 #include "common/time.hpp"
+#include "health/pacer.hpp"
 
 namespace l4lb::health::detail {
-
-inline constexpr std::chrono::milliseconds kDeadlineTick{10};
-
-// `at` rounded up to the next multiple of `tick` of the steady clock.
-TimePoint round_up(TimePoint at, std::chrono::milliseconds tick);
 
 class Deadlines : public boost::asio::execution_context::service {
  public:
@@ -59,6 +55,7 @@ class Deadlines : public boost::asio::execution_context::service {
   boost::asio::steady_timer timer_;
   std::map<Duration, std::deque<Entry>> queues_;
   std::optional<TimePoint> armed_for_;
+  Pacer pacer_;
 };
 
 }  // namespace l4lb::health::detail

@@ -80,7 +80,7 @@ void Monitor::plan(TimePoint at, std::weak_ptr<Check> check, std::uint64_t gener
 
 void Monitor::arm() {
   if (runs_.empty()) return;
-  const TimePoint at = detail::round_up(runs_.top().at, kStartTick);
+  const TimePoint at = pacer_.when(runs_.top().at);
   if (timer_at_ && *timer_at_ <= at) return;
   timer_at_ = at;
   timer_.expires_at(at);
@@ -94,6 +94,7 @@ void Monitor::arm() {
 
 void Monitor::start_due() {
   const TimePoint now = Clock::now();
+  pacer_.fired(now);
   // Collected first: a run that fails at once reports on a later turn, but stay safe anyway.
   std::vector<std::shared_ptr<Check>> due;
   while (!runs_.empty() && runs_.top().at <= now) {

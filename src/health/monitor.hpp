@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "health/pacer.hpp"
 #include "health/rise_fall.hpp"
 #include "health/spec.hpp"
 #include "health/status.hpp"
@@ -71,10 +72,6 @@ class Monitor {
   };
   Stats stats() const;
 
-  // Runs start on a grid of this tick: all runs due within one tick leave together (the TCP
-  // SYNs of one tick in one system call), at most one tick after their slot.
-  static constexpr std::chrono::milliseconds kStartTick{10};
-
  private:
   struct Check;
   // The next run of a check, in a heap with one Asio timer for all checks. Rescheduling or
@@ -95,6 +92,9 @@ class Monitor {
   std::priority_queue<Run, std::vector<Run>, std::greater<Run>> runs_;
   boost::asio::steady_timer timer_;
   std::optional<TimePoint> timer_at_;
+  // Runs due close together start together (the TCP SYNs of one batch in one system call),
+  // at most Pacer::kMaxGap after their slot.
+  detail::Pacer pacer_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   StartMode start_mode_ = StartMode::fast;
   std::map<BackendKey, std::shared_ptr<Check>> checks_;

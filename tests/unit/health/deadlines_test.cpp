@@ -3,6 +3,7 @@
 #include "health/deadlines.hpp"
 
 #include <catch2/catch.hpp>
+#include <set>
 #include <vector>
 
 #include "servers.hpp"
@@ -27,12 +28,24 @@ struct Recorder : Deadlines::Target {
 
 }  // namespace
 
-TEST_CASE("round_up: to the next multiple of the tick, exact multiples unchanged") {
-  const TimePoint t(milliseconds(1230));
-  CHECK(round_up(t, milliseconds(10)) == t);
-  CHECK(round_up(t + std::chrono::nanoseconds(1), milliseconds(10)) ==
-        TimePoint(milliseconds(1240)));
-  CHECK(round_up(TimePoint(milliseconds(1239)), milliseconds(10)) == TimePoint(milliseconds(1240)));
+TEST_CASE("pacer: due work waits for the gap after a firing, never fires early") {
+  const TimePoint t0(milliseconds(100000));
+  Pacer p(7);
+  CHECK(p.when(t0) == t0);  // nothing fired yet
+  std::set<Duration::rep> gaps;
+  TimePoint now = t0;
+  for (int i = 0; i < 1000; ++i) {
+    p.fired(now);
+    const TimePoint next = p.when(now);  // work due at once waits for the gap
+    const auto gap = std::chrono::duration_cast<milliseconds>(next - now);
+    CHECK(gap >= Pacer::kMinGap);
+    CHECK(gap <= Pacer::kMaxGap);
+    gaps.insert(gap.count());
+    CHECK(p.when(now + Pacer::kMaxGap + milliseconds(1)) == now + Pacer::kMaxGap + milliseconds(1));
+    now = next;
+  }
+  // Not a fixed period: every gap in the range occurs.
+  CHECK(gaps.size() == static_cast<std::size_t>((Pacer::kMaxGap - Pacer::kMinGap).count() + 1));
 }
 
 TEST_CASE("deadlines: not early, shorter timeouts first, dead targets skipped") {
