@@ -242,6 +242,20 @@ std::string render_metrics(const nlohmann::json& status) {
   vrrp_metrics(w, get(status, "vrrp", json::array()));
   service_metrics(w, get(status, "services", json::array()));
   health_metrics(w, get(status, "health", json::array()));
+  const json half_open =
+      get(get(status, "health_checker", json::object()), "half_open", json::object());
+  w.add("l4lb_health_half_open_syns_sent_total", "counter",
+        "SYNs sent by half-open TCP checks, retransmissions included.", {},
+        num(half_open, "syns_sent"));
+  w.add("l4lb_health_half_open_answers_total", "counter",
+        "SYN-ACKs and RSTs that answered a half-open check.", {}, num(half_open, "answers"));
+  for (const char* reason : {"stray", "malformed"})
+    w.add("l4lb_health_half_open_dropped_total", "counter",
+          "Segments to the half-open checks' ports dropped: stray (answering no check in flight) "
+          "or malformed.",
+          {{"reason", reason}}, num(half_open, reason));
+  w.add("l4lb_health_half_open_send_errors_total", "counter", "SYNs the kernel refused to send.",
+        {}, num(half_open, "send_errors"));
   const json ipvs = get(status, "ipvs", json::object());
   w.add("l4lb_ipvs_available", "gauge", "1 if the IPVS netlink family could be opened.", {},
         flag(ipvs, "available", false) ? 1 : 0);

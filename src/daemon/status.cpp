@@ -161,6 +161,15 @@ nlohmann::json Daemon::status() {
   if (health_)
     for (const auto& [key, h] : health_->snapshot()) checks.push_back(health_json(key, h));
   doc["health"] = checks;
+  if (health_) {
+    const auto st = health_->stats();
+    doc["health_checker"] = {{"half_open",
+                              {{"syns_sent", st.syn_sent},
+                               {"answers", st.syn_answered},
+                               {"stray", st.syn_stray},
+                               {"malformed", st.syn_malformed},
+                               {"send_errors", st.syn_send_errors}}}};
+  }
 
   json conflicts = json::array();
   for (const auto& c : ipvs_conflicts_) conflicts.push_back(c);

@@ -5,6 +5,7 @@ an unchanged file changes nothing, a real change is applied in place), drains ke
 restarts, notify scripts, /metrics checked by promtool, and the systemd unit verified."""
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -189,6 +190,10 @@ class DaemonAndCtl(unittest.TestCase):
                        'l4lb_backend_up{service="web",backend="127.0.0.2"} 1',
                        "l4lb_health_check_duration_seconds_bucket", "l4lb_build_info"):
             self.assertIn(needle, text)
+        # The tcp checks ran half-open (the default, and l4lbd runs as root here).
+        answers = re.search(r"^l4lb_health_half_open_answers_total (\d+)$", text, re.M)
+        self.assertIsNotNone(answers, text)
+        self.assertGreater(int(answers.group(1)), 0)
         promtool = shutil.which("promtool")
         self.assertIsNotNone(promtool, "promtool missing (package prometheus)")
         r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)

@@ -25,6 +25,8 @@ json sample_status() {
                 "failures": {"timeout": 2},
                 "latency_histogram": {"buckets": [[0.001, 3], [0.01, 7]], "sum": 0.02,
                                       "count": 7}}],
+    "health_checker": {"half_open": {"syns_sent": 20, "answers": 18, "stray": 1,
+                                     "malformed": 0, "send_errors": 1}},
     "ipvs": {"available": true, "operations_total": 12, "operation_errors_total": 1}
   })");
 }
@@ -54,6 +56,11 @@ TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   CHECK(has_line(
       text,
       R"(l4lb_health_check_duration_seconds_bucket{service="ldap",backend="192.168.1.1",le="+Inf"} 7)"));
+  CHECK(has_line(text, "l4lb_health_half_open_syns_sent_total 20"));
+  CHECK(has_line(text, "l4lb_health_half_open_answers_total 18"));
+  CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="stray"} 1)"));
+  CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="malformed"} 0)"));
+  CHECK(has_line(text, "l4lb_health_half_open_send_errors_total 1"));
   CHECK(has_line(text, R"(l4lb_reloads_total{result="failed"} 1)"));
   CHECK(has_line(text, "l4lb_last_reload_success 0"));
   CHECK(has_line(text, "l4lb_config_generation 3"));
