@@ -70,6 +70,30 @@ def cpu_ticks(pids):
     return user, system
 
 
+def cpu_ns(pids):
+    """Nanoseconds on CPU of `pids` and all their threads (/proc/PID/task/TID/schedstat: the
+    scheduler's exact run time, softirq work done in the task's context included), or None
+    when the kernel has no schedstat. Exact where the tick-sampled utime/stime are not: a
+    checker that wakes on a timer grid can be in phase with the 250 Hz tick and be sampled
+    too often or too rarely."""
+    total = 0
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/{p}/task/{t}/schedstat"):
+                    return None
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
 def mem_kib(pids, field):
     total = 0
     for p in pids:
@@ -101,9 +125,56 @@ class Reader(threading.Thread):
             return list(self.lines)
 
 
+class BackendNetns:
+    """--backend-netns: the backends in a namespace of their own, as on another host. The
+    checker runs in a second namespace pinned to CPU 0; a veth pair joins them, and receive
+    processing on both ends is steered (RPS) to CPU 1 with the listeners, as a NIC's interrupts
+    would run on a core of their own. The checker's CPU time is then its own work: building
+    and sending SYNs, reading answers, its timers and bookkeeping - not the backends' kernel
+    work, which on loopback runs inside the checker's system calls."""
+
+    def __init__(self):
+        tag = f"hb{os.getpid() % 100000}"
+        self.c, self.s, self.a, self.b = tag + "c", tag + "s", tag + "a", tag + "b"
+        self.first = ipaddress.IPv4Address("10.201.0.1")
+        self.checker = ["ip", "netns", "exec", self.c, "taskset", "-c", "0"]
+        self.listeners = ["ip", "netns", "exec", self.s, "taskset", "-c", "1"]
+
+    def __enter__(self):
+        if (os.cpu_count() or 1) < 2:
+            raise RuntimeError("--backend-netns needs two CPUs")
+        run = lambda *cmd: subprocess.run(cmd, check=True)
+        run("ip", "netns", "add", self.c)
+        try:
+            run("ip", "netns", "add", self.s)
+            run("ip", "-n", self.c, "link", "add", self.a, "type", "veth", "peer", "name",
+                self.b, "netns", self.s)
+            for ns, dev, addr in ((self.c, self.a, "10.255.0.1/30"), (self.s, self.b, "10.255.0.2/30")):
+                run("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+                run("ip", "-n", ns, "link", "set", dev, "up")
+                run("ip", "-n", ns, "link", "set", "lo", "up")
+                run("ip", "netns", "exec", ns, "sh", "-c",
+                    f"echo 2 > /sys/class/net/{dev}/queues/rx-0/rps_cpus")
+            # Every address of 10.201/16 is local to the backend namespace (AnyIP).
+            run("ip", "-n", self.s, "route", "add", "local", "10.201.0.0/16", "dev", "lo")
+            run("ip", "-n", self.c, "route", "add", "10.201.0.0/16", "via", "10.255.0.2")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for ns in (self.c, self.s):
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
+NETNS = None  # a BackendNetns under --backend-netns
+
+
 def start_listeners(n):
-    p = subprocess.Popen([sys.executable, os.path.join(HERE, "health_listeners.py"), str(n),
-                          str(FIRST), str(PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    prefix = NETNS.listeners if NETNS else []
+    p = subprocess.Popen(prefix + [sys.executable, os.path.join(HERE, "health_listeners.py"), str(n),
+                                   str(FIRST), str(PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True, start_new_session=True)
     line = p.stdout.readline()
     if not line.startswith("ready"):
@@ -128,10 +199,11 @@ class L4lb:
 
     def __init__(self, args, tmp):
         self.args = args
+        self.handshake = args.handshake
         cfg = {"services": [{"name": "bench", "ports": [PORT],
                              "health": {"type": "tcp", "interval_ms": args.interval_ms,
                                         "timeout_ms": args.timeout_ms, "rise": args.rise,
-                                        "fall": args.fall},
+                                        "fall": args.fall, "handshake": self.handshake},
                              "backend_range": {"first": str(FIRST), "count": args.backends,
                                                "port": PORT}}]}
         self.path = os.path.join(tmp, "checks.json")
@@ -140,7 +212,8 @@ class L4lb:
         self.binary = args.probe or os.path.join(BUILD, "tests", "unit", "health", "health_probe")
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "--config", self.path, "--duration", "0"],
+        prefix = NETNS.checker if NETNS else []
+        self.proc = subprocess.Popen(prefix + [self.binary, "--config", self.path, "--duration", "0"],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         self.reader = Reader(self.proc.stdout)
@@ -160,6 +233,7 @@ class L4lb:
 class L4lbd:
     """The whole daemon: health checks driving its IPVS table (needs IPVS: the kernel lab)."""
     name = "l4lbd"
+    handshake = "auto"  # the default; half-open as root
 
     def __init__(self, args, tmp):
         self.args = args
@@ -258,7 +332,7 @@ def run_one(impl, args):
         kill_at = [args.seconds * (i + 0.5) / (args.kills + 1) for i in range(args.kills)]
         pids = proc_tree(pid)
         t0 = time.monotonic()
-        c0 = cpu_ticks(pids)
+        c0, n0 = cpu_ticks(pids), cpu_ns(pids)
         killed, ack_lag = {}, []
         for victim, at in zip(victims, kill_at):
             time.sleep(max(0, t0 + at - time.monotonic()))
@@ -269,9 +343,11 @@ def run_one(impl, args):
             ack_lag.append(round((killed[str(FIRST + victim)] - sent) * 1000))
         time.sleep(max(0, t0 + args.seconds - time.monotonic()))
         pids = proc_tree(pid)
-        c1 = cpu_ticks(pids)
+        c1, n1 = cpu_ticks(pids), cpu_ns(pids)
         t1 = time.monotonic()
         rss, hwm = mem_kib(pids, "VmRSS"), mem_kib(pids, "VmHWM")
+        exact = n0 is not None and n1 is not None
+        cpu_s = (n1 - n0) / 1e9 if exact else (sum(c1) - sum(c0)) / CLK_TCK
         detect = []
         for addr, t in killed.items():
             d = checker.down_time(addr)
@@ -279,13 +355,19 @@ def run_one(impl, args):
         found = [d for d in detect if d is not None]
         result = {
             "bench": "health", "impl": impl.name, "backends": args.backends,
+            "handshake": getattr(checker, "handshake", "full"),
+            "backends_in": "netns (RPS to CPU 1)" if NETNS else "loopback",
             "interval_ms": args.interval_ms, "timeout_ms": args.timeout_ms, "fall": args.fall,
             "window_s": round(t1 - t0, 1),
-            "cpu_share": round((sum(c1) - sum(c0)) / CLK_TCK / (t1 - t0), 4),
+            # From schedstat when the kernel has it (exact), else from the sampled ticks.
+            "cpu_source": "schedstat" if exact else "ticks",
+            "cpu_share": round(cpu_s / (t1 - t0), 4),
+            # The tick-sampled split, and its total for comparison with cpu_share.
             "cpu_user": round((c1[0] - c0[0]) / CLK_TCK / (t1 - t0), 4),
             "cpu_system": round((c1[1] - c0[1]) / CLK_TCK / (t1 - t0), 4),
+            "cpu_share_ticks": round((sum(c1) - sum(c0)) / CLK_TCK / (t1 - t0), 4),
             # CPU time per check, assuming every backend checked once per interval.
-            "cpu_us_per_check": round((sum(c1) - sum(c0)) / CLK_TCK * 1e6 /
+            "cpu_us_per_check": round(cpu_s * 1e6 /
                                       ((t1 - t0) * args.backends * 1000 / args.interval_ms), 1),
             "rss_mib": round(rss / 1024, 1), "peak_rss_mib": round(hwm / 1024, 1),
             "processes": len(pids),
@@ -321,6 +403,12 @@ def main():
     ap.add_argument("--rise", type=int, default=2)
     ap.add_argument("--fall", type=int, default=3)
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--handshake", default="auto",
+                    help="l4lb's tcp check handshake: auto (= half-open as root), half-open or "
+                         "full; a comma-separated list runs l4lb once per handshake, side by side")
+    ap.add_argument("--backend-netns", action="store_true",
+                    help="backends in their own namespace instead of loopback (l4lb only; see "
+                         "BackendNetns)")
     ap.add_argument("--impl", choices=["l4lb", "l4lbd", "keepalived", "both", "all"],
                     default="l4lb", help="both = l4lb + keepalived; all = l4lb, l4lbd, keepalived")
     ap.add_argument("--rounds", type=int, default=1,
@@ -330,6 +418,38 @@ def main():
     results = {}
     impls = {"l4lb": [L4lb], "l4lbd": [L4lbd], "keepalived": [Keepalived],
              "both": [L4lb, Keepalived], "all": [L4lb, L4lbd, Keepalived]}[args.impl]
+    handshakes = args.handshake.split(",")
+    if any(h not in ("auto", "half-open", "full") for h in handshakes):
+        ap.error(f"--handshake: {args.handshake!r}: each must be auto, half-open or full")
+    if len(handshakes) > 1:
+        def variant(hs):
+            class L4lbVariant(L4lb):
+                name = f"l4lb[{hs}]"
+
+                def __init__(self, args, tmp):
+                    super().__init__(args, tmp)
+                    self.handshake = hs
+                    with open(self.path) as f:
+                        cfg = json.load(f)
+                    cfg["services"][0]["health"]["handshake"] = hs
+                    with open(self.path, "w") as f:
+                        json.dump(cfg, f)
+            return L4lbVariant
+        impls = [v for i in impls for v in ([variant(h) for h in handshakes] if i is L4lb else [i])]
+    if args.backend_netns:
+        if any(i.name in ("l4lbd", "keepalived") for i in impls):
+            ap.error("--backend-netns runs l4lb (health_probe) only")
+        global NETNS, FIRST
+        NETNS = BackendNetns().__enter__()
+        FIRST = NETNS.first
+        try:
+            return run_all(args, impls, results)
+        finally:
+            NETNS.__exit__()
+    return run_all(args, impls, results)
+
+
+def run_all(args, impls, results):
     for _ in range(args.rounds):
         for impl in impls:
             results.setdefault(impl.name, []).append(run_one(impl, args))
@@ -339,8 +459,8 @@ def main():
                           "cpu_share_median": med[name],
                           "rss_mib_max": max(r["rss_mib"] for r in rs),
                           "detect_ms_max": max((r["detect_ms_max"] or 0) for r in rs)}), flush=True)
-    for name in ("l4lb", "l4lbd"):
-        if name in med and "keepalived" in med:
+    for name in med:
+        if name != "keepalived" and "keepalived" in med:
             a, b = med[name], med["keepalived"]
             print(json.dumps({"bench": "health", "ratio": f"{name}_cpu/keepalived_cpu (medians)",
                               "value": round(a / b, 3) if b else None}), flush=True)
