@@ -93,6 +93,13 @@ struct HalfOpen::Lane {
   std::size_t next_port = 0;
   bool armed = false;
   std::vector<std::uint64_t> outbox;
+  // flush()'s buffers, kept between batches so that sending allocates nothing.
+  std::vector<std::uint64_t> sending;
+  std::vector<tcp_segment::Syn> syns;
+  std::vector<sockaddr_storage> to;
+  std::vector<iovec> iov;
+  std::vector<std::uint8_t> cmsgs;
+  std::vector<mmsghdr> msgs;
 
   ~Lane() {
     for (int fd : reserved) ::close(fd);
@@ -193,8 +200,8 @@ bool HalfOpen::open_lane(Lane& l, net::Family f) {
   return true;
 }
 
-std::optional<net::Address> HalfOpen::source_for(Lane& l, const net::Address& to, int& err) {
-  if (auto it = sources_.find(to); it != sources_.end()) return it->second;
+std::optional<net::Address> HalfOpen::routed_source(const net::Address& to, int& err) {
+  Lane& l = lane(to.family());
   // Connecting a UDP socket runs the route lookup and sends nothing.
   sockaddr_storage ss;
   socklen_t len = fill(to, 9, ss);
@@ -204,16 +211,11 @@ std::optional<net::Address> HalfOpen::source_for(Lane& l, const net::Address& to
     return std::nullopt;
   }
   auto source = address_of(ss);
-  if (!source) {
-    err = EAFNOSUPPORT;
-    return std::nullopt;
-  }
-  sources_.emplace(to, *source);
+  if (!source) err = EAFNOSUPPORT;
   return source;
 }
 
-std::uint64_t HalfOpen::start(const net::Address& to, std::uint16_t port,
-                              const std::optional<net::Address>& source, Done done) {
+std::uint64_t HalfOpen::start(const net::Address& to, std::uint16_t port, From from, Done done) {
   Lane& l = lane(to.family());
   // A port with no probe to this destination in flight, round robin.
   Key key{to, port, 0};
@@ -224,16 +226,8 @@ std::uint64_t HalfOpen::start(const net::Address& to, std::uint16_t port,
   }
   if (tries == l.ports.size()) return 0;
   const std::uint64_t id = next_id_++;
-  Probe p{key, static_cast<std::uint32_t>(random_()), {}, !source, std::move(done)};
   by_key_.emplace(key, id);
-  int err = 0;
-  auto from = source ? source : source_for(l, to, err);
-  probes_.emplace(id, std::move(p));
-  if (!from) {
-    complete_later(id, Outcome::error, err);
-    return id;
-  }
-  probes_.at(id).source = *from;
+  probes_.emplace(id, Probe{key, static_cast<std::uint32_t>(random_()), from, std::move(done)});
   queue(id);
   return id;
 }
@@ -245,7 +239,6 @@ void HalfOpen::resend(std::uint64_t id) {
 void HalfOpen::forget(std::uint64_t id) {
   auto it = probes_.find(id);
   if (it == probes_.end()) return;
-  if (it->second.resolved_source) sources_.erase(it->second.key.to);
   by_key_.erase(it->second.key);
   probes_.erase(it);
 }
@@ -266,18 +259,25 @@ void HalfOpen::flush() {
 void HalfOpen::flush(Lane& l) {
   const bool v4 = l.family == net::Family::v4;
   const std::size_t control = v4 ? CMSG_SPACE(sizeof(in_pktinfo)) : CMSG_SPACE(sizeof(in6_pktinfo));
-  std::vector<std::uint64_t> ids;
-  ids.swap(l.outbox);
+  // Probes completing below may start others: those queue into the emptied outbox.
+  std::vector<std::uint64_t>& ids = l.sending;
+  ids.clear();
+  std::swap(ids, l.outbox);
   std::erase_if(ids, [&](std::uint64_t id) { return !probes_.contains(id); });
   const std::size_t n = ids.size();
-  std::vector<tcp_segment::Syn> syns(n);
-  std::vector<sockaddr_storage> to(n);
-  std::vector<iovec> iov(n);
-  std::vector<std::uint8_t> cmsgs(n * control, 0);
-  std::vector<mmsghdr> msgs(n);
+  auto& syns = l.syns;
+  auto& to = l.to;
+  auto& iov = l.iov;
+  auto& cmsgs = l.cmsgs;
+  auto& msgs = l.msgs;
+  syns.resize(n);
+  to.resize(n);
+  iov.resize(n);
+  cmsgs.assign(n * control, 0);
+  msgs.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const Probe& p = probes_.at(ids[i]);
-    syns[i] = tcp_segment::make_syn(p.source, p.key.sport, p.key.to, p.key.dport, p.seq);
+    syns[i] = tcp_segment::make_syn(p.from.address, p.key.sport, p.key.to, p.key.dport, p.seq);
     iov[i] = {syns[i].data(), syns[i].size()};
     msghdr& m = msgs[i].msg_hdr;
     m = {};
@@ -296,14 +296,14 @@ void HalfOpen::flush(Lane& l) {
       c->cmsg_type = IP_PKTINFO;
       c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
       in_pktinfo info{};
-      info.ipi_spec_dst = p.source.to_v4();
+      info.ipi_spec_dst = p.from.address.to_v4();
       std::memcpy(CMSG_DATA(c), &info, sizeof info);
     } else {
       c->cmsg_level = IPPROTO_IPV6;
       c->cmsg_type = IPV6_PKTINFO;
       c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
       in6_pktinfo info{};
-      info.ipi6_addr = p.source.to_v6();
+      info.ipi6_addr = p.from.address.to_v6();
       std::memcpy(CMSG_DATA(c), &info, sizeof info);
     }
   }
@@ -322,7 +322,7 @@ void HalfOpen::flush(Lane& l) {
     const int err = sent < 0 ? errno : EIO;
     const Probe& p = probes_.at(ids[i]);
     // The kernel says "network unreachable" for a source that is not ours: ask it plainly.
-    const int bind_err = p.resolved_source ? 0 : bind_error(p.source);
+    const int bind_err = p.from.configured ? bind_error(p.from.address) : 0;
     if (bind_err != 0)
       complete(ids[i], Outcome::bad_source, bind_err);
     else
@@ -394,7 +394,6 @@ void HalfOpen::complete(std::uint64_t id, Outcome outcome, int err) {
   auto it = probes_.find(id);
   if (it == probes_.end()) return;
   auto done = std::move(it->second.done);
-  if (outcome == Outcome::error && it->second.resolved_source) sources_.erase(it->second.key.to);
   by_key_.erase(it->second.key);
   probes_.erase(it);
   if (done) done(outcome, err);

@@ -52,16 +52,25 @@ class HalfOpen : public boost::asio::execution_context::service {
   enum class Outcome { open, refused, bad_source, error };
   using Done = std::function<void(Outcome, int err)>;
 
-  // Sends a SYN to `to`:`port` (from `source`, else from the address the kernel's routing
-  // picks) with the SYNs of this loop turn. Returns the probe's id, or 0 when every reserved
-  // port already has a probe to this destination in flight. `done` runs later on the loop,
-  // never inside start(), unless forget(id) comes first. Requires available(to.family()).
-  std::uint64_t start(const net::Address& to, std::uint16_t port,
-                      const std::optional<net::Address>& source, Done done);
+  // The address a SYN is sent from, which its checksum covers: the check's configured
+  // source, or the one the kernel's routing picks (routed_source()).
+  struct From {
+    net::Address address;
+    bool configured = false;
+  };
+
+  // The source address the kernel's routing picks for `to` (two system calls, no packet);
+  // nullopt with `err` set when there is no route.
+  std::optional<net::Address> routed_source(const net::Address& to, int& err);
+
+  // Sends a SYN to `to`:`port` from `from` with the SYNs of this loop turn. Returns the
+  // probe's id, or 0 when every reserved port already has a probe to this destination in
+  // flight. `done` runs later on the loop, never inside start(), unless forget(id) comes
+  // first. Requires available(to.family()).
+  std::uint64_t start(const net::Address& to, std::uint16_t port, From from, Done done);
   // Sends the SYN of probe `id` again (a retransmission: same port and sequence number).
   void resend(std::uint64_t id);
-  // Drops probe `id` (finished elsewhere: timed out or cancelled). The source address
-  // chosen for its destination is looked up afresh next time, in case routing changed.
+  // Drops probe `id` (finished elsewhere: timed out or cancelled).
   void forget(std::uint64_t id);
 
   struct Stats {
@@ -88,15 +97,13 @@ class HalfOpen : public boost::asio::execution_context::service {
   struct Probe {
     Key key;
     std::uint32_t seq;
-    net::Address source;
-    bool resolved_source;  // looked up here rather than configured
+    From from;
     Done done;
   };
 
   void shutdown() override;
   Lane& lane(net::Family f);
   bool open_lane(Lane& lane, net::Family f);
-  std::optional<net::Address> source_for(Lane& lane, const net::Address& to, int& err);
   void queue(std::uint64_t id);
   void flush();
   void flush(Lane& lane);
@@ -110,7 +117,6 @@ class HalfOpen : public boost::asio::execution_context::service {
   std::unique_ptr<Lane> v6_;
   std::unordered_map<std::uint64_t, Probe> probes_;
   std::unordered_map<Key, std::uint64_t, KeyHash> by_key_;
-  std::unordered_map<net::Address, net::Address> sources_;  // destination -> routed source
   std::uint64_t next_id_ = 1;
   bool flush_posted_ = false;
   std::mt19937 random_;

@@ -31,10 +31,11 @@ class InvalidProbe : public ProbeBase<InvalidProbe> {
 }  // namespace detail
 
 std::shared_ptr<Probe> start_probe(boost::asio::io_context& io,
-                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done) {
+                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done,
+                                   std::shared_ptr<ProbeMemory> memory) {
   switch (spec->type) {
     case config::HealthType::tcp:
-      return detail::start_tcp(io, std::move(spec), std::move(done));
+      return detail::start_tcp(io, std::move(spec), std::move(done), std::move(memory));
     case config::HealthType::udp:
       return detail::start_udp(io, std::move(spec), std::move(done));
     case config::HealthType::http:

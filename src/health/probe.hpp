@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "health/result.hpp"
 #include "health/spec.hpp"
@@ -19,6 +20,13 @@ class Probe {
 };
 
 using ProbeDone = std::function<void(const ProbeResult&)>;
+
+// What a check remembers between its runs, for its probes: the source address the kernel's
+// routing picked for the target (a half-open TCP check builds its checksum over it). A
+// probe that fails in a way a route change could explain forgets it.
+struct ProbeMemory {
+  std::optional<net::Address> routed_source;
+};
 
 // Starts a probe of the kind spec->type says (tcp, udp or http; `none` is a programming
 // error and fails with reason "socket"). `done` is called exactly once, never from inside
@@ -39,7 +47,9 @@ using ProbeDone = std::function<void(const ProbeResult&)>;
 //         and body together may not exceed max_response_bytes ("too_large"); with
 //         `expect`, the body must match it like tcp's. A never-ending body is cut by the
 //         size limit or the timeout, whichever comes first.
+// `memory` may be null (every run looks everything up afresh).
 std::shared_ptr<Probe> start_probe(boost::asio::io_context& io,
-                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done);
+                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done,
+                                   std::shared_ptr<ProbeMemory> memory = nullptr);
 
 }  // namespace l4lb::health

@@ -85,7 +85,7 @@ class ProbeBase : public Probe,
 
 namespace l4lb::health::detail {
 std::shared_ptr<Probe> start_tcp(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
-                                 ProbeDone done);
+                                 ProbeDone done, std::shared_ptr<ProbeMemory> memory);
 std::shared_ptr<Probe> start_udp(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
                                  ProbeDone done);
 std::shared_ptr<Probe> start_http(boost::asio::io_context& io,

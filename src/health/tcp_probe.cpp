@@ -23,8 +23,12 @@ using asio::ip::tcp;
 
 class TcpProbe : public ProbeBase<TcpProbe> {
  public:
-  TcpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
-      : ProbeBase(io, std::move(spec), std::move(done)), resend_(io), socket_(io) {}
+  TcpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done,
+           std::shared_ptr<ProbeMemory> memory)
+      : ProbeBase(io, std::move(spec), std::move(done)),
+        memory_(std::move(memory)),
+        resend_(io),
+        socket_(io) {}
 
   void start() { launch(); }
 
@@ -35,8 +39,10 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   void begin() {
     if (half_open_wanted()) {
       auto& half_open = HalfOpen::of(io_);
+      auto from = source(half_open);
+      if (!from) return;
       half_open_ = half_open.start(
-          spec_->address, spec_->port, spec_->source,
+          spec_->address, spec_->port, *from,
           [self = shared_from_this()](HalfOpen::Outcome o, int err) { self->on_answer(o, err); });
       if (half_open_ != 0) return resend_after(std::chrono::seconds(1));
       // Every reserved port has a probe to this destination in flight: connect instead.
@@ -78,6 +84,27 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     return HalfOpen::of(io_).available(spec_->address.family());
   }
 
+  // Where the SYN comes from: the configured source, else the routed one (remembered across
+  // runs). Without a route the check fails at once, like connect()'s ENETUNREACH.
+  std::optional<HalfOpen::From> source(HalfOpen& half_open) {
+    if (spec_->source) return HalfOpen::From{*spec_->source, true};
+    if (memory_ && memory_->routed_source) return HalfOpen::From{*memory_->routed_source, false};
+    int err = 0;
+    auto routed = half_open.routed_source(spec_->address, err);
+    if (!routed) {
+      fail_later(classify_errno(err), std::string("connect: ") + std::strerror(err));
+      return std::nullopt;
+    }
+    if (memory_) memory_->routed_source = routed;
+    return HalfOpen::From{*routed, false};
+  }
+
+  // No answer: perhaps the route changed; look the source up again next time.
+  void on_deadline() override {
+    if (half_open_ != 0 && memory_) memory_->routed_source.reset();
+    ProbeBase::on_deadline();
+  }
+
   // Like the kernel's SYN retransmissions (1 s, then doubling) while the timeout lasts.
   void resend_after(std::chrono::milliseconds wait) {
     if (elapsed() + wait >= spec_->timeout) return;
@@ -100,6 +127,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
       case HalfOpen::Outcome::bad_source:
         return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
       case HalfOpen::Outcome::error:
+        if (memory_) memory_->routed_source.reset();
         return fail(classify_errno(err), std::string("send SYN: ") + std::strerror(err));
     }
   }
@@ -159,6 +187,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     read_more();
   }
 
+  std::shared_ptr<ProbeMemory> memory_;
   std::uint64_t half_open_ = 0;  // the HalfOpen probe in flight
   asio::steady_timer resend_;
   int fd_ = -1;  // while connecting, and for connect-only checks
@@ -170,8 +199,8 @@ class TcpProbe : public ProbeBase<TcpProbe> {
 }  // namespace
 
 std::shared_ptr<Probe> start_tcp(asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
-                                 ProbeDone done) {
-  auto p = std::make_shared<TcpProbe>(io, std::move(spec), std::move(done));
+                                 ProbeDone done, std::shared_ptr<ProbeMemory> memory) {
+  auto p = std::make_shared<TcpProbe>(io, std::move(spec), std::move(done), std::move(memory));
   p->start();
   return p;
 }
