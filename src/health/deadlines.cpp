@@ -46,8 +46,12 @@ void Deadlines::fire() {
   std::optional<TimePoint> next;
   for (auto it = queues_.begin(); it != queues_.end();) {
     auto& q = it->second;
-    while (!q.empty() && q.front().due <= now) {
-      if (auto t = q.front().target.lock()) expired.push_back(std::move(t));
+    while (!q.empty()) {
+      auto t = q.front().target.lock();
+      if (t && t->running()) {
+        if (q.front().due > now) break;
+        expired.push_back(std::move(t));
+      }
       q.pop_front();
     }
     if (q.empty()) {

@@ -1,7 +1,9 @@
 // The deadlines of every probe on one io_context, on one Asio timer. A deadline is its probe's
 // start plus its timeout, so the deadlines of probes sharing a timeout arrive in order: one
 // FIFO per timeout value holds them, adding is O(1), and a probe that finishes first is not
-// removed but skipped when its entry comes due (it is held weakly). One Asio timer per probe
+// removed but dropped when the timer next fires (it is held weakly). The timer is armed for
+// the oldest probe still running, so while probes answer within their timeout it fires
+// about once per timeout, not once per probe. One Asio timer per probe
 // instead cost a heap insertion, a heap removal on cancel and a completion handler each, the
 // largest user-space cost of a check at 10,000 checks a second.
 //
@@ -29,7 +31,8 @@ class Deadlines : public boost::asio::execution_context::service {
 
   struct Target {
     virtual ~Target() = default;
-    virtual void expire() = 0;  // called once when the deadline passes, if still alive
+    virtual void expire() = 0;         // the deadline passed while still running
+    virtual bool running() const = 0;  // false once finished: the deadline no longer matters
   };
 
   explicit Deadlines(boost::asio::execution_context& ctx);

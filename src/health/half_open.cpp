@@ -2,15 +2,19 @@
 
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "common/log.hpp"
+#include "health/pacer.hpp"
 
 namespace l4lb::health::detail {
 
@@ -80,18 +84,45 @@ int bind_error(const net::Address& source) {
   return err;
 }
 
+std::int64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// When the kernel received a datagram (SO_TIMESTAMPNS), or now when it did not say.
+std::int64_t arrival_ns(const msghdr& m) {
+  for (auto* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&m)); c;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&m), c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    }
+  return realtime_ns();
+}
+
 }  // namespace
 
 struct HalfOpen::Lane {
   net::Family family;
   bool tried = false;
   bool ok = false;
-  std::optional<boost::asio::posix::stream_descriptor> raw;  // owns the raw socket
+  int raw = -1;
+  // The raw socket is watched through an epoll set of its own, registered one-shot: Asio's
+  // reactor, which keeps a descriptor registered for good, would wake the loop for every
+  // answer arriving while a paced read waits for its turn.
+  int epoll = -1;
+  bool registered = false;
+  std::optional<boost::asio::posix::stream_descriptor> watcher;  // owns a dup of `epoll`
   int udp = -1;  // connected (and reconnected) to find the routed source of a destination
   std::vector<int> reserved;
   std::vector<std::uint16_t> ports;
   std::size_t next_port = 0;
   bool armed = false;
+  Pacer read_pacer;
+  std::optional<boost::asio::steady_timer> read_timer;  // a paced read waiting for its turn
   std::vector<std::uint64_t> outbox;
   // flush()'s buffers, kept between batches so that sending allocates nothing.
   std::vector<std::uint64_t> sending;
@@ -102,6 +133,9 @@ struct HalfOpen::Lane {
   std::vector<mmsghdr> msgs;
 
   ~Lane() {
+    watcher.reset();
+    if (epoll >= 0) ::close(epoll);
+    if (raw >= 0) ::close(raw);
     for (int fd : reserved) ::close(fd);
     if (udp >= 0) ::close(udp);
   }
@@ -153,7 +187,17 @@ bool HalfOpen::open_lane(Lane& l, net::Family f) {
                  std::strerror(errno));
     return false;
   }
-  l.raw.emplace(io_, raw);
+  l.raw = raw;
+  l.epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (l.epoll < 0) {
+    log::warning("health: half-open {} TCP checks: epoll_create1: {}; using connect()", name,
+                 std::strerror(errno));
+    return false;
+  }
+  l.watcher.emplace(io_, ::dup(l.epoll));
+  l.read_timer.emplace(io_);
+  const int on = 1;
+  ::setsockopt(raw, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   for (std::size_t i = 0; i < kPorts; ++i) {
     const int fd = ::socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_storage ss;
@@ -307,7 +351,10 @@ void HalfOpen::flush(Lane& l) {
       std::memcpy(CMSG_DATA(c), &info, sizeof info);
     }
   }
-  const int fd = l.raw->native_handle();
+  const std::int64_t now_ns = realtime_ns();
+  for (std::uint64_t id : ids)
+    if (auto& p = probes_.at(id); p.sent_ns == 0) p.sent_ns = now_ns;
+  const int fd = l.raw;
   for (std::size_t i = 0; i < n;) {
     const int sent = ::sendmmsg(fd, &msgs[i], static_cast<unsigned>(n - i), 0);
     if (sent > 0) {
@@ -333,20 +380,46 @@ void HalfOpen::flush(Lane& l) {
 }
 
 void HalfOpen::arm(Lane& l) {
-  if (l.armed || !l.raw) return;
+  if (l.armed || !l.watcher) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  if (::epoll_ctl(l.epoll, l.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, l.raw, &ev) != 0) {
+    log::err("health: half-open: epoll_ctl: {}", std::strerror(errno));
+    return;
+  }
+  l.registered = true;
   l.armed = true;
-  l.raw->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                    [this, &l](const boost::system::error_code& ec) {
-                      l.armed = false;
-                      if (ec) return;
-                      receive(l);
-                      if (!probes_.empty()) arm(l);
-                    });
+  l.watcher->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this, &l](const boost::system::error_code& ec) {
+                          if (ec) {
+                            l.armed = false;
+                            return;
+                          }
+                          epoll_event fired;  // consume the one-shot event
+                          while (::epoll_wait(l.epoll, &fired, 1, 0) > 0) {
+                          }
+                          const TimePoint now = Clock::now();
+                          const TimePoint at = l.read_pacer.when(now);
+                          if (at <= now) return drain(l);
+                          // Read with the answers still arriving, a little later.
+                          l.read_timer->expires_at(at);
+                          l.read_timer->async_wait([this, &l](const boost::system::error_code& ec) {
+                            if (!ec) drain(l);
+                          });
+                        });
+}
+
+void HalfOpen::drain(Lane& l) {
+  l.armed = false;
+  l.read_pacer.fired(Clock::now());
+  receive(l);
+  if (!probes_.empty()) arm(l);
 }
 
 void HalfOpen::receive(Lane& l) {
   const bool v4 = l.family == net::Family::v4;
   std::array<std::array<std::uint8_t, kKeep>, kBatch> bufs;
+  alignas(cmsghdr) std::array<std::array<std::uint8_t, CMSG_SPACE(sizeof(timespec))>, kBatch> ctl;
   std::array<sockaddr_storage, kBatch> from;
   std::array<iovec, kBatch> iov;
   std::array<mmsghdr, kBatch> msgs;
@@ -358,8 +431,10 @@ void HalfOpen::receive(Lane& l) {
       msgs[i].msg_hdr.msg_namelen = sizeof from[i];
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = ctl[i].data();
+      msgs[i].msg_hdr.msg_controllen = ctl[i].size();
     }
-    const int n = ::recvmmsg(l.raw->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    const int n = ::recvmmsg(l.raw, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     for (int i = 0; i < n; ++i) {
       const std::span<const std::uint8_t> bytes(bufs[i].data(),
@@ -383,20 +458,22 @@ void HalfOpen::receive(Lane& l) {
         continue;
       }
       ++stats_.answers;
+      const Probe& p = probes_.at(it->second);
+      const auto latency = std::max<std::int64_t>(0, arrival_ns(msgs[i].msg_hdr) - p.sent_ns);
       complete(it->second, answer == tcp_segment::Answer::open ? Outcome::open : Outcome::refused,
-               0);
+               0, std::chrono::duration_cast<Micros>(std::chrono::nanoseconds(latency)));
     }
     if (n < static_cast<int>(kBatch)) return;
   }
 }
 
-void HalfOpen::complete(std::uint64_t id, Outcome outcome, int err) {
+void HalfOpen::complete(std::uint64_t id, Outcome outcome, int err, Micros latency) {
   auto it = probes_.find(id);
   if (it == probes_.end()) return;
   auto done = std::move(it->second.done);
   by_key_.erase(it->second.key);
   probes_.erase(it);
-  if (done) done(outcome, err);
+  if (done) done(outcome, err, latency);
 }
 
 void HalfOpen::complete_later(std::uint64_t id, Outcome outcome, int err) {

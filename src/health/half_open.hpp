@@ -9,7 +9,10 @@
 // so no other socket of this host uses them and the kernel sends the RST. Sequence numbers
 // are random: an off-path host must guess 32 bits to fake an answer. SYNs leave in batches
 // (one sendmmsg per loop turn) and answers are read in batches, through a socket filter
-// that passes only segments to our ports.
+// that passes only segments to our ports. Reads are paced (pacer.hpp): answers trickling in
+// would otherwise wake the process for every one or two of them, which at 10,000 checks a
+// second cost more than everything else the checker does; the kernel's receive timestamps
+// keep the measured latency exact.
 //
 // One HalfOpen per io_context (an Asio service); everything runs on the loop thread.
 #pragma once
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "common/address.hpp"
+#include "health/result.hpp"
 #include "health/tcp_segment.hpp"
 
 namespace l4lb::health::detail {
@@ -49,8 +53,10 @@ class HalfOpen : public boost::asio::execution_context::service {
   // `open`: a SYN-ACK; `refused`: a RST; `bad_source`: the configured source address is not
   // one the kernel lets us send from; `error`: the SYN could not be sent. `err` is the errno of
   // the last two. Never called for a SYN that got no answer: the caller's deadline covers that.
+  // `latency` is from sending the first SYN to the answer's arrival, both stamped by the
+  // kernel's clock, so it stays exact although answers are read in batches (see receive()).
   enum class Outcome { open, refused, bad_source, error };
-  using Done = std::function<void(Outcome, int err)>;
+  using Done = std::function<void(Outcome, int err, Micros latency)>;
 
   // The address a SYN is sent from, which its checksum covers: the check's configured
   // source, or the one the kernel's routing picks (routed_source()).
@@ -99,6 +105,7 @@ class HalfOpen : public boost::asio::execution_context::service {
     std::uint32_t seq;
     From from;
     Done done;
+    std::int64_t sent_ns = 0;  // CLOCK_REALTIME of the first SYN, like the kernel's stamps
   };
 
   void shutdown() override;
@@ -108,8 +115,9 @@ class HalfOpen : public boost::asio::execution_context::service {
   void flush();
   void flush(Lane& lane);
   void arm(Lane& lane);
+  void drain(Lane& lane);
   void receive(Lane& lane);
-  void complete(std::uint64_t id, Outcome outcome, int err);
+  void complete(std::uint64_t id, Outcome outcome, int err, Micros latency = Micros{0});
   void complete_later(std::uint64_t id, Outcome outcome, int err);
 
   boost::asio::io_context& io_;

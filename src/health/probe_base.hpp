@@ -41,6 +41,7 @@ class ProbeBase : public Probe,
   void expire() final {
     if (!finished_) on_deadline();
   }
+  bool running() const final { return !finished_; }
 
   // What the deadline means; the UDP weak check overrides it into a success.
   virtual void on_deadline() {
@@ -50,8 +51,12 @@ class ProbeBase : public Probe,
 
   Micros elapsed() const { return std::chrono::duration_cast<Micros>(Clock::now() - started_); }
   void succeed() { finish(ProbeResult::success(elapsed())); }
+  void succeed(Micros latency) { finish(ProbeResult::success(latency)); }
   void fail(std::string_view why, std::string detail) {
     finish(ProbeResult::failure(why, std::move(detail), elapsed()));
+  }
+  void fail(std::string_view why, std::string detail, Micros latency) {
+    finish(ProbeResult::failure(why, std::move(detail), latency));
   }
   // A failure found while starting: reported on the next turn of the loop, never re-entrantly.
   void fail_later(std::string_view why, std::string detail) {

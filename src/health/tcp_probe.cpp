@@ -43,7 +43,9 @@ class TcpProbe : public ProbeBase<TcpProbe> {
       if (!from) return;
       half_open_ = half_open.start(
           spec_->address, spec_->port, *from,
-          [self = shared_from_this()](HalfOpen::Outcome o, int err) { self->on_answer(o, err); });
+          [self = shared_from_this()](HalfOpen::Outcome o, int err, Micros latency) {
+            self->on_answer(o, err, latency);
+          });
       if (half_open_ != 0) return resend_after(std::chrono::seconds(1));
       // Every reserved port has a probe to this destination in flight: connect instead.
     }
@@ -116,14 +118,14 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     });
   }
 
-  void on_answer(HalfOpen::Outcome outcome, int err) {
+  void on_answer(HalfOpen::Outcome outcome, int err, Micros latency) {
     half_open_ = 0;
     if (finished()) return;
     switch (outcome) {
       case HalfOpen::Outcome::open:
-        return succeed();
+        return succeed(latency);
       case HalfOpen::Outcome::refused:
-        return fail(reason::refused, "connect: Connection refused (RST to our SYN)");
+        return fail(reason::refused, "connect: Connection refused (RST to our SYN)", latency);
       case HalfOpen::Outcome::bad_source:
         return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
       case HalfOpen::Outcome::error:

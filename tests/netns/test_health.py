@@ -272,6 +272,11 @@ class HealthNetns(unittest.TestCase):
                 self.assertEqual(b["status"], status, b)
                 if reason is None:
                     self.assertEqual(b["failures"], {}, b)
+                    # Measured from the SYN to the answer (kernel timestamps when half-open):
+                    # a real, positive figure within the timeout.
+                    if b["service"].startswith("tcp"):
+                        self.assertGreater(b["last_latency_us"], 0, b)
+                        self.assertLess(b["last_latency_us"], 500_000, b)
                 else:
                     # Every check failed, and for the one expected reason.
                     self.assertEqual(b["failures"], {reason: b["checks"]}, b)

@@ -19,8 +19,11 @@ struct Recorder : Deadlines::Target {
   void expire() override {
     log.push_back(id);
     waited = Clock::now() - added;
+    done = true;
   }
+  bool running() const override { return !done; }
   std::vector<int>& log;
+  bool done = false;
   int id;
   TimePoint added;
   Clock::duration waited{};
@@ -48,7 +51,7 @@ TEST_CASE("pacer: due work waits for the gap after a firing, never fires early")
   CHECK(gaps.size() == static_cast<std::size_t>((Pacer::kMaxGap - Pacer::kMinGap).count() + 1));
 }
 
-TEST_CASE("deadlines: not early, shorter timeouts first, dead targets skipped") {
+TEST_CASE("deadlines: not early, shorter timeouts first, dead and finished targets skipped") {
   boost::asio::io_context io;
   auto& d = Deadlines::of(io);
   std::vector<int> log;
@@ -59,7 +62,10 @@ TEST_CASE("deadlines: not early, shorter timeouts first, dead targets skipped") 
   d.add(Duration(20), fast);  // re-arms the timer earlier
   d.add(Duration(20), gone);
   gone.reset();
-  CHECK(d.queued() == 3);
+  auto finished = std::make_shared<Recorder>(log, 4);
+  finished->done = true;  // a probe that answered before its deadline
+  d.add(Duration(20), finished);
+  CHECK(d.queued() == 4);
   REQUIRE(health::testing::run_until(io, [&] { return log.size() == 2; }));
   CHECK(log == std::vector<int>{2, 1});
   CHECK(fast->waited >= milliseconds(20));

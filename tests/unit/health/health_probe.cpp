@@ -143,6 +143,7 @@ json backend_json(const health::BackendKey& k, const health::BackendHealth& h) {
           {"successes", h.successes},
           {"failures", failures},
           {"last_error", h.last_error},
+          {"last_latency_us", h.last_latency_us ? json(h.last_latency_us->count()) : json()},
           {"transitions", h.transitions}};
 }
 
