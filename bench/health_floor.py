@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""The kernel's floor for one TCP connect check on loopback: blocking connect + RST close
-(what a check costs the kernel with no event loop at all), against the listeners of
-bench/health_listeners.py. On loopback the server side of every handshake runs in the
-checker's system calls too, so this is the system time any checker pays per check here.
+"""The kernel's floor for one TCP check on loopback, with no event loop at all, against the
+listeners of bench/health_listeners.py. On loopback the server side of every handshake runs in
+the checker's system calls too, so this is the system time any checker pays per check here.
 
-  bench/health_floor.py [--checks 30000] [--backends 2000]
-Prints one JSON line. Stdlib only."""
+  connect:   blocking connect + RST close.
+  half-open: a SYN from a raw socket (sendto), its SYN-ACK read back (recv), the kernel's RST;
+             one system call per packet, so an upper bound for l4lbd's batched sends (root).
+
+  bench/health_floor.py [--checks 30000] [--backends 2000] [--mode connect|half-open|both]
+Prints one JSON line per mode. Stdlib only."""
 
 import argparse
 import ipaddress
@@ -20,10 +23,59 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIRST = ipaddress.IPv4Address("127.1.0.1")
 
 
+def connect(args):
+    rst = struct.pack("ii", 1, 0)
+    for i in range(args.checks):
+        s = socket.socket()
+        s.connect((str(FIRST + i % args.backends), 9000))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, rst)
+        s.close()
+    return args.checks
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def half_open(args):
+    # The source port is reserved by a bound socket, so the kernel RSTs the SYN-ACKs.
+    reserve = socket.socket()
+    reserve.bind(("127.0.0.1", 0))
+    sport = reserve.getsockname()[1]
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    raw.settimeout(1)
+    src = socket.inet_aton("127.0.0.1")
+    answered = 0
+    for i in range(args.checks):
+        dst = str(FIRST + i % args.backends)
+        hdr = struct.pack("!HHIIBBHHH", sport, 9000, i, 0, 5 << 4, 0x02, 65535, 0, 0)
+        c = checksum(src + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr)) + hdr)
+        raw.sendto(hdr[:16] + struct.pack("!H", c) + hdr[18:], (dst, 0))
+        while True:  # the raw socket also sees our SYN and the RST: read up to the SYN-ACK
+            try:
+                p = raw.recv(128)
+            except socket.timeout:
+                break
+            ihl = (p[0] & 15) * 4
+            dport, flags = struct.unpack("!H", p[ihl + 2:ihl + 4])[0], p[ihl + 13]
+            if dport == sport and flags & 0x12 == 0x12:
+                answered += 1
+                break
+    raw.close()
+    reserve.close()
+    return answered
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checks", type=int, default=30000)
     ap.add_argument("--backends", type=int, default=2000)
+    ap.add_argument("--mode", choices=["connect", "half-open", "both"], default="both")
     args = ap.parse_args()
     listeners = subprocess.Popen([sys.executable, os.path.join(HERE, "health_listeners.py"),
                                   str(args.backends), str(FIRST), "9000"],
@@ -31,17 +83,14 @@ def main():
     try:
         if not listeners.stdout.readline().startswith("ready"):
             raise RuntimeError("listeners failed")
-        rst = struct.pack("ii", 1, 0)
-        t0 = os.times()
-        for i in range(args.checks):
-            s = socket.socket()
-            s.connect((str(FIRST + i % args.backends), 9000))
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, rst)
-            s.close()
-        t1 = os.times()
-        print(json.dumps({"bench": "health_floor", "checks": args.checks,
-                          "sys_us_per_check": round((t1.system - t0.system) * 1e6 / args.checks, 1),
-                          "user_us_per_check": round((t1.user - t0.user) * 1e6 / args.checks, 1)}))
+        for mode in (["connect", "half-open"] if args.mode == "both" else [args.mode]):
+            t0 = os.times()
+            answered = (connect if mode == "connect" else half_open)(args)
+            t1 = os.times()
+            print(json.dumps({"bench": "health_floor", "mode": mode, "checks": args.checks,
+                              "answered": answered,
+                              "sys_us_per_check": round((t1.system - t0.system) * 1e6 / args.checks, 1),
+                              "user_us_per_check": round((t1.user - t0.user) * 1e6 / args.checks, 1)}))
     finally:
         listeners.stdin.close()
         listeners.wait(10)

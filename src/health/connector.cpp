@@ -10,25 +10,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/sockaddr.hpp"
+
 namespace l4lb::health::detail {
 
 namespace {
-
-socklen_t fill(const net::Address& a, std::uint16_t port, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (a.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(port);
-    s->sin_addr = a.to_v4();
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(port);
-  s->sin6_addr = a.to_v6();
-  return sizeof(sockaddr_in6);
-}
 
 std::uint64_t pack(int fd, std::uint32_t seq) {
   return (static_cast<std::uint64_t>(seq) << 32) | static_cast<std::uint32_t>(fd);
@@ -63,13 +49,13 @@ int Connector::start(const net::Address& to, std::uint16_t port,
   pending_[fd] = Pending{seq, std::move(done)};
   sockaddr_storage ss;
   if (source) {
-    const socklen_t len = fill(*source, 0, ss);
+    const socklen_t len = net::to_sockaddr(*source, 0, ss);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       complete_later(fd, seq, errno, Stage::bind);
       return fd;
     }
   }
-  const socklen_t len = fill(to, port, ss);
+  const socklen_t len = net::to_sockaddr(to, port, ss);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
     complete_later(fd, seq, 0, Stage::connect);
     return fd;

@@ -6,12 +6,11 @@ namespace l4lb::health::detail {
 
 Deadlines::Deadlines(boost::asio::execution_context& ctx)
     : boost::asio::execution_context::service(ctx),
-      timer_(static_cast<boost::asio::io_context&>(ctx)) {}
+      timer_(static_cast<boost::asio::io_context&>(ctx), [this](TimePoint now) { fire(now); }) {}
 
 void Deadlines::shutdown() {
   queues_.clear();
   timer_.cancel();
-  armed_for_.reset();
 }
 
 std::size_t Deadlines::queued() const {
@@ -23,24 +22,10 @@ std::size_t Deadlines::queued() const {
 void Deadlines::add(Duration timeout, std::weak_ptr<Target> target) {
   const TimePoint due = Clock::now() + timeout;
   queues_[timeout].push_back(Entry{due, std::move(target)});
-  arm(due);
+  timer_.due(due);
 }
 
-void Deadlines::arm(TimePoint due) {
-  const TimePoint at = pacer_.when(due);
-  if (armed_for_ && *armed_for_ <= at) return;
-  armed_for_ = at;
-  timer_.expires_at(at);
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;  // re-armed earlier (a new shorter timeout), or shut down
-    armed_for_.reset();
-    fire();
-  });
-}
-
-void Deadlines::fire() {
-  const TimePoint now = Clock::now();
-  pacer_.fired(now);
+void Deadlines::fire(TimePoint now) {
   // Collected first: an expiring probe may start others, which add deadlines.
   std::vector<std::shared_ptr<Target>> expired;
   std::optional<TimePoint> next;
@@ -61,7 +46,7 @@ void Deadlines::fire() {
     if (!next || q.front().due < *next) next = q.front().due;
     ++it;
   }
-  if (next) arm(*next);
+  if (next) timer_.due(*next);
   for (auto& t : expired) t->expire();
 }
 

@@ -13,7 +13,6 @@
 
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
 #include <memory>
@@ -52,13 +51,10 @@ class Deadlines : public boost::asio::execution_context::service {
     std::weak_ptr<Target> target;
   };
   void shutdown() override;
-  void arm(TimePoint due);
-  void fire();
+  void fire(TimePoint now);
 
-  boost::asio::steady_timer timer_;
   std::map<Duration, std::deque<Entry>> queues_;
-  std::optional<TimePoint> armed_for_;
-  Pacer pacer_;
+  PacedTimer timer_;
 };
 
 }  // namespace l4lb::health::detail

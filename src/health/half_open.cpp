@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "common/log.hpp"
+#include "common/sockaddr.hpp"
 #include "health/pacer.hpp"
 
 namespace l4lb::health::detail {
@@ -28,30 +29,6 @@ constexpr std::size_t kPorts = 16;
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kKeep = 80;
 constexpr int kBufferBytes = 1 << 20;
-
-socklen_t fill(const net::Address& a, std::uint16_t port, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (a.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(port);
-    s->sin_addr = a.to_v4();
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(port);
-  s->sin6_addr = a.to_v6();
-  return sizeof(sockaddr_in6);
-}
-
-std::optional<net::Address> address_of(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET)
-    return net::Address::from_v4(reinterpret_cast<const sockaddr_in&>(ss).sin_addr);
-  if (ss.ss_family == AF_INET6)
-    return net::Address::from_v6(reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
-  return std::nullopt;
-}
 
 // Passes a segment only when its destination port is one of `ports`. An IPv4 raw socket
 // sees the IP header first (its length in the low nibble of byte 0); an IPv6 one does not.
@@ -78,7 +55,7 @@ int bind_error(const net::Address& source) {
   const int fd = ::socket(net::to_af(source.family()), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
   sockaddr_storage ss;
-  const socklen_t len = fill(source, 0, ss);
+  const socklen_t len = net::to_sockaddr(source, 0, ss);
   const int err = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : errno;
   ::close(fd);
   return err;
@@ -201,7 +178,7 @@ bool HalfOpen::open_lane(Lane& l, net::Family f) {
   for (std::size_t i = 0; i < kPorts; ++i) {
     const int fd = ::socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_storage ss;
-    socklen_t len = fill(
+    socklen_t len = net::to_sockaddr(
         f == net::Family::v4 ? *net::Address::parse("0.0.0.0") : *net::Address::parse("::"), 0, ss);
     const int only = 1;
     if (fd < 0 ||
@@ -248,13 +225,13 @@ std::optional<net::Address> HalfOpen::routed_source(const net::Address& to, int&
   Lane& l = lane(to.family());
   // Connecting a UDP socket runs the route lookup and sends nothing.
   sockaddr_storage ss;
-  socklen_t len = fill(to, 9, ss);
+  socklen_t len = net::to_sockaddr(to, 9, ss);
   if (::connect(l.udp, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
       ::getsockname(l.udp, reinterpret_cast<sockaddr*>(&ss), &(len = sizeof ss)) != 0) {
     err = errno;
     return std::nullopt;
   }
-  auto source = address_of(ss);
+  auto source = net::address_of(ss);
   if (!source) err = EAFNOSUPPORT;
   return source;
 }
@@ -326,7 +303,7 @@ void HalfOpen::flush(Lane& l) {
     msghdr& m = msgs[i].msg_hdr;
     m = {};
     // The port field of a raw socket's address must be zero (or the protocol, for IPv6).
-    m.msg_namelen = fill(p.key.to, 0, to[i]);
+    m.msg_namelen = net::to_sockaddr(p.key.to, 0, to[i]);
     m.msg_name = &to[i];
     m.msg_iov = &iov[i];
     m.msg_iovlen = 1;
@@ -442,7 +419,7 @@ void HalfOpen::receive(Lane& l) {
       std::optional<tcp_segment::Reply> reply;
       if (v4) {
         reply = tcp_segment::read_ipv4(bytes);
-      } else if (auto sender = address_of(from[i])) {
+      } else if (auto sender = net::address_of(from[i])) {
         reply = tcp_segment::read_ipv6(bytes, *sender);
       }
       if (!reply) {

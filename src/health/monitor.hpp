@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -84,8 +83,7 @@ class Monitor {
   };
   TimePoint earliest_run() const;
   void plan(TimePoint at, std::weak_ptr<Check> check, std::uint64_t generation);
-  void arm();
-  void start_due();
+  void start_due(TimePoint now);
   void transition(Check& check, Status to, const std::string& why);
 
   boost::asio::io_context& io_;
@@ -93,12 +91,9 @@ class Monitor {
   std::map<std::int64_t, std::vector<Run>> runs_;  // by millisecond of the steady clock
   std::vector<std::vector<Run>> spare_;            // emptied buckets, for reuse
   std::vector<std::shared_ptr<Check>> due_;        // start_due()'s buffer
-  boost::asio::steady_timer timer_;
-  std::optional<TimePoint> timer_at_;
   // Runs due close together start together (the TCP SYNs of one batch in one system call),
   // at most Pacer::kMaxGap after their slot.
-  detail::Pacer pacer_;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  detail::PacedTimer timer_;
   StartMode start_mode_ = StartMode::fast;
   std::map<BackendKey, std::shared_ptr<Check>> checks_;
   Stats stats_;

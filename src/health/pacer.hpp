@@ -11,7 +11,12 @@
 #pragma once
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <random>
 
 #include "common/time.hpp"
@@ -41,6 +46,46 @@ class Pacer {
   Duration max_gap_;
   TimePoint not_before_{};
   std::minstd_rand random_;
+};
+
+// One Asio timer that runs `fire` when the earliest of some work is due, paced: the owner
+// says when work falls due (due()), and `fire` finds what is due itself and says when the
+// next is.
+class PacedTimer {
+ public:
+  PacedTimer(boost::asio::io_context& io, std::function<void(TimePoint now)> fire)
+      : timer_(io), fire_(std::move(fire)) {}
+  ~PacedTimer() { *alive_ = false; }
+  PacedTimer(const PacedTimer&) = delete;
+  PacedTimer& operator=(const PacedTimer&) = delete;
+
+  // Makes the timer fire no later than pacing allows after `at`.
+  void due(TimePoint at) {
+    const TimePoint when = pacer_.when(at);
+    if (armed_for_ && *armed_for_ <= when) return;
+    armed_for_ = when;
+    timer_.expires_at(when);
+    timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      // A completion already queued when the owner went away must not touch it.
+      if (ec || !*alive) return;
+      armed_for_.reset();
+      const TimePoint now = Clock::now();
+      pacer_.fired(now);
+      fire_(now);
+    });
+  }
+
+  void cancel() {
+    timer_.cancel();
+    armed_for_.reset();
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  std::function<void(TimePoint)> fire_;
+  std::optional<TimePoint> armed_for_;
+  Pacer pacer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace l4lb::health::detail
