@@ -5,9 +5,11 @@ the checker's system calls too, so this is the system time any checker pays per 
 
   connect:   blocking connect + RST close.
   half-open: a SYN from a raw socket (sendto), its SYN-ACK read back (recv), the kernel's RST;
-             one system call per packet, so an upper bound for l4lbd's batched sends (root).
+             one system call per packet (root).
+  half-open-batched: the same exchange batched as l4lbd does it, 100 SYNs per sendmmsg and
+             answers by recvmmsg through a socket filter (bench/syn_floor.c, built with cc).
 
-  bench/health_floor.py [--checks 30000] [--backends 2000] [--mode connect|half-open|both]
+  bench/health_floor.py [--checks 30000] [--backends 2000] [--mode MODE|all]
 Prints one JSON line per mode. Stdlib only."""
 
 import argparse
@@ -18,9 +20,22 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRST = ipaddress.IPv4Address("127.1.0.1")
+
+
+MODES = ["connect", "half-open", "half-open-batched"]
+
+
+def syn_floor(args):
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "syn_floor")
+        subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "syn_floor.c")], check=True)
+        r = subprocess.run([exe, str(args.checks), str(args.backends), "100", str(FIRST), "9000"],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.strip()
 
 
 def connect(args):
@@ -75,7 +90,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checks", type=int, default=30000)
     ap.add_argument("--backends", type=int, default=2000)
-    ap.add_argument("--mode", choices=["connect", "half-open", "both"], default="both")
+    ap.add_argument("--mode", choices=MODES + ["all"], default="all")
     args = ap.parse_args()
     listeners = subprocess.Popen([sys.executable, os.path.join(HERE, "health_listeners.py"),
                                   str(args.backends), str(FIRST), "9000"],
@@ -83,7 +98,10 @@ def main():
     try:
         if not listeners.stdout.readline().startswith("ready"):
             raise RuntimeError("listeners failed")
-        for mode in (["connect", "half-open"] if args.mode == "both" else [args.mode]):
+        for mode in (MODES if args.mode == "all" else [args.mode]):
+            if mode == "half-open-batched":
+                print(syn_floor(args), flush=True)
+                continue
             t0 = os.times()
             answered = (connect if mode == "connect" else half_open)(args)
             t1 = os.times()

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "health/connector.hpp"
@@ -25,10 +26,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
  public:
   TcpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done,
            std::shared_ptr<ProbeMemory> memory)
-      : ProbeBase(io, std::move(spec), std::move(done)),
-        memory_(std::move(memory)),
-        resend_(io),
-        socket_(io) {}
+      : ProbeBase(io, std::move(spec), std::move(done)), memory_(std::move(memory)) {}
 
   void start() { launch(); }
 
@@ -61,7 +59,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     if (half_open_ != 0) {
       HalfOpen::of(io_).forget(half_open_);
       half_open_ = 0;
-      resend_.cancel();
+      if (resend_) resend_->cancel();
     }
     // Abortive close (RST): the checker keeps no TIME_WAIT per check.
     const linger abort{1, 0};
@@ -72,9 +70,9 @@ class TcpProbe : public ProbeBase<TcpProbe> {
       fd_ = -1;
     }
     boost::system::error_code ignored;
-    if (!socket_.is_open()) return;
-    socket_.set_option(asio::socket_base::linger(true, 0), ignored);
-    socket_.close(ignored);
+    if (!socket_ || !socket_->is_open()) return;
+    socket_->set_option(asio::socket_base::linger(true, 0), ignored);
+    socket_->close(ignored);
   }
 
  private:
@@ -110,8 +108,9 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   // Like the kernel's SYN retransmissions (1 s, then doubling) while the timeout lasts.
   void resend_after(std::chrono::milliseconds wait) {
     if (elapsed() + wait >= spec_->timeout) return;
-    resend_.expires_after(wait);
-    resend_.async_wait([self = shared_from_this(), wait](const boost::system::error_code& ec) {
+    if (!resend_) resend_.emplace(io_);
+    resend_->expires_after(wait);
+    resend_->async_wait([self = shared_from_this(), wait](const boost::system::error_code& ec) {
       if (ec || self->finished() || self->half_open_ == 0) return;
       HalfOpen::of(self->io_).resend(self->half_open_);
       self->resend_after(wait * 2);
@@ -142,12 +141,13 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     if (spec_->send.empty() && (!spec_->expect || spec_->expect->empty())) return succeed();
     // Further I/O goes through Asio; the socket takes the descriptor over.
     boost::system::error_code ec;
-    socket_.assign(spec_->address.is_v4() ? tcp::v4() : tcp::v6(), fd_, ec);
+    socket_.emplace(io_);
+    socket_->assign(spec_->address.is_v4() ? tcp::v4() : tcp::v6(), fd_, ec);
     if (ec) return fail(classify(ec), "assign: " + ec.message());
     fd_ = -1;
     if (spec_->send.empty()) return after_send();
     asio::async_write(
-        socket_, asio::buffer(spec_->send),
+        *socket_, asio::buffer(spec_->send),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
           if (self->finished()) return;
           if (ec) return self->fail(classify(ec), "send: " + ec.message());
@@ -163,9 +163,9 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   }
 
   void read_more() {
-    socket_.async_read_some(asio::buffer(reply_.data() + got_, reply_.size() - got_),
-                            [self = shared_from_this()](const boost::system::error_code& ec,
-                                                        std::size_t n) { self->on_read(ec, n); });
+    socket_->async_read_some(asio::buffer(reply_.data() + got_, reply_.size() - got_),
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -191,9 +191,11 @@ class TcpProbe : public ProbeBase<TcpProbe> {
 
   std::shared_ptr<ProbeMemory> memory_;
   std::uint64_t half_open_ = 0;  // the HalfOpen probe in flight
-  asio::steady_timer resend_;
+  // Built only when needed: most checks never retransmit, and connect-only and half-open
+  // checks never hand their descriptor to Asio.
+  std::optional<asio::steady_timer> resend_;
   int fd_ = -1;  // while connecting, and for connect-only checks
-  tcp::socket socket_;
+  std::optional<tcp::socket> socket_;
   std::string reply_;
   std::size_t got_ = 0;
 };
