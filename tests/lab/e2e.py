@@ -28,6 +28,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pylib"))
+from lab import sh  # noqa: E402  (shell commands, optionally in a namespace, quoted safely)
+
 PORTS = [(80, "tcp"), (443, "tcp"), (389, "tcp"), (636, "tcp"), (88, "tcp"), (464, "tcp"),
          (88, "udp"), (464, "udp")]
 VIP4, VIP6 = "10.232.35.199", "2001:db8:35::199"
@@ -119,15 +122,6 @@ def lb_config(node, schedulers=None, weights=None):
 
 # ---------------------------------------------------------------------------------------
 # Guest side: the scenario (runs as root inside the UML guest)
-
-def sh(cmd, ns=None, check=True, timeout=60):
-    if ns:
-        cmd = f"ip netns exec {ns} sh -c '{cmd}'"
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"command failed rc={p.returncode}: {cmd}\n{p.stdout}{p.stderr}")
-    return p.stdout
-
 
 def _batch(commands, ns=None):
     """Runs `ip` commands (one per line, without "ip") in one process; stops at the first error."""
