@@ -29,19 +29,20 @@ struct Session : std::enable_shared_from_this<Session> {
   }
 
   void on_request(const boost::system::error_code& ec, std::size_t n) {
-    nlohmann::json response;
     if (ec) {
       if (ec == boost::asio::error::eof || ec == boost::asio::error::operation_aborted) return;
-      response = {{"ok", false}, {"error", "request too long or unreadable: " + ec.message()}};
-    } else {
-      std::string line(boost::asio::buffers_begin(buffer.data()),
-                       boost::asio::buffers_begin(buffer.data()) + static_cast<long>(n));
-      auto request = nlohmann::json::parse(line, nullptr, false);
-      if (request.is_discarded() || !request.is_object())
-        response = {{"ok", false}, {"error", "request is not a JSON object"}};
-      else
-        response = handler(request);
+      return send({{"ok", false}, {"error", "request too long or unreadable: " + ec.message()}});
     }
+    std::string line(boost::asio::buffers_begin(buffer.data()),
+                     boost::asio::buffers_begin(buffer.data()) + static_cast<long>(n));
+    auto request = nlohmann::json::parse(line, nullptr, false);
+    if (request.is_discarded() || !request.is_object())
+      return send({{"ok", false}, {"error", "request is not a JSON object"}});
+    handler(request,
+            [self = shared_from_this()](nlohmann::json response) { self->send(response); });
+  }
+
+  void send(const nlohmann::json& response) {
     reply = response.dump() + "\n";
     auto self = shared_from_this();
     boost::asio::async_write(socket, boost::asio::buffer(reply),

@@ -14,7 +14,10 @@ namespace l4lb::daemon {
 
 class ControlServer {
  public:
-  using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+  // Answers `request` by calling `reply` exactly once, now or later on the loop (a status
+  // waits for the kernel's table, read off the loop).
+  using Reply = std::function<void(nlohmann::json response)>;
+  using Handler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   ControlServer(boost::asio::io_context& io, Handler handler);
   ~ControlServer();

@@ -36,8 +36,11 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       signals_(io),
       systemd_(io),
       notify_(io),
-      control_(io, [this](const nlohmann::json& r) { return handle(r); }),
-      metrics_(io, [this] { return render_metrics(status()); }) {}
+      control_(io, [this](const nlohmann::json& r,
+                          ControlServer::Reply reply) { handle(r, std::move(reply)); }),
+      metrics_(io, [this](std::function<void(std::string)> done) {
+        status([done = std::move(done)](nlohmann::json doc) { done(render_metrics(doc)); });
+      }) {}
 
 Daemon::~Daemon() = default;
 
@@ -103,6 +106,12 @@ void Daemon::apply(const config::Config& next) {
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
       remember_adopted(next);
+      // A second socket for status dumps, read by a thread of their own.
+      if (auto reader_kernel = ipvs::open_netlink_kernel(error))
+        table_reader_ = std::make_unique<ipvs::TableReader>(io_, std::move(reader_kernel));
+      else
+        log::warning("ipvs: no second netlink socket for status ({}); status reads on the loop",
+                     error);
     } else {
       ipvs_error_ = error;
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
@@ -283,13 +292,16 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   }
 }
 
-nlohmann::json Daemon::handle(const nlohmann::json& request) {
+void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
   const std::string command = request.value("command", std::string());
-  if (command == "status") return {{"ok", true}, {"status", status()}};
-  if (command == "reload") return reload();
-  if (command == "drain") return drain(request, true);
-  if (command == "undrain") return drain(request, false);
-  return {{"ok", false}, {"error", "unknown command '" + command + "'"}};
+  if (command == "status")
+    return status([reply = std::move(reply)](nlohmann::json doc) {
+      reply({{"ok", true}, {"status", std::move(doc)}});
+    });
+  if (command == "reload") return reply(reload());
+  if (command == "drain") return reply(drain(request, true));
+  if (command == "undrain") return reply(drain(request, false));
+  reply({{"ok", false}, {"error", "unknown command '" + command + "'"}});
 }
 
 nlohmann::json Daemon::drain(const nlohmann::json& request, bool add) {

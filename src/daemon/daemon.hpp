@@ -23,6 +23,7 @@
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
+#include "ipvs/table_reader.hpp"
 #include "vrrp/runtime.hpp"
 
 namespace l4lb::daemon {
@@ -38,10 +39,13 @@ class Daemon {
 
   // The reload transaction. Returns {ok, errors[], warnings[], changes[]}.
   nlohmann::json reload();
-  nlohmann::json status();
+  // The status document (docs/STATUS.md). The kernel's table (traffic counters) is read off
+  // the loop when the reader is available; `done` runs on the loop.
+  void status(std::function<void(nlohmann::json)> done);
 
  private:
-  nlohmann::json handle(const nlohmann::json& request);
+  void handle(const nlohmann::json& request, ControlServer::Reply reply);
+  nlohmann::json status_document(const ipvs::Table& kernel);
   nlohmann::json drain(const nlohmann::json& request, bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
@@ -65,7 +69,8 @@ class Daemon {
   std::unique_ptr<vrrp::Runtime> vrrp_;
   std::unique_ptr<health::Monitor> health_;
   std::unique_ptr<ipvs::Programmer> ipvs_;
-  std::optional<std::string> ipvs_error_;  // why IPVS could not be opened (reported once)
+  std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
+  std::optional<std::string> ipvs_error_;            // why IPVS could not be opened (reported once)
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;

@@ -42,8 +42,16 @@ struct Session : std::enable_shared_from_this<Session> {
     } else {
       response.result(http::status::ok);
       response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      response.body() = render();
+      return render([self = shared_from_this()](std::string text) {
+        self->response.body() = std::move(text);
+        self->write();
+      });
     }
+    write();
+  }
+
+  void write() {
+    const auto& req = parser.get();
     response.prepare_payload();
     if (req.method() == http::verb::head) response.body().clear();
     auto self = shared_from_this();

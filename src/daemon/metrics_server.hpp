@@ -12,7 +12,8 @@ namespace l4lb::daemon {
 
 class MetricsServer {
  public:
-  using Render = std::function<std::string()>;
+  // Produces the exposition text by calling `done` once, now or later on the loop.
+  using Render = std::function<void(std::function<void(std::string text)> done)>;
   MetricsServer(boost::asio::io_context& io, Render render);
   // `listen` is "HOST:PORT" ("127.0.0.1:9465", "[::1]:9465"). Returns an error message on failure.
   std::optional<std::string> listen(const std::string& listen);

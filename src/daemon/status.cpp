@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "common/log.hpp"
 #include "config/loader.hpp"
 #include "daemon/daemon.hpp"
 
@@ -55,7 +56,21 @@ json health_json(const health::BackendKey& key, const health::BackendHealth& h) 
 
 }  // namespace
 
-nlohmann::json Daemon::status() {
+void Daemon::status(std::function<void(nlohmann::json)> done) {
+  if (!ipvs_) return done(status_document(ipvs::Table{}));
+  if (!table_reader_) return done(status_document(ipvs_->current()));
+  // The document is built when the table arrives, so that it shows the state of that moment.
+  table_reader_->read(
+      [this, done = std::move(done)](std::optional<ipvs::Table> table, const std::string& error) {
+        if (!table) {
+          log::warning("ipvs dump for status failed: {}", error);
+          return done(status_document(ipvs_ ? ipvs_->model() : ipvs::Table{}));
+        }
+        done(status_document(*table));
+      });
+}
+
+nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
   json doc;
   doc["schema"] = 1;
   doc["daemon"] = {{"node", config_.node_name},
@@ -95,8 +110,6 @@ nlohmann::json Daemon::status() {
     }
   doc["vrrp"] = vrrp;
 
-  ipvs::Table kernel;
-  if (ipvs_) kernel = ipvs_->current();
   json services = json::array();
   for (const auto& s : config_.services) {
     const int healthy = health_ ? healthy_backends(s) : 0;

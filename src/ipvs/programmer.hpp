@@ -53,6 +53,8 @@ class Programmer {
   bool resync(std::string& error);
 
   const std::set<ServiceKey>& owned() const { return owned_; }
+  // What l4lbd believes is in the kernel (no traffic counters): the model apply() works from.
+  const Table& model() const { return model_; }
   const KernelCounters& counters() const { return kernel_->counters(); }
   const std::string& record_path() const { return record_path_; }
   Kernel& kernel() { return *kernel_; }
