@@ -163,9 +163,12 @@ class WireTest(unittest.TestCase):
 
 
 class AnnounceTest(unittest.TestCase):
-    """Gratuitous ARP and unsolicited NA on becoming Master: garp.repeat of each, well formed."""
+    """Gratuitous ARP and unsolicited NA on becoming Master: garp.repeat of each, well formed;
+    with garp.refresh, repeated while Master."""
 
-    def test_garp_and_unsolicited_na(self):
+    def capture(self, garp_yaml, seconds):
+        """Starts l4lbd with `garp_yaml` and captures ARP/ICMPv6 on the peer for `seconds`:
+        (rows of tshark fields, the Master's MAC, the garp rows, the NA rows)."""
         netns.require_root()
         tshark = shutil.which("tshark")
         if not tshark:
@@ -177,12 +180,11 @@ class AnnounceTest(unittest.TestCase):
             lab.link(b, hub, "eth0", ["10.79.0.2/24"])
             os.chmod(lab.tmp, 0o755)
             pcap = lab.path("announce.pcap")
-            cap = lab.spawn(b, [tshark, "-i", "eth0", "-f", "arp or icmp6", "-a", "duration:4",
-                                "-w", pcap], log="tshark.log")
+            cap = lab.spawn(b, [tshark, "-i", "eth0", "-f", "arp or icmp6", "-a",
+                                f"duration:{seconds}", "-w", pcap], log="tshark.log")
             netns.wait_until(lambda: "Capturing on" in lab.read("tshark.log"), 10,
                              what="tshark ready")
-            d = netns.L4lbd(lab, a, "l4lbd", BODY + "    garp:\n      repeat: 3\n"
-                                                    "      interval: 20ms\n").start()
+            d = netns.L4lbd(lab, a, "l4lbd", BODY + garp_yaml).start()
             netns.wait_until(lambda: d.state("vi", "ipv6") == "MASTER", 5, what="master")
             cap.wait(timeout=30)
             mac = lab.out(a, ["cat", "/sys/class/net/eth0/address"]).strip()
@@ -190,20 +192,40 @@ class AnnounceTest(unittest.TestCase):
                 [tshark, "-r", pcap, "-T", "fields", "-e", "eth.src", "-e", "arp.opcode",
                  "-e", "arp.src.proto_ipv4", "-e", "arp.dst.proto_ipv4", "-e", "icmpv6.type",
                  "-e", "icmpv6.nd.na.target_address", "-e", "icmpv6.nd.na.flag.o",
-                 "-e", "icmpv6.checksum.status", "-e", "icmpv6.opt.linkaddr"],
+                 "-e", "icmpv6.checksum.status", "-e", "icmpv6.opt.linkaddr",
+                 "-e", "frame.time_relative"],
                 capture_output=True, text=True, timeout=60).stdout
-            rows = [r.split("\t") for r in out.splitlines()]
-            garps = [r for r in rows if r[1] == "1" and r[2] == VIP4 and r[3] == VIP4]
-            nas = [r for r in rows if r[4] == "136" and r[5] == VIP6]
-            self.assertEqual(len(garps), 3, out)
-            self.assertEqual(len(nas), 3, out)
-            for r in garps + nas:
-                self.assertEqual(r[0], mac, out)
-            for r in nas:
-                self.assertIn(r[6], ("1", "True"), out)  # Override
-                self.assertEqual(r[7], "1", out)  # checksum good
-                self.assertEqual(r[8], mac, out)  # target link-layer address
             d.stop()
+        rows = [r.split("\t") for r in out.splitlines()]
+        garps = [r for r in rows if r[1] == "1" and r[2] == VIP4 and r[3] == VIP4]
+        nas = [r for r in rows if r[4] == "136" and r[5] == VIP6]
+        return out, mac, garps, nas
+
+    def test_garp_and_unsolicited_na(self):
+        out, mac, garps, nas = self.capture("    garp:\n      repeat: 3\n      interval: 20ms\n", 4)
+        self.assertEqual(len(garps), 3, out)
+        self.assertEqual(len(nas), 3, out)
+        for r in garps + nas:
+            self.assertEqual(r[0], mac, out)
+        for r in nas:
+            self.assertIn(r[6], ("1", "True"), out)  # Override
+            self.assertEqual(r[7], "1", out)  # checksum good
+            self.assertEqual(r[8], mac, out)  # target link-layer address
+
+    def test_garp_refresh_repeats_while_master(self):
+        out, mac, garps, nas = self.capture(
+            "    garp:\n      repeat: 1\n      interval: 20ms\n      refresh: 1s\n", 4.5)
+        # One on becoming Master, then one a second while Master: about four in 4.5 s.
+        for kind, rows in (("garp", garps), ("na", nas)):
+            self.assertGreaterEqual(len(rows), 3, f"{kind}: {out}")
+            self.assertLessEqual(len(rows), 5, f"{kind}: {out}")
+            times = [float(r[9]) for r in rows]
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            for g in gaps:
+                self.assertGreater(g, 0.8, f"{kind} gaps {gaps}")
+                self.assertLess(g, 1.3, f"{kind} gaps {gaps}")
+        for r in garps + nas:
+            self.assertEqual(r[0], mac, out)
 
 
 if __name__ == "__main__":
