@@ -3,8 +3,9 @@
 
 Both directions: whichever implementation has the higher priority wins, failover works either
 way, and each side learns the other's advertisement interval. keepalived runs with
-`vrrp_version 3` (multicast and unicast); FRR runs zebra + vrrpd with their own temp paths and
-moves the VIP through a macvlan carrying the virtual MAC.
+`vrrp_version 3` (multicast and unicast, IPv4 and IPv6); FRR runs zebra + vrrpd with their own
+temp paths and moves the VIP through a macvlan carrying the virtual MAC (IPv4 and IPv6; FRR's
+vrrpd has no unicast mode).
 Run: sudo L4LB_BUILD_DIR=build PYTHONPATH=tests/pylib python3 tests/netns/test_interop.py
 """
 
@@ -87,28 +88,40 @@ vrrp_instance VI {{
 
 
 class Frr:
-    """zebra + vrrpd in `ns`; the VIP lives on macvlan vrrp4-<vrid> with the virtual MAC."""
+    """zebra + vrrpd in `ns`; the VIP lives on macvlan vrrp4-<vrid> (IPv6: vrrp6-<vrid>) with
+    the virtual MAC, as FRR's documentation sets it up."""
 
-    def __init__(self, lab, ns, name, prio, interval_ms):
+    def __init__(self, lab, ns, name, prio, interval_ms, vip6=None):
         self.lab, self.ns, self.name = lab, ns, name
+        self.family = "v6" if vip6 else "v4"
         self.dir = os.path.join(lab.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(lab.tmp, 0o755)  # FRR drops to user frr
         os.chmod(self.dir, 0o777)
-        self.mv = f"vrrp4-{VRID}"
-        lab.run(ns, ["ip", "link", "add", self.mv, "link", "eth0", "type", "macvlan", "mode",
-                     "bridge"])
-        lab.run(ns, ["ip", "link", "set", self.mv, "address", f"00:00:5e:00:01:{VRID:02x}"])
-        lab.run(ns, ["ip", "addr", "add", f"{VIP}/24", "dev", self.mv])
+        if vip6:
+            self.mv = f"vrrp6-{VRID}"
+            # A random link-local: every router's macvlan has the same virtual MAC.
+            lab.run(ns, ["ip", "link", "add", self.mv, "link", "eth0", "type", "macvlan", "mode",
+                         "bridge"])
+            lab.run(ns, ["ip", "link", "set", self.mv, "address", f"00:00:5e:00:02:{VRID:02x}",
+                         "addrgenmode", "random"])
+            lab.run(ns, ["ip", "addr", "add", f"{vip6}/64", "dev", self.mv, "nodad"])
+            vip_line = f" vrrp {VRID} ipv6 {vip6}\n"
+        else:
+            self.mv = f"vrrp4-{VRID}"
+            lab.run(ns, ["ip", "link", "add", self.mv, "link", "eth0", "type", "macvlan", "mode",
+                         "bridge"])
+            lab.run(ns, ["ip", "link", "set", self.mv, "address", f"00:00:5e:00:01:{VRID:02x}"])
+            lab.run(ns, ["ip", "addr", "add", f"{VIP}/24", "dev", self.mv])
+            # Only the interface holding an address answers ARP for it (FRR's recommendation).
+            lab.run(ns, ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
+            vip_line = f" vrrp {VRID} ip {VIP}\n"
         lab.run(ns, ["ip", "link", "set", self.mv, "up"])
-        # Only the interface holding an address answers ARP for it (FRR's recommendation).
-        lab.run(ns, ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
         with open(os.path.join(self.dir, "zebra.conf"), "w") as f:
             f.write("")
         with open(os.path.join(self.dir, "vrrpd.conf"), "w") as f:
             f.write(f"interface eth0\n vrrp {VRID} version 3\n vrrp {VRID} priority {prio}\n"
-                    f" vrrp {VRID} advertisement-interval {interval_ms}\n"
-                    f" vrrp {VRID} ip {VIP}\n!\n")
+                    f" vrrp {VRID} advertisement-interval {interval_ms}\n" + vip_line + "!\n")
         self.common = ["-u", "frr", "-g", "frr", "--vty_socket", self.dir, "-z",
                        os.path.join(self.dir, "zserv.api"), "-P", "0", "--log", "stdout"]
         self.zebra = self.vrrpd = None
@@ -131,7 +144,7 @@ class Frr:
         r = self.lab.run(self.ns, ["vtysh", "--vty_socket", self.dir, "-c",
                                    f"show vrrp {VRID} json"], check=False)
         try:
-            return json.loads(r.stdout)[0]["v4"]
+            return json.loads(r.stdout)[0][self.family]
         except (ValueError, IndexError, KeyError, TypeError):
             return None
 
@@ -261,10 +274,10 @@ class InteropTest(unittest.TestCase):
                    "l4lbd stays IPv6 master")
 
     # -- FRR -------------------------------------------------------------------------------
-    def frr(self, prio, interval_ms):
+    def frr(self, prio, interval_ms, vip6=None):
         if not (os.path.exists(ZEBRA) and os.path.exists(VRRPD)):
             self.skipTest("FRR not installed")
-        f = Frr(self.lab, self.b, "frr", prio, interval_ms)
+        f = Frr(self.lab, self.b, "frr", prio, interval_ms, vip6)
         self.others.append(f)
         return f.start()
 
@@ -292,6 +305,31 @@ class InteropTest(unittest.TestCase):
         d.stop(signal.SIGTERM)
         self.wait(lambda: f.state() == "Master", "frr takes over", timeout=3)
         self.assertFalse(self.l4_vip())
+
+    def test_frr_ipv6_both_directions(self):
+        vip6 = "2001:db8:78::100"
+        f = self.frr(150, 100, vip6=vip6)
+        self.wait(lambda: f.state() == "Master", "frr IPv6 master")
+        d = self.l4lbd(100, 50, vip=vip6 + "/64")
+        self.wait(lambda: d.state("vi", "ipv6") == "BACKUP", "l4lbd IPv6 backup")
+        self.wait(lambda: ((d.instance("vi", "ipv6") or {}).get("master") or "").startswith(
+            "fe80:"), "l4lbd sees frr's link-local as master")
+        self.assertEqual(d.instance("vi", "ipv6")["master_adver_interval_ms"], 100)
+        self.assertEqual(d.instance("vi", "ipv6")["drops"]["checksum"], 0)
+        self.assertFalse(self.lab.has_addr(self.a, "eth0", vip6))
+        # frr gone: l4lbd takes over; frr back with a lower priority learns our interval.
+        netns.Lab.stop(f.vrrpd, signal.SIGKILL)
+        self.wait(lambda: d.state("vi", "ipv6") == "MASTER" and
+                  self.lab.has_addr(self.a, "eth0", vip6), "l4lbd takes over IPv6")
+        with open(os.path.join(f.dir, "vrrpd.conf")) as fh:
+            conf = fh.read().replace(f"priority 150", "priority 50")
+        with open(os.path.join(f.dir, "vrrpd.conf"), "w") as fh:
+            fh.write(conf)
+        f.start_vrrpd()
+        self.wait(lambda: f.state() == "Backup", "frr IPv6 backup")
+        self.wait(lambda: f.show()["masterAdverInterval"] == 50, "frr learned 50 ms")
+        self.stays(lambda: f.state() == "Backup" and d.state("vi", "ipv6") == "MASTER", 1.5,
+                   "l4lbd stays IPv6 master")
 
 
 if __name__ == "__main__":
