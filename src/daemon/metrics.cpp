@@ -249,11 +249,12 @@ std::string render_metrics(const nlohmann::json& status) {
         num(half_open, "syns_sent"));
   w.add("l4lb_health_half_open_answers_total", "counter",
         "SYN-ACKs and RSTs that answered a half-open check.", {}, num(half_open, "answers"));
-  for (const char* reason : {"stray", "malformed"})
+  for (auto [reason, key] : {std::pair{"stray", "stray"}, std::pair{"malformed", "malformed"},
+                             std::pair{"buffer_full", "buffer_overflows"}})
     w.add("l4lb_health_half_open_dropped_total", "counter",
-          "Segments to the half-open checks' ports dropped: stray (answering no check in flight) "
-          "or malformed.",
-          {{"reason", reason}}, num(half_open, reason));
+          "Segments to the half-open checks' ports dropped: stray (answering no check in flight), "
+          "malformed, or by the kernel for want of socket buffer (buffer_full).",
+          {{"reason", reason}}, num(half_open, key));
   w.add("l4lb_health_half_open_send_errors_total", "counter", "SYNs the kernel refused to send.",
         {}, num(half_open, "send_errors"));
   const json ipvs = get(status, "ipvs", json::object());

@@ -181,7 +181,8 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                                {"answers", st.syn_answered},
                                {"stray", st.syn_stray},
                                {"malformed", st.syn_malformed},
-                               {"send_errors", st.syn_send_errors}}}};
+                               {"send_errors", st.syn_send_errors},
+                               {"buffer_overflows", st.syn_buffer_overflows}}}};
   }
 
   json conflicts = json::array();

@@ -24,10 +24,10 @@ namespace {
 // Ports reserved per address family: probes to one destination (address and port) in flight
 // at the same time each need their own, so that their SYN-ACKs cannot be confused.
 constexpr std::size_t kPorts = 16;
-// Segments read per recvmmsg, and the bytes kept of each (IPv4 header with options, 60, plus
-// a TCP header without options, 20).
+// Segments read per recvmmsg, and the bytes kept of each: the longest IPv4 header (60) and
+// the longest TCP header (60); payload is never looked at.
 constexpr std::size_t kBatch = 64;
-constexpr std::size_t kKeep = 80;
+constexpr std::size_t kKeep = 120;
 constexpr int kBufferBytes = 1 << 20;
 
 // Passes a segment only when its destination port is one of `ports`. An IPv4 raw socket
@@ -67,17 +67,32 @@ std::int64_t realtime_ns() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-// When the kernel received a datagram (SO_TIMESTAMPNS), or now when it did not say.
-std::int64_t arrival_ns(const msghdr& m) {
+// What the kernel says about a datagram it delivered: when it arrived (SO_TIMESTAMPNS; now
+// when it did not say) and how many the socket had dropped by then for want of buffer room
+// (SO_RXQ_OVFL, a running count).
+struct Arrival {
+  std::int64_t ns;
+  std::optional<std::uint32_t> dropped;
+};
+constexpr std::size_t kControl = CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(std::uint32_t));
+
+Arrival arrival(const msghdr& m) {
+  Arrival a{0, std::nullopt};
   for (auto* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&m)); c;
-       c = CMSG_NXTHDR(const_cast<msghdr*>(&m), c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-        c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&m), c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
       timespec ts;
       std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-      return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      a.ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    } else if (c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
+      std::uint32_t n;
+      std::memcpy(&n, CMSG_DATA(c), sizeof n);
+      a.dropped = n;
     }
-  return realtime_ns();
+  }
+  if (a.ns == 0) a.ns = realtime_ns();
+  return a;
 }
 
 }  // namespace
@@ -175,6 +190,7 @@ bool HalfOpen::open_lane(Lane& l, net::Family f) {
   l.read_timer.emplace(io_);
   const int on = 1;
   ::setsockopt(raw, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  ::setsockopt(raw, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
   for (std::size_t i = 0; i < kPorts; ++i) {
     const int fd = ::socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_storage ss;
@@ -396,7 +412,7 @@ void HalfOpen::drain(Lane& l) {
 void HalfOpen::receive(Lane& l) {
   const bool v4 = l.family == net::Family::v4;
   std::array<std::array<std::uint8_t, kKeep>, kBatch> bufs;
-  alignas(cmsghdr) std::array<std::array<std::uint8_t, CMSG_SPACE(sizeof(timespec))>, kBatch> ctl;
+  alignas(cmsghdr) std::array<std::array<std::uint8_t, kControl>, kBatch> ctl;
   std::array<sockaddr_storage, kBatch> from;
   std::array<iovec, kBatch> iov;
   std::array<mmsghdr, kBatch> msgs;
@@ -416,6 +432,9 @@ void HalfOpen::receive(Lane& l) {
     for (int i = 0; i < n; ++i) {
       const std::span<const std::uint8_t> bytes(bufs[i].data(),
                                                 std::min<std::size_t>(msgs[i].msg_len, kKeep));
+      const Arrival at = arrival(msgs[i].msg_hdr);
+      if (at.dropped)
+        stats_.buffer_overflows = std::max<std::uint64_t>(stats_.buffer_overflows, *at.dropped);
       std::optional<tcp_segment::Reply> reply;
       if (v4) {
         reply = tcp_segment::read_ipv4(bytes);
@@ -436,7 +455,7 @@ void HalfOpen::receive(Lane& l) {
       }
       ++stats_.answers;
       const Probe& p = probes_.at(it->second);
-      const auto latency = std::max<std::int64_t>(0, arrival_ns(msgs[i].msg_hdr) - p.sent_ns);
+      const auto latency = std::max<std::int64_t>(0, at.ns - p.sent_ns);
       complete(it->second, answer == tcp_segment::Answer::open ? Outcome::open : Outcome::refused,
                0, std::chrono::duration_cast<Micros>(std::chrono::nanoseconds(latency)));
     }

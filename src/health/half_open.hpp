@@ -82,9 +82,10 @@ class HalfOpen : public boost::asio::execution_context::service {
   struct Stats {
     std::uint64_t sent = 0;  // SYNs, retransmissions included
     std::uint64_t send_errors = 0;
-    std::uint64_t answers = 0;    // SYN-ACKs and RSTs matched to a probe
-    std::uint64_t stray = 0;      // segments to our ports that answer no probe in flight
-    std::uint64_t malformed = 0;  // datagrams that are not a whole TCP segment
+    std::uint64_t answers = 0;           // SYN-ACKs and RSTs matched to a probe
+    std::uint64_t stray = 0;             // segments to our ports that answer no probe in flight
+    std::uint64_t malformed = 0;         // datagrams that are not a whole TCP segment
+    std::uint64_t buffer_overflows = 0;  // answers the kernel dropped: our socket buffer was full
   };
   const Stats& stats() const { return stats_; }
   std::size_t pending() const { return probes_.size(); }

@@ -225,6 +225,7 @@ Monitor::Stats Monitor::stats() const {
     s.syn_stray = h.stray;
     s.syn_malformed = h.malformed;
     s.syn_send_errors = h.send_errors;
+    s.syn_buffer_overflows = h.buffer_overflows;
   }
   return s;
 }

@@ -67,6 +67,7 @@ class Monitor {
     std::uint64_t syn_stray = 0;
     std::uint64_t syn_malformed = 0;
     std::uint64_t syn_send_errors = 0;
+    std::uint64_t syn_buffer_overflows = 0;
   };
   Stats stats() const;
 

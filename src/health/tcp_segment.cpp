@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+
 namespace l4lb::health::tcp_segment {
 
 namespace {
@@ -88,11 +90,14 @@ std::optional<Reply> read_ipv4(std::span<const std::uint8_t> d) {
   if (d.size() < 20 || (d[0] >> 4) != 4) return std::nullopt;
   const std::size_t ihl = static_cast<std::size_t>(d[0] & 0x0fu) * 4;
   const std::size_t total = get16(&d[2]);
-  if (ihl < 20 || total < ihl || total > d.size()) return std::nullopt;
+  if (ihl < 20 || total < ihl || ihl > d.size()) return std::nullopt;
   if (d[9] != IPPROTO_TCP) return std::nullopt;
   // Fragment offset or more-fragments set: not a whole segment.
   if ((get16(&d[6]) & 0x3fff) != 0) return std::nullopt;
-  return read_tcp(d.subspan(ihl, total - ihl), net::Address::from_bytes(net::Family::v4, &d[12]));
+  // The socket may keep only the headers of a longer datagram: the TCP header must be whole,
+  // the payload (never looked at) need not be.
+  const std::size_t end = std::min(total, d.size());
+  return read_tcp(d.subspan(ihl, end - ihl), net::Address::from_bytes(net::Family::v4, &d[12]));
 }
 
 std::optional<Reply> read_ipv6(std::span<const std::uint8_t> segment, const net::Address& from) {

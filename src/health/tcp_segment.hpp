@@ -39,8 +39,9 @@ struct Reply {
   std::uint32_t ack = 0;
 };
 
-// An IPv4 datagram as an IPv4 raw socket delivers it (IP header first). nullopt for
-// anything that is not a whole, unfragmented TCP segment.
+// An IPv4 datagram as an IPv4 raw socket delivers it (IP header first), possibly cut after
+// the headers. nullopt for anything that is not an unfragmented TCP segment with its whole
+// TCP header.
 std::optional<Reply> read_ipv4(std::span<const std::uint8_t> datagram);
 // A TCP segment as an IPv6 raw socket delivers it (no IP header), sent by `from`.
 std::optional<Reply> read_ipv6(std::span<const std::uint8_t> segment, const net::Address& from);

@@ -26,7 +26,8 @@ json sample_status() {
                 "latency_histogram": {"buckets": [[0.001, 3], [0.01, 7]], "sum": 0.02,
                                       "count": 7}}],
     "health_checker": {"half_open": {"syns_sent": 20, "answers": 18, "stray": 1,
-                                     "malformed": 0, "send_errors": 1}},
+                                     "malformed": 0, "send_errors": 1,
+                                     "buffer_overflows": 4}},
     "ipvs": {"available": true, "operations_total": 12, "operation_errors_total": 1}
   })");
 }
@@ -61,6 +62,7 @@ TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="stray"} 1)"));
   CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="malformed"} 0)"));
   CHECK(has_line(text, "l4lb_health_half_open_send_errors_total 1"));
+  CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="buffer_full"} 4)"));
   CHECK(has_line(text, R"(l4lb_reloads_total{result="failed"} 1)"));
   CHECK(has_line(text, "l4lb_last_reload_success 0"));
   CHECK(has_line(text, "l4lb_config_generation 3"));

@@ -216,7 +216,8 @@ int main(int argc, char** argv) {
                   {"answered", st.syn_answered},
                   {"stray", st.syn_stray},
                   {"malformed", st.syn_malformed},
-                  {"send_errors", st.syn_send_errors}};
+                  {"send_errors", st.syn_send_errors},
+                  {"buffer_overflows", st.syn_buffer_overflows}};
     if (summary) end["backends"] = all;
     emit(end);
     monitor.shutdown();
