@@ -12,9 +12,10 @@ mode, proto, addr, port, = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4
 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def once(timeout):
+def once(timeout, keep):
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(family, kind) as s:
+    s = socket.socket(family, kind)
+    try:
         s.settimeout(timeout)
         if proto == "tcp":
             s.connect((addr, port))
@@ -23,18 +24,27 @@ def once(timeout):
         else:
             s.sendto(b"x\n", (addr, port))
             reply, _ = s.recvfrom(65535)
+    finally:
+        # UDP sockets stay open until the count is done: a later socket could otherwise get
+        # the same source port, and IPVS would take it for the same connection.
+        if proto == "udp":
+            keep.append(s)
+        else:
+            s.close()
     return reply.decode().partition(":")[0]
 
 
 if mode == "count":
     n, timeout = int(sys.argv[5]), float(sys.argv[6])
-    counts = {}
+    counts, keep = {}, []
     for _ in range(n):
         try:
-            key = once(timeout)
+            key = once(timeout, keep)
         except OSError as e:
             key = f"error:{type(e).__name__}"
         counts[key] = counts.get(key, 0) + 1
+    for s in keep:
+        s.close()
     print(json.dumps(counts))
 else:
     timeout = float(sys.argv[5])
