@@ -177,12 +177,12 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
   if (health_) {
     const auto st = health_->stats();
     doc["health_checker"] = {{"half_open",
-                              {{"syns_sent", st.syn_sent},
-                               {"answers", st.syn_answered},
-                               {"stray", st.syn_stray},
-                               {"malformed", st.syn_malformed},
-                               {"send_errors", st.syn_send_errors},
-                               {"buffer_overflows", st.syn_buffer_overflows}}}};
+                              {{"syns_sent", st.half_open.sent},
+                               {"answers", st.half_open.answers},
+                               {"stray", st.half_open.stray},
+                               {"malformed", st.half_open.malformed},
+                               {"send_errors", st.half_open.send_errors},
+                               {"buffer_overflows", st.half_open.buffer_overflows}}}};
   }
 
   json conflicts = json::array();

@@ -61,10 +61,14 @@ int bind_error(const net::Address& source) {
   return err;
 }
 
+std::int64_t nanoseconds(const timespec& ts) {
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 std::int64_t realtime_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  return nanoseconds(ts);
 }
 
 // What the kernel says about a datagram it delivered: when it arrived (SO_TIMESTAMPNS; now
@@ -84,7 +88,7 @@ Arrival arrival(const msghdr& m) {
     if (c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
       timespec ts;
       std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-      a.ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      a.ns = nanoseconds(ts);
     } else if (c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(std::uint32_t))) {
       std::uint32_t n;
       std::memcpy(&n, CMSG_DATA(c), sizeof n);
@@ -113,8 +117,7 @@ struct HalfOpen::Lane {
   std::vector<std::uint16_t> ports;
   std::size_t next_port = 0;
   bool armed = false;
-  Pacer read_pacer;
-  std::optional<boost::asio::steady_timer> read_timer;  // a paced read waiting for its turn
+  std::optional<PacedTimer> reader;  // runs drain(): paced reads
   std::vector<std::uint64_t> outbox;
   // flush()'s buffers, kept between batches so that sending allocates nothing.
   std::vector<std::uint64_t> sending;
@@ -187,7 +190,7 @@ bool HalfOpen::open_lane(Lane& l, net::Family f) {
     return false;
   }
   l.watcher.emplace(io_, ::dup(l.epoll));
-  l.read_timer.emplace(io_);
+  l.reader.emplace(io_, [this, &l](TimePoint) { drain(l); });
   const int on = 1;
   ::setsockopt(raw, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   ::setsockopt(raw, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
@@ -391,20 +394,14 @@ void HalfOpen::arm(Lane& l) {
                           epoll_event fired;  // consume the one-shot event
                           while (::epoll_wait(l.epoll, &fired, 1, 0) > 0) {
                           }
-                          const TimePoint now = Clock::now();
-                          const TimePoint at = l.read_pacer.when(now);
-                          if (at <= now) return drain(l);
-                          // Read with the answers still arriving, a little later.
-                          l.read_timer->expires_at(at);
-                          l.read_timer->async_wait([this, &l](const boost::system::error_code& ec) {
-                            if (!ec) drain(l);
-                          });
+                          // Read now if pacing allows, else a little later with the answers
+                          // still arriving.
+                          l.reader->due(Clock::now());
                         });
 }
 
 void HalfOpen::drain(Lane& l) {
   l.armed = false;
-  l.read_pacer.fired(Clock::now());
   receive(l);
   if (!probes_.empty()) arm(l);
 }
@@ -470,10 +467,6 @@ void HalfOpen::complete(std::uint64_t id, Outcome outcome, int err, Micros laten
   by_key_.erase(it->second.key);
   probes_.erase(it);
   if (done) done(outcome, err, latency);
-}
-
-void HalfOpen::complete_later(std::uint64_t id, Outcome outcome, int err) {
-  boost::asio::post(io_, [this, id, outcome, err] { complete(id, outcome, err); });
 }
 
 }  // namespace l4lb::health::detail

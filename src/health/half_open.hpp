@@ -29,6 +29,7 @@
 
 #include "common/address.hpp"
 #include "health/result.hpp"
+#include "health/status.hpp"
 #include "health/tcp_segment.hpp"
 
 namespace l4lb::health::detail {
@@ -79,14 +80,7 @@ class HalfOpen : public boost::asio::execution_context::service {
   // Drops probe `id` (finished elsewhere: timed out or cancelled).
   void forget(std::uint64_t id);
 
-  struct Stats {
-    std::uint64_t sent = 0;  // SYNs, retransmissions included
-    std::uint64_t send_errors = 0;
-    std::uint64_t answers = 0;           // SYN-ACKs and RSTs matched to a probe
-    std::uint64_t stray = 0;             // segments to our ports that answer no probe in flight
-    std::uint64_t malformed = 0;         // datagrams that are not a whole TCP segment
-    std::uint64_t buffer_overflows = 0;  // answers the kernel dropped: our socket buffer was full
-  };
+  using Stats = HalfOpenStats;
   const Stats& stats() const { return stats_; }
   std::size_t pending() const { return probes_.size(); }
 
@@ -119,7 +113,6 @@ class HalfOpen : public boost::asio::execution_context::service {
   void drain(Lane& lane);
   void receive(Lane& lane);
   void complete(std::uint64_t id, Outcome outcome, int err, Micros latency = Micros{0});
-  void complete_later(std::uint64_t id, Outcome outcome, int err);
 
   boost::asio::io_context& io_;
   std::unique_ptr<Lane> v4_;

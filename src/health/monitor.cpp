@@ -218,15 +218,7 @@ void Monitor::shutdown() {
 
 Monitor::Stats Monitor::stats() const {
   Stats s = stats_;
-  if (asio::has_service<detail::HalfOpen>(io_)) {
-    const auto& h = detail::HalfOpen::of(io_).stats();
-    s.syn_sent = h.sent;
-    s.syn_answered = h.answers;
-    s.syn_stray = h.stray;
-    s.syn_malformed = h.malformed;
-    s.syn_send_errors = h.send_errors;
-    s.syn_buffer_overflows = h.buffer_overflows;
-  }
+  if (asio::has_service<detail::HalfOpen>(io_)) s.half_open = detail::HalfOpen::of(io_).stats();
   return s;
 }
 

@@ -59,15 +59,7 @@ class Monitor {
     std::uint64_t probes_started = 0;
     std::uint64_t probes_finished = 0;
     std::size_t in_flight = 0;
-    // Half-open TCP checks (half_open.hpp): SYNs sent, SYN-ACKs and RSTs matched to a check,
-    // segments to our ports that answered no check in flight (late, or forged), datagrams
-    // that were not whole TCP segments, and SYNs the kernel refused to send.
-    std::uint64_t syn_sent = 0;
-    std::uint64_t syn_answered = 0;
-    std::uint64_t syn_stray = 0;
-    std::uint64_t syn_malformed = 0;
-    std::uint64_t syn_send_errors = 0;
-    std::uint64_t syn_buffer_overflows = 0;
+    HalfOpenStats half_open;  // zero until a half-open TCP check has run
   };
   Stats stats() const;
 

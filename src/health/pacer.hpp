@@ -1,4 +1,5 @@
-// Spacing for the batch timers of the health checker (Monitor's check starts, Deadlines):
+// Spacing for the batch timers of the health checker (Monitor's check starts, Deadlines, the
+// half-open answer reads):
 // a timer fires when its earliest work is due, but no sooner than a gap after its previous
 // firing, so that work falling due close together goes out in one batch (at 10,000 checks a
 // second, about a hundred SYNs per system call instead of one).
@@ -28,22 +29,18 @@ class Pacer {
   static constexpr Duration kMinGap{5};
   static constexpr Duration kMaxGap{15};
 
-  explicit Pacer(std::uint32_t seed = std::random_device{}(), Duration min_gap = kMinGap,
-                 Duration max_gap = kMaxGap)
-      : min_gap_(min_gap), max_gap_(max_gap), random_(seed) {}
+  explicit Pacer(std::uint32_t seed = std::random_device{}()) : random_(seed) {}
 
   // When a timer with work due at `due` should fire.
   TimePoint when(TimePoint due) const { return std::max(due, not_before_); }
 
   // Records a firing at `now`: the next comes no sooner than a random gap later.
   void fired(TimePoint now) {
-    std::uniform_int_distribution<Duration::rep> gap(min_gap_.count(), max_gap_.count());
+    std::uniform_int_distribution<Duration::rep> gap(kMinGap.count(), kMaxGap.count());
     not_before_ = now + Duration(gap(random_));
   }
 
  private:
-  Duration min_gap_;
-  Duration max_gap_;
   TimePoint not_before_{};
   std::minstd_rand random_;
 };

@@ -65,4 +65,14 @@ struct BackendHealth {
   std::uint64_t failures(std::string_view reason) const;
 };
 
+// The counters of the half-open TCP checker (half_open.hpp), one set per io_context.
+struct HalfOpenStats {
+  std::uint64_t sent = 0;              // SYNs, retransmissions included
+  std::uint64_t send_errors = 0;       // SYNs the kernel refused to send
+  std::uint64_t answers = 0;           // SYN-ACKs and RSTs matched to a probe
+  std::uint64_t stray = 0;             // segments to our ports that answer no probe in flight
+  std::uint64_t malformed = 0;         // datagrams that are not a whole TCP segment
+  std::uint64_t buffer_overflows = 0;  // answers the kernel dropped: our socket buffer was full
+};
+
 }  // namespace l4lb::health

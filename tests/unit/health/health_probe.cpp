@@ -212,12 +212,12 @@ int main(int argc, char** argv) {
     const auto st = monitor.stats();
     end["probes_started"] = st.probes_started;
     end["probes_finished"] = st.probes_finished;
-    end["syn"] = {{"sent", st.syn_sent},
-                  {"answered", st.syn_answered},
-                  {"stray", st.syn_stray},
-                  {"malformed", st.syn_malformed},
-                  {"send_errors", st.syn_send_errors},
-                  {"buffer_overflows", st.syn_buffer_overflows}};
+    end["syn"] = {{"sent", st.half_open.sent},
+                  {"answered", st.half_open.answers},
+                  {"stray", st.half_open.stray},
+                  {"malformed", st.half_open.malformed},
+                  {"send_errors", st.half_open.send_errors},
+                  {"buffer_overflows", st.half_open.buffer_overflows}};
     if (summary) end["backends"] = all;
     emit(end);
     monitor.shutdown();
