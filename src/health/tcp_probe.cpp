@@ -76,9 +76,13 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   }
 
  private:
+  // Succeeds on the handshake alone: nothing to send, nothing to read.
+  bool connect_only() const {
+    return spec_->send.empty() && (!spec_->expect || spec_->expect->empty());
+  }
+
   bool half_open_wanted() const {
-    if (spec_->handshake == config::Handshake::full) return false;
-    if (!spec_->send.empty() || (spec_->expect && !spec_->expect->empty())) return false;
+    if (spec_->handshake == config::Handshake::full || !connect_only()) return false;
     // An IPv6 link-local address needs a scope, which the raw socket path does not carry.
     if (spec_->address.is_v6() && spec_->address.is_link_local()) return false;
     return HalfOpen::of(io_).available(spec_->address.family());
@@ -138,7 +142,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     if (err != 0 && stage == Connector::Stage::bind)
       return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
     if (err != 0) return fail(classify_errno(err), std::string("connect: ") + std::strerror(err));
-    if (spec_->send.empty() && (!spec_->expect || spec_->expect->empty())) return succeed();
+    if (connect_only()) return succeed();
     // Further I/O goes through Asio; the socket takes the descriptor over.
     boost::system::error_code ec;
     socket_.emplace(io_);
