@@ -196,10 +196,11 @@ def killed_at(listeners, index, timeout=30):
 
 class L4lb:
     name = "l4lb"
+    handshake = None  # set by the variants of a comma-separated --handshake; else the option
 
     def __init__(self, args, tmp):
         self.args = args
-        self.handshake = args.handshake
+        self.handshake = self.handshake or args.handshake
         cfg = {"services": [{"name": "bench", "ports": [PORT],
                              "health": {"type": "tcp", "interval_ms": args.interval_ms,
                                         "timeout_ms": args.timeout_ms, "rise": args.rise,
@@ -422,20 +423,9 @@ def main():
     if any(h not in ("auto", "half-open", "full") for h in handshakes):
         ap.error(f"--handshake: {args.handshake!r}: each must be auto, half-open or full")
     if len(handshakes) > 1:
-        def variant(hs):
-            class L4lbVariant(L4lb):
-                name = f"l4lb[{hs}]"
-
-                def __init__(self, args, tmp):
-                    super().__init__(args, tmp)
-                    self.handshake = hs
-                    with open(self.path) as f:
-                        cfg = json.load(f)
-                    cfg["services"][0]["health"]["handshake"] = hs
-                    with open(self.path, "w") as f:
-                        json.dump(cfg, f)
-            return L4lbVariant
-        impls = [v for i in impls for v in ([variant(h) for h in handshakes] if i is L4lb else [i])]
+        variants = [type("L4lbVariant", (L4lb,), {"name": f"l4lb[{h}]", "handshake": h})
+                    for h in handshakes]
+        impls = [v for i in impls for v in (variants if i is L4lb else [i])]
     if args.backend_netns:
         if any(i.name in ("l4lbd", "keepalived") for i in impls):
             ap.error("--backend-netns runs l4lb (health_probe) only")
