@@ -138,6 +138,11 @@ void vrrp_metrics(Writer& w, const json& instances) {
           num(i, "adverts_sent"));
     w.add("l4lb_vrrp_adverts_received_total", "counter", "Valid VRRP advertisements received.",
           base, num(i, "adverts_received"));
+    w.add("l4lb_vrrp_vip_repairs_total", "counter",
+          "VIPs removed from outside while master, and restored.", base, num(i, "vip_repairs"));
+    w.add("l4lb_vrrp_vip_add_errors_total", "counter",
+          "VIP adds the kernel refused (each puts the instance in FAULT).", base,
+          num(i, "vip_add_errors"));
     if (i.contains("drops") && i["drops"].is_object())
       for (const auto& [reason, count] : i["drops"].items()) {
         Labels l = base;

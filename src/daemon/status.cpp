@@ -106,6 +106,9 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                       {"transitions", i.transitions},
                       {"adverts_sent", i.adverts_sent},
                       {"adverts_received", i.adverts_received},
+                      {"vip_repairs", i.vip_repairs},
+                      {"vip_add_errors", i.vip_add_errors},
+                      {"fault_reason", i.fault_reason},
                       {"drops", drops}});
     }
   doc["vrrp"] = vrrp;

@@ -44,7 +44,14 @@ class AddressTable {
   virtual Result remove(int ifindex, const net::Prefix& p, std::string& error) = 0;
 };
 
-class Netlink : public AddressTable {
+// Links by name, as the kernel reports them now; faked in unit tests (vrrp::decide_links).
+class LinkView {
+ public:
+  virtual ~LinkView() = default;
+  virtual std::optional<LinkInfo> link(const std::string& name) const = 0;
+};
+
+class Netlink : public AddressTable, public LinkView {
  public:
   // Throws std::runtime_error when netlink is unusable (no point running VRRP then).
   explicit Netlink(boost::asio::io_context& io);
@@ -52,7 +59,7 @@ class Netlink : public AddressTable {
   Netlink(const Netlink&) = delete;
   Netlink& operator=(const Netlink&) = delete;
 
-  std::optional<LinkInfo> link(const std::string& name) const;
+  std::optional<LinkInfo> link(const std::string& name) const override;
   // Called (on the io_context) after a batch of link/address events was applied.
   void on_change(std::function<void()> cb) { on_change_ = std::move(cb); }
 

@@ -33,6 +33,8 @@ struct InstanceStatus {
   std::uint64_t transitions = 0, adverts_sent = 0, adverts_received = 0;
   std::vector<std::pair<std::string, std::uint64_t>> drops;  // per reason
   std::string fault_reason;                                  // why in Fault ("" otherwise)
+  std::uint64_t vip_repairs = 0;     // VIPs removed from outside while Master, and restored
+  std::uint64_t vip_add_errors = 0;  // VIP adds the kernel refused (each means Fault)
 };
 
 struct Hooks {

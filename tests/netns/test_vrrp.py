@@ -192,6 +192,44 @@ class VrrpTest(unittest.TestCase):
         self.wait_state(db, "BACKUP")
         self.assertTrue(self.has_vip(a))
 
+    def test_vip_removed_from_outside_is_restored(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(150, vips=(VIP4 + "/24", VIP6 + "/64")))
+        db = self.daemon(b, "b", body(100, vips=(VIP4 + "/24", VIP6 + "/64")))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        for round_ in (1, 2):
+            self.lab.run(a, ["ip", "addr", "del", VIP4 + "/24", "dev", "eth0"])
+            netns.wait_until(lambda: self.has_vip(a), 3, what="VIP restored on the master")
+            netns.wait_until(lambda: da.instance("vi")["vip_repairs"] == round_, 3,
+                             what=f"repair {round_} counted")
+        self.assertEqual(da.state("vi"), "MASTER")
+        self.assertEqual(db.state("vi"), "BACKUP")
+        # On a Backup nothing is restored: the VIP is not ours to hold.
+        self.assertFalse(self.has_vip(b))
+        self.assertEqual(db.instance("vi")["vip_repairs"], 0)
+
+    def test_interface_recreated_with_new_ifindex_recovers(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(150))
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        # Delete the cable and make a new one: a new interface with the same name and a new
+        # ifindex. The router must fault, then re-bind its socket and win the election again.
+        self.lab.run(a, ["ip", "link", "del", "eth0"])
+        self.wait_state(da, "FAULT")
+        self.wait_state(db, "MASTER")
+        self.ports[a] = self.lab.link(a, self.hub, "eth0", ["10.77.0.1/24"])
+        self.wait_state(da, "MASTER", timeout=8)
+        self.wait_state(db, "BACKUP")
+        netns.wait_until(lambda: self.has_vip(a), 3, what="VIP on the new interface")
+        self.assertFalse(self.has_vip(b))
+        # Adverts really leave through the new interface: b keeps hearing a.
+        before = db.instance("vi")["adverts_received"]
+        time.sleep(0.5)
+        self.assertGreater(db.instance("vi")["adverts_received"], before + 3)
+
     def test_tracked_interface_weight_and_fault(self):
         a, b = self.node("a", 1), self.node("b", 2)
         self.lab.dummy(a, "trk0")
