@@ -283,7 +283,8 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
-    notify_.run({*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
+    notify_.run(instance,
+                {*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
                  std::to_string(i.priority)},
                 {"L4LB_INSTANCE=" + instance, "L4LB_STATE=" + std::string(vrrp::to_string(to)),
                  "L4LB_FROM_STATE=" + std::string(vrrp::to_string(from)),
@@ -368,9 +369,12 @@ void Daemon::shutdown() {
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
   }
   vrrp_->shutdown([this] {
-    log::notice("l4lbd stopped");
-    signals_.cancel();
-    io_.stop();
+    // The masters' stop-time notify scripts run to the end (each within its timeout).
+    notify_.when_idle([this] {
+      log::notice("l4lbd stopped");
+      signals_.cancel();
+      io_.stop();
+    });
   });
 }
 
