@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
 
 namespace l4lb::daemon {
@@ -56,6 +57,10 @@ bool Daemon::start() {
     return false;
   }
   const config::Config& cfg = *loaded.config;
+  if (auto e = ensure_descriptor_limit(descriptors_needed(cfg))) {
+    log::err("not starting: {}", *e);
+    return false;
+  }
   if (auto e = make_dir(cfg.state_dir)) {
     log::err("{}", *e);
     return false;
@@ -151,6 +156,12 @@ nlohmann::json Daemon::reload() {
                                ": error: state_dir, control.socket and metrics.listen take effect "
                                "only on restart (systemctl restart l4lbd)");
     loaded.config.reset();
+  }
+  if (loaded.config) {
+    if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded.config))) {
+      result["errors"].push_back(config_path_ + ": error: " + *e);
+      loaded.config.reset();
+    }
   }
   if (!loaded.config) {
     ++reloads_failed_;

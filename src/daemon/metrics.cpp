@@ -247,8 +247,12 @@ std::string render_metrics(const nlohmann::json& status) {
   vrrp_metrics(w, get(status, "vrrp", json::array()));
   service_metrics(w, get(status, "services", json::array()));
   health_metrics(w, get(status, "health", json::array()));
-  const json half_open =
-      get(get(status, "health_checker", json::object()), "half_open", json::object());
+  const json checker = get(status, "health_checker", json::object());
+  w.add("l4lb_health_local_resource_errors_total", "counter",
+        "Probes that failed for want of l4lbd's own descriptors, buffers or memory; they never "
+        "change a backend's state.",
+        {}, num(checker, "local_resource_errors"));
+  const json half_open = get(checker, "half_open", json::object());
   w.add("l4lb_health_half_open_syns_sent_total", "counter",
         "SYNs sent by half-open TCP checks, retransmissions included.", {},
         num(half_open, "syns_sent"));

@@ -179,7 +179,8 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
   doc["health"] = checks;
   if (health_) {
     const auto st = health_->stats();
-    doc["health_checker"] = {{"half_open",
+    doc["health_checker"] = {{"local_resource_errors", st.local_resource_errors},
+                             {"half_open",
                               {{"syns_sent", st.half_open.sent},
                                {"answers", st.half_open.answers},
                                {"stray", st.half_open.stray},
