@@ -7,12 +7,28 @@
 
 namespace l4lb::daemon {
 
+namespace {
+// Half-open TCP checks share a few raw sockets; every other probe holds a socket while it
+// runs. (`auto` falls back to connect() when raw sockets are missing; should that happen,
+// a descriptor shortage still never takes a backend down: it is a local_resources error.)
+bool holds_a_descriptor(const config::Health& h) {
+  switch (h.type) {
+    case config::HealthType::none:
+      return false;
+    case config::HealthType::tcp:
+      return h.handshake == config::Handshake::full ||
+             (h.handshake == config::Handshake::automatic && (!h.send.empty() || h.expect));
+    default:
+      return true;
+  }
+}
+}  // namespace
+
 std::uint64_t descriptors_needed(const config::Config& cfg) {
   constexpr std::uint64_t kBase = 256;
   std::uint64_t checks = 0;
   for (const auto& s : cfg.services)
-    if (s.health.type != config::HealthType::none)
-      checks += std::uint64_t{s.ports.size()} * s.backends.size();
+    if (holds_a_descriptor(s.health)) checks += std::uint64_t{s.ports.size()} * s.backends.size();
   return kBase + checks;
 }
 

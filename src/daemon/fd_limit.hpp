@@ -12,8 +12,8 @@
 namespace l4lb::daemon {
 
 // Pure: a fixed allowance (sockets for VRRP, netlink, control, metrics, state files, notify
-// pidfds) plus one per check that can be in flight at once (every service port × backend:
-// the worst case when every connect() is outstanding).
+// pidfds) plus one per check that holds a socket while it runs (every service port × backend
+// with a connect(), UDP or HTTP check: the worst case, all in flight at once).
 std::uint64_t descriptors_needed(const config::Config& cfg);
 
 // Raises the soft limit to `needed` (never lowers it). An error names the hard limit and the

@@ -14,11 +14,22 @@ TEST_CASE("descriptors: one per checked service port and backend, on top of a fi
   s.ports = {389, 636};
   s.backends.resize(3);
   s.health.type = config::HealthType::tcp;
+  s.health.handshake = config::Handshake::full;
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 6);
   s.health.type = config::HealthType::none;  // unchecked backends need no descriptor
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 6);
+  s.health.type = config::HealthType::tcp;  // half-open checks share raw sockets
+  s.health.handshake = config::Handshake::automatic;
+  cfg.services.push_back(s);
+  CHECK(daemon::descriptors_needed(cfg) == base + 6);
+  s.health.send = "PING\r\n";  // ...unless they must talk: then connect()
+  cfg.services.push_back(s);
+  CHECK(daemon::descriptors_needed(cfg) == base + 12);
+  s.health.type = config::HealthType::udp;
+  cfg.services.push_back(s);
+  CHECK(daemon::descriptors_needed(cfg) == base + 18);
 }
 
 TEST_CASE("descriptors: the soft limit is raised up to the hard limit, and beyond is an error") {
