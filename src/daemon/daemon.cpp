@@ -86,6 +86,7 @@ bool Daemon::start() {
       io_, vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from,
                               vrrp::State to) { on_vrrp_transition(i, f, from, to); }});
   vrrp_->set_state_dir(cfg.state_dir);
+  vrrp_->set_netlink_event_buffer(netlink_event_buffer_);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
 

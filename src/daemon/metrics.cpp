@@ -247,6 +247,16 @@ std::string render_metrics(const nlohmann::json& status) {
   vrrp_metrics(w, get(status, "vrrp", json::array()));
   service_metrics(w, get(status, "services", json::array()));
   health_metrics(w, get(status, "health", json::array()));
+  const json rtnl = get(status, "rtnetlink", json::object());
+  w.add("l4lb_rtnetlink_overflows_total", "counter",
+        "Link/address event bursts lost to a full socket buffer (each answered by a re-read).", {},
+        num(rtnl, "overflows"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.", {{"result", "ok"}},
+        num(rtnl, "resyncs"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.", {{"result", "error"}},
+        num(rtnl, "resync_errors"));
   const json checker = get(status, "health_checker", json::object());
   w.add("l4lb_health_local_resource_errors_total", "counter",
         "Probes that failed for want of l4lbd's own descriptors, buffers or memory; they never "

@@ -112,6 +112,11 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                       {"drops", drops}});
     }
   doc["vrrp"] = vrrp;
+  if (vrrp_) {
+    const auto nl = vrrp_->netlink_stats();
+    doc["rtnetlink"] = {
+        {"overflows", nl.overflows}, {"resyncs", nl.resyncs}, {"resync_errors", nl.resync_errors}};
+  }
 
   json services = json::array();
   for (const auto& s : config_.services) {
