@@ -121,7 +121,9 @@ void daemon_metrics(Writer& w, const json& d) {
 void vrrp_metrics(Writer& w, const json& instances) {
   static const char* states[] = {"INITIALIZE", "BACKUP", "MASTER", "FAULT"};
   for (const auto& i : instances) {
-    Labels base = {{"instance", str(i, "name")}, {"family", str(i, "family")}};
+    // Not "instance": Prometheus sets that label on every scraped series (the target), and a
+    // clash would rename ours to exported_instance.
+    Labels base = {{"vrrp_instance", str(i, "name")}, {"family", str(i, "family")}};
     for (const char* s : states) {
       Labels l = base;
       l.emplace_back("state", s);
@@ -153,10 +155,10 @@ void vrrp_metrics(Writer& w, const json& instances) {
     const bool master = str(i, "state") == "MASTER";
     if (i.contains("vips") && i["vips"].is_array())
       for (const auto& vip : i["vips"])
-        w.add(
-            "l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
-            {{"instance", str(i, "name")}, {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
-            master ? 1 : 0);
+        w.add("l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
+              {{"vrrp_instance", str(i, "name")},
+               {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
+              master ? 1 : 0);
   }
 }
 
@@ -167,9 +169,11 @@ void traffic(Writer& w, const std::string& prefix, const char* what, const Label
     l.emplace_back(k, v);
     return l;
   };
-  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+  // "current_connections", not "connections": a gauge `X` beside the counter `X_total` would be
+  // one family name for two types in OpenMetrics.
+  w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
         with("state", "active"), num(s, "active_conns"));
-  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+  w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
         with("state", "inactive"), num(s, "inactive_conns"));
   w.add(prefix + "_connections_total", "counter", what, base, num(s, "conns_total"));
   w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.", with("direction", "in"),
