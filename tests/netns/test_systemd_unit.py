@@ -456,6 +456,13 @@ class SystemdUnit(unittest.TestCase):
         _, future = self.probe("l4lbprobe2", script, SYSCTL_DROPIN)
         self.assertIn(f"{net} writable", future)
         self.assertIn(f"{glob} read-only", future)
+        # Why not the narrower ReadWritePaths=/proc/sys/net/ipv4/vs: before ip_vs is loaded the
+        # path does not exist and the unit cannot even start (this host kernel has no IPVS).
+        if not os.path.exists("/proc/sys/net/ipv4/vs"):
+            rc, narrow = self.probe("l4lbprobe4", script,
+                                    "ProcSubset=all\nReadWritePaths=/proc/sys/net/ipv4/vs\n")
+            self.assertNotEqual(rc, 0, narrow)
+            self.assertNotIn("writable", narrow)
 
     def test_09_sandbox_nftables(self):
         script = ("nft add table inet l4lbprobe && nft list tables && "
