@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The shipped unit (systemd/l4lbd.service) under a real systemd as PID 1.
 
-A Debian 12 root made by debootstrap (cached in /var/tmp/l4lb-systemd-root: it is the slow
+A Debian 12 root made by mmdebstrap (cached in /var/tmp/l4lb-systemd-root: it is the slow
 part) is booted with systemd-nspawn on a throw-away overlay; `cmake --install` puts l4lbd,
 l4lbctl and the unit into it exactly where an operator's install does. The container's network
 namespace is one of ours, bridged to a peer namespace where a second l4lbd (priority 100) runs.
@@ -19,6 +19,7 @@ nsenter into the container's PID 1. IPVS is not in the host kernel, so IPVS adop
 unit stays covered by the UML lab tests."""
 
 import fcntl
+import glob
 import json
 import os
 import re
@@ -36,7 +37,8 @@ BUILD = netns.build_dir()
 SOURCE = os.environ.get("L4LB_SOURCE_DIR",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 ROOT = os.environ.get("L4LB_SYSTEMD_ROOT", "/var/tmp/l4lb-systemd-root")
-MIRROR = os.environ.get("L4LB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# Without a mirror, mmdebstrap uses the host's apt sources (the mirror install-deps used).
+MIRROR = os.environ.get("L4LB_DEBIAN_MIRROR")
 # What the container needs: systemd as init, l4lbd's shared libraries, ip, nft for the
 # sandbox probe. Changing this list rebuilds the cached root (the stamp records it).
 INCLUDE = ("systemd,systemd-sysv,dbus,iproute2,procps,nftables,"
@@ -106,14 +108,16 @@ def ensure_root():
             pass
         t0 = time.monotonic()
         tmp = f"{ROOT}.tmp{os.getpid()}"
-        subprocess.run(["rm", "-rf", ROOT, tmp], check=True)
-        r = subprocess.run(["nice", "-n", "10", "debootstrap", "--variant=minbase",
-                            f"--include={INCLUDE}", "bookworm", tmp, MIRROR],
+        # Under the lock: anything half-built is from a run that was killed.
+        subprocess.run(["rm", "-rf", ROOT] + glob.glob(ROOT + ".tmp*"), check=True)
+        # mmdebstrap, not debootstrap: 3m04s against 7m15s for this root on the same loaded
+        # machine (apt's pipelined downloads instead of one package at a time).
+        r = subprocess.run(["nice", "-n", "10", "mmdebstrap", "--variant=minbase",
+                            f"--include={INCLUDE}", "bookworm", tmp] + ([MIRROR] if MIRROR else []),
                            capture_output=True, text=True)
         if r.returncode != 0:
             subprocess.run(["rm", "-rf", tmp])
-            raise RuntimeError(f"debootstrap failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-        subprocess.run(["chroot", tmp, "apt-get", "clean"], check=False)
+            raise RuntimeError(f"mmdebstrap failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         with open(os.path.join(tmp, STAMP), "w") as f:
             f.write(want)
         os.rename(tmp, ROOT)
@@ -229,12 +233,12 @@ class SystemdUnit(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         netns.require_root()
-        for tool in ("systemd-nspawn", "debootstrap", "nsenter"):
+        for tool in ("systemd-nspawn", "mmdebstrap", "nsenter"):
             if shutil.which(tool) is None:
                 raise unittest.SkipTest(f"{tool} not installed (scripts/apt-packages.txt)")
         cls.timings = {}
         t0 = time.monotonic()
-        cls.timings["debootstrap"] = ensure_root()
+        cls.timings["root_build"] = ensure_root()
         cls.lab = netns.Lab("sdu")
         cls.machine = None
         try:
