@@ -136,6 +136,8 @@ class Machine:
         self.mounted = False
         self.proc = None
         self.leader = None
+        # Closed on SIGTERM/SIGINT/exit by netns' handlers too, before the namespaces go.
+        netns._live_labs.insert(0, self)
 
     def prepare(self):
         netns.sh(["mount", "-t", "overlay", "overlay", "-o",
@@ -227,6 +229,8 @@ class Machine:
             if subprocess.run(["umount", self.merged]).returncode != 0:
                 subprocess.run(["umount", "-l", self.merged])
             self.mounted = False
+        if self in netns._live_labs:
+            netns._live_labs.remove(self)
 
 
 class SystemdUnit(unittest.TestCase):
