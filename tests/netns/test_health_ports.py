@@ -56,6 +56,7 @@ class EveryPortChecked(unittest.TestCase):
                                f"{OTHER}:{PORT_A}", f"{OTHER}:{PORT_B}"])
         cls.d = netns.L4lbd(cls.lab, cls.ns, "lb", BODY, log_level="debug")
         cls.d.start()
+        netns.wait_until(lambda: cls.d.status() is not None, timeout=15, what="l4lbd answering")
 
     @classmethod
     def tearDownClass(cls):
