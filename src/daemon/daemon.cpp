@@ -14,6 +14,8 @@
 #include "config/loader.hpp"
 #include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
+#include "health/quorum.hpp"
+#include "health/spec.hpp"
 
 namespace l4lb::daemon {
 namespace {
@@ -106,6 +108,12 @@ void Daemon::apply(const config::Config& next) {
   // backends start as unknown), then the kernel table computed from both, then quorum.
   vrrp_->apply(next.vrrp);
   health_->apply(next.services);
+  for (const auto& s : next.services)
+    if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
+      log::notice(
+          "health service={} ports={}: one check per backend for all ports (more than {} "
+          "ports); set health.per_port: true to check each port",
+          s.name, s.ports.size(), health::kMaxPerPortChecks);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
     auto kernel = ipvs::open_netlink_kernel(error);
@@ -210,7 +218,7 @@ void Daemon::remember_adopted(const config::Config& cfg) {
       for (const auto& b : s.backends) {
         auto d = it->second.destinations.find(ipvs::DestKey{b.address, b.port.value_or(port)});
         if (d != it->second.destinations.end() && d->second.weight > 0)
-          adopted_.insert({s.name, b.address});
+          adopted_.insert(health::check_key(s, port, b));
       }
     }
   }
@@ -219,39 +227,37 @@ void Daemon::remember_adopted(const config::Config& cfg) {
                 adopted_.size());
 }
 
-ipvs::BackendState Daemon::backend_state(const std::string& service,
-                                         const net::Address& backend) const {
+ipvs::BackendState Daemon::backend_state(const config::Service& service, std::uint16_t port,
+                                         const config::Backend& backend) const {
   ipvs::BackendState state;
-  state.drained = drains_.is_drained(service, backend);
-  if (auto h = health_->get(health::BackendKey{service, backend})) {
+  state.drained = drains_.is_drained(service.name, backend.address);
+  const health::BackendKey key = health::check_key(service, port, backend);
+  if (auto h = health_->get(key)) {
     state.health = h->status == health::Status::up     ? ipvs::Health::up
                    : h->status == health::Status::down ? ipvs::Health::down
                                                        : ipvs::Health::unknown;
   }
-  if (state.health == ipvs::Health::unknown && adopted_.count({service, backend}))
-    state.health = ipvs::Health::up;
+  if (state.health == ipvs::Health::unknown && adopted_.count(key)) state.health = ipvs::Health::up;
   return state;
 }
 
 int Daemon::healthy_backends(const config::Service& service) const {
-  int healthy = 0;
-  for (const auto& b : service.backends) {
-    if (drains_.is_drained(service.name, b.address)) continue;
-    if (service.health.type == config::HealthType::none) {
-      ++healthy;
-      continue;
-    }
-    auto h = health_->get(health::BackendKey{service.name, b.address});
-    if (h && h->status == health::Status::up) ++healthy;
-  }
-  return healthy;
+  return health::healthy_count(
+      service, [this](const health::BackendKey& k) { return health_->status(k); },
+      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
+}
+
+int Daemon::healthy_backends(const config::Service& service, std::uint16_t port) const {
+  return health::healthy_on_port(
+      service, port, [this](const health::BackendKey& k) { return health_->status(k); },
+      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
 }
 
 void Daemon::reconcile_ipvs() {
   if (!ipvs_) return;
   auto table = ipvs::desired_table(
-      config_.services,
-      [this](const std::string& s, const net::Address& a) { return backend_state(s, a); });
+      config_.services, [this](const config::Service& s, std::uint16_t port,
+                               const config::Backend& b) { return backend_state(s, port, b); });
   auto result = ipvs_->apply(table);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
@@ -268,7 +274,7 @@ void Daemon::reconcile_ipvs() {
 void Daemon::update_quorum() {
   for (const auto& s : config_.services) {
     const int healthy = healthy_backends(s);
-    const bool below = healthy < s.quorum;
+    const bool below = health::below_quorum(s, healthy);
     auto [it, inserted] = below_quorum_.emplace(s.name, below);
     if (!inserted && it->second == below) continue;
     it->second = below;
@@ -280,8 +286,9 @@ void Daemon::update_quorum() {
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
-  adopted_.erase({key.service, key.address});  // from now on the check decides
-  log::notice("health service={} backend={} status={}", key.service, key.address.to_string(),
+  adopted_.erase(key);  // from now on the check decides
+  log::notice("health service={} port={} backend={} status={}", key.service,
+              health::port_label(key), key.address.to_string(),
               status == health::Status::up     ? "up"
               : status == health::Status::down ? "down"
                                                : "unknown");

@@ -228,7 +228,11 @@ void service_metrics(Writer& w, const json& services) {
 
 void health_metrics(Writer& w, const json& checks) {
   for (const auto& c : checks) {
-    Labels base = {{"service", str(c, "service")}, {"backend", str(c, "backend")}};
+    // A check shared by every port of its service (status "port": null) is port="all".
+    const bool shared = !c.contains("port") || c["port"].is_null();
+    Labels base = {{"service", str(c, "service")},
+                   {"port", shared ? std::string("all") : str(c, "port")},
+                   {"backend", str(c, "backend")}};
     w.add("l4lb_backend_up", "gauge", "1 if the backend passes its health check, else 0.", base,
           str(c, "status") == "up" ? 1 : 0);
     w.add("l4lb_health_checks_total", "counter", "Health checks run.", base, num(c, "checks"));

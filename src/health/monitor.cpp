@@ -150,8 +150,9 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
   // The streak is in the line so that logs show rise/fall at work ("after 3 successes").
   const bool up = to == Status::up;
   const int streak = up ? check.health.consecutive_ok : check.health.consecutive_fail;
-  log::notice("health service={} backend={} {} -> {} after {} consecutive {} ({})",
-              check.key.service, check.spec->target(), to_string(from), to_string(to), streak,
+  log::notice("health service={} port={} backend={} {} -> {} after {} consecutive {} ({})",
+              check.key.service, port_label(check.key), check.spec->target(), to_string(from),
+              to_string(to), streak,
               up ? (streak == 1 ? "success" : "successes") : (streak == 1 ? "failure" : "failures"),
               why);
   if (on_change_) on_change_(check.key, to);
@@ -179,7 +180,8 @@ void Monitor::apply(const std::vector<config::Service>& services) {
     }
     Check& check = *it->second;
     if (*check.spec == spec) continue;
-    log::info("health service={} backend={} check changed, restarting", key.service, spec.target());
+    log::info("health service={} port={} backend={} check changed, restarting", key.service,
+              port_label(key), spec.target());
     check.stop();
     check.spec = std::make_shared<const CheckSpec>(std::move(spec));
     check.memory = std::make_shared<ProbeMemory>();
@@ -209,12 +211,6 @@ std::vector<std::pair<BackendKey, BackendHealth>> Monitor::snapshot() const {
   out.reserve(checks_.size());
   for (const auto& [key, check] : checks_) out.emplace_back(key, check->health);
   return out;
-}
-
-int Monitor::healthy_count(const config::Service& service) const {
-  return health::healthy_count(service, [&](const net::Address& a) {
-    return status(BackendKey{service.name, a});
-  });
 }
 
 void Monitor::shutdown() {

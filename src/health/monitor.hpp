@@ -32,8 +32,9 @@ class Monitor {
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
-  // Makes the running checks match `services`: one check per (service, backend address)
-  // whose service has a health type other than `none`. A check whose resolved parameters
+  // Makes the running checks match `services`: one check per make_specs() key (service x
+  // port x backend, or service x backend for services that share checks) whose service has a
+  // health type other than `none`. A check whose resolved parameters
   // (CheckSpec) are unchanged keeps its state, counters and schedule. A changed one keeps
   // status and counters but restarts: its running probe is dropped and its first run under
   // the new parameters is spread over the new interval like a new check's. New checks start
@@ -45,9 +46,6 @@ class Monitor {
   std::vector<std::pair<BackendKey, BackendHealth>> snapshot() const;  // ordered by key
   std::optional<CheckSpec> spec(const BackendKey& key) const;
   std::size_t size() const { return checks_.size(); }
-
-  // Healthy backends of `service` for quorum (see health::healthy_count in spec.hpp).
-  int healthy_count(const config::Service& service) const;
 
   // How unknown backends get their first status; applies to results from now on.
   void set_start_mode(StartMode mode) { start_mode_ = mode; }

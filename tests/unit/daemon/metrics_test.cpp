@@ -24,10 +24,14 @@ json sample_status() {
                   "bytes_out": 4,
                   "backends": [{"address": "192.168.1.1", "port": 389, "weight": 1,
                                 "active_conns": 5, "conns_total": 77}]}],
-    "health": [{"service": "ldap", "backend": "192.168.1.1", "status": "up", "checks": 9,
-                "failures": {"timeout": 2},
+    "health": [{"service": "ldap", "port": 389, "backend": "192.168.1.1", "status": "up",
+                "checks": 9, "failures": {"timeout": 2},
                 "latency_histogram": {"buckets": [[0.001, 3], [0.01, 7]], "sum": 0.02,
-                                      "count": 7}}],
+                                      "count": 7}},
+               {"service": "ldap", "port": 636, "backend": "192.168.1.1", "status": "down",
+                "checks": 9, "failures": {"refused": 9}},
+               {"service": "web", "port": null, "backend": "192.168.1.1", "status": "up",
+                "checks": 4}],
     "health_checker": {"half_open": {"syns_sent": 20, "answers": 18, "stray": 1,
                                      "malformed": 0, "send_errors": 1,
                                      "buffer_overflows": 4}},
@@ -56,13 +60,19 @@ TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_backend_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389"} 77)"));
-  CHECK(has_line(text, R"(l4lb_backend_up{service="ldap",backend="192.168.1.1"} 1)"));
+  // Health series name the port each check stands for; "all" for a shared check.
+  CHECK(has_line(text, R"(l4lb_backend_up{service="ldap",port="389",backend="192.168.1.1"} 1)"));
+  CHECK(has_line(text, R"(l4lb_backend_up{service="ldap",port="636",backend="192.168.1.1"} 0)"));
+  CHECK(has_line(text, R"(l4lb_backend_up{service="web",port="all",backend="192.168.1.1"} 1)"));
   CHECK(has_line(
       text,
-      R"(l4lb_health_check_failures_total{service="ldap",backend="192.168.1.1",reason="timeout"} 2)"));
+      R"(l4lb_health_check_failures_total{service="ldap",port="389",backend="192.168.1.1",reason="timeout"} 2)"));
   CHECK(has_line(
       text,
-      R"(l4lb_health_check_duration_seconds_bucket{service="ldap",backend="192.168.1.1",le="+Inf"} 7)"));
+      R"(l4lb_health_check_failures_total{service="ldap",port="636",backend="192.168.1.1",reason="refused"} 9)"));
+  CHECK(has_line(
+      text,
+      R"(l4lb_health_check_duration_seconds_bucket{service="ldap",port="389",backend="192.168.1.1",le="+Inf"} 7)"));
   CHECK(has_line(text, "l4lb_health_half_open_syns_sent_total 20"));
   CHECK(has_line(text, "l4lb_health_half_open_answers_total 18"));
   CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="stray"} 1)"));
