@@ -38,8 +38,14 @@ struct Session : std::enable_shared_from_this<Session> {
     auto request = nlohmann::json::parse(line, nullptr, false);
     if (request.is_discarded() || !request.is_object())
       return send({{"ok", false}, {"error", "request is not a JSON object"}});
-    handler(request,
-            [self = shared_from_this()](nlohmann::json response) { self->send(response); });
+    // Nothing may escape onto the event loop: an exception there terminates the daemon.
+    try {
+      handler(request,
+              [self = shared_from_this()](nlohmann::json response) { self->send(response); });
+    } catch (const std::exception& e) {
+      log::err("control request failed: {}", e.what());
+      send({{"ok", false}, {"error", std::string("internal error: ") + e.what()}});
+    }
   }
 
   void send(const nlohmann::json& response) {

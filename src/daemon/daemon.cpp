@@ -293,6 +293,13 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
 }
 
 void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
+  // Fields of the wrong JSON type must not reach .value()/get<>, which throw type_error.
+  for (const char* field : {"command", "backend", "service"}) {
+    auto it = request.find(field);
+    if (it != request.end() && !it->is_string())
+      return reply(
+          {{"ok", false}, {"error", std::string("field '") + field + "' must be a string"}});
+  }
   const std::string command = request.value("command", std::string());
   if (command == "status")
     return status([reply = std::move(reply)](nlohmann::json doc) {
