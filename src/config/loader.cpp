@@ -44,6 +44,10 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
       auto s = read_name(*g, r);
       if (s) c.control.group = *s;
     }
+    if (auto* g = m.find("admin_group")) {
+      auto s = read_name(*g, r);
+      if (s) c.control.admin_group = *s;
+    }
   }
   if (auto* f = top.find("metrics")) {
     MapView m(*f, "metrics", kMetricsKeys, r);
