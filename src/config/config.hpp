@@ -131,6 +131,8 @@ struct Metrics {
 struct Control {
   std::string socket = "/run/l4lb/l4lbd.sock";
   std::string group = "l4lb";  // socket group (0660); missing group: root only
+  // Members may reload, drain and undrain; none: only root may (status needs only `group`).
+  std::optional<std::string> admin_group;
 };
 
 struct Config {

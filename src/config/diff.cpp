@@ -172,6 +172,8 @@ ConfigDiff diff(const Config& a, const Config& b) {
   if (a.state_dir != b.state_dir) d.global_fields.emplace_back("state_dir");
   if (a.control.socket != b.control.socket) d.global_fields.emplace_back("control.socket");
   if (a.control.group != b.control.group) d.global_fields.emplace_back("control.group");
+  if (a.control.admin_group != b.control.admin_group)
+    d.global_fields.emplace_back("control.admin_group");
   if (a.metrics.listen != b.metrics.listen) d.global_fields.emplace_back("metrics.listen");
   if (a.remove_services_on_exit != b.remove_services_on_exit)
     d.global_fields.emplace_back("remove_services_on_exit");

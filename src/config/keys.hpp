@@ -13,7 +13,7 @@ namespace l4lb::config {
 
 inline constexpr std::array<std::string_view, 7> kTopKeys{
     "node_name", "vrrp", "services", "state_dir", "control", "metrics", "remove_services_on_exit"};
-inline constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
+inline constexpr std::array<std::string_view, 3> kControlKeys{"socket", "group", "admin_group"};
 inline constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
 inline constexpr std::array<std::string_view, 17> kHealthKeys{
     "type",          "port",    "address", "source",        "interval",

@@ -44,6 +44,10 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
       auto s = read_name(*g, r);
       if (s) c.control.group = *s;
     }
+    if (auto* g = m.find("admin_group")) {
+      auto s = read_name(*g, r);
+      if (s) c.control.admin_group = *s;
+    }
   }
   if (auto* f = top.find("metrics")) {
     MapView m(*f, "metrics", kMetricsKeys, r);
@@ -154,6 +158,10 @@ std::size_t LoadResult::warning_count() const { return diagnostics.size() - erro
 
 void Reporter::add(Severity s, Location at, std::string message) {
   if (s == Severity::error) ++errors_;
+  if (items_.size() >= kMaxKeptDiagnostics) {
+    ++(s == Severity::error ? unkept_errors_ : unkept_warnings_);
+    return;
+  }
   items_.push_back(Diagnostic{s, {}, at.line, at.column, std::move(message)});
 }
 
@@ -161,12 +169,12 @@ std::vector<Diagnostic> Reporter::take(std::string_view file) {
   std::stable_sort(items_.begin(), items_.end(), [](const Diagnostic& a, const Diagnostic& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
-  if (items_.size() > kMaxDiagnostics) {
+  if (items_.size() > kMaxDiagnostics || unkept_errors_ + unkept_warnings_ > 0) {
     // Keep every error we can (they decide the outcome), then warnings, in file order.
     std::size_t keep_warnings = kMaxDiagnostics > errors_ ? kMaxDiagnostics - errors_ : 0;
     std::size_t kept_errors = 0;
-    std::size_t dropped_errors = 0;
-    std::size_t dropped_warnings = 0;
+    std::size_t dropped_errors = unkept_errors_;
+    std::size_t dropped_warnings = unkept_warnings_;
     std::vector<Diagnostic> kept;
     for (auto& d : items_) {
       if (d.severity == Severity::error) {

@@ -1,6 +1,7 @@
 // l4lbctl: the operator's view of a running l4lbd, over its control socket.
-// Exit codes: 0 ok, 1 the daemon refused (e.g. a rejected reload) or the config is invalid,
-// 2 usage error, 3 the daemon cannot be reached.
+// Exit codes: 0 ok, 1 the daemon answered with an error (a rejected reload, a malformed or
+// refused request, permission denied, too many sessions) or the config is invalid,
+// 2 usage error, 3 the daemon cannot be reached or sent no answer.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -42,7 +43,18 @@ double now_unix() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// An error reply of the daemon, as it phrased it ("permission denied: 'reload' needs root...").
+int refused(const json& r, const char* fallback) {
+  const auto it = r.find("error");
+  std::cerr << "l4lbctl: l4lbd refused: "
+            << (it != r.end() && it->is_string() ? it->get<std::string>() : std::string(fallback))
+            << "\n";
+  return 1;
+}
+
 int print_reload(const json& r) {
+  // Refused before the file was read (permission, a malformed request): no error list.
+  if (!r.value("ok", false) && !r.contains("errors")) return refused(r, "reload refused");
   for (const auto& w : r.value("warnings", json::array()))
     std::cerr << w.get<std::string>() << "\n";
   if (!r.value("ok", false)) {
@@ -118,10 +130,7 @@ int main(int argc, char** argv) {
   json response;
   if (status->parsed()) {
     if (int rc = request(socket, {{"command", "status"}}, response)) return rc;
-    if (!response.value("ok", false)) {
-      std::cerr << "l4lbctl: " << response.value("error", std::string("status failed")) << "\n";
-      return 1;
-    }
+    if (!response.value("ok", false)) return refused(response, "status failed");
     if (as_json)
       std::cout << response["status"].dump(2) << "\n";
     else
@@ -134,12 +143,10 @@ int main(int argc, char** argv) {
   }
   for (auto* sub : {drain, undrain}) {
     if (!sub->parsed()) continue;
-    json req = {{"command", sub->get_name()}, {"backend", backend}, {"service", service}};
+    json req = {{"command", sub->get_name()}, {"backend", backend}};
+    if (!service.empty()) req["service"] = service;
     if (int rc = request(socket, req, response)) return rc;
-    if (!response.value("ok", false)) {
-      std::cerr << "l4lbctl: " << response.value("error", std::string("refused")) << "\n";
-      return 1;
-    }
+    if (!response.value("ok", false)) return refused(response, "refused");
     std::cout << response.value("message", std::string("ok")) << "\n";
     return 0;
   }

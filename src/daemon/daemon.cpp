@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,8 +40,7 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       signals_(io),
       systemd_(io),
       notify_(io),
-      control_(io, [this](const nlohmann::json& r,
-                          ControlServer::Reply reply) { handle(r, std::move(reply)); }),
+      control_(io, control_handlers()),
       metrics_(io, [this](std::function<void(std::string)> done) {
         status([done = std::move(done)](nlohmann::json doc) { done(render_metrics(doc)); });
       }) {}
@@ -72,6 +72,7 @@ bool Daemon::start() {
     return false;
   }
   if (auto e = drains_.load(cfg.state_dir)) log::warning("drains ignored: {}", *e);
+  set_admin_group(cfg.control.admin_group);
   if (auto e = control_.listen(cfg.control.socket, cfg.control.group)) {
     log::err("{}", *e);
     return false;
@@ -196,6 +197,7 @@ nlohmann::json Daemon::reload() {
   } else if (retry_ipvs) {
     apply(config_);
   }
+  set_admin_group(config_.control.admin_group);
   ++reloads_ok_;
   result["ok"] = true;
   last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
@@ -312,38 +314,54 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   }
 }
 
-void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
-  const std::string command = request.value("command", std::string());
-  if (command == "status")
-    return status([reply = std::move(reply)](nlohmann::json doc) {
-      reply({{"ok", true}, {"status", std::move(doc)}});
-    });
-  if (command == "reload") return reply(reload());
-  if (command == "drain") return reply(drain(request, true));
-  if (command == "undrain") return reply(drain(request, false));
-  reply({{"ok", false}, {"error", "unknown command '" + command + "'"}});
+control::Handlers Daemon::control_handlers() {
+  // The requests arrive parsed, validated and authorised (control_dispatch.cpp).
+  return control::Handlers{
+      [this](control::Reply reply) {
+        status([reply = std::move(reply)](nlohmann::json doc) {
+          reply({{"ok", true}, {"status", std::move(doc)}});
+        });
+      },
+      [this] { return reload(); },
+      [this](const net::Address& backend, const std::optional<std::string>& service, bool add) {
+        return drain(backend, service, add);
+      }};
 }
 
-nlohmann::json Daemon::drain(const nlohmann::json& request, bool add) {
-  const std::string text = request.value("backend", std::string());
-  const std::string service = request.value("service", std::string());
-  auto address = net::Address::parse(text);
-  if (!address) return {{"ok", false}, {"error", "'" + text + "' is not an IP address"}};
+void Daemon::set_admin_group(const std::optional<std::string>& group) {
+  control::AccessPolicy policy;
+  if (group) {
+    policy.admin_group = *group;
+    if (struct group* g = ::getgrnam(group->c_str()))
+      policy.admin_gid = g->gr_gid;
+    else
+      log::warning("control.admin_group {} does not exist: only root may reload, drain, undrain",
+                   *group);
+  }
+  control_.set_policy(std::move(policy));
+}
+
+nlohmann::json Daemon::drain(const net::Address& backend,
+                             const std::optional<std::string>& only_service, bool add) {
+  const std::string text = backend.to_string();
+  const std::string service = only_service.value_or("");
   bool known = false;
   for (const auto& s : config_.services) {
     if (!service.empty() && s.name != service) continue;
-    for (const auto& b : s.backends) known |= b.address == *address;
+    for (const auto& b : s.backends) known |= b.address == backend;
   }
   if (!service.empty()) {
     bool service_known = false;
     for (const auto& s : config_.services) service_known |= s.name == service;
-    if (!service_known) return {{"ok", false}, {"error", "no service named '" + service + "'"}};
+    if (!service_known)
+      return {{"ok", false},
+              {"error", "no service named '" + control::printable(service, 255) + "'"}};
   }
   if (add && !known)
     return {{"ok", false},
             {"error", "backend " + text + " is not in " +
                           (service.empty() ? std::string("any service") : "service " + service)}};
-  const bool changed = add ? drains_.add(*address, service) : drains_.remove(*address, service);
+  const bool changed = add ? drains_.add(backend, service) : drains_.remove(backend, service);
   if (!changed)
     return {{"ok", false},
             {"error", "backend " + text + (add ? " is already drained" : " is not drained") +

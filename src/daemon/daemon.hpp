@@ -47,9 +47,11 @@ class Daemon {
   void status(std::function<void(nlohmann::json)> done);
 
  private:
-  void handle(const nlohmann::json& request, ControlServer::Reply reply);
+  control::Handlers control_handlers();
+  void set_admin_group(const std::optional<std::string>& group);
   nlohmann::json status_document(const ipvs::Table& kernel);
-  nlohmann::json drain(const nlohmann::json& request, bool add);
+  nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
+                       bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
   void remember_adopted(const config::Config& cfg);

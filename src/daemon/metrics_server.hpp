@@ -1,10 +1,14 @@
 // HTTP endpoint for Prometheus (Boost.Beast): GET /metrics. Anything else is 404/405.
-// The listener is optional (`metrics.listen`); one request per connection, bounded sizes.
+// The listener is optional (`metrics.listen`); one request per connection, bounded sizes, at
+// most kMaxConnections at once (more get 503), 10 s for the request and 10 s for the reply.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -20,11 +24,20 @@ class MetricsServer {
   void close();
   std::string endpoint() const { return endpoint_; }
 
+  static constexpr std::size_t kMaxConnections = 16;
+  std::uint64_t refused_busy() const;     // connections answered 503 for the cap
+  std::uint64_t accept_backoffs() const;  // accept failed for want of descriptors or memory
+
+  // What sessions share with the server; they may outlive it on the io_context.
+  struct Shared;
+
  private:
   void accept();
   boost::asio::io_context& io_;
-  Render render_;
+  std::shared_ptr<Shared> shared_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer backoff_;
+  unsigned failures_in_row_ = 0;
   std::string endpoint_;
 };
 

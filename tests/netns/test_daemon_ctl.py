@@ -256,7 +256,7 @@ class DaemonAndCtl(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stderr.strip(), "", r.stderr)
         for key in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
-                    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW", "NoNewPrivileges=yes",
+                    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN", "NoNewPrivileges=yes",
                     "ProtectSystem=strict", "RuntimeDirectory=l4lb", "WatchdogSec="):
             self.assertIn(key, text)
 

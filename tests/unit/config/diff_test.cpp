@@ -135,10 +135,12 @@ TEST_CASE("global fields") {
   b.metrics.listen.reset();
   b.node_name = "lb-b";
   b.control.socket = "/run/other.sock";
+  b.control.admin_group = "ops";
   auto d = diff(a, b);
-  CHECK(d.global_fields ==
-        std::vector<std::string>{"node_name", "control.socket", "metrics.listen"});
+  CHECK(d.global_fields == std::vector<std::string>{"node_name", "control.socket",
+                                                    "control.admin_group", "metrics.listen"});
   CHECK(d.describe() == std::vector<std::string>{"node_name changed", "control.socket changed",
+                                                 "control.admin_group changed",
                                                  "metrics.listen changed"});
 }
 

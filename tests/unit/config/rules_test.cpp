@@ -444,6 +444,23 @@ TEST_CASE("global keys: paths absolute, metrics host:port, names") {
   expect_lines("node_name: \"lb a\"\n",
                {"t.yaml:1:12: error: node_name: 'lb a' is not a valid name (1..64 letters, "
                 "digits, '-', '_', '.')"});
+  expect_lines("control: {admin_group: \"ops team\"}\n",
+               {"t.yaml:1:24: error: admin_group: 'ops team' is not a valid name (1..64 letters, "
+                "digits, '-', '_', '.')"});
+  expect_lines("control: {admin_group: [ops]}\n",
+               {"t.yaml:1:24: error: admin_group: expected a string, got a list"});
+  expect_lines("control: {admin_grp: ops}\n",
+               {"t.yaml:1:11: error: unknown key 'admin_grp' in control; did you mean "
+                "'admin_group'?"});
+  {
+    auto c = load_text("control: {group: l4lb, admin_group: l4lb-admin}\nservices: []\n", "t");
+    REQUIRE(c.ok());
+    CHECK(c.config->control.group == "l4lb");
+    CHECK(c.config->control.admin_group == std::optional<std::string>("l4lb-admin"));
+    auto d = load_text("services: []\n", "t");
+    REQUIRE(d.ok());
+    CHECK_FALSE(d.config->control.admin_group);  // default: none, root only
+  }
   auto r = load_text("metrics: {listen: \"[::1]:9465\"}\nremove_services_on_exit: true\n", "t");
   REQUIRE(r.ok());
   CHECK(r.config->metrics.listen == "[::1]:9465");
