@@ -120,18 +120,17 @@ std::string services_section(const json& services) {
 // The namespace-wide settings of `ipvs:` (only when configured), errors first-class.
 std::string tuning_lines(const json& tuning) {
   std::string out;
-  const json t = get(tuning, "timeouts", json());
-  if (t.is_object()) {
-    const json k = get(t, "kernel", json());
-    if (k.is_object())
-      out += fmt::format("IPVS timeouts: tcp {}s tcpfin {}s udp {}s\n", s(k, "tcp"), s(k, "tcpfin"),
-                         s(k, "udp"));
-    if (get(t, "error", json()).is_string()) out += "IPVS timeouts: ERROR: " + s(t, "error") + "\n";
-  }
+  const json t = get(tuning, "timeouts", json::object());
+  const json k = get(t, "kernel", json::object());
+  if (!k.empty())
+    out += fmt::format("IPVS timeouts: tcp {}s tcpfin {}s udp {}s\n", s(k, "tcp"), s(k, "tcpfin"),
+                       s(k, "udp"));
+  if (!get(t, "error", std::string()).get<std::string>().empty())
+    out += "IPVS timeouts: ERROR: " + s(t, "error") + "\n";
   std::string values;
   for (const auto& c : get(tuning, "sysctls", json::array())) {
     values += fmt::format(" {}={}", s(c, "name"), s(c, "value", "?"));
-    if (get(c, "error", json()).is_string())
+    if (!get(c, "error", std::string()).get<std::string>().empty())
       out += "IPVS sysctl " + s(c, "name") + ": ERROR: " + s(c, "error") + "\n";
   }
   if (!values.empty()) out += "IPVS sysctls:" + values + "\n";
