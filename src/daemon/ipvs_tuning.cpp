@@ -43,8 +43,8 @@ void Daemon::apply_ipvs_tuning(const config::Config& next) {
     if (tuning_kernel_) tuning_kernel_error_.clear();
   }
   // A netlink round trip and a few small /proc writes: short enough for the loop.
-  const auto st = ipvs::apply_tuning(next.ipvs, tuning_kernel_.get(),
-                                     tuning_kernel_error_, kSysctlDir);
+  const auto st =
+      ipvs::apply_tuning(next.ipvs, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
   if (!st.timeouts_error.empty()) log::err("ipvs timeouts: {}", st.timeouts_error);
   for (const auto& c : st.sysctls)
     if (!c.error.empty()) log::err("ipvs sysctl {}: {}", c.name, c.error);
@@ -53,8 +53,8 @@ void Daemon::apply_ipvs_tuning(const config::Config& next) {
 
 nlohmann::json Daemon::ipvs_tuning_status() {
   // Read back now, not remembered from the last apply: someone else may have changed them.
-  const auto st = ipvs::read_tuning(config_.ipvs, tuning_kernel_.get(),
-                                    tuning_kernel_error_, kSysctlDir);
+  const auto st =
+      ipvs::read_tuning(config_.ipvs, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
   return to_json(st, config_.ipvs);
 }
 
