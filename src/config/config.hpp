@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,7 @@ struct Service {
   std::string scheduler = "wlc";
   bool sh_fallback = false;
   bool sh_port = false;
+  bool one_packet = false;  // udp only: schedule every datagram on its own (IPVS "ops")
   Forward forward = Forward::nat;
   Duration persistence{0};                          // 0 = not persistent
   std::optional<std::uint8_t> persistence_netmask;  // prefix length; default /32 or /128
@@ -128,6 +130,21 @@ struct Metrics {
   std::optional<std::string> listen;  // "127.0.0.1:9465", "[::1]:9465"; none = off
 };
 
+// Settings IPVS holds for the whole network namespace (shared with anything else using IPVS
+// there). Each is applied only when configured; unset ones leave the kernel's value alone.
+struct IpvsTimeouts {
+  std::optional<std::uint32_t> tcp, tcpfin, udp;  // seconds
+  bool operator==(const IpvsTimeouts&) const = default;
+  bool empty() const { return !tcp && !tcpfin && !udp; }
+};
+
+struct Ipvs {
+  IpvsTimeouts timeouts;
+  // /proc/sys/net/ipv4/vs/<name> = value, for the allow-listed names (keys.hpp kIpvsSysctls).
+  std::map<std::string, int> sysctls;
+  bool operator==(const Ipvs&) const = default;
+};
+
 struct Control {
   std::string socket = "/run/l4lb/l4lbd.sock";
   std::string group = "l4lb";  // socket group (0660); missing group: root only
@@ -142,6 +159,7 @@ struct Config {
   std::string state_dir = "/run/l4lb";
   Control control;
   Metrics metrics;
+  Ipvs ipvs;
   // On SIGTERM: leave IPVS services in place (default) so a restart adopts them.
   bool remove_services_on_exit = false;
 };

@@ -89,6 +89,8 @@ std::vector<std::string> service_fields(const Service& a, const Service& b) {
       },
       f);
   compare(
+      a, b, "one_packet", [](auto& x) { return x.one_packet; }, f);
+  compare(
       a, b, "forward", [](auto& x) { return x.forward; }, f);
   compare(
       a, b, "persistence", [](auto& x) { return x.persistence; }, f);
@@ -175,6 +177,8 @@ ConfigDiff diff(const Config& a, const Config& b) {
   if (a.control.admin_group != b.control.admin_group)
     d.global_fields.emplace_back("control.admin_group");
   if (a.metrics.listen != b.metrics.listen) d.global_fields.emplace_back("metrics.listen");
+  if (a.ipvs.timeouts != b.ipvs.timeouts) d.global_fields.emplace_back("ipvs.timeouts");
+  if (a.ipvs.sysctls != b.ipvs.sysctls) d.global_fields.emplace_back("ipvs.sysctls");
   if (a.remove_services_on_exit != b.remove_services_on_exit)
     d.global_fields.emplace_back("remove_services_on_exit");
 

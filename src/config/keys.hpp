@@ -11,8 +11,14 @@
 
 namespace l4lb::config {
 
-inline constexpr std::array<std::string_view, 7> kTopKeys{
-    "node_name", "vrrp", "services", "state_dir", "control", "metrics", "remove_services_on_exit"};
+inline constexpr std::array<std::string_view, 8> kTopKeys{
+    "node_name", "vrrp",    "services", "state_dir",
+    "control",   "metrics", "ipvs",     "remove_services_on_exit"};
+inline constexpr std::array<std::string_view, 2> kIpvsKeys{"timeouts", "sysctls"};
+inline constexpr std::array<std::string_view, 3> kIpvsTimeoutKeys{"tcp", "tcpfin", "udp"};
+// The /proc/sys/net/ipv4/vs entries l4lbd may write (all booleans, 0 or 1); see CONFIG.md.
+inline constexpr std::array<std::string_view, 3> kIpvsSysctls{"conntrack", "expire_nodest_conn",
+                                                              "expire_quiescent_template"};
 inline constexpr std::array<std::string_view, 3> kControlKeys{"socket", "group", "admin_group"};
 inline constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
 inline constexpr std::array<std::string_view, 17> kHealthKeys{
@@ -29,13 +35,14 @@ inline constexpr std::array<std::string_view, 9> kCommonKeys{
 inline constexpr std::array<std::string_view, 3> kPayloadKeys{"send", "expect", "expect_prefix"};
 inline constexpr std::array<std::string_view, 4> kHttpKeys{"path", "host", "expect_status",
                                                            "max_response_bytes"};
-inline constexpr std::array<std::string_view, 15> kServiceKeys{"name",
+inline constexpr std::array<std::string_view, 16> kServiceKeys{"name",
                                                                "vip",
                                                                "port",
                                                                "ports",
                                                                "protocol",
                                                                "scheduler",
                                                                "scheduler_flags",
+                                                               "one_packet",
                                                                "forward",
                                                                "persistence",
                                                                "persistence_netmask",
@@ -68,6 +75,9 @@ inline std::vector<std::pair<std::string_view, std::span<const std::string_view>
   return {{"top level", kTopKeys},
           {"control", kControlKeys},
           {"metrics", kMetricsKeys},
+          {"ipvs", kIpvsKeys},
+          {"ipvs.timeouts", kIpvsTimeoutKeys},
+          {"ipvs.sysctls", kIpvsSysctls},
           {"vrrp instance", kInstanceKeys},
           {"unicast", kUnicastKeys},
           {"track", kTrackKeys},

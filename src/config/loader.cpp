@@ -62,6 +62,7 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
       }
     }
   }
+  if (auto* f = top.find("ipvs")) parse_ipvs(*f, c.ipvs, r);
   if (auto* f = top.find("remove_services_on_exit")) {
     auto b = read_bool(*f, r);
     if (b) c.remove_services_on_exit = *b;

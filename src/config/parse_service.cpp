@@ -242,6 +242,19 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
       (*x == 0 ? s.sh_fallback : s.sh_port) = true;
     });
   }
+  if (auto* f = m.find("one_packet")) {
+    auto x = read_bool(*f, r);
+    if (x && *x && s.protocol != Protocol::udp) {
+      // IPVS would accept the flag on TCP and ignore it: say so instead of pretending.
+      r.error(f->at, fmt::format("one_packet: only applies to protocol: udp (this service is {})",
+                                 to_string(s.protocol)));
+      x.reset();
+    }
+    if (x)
+      s.one_packet = *x;
+    else
+      ok = false;
+  }
   if (auto* f = m.find("forward")) {
     auto x = read_enum(*f, kForwards, r);
     if (x)
@@ -249,6 +262,13 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
     else
       ok = false;
   }
+  if (auto* f = m.find("one_packet"); f && s.one_packet && s.forward == Forward::nat)
+    // The kernel keeps no connection entry for such datagrams (it does not even hash them), so
+    // nothing translates a backend's reply back to the VIP.
+    r.warning(f->at,
+              "one_packet: with forward: nat, replies from the backends are not translated "
+              "back to the VIP (IPVS keeps no connection entry); fine for one-way traffic "
+              "such as SNMP traps or syslog, use forward: dr or tun for request/response");
   if (auto* f = m.find("persistence")) {
     auto x = read_duration(*f, Duration{0}, kMaxPersistence, r);
     if (x && x->count() % 1000 != 0) {

@@ -105,14 +105,35 @@ std::string services_section(const json& services) {
     std::vector<std::vector<std::string>> rows = {
         {"SERVICE", "VIRTUAL SERVICE", "SCHED", "FWD", "HEALTHY/QUORUM", "ACTIVE", "INACT",
          "CONN/s", "PKT/s in/out", "BYTES/s in/out"},
-        {s(svc, "name"), vip + ":" + s(svc, "port") + "/" + s(svc, "protocol"), s(svc, "scheduler"),
-         s(svc, "forward"), quorum, s(svc, "active_conns", "0"), s(svc, "inactive_conns", "0"),
+        {s(svc, "name"), vip + ":" + s(svc, "port") + "/" + s(svc, "protocol"),
+         s(svc, "scheduler") + (flag(svc, "one_packet", false) ? "+ops" : ""), s(svc, "forward"),
+         quorum, s(svc, "active_conns", "0"), s(svc, "inactive_conns", "0"),
          format_si(n(svc, "cps")), format_si(n(svc, "pps_in")) + "/" + format_si(n(svc, "pps_out")),
          format_si(n(svc, "bps_in")) + "/" + format_si(n(svc, "bps_out"))}};
     if (!flag(svc, "in_kernel", true)) rows[1][1] += " (not in kernel)";
     out += format_table(rows);
     out += backend_rows(get(svc, "backends", json::array()));
   }
+  return out;
+}
+
+// The namespace-wide settings of `ipvs:` (only when configured), errors first-class.
+std::string tuning_lines(const json& tuning) {
+  std::string out;
+  const json t = get(tuning, "timeouts", json::object());
+  const json k = get(t, "kernel", json::object());
+  if (!k.empty())
+    out += fmt::format("IPVS timeouts: tcp {}s tcpfin {}s udp {}s\n", s(k, "tcp"), s(k, "tcpfin"),
+                       s(k, "udp"));
+  if (!get(t, "error", std::string()).get<std::string>().empty())
+    out += "IPVS timeouts: ERROR: " + s(t, "error") + "\n";
+  std::string values;
+  for (const auto& c : get(tuning, "sysctls", json::array())) {
+    values += fmt::format(" {}={}", s(c, "name"), s(c, "value", "?"));
+    if (!get(c, "error", std::string()).get<std::string>().empty())
+      out += "IPVS sysctl " + s(c, "name") + ": ERROR: " + s(c, "error") + "\n";
+  }
+  if (!values.empty()) out += "IPVS sysctls:" + values + "\n";
   return out;
 }
 
@@ -166,6 +187,7 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
     out += "IPVS: UNAVAILABLE: " + s(ipvs, "error") + "\n";
   for (const auto& c : get(ipvs, "conflicts", json::array()))
     out += "IPVS conflict: " + (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
+  out += tuning_lines(get(ipvs, "tuning", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()));
   return out;

@@ -137,6 +137,7 @@ void Daemon::apply(const config::Config& next) {
     for (const auto& s : next.services) still |= s.name == it->first;
     it = still ? std::next(it) : below_quorum_.erase(it);
   }
+  apply_ipvs_tuning(next);
   reconcile_ipvs();
   update_quorum();
 }

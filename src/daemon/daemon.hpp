@@ -24,6 +24,7 @@
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
 #include "ipvs/table_reader.hpp"
+#include "ipvs/tuning.hpp"
 #include "vrrp/netlink.hpp"
 #include "vrrp/runtime.hpp"
 
@@ -54,6 +55,9 @@ class Daemon {
                        bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
+  // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
+  void apply_ipvs_tuning(const config::Config& next);
+  nlohmann::json ipvs_tuning_status();
   void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
@@ -82,6 +86,9 @@ class Daemon {
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;
+  // Its own netlink socket for the namespace-wide IPVS settings (only when timeouts are set).
+  std::unique_ptr<ipvs::Kernel> tuning_kernel_;
+  std::string tuning_kernel_error_;
   std::map<std::string, bool> below_quorum_;  // per service
   // Checks (health::check_key) whose destinations were found live in the kernel at start:
   // kept until their first result.

@@ -133,6 +133,7 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                   {"port", port},
                   {"protocol", std::string(config::to_string(s.protocol))},
                   {"scheduler", s.scheduler},
+                  {"one_packet", live ? live->one_packet : s.one_packet},
                   {"forward", std::string(config::to_string(s.forward))},
                   {"quorum", s.quorum},
                   {"healthy", healthy},
@@ -205,7 +206,8 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                  {"error", ipvs_error_ ? json(*ipvs_error_) : json()},
                  {"operations_total", ipvs_operations_},
                  {"operation_errors_total", ipvs_operation_errors_},
-                 {"conflicts", conflicts}};
+                 {"conflicts", conflicts},
+                 {"tuning", ipvs_tuning_status()}};
   return doc;
 }
 

@@ -29,6 +29,7 @@ Service service_settings(const config::Service& s, std::uint16_t port) {
   svc.scheduler = s.scheduler;
   svc.sh_fallback = s.sh_fallback;
   svc.sh_port = s.sh_port;
+  svc.one_packet = s.one_packet;
   const auto ms = s.persistence.count();
   svc.persistent = ms > 0;
   // The kernel counts persistence in whole seconds; never round a short timeout to 0.

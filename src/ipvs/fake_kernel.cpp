@@ -21,6 +21,22 @@ bool FakeKernel::dump(Table& out, std::string& error) {
   return true;
 }
 
+std::optional<Timeouts> FakeKernel::timeouts(std::string&) { return timeouts_; }
+
+bool FakeKernel::set_timeouts(const Timeouts& t, std::string& error) {
+  ++set_timeouts_calls;
+  // The kernel's limit: jiffies in an int (HZ = 1000 here).
+  constexpr std::uint32_t kMax = std::numeric_limits<int>::max() / 1000;
+  if (t.tcp > kMax || t.tcpfin > kMax || t.udp > kMax) {
+    error = "Invalid argument";
+    return false;
+  }
+  if (t.tcp) timeouts_.tcp = t.tcp;
+  if (t.tcpfin) timeouts_.tcpfin = t.tcpfin;
+  if (t.udp) timeouts_.udp = t.udp;
+  return true;
+}
+
 std::vector<OpResult> FakeKernel::apply(std::span<const Operation> ops) {
   std::vector<OpResult> results;
   results.reserve(ops.size());

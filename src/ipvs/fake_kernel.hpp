@@ -16,16 +16,21 @@ class FakeKernel : public Kernel {
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
   std::vector<OpResult> apply(std::span<const Operation> ops) override;
+  std::optional<Timeouts> timeouts(std::string& error) override;
+  bool set_timeouts(const Timeouts& t, std::string& error) override;
 
   // Test controls.
   Table& table() { return table_; }
   std::set<std::string>& schedulers() { return schedulers_; }
   std::string fail_dump;  // non-empty: dump() fails with this error
+  Timeouts& kernel_timeouts() { return timeouts_; }
+  int set_timeouts_calls = 0;
 
  private:
   int apply_one(const Operation& op);
   Table table_;
   std::set<std::string> schedulers_;
+  Timeouts timeouts_{900, 120, 300};  // the kernel's defaults
 };
 
 }  // namespace l4lb::ipvs

@@ -20,6 +20,13 @@ struct Info {
   std::string version_string() const;
 };
 
+// IPVS connection timeouts of the network namespace, in seconds (ipvsadm --set): established
+// TCP, TCP after FIN, UDP. In a set request 0 means "leave this one as it is".
+struct Timeouts {
+  std::uint32_t tcp = 0, tcpfin = 0, udp = 0;
+  bool operator==(const Timeouts&) const = default;
+};
+
 // Traffic counters of one Kernel: what the "exactly one operation" promises are checked by.
 struct KernelCounters {
   std::uint64_t operations = 0;  // change messages sent (one per Operation)
@@ -38,6 +45,16 @@ class Kernel {
   // Applies every operation in order; one failing does not stop the others. Returns one
   // result per operation, in the same order.
   virtual std::vector<OpResult> apply(std::span<const Operation> ops) = 0;
+  // IPVS_CMD_GET_CONFIG / IPVS_CMD_SET_CONFIG. Not every Kernel speaks them: the default
+  // says so rather than pretending.
+  virtual std::optional<Timeouts> timeouts(std::string& error) {
+    error = "this IPVS interface cannot read timeouts";
+    return std::nullopt;
+  }
+  virtual bool set_timeouts(const Timeouts&, std::string& error) {
+    error = "this IPVS interface cannot set timeouts";
+    return false;
+  }
   const KernelCounters& counters() const { return counters_; }
 
  protected:

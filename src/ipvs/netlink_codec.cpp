@@ -53,6 +53,9 @@ struct PolicyInit {
     info_policy[IPVS_INFO_ATTR_CONN_TAB_SIZE].type = NLA_U32;
     cmd_policy[IPVS_CMD_ATTR_SERVICE].type = NLA_NESTED;
     cmd_policy[IPVS_CMD_ATTR_DEST].type = NLA_NESTED;
+    cmd_policy[IPVS_CMD_ATTR_TIMEOUT_TCP].type = NLA_U32;
+    cmd_policy[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN].type = NLA_U32;
+    cmd_policy[IPVS_CMD_ATTR_TIMEOUT_UDP].type = NLA_U32;
   }
 } policy_init;
 
@@ -88,7 +91,8 @@ int put_service(nl_msg* m, const ServiceSettings& s, bool full) {
     ip_vs_flags flags{};
     flags.flags = (s.persistent ? IP_VS_SVC_F_PERSISTENT : 0) |
                   (s.sh_fallback ? IP_VS_SVC_F_SCHED_SH_FALLBACK : 0) |
-                  (s.sh_port ? IP_VS_SVC_F_SCHED_SH_PORT : 0);
+                  (s.sh_port ? IP_VS_SVC_F_SCHED_SH_PORT : 0) |
+                  (s.one_packet ? IP_VS_SVC_F_ONEPACKET : 0);
     flags.mask = ~0u;
     const std::uint32_t mask = s.key.family() == net::Family::v4 ? v4_mask(s.netmask) : s.netmask;
     err = nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
@@ -220,6 +224,18 @@ MsgPtr encode_dest_dump(int family_id, const ServiceKey& key) {
 
 MsgPtr encode_info_request(int family_id) { return new_request(family_id, IPVS_CMD_GET_INFO, 0); }
 
+MsgPtr encode_get_config(int family_id) { return new_request(family_id, IPVS_CMD_GET_CONFIG, 0); }
+
+MsgPtr encode_set_config(int family_id, const Timeouts& t) {
+  MsgPtr m = new_request(family_id, IPVS_CMD_SET_CONFIG, 0);
+  if (!m) return nullptr;
+  int err = 0;
+  if (t.tcp) err = nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp);
+  if (t.tcpfin && !err) err = nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpfin);
+  if (t.udp && !err) err = nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp);
+  return err ? nullptr : std::move(m);
+}
+
 bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
   nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_SERVICE, error);
   if (!nest) return false;
@@ -258,6 +274,7 @@ bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
     out.persistent = f.flags & IP_VS_SVC_F_PERSISTENT;
     out.sh_fallback = f.flags & IP_VS_SVC_F_SCHED_SH_FALLBACK;
     out.sh_port = f.flags & IP_VS_SVC_F_SCHED_SH_PORT;
+    out.one_packet = f.flags & IP_VS_SVC_F_ONEPACKET;
   }
   if (a[IPVS_SVC_ATTR_TIMEOUT]) out.timeout = nla_get_u32(a[IPVS_SVC_ATTR_TIMEOUT]);
   out.netmask = fam == net::Family::v4 ? 32 : 128;
@@ -314,6 +331,20 @@ bool decode_info(nlmsghdr* nlh, Info& out, std::string& error) {
   out.version = nla_get_u32(a[IPVS_INFO_ATTR_VERSION]);
   out.conn_table_size =
       a[IPVS_INFO_ATTR_CONN_TAB_SIZE] ? nla_get_u32(a[IPVS_INFO_ATTR_CONN_TAB_SIZE]) : 0;
+  return true;
+}
+
+bool decode_config(nlmsghdr* nlh, Timeouts& out, std::string& error) {
+  nlattr* a[IPVS_CMD_ATTR_MAX + 1];
+  if (!genlmsg_valid_hdr(nlh, 0) || genlmsg_parse(nlh, 0, a, IPVS_CMD_ATTR_MAX, cmd_policy) < 0 ||
+      !a[IPVS_CMD_ATTR_TIMEOUT_TCP] || !a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN] ||
+      !a[IPVS_CMD_ATTR_TIMEOUT_UDP]) {
+    error = "malformed IPVS config reply";
+    return false;
+  }
+  out.tcp = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP]);
+  out.tcpfin = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN]);
+  out.udp = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_UDP]);
   return true;
 }
 

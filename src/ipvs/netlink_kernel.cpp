@@ -163,6 +163,38 @@ std::optional<Info> NetlinkKernel::info(std::string& error) {
   return info;
 }
 
+std::optional<Timeouts> NetlinkKernel::timeouts(std::string& error) {
+  codec::MsgPtr m = codec::encode_get_config(family_);
+  if (!m) {
+    error = "cannot encode the IPVS config request";
+    return std::nullopt;
+  }
+  Timeouts t;
+  std::string perr;
+  int e = request(
+      m.get(), false, [&](nlmsghdr* h) { return codec::decode_config(h, t, perr); }, error);
+  if (e) {
+    error = "IPVS config request failed: " + (perr.empty() ? error : perr);
+    return std::nullopt;
+  }
+  return t;
+}
+
+bool NetlinkKernel::set_timeouts(const Timeouts& t, std::string& error) {
+  codec::MsgPtr m = codec::encode_set_config(family_, t);
+  if (!m) {
+    error = "cannot encode the IPVS timeouts";
+    return false;
+  }
+  int e = request(
+      m.get(), false, [](nlmsghdr*) { return true; }, error);
+  if (e) {
+    error = "IPVS set timeouts failed: " + error;
+    return false;
+  }
+  return true;
+}
+
 bool NetlinkKernel::dump(Table& out, std::string& error) {
   out = Table{};
   std::string perr;

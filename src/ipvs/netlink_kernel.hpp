@@ -25,6 +25,8 @@ class NetlinkKernel : public Kernel {
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
   std::vector<OpResult> apply(std::span<const Operation> ops) override;
+  std::optional<Timeouts> timeouts(std::string& error) override;
+  bool set_timeouts(const Timeouts& t, std::string& error) override;
 
   std::size_t max_batch() const { return max_batch_; }
 

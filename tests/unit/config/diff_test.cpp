@@ -155,3 +155,20 @@ TEST_CASE("diff between two loaded files") {
   auto d = diff(*a.config, *b.config);
   CHECK(d.describe() == std::vector<std::string>{"service 'web' changed: ports"});
 }
+
+TEST_CASE("one_packet and the ipvs section are changes a reload applies") {
+  auto a = example();
+  auto b = a;
+  b.services[0].one_packet = !a.services[0].one_packet;
+  b.ipvs.timeouts.udp = 30;
+  auto d = diff(a, b);
+  REQUIRE(d.services.size() == 1);
+  CHECK(d.services[0].fields == std::vector<std::string>{"one_packet"});
+  CHECK(d.global_fields == std::vector<std::string>{"ipvs.timeouts"});
+  b = a;
+  b.ipvs.sysctls["conntrack"] =
+      a.ipvs.sysctls.count("conntrack") ? 1 - a.ipvs.sysctls.at("conntrack") : 1;
+  d = diff(a, b);
+  CHECK(d.global_fields == std::vector<std::string>{"ipvs.sysctls"});
+  CHECK(d.describe() == std::vector<std::string>{"ipvs.sysctls changed"});
+}

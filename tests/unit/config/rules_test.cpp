@@ -507,3 +507,70 @@ TEST_CASE("backends may be written as bare addresses") {
                 "t.yaml:7:41: error: backends[2]: backend 10.0.0.5 is listed twice",
                 "t.yaml:7:51: error: backends[3]: 'nonsense' is not an IP address"});
 }
+
+TEST_CASE("one_packet: only for udp services; a warning with nat") {
+  auto with_proto = [](std::string_view proto, std::string_view one_packet,
+                       std::string_view forward = "dr") {
+    return with_service(
+        fmt::format("    vip: 10.0.0.1\n    port: 162\n    protocol: {}\n"
+                    "    one_packet: {}\n    forward: {}\n"
+                    "    backends: [{{address: 10.0.0.5}}]\n",
+                    proto, one_packet, forward));
+  };
+  expect_ok(with_proto("udp", "true"));
+  expect_ok(with_proto("udp", "true", "tun"));
+  expect_ok(with_proto("udp", "false"));
+  expect_ok(with_proto("tcp", "false"));  // explicitly off is fine anywhere
+  expect_ok(with_proto("udp", "false", "nat"));
+  expect_lines(with_proto("tcp", "true"),
+               {"t.yaml:8:17: error: one_packet: only applies to protocol: udp (this service is "
+                "tcp)"});
+  expect_lines(with_service("    vip: 10.0.0.1\n    port: 162\n    one_packet: true\n"
+                            "    backends: [{address: 10.0.0.5}]\n"),
+               {"t.yaml:7:17: error: one_packet: only applies to protocol: udp (this service is "
+                "tcp)"});
+  expect_lines(with_proto("udp", "yes please"),
+               {"t.yaml:8:17: error: one_packet: expected true or false, got 'yes please'"});
+  expect_lines(with_proto("udp", "true", "nat"),
+               {"t.yaml:8:17: warning: one_packet: with forward: nat, replies from the backends "
+                "are not translated back to the VIP (IPVS keeps no connection entry); fine for "
+                "one-way traffic such as SNMP traps or syslog, use forward: dr or tun for "
+                "request/response"});
+  auto r = load_text(with_proto("udp", "true"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[0].one_packet);
+}
+
+TEST_CASE("ipvs: timeouts in whole seconds, allow-listed sysctls as 0 or 1") {
+  auto r = load_text(
+      "ipvs:\n  timeouts: {tcp: 15m, tcpfin: 2m, udp: 45s}\n"
+      "  sysctls: {conntrack: 1, expire_nodest_conn: 1, "
+      "expire_quiescent_template: 0}\n",
+      "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  CHECK(r.config->ipvs.timeouts.tcp == 900u);
+  CHECK(r.config->ipvs.timeouts.tcpfin == 120u);
+  CHECK(r.config->ipvs.timeouts.udp == 45u);
+  CHECK(r.config->ipvs.sysctls == std::map<std::string, int>{{"conntrack", 1},
+                                                             {"expire_nodest_conn", 1},
+                                                             {"expire_quiescent_template", 0}});
+
+  // Unset means untouched: nothing is configured by default.
+  r = load_text("ipvs:\n  timeouts: {udp: 30s}\n", "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  CHECK_FALSE(r.config->ipvs.timeouts.tcp);
+  CHECK(r.config->ipvs.timeouts.udp == 30u);
+  CHECK(r.config->ipvs.sysctls.empty());
+  CHECK(load_text("services: []\n", "t.yaml").config->ipvs == Ipvs{});
+
+  CHECK(joined(diagnostics("ipvs:\n  timeouts: {tcp: 1500ms, udp: 0s, tcpfin: 1000h}\n")) ==
+        joined({"t.yaml:2:19: error: tcp: 1.5s is not a whole number of seconds (IPVS counts its "
+                "timeouts in seconds)",
+                "t.yaml:2:32: error: udp: 0s is out of range 1s..2147483s",
+                "t.yaml:2:44: error: tcpfin: 1000h is out of range 1s..2147483s"}));
+  CHECK(joined(diagnostics("ipvs:\n  sysctls: {conntrack: 2, sync_threshold: 3}\n")) ==
+        joined({"t.yaml:2:24: error: conntrack: 2 is out of range 0..1",
+                "t.yaml:2:27: error: unknown key 'sync_threshold' in ipvs.sysctls"}));
+  CHECK(joined(diagnostics("ipvs:\n  timeout: {tcp: 1s}\n")) ==
+        joined({"t.yaml:2:3: error: unknown key 'timeout' in ipvs; did you mean 'timeouts'?"}));
+}

@@ -81,3 +81,36 @@ TEST_CASE("status shows a backend's health per port of a multi-port service") {
   CHECK(second.find("0/1 BELOW QUORUM") != std::string::npos);
   CHECK(second.find("refused") != std::string::npos);
 }
+
+TEST_CASE("status shows one-packet services and the ipvs tuning with its errors") {
+  auto status = json::parse(R"({
+    "services": [{"name": "traps", "vip": "10.0.0.1", "port": 162, "protocol": "udp",
+                  "scheduler": "rr", "one_packet": true, "forward": "dr", "in_kernel": true,
+                  "backends": []}],
+    "ipvs": {"enabled": true, "available": true, "tuning": {
+      "timeouts": {"configured": {"tcp": 900, "tcpfin": null, "udp": 30},
+                   "kernel": {"tcp": 900, "tcpfin": 120, "udp": 30}, "error": null},
+      "sysctls": [{"name": "conntrack", "configured": 1, "value": 0,
+                   "error": "cannot write /proc/sys/net/ipv4/vs/conntrack: Read-only file system"},
+                  {"name": "expire_nodest_conn", "configured": 1, "value": 1, "error": null}]}}
+  })");
+  auto text = render_status(status, 200);
+  CHECK(text.find("10.0.0.1:162/udp  rr+ops") != std::string::npos);
+  CHECK(text.find("IPVS timeouts: tcp 900s tcpfin 120s udp 30s\n") != std::string::npos);
+  CHECK(text.find("IPVS timeouts: ERROR") == std::string::npos);
+  CHECK(text.find("IPVS sysctl conntrack: ERROR: cannot write /proc/sys/net/ipv4/vs/conntrack: "
+                  "Read-only file system\n") != std::string::npos);
+  CHECK(text.find("IPVS sysctl expire_nodest_conn: ERROR") == std::string::npos);
+  CHECK(text.find("IPVS sysctls: conntrack=0 expire_nodest_conn=1\n") != std::string::npos);
+
+  status["ipvs"]["tuning"] = json::parse(R"({"timeouts": {"configured": {"udp": 30},
+      "kernel": null, "error": "IPVS unavailable: module ip_vs not loaded"}, "sysctls": []})");
+  text = render_status(status, 200);
+  CHECK(text.find("IPVS timeouts: ERROR: IPVS unavailable: module ip_vs not loaded\n") !=
+        std::string::npos);
+  CHECK(text.find("IPVS timeouts: tcp") == std::string::npos);
+  CHECK(text.find("IPVS sysctls:") == std::string::npos);
+  // Without the section (ipvs: not configured) nothing is shown.
+  status["ipvs"].erase("tuning");
+  CHECK(render_status(status, 200).find("IPVS") == std::string::npos);
+}

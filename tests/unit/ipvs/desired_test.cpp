@@ -153,3 +153,17 @@ TEST_CASE("service settings: forward, flags, persistence, protocol, IPv6") {
   CHECK_FALSE(t0.services.begin()->second.persistent);
   CHECK(t0.services.begin()->second.netmask == 128);
 }
+
+TEST_CASE("one_packet reaches the kernel table; off by default") {
+  auto s = web();
+  s.health.type = config::HealthType::none;
+  s.protocol = config::Protocol::udp;
+  Table t = desired_table({s}, nullptr);
+  const auto key = ServiceKey::inet(Protocol::udp, addr("10.0.0.1"), 80);
+  CHECK_FALSE(t.services.at(key).one_packet);
+  s.one_packet = true;
+  t = desired_table({s}, nullptr);
+  CHECK(t.services.at(key).one_packet);
+  CHECK(t.services.at(ServiceKey::inet(Protocol::udp, addr("10.0.0.1"), 443)).one_packet);
+  CHECK(t.services.at(key).settings_string() == "rr ops");
+}
