@@ -58,10 +58,10 @@ cleanup() {
   fi
   # Mounts were made rslave, so unmounting them here never propagates to the host's /dev or /sys.
   local m
-  for m in $(findmnt -rn -o TARGET | grep "^$root/" | sort -r); do
+  for m in $(findmnt -rn -o TARGET | grep "^$root\(/\|\$\)" | sort -r); do
     umount -l "$m" 2>/dev/null
   done
-  if findmnt -rn -o TARGET | grep -q "^$root/"; then
+  if findmnt -rn -o TARGET | grep -q "^$root\(/\|\$\)"; then
     echo "fresh-debian-test: mounts remain under $root; not deleting it" >&2
   elif [ "${FRESH_KEEP:-0}" = 1 ]; then
     echo "fresh-debian-test: kept $root (FRESH_KEEP=1)"
@@ -102,6 +102,9 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 # scripts/install-deps.sh disables them after installing.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
+# The root must be a mount point of its own: `ip netns exec` remounts / rslave and /sys in a new
+# mount namespace, which fails with EINVAL on a plain directory.
+mount --bind "$root" "$root" && mount --make-private "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"

@@ -232,7 +232,7 @@ echo $? >{out}/rc
 sync
 # poweroff/halt come from systemd-sysv or sysvinit-core, which a container or a minimal Debian
 # lacks; reboot(2) with RB_POWER_OFF needs only python3. (If init just exited, the guest kernel
-# would panic and UML would dump core.)
+# would panic, "Attempted to kill init", and UML would abort with SIGABRT.)
 poweroff -f 2>/dev/null || halt -f 2>/dev/null ||
   python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)'
 """
