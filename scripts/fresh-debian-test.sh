@@ -13,6 +13,10 @@
 #                     apt downloads (default /var/tmp/l4lb-fresh-cache); delete it to start over
 #   FRESH_KEEP=1      leave the root in place after the run (for inspection)
 #   FUZZ_SECONDS=N    passed through to scripts/test.sh
+#   FRESH_CCACHE=DIR  compile through ccache with the cache DIR (e.g. /var/cache/ccache-l4lb):
+#                     ccache is installed into the root before test.sh runs. It only caches
+#                     compiler output; a header or tool from a missing package still fails
+#                     (ccache preprocesses or hashes every include it uses).
 # Only committed changes are tested (a clean clone); the exit status is test.sh's.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then echo "fresh-debian-test: run as root (debootstrap, chroot)" >&2; exit 2; fi
@@ -83,7 +87,7 @@ else
   tar -C "$root" -cpf "$base.tmp" . && mv "$base.tmp" "$base"
 fi
 
-phase "mounts, apt sources and a clean clone of $commit"
+phase "mounts, apt sources${FRESH_CCACHE:+, ccache} and a clean clone of $commit"
 # Same mirror as the host (a snapshot mirror may need the host's relaxed date checks), plus the
 # updates and security suites a real Debian 12 install has.
 rm -f "$root/etc/apt/sources.list"
@@ -111,6 +115,14 @@ mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
 mount -t tmpfs -o mode=755 tmpfs "$root/run"
 mkdir -p "$root/run/lock" "$root/var/cache/apt/archives"
 mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
+launcher=()
+if [ -n "${FRESH_CCACHE:-}" ]; then
+  mkdir -p "$root/var/cache/ccache" && mount --bind "$FRESH_CCACHE" "$root/var/cache/ccache"
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+    sh -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ccache >/dev/null'
+  launcher=(CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+            CCACHE_DIR=/var/cache/ccache CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=20G)
+fi
 git clone -q --no-checkout "$src" "$root/src"
 git -C "$root/src" checkout -q --detach "$commit"
 
@@ -118,7 +130,7 @@ phase "scripts/test.sh inside the chroot (.ci/run)"
 set +e
 chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  ${FUZZ_SECONDS:+FUZZ_SECONDS=$FUZZ_SECONDS} \
+  ${FUZZ_SECONDS:+FUZZ_SECONDS=$FUZZ_SECONDS} "${launcher[@]}" \
   /bin/bash -c 'cd /src && exec ./.ci/run'
 rc=$?
 set -e
