@@ -45,6 +45,7 @@ commit=$(git -C "$src" rev-parse HEAD)
 
 mkdir -p "$cache/debs" "$cache/apt-archives"
 root=$(mktemp -d /var/tmp/l4lb-fresh.XXXXXX)
+chmod 755 "$root" # it is the chroot's /: mktemp's 0700 would lock every other user out (runuser -u nobody)
 
 cleanup() {
   local rc=$?
