@@ -45,7 +45,6 @@ commit=$(git -C "$src" rev-parse HEAD)
 
 mkdir -p "$cache/debs" "$cache/apt-archives"
 root=$(mktemp -d /var/tmp/l4lb-fresh.XXXXXX)
-chmod 755 "$root" # it is the chroot's /: mktemp's 0700 would lock every other user out (runuser -u nobody)
 
 cleanup() {
   local rc=$?
@@ -88,6 +87,9 @@ else
   tar -C "$root" -cpf "$base.tmp" . && mv "$base.tmp" "$base"
 fi
 
+# It is the chroot's /: mktemp's (and so the cached tarball's) 0700 would lock every other user
+# out (runuser -u nobody, FRR dropping to user frr).
+chmod 755 "$root"
 phase "mounts, apt sources${FRESH_CCACHE:+, ccache} and a clean clone of $commit"
 # Same mirror as the host (a snapshot mirror may need the host's relaxed date checks), plus the
 # updates and security suites a real Debian 12 install has.
