@@ -15,7 +15,7 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 # Packaged daemons (keepalived, frr, prometheus) may start themselves on install; the tests run
-# their own instances inside namespaces (prometheus only for promtool), so the system-wide ones
+# their own instances inside namespaces (test_prometheus.py its own Prometheus), so system-wide ones
 # must not run: they would hold ports, VRIDs and /run/frr sockets in the host's namespace.
 daemons=(keepalived frr prometheus)
 if [ -d /run/systemd/system ]; then

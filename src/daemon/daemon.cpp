@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
 
 namespace l4lb::daemon {
@@ -56,6 +57,10 @@ bool Daemon::start() {
     return false;
   }
   const config::Config& cfg = *loaded.config;
+  if (auto e = ensure_descriptor_limit(descriptors_needed(cfg))) {
+    log::err("not starting: {}", *e);
+    return false;
+  }
   if (auto e = make_dir(cfg.state_dir)) {
     log::err("{}", *e);
     return false;
@@ -81,6 +86,7 @@ bool Daemon::start() {
       io_, vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from,
                               vrrp::State to) { on_vrrp_transition(i, f, from, to); }});
   vrrp_->set_state_dir(cfg.state_dir);
+  vrrp_->set_netlink_event_buffer(netlink_event_buffer_);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
 
@@ -151,6 +157,12 @@ nlohmann::json Daemon::reload() {
                                ": error: state_dir, control.socket and metrics.listen take effect "
                                "only on restart (systemctl restart l4lbd)");
     loaded.config.reset();
+  }
+  if (loaded.config) {
+    if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded.config))) {
+      result["errors"].push_back(config_path_ + ": error: " + *e);
+      loaded.config.reset();
+    }
   }
   if (!loaded.config) {
     ++reloads_failed_;
@@ -283,7 +295,8 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
-    notify_.run({*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
+    notify_.run(instance,
+                {*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
                  std::to_string(i.priority)},
                 {"L4LB_INSTANCE=" + instance, "L4LB_STATE=" + std::string(vrrp::to_string(to)),
                  "L4LB_FROM_STATE=" + std::string(vrrp::to_string(from)),
@@ -368,9 +381,12 @@ void Daemon::shutdown() {
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
   }
   vrrp_->shutdown([this] {
-    log::notice("l4lbd stopped");
-    signals_.cancel();
-    io_.stop();
+    // The masters' stop-time notify scripts run to the end (each within its timeout).
+    notify_.when_idle([this] {
+      log::notice("l4lbd stopped");
+      signals_.cancel();
+      io_.stop();
+    });
   });
 }
 

@@ -24,6 +24,7 @@
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
 #include "ipvs/table_reader.hpp"
+#include "vrrp/netlink.hpp"
 #include "vrrp/runtime.hpp"
 
 namespace l4lb::daemon {
@@ -36,6 +37,8 @@ class Daemon {
   // Loads the config and starts everything. Returns false (after logging every error) if the
   // daemon cannot start; the caller then exits non-zero.
   bool start();
+  // l4lbd --netlink-rcvbuf: the rtnetlink event socket's receive buffer; before start().
+  void set_netlink_event_buffer(int bytes) { netlink_event_buffer_ = bytes; }
 
   // The reload transaction. Returns {ok, errors[], warnings[], changes[]}.
   nlohmann::json reload();
@@ -87,6 +90,7 @@ class Daemon {
   std::uint64_t reloads_failed_ = 0;
   nlohmann::json last_reload_;
   bool stopping_ = false;
+  int netlink_event_buffer_ = vrrp::Netlink::kDefaultEventBuffer;
 };
 
 }  // namespace l4lb::daemon

@@ -106,9 +106,17 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                       {"transitions", i.transitions},
                       {"adverts_sent", i.adverts_sent},
                       {"adverts_received", i.adverts_received},
+                      {"vip_repairs", i.vip_repairs},
+                      {"vip_add_errors", i.vip_add_errors},
+                      {"fault_reason", i.fault_reason},
                       {"drops", drops}});
     }
   doc["vrrp"] = vrrp;
+  if (vrrp_) {
+    const auto nl = vrrp_->netlink_stats();
+    doc["rtnetlink"] = {
+        {"overflows", nl.overflows}, {"resyncs", nl.resyncs}, {"resync_errors", nl.resync_errors}};
+  }
 
   json services = json::array();
   for (const auto& s : config_.services) {
@@ -176,7 +184,8 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
   doc["health"] = checks;
   if (health_) {
     const auto st = health_->stats();
-    doc["health_checker"] = {{"half_open",
+    doc["health_checker"] = {{"local_resource_errors", st.local_resource_errors},
+                             {"half_open",
                               {{"syns_sent", st.half_open.sent},
                                {"answers", st.half_open.answers},
                                {"stray", st.half_open.stray},

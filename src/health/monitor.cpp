@@ -44,6 +44,14 @@ struct Monitor::Check : std::enable_shared_from_this<Check> {
     probe.reset();
     --monitor.stats_.in_flight;
     ++monitor.stats_.probes_finished;
+    if (r.reason == reason::local_resources) {
+      // A full descriptor table is our fault, never the backend's: keep the last known
+      // state and streaks, try again at the next interval.
+      ++monitor.stats_.local_resource_errors;
+      monitor.note_local_error(r.error_text());
+      schedule(next_start(slot, Clock::now(), spec->interval));
+      return;
+    }
     ++health.checks;
     health.latency.record(r.latency);
     if (r.ok) {
@@ -214,6 +222,19 @@ void Monitor::shutdown() {
   checks_.clear();
   runs_.clear();
   timer_.cancel();
+}
+
+void Monitor::note_local_error(const std::string& what) {
+  // One line per ten seconds at most: when descriptors run out, every check fails at once.
+  const auto now = Clock::now();
+  if (last_local_error_log_ != TimePoint{} &&
+      now - last_local_error_log_ < std::chrono::seconds(10))
+    return;
+  last_local_error_log_ = now;
+  log::err(
+      "health checks short of local resources ({}): backends keep their last state; {} "
+      "probe(s) affected so far",
+      what, stats_.local_resource_errors);
 }
 
 Monitor::Stats Monitor::stats() const {

@@ -59,6 +59,9 @@ class Monitor {
     std::uint64_t probes_started = 0;
     std::uint64_t probes_finished = 0;
     std::size_t in_flight = 0;
+    // Probes that failed for want of our own resources (descriptors, buffers, memory):
+    // counted here, never held against the backend.
+    std::uint64_t local_resource_errors = 0;
     HalfOpenStats half_open;  // zero until a half-open TCP check has run
   };
   Stats stats() const;
@@ -78,6 +81,7 @@ class Monitor {
   void plan(TimePoint at, std::weak_ptr<Check> check, std::uint64_t generation);
   void start_due(TimePoint now);
   void transition(Check& check, Status to, const std::string& why);
+  void note_local_error(const std::string& what);
 
   boost::asio::io_context& io_;
   OnChange on_change_;
@@ -90,6 +94,7 @@ class Monitor {
   StartMode start_mode_ = StartMode::fast;
   std::map<BackendKey, std::shared_ptr<Check>> checks_;
   Stats stats_;
+  TimePoint last_local_error_log_{};
 };
 
 }  // namespace l4lb::health

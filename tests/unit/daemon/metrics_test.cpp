@@ -1,6 +1,9 @@
 #include "daemon/metrics.hpp"
 
 #include <catch2/catch.hpp>
+#include <set>
+#include <sstream>
+#include <string>
 
 using l4lb::daemon::render_metrics;
 using nlohmann::json;
@@ -38,15 +41,18 @@ bool has_line(const std::string& text, const std::string& line) {
 
 TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   auto text = render_metrics(sample_status());
-  CHECK(has_line(text, R"(l4lb_vrrp_state{instance="ingress",family="ipv4",state="MASTER"} 1)"));
-  CHECK(has_line(text, R"(l4lb_vrrp_state{instance="ingress",family="ipv4",state="BACKUP"} 0)"));
-  CHECK(has_line(text, R"(l4lb_vrrp_priority{instance="ingress",family="ipv4"} 90)"));
-  CHECK(has_line(
-      text, R"(l4lb_vrrp_drops_total{instance="ingress",family="ipv4",reason="bad_checksum"} 3)"));
-  CHECK(has_line(text, R"(l4lb_vip_master{instance="ingress",vip="10.0.0.1/24"} 1)"));
+  CHECK(
+      has_line(text, R"(l4lb_vrrp_state{vrrp_instance="ingress",family="ipv4",state="MASTER"} 1)"));
+  CHECK(
+      has_line(text, R"(l4lb_vrrp_state{vrrp_instance="ingress",family="ipv4",state="BACKUP"} 0)"));
+  CHECK(has_line(text, R"(l4lb_vrrp_priority{vrrp_instance="ingress",family="ipv4"} 90)"));
   CHECK(has_line(
       text,
-      R"(l4lb_ipvs_service_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",state="active"} 5)"));
+      R"(l4lb_vrrp_drops_total{vrrp_instance="ingress",family="ipv4",reason="bad_checksum"} 3)"));
+  CHECK(has_line(text, R"(l4lb_vip_master{vrrp_instance="ingress",vip="10.0.0.1/24"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(l4lb_ipvs_service_current_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",state="active"} 5)"));
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_backend_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389"} 77)"));
@@ -84,6 +90,72 @@ TEST_CASE("label values are escaped and a malformed document renders without thr
   json s = sample_status();
   s["vrrp"][0]["name"] = "a\"b\\c\nd";
   auto text = render_metrics(s);
-  CHECK(text.find(R"(instance="a\"b\\c\nd")") != std::string::npos);
+  CHECK(text.find(R"(vrrp_instance="a\"b\\c\nd")") != std::string::npos);
   CHECK_NOTHROW(render_metrics(json::parse(R"({"vrrp": 5, "services": [1, "x"], "daemon": []})")));
+}
+
+namespace {
+// Label names of one sample line `name{a="x",b="y"} value` (values may hold escaped quotes).
+std::vector<std::string> label_names(const std::string& line) {
+  std::vector<std::string> names;
+  auto open = line.find('{');
+  if (open == std::string::npos) return names;
+  std::size_t i = open + 1;
+  while (i < line.size() && line[i] != '}') {
+    auto eq = line.find('=', i);
+    if (eq == std::string::npos) break;
+    names.push_back(line.substr(i, eq - i));
+    i = eq + 2;  // past ="
+    while (i < line.size() && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
+    ++i;  // past the closing quote
+    if (i < line.size() && line[i] == ',') ++i;
+  }
+  return names;
+}
+}  // namespace
+
+TEST_CASE("no series uses a label Prometheus sets on every target (instance, job)") {
+  // Prometheus attaches `instance` and `job` to every scraped series; a metric carrying either
+  // arrives renamed to exported_instance / exported_job (honor_labels off, the default).
+  json s = sample_status();
+  s["vrrp"][0]["name"] = "x\",instance=\"y";  // a value that looks like a label stays a value
+  auto text = render_metrics(s);
+  std::istringstream in(text);
+  std::set<std::string> seen;
+  int samples = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    ++samples;
+    for (const auto& name : label_names(line)) {
+      INFO(line);
+      CHECK(name != "instance");
+      CHECK(name != "job");
+      CHECK(name.rfind("__", 0) != 0);  // reserved for Prometheus itself
+      seen.insert(name);
+    }
+  }
+  CHECK(samples > 50);
+  // The parser above really sees labels (a broken one would pass vacuously).
+  CHECK(seen.count("vrrp_instance") == 1);
+  CHECK(seen.count("service") == 1);
+  CHECK(seen.count("le") == 1);
+}
+
+TEST_CASE("metric names follow Prometheus conventions: counters end in _total, nothing else does") {
+  auto text = render_metrics(sample_status());
+  std::istringstream in(text);
+  int families = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# TYPE ", 0) != 0) continue;
+    ++families;
+    std::istringstream t(line.substr(7));
+    std::string name, type;
+    t >> name >> type;
+    INFO(line);
+    CHECK(name.rfind("l4lb_", 0) == 0);
+    const bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+    CHECK(total == (type == "counter"));
+    if (type == "histogram") CHECK(name.find("_seconds") != std::string::npos);
+  }
+  CHECK(families > 20);
 }
