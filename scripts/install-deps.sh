@@ -3,7 +3,11 @@
 # Quick no-op when everything is already installed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/apt-packages.txt" | awk '{print $1}')
+# Only Essential tools here (bash, sed, dpkg-query): nothing else is there before this runs.
+pkgs=()
+while read -r p _; do
+  [ -n "$p" ] && pkgs+=("$p")
+done < <(sed -e 's/#.*//' "$here/apt-packages.txt")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
