@@ -23,6 +23,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))  # lab.py, when run by hand
 import e2e  # noqa: E402
 import lab  # noqa: E402
+import testmain  # noqa: E402
 
 GUEST = r'''
 import os, sys
@@ -277,4 +278,4 @@ class EndToEnd(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

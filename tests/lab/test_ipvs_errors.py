@@ -8,6 +8,7 @@ import subprocess
 import unittest
 
 import lab
+import testmain
 
 CONFIG = """
 services:
@@ -123,4 +124,4 @@ class IpvsErrors(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

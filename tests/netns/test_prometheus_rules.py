@@ -127,4 +127,7 @@ class Dashboard(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+    import testmain  # noqa: E402
+    testmain.main()

@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 
 def body(backends=("10.77.0.50",), health="none"):
@@ -211,4 +212,4 @@ class StateFiles(unittest.TestCase):
                          what="checks resume once descriptors are back")
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

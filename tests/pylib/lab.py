@@ -157,6 +157,13 @@ class LabResult:
         for name, text in sorted(self.files.items()):
             parts += [f"--- {name} ---", text[-tail:]]
         parts += ["--- console (tail) ---", self.console[-2000:]]
+        if "ptrace set fp regs failed" in self.console:
+            # Seen on a host whose CPU has AMX (kernel 6.18): most likely the host kernel wants
+            # the whole, larger XSAVE area in PTRACE_SETREGSET and Debian 12's UML 6.1 passes
+            # its smaller buffer (EFAULT). Say so, or it reads like an l4lb failure.
+            parts.insert(0, "UML cannot run on this host: restoring a guest process's FPU "
+                            "registers failed (ptrace EFAULT), so every boot panics. This is the "
+                            "host (likely its CPU's XSAVE size, e.g. AMX), not l4lb.")
         return "\n".join(parts)
 
     def check(self):
@@ -347,7 +354,11 @@ done
 {interpreter} {script} >{out}/stdout 2>{out}/stderr
 echo $? >{out}/rc
 sync
-poweroff -f 2>/dev/null || halt -f
+# poweroff/halt come from systemd-sysv or sysvinit-core, which a container or a minimal Debian
+# lacks; reboot(2) with RB_POWER_OFF needs only python3. (If init just exited, the guest kernel
+# would panic, "Attempted to kill init", and UML would abort with SIGABRT.)
+poweroff -f 2>/dev/null || halt -f 2>/dev/null ||
+  python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)'
 echo o > /proc/sysrq-trigger
 """
 
