@@ -14,6 +14,7 @@ on every port; TCP checks run per service x port x backend. Then backend b2 stop
 import unittest
 
 import lab
+import testmain
 
 BODY = """
 services:
@@ -126,4 +127,4 @@ class HealthPorts(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

@@ -10,6 +10,7 @@ keeps running."""
 import unittest
 
 import lab
+import testmain
 
 
 def config(plain_ops=False, timeouts="{tcp: 1000s, tcpfin: 60s, udp: 45s}",
@@ -227,4 +228,4 @@ class UdpTuningInLab(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 BUILD = netns.build_dir()
 L4LBD = os.path.join(BUILD, "src", "daemon", "l4lbd")
@@ -351,4 +352,4 @@ class SocketGroupUnderUnitCapabilities(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

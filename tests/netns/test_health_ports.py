@@ -12,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 BUILD = netns.build_dir()
 L4LBCTL = os.path.join(BUILD, "src", "ctl", "l4lbctl")
@@ -125,4 +126,4 @@ class EveryPortChecked(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

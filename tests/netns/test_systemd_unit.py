@@ -32,6 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 BUILD = netns.build_dir()
 SOURCE = os.environ.get("L4LB_SOURCE_DIR",
@@ -481,4 +482,4 @@ class SystemdUnit(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()
