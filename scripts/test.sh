@@ -20,3 +20,12 @@ echo "== fuzzing (${FUZZ_SECONDS:-30}s per harness)"
 echo "== build and all tiers: unit, netns, lab"
 "$root/scripts/build.sh" "$root/build"
 ctest --test-dir "$root/build" --output-on-failure
+
+# The Debian package: built with dpkg-buildpackage, lintian-clean, installed into a clean
+# Debian 12 root (debootstrap, cached in /var/tmp/l4lb-pkgtest), upgraded, removed and purged.
+# L4LB_SKIP_PACKAGE=1 leaves it out.
+if [ "${L4LB_SKIP_PACKAGE:-0}" != 1 ]; then
+  echo "== Debian package: build, lintian, install/upgrade/purge in a clean Debian 12 root"
+  "$root/scripts/package.sh"
+  "$root/scripts/test-package.sh"
+fi
