@@ -24,13 +24,14 @@ if [ ! -f "$base" ]; then
   rm -rf "$dir/base-build"
   nice -n 10 debootstrap --variant=minbase bookworm "$dir/base-build" "${mirror:-http://deb.debian.org/debian}" \
     > "$dir/debootstrap.log" 2>&1 || { tail -20 "$dir/debootstrap.log" >&2; exit 1; }
+  rm -f "$dir/base-build"/var/cache/apt/archives/*.deb   # debootstrap leaves its downloads
   tar -C "$dir/base-build" -czf "$base.tmp" . && mv "$base.tmp" "$base" && rm -rf "$dir/base-build"
 fi
 
 R="$dir/root.$$"
 cleanup() {
   for m in dev/pts dev proc sys; do mountpoint -q "$R/$m" && umount -l "$R/$m"; done
-  rm -rf "$R"
+  rm -rf "$R" "$dir/upgrade"
 }
 trap cleanup EXIT
 mkdir -p "$R"
