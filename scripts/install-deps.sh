@@ -14,8 +14,8 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Packaged daemons (keepalived, frr) may start themselves on install on a systemd host; the tests
+# Packaged daemons (keepalived, frr, prometheus) may start themselves on install on a systemd host; the tests
 # run their own instances inside namespaces, so the system-wide ones must not run.
 if [ -d /run/systemd/system ]; then
-  systemctl disable --now keepalived frr >/dev/null 2>&1 || true
+  systemctl disable --now keepalived frr prometheus >/dev/null 2>&1 || true
 fi

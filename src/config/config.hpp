@@ -29,7 +29,10 @@ enum class Handshake { automatic, half_open, full };
 
 struct Health {
   HealthType type = HealthType::tcp;
-  std::optional<std::uint16_t> port;    // default: the backend's port
+  std::optional<std::uint16_t> port;  // set: one check on this port stands for every port
+  // Check each port of the service on its own (true) or once per backend (false). Unset: each
+  // port, unless `port` is set or the service has more than health::kMaxPerPortChecks ports.
+  std::optional<bool> per_port;
   std::optional<net::Address> address;  // default: the backend's address
   std::optional<net::Address> source;   // bind to this source address
   Duration interval{2000};

@@ -16,8 +16,8 @@ void compare(const T& a, const T& b, std::string_view field, Getter get,
 }
 
 auto health_key(const Health& h) {
-  return std::tie(h.type, h.port, h.address, h.source, h.interval, h.timeout, h.rise, h.fall,
-                  h.send, h.expect, h.expect_prefix, h.path, h.host, h.expect_status,
+  return std::tie(h.type, h.port, h.per_port, h.address, h.source, h.interval, h.timeout, h.rise,
+                  h.fall, h.send, h.expect, h.expect_prefix, h.path, h.host, h.expect_status,
                   h.max_response_bytes, h.handshake);
 }
 

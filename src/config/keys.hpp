@@ -15,17 +15,17 @@ inline constexpr std::array<std::string_view, 7> kTopKeys{
     "node_name", "vrrp", "services", "state_dir", "control", "metrics", "remove_services_on_exit"};
 inline constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
 inline constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
-inline constexpr std::array<std::string_view, 16> kHealthKeys{
-    "type",          "port", "address", "source",        "interval",
-    "timeout",       "rise", "fall",    "send",          "expect",
-    "expect_prefix", "path", "host",    "expect_status", "max_response_bytes",
-    "handshake"};
+inline constexpr std::array<std::string_view, 17> kHealthKeys{
+    "type",          "port",    "address", "source",        "interval",
+    "timeout",       "rise",    "fall",    "send",          "expect",
+    "expect_prefix", "path",    "host",    "expect_status", "max_response_bytes",
+    "handshake",     "per_port"};
 inline constexpr std::array<std::string_view, 4> kHealthTypes{"tcp", "udp", "http", "none"};
 // In the order of config::Handshake.
 inline constexpr std::array<std::string_view, 3> kHandshakes{"auto", "half-open", "full"};
 inline constexpr std::array<std::string_view, 1> kTcpKeys{"handshake"};
-inline constexpr std::array<std::string_view, 8> kCommonKeys{
-    "type", "port", "address", "source", "interval", "timeout", "rise", "fall"};
+inline constexpr std::array<std::string_view, 9> kCommonKeys{
+    "type", "port", "per_port", "address", "source", "interval", "timeout", "rise", "fall"};
 inline constexpr std::array<std::string_view, 3> kPayloadKeys{"send", "expect", "expect_prefix"};
 inline constexpr std::array<std::string_view, 4> kHttpKeys{"path", "host", "expect_status",
                                                            "max_response_bytes"};

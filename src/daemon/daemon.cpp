@@ -12,7 +12,10 @@
 #include "common/log.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
+#include "health/quorum.hpp"
+#include "health/spec.hpp"
 
 namespace l4lb::daemon {
 namespace {
@@ -56,6 +59,10 @@ bool Daemon::start() {
     return false;
   }
   const config::Config& cfg = *loaded.config;
+  if (auto e = ensure_descriptor_limit(descriptors_needed(cfg))) {
+    log::err("not starting: {}", *e);
+    return false;
+  }
   if (auto e = make_dir(cfg.state_dir)) {
     log::err("{}", *e);
     return false;
@@ -81,6 +88,7 @@ bool Daemon::start() {
       io_, vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from,
                               vrrp::State to) { on_vrrp_transition(i, f, from, to); }});
   vrrp_->set_state_dir(cfg.state_dir);
+  vrrp_->set_netlink_event_buffer(netlink_event_buffer_);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
 
@@ -100,6 +108,12 @@ void Daemon::apply(const config::Config& next) {
   // backends start as unknown), then the kernel table computed from both, then quorum.
   vrrp_->apply(next.vrrp);
   health_->apply(next.services);
+  for (const auto& s : next.services)
+    if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
+      log::notice(
+          "health service={} ports={}: one check per backend for all ports (more than {} "
+          "ports); set health.per_port: true to check each port",
+          s.name, s.ports.size(), health::kMaxPerPortChecks);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
     auto kernel = ipvs::open_netlink_kernel(error);
@@ -152,6 +166,12 @@ nlohmann::json Daemon::reload() {
                                "only on restart (systemctl restart l4lbd)");
     loaded.config.reset();
   }
+  if (loaded.config) {
+    if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded.config))) {
+      result["errors"].push_back(config_path_ + ": error: " + *e);
+      loaded.config.reset();
+    }
+  }
   if (!loaded.config) {
     ++reloads_failed_;
     result["error"] = "invalid config";
@@ -198,7 +218,7 @@ void Daemon::remember_adopted(const config::Config& cfg) {
       for (const auto& b : s.backends) {
         auto d = it->second.destinations.find(ipvs::DestKey{b.address, b.port.value_or(port)});
         if (d != it->second.destinations.end() && d->second.weight > 0)
-          adopted_.insert({s.name, b.address});
+          adopted_.insert(health::check_key(s, port, b));
       }
     }
   }
@@ -207,39 +227,37 @@ void Daemon::remember_adopted(const config::Config& cfg) {
                 adopted_.size());
 }
 
-ipvs::BackendState Daemon::backend_state(const std::string& service,
-                                         const net::Address& backend) const {
+ipvs::BackendState Daemon::backend_state(const config::Service& service, std::uint16_t port,
+                                         const config::Backend& backend) const {
   ipvs::BackendState state;
-  state.drained = drains_.is_drained(service, backend);
-  if (auto h = health_->get(health::BackendKey{service, backend})) {
+  state.drained = drains_.is_drained(service.name, backend.address);
+  const health::BackendKey key = health::check_key(service, port, backend);
+  if (auto h = health_->get(key)) {
     state.health = h->status == health::Status::up     ? ipvs::Health::up
                    : h->status == health::Status::down ? ipvs::Health::down
                                                        : ipvs::Health::unknown;
   }
-  if (state.health == ipvs::Health::unknown && adopted_.count({service, backend}))
-    state.health = ipvs::Health::up;
+  if (state.health == ipvs::Health::unknown && adopted_.count(key)) state.health = ipvs::Health::up;
   return state;
 }
 
 int Daemon::healthy_backends(const config::Service& service) const {
-  int healthy = 0;
-  for (const auto& b : service.backends) {
-    if (drains_.is_drained(service.name, b.address)) continue;
-    if (service.health.type == config::HealthType::none) {
-      ++healthy;
-      continue;
-    }
-    auto h = health_->get(health::BackendKey{service.name, b.address});
-    if (h && h->status == health::Status::up) ++healthy;
-  }
-  return healthy;
+  return health::healthy_count(
+      service, [this](const health::BackendKey& k) { return health_->status(k); },
+      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
+}
+
+int Daemon::healthy_backends(const config::Service& service, std::uint16_t port) const {
+  return health::healthy_on_port(
+      service, port, [this](const health::BackendKey& k) { return health_->status(k); },
+      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
 }
 
 void Daemon::reconcile_ipvs() {
   if (!ipvs_) return;
   auto table = ipvs::desired_table(
-      config_.services,
-      [this](const std::string& s, const net::Address& a) { return backend_state(s, a); });
+      config_.services, [this](const config::Service& s, std::uint16_t port,
+                               const config::Backend& b) { return backend_state(s, port, b); });
   auto result = ipvs_->apply(table);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
@@ -256,7 +274,7 @@ void Daemon::reconcile_ipvs() {
 void Daemon::update_quorum() {
   for (const auto& s : config_.services) {
     const int healthy = healthy_backends(s);
-    const bool below = healthy < s.quorum;
+    const bool below = health::below_quorum(s, healthy);
     auto [it, inserted] = below_quorum_.emplace(s.name, below);
     if (!inserted && it->second == below) continue;
     it->second = below;
@@ -268,8 +286,9 @@ void Daemon::update_quorum() {
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
-  adopted_.erase({key.service, key.address});  // from now on the check decides
-  log::notice("health service={} backend={} status={}", key.service, key.address.to_string(),
+  adopted_.erase(key);  // from now on the check decides
+  log::notice("health service={} port={} backend={} status={}", key.service,
+              health::port_label(key), key.address.to_string(),
               status == health::Status::up     ? "up"
               : status == health::Status::down ? "down"
                                                : "unknown");
@@ -283,7 +302,8 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
-    notify_.run({*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
+    notify_.run(instance,
+                {*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
                  std::to_string(i.priority)},
                 {"L4LB_INSTANCE=" + instance, "L4LB_STATE=" + std::string(vrrp::to_string(to)),
                  "L4LB_FROM_STATE=" + std::string(vrrp::to_string(from)),
@@ -368,9 +388,12 @@ void Daemon::shutdown() {
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
   }
   vrrp_->shutdown([this] {
-    log::notice("l4lbd stopped");
-    signals_.cancel();
-    io_.stop();
+    // The masters' stop-time notify scripts run to the end (each within its timeout).
+    notify_.when_idle([this] {
+      log::notice("l4lbd stopped");
+      signals_.cancel();
+      io_.stop();
+    });
   });
 }
 

@@ -24,6 +24,7 @@
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
 #include "ipvs/table_reader.hpp"
+#include "vrrp/netlink.hpp"
 #include "vrrp/runtime.hpp"
 
 namespace l4lb::daemon {
@@ -36,6 +37,8 @@ class Daemon {
   // Loads the config and starts everything. Returns false (after logging every error) if the
   // daemon cannot start; the caller then exits non-zero.
   bool start();
+  // l4lbd --netlink-rcvbuf: the rtnetlink event socket's receive buffer; before start().
+  void set_netlink_event_buffer(int bytes) { netlink_event_buffer_ = bytes; }
 
   // The reload transaction. Returns {ok, errors[], warnings[], changes[]}.
   nlohmann::json reload();
@@ -54,8 +57,11 @@ class Daemon {
   void on_health_change(const health::BackendKey& key, health::Status status);
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                           vrrp::State to);
-  ipvs::BackendState backend_state(const std::string& service, const net::Address& backend) const;
+  ipvs::BackendState backend_state(const config::Service& service, std::uint16_t port,
+                                   const config::Backend& backend) const;
+  // health::healthy_count / healthy_on_port over this daemon's checks and drains.
   int healthy_backends(const config::Service& service) const;
+  int healthy_backends(const config::Service& service, std::uint16_t port) const;
   void wait_signals();
   void shutdown();
 
@@ -75,8 +81,9 @@ class Daemon {
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;
   std::map<std::string, bool> below_quorum_;  // per service
-  // (service, backend) found live in the kernel at start: kept until their first check.
-  std::set<std::pair<std::string, net::Address>> adopted_;
+  // Checks (health::check_key) whose destinations were found live in the kernel at start:
+  // kept until their first result.
+  std::set<health::BackendKey> adopted_;
   ControlServer control_;
   MetricsServer metrics_;
   bool metrics_listening_ = false;
@@ -87,6 +94,7 @@ class Daemon {
   std::uint64_t reloads_failed_ = 0;
   nlohmann::json last_reload_;
   bool stopping_ = false;
+  int netlink_event_buffer_ = vrrp::Netlink::kDefaultEventBuffer;
 };
 
 }  // namespace l4lb::daemon

@@ -121,7 +121,9 @@ void daemon_metrics(Writer& w, const json& d) {
 void vrrp_metrics(Writer& w, const json& instances) {
   static const char* states[] = {"INITIALIZE", "BACKUP", "MASTER", "FAULT"};
   for (const auto& i : instances) {
-    Labels base = {{"instance", str(i, "name")}, {"family", str(i, "family")}};
+    // Not "instance": Prometheus sets that label on every scraped series (the target), and a
+    // clash would rename ours to exported_instance.
+    Labels base = {{"vrrp_instance", str(i, "name")}, {"family", str(i, "family")}};
     for (const char* s : states) {
       Labels l = base;
       l.emplace_back("state", s);
@@ -138,6 +140,11 @@ void vrrp_metrics(Writer& w, const json& instances) {
           num(i, "adverts_sent"));
     w.add("l4lb_vrrp_adverts_received_total", "counter", "Valid VRRP advertisements received.",
           base, num(i, "adverts_received"));
+    w.add("l4lb_vrrp_vip_repairs_total", "counter",
+          "VIPs removed from outside while master, and restored.", base, num(i, "vip_repairs"));
+    w.add("l4lb_vrrp_vip_add_errors_total", "counter",
+          "VIP adds the kernel refused (each puts the instance in FAULT).", base,
+          num(i, "vip_add_errors"));
     if (i.contains("drops") && i["drops"].is_object())
       for (const auto& [reason, count] : i["drops"].items()) {
         Labels l = base;
@@ -148,10 +155,10 @@ void vrrp_metrics(Writer& w, const json& instances) {
     const bool master = str(i, "state") == "MASTER";
     if (i.contains("vips") && i["vips"].is_array())
       for (const auto& vip : i["vips"])
-        w.add(
-            "l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
-            {{"instance", str(i, "name")}, {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
-            master ? 1 : 0);
+        w.add("l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
+              {{"vrrp_instance", str(i, "name")},
+               {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
+              master ? 1 : 0);
   }
 }
 
@@ -162,9 +169,11 @@ void traffic(Writer& w, const std::string& prefix, const char* what, const Label
     l.emplace_back(k, v);
     return l;
   };
-  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+  // "current_connections", not "connections": a gauge `X` beside the counter `X_total` would be
+  // one family name for two types in OpenMetrics.
+  w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
         with("state", "active"), num(s, "active_conns"));
-  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+  w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
         with("state", "inactive"), num(s, "inactive_conns"));
   w.add(prefix + "_connections_total", "counter", what, base, num(s, "conns_total"));
   w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.", with("direction", "in"),
@@ -219,7 +228,11 @@ void service_metrics(Writer& w, const json& services) {
 
 void health_metrics(Writer& w, const json& checks) {
   for (const auto& c : checks) {
-    Labels base = {{"service", str(c, "service")}, {"backend", str(c, "backend")}};
+    // A check shared by every port of its service (status "port": null) is port="all".
+    const bool shared = !c.contains("port") || c["port"].is_null();
+    Labels base = {{"service", str(c, "service")},
+                   {"port", shared ? std::string("all") : str(c, "port")},
+                   {"backend", str(c, "backend")}};
     w.add("l4lb_backend_up", "gauge", "1 if the backend passes its health check, else 0.", base,
           str(c, "status") == "up" ? 1 : 0);
     w.add("l4lb_health_checks_total", "counter", "Health checks run.", base, num(c, "checks"));
@@ -242,8 +255,22 @@ std::string render_metrics(const nlohmann::json& status) {
   vrrp_metrics(w, get(status, "vrrp", json::array()));
   service_metrics(w, get(status, "services", json::array()));
   health_metrics(w, get(status, "health", json::array()));
-  const json half_open =
-      get(get(status, "health_checker", json::object()), "half_open", json::object());
+  const json rtnl = get(status, "rtnetlink", json::object());
+  w.add("l4lb_rtnetlink_overflows_total", "counter",
+        "Link/address event bursts lost to a full socket buffer (each answered by a re-read).", {},
+        num(rtnl, "overflows"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.", {{"result", "ok"}},
+        num(rtnl, "resyncs"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.", {{"result", "error"}},
+        num(rtnl, "resync_errors"));
+  const json checker = get(status, "health_checker", json::object());
+  w.add("l4lb_health_local_resource_errors_total", "counter",
+        "Probes that failed for want of l4lbd's own descriptors, buffers or memory; they never "
+        "change a backend's state.",
+        {}, num(checker, "local_resource_errors"));
+  const json half_open = get(checker, "half_open", json::object());
   w.add("l4lb_health_half_open_syns_sent_total", "counter",
         "SYNs sent by half-open TCP checks, retransmissions included.", {},
         num(half_open, "syns_sent"));

@@ -7,6 +7,8 @@
 #include "common/log.hpp"
 #include "config/loader.hpp"
 #include "daemon/daemon.hpp"
+#include "health/quorum.hpp"
+#include "health/spec.hpp"
 
 namespace l4lb::daemon {
 namespace {
@@ -38,6 +40,7 @@ json health_json(const health::BackendKey& key, const health::BackendHealth& h) 
   for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
     buckets.push_back({health::kLatencyBuckets[i], cumulative[i]});
   return {{"service", key.service},
+          {"port", key.port == 0 ? json() : json(key.port)},  // null: one check for all ports
           {"backend", key.address.to_string()},
           {"status", std::string(health::to_string(h.status))},
           {"consecutive_ok", h.consecutive_ok},
@@ -106,14 +109,23 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                       {"transitions", i.transitions},
                       {"adverts_sent", i.adverts_sent},
                       {"adverts_received", i.adverts_received},
+                      {"vip_repairs", i.vip_repairs},
+                      {"vip_add_errors", i.vip_add_errors},
+                      {"fault_reason", i.fault_reason},
                       {"drops", drops}});
     }
   doc["vrrp"] = vrrp;
+  if (vrrp_) {
+    const auto nl = vrrp_->netlink_stats();
+    doc["rtnetlink"] = {
+        {"overflows", nl.overflows}, {"resyncs", nl.resyncs}, {"resync_errors", nl.resync_errors}};
+  }
 
   json services = json::array();
   for (const auto& s : config_.services) {
-    const int healthy = health_ ? healthy_backends(s) : 0;
+    const int healthy_service = health_ ? healthy_backends(s) : 0;
     for (auto port : s.ports) {
+      const int healthy = health_ ? healthy_backends(s, port) : 0;
       auto it = kernel.services.find(ipvs::service_key(s, port));
       const ipvs::Service* live = it == kernel.services.end() ? nullptr : &it->second;
       json svc = {{"name", s.name},
@@ -124,7 +136,7 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                   {"forward", std::string(config::to_string(s.forward))},
                   {"quorum", s.quorum},
                   {"healthy", healthy},
-                  {"quorum_met", healthy >= s.quorum},
+                  {"quorum_met", !health::below_quorum(s, healthy_service)},
                   {"in_kernel", live != nullptr},
                   {"active_conns", 0},
                   {"inactive_conns", 0}};
@@ -138,7 +150,7 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
           auto d = live->destinations.find(ipvs::DestKey{b.address, bport});
           if (d != live->destinations.end()) dest = &d->second;
         }
-        auto h = health_ ? health_->get(health::BackendKey{s.name, b.address}) : std::nullopt;
+        auto h = health_ ? health_->get(health::check_key(s, port, b)) : std::nullopt;
         std::string state =
             s.health.type == config::HealthType::none
                 ? "unchecked"
@@ -176,7 +188,8 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
   doc["health"] = checks;
   if (health_) {
     const auto st = health_->stats();
-    doc["health_checker"] = {{"half_open",
+    doc["health_checker"] = {{"local_resource_errors", st.local_resource_errors},
+                             {"half_open",
                               {{"syns_sent", st.half_open.sent},
                                {"answers", st.half_open.answers},
                                {"stray", st.half_open.stray},

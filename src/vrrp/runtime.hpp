@@ -33,6 +33,8 @@ struct InstanceStatus {
   std::uint64_t transitions = 0, adverts_sent = 0, adverts_received = 0;
   std::vector<std::pair<std::string, std::uint64_t>> drops;  // per reason
   std::string fault_reason;                                  // why in Fault ("" otherwise)
+  std::uint64_t vip_repairs = 0;     // VIPs removed from outside while Master, and restored
+  std::uint64_t vip_add_errors = 0;  // VIP adds the kernel refused (each means Fault)
 };
 
 struct Hooks {
@@ -50,6 +52,14 @@ class Runtime {
   // Where to record the VIPs we add (state_dir), so that a restart after a crash recognises
   // them. Call before the first apply(); without it ownership lasts one process lifetime.
   void set_state_dir(const std::string& dir);
+  // The rtnetlink event socket's receive buffer (bytes); call before the first apply().
+  void set_netlink_event_buffer(int bytes);
+  // Event overflows and re-reads of the kernel's links and addresses (zero before the first
+  // instance starts).
+  struct NetlinkStats {
+    std::uint64_t overflows = 0, resyncs = 0, resync_errors = 0;
+  };
+  NetlinkStats netlink_stats() const;
   // Make the running instances match `instances` (matched by name). New ones start; removed
   // ones stop as on shutdown; in-place changes (priority, advert_interval, preempt,
   // preempt_delay, vips, garp, track, notify, unicast peers) keep state and timers;

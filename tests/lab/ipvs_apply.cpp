@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     }
     const double load_s = since(t1);
     auto t2 = SteadyClock::now();
-    auto desired = ipvs::desired_table(loaded.config->services, [](const auto&, const auto&) {
+    auto desired = ipvs::desired_table(loaded.config->services, [](const auto&, auto, const auto&) {
       return ipvs::BackendState{ipvs::Health::up, false};
     });
     const double desired_s = since(t2);

@@ -185,9 +185,9 @@ class DaemonAndCtl(unittest.TestCase):
 
     def test_06_metrics_pass_promtool(self):
         text = self.metrics()
-        for needle in ('l4lb_vrrp_state{instance="front",family="ipv4",state="MASTER"} 1',
-                       'l4lb_vip_master{instance="front",vip="10.77.0.100/24"} 1',
-                       'l4lb_backend_up{service="web",backend="127.0.0.2"} 1',
+        for needle in ('l4lb_vrrp_state{vrrp_instance="front",family="ipv4",state="MASTER"} 1',
+                       'l4lb_vip_master{vrrp_instance="front",vip="10.77.0.100/24"} 1',
+                       'l4lb_backend_up{service="web",port="9001",backend="127.0.0.2"} 1',
                        "l4lb_health_check_duration_seconds_bucket", "l4lb_build_info"):
             self.assertIn(needle, text)
         # The tcp checks ran half-open (the default, and l4lbd runs as root here).

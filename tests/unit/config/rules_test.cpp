@@ -333,6 +333,30 @@ TEST_CASE("quorum above the number of backends is a warning") {
                    "    backends: [{address: 10.0.0.5}, {address: 10.0.0.6}]\n"));
 }
 
+TEST_CASE("health: per_port, and its contradiction with an explicit port") {
+  auto svc = [](std::string_view health) {
+    return with_service(
+        fmt::format("    vip: 10.0.0.1\n    ports: [389, 636]\n    health: {}\n"
+                    "    backends: [{{address: 10.0.0.5}}]\n",
+                    health));
+  };
+  expect_ok(svc("{type: tcp, per_port: false}"));
+  expect_ok(svc("{type: tcp, port: 9000, per_port: false}"));
+  auto on = load_text(svc("{type: http, per_port: true}"), "t");
+  REQUIRE(on.ok());
+  CHECK(on.config->services[0].health.per_port == true);
+  auto unset = load_text(svc("{type: tcp}"), "t");
+  REQUIRE(unset.ok());
+  CHECK(!unset.config->services[0].health.per_port);
+  expect_lines(svc("{type: tcp, port: 9000, per_port: true}"),
+               {"t.yaml:7:47: error: per_port: true contradicts 'port: 9000', which checks one "
+                "port for all the service's ports; drop one of the two"});
+  expect_lines(svc("{type: none, per_port: false}"),
+               {"t.yaml:7:26: error: health: 'per_port' does not apply to type none"});
+  expect_lines(svc("{type: tcp, per_port: maybe}"),
+               {"t.yaml:7:35: error: per_port: expected true or false, got 'maybe'"});
+}
+
 TEST_CASE("health: keys by type, expect_status forms, timeout within interval") {
   auto svc = [](std::string_view health) {
     return with_service(

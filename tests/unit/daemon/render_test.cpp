@@ -47,3 +47,37 @@ TEST_CASE("status shows instances, services, backends and a rejected reload") {
   CHECK(text.find("up,drained") != std::string::npos);
   CHECK(text.find("0.4ms") != std::string::npos);
 }
+
+TEST_CASE("status shows a backend's health per port of a multi-port service") {
+  auto status = json::parse(R"({
+    "services": [{"name": "ldap", "vip": "10.0.0.1", "port": 389, "protocol": "tcp",
+                  "scheduler": "lc", "forward": "nat", "healthy": 1, "quorum": 1,
+                  "quorum_met": false, "in_kernel": true,
+                  "backends": [{"address": "192.168.1.1", "port": 389, "weight": 1,
+                                "weight_configured": 1, "health": "up", "in_kernel": true}]},
+                 {"name": "ldap", "vip": "10.0.0.1", "port": 636, "protocol": "tcp",
+                  "scheduler": "lc", "forward": "nat", "healthy": 0, "quorum": 1,
+                  "quorum_met": false, "in_kernel": true,
+                  "backends": [{"address": "192.168.1.1", "port": 636, "weight": null,
+                                "weight_configured": 1, "health": "down", "in_kernel": false,
+                                "last_error": "refused: connection refused"}]}],
+    "ipvs": {"enabled": true, "available": true}
+  })");
+  auto text = render_status(status, 200);
+  const auto a = text.find("10.0.0.1:389/tcp"), b = text.find("10.0.0.1:636/tcp");
+  REQUIRE(a != std::string::npos);
+  REQUIRE(b != std::string::npos);
+  REQUIRE(a < b);
+  // 389's table shows the backend up and in the kernel; 636's shows it down and absent.
+  const std::string first = text.substr(a, b - a), second = text.substr(b);
+  CHECK(first.find("192.168.1.1:389") != std::string::npos);
+  CHECK(first.find("1(1)") != std::string::npos);
+  CHECK(first.find(" up ") != std::string::npos);
+  CHECK(first.find("down") == std::string::npos);
+  CHECK(second.find("192.168.1.1:636") != std::string::npos);
+  CHECK(second.find("absent(1)") != std::string::npos);
+  CHECK(second.find("down") != std::string::npos);
+  CHECK(second.find("1/1 BELOW QUORUM") == std::string::npos);
+  CHECK(second.find("0/1 BELOW QUORUM") != std::string::npos);
+  CHECK(second.find("refused") != std::string::npos);
+}

@@ -26,8 +26,8 @@ config::Service web() {
 }
 
 BackendStateFn states(std::map<std::string, BackendState> m) {
-  return [m](const std::string&, const net::Address& a) {
-    auto it = m.find(a.to_string());
+  return [m](const config::Service&, std::uint16_t, const config::Backend& b) {
+    auto it = m.find(b.address.to_string());
     return it == m.end() ? BackendState{} : it->second;
   };
 }
@@ -52,6 +52,34 @@ TEST_CASE("each port is one virtual service; backend port defaults to the VIP po
   CHECK(find(t, 80, "10.1.0.2", 8443));
   CHECK(find(t, 443, "10.1.0.2", 8443));
   CHECK(t.services.begin()->second.scheduler == "rr");
+}
+
+TEST_CASE("one port down leaves that port's virtual service only") {
+  auto s = web();
+  s.ports = {80, 443, 8443};
+  // 10.1.0.2 fails its check on 443 only.
+  BackendStateFn fn = [](const config::Service&, std::uint16_t port, const config::Backend& b) {
+    const bool down = port == 443 && b.address == addr("10.1.0.2");
+    return BackendState{down ? Health::down : Health::up, false};
+  };
+  SECTION("remove on failure") {
+    Table t = desired_table({s}, fn);
+    for (std::uint16_t port : {80, 443, 8443})
+      for (const char* a : {"10.1.0.1", "10.1.0.2", "10.1.0.3"}) {
+        const bool gone = port == 443 && std::string(a) == "10.1.0.2";
+        INFO(a << ":" << port);
+        CHECK((find(t, port, a, port) == nullptr) == gone);
+        if (!gone) CHECK(find(t, port, a, port)->weight == 5);
+      }
+  }
+  SECTION("drain on failure") {
+    s.on_failure = config::OnFailure::drain;
+    Table t = desired_table({s}, fn);
+    REQUIRE(find(t, 443, "10.1.0.2", 443));
+    CHECK(find(t, 443, "10.1.0.2", 443)->weight == 0);
+    CHECK(find(t, 80, "10.1.0.2", 80)->weight == 5);
+    CHECK(find(t, 8443, "10.1.0.2", 8443)->weight == 5);
+  }
 }
 
 TEST_CASE("health policy: up, down (remove / drain), unknown, drained") {
