@@ -5,8 +5,9 @@ journal stream, and stay plain "<N>line" stderr otherwise (src/common/log.cpp).
 There is no journald here (no systemd as PID 1), so the test plays it: in a private mount
 namespace (`unshare -m`, root) a tmpfs over /run holds a datagram socket where
 sd_journal_sendv sends, and JOURNAL_STREAM names the probe's stderr pipe as systemd would.
-What the real journald does with a datagram (indexing the fields for `journalctl
-L4LB_SERVICE=ldap`) is not exercised."""
+The real journald indexing the fields is checked by test_systemd_unit.py (journalctl
+L4LB_INSTANCE=front under systemd as PID 1 in a container); this test covers every field, the
+stderr fallback and the JOURNAL_STREAM check, without a container."""
 import json
 import os
 import subprocess
