@@ -106,4 +106,8 @@ phase "every tier holds tests (unit, netns, lab)" every_test_in_a_tier "$root/bu
 for tier in unit netns lab; do
   phase "tier $tier" ctest --test-dir "$root/build" -L "^$tier\$" --output-on-failure
 done
+# The Debian package: built with dpkg-buildpackage, lintian-clean, installed into a clean
+# Debian 12 root (debootstrap, cached in /var/tmp/l4lb-pkgtest), upgraded, removed and purged.
+package_tier() { "$root/scripts/package.sh" && "$root/scripts/test-package.sh"; }
+phase "Debian package: build, lintian, install/upgrade/purge in a clean Debian 12 root" package_tier
 finish

@@ -5,14 +5,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <variant>
 
 #include "config/loader.hpp"
 #include "ctl/client.hpp"
-#include "ctl/render.hpp"
+#include "ctl/commands.hpp"
+#include "ctl/filter.hpp"
 
 namespace {
 
@@ -37,10 +37,6 @@ int request(const std::string& socket, const json& req, json& response) {
   }
   response = std::get<json>(r);
   return 0;
-}
-
-double now_unix() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // An error reply of the daemon, as it phrased it ("permission denied: 'reload' needs root...").
@@ -85,8 +81,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   auto* status = app.add_subcommand("status", "show VRRP instances, services and backends");
-  bool as_json = false;
-  status->add_flag("--json", as_json, "the full status document (schema: docs/STATUS.md)");
+  ctl::StatusOptions status_options;
+  status->add_flag("--json", status_options.json,
+                   "the full status document (schema: docs/STATUS.md)");
+  status->add_option("NAME", status_options.names, "only these VRRP instances or services");
+  std::string watch;
+  auto* watch_opt =
+      status->add_option("--watch", watch, "print again every SECONDS (default 2) until ^C")
+          ->expected(0, 1)
+          ->type_name("[SECONDS]");
+
+  app.add_subcommand("version", "print the version of l4lbctl and of the running l4lbd");
+  // For shell/l4lbctl.bash: the running daemon's names, one per line. Hidden (no group).
+  std::string complete_what;
+  auto* complete = app.add_subcommand("__complete", "")->group("");
+  complete->add_option("WHAT", complete_what, "instances, services or backends")->required();
 
   app.add_subcommand("reload", "re-read the config file; print the changes or every error");
 
@@ -114,7 +123,8 @@ int main(int argc, char** argv) {
     for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == word;
     if (!known) {
       std::cerr << "l4lbctl: unknown command '" << word
-                << "' (commands: status, reload, drain, undrain, check-config; see --help)\n";
+                << "' (commands: status, reload, drain, undrain, check-config, version; see "
+                   "--help)\n";
       return 2;
     }
   }
@@ -129,14 +139,19 @@ int main(int argc, char** argv) {
 
   json response;
   if (status->parsed()) {
-    if (int rc = request(socket, {{"command", "status"}}, response)) return rc;
-    if (!response.value("ok", false)) return refused(response, "status failed");
-    if (as_json)
-      std::cout << response["status"].dump(2) << "\n";
-    else
-      std::cout << ctl::render_status(response["status"], now_unix());
-    return 0;
+    if (watch_opt->count() > 0) {
+      auto arg = ctl::parse_watch_arg(watch);
+      if (!arg.error.empty()) {
+        std::cerr << "l4lbctl: " << arg.error << "\n";
+        return 2;
+      }
+      if (!arg.name.empty()) status_options.names.insert(status_options.names.begin(), arg.name);
+      status_options.watch_seconds = arg.seconds;
+    }
+    return ctl::run_status(socket, status_options);
   }
+  if (app.got_subcommand("version")) return ctl::run_version(socket);
+  if (complete->parsed()) return ctl::run_complete(socket, complete_what);
   if (app.got_subcommand("reload")) {
     if (int rc = request(socket, {{"command", "reload"}}, response)) return rc;
     return print_reload(response);

@@ -318,6 +318,12 @@ class SystemdUnit(unittest.TestCase):
         self.assertTrue(self.lab.has_addr(self.cns, "eth0", VIP))
         netns.wait_until(lambda: self.peer.state("front") == "BACKUP", timeout=10,
                          what="peer BACKUP")
+        # Under systemd the lines go to journald natively with fields (src/common/log.cpp):
+        # `journalctl L4LB_INSTANCE=front` selects this instance's lines, and only those.
+        lines = m.run(["journalctl", "-q", "-o", "cat", "--no-pager", "L4LB_INSTANCE=front"],
+                      check=False).stdout.splitlines()
+        self.assertTrue(lines, f"no journal entry with L4LB_INSTANCE=front\n{m.journal()[-2000:]}")
+        self.assertTrue(all("instance=front" in l for l in lines), lines)
 
     def test_02_status_as_group_member(self):
         m = self.machine
