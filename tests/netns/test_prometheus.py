@@ -154,7 +154,7 @@ class RealPrometheus(unittest.TestCase):
                                "s.sendto(pkt, ('224.0.0.18', 0))\n"])
         netns.wait_until(lambda: "l4lb_vrrp_drops_total{" in cls.metrics_text(), timeout=10,
                          what="a dropped advert in /metrics")
-        netns.wait_until(lambda: 'l4lb_backend_up{service="web",backend="127.0.0.3"} 0'
+        netns.wait_until(lambda: 'l4lb_backend_up{service="web",port="9001",backend="127.0.0.3"} 0'
                          in cls.metrics_text(), timeout=10, what="health results")
         with open(RULES) as f:
             rules = cls.lab.write("rules.yml", f.read())
