@@ -38,21 +38,28 @@ struct Session : std::enable_shared_from_this<Session> {
     auto request = nlohmann::json::parse(line, nullptr, false);
     if (request.is_discarded() || !request.is_object())
       return send({{"ok", false}, {"error", "request is not a JSON object"}});
-    handler(request,
-            [self = shared_from_this()](nlohmann::json response) { self->send(response); });
+    handler(request, ControlServer::Reply(
+                         [self = shared_from_this()](std::shared_ptr<const std::string> line) {
+                           self->write(std::move(line));
+                         }));
   }
 
   void send(const nlohmann::json& response) {
-    reply = response.dump() + "\n";
+    write(std::make_shared<const std::string>(response.dump() + "\n"));
+  }
+
+  // The line may be shared with other sessions (one status rendering serves them all).
+  void write(std::shared_ptr<const std::string> line) {
+    reply = std::move(line);
     auto self = shared_from_this();
-    boost::asio::async_write(socket, boost::asio::buffer(reply),
+    boost::asio::async_write(socket, boost::asio::buffer(*reply),
                              [self](const boost::system::error_code&, std::size_t) {});
   }
 
   stream_protocol::socket socket;
   boost::asio::streambuf buffer;
   ControlServer::Handler& handler;
-  std::string reply;
+  std::shared_ptr<const std::string> reply;
 };
 
 }  // namespace

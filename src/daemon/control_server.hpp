@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -14,9 +15,21 @@ namespace l4lb::daemon {
 
 class ControlServer {
  public:
-  // Answers `request` by calling `reply` exactly once, now or later on the loop (a status
-  // waits for the kernel's table, read off the loop).
-  using Reply = std::function<void(nlohmann::json response)>;
+  // Answers `request` by calling `reply` (or `reply.raw`) exactly once, now or later on the
+  // loop (a status waits for the kernel's table and its rendering, both off the loop).
+  class Reply {
+   public:
+    using Send = std::function<void(std::shared_ptr<const std::string> line)>;
+    explicit Reply(Send send) : send_(std::move(send)) {}
+    void operator()(const nlohmann::json& response) const {
+      send_(std::make_shared<const std::string>(response.dump() + "\n"));
+    }
+    // A response already serialised off the loop: one JSON object and its "\n".
+    void raw(std::shared_ptr<const std::string> line) const { send_(std::move(line)); }
+
+   private:
+    Send send_;
+  };
   using Handler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   ControlServer(boost::asio::io_context& io, Handler handler);

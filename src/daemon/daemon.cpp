@@ -38,8 +38,8 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       notify_(io),
       control_(io, [this](const nlohmann::json& r,
                           ControlServer::Reply reply) { handle(r, std::move(reply)); }),
-      metrics_(io, [this](std::function<void(std::string)> done) {
-        status([done = std::move(done)](nlohmann::json doc) { done(render_metrics(doc)); });
+      metrics_(io, [this](std::function<void(MetricsServer::Text)> done) {
+        render(false, true, [done = std::move(done)](const Rendered& r) { done(r.metrics); });
       }) {}
 
 Daemon::~Daemon() = default;
@@ -85,9 +85,12 @@ bool Daemon::start() {
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
 
   config_ = cfg;
+  config_shared_ = std::make_shared<const config::Config>(cfg);
   generation_ = 1;
   apply(cfg);
   wait_signals();
+  loop_lag_.start();
+  log_summaries();
   systemd_.start_watchdog();
   const std::string summary = config::summary(cfg);
   log::notice("l4lbd started node={} config={} {}", cfg.node_name, config_path_, summary);
@@ -126,63 +129,119 @@ void Daemon::apply(const config::Config& next) {
   update_quorum();
 }
 
-nlohmann::json Daemon::reload() {
-  systemd_.reloading("reloading " + config_path_);
-  nlohmann::json result = {{"ok", false},
-                           {"errors", nlohmann::json::array()},
-                           {"warnings", nlohmann::json::array()},
-                           {"changes", nlohmann::json::array()}};
-  auto loaded = config::load_file(config_path_);
+namespace {
+
+// What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
+struct Loaded {
+  nlohmann::json result;                         // {ok, errors, warnings, changes}
+  std::shared_ptr<config::Config> owned;         // the new config, when valid
+  std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
+  bool changed = false;
+};
+
+// Runs on the reload worker: everything that does not touch running state.
+Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config::Config>& old) {
+  Loaded out;
+  out.result = {{"ok", false},
+                {"errors", nlohmann::json::array()},
+                {"warnings", nlohmann::json::array()},
+                {"changes", nlohmann::json::array()}};
+  auto loaded = config::load_file(path);
   for (const auto& d : loaded.diagnostics) {
-    if (d.severity == config::Severity::error) {
-      log::err("reload {}", d.to_string());
-      result["errors"].push_back(d.to_string());
-    } else {
-      log::warning("reload {}", d.to_string());
-      result["warnings"].push_back(d.to_string());
-    }
+    const bool error = d.severity == config::Severity::error;
+    out.result[error ? "errors" : "warnings"].push_back(d.to_string());
   }
-  if (loaded.ok() && (loaded.config->state_dir != config_.state_dir ||
-                      loaded.config->control.socket != config_.control.socket ||
-                      loaded.config->metrics.listen != config_.metrics.listen)) {
+  if (loaded.ok() && (loaded.config->state_dir != old->state_dir ||
+                      loaded.config->control.socket != old->control.socket ||
+                      loaded.config->metrics.listen != old->metrics.listen)) {
     // These are bound at start; changing them on the fly would orphan the ownership record or
     // the socket operators use. Refuse rather than half-apply.
-    result["errors"].push_back(config_path_ +
-                               ": error: state_dir, control.socket and metrics.listen take effect "
-                               "only on restart (systemctl restart l4lbd)");
+    out.result["errors"].push_back(path +
+                                   ": error: state_dir, control.socket and metrics.listen take "
+                                   "effect only on restart (systemctl restart l4lbd)");
     loaded.config.reset();
   }
-  if (!loaded.config) {
-    ++reloads_failed_;
-    result["error"] = "invalid config";
-    last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
-    log::err("reload rejected config={} errors={}: running configuration unchanged", config_path_,
-             result["errors"].size());
-    systemd_.ready("reload rejected; running previous configuration");
-    return result;
+  if (!loaded.config) return out;
+  auto changes = config::diff(*old, *loaded.config);
+  for (const auto& line : changes.describe()) out.result["changes"].push_back(line);
+  out.changed = !changes.empty();
+  out.shared = std::make_shared<const config::Config>(*loaded.config);
+  out.owned = std::make_shared<config::Config>(std::move(*loaded.config));
+  out.result["ok"] = true;
+  return out;
+}
+
+// A reload adding thousands of services describes thousands of changes: the reply lists them
+// all, the journal the first ones and a count.
+void log_lines(const nlohmann::json& lines, const char* prefix, log::Level level) {
+  constexpr std::size_t kMaxLines = 50;
+  if (!log::enabled(level)) return;
+  std::size_t n = 0;
+  for (const auto& l : lines) {
+    if (n++ == kMaxLines) break;
+    log::write(level, prefix + l.get<std::string>());
   }
-  auto changes = config::diff(config_, *loaded.config);
-  for (const auto& line : changes.describe()) {
-    log::notice("reload change: {}", line);
-    result["changes"].push_back(line);
-  }
-  // IPVS that could not be opened before (module not loaded yet) is retried on every reload.
-  const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
-  if (retry_ipvs) ipvs_error_.reset();
-  if (!changes.empty()) {
-    config_ = *loaded.config;
-    ++generation_;
-    apply(config_);
-  } else if (retry_ipvs) {
-    apply(config_);
-  }
-  ++reloads_ok_;
-  result["ok"] = true;
-  last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
-  log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
-              result["changes"].size());
-  systemd_.ready(config::summary(config_));
-  return result;
+  if (lines.size() > kMaxLines)
+    log::write(level, fmt::format("{}... and {} more (l4lbctl reload lists them all)", prefix,
+                                  lines.size() - kMaxLines));
+}
+
+}  // namespace
+
+void Daemon::reload(std::function<void(nlohmann::json)> done) {
+  reload_waiting_.push_back(std::move(done));
+  start_reload();
+}
+
+void Daemon::start_reload() {
+  if (reload_running_ || reload_waiting_.empty() || stopping_) return;
+  reload_running_ = true;
+  auto waiters = std::make_shared<std::vector<std::function<void(nlohmann::json)>>>(
+      std::move(reload_waiting_));
+  reload_waiting_.clear();
+  systemd_.reloading("reloading " + config_path_);
+  // The worker reads the file and diffs it against the running config's shared copy; reloads
+  // run one at a time, so that copy is still the running config when the result comes back.
+  reload_worker_.post(
+      [this, path = config_path_, old = config_shared_, waiters]() -> Worker::Continuation {
+        auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
+        return [this, loaded, waiters] {
+          nlohmann::json& result = loaded->result;
+          log_lines(result["warnings"], "reload ", log::Level::warning);
+          if (!result["ok"].get<bool>()) {
+            log_lines(result["errors"], "reload ", log::Level::err);
+            ++reloads_failed_;
+            result["error"] = "invalid config";
+            last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+            log::err("reload rejected config={} errors={}: running configuration unchanged",
+                     config_path_, result["errors"].size());
+            systemd_.ready("reload rejected; running previous configuration");
+          } else {
+            log_lines(result["changes"], "reload change: ", log::Level::notice);
+            // IPVS that could not be opened before (module not loaded yet) is retried on every
+            // reload.
+            const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
+            if (retry_ipvs) ipvs_error_.reset();
+            if (loaded->changed) {
+              config_ = std::move(*loaded->owned);
+              config_shared_ = loaded->shared;
+              ++generation_;
+              apply(config_);
+            } else if (retry_ipvs) {
+              apply(config_);
+            }
+            ++reloads_ok_;
+            last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
+            log::notice("reload applied config={} generation={} changes={}", config_path_,
+                        generation_, result["changes"].size());
+            systemd_.ready(config::summary(config_));
+          }
+          for (auto& done : *waiters)
+            if (done) done(result);
+          reload_running_ = false;
+          start_reload();  // requests that came in meanwhile: one more reload for all of them
+        };
+      });
 }
 
 void Daemon::remember_adopted(const config::Config& cfg) {
@@ -229,8 +288,9 @@ int Daemon::healthy_backends(const config::Service& service) const {
       ++healthy;
       continue;
     }
-    auto h = health_->get(health::BackendKey{service.name, b.address});
-    if (h && h->status == health::Status::up) ++healthy;
+    // status(), not get(): no copy of the backend's counters and histogram.
+    if (health_->status(health::BackendKey{service.name, b.address}) == health::Status::up)
+      ++healthy;
   }
   return healthy;
 }
@@ -254,27 +314,30 @@ void Daemon::reconcile_ipvs() {
 }
 
 void Daemon::update_quorum() {
-  for (const auto& s : config_.services) {
-    const int healthy = healthy_backends(s);
-    const bool below = healthy < s.quorum;
-    auto [it, inserted] = below_quorum_.emplace(s.name, below);
-    if (!inserted && it->second == below) continue;
-    it->second = below;
-    if (below || !inserted)
-      log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
-                  below ? "BELOW QUORUM" : "quorum restored");
-    vrrp_->set_service_below_quorum(s.name, below);
-  }
+  for (const auto& s : config_.services) update_quorum_of(s);
+}
+
+void Daemon::update_quorum_of(const config::Service& s) {
+  const int healthy = healthy_backends(s);
+  const bool below = healthy < s.quorum;
+  auto [it, inserted] = below_quorum_.emplace(s.name, below);
+  if (!inserted && it->second == below) return;
+  it->second = below;
+  if ((below || !inserted) && quorum_log_.allow(Clock::now(), below ? 0 : 1))
+    log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
+                below ? "BELOW QUORUM" : "quorum restored");
+  vrrp_->set_service_below_quorum(s.name, below);
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
+  // health::Monitor logs the transition (rate-limited under flaps).
+  (void)status;
   adopted_.erase({key.service, key.address});  // from now on the check decides
-  log::notice("health service={} backend={} status={}", key.service, key.address.to_string(),
-              status == health::Status::up     ? "up"
-              : status == health::Status::down ? "down"
-                                               : "unknown");
   reconcile_ipvs();
-  update_quorum();
+  // Only this backend's service can have crossed its quorum: checking every service on every
+  // transition cost O(services × backends) per flap.
+  for (const auto& s : config_.services)
+    if (s.name == key.service) update_quorum_of(s);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
@@ -295,10 +358,10 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
 void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
   const std::string command = request.value("command", std::string());
   if (command == "status")
-    return status([reply = std::move(reply)](nlohmann::json doc) {
-      reply({{"ok", true}, {"status", std::move(doc)}});
-    });
-  if (command == "reload") return reply(reload());
+    return render(true, false,
+                  [reply = std::move(reply)](const Rendered& r) { reply.raw(r.status_reply); });
+  if (command == "reload")
+    return reload([reply = std::move(reply)](nlohmann::json result) { reply(result); });
   if (command == "drain") return reply(drain(request, true));
   if (command == "undrain") return reply(drain(request, false));
   reply({{"ok", false}, {"error", "unknown command '" + command + "'"}});
@@ -346,7 +409,7 @@ void Daemon::wait_signals() {
     if (ec) return;
     if (signo == SIGHUP) {
       log::notice("SIGHUP: reloading config={}", config_path_);
-      reload();
+      reload(nullptr);  // the result is logged; SIGHUPs during a reload coalesce
       wait_signals();
     } else {
       log::notice("signal {}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -359,6 +422,8 @@ void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   systemd_.stopping("stopping: handing VIPs over");
+  loop_lag_.stop();
+  summary_timer_.cancel();
   control_.close();
   metrics_.close();
   health_->shutdown();
