@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "common/log.hpp"
 #include "config/diff.hpp"
@@ -120,11 +121,12 @@ void Daemon::apply(const config::Config& next) {
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
   }
-  for (auto it = below_quorum_.begin(); it != below_quorum_.end();) {
-    bool still = false;
-    for (const auto& s : next.services) still |= s.name == it->first;
-    it = still ? std::next(it) : below_quorum_.erase(it);
-  }
+  // Forget removed services (a set of names: comparing every pair was quadratic, 9 M string
+  // compares on the loop for a reload of 3,000 services).
+  std::set<std::string_view> names;
+  for (const auto& s : next.services) names.insert(s.name);
+  for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
+    it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
   reconcile_ipvs();
   update_quorum();
 }
@@ -222,6 +224,7 @@ void Daemon::start_reload() {
             // reload.
             const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
             if (retry_ipvs) ipvs_error_.reset();
+            const auto apply_start = Clock::now();
             if (loaded->changed) {
               config_ = std::move(*loaded->owned);
               config_shared_ = loaded->shared;
@@ -230,6 +233,10 @@ void Daemon::start_reload() {
             } else if (retry_ipvs) {
               apply(config_);
             }
+            // What the reload cost the loop (the rest ran on the reload worker).
+            log::info("reload apply took {:.1f} ms on the loop",
+                      std::chrono::duration<double, std::milli>(Clock::now() - apply_start)
+                          .count());
             ++reloads_ok_;
             last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
             log::notice("reload applied config={} generation={} changes={}", config_path_,

@@ -177,6 +177,9 @@ class Stability(unittest.TestCase):
         self.daemons = [master, backup]
         master.start()
         netns.wait_until(lambda: master.state("vi") == "MASTER", 30, what="master in MASTER")
+        if os.environ.get("STABILITY_RT"):  # diagnosis: the loop thread (only) at SCHED_RR
+            subprocess.run(["chrt", "-r", "-p", os.environ["STABILITY_RT"], str(master.proc.pid)],
+                           check=True)
         backup.start()
         netns.wait_until(lambda: backup.state("vi") == "BACKUP", 10, what="backup in BACKUP")
         backup_transitions = backup.instance("vi")["transitions"]
