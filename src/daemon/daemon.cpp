@@ -204,51 +204,50 @@ void Daemon::start_reload() {
   systemd_.reloading("reloading " + config_path_);
   // The worker reads the file and diffs it against the running config's shared copy; reloads
   // run one at a time, so that copy is still the running config when the result comes back.
-  reload_worker_.post(
-      [this, path = config_path_, old = config_shared_, waiters]() -> Worker::Continuation {
-        auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
-        return [this, loaded, waiters] {
-          nlohmann::json& result = loaded->result;
-          log_lines(result["warnings"], "reload ", log::Level::warning);
-          if (!result["ok"].get<bool>()) {
-            log_lines(result["errors"], "reload ", log::Level::err);
-            ++reloads_failed_;
-            result["error"] = "invalid config";
-            last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
-            log::err("reload rejected config={} errors={}: running configuration unchanged",
-                     config_path_, result["errors"].size());
-            systemd_.ready("reload rejected; running previous configuration");
-          } else {
-            log_lines(result["changes"], "reload change: ", log::Level::notice);
-            // IPVS that could not be opened before (module not loaded yet) is retried on every
-            // reload.
-            const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
-            if (retry_ipvs) ipvs_error_.reset();
-            const auto apply_start = Clock::now();
-            if (loaded->changed) {
-              config_ = std::move(*loaded->owned);
-              config_shared_ = loaded->shared;
-              ++generation_;
-              apply(config_);
-            } else if (retry_ipvs) {
-              apply(config_);
-            }
-            // What the reload cost the loop (the rest ran on the reload worker).
-            log::info("reload apply took {:.1f} ms on the loop",
-                      std::chrono::duration<double, std::milli>(Clock::now() - apply_start)
-                          .count());
-            ++reloads_ok_;
-            last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
-            log::notice("reload applied config={} generation={} changes={}", config_path_,
-                        generation_, result["changes"].size());
-            systemd_.ready(config::summary(config_));
-          }
-          for (auto& done : *waiters)
-            if (done) done(result);
-          reload_running_ = false;
-          start_reload();  // requests that came in meanwhile: one more reload for all of them
-        };
-      });
+  reload_worker_.post([this, path = config_path_, old = config_shared_,
+                       waiters]() -> Worker::Continuation {
+    auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
+    return [this, loaded, waiters] {
+      nlohmann::json& result = loaded->result;
+      log_lines(result["warnings"], "reload ", log::Level::warning);
+      if (!result["ok"].get<bool>()) {
+        log_lines(result["errors"], "reload ", log::Level::err);
+        ++reloads_failed_;
+        result["error"] = "invalid config";
+        last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+        log::err("reload rejected config={} errors={}: running configuration unchanged",
+                 config_path_, result["errors"].size());
+        systemd_.ready("reload rejected; running previous configuration");
+      } else {
+        log_lines(result["changes"], "reload change: ", log::Level::notice);
+        // IPVS that could not be opened before (module not loaded yet) is retried on every
+        // reload.
+        const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
+        if (retry_ipvs) ipvs_error_.reset();
+        const auto apply_start = Clock::now();
+        if (loaded->changed) {
+          config_ = std::move(*loaded->owned);
+          config_shared_ = loaded->shared;
+          ++generation_;
+          apply(config_);
+        } else if (retry_ipvs) {
+          apply(config_);
+        }
+        // What the reload cost the loop (the rest ran on the reload worker).
+        log::info("reload apply took {:.1f} ms on the loop",
+                  std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
+        ++reloads_ok_;
+        last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
+        log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
+                    result["changes"].size());
+        systemd_.ready(config::summary(config_));
+      }
+      for (auto& done : *waiters)
+        if (done) done(result);
+      reload_running_ = false;
+      start_reload();  // requests that came in meanwhile: one more reload for all of them
+    };
+  });
 }
 
 void Daemon::remember_adopted(const config::Config& cfg) {

@@ -57,6 +57,9 @@ void Worker::run() {
       // the daemon down. Its requester gets no answer, which its own timeout reports.
       log::err("worker={}: job failed: {}", name_, e.what());
     }
+    // The job's captures die here, before the continuation can run: whatever they share with
+    // it (a request's reply callback, a session) is then released on the loop, never here.
+    item.second = nullptr;
     boost::asio::post(io_, [this, alive = alive_, delay, next = std::move(next)] {
       if (!*alive) return;
       queue_delay_.record(delay);
