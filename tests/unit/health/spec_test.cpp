@@ -207,7 +207,7 @@ TEST_CASE("result classification and matching") {
   CHECK(classify_errno(EHOSTUNREACH) == "unreachable");
   CHECK(classify_errno(ENETUNREACH) == "unreachable");
   CHECK(classify_errno(EADDRNOTAVAIL) == "bind");
-  CHECK(classify_errno(EMFILE) == "socket");
+  CHECK(classify_errno(EMFILE) == "local_resources");
   CHECK(classify(boost::asio::error::eof) == "closed");
   CHECK(classify(boost::system::error_code(ECONNRESET, boost::system::system_category())) ==
         "reset");
