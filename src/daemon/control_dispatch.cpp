@@ -14,18 +14,24 @@ void answer(std::string_view line, const Peer& peer, const AccessPolicy& policy,
   // A handler that throws after replying must not reply twice; one that throws before must
   // still get its error reply out.
   auto replied = std::make_shared<bool>(false);
-  Reply once = [replied, reply](nlohmann::json response) {
-    if (*replied) return;
-    *replied = true;
-    reply(std::move(response));
-  };
+  Reply once(
+      [replied, reply](nlohmann::json response) {
+        if (*replied) return;
+        *replied = true;
+        reply(std::move(response));
+      },
+      [replied, reply](Reply::Line line) {
+        if (*replied) return;
+        *replied = true;
+        reply.raw(std::move(line));
+      });
   try {
     auto parsed = parse_request(line);
     if (auto* e = std::get_if<RequestError>(&parsed)) return once(error_reply(e->message));
     const Request& request = std::get<Request>(parsed);
     if (auto denied = authorise(request, peer, policy)) return once(error_reply(*denied));
     if (std::holds_alternative<Status>(request)) return handlers.status(once);
-    if (std::holds_alternative<Reload>(request)) return once(handlers.reload());
+    if (std::holds_alternative<Reload>(request)) return handlers.reload(once);
     if (const auto* d = std::get_if<Drain>(&request))
       return once(handlers.drain(d->backend, d->service, true));
     const auto& u = std::get<Undrain>(request);

@@ -134,18 +134,26 @@ struct Session : std::enable_shared_from_this<Session> {
     std::string line(boost::asio::buffers_begin(buffer.data()),
                      boost::asio::buffers_begin(buffer.data()) + static_cast<long>(n) - 1);
     // The reply may come later (status); the session lives until it is written.
-    control::answer(line, peer, shared->policy, shared->handlers,
-                    [self = shared_from_this()](nlohmann::json response) { self->send(response); });
+    auto self = shared_from_this();
+    control::answer(
+        line, peer, shared->policy, shared->handlers,
+        control::Reply([self](nlohmann::json response) { self->send(response); },
+                       [self](control::Reply::Line line) { self->write(std::move(line)); }));
   }
 
   void send(const nlohmann::json& response) {
+    write(std::make_shared<const std::string>(line_of(response)));
+  }
+
+  // The line may be shared with other sessions (one status rendering serves them all).
+  void write(control::Reply::Line line) {
     if (phase == Phase::writing || !socket.is_open()) return;
     phase = Phase::writing;
-    reply = line_of(response);
+    reply = std::move(line);
     arm(shared->limits.reply_timeout);
     auto self = shared_from_this();
     boost::asio::async_write(
-        socket, boost::asio::buffer(reply), [self](const boost::system::error_code&, std::size_t) {
+        socket, boost::asio::buffer(*reply), [self](const boost::system::error_code&, std::size_t) {
           self->timer.cancel();
           boost::system::error_code ignored;
           self->socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
@@ -158,7 +166,7 @@ struct Session : std::enable_shared_from_this<Session> {
   std::shared_ptr<ControlServer::Shared> shared;
   control::Peer peer;
   Phase phase = Phase::reading;
-  std::string reply;
+  control::Reply::Line reply;
 };
 
 // Over the session cap: one short error line, sent without waiting (it fits any fresh socket

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "common/log.hpp"
 #include "config/diff.hpp"
@@ -41,8 +42,8 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       systemd_(io),
       notify_(io),
       control_(io, control_handlers()),
-      metrics_(io, [this](std::function<void(std::string)> done) {
-        status([done = std::move(done)](nlohmann::json doc) { done(render_metrics(doc)); });
+      metrics_(io, [this](std::function<void(MetricsServer::Text)> done) {
+        render(false, true, [done = std::move(done)](const Rendered& r) { done(r.metrics); });
       }) {}
 
 Daemon::~Daemon() = default;
@@ -94,9 +95,12 @@ bool Daemon::start() {
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
 
   config_ = cfg;
+  config_shared_ = std::make_shared<const config::Config>(cfg);
   generation_ = 1;
   apply(cfg);
   wait_signals();
+  loop_lag_.start();
+  log_summaries();
   systemd_.start_watchdog();
   const std::string summary = config::summary(cfg);
   log::notice("l4lbd started node={} config={} {}", cfg.node_name, config_path_, summary);
@@ -132,80 +136,146 @@ void Daemon::apply(const config::Config& next) {
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
   }
-  for (auto it = below_quorum_.begin(); it != below_quorum_.end();) {
-    bool still = false;
-    for (const auto& s : next.services) still |= s.name == it->first;
-    it = still ? std::next(it) : below_quorum_.erase(it);
-  }
+  // Forget removed services (a set of names: comparing every pair was quadratic, 9 M string
+  // compares on the loop for a reload of 3,000 services).
+  std::set<std::string_view> names;
+  for (const auto& s : next.services) names.insert(s.name);
+  for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
+    it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
   apply_ipvs_tuning(next);
   reconcile_ipvs();
   update_quorum();
 }
 
-nlohmann::json Daemon::reload() {
-  systemd_.reloading("reloading " + config_path_);
-  nlohmann::json result = {{"ok", false},
-                           {"errors", nlohmann::json::array()},
-                           {"warnings", nlohmann::json::array()},
-                           {"changes", nlohmann::json::array()}};
-  auto loaded = config::load_file(config_path_);
+namespace {
+
+// What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
+struct Loaded {
+  nlohmann::json result;                         // {ok, errors, warnings, changes}
+  std::shared_ptr<config::Config> owned;         // the new config, when valid
+  std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
+  bool changed = false;
+};
+
+// Runs on the reload worker: everything that does not touch running state.
+Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config::Config>& old) {
+  Loaded out;
+  out.result = {{"ok", false},
+                {"errors", nlohmann::json::array()},
+                {"warnings", nlohmann::json::array()},
+                {"changes", nlohmann::json::array()}};
+  auto loaded = config::load_file(path);
   for (const auto& d : loaded.diagnostics) {
-    if (d.severity == config::Severity::error) {
-      log::err("reload {}", d.to_string());
-      result["errors"].push_back(d.to_string());
-    } else {
-      log::warning("reload {}", d.to_string());
-      result["warnings"].push_back(d.to_string());
-    }
+    const bool error = d.severity == config::Severity::error;
+    out.result[error ? "errors" : "warnings"].push_back(d.to_string());
   }
-  if (loaded.ok() && (loaded.config->state_dir != config_.state_dir ||
-                      loaded.config->control.socket != config_.control.socket ||
-                      loaded.config->metrics.listen != config_.metrics.listen)) {
+  if (loaded.ok() && (loaded.config->state_dir != old->state_dir ||
+                      loaded.config->control.socket != old->control.socket ||
+                      loaded.config->metrics.listen != old->metrics.listen)) {
     // These are bound at start; changing them on the fly would orphan the ownership record or
     // the socket operators use. Refuse rather than half-apply.
-    result["errors"].push_back(config_path_ +
-                               ": error: state_dir, control.socket and metrics.listen take effect "
-                               "only on restart (systemctl restart l4lbd)");
+    out.result["errors"].push_back(path +
+                                   ": error: state_dir, control.socket and metrics.listen take "
+                                   "effect only on restart (systemctl restart l4lbd)");
     loaded.config.reset();
   }
-  if (loaded.config) {
-    if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded.config))) {
-      result["errors"].push_back(config_path_ + ": error: " + *e);
-      loaded.config.reset();
-    }
+  if (!loaded.config) return out;
+  auto changes = config::diff(*old, *loaded.config);
+  for (const auto& line : changes.describe()) out.result["changes"].push_back(line);
+  out.changed = !changes.empty();
+  out.shared = std::make_shared<const config::Config>(*loaded.config);
+  out.owned = std::make_shared<config::Config>(std::move(*loaded.config));
+  out.result["ok"] = true;
+  return out;
+}
+
+// A reload adding thousands of services describes thousands of changes: the reply lists them
+// all, the journal the first ones and a count.
+void log_lines(const nlohmann::json& lines, const char* prefix, log::Level level) {
+  constexpr std::size_t kMaxLines = 50;
+  if (!log::enabled(level)) return;
+  std::size_t n = 0;
+  for (const auto& l : lines) {
+    if (n++ == kMaxLines) break;
+    log::write(level, prefix + l.get<std::string>());
   }
-  if (!loaded.config) {
-    ++reloads_failed_;
-    result["error"] = "invalid config";
-    last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
-    log::err("reload rejected config={} errors={}: running configuration unchanged", config_path_,
-             result["errors"].size());
-    systemd_.ready("reload rejected; running previous configuration");
-    return result;
-  }
-  auto changes = config::diff(config_, *loaded.config);
-  for (const auto& line : changes.describe()) {
-    log::notice("reload change: {}", line);
-    result["changes"].push_back(line);
-  }
-  // IPVS that could not be opened before (module not loaded yet) is retried on every reload.
-  const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
-  if (retry_ipvs) ipvs_error_.reset();
-  if (!changes.empty()) {
-    config_ = *loaded.config;
-    ++generation_;
-    apply(config_);
-  } else if (retry_ipvs) {
-    apply(config_);
-  }
-  set_admin_group(config_.control.admin_group);
-  ++reloads_ok_;
-  result["ok"] = true;
-  last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
-  log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
-              result["changes"].size());
-  systemd_.ready(config::summary(config_));
-  return result;
+  if (lines.size() > kMaxLines)
+    log::write(level, fmt::format("{}... and {} more (l4lbctl reload lists them all)", prefix,
+                                  lines.size() - kMaxLines));
+}
+
+}  // namespace
+
+void Daemon::reload(std::function<void(nlohmann::json)> done) {
+  reload_waiting_.push_back(std::move(done));
+  start_reload();
+}
+
+void Daemon::start_reload() {
+  if (reload_running_ || reload_waiting_.empty() || stopping_) return;
+  reload_running_ = true;
+  auto waiters = std::make_shared<std::vector<std::function<void(nlohmann::json)>>>(
+      std::move(reload_waiting_));
+  reload_waiting_.clear();
+  systemd_.reloading("reloading " + config_path_);
+  // The worker reads the file and diffs it against the running config's shared copy; reloads
+  // run one at a time, so that copy is still the running config when the result comes back.
+  reload_worker_.post([this, path = config_path_, old = config_shared_,
+                       waiters]() -> Worker::Continuation {
+    auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
+    return [this, loaded, waiters] {
+      nlohmann::json& result = loaded->result;
+      log_lines(result["warnings"], "reload ", log::Level::warning);
+      if (!result["ok"].get<bool>()) {
+        log_lines(result["errors"], "reload ", log::Level::err);
+        ++reloads_failed_;
+        result["error"] = "invalid config";
+        last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+        log::err("reload rejected config={} errors={}: running configuration unchanged",
+                 config_path_, result["errors"].size());
+        systemd_.ready("reload rejected; running previous configuration");
+      } else if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded->owned))) {
+        // The new config needs more descriptors than the hard limit allows: refused whole.
+        result["ok"] = false;
+        result["errors"].push_back(config_path_ + ": error: " + *e);
+        log_lines(result["errors"], "reload ", log::Level::err);
+        ++reloads_failed_;
+        result["error"] = "invalid config";
+        last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+        log::err("reload rejected config={} errors={}: running configuration unchanged",
+                 config_path_, result["errors"].size());
+        systemd_.ready("reload rejected; running previous configuration");
+      } else {
+        log_lines(result["changes"], "reload change: ", log::Level::notice);
+        // IPVS that could not be opened before (module not loaded yet) is retried on every
+        // reload.
+        const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
+        if (retry_ipvs) ipvs_error_.reset();
+        const auto apply_start = Clock::now();
+        if (loaded->changed) {
+          config_ = std::move(*loaded->owned);
+          config_shared_ = loaded->shared;
+          ++generation_;
+          apply(config_);
+        } else if (retry_ipvs) {
+          apply(config_);
+        }
+        // What the reload cost the loop (the rest ran on the reload worker).
+        log::info("reload apply took {:.1f} ms on the loop",
+                  std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
+        set_admin_group(config_.control.admin_group);
+        ++reloads_ok_;
+        last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
+        log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
+                    result["changes"].size());
+        systemd_.ready(config::summary(config_));
+      }
+      for (auto& done : *waiters)
+        if (done) done(result);
+      reload_running_ = false;
+      start_reload();  // requests that came in meanwhile: one more reload for all of them
+    };
+  });
 }
 
 void Daemon::remember_adopted(const config::Config& cfg) {
@@ -250,12 +320,6 @@ int Daemon::healthy_backends(const config::Service& service) const {
       [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
 }
 
-int Daemon::healthy_backends(const config::Service& service, std::uint16_t port) const {
-  return health::healthy_on_port(
-      service, port, [this](const health::BackendKey& k) { return health_->status(k); },
-      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
-}
-
 void Daemon::reconcile_ipvs() {
   if (!ipvs_) return;
   auto table = ipvs::desired_table(
@@ -275,28 +339,30 @@ void Daemon::reconcile_ipvs() {
 }
 
 void Daemon::update_quorum() {
-  for (const auto& s : config_.services) {
-    const int healthy = healthy_backends(s);
-    const bool below = health::below_quorum(s, healthy);
-    auto [it, inserted] = below_quorum_.emplace(s.name, below);
-    if (!inserted && it->second == below) continue;
-    it->second = below;
-    if (below || !inserted)
-      log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
-                  below ? "BELOW QUORUM" : "quorum restored");
-    vrrp_->set_service_below_quorum(s.name, below);
-  }
+  for (const auto& s : config_.services) update_quorum_of(s);
+}
+
+void Daemon::update_quorum_of(const config::Service& s) {
+  const int healthy = healthy_backends(s);
+  const bool below = health::below_quorum(s, healthy);
+  auto [it, inserted] = below_quorum_.emplace(s.name, below);
+  if (!inserted && it->second == below) return;
+  it->second = below;
+  if ((below || !inserted) && quorum_log_.allow(Clock::now(), below ? 0 : 1))
+    log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
+                below ? "BELOW QUORUM" : "quorum restored");
+  vrrp_->set_service_below_quorum(s.name, below);
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
+  // health::Monitor logs the transition (rate-limited under flaps).
+  (void)status;
   adopted_.erase(key);  // from now on the check decides
-  log::notice("health service={} port={} backend={} status={}", key.service,
-              health::port_label(key), key.address.to_string(),
-              status == health::Status::up     ? "up"
-              : status == health::Status::down ? "down"
-                                               : "unknown");
   reconcile_ipvs();
-  update_quorum();
+  // Only this backend's service can have crossed its quorum: checking every service on every
+  // transition cost O(services × backends) per flap.
+  for (const auto& s : config_.services)
+    if (s.name == key.service) update_quorum_of(s);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
@@ -316,14 +382,16 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
 }
 
 control::Handlers Daemon::control_handlers() {
-  // The requests arrive parsed, validated and authorised (control_dispatch.cpp).
+  // The requests arrive parsed, validated and authorised (control_dispatch.cpp). Status is
+  // rendered off the loop and sent as the serialised line it was rendered to.
   return control::Handlers{
       [this](control::Reply reply) {
-        status([reply = std::move(reply)](nlohmann::json doc) {
-          reply({{"ok", true}, {"status", std::move(doc)}});
-        });
+        render(true, false,
+               [reply = std::move(reply)](const Rendered& r) { reply.raw(r.status_reply); });
       },
-      [this] { return reload(); },
+      [this](control::Reply reply) {
+        reload([reply = std::move(reply)](nlohmann::json result) { reply(std::move(result)); });
+      },
       [this](const net::Address& backend, const std::optional<std::string>& service, bool add) {
         return drain(backend, service, add);
       }};
@@ -385,7 +453,7 @@ void Daemon::wait_signals() {
     if (ec) return;
     if (signo == SIGHUP) {
       log::notice("SIGHUP: reloading config={}", config_path_);
-      reload();
+      reload(nullptr);  // the result is logged; SIGHUPs during a reload coalesce
       wait_signals();
     } else {
       log::notice("signal {}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -398,6 +466,8 @@ void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   systemd_.stopping("stopping: handing VIPs over");
+  loop_lag_.stop();
+  summary_timer_.cancel();
   control_.close();
   metrics_.close();
   health_->shutdown();

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -14,12 +15,16 @@
 #include <set>
 #include <string>
 
+#include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/drains.hpp"
+#include "daemon/loop_lag.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/notify_runner.hpp"
+#include "daemon/snapshot.hpp"
 #include "daemon/systemd.hpp"
+#include "daemon/worker.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
@@ -41,23 +46,34 @@ class Daemon {
   // l4lbd --netlink-rcvbuf: the rtnetlink event socket's receive buffer; before start().
   void set_netlink_event_buffer(int bytes) { netlink_event_buffer_ = bytes; }
 
-  // The reload transaction. Returns {ok, errors[], warnings[], changes[]}.
-  nlohmann::json reload();
-  // The status document (docs/STATUS.md). The kernel's table (traffic counters) is read off
-  // the loop when the reader is available; `done` runs on the loop.
-  void status(std::function<void(nlohmann::json)> done);
+  // The reload transaction: the file is loaded, validated and diffed on a worker thread, the
+  // change applied on the loop. `done` gets {ok, errors[], warnings[], changes[]} on the loop.
+  // A reload asked for while one runs is coalesced into one more reload after it.
+  void reload(std::function<void(nlohmann::json)> done);
+
+  // The status document (docs/STATUS.md) as the control socket's reply line and/or the
+  // /metrics text, rendered on a worker thread from a snapshot taken on the loop (after the
+  // kernel's table is read off the loop). Requests made while one renders share the next.
+  struct Rendered {
+    std::shared_ptr<const std::string> status_reply;  // {"ok":true,"status":{...}}\n
+    std::shared_ptr<const std::string> metrics;       // Prometheus text
+  };
+  void render(bool want_status, bool want_metrics, std::function<void(const Rendered&)> done);
 
  private:
   control::Handlers control_handlers();
   void set_admin_group(const std::optional<std::string>& group);
-  nlohmann::json status_document(const ipvs::Table& kernel);
+  void start_render();
+  StatusSnapshot snapshot(ipvs::Table kernel) const;
+  void start_reload();
+  void log_summaries();
   nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
                        bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
   void apply_ipvs_tuning(const config::Config& next);
-  nlohmann::json ipvs_tuning_status();
+  nlohmann::json ipvs_tuning_status() const;
   void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
@@ -67,13 +83,15 @@ class Daemon {
                                    const config::Backend& backend) const;
   // health::healthy_count / healthy_on_port over this daemon's checks and drains.
   int healthy_backends(const config::Service& service) const;
-  int healthy_backends(const config::Service& service, std::uint16_t port) const;
+  void update_quorum_of(const config::Service& service);
   void wait_signals();
   void shutdown();
 
   boost::asio::io_context& io_;
   std::string config_path_;
   config::Config config_;
+  // The same config, shared read-only with the workers (status snapshots, reload diffs).
+  std::shared_ptr<const config::Config> config_shared_;
   boost::asio::signal_set signals_;
   Systemd systemd_;
   NotifyRunner notify_;
@@ -90,6 +108,8 @@ class Daemon {
   std::unique_ptr<ipvs::Kernel> tuning_kernel_;
   std::string tuning_kernel_error_;
   std::map<std::string, bool> below_quorum_;  // per service
+  // At start every service is below quorum until its first checks: 10,000 lines at once.
+  log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   // Checks (health::check_key) whose destinations were found live in the kernel at start:
   // kept until their first result.
   std::set<health::BackendKey> adopted_;
@@ -104,6 +124,20 @@ class Daemon {
   nlohmann::json last_reload_;
   bool stopping_ = false;
   int netlink_event_buffer_ = vrrp::Netlink::kDefaultEventBuffer;
+
+  // Off-loop work (docs/ARCHITECTURE.md): one thread renders, one loads reloads.
+  Worker render_worker_{io_, "l4lb-render"};
+  Worker reload_worker_{io_, "l4lb-reload"};
+  struct RenderWaiter {
+    bool status = false, metrics = false;
+    std::function<void(const Rendered&)> done;
+  };
+  std::vector<RenderWaiter> render_waiting_;  // for the next rendering
+  bool render_running_ = false;
+  std::vector<std::function<void(nlohmann::json)>> reload_waiting_;  // for the next reload
+  bool reload_running_ = false;
+  LoopLagProbe loop_lag_{io_, std::chrono::milliseconds(10)};
+  boost::asio::steady_timer summary_timer_{io_};
 };
 
 }  // namespace l4lb::daemon

@@ -51,7 +51,7 @@ void Daemon::apply_ipvs_tuning(const config::Config& next) {
   log::notice("ipvs tuning: {}", ipvs::describe(st));
 }
 
-nlohmann::json Daemon::ipvs_tuning_status() {
+nlohmann::json Daemon::ipvs_tuning_status() const {
   // Read back now, not remembered from the last apply: someone else may have changed them.
   const auto st =
       ipvs::read_tuning(config_.ipvs, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);

@@ -100,6 +100,25 @@ class Writer {
   std::vector<std::string> order_;
 };
 
+void histogram(Writer& w, const Labels& base, const json& h,
+               const std::string& name = "l4lb_health_check_duration_seconds",
+               const char* help = "Duration of health checks (successful and failed).") {
+  if (!h.is_object() || !h.contains("buckets")) return;
+  std::string lines;
+  for (const auto& b : h["buckets"]) {
+    if (!b.is_array() || b.size() != 2) continue;
+    Labels l = base;
+    l.emplace_back("le", fmt::format("{}", b[0].get<double>()));
+    lines += name + "_bucket" + labels(l) + " " + fmt::format("{}", b[1].get<double>()) + "\n";
+  }
+  Labels inf = base;
+  inf.emplace_back("le", "+Inf");
+  lines += name + "_bucket" + labels(inf) + " " + fmt::format("{}", num(h, "count")) + "\n";
+  lines += name + "_sum" + labels(base) + " " + fmt::format("{}", num(h, "sum")) + "\n";
+  lines += name + "_count" + labels(base) + " " + fmt::format("{}", num(h, "count")) + "\n";
+  w.raw(name, "histogram", help, lines);
+}
+
 void daemon_metrics(Writer& w, const json& d) {
   w.add("l4lb_build_info", "gauge", "Build information; always 1.",
         {{"version", str(d, "version")}, {"node", str(d, "node")}}, 1);
@@ -116,6 +135,17 @@ void daemon_metrics(Writer& w, const json& d) {
         num(last, "time"));
   w.add("l4lb_start_time_seconds", "gauge", "Unix time the daemon started.", {},
         num(d, "started_at"));
+  const json lag = get(d, "lag", json::array());
+  for (const auto& l : lag)
+    histogram(w, {{"thread", str(l, "thread")}, {"kind", str(l, "kind")}},
+              get(l, "histogram", json::object()), "l4lb_thread_lag_seconds",
+              "How late each thread runs its work: the loop's timer lateness (sampled every "
+              "10 ms), a worker's queue delay.");
+  const json suppressed = get(d, "log_suppressed", json::object());
+  for (const auto& [category, count] : suppressed.items())
+    w.add("l4lb_log_suppressed_total", "counter",
+          "Log lines suppressed by rate limiting (summarised once a second), by category.",
+          {{"category", category}}, count.is_number() ? count.get<double>() : 0);
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {
@@ -145,6 +175,9 @@ void vrrp_metrics(Writer& w, const json& instances) {
     w.add("l4lb_vrrp_vip_add_errors_total", "counter",
           "VIP adds the kernel refused (each puts the instance in FAULT).", base,
           num(i, "vip_add_errors"));
+    if (i.contains("advert_send_intervals"))
+      histogram(w, base, i["advert_send_intervals"], "l4lb_vrrp_advert_send_interval_seconds",
+                "Time between two consecutive adverts sent while master.");
     if (i.contains("drops") && i["drops"].is_object())
       for (const auto& [reason, count] : i["drops"].items()) {
         Labels l = base;
@@ -184,24 +217,6 @@ void traffic(Writer& w, const std::string& prefix, const char* what, const Label
         num(s, "bytes_in"));
   w.add(prefix + "_bytes_total", "counter", "IPVS bytes by direction.", with("direction", "out"),
         num(s, "bytes_out"));
-}
-
-void histogram(Writer& w, const Labels& base, const json& h) {
-  if (!h.is_object() || !h.contains("buckets")) return;
-  std::string lines;
-  const std::string name = "l4lb_health_check_duration_seconds";
-  for (const auto& b : h["buckets"]) {
-    if (!b.is_array() || b.size() != 2) continue;
-    Labels l = base;
-    l.emplace_back("le", fmt::format("{}", b[0].get<double>()));
-    lines += name + "_bucket" + labels(l) + " " + fmt::format("{}", b[1].get<double>()) + "\n";
-  }
-  Labels inf = base;
-  inf.emplace_back("le", "+Inf");
-  lines += name + "_bucket" + labels(inf) + " " + fmt::format("{}", num(h, "count")) + "\n";
-  lines += name + "_sum" + labels(base) + " " + fmt::format("{}", num(h, "sum")) + "\n";
-  lines += name + "_count" + labels(base) + " " + fmt::format("{}", num(h, "count")) + "\n";
-  w.raw(name, "histogram", "Duration of health checks (successful and failed).", lines);
 }
 
 void service_metrics(Writer& w, const json& services) {

@@ -50,15 +50,15 @@ struct Session : std::enable_shared_from_this<Session> {
     response.set(http::field::server, "l4lbd");
     if (req.target() != "/metrics" && req.target() != "/") {
       response.result(http::status::not_found);
-      response.body() = "not found; try /metrics\n";
+      message = "not found; try /metrics\n";
     } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
       response.result(http::status::method_not_allowed);
-      response.body() = "GET only\n";
+      message = "GET only\n";
     } else {
       response.result(http::status::ok);
       response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      return shared->render([self = shared_from_this()](std::string text) {
-        self->response.body() = std::move(text);
+      return shared->render([self = shared_from_this()](MetricsServer::Text text) {
+        self->text = std::move(text);
         self->write();
       });
     }
@@ -67,8 +67,10 @@ struct Session : std::enable_shared_from_this<Session> {
 
   void write() {
     const auto& req = parser.get();
+    if (!text) text = std::make_shared<const std::string>(std::move(message));
+    response.body() = http::span_body<const char>::value_type(text->data(), text->size());
     response.prepare_payload();
-    if (req.method() == http::verb::head) response.body().clear();
+    if (req.method() == http::verb::head) response.body() = {};
     // A scraper that does not take its answer is dropped too.
     stream.expires_after(std::chrono::seconds(10));
     auto self = shared_from_this();
@@ -81,7 +83,10 @@ struct Session : std::enable_shared_from_this<Session> {
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
-  http::response<http::string_body> response;
+  // The body points into `text`, which the session keeps alive until the write ends.
+  http::response<http::span_body<const char>> response;
+  std::string message;
+  MetricsServer::Text text;
   std::shared_ptr<MetricsServer::Shared> shared;
 };
 

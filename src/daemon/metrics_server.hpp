@@ -16,8 +16,10 @@ namespace l4lb::daemon {
 
 class MetricsServer {
  public:
-  // Produces the exposition text by calling `done` once, now or later on the loop.
-  using Render = std::function<void(std::function<void(std::string text)> done)>;
+  // Produces the exposition text by calling `done` once, later on the loop (it is rendered
+  // off the loop); the text may be shared by several scrapes.
+  using Text = std::shared_ptr<const std::string>;
+  using Render = std::function<void(std::function<void(Text text)> done)>;
   MetricsServer(boost::asio::io_context& io, Render render);
   // `listen` is "HOST:PORT" ("127.0.0.1:9465", "[::1]:9465"). Returns an error message on failure.
   std::optional<std::string> listen(const std::string& listen);

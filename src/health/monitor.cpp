@@ -150,11 +150,14 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
   // The streak is in the line so that logs show rise/fall at work ("after 3 successes").
   const bool up = to == Status::up;
   const int streak = up ? check.health.consecutive_ok : check.health.consecutive_fail;
-  log::notice("health service={} port={} backend={} {} -> {} after {} consecutive {} ({})",
-              check.key.service, port_label(check.key), check.spec->target(), to_string(from),
-              to_string(to), streak,
-              up ? (streak == 1 ? "success" : "successes") : (streak == 1 ? "failure" : "failures"),
-              why);
+  // Thousands of backends can flip at once (a switch reboots): past the rate, lines become a
+  // per-second summary (log_summary), so the journal and the loop are not flooded.
+  if (log_limit_.allow(Clock::now(), up ? 0 : to == Status::down ? 1 : 2))
+    log::notice(
+        "health service={} port={} backend={} {} -> {} after {} consecutive {} ({})",
+        check.key.service, port_label(check.key), check.spec->target(), to_string(from),
+        to_string(to), streak,
+        up ? (streak == 1 ? "success" : "successes") : (streak == 1 ? "failure" : "failures"), why);
   if (on_change_) on_change_(check.key, to);
 }
 

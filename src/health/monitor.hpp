@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "health/pacer.hpp"
 #include "health/rise_fall.hpp"
@@ -64,6 +65,11 @@ class Monitor {
   };
   Stats stats() const;
 
+  // State changes are logged one line each up to 20 a second; the rest are counted, and this
+  // returns the summary line of a second that suppressed some (call it about once a second).
+  std::optional<std::string> log_summary(TimePoint now) { return log_limit_.summary(now); }
+  std::uint64_t log_suppressed() const { return log_limit_.suppressed_total(); }
+
  private:
   struct Check;
   // The next run of a check, in a bucket per millisecond (a few hundred buckets for a
@@ -93,6 +99,7 @@ class Monitor {
   std::map<BackendKey, std::shared_ptr<Check>> checks_;
   Stats stats_;
   TimePoint last_local_error_log_{};
+  log::RateLimiter log_limit_{"health", "transitions", {"up", "down", "unknown"}, 20};
 };
 
 }  // namespace l4lb::health

@@ -213,6 +213,7 @@ void Router::execute(const Actions& a) {
   }
   if (a.transition) {
     since_ = std::chrono::system_clock::now();
+    if (a.transition->second != State::master) last_advert_.reset();
     log::notice("vrrp instance={} family={} state={} from={} priority={}{}", cfg_.name,
                 net::family_name(family_), to_string(a.transition->second),
                 to_string(a.transition->first), machine_.params().priority,
@@ -250,6 +251,11 @@ void Router::send_advert(int priority) {
   for (const auto& v : family_vips()) ad.addresses.push_back(v.address);
   std::vector<net::Address> dests =
       cfg_.unicast ? family_peers() : std::vector<net::Address>{multicast_group(family_)};
+  // The interval actually achieved between two adverts of one mastership: what a backup
+  // sees, and what anything holding the loop stretches.
+  const TimePoint now = Clock::now();
+  if (priority > 0 && last_advert_) advert_intervals_.record(now - *last_advert_);
+  last_advert_ = priority > 0 ? std::optional<TimePoint>(now) : std::nullopt;
   for (const auto& d : dests) {
     std::string error;
     if (socket_->send(primary_, d, encode(ad, primary_, d), error)) {
@@ -365,6 +371,7 @@ InstanceStatus Router::status() const {
   s.transitions = machine_.transitions();
   s.adverts_sent = adverts_sent_;
   s.adverts_received = adverts_received_;
+  s.advert_send_intervals = advert_intervals_;
   for (std::size_t i = 0; i < kDropReasons; ++i)
     s.drops.emplace_back(std::string(reason_name(static_cast<Drop>(i))), drops_[i]);
   s.drops.emplace_back("send_error", send_errors_);

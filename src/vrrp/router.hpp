@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -88,6 +89,8 @@ class Router {
   bool adoption_checked_ = false;
   std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
   std::uint64_t adverts_sent_ = 0, adverts_received_ = 0, send_errors_ = 0;
+  std::optional<TimePoint> last_advert_;  // while master: when the last advert went out
+  DelayHistogram advert_intervals_;
   std::array<std::uint64_t, kDropReasons> drops_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/address.hpp"
+#include "common/histogram.hpp"
 #include "common/time.hpp"
 #include "config/config.hpp"
 #include "vrrp/machine.hpp"
@@ -31,6 +32,7 @@ struct InstanceStatus {
   std::vector<net::Prefix> vips;
   Duration advert_interval{0}, master_adver_interval{0};
   std::uint64_t transitions = 0, adverts_sent = 0, adverts_received = 0;
+  DelayHistogram advert_send_intervals;  // between consecutive adverts while master
   std::vector<std::pair<std::string, std::uint64_t>> drops;  // per reason
   std::string fault_reason;                                  // why in Fault ("" otherwise)
   std::uint64_t vip_repairs = 0;     // VIPs removed from outside while Master, and restored

@@ -102,8 +102,8 @@ class EveryPortChecked(unittest.TestCase):
         self.assertIn("1/2 BELOW QUORUM", text)
         # The log line names the port.
         log = self.d.log()
-        self.assertIn(f"health service=two port={PORT_B} backend={BACKEND} status=down", log)
-        self.assertIn(f"health service=two port={PORT_A} backend={BACKEND} status=up", log)
+        self.assertRegex(log, rf"health service=two port={PORT_B} backend={BACKEND}:{PORT_B} \w+ -> down")
+        self.assertRegex(log, rf"health service=two port={PORT_A} backend={BACKEND}:{PORT_A} \w+ -> up")
         # So do the metrics.
         metrics = self.lab.out(self.ns, ["curl", "-sf", "http://127.0.0.1:19466/metrics"])
         self.assertIn(f'l4lb_backend_up{{service="two",port="{PORT_B}",backend="{BACKEND}"}} 0',
@@ -119,7 +119,7 @@ class EveryPortChecked(unittest.TestCase):
         [check] = [c for c in st["health"] if c["service"] == "shared"]
         self.assertIsNone(check["port"])
         self.assertEqual(check["status"], "up")
-        self.assertIn(f"health service=shared port=all backend={BACKEND} status=up", self.d.log())
+        self.assertRegex(self.d.log(), rf"health service=shared port=all backend={BACKEND}:\d+ \w+ -> up")
         metrics = self.lab.out(self.ns, ["curl", "-sf", "http://127.0.0.1:19466/metrics"])
         self.assertIn(f'l4lb_backend_up{{service="shared",port="all",backend="{BACKEND}"}} 1',
                       metrics)

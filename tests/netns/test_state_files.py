@@ -169,6 +169,27 @@ class StateFiles(unittest.TestCase):
         finally:
             self.lab.stop(p)
 
+    def test_reload_needing_more_descriptors_than_the_hard_limit_is_refused(self):
+        # The reload is loaded off the loop, but the descriptor check runs before anything is
+        # applied: a config the hard limit cannot serve is refused whole, the running one stays.
+        d = self.start(body(("10.77.1.1",), health="tcp, handshake: full"))
+        subprocess.run(["prlimit", f"--pid={d.proc.pid}", "--nofile=300:300"], check=True)
+        many = tuple(f"10.77.1.{i}" for i in range(1, 201))
+        d.write_config(body(many, health="tcp, handshake: full"))
+        r = self.ctl("reload")
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("LimitNOFILE", r.stdout + r.stderr)
+        st = json.loads(self.ctl("status", "--json").stdout)
+        self.assertEqual((st["daemon"]["generation"], st["daemon"]["reloads_failed"]), (1, 1))
+        self.assertEqual(len(st["services"][0]["backends"]), 1)
+        # A config that fits is applied by the next reload.
+        d.write_config(body(("10.77.1.1", "10.77.1.2"), health="tcp, handshake: full"))
+        r = self.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        st = json.loads(self.ctl("status", "--json").stdout)
+        self.assertEqual((st["daemon"]["generation"], st["daemon"]["reloads_ok"]), (2, 1))
+        self.assertTrue(d.alive())
+
     def test_descriptor_exhaustion_never_takes_a_backend_down(self):
         self.lab.spawn(self.ns, [sys.executable, "-c",
                                  "import socket\n"

@@ -187,9 +187,9 @@ struct Calls {
                       seen.push_back("status");
                       r({{"ok", true}, {"status", {{"schema", 1}}}});
                     },
-                    [this] {
+                    [this](Reply r) {
                       seen.push_back("reload");
-                      return nlohmann::json{{"ok", true}, {"changes", nlohmann::json::array()}};
+                      r({{"ok", true}, {"changes", nlohmann::json::array()}});
                     },
                     [this](const net::Address& b, const std::optional<std::string>& s, bool add) {
                       seen.push_back(std::string(add ? "drain " : "undrain ") + b.to_string() +
@@ -241,7 +241,7 @@ TEST_CASE("a throwing handler becomes one error reply, never an escaping excepti
                r({{"ok", true}});
                throw std::runtime_error("after replying");
              },
-             []() -> nlohmann::json { throw std::runtime_error("boom"); },
+             [](Reply) { throw std::runtime_error("boom"); },
              [](const net::Address&, const std::optional<std::string>&, bool) -> nlohmann::json {
                throw 42;
              }};
@@ -254,4 +254,35 @@ TEST_CASE("a throwing handler becomes one error reply, never an escaping excepti
   CHECK(replies[0]["ok"] == true);
   CHECK(replies[1]["error"] == "internal error: boom");
   CHECK(replies[2]["error"] == "internal error");
+}
+
+TEST_CASE("a pre-serialised reply reaches the session as the same line, once") {
+  // Status is rendered off the loop into one shared line; the session must send those bytes,
+  // not a re-serialised copy, and a handler replying twice still sends one line.
+  auto line = std::make_shared<const std::string>("{\"ok\":true,\"status\":{\"schema\":1}}\n");
+  Handlers h{[&](Reply r) {
+               r.raw(line);
+               r({{"ok", false}});
+             },
+             [](Reply r) {
+               r({{"ok", true}});
+             },
+             [](const net::Address&, const std::optional<std::string>&, bool) {
+               return nlohmann::json{{"ok", true}};
+             }};
+  std::vector<nlohmann::json> json_replies;
+  std::vector<Reply::Line> raw_replies;
+  Reply sink([&](nlohmann::json j) { json_replies.push_back(std::move(j)); },
+             [&](Reply::Line l) { raw_replies.push_back(std::move(l)); });
+  answer(R"({"command":"status"})", Peer{0, 0, {}}, {}, h, sink);
+  REQUIRE(raw_replies.size() == 1);
+  CHECK(raw_replies[0] == line);  // the very same buffer
+  CHECK(json_replies.empty());
+
+  // A JSON-only sink (tests, the fuzzer) gets the raw line parsed back.
+  std::vector<nlohmann::json> parsed;
+  answer(R"({"command":"status"})", Peer{0, 0, {}}, {}, h,
+         [&](nlohmann::json j) { parsed.push_back(std::move(j)); });
+  REQUIRE(parsed.size() == 1);
+  CHECK(parsed[0]["status"]["schema"] == 1);
 }
