@@ -351,6 +351,9 @@ ip link set lo up
 for m in {modules}; do
   modprobe {moddir} $m 2>>{out}/modprobe.log || echo "modprobe $m failed" >>{out}/modprobe.log
 done
+# No module loads on demand, as in UML (whose kernel cannot find its modules): a test that
+# leaves one out (exclude=) sees what a kernel without it does.
+echo /bin/false > /proc/sys/kernel/modprobe 2>/dev/null
 {interpreter} {script} >{out}/stdout 2>{out}/stderr
 echo $? >{out}/rc
 sync
