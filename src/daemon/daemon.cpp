@@ -226,7 +226,9 @@ void Daemon::start_reload() {
     return [this, loaded, waiters] {
       nlohmann::json& result = loaded->result;
       log_lines(result["warnings"], "reload ", log::Level::warning);
-      if (!result["ok"].get<bool>()) {
+      // A rejected reload changes nothing: the errors are logged, returned and kept in status.
+      auto reject = [&] {
+        result["ok"] = false;
         log_lines(result["errors"], "reload ", log::Level::err);
         ++reloads_failed_;
         result["error"] = "invalid config";
@@ -234,17 +236,13 @@ void Daemon::start_reload() {
         log::err("reload rejected config={} errors={}: running configuration unchanged",
                  config_path_, result["errors"].size());
         systemd_.ready("reload rejected; running previous configuration");
+      };
+      if (!result["ok"].get<bool>()) {
+        reject();
       } else if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded->owned))) {
         // The new config needs more descriptors than the hard limit allows: refused whole.
-        result["ok"] = false;
         result["errors"].push_back(config_path_ + ": error: " + *e);
-        log_lines(result["errors"], "reload ", log::Level::err);
-        ++reloads_failed_;
-        result["error"] = "invalid config";
-        last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
-        log::err("reload rejected config={} errors={}: running configuration unchanged",
-                 config_path_, result["errors"].size());
-        systemd_.ready("reload rejected; running previous configuration");
+        reject();
       } else {
         log_lines(result["changes"], "reload change: ", log::Level::notice);
         // IPVS that could not be opened before (module not loaded yet) is retried on every
