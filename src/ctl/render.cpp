@@ -140,7 +140,7 @@ std::string tuning_lines(const json& tuning) {
 // ipvs.sync_daemon (only when configured): the role it follows, what the kernel runs.
 // "IPVS sync: instance VI_1 MASTER; running master+backup on eth1 id 1 224.0.0.81:8848; ..."
 std::string sync_lines(const json& sync) {
-  if (!sync.is_object()) return {};
+  if (!sync.is_object() || sync.empty()) return {};  // null: not configured
   const json c = get(sync, "configured", json::object());
   std::string running;
   for (const auto& d : get(sync, "running", json::array()))
@@ -214,7 +214,7 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
   for (const auto& c : get(ipvs, "conflicts", json::array()))
     out += "IPVS conflict: " + (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
   out += tuning_lines(get(ipvs, "tuning", json::object()));
-  out += sync_lines(get(ipvs, "sync", json()));
+  out += sync_lines(get(ipvs, "sync", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()));
   return out;

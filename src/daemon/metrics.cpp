@@ -265,7 +265,7 @@ void health_metrics(Writer& w, const json& checks) {
 // ipvs.sync_daemon (docs/STATUS.md): which daemons run, which should, and the IPVS
 // connection counts that stand in for the sync daemon's missing counters.
 void sync_metrics(Writer& w, const json& sync) {
-  if (!sync.is_object()) return;
+  if (!sync.is_object() || sync.empty()) return;  // null: not configured
   for (const char* role : {"master", "backup"}) {
     bool running = false, wanted = false;
     for (const auto& d : get(sync, "running", json::array()))
@@ -338,7 +338,7 @@ std::string render_metrics(const nlohmann::json& status) {
         num(ipvs, "operations_total"));
   w.add("l4lb_ipvs_operation_errors_total", "counter",
         "IPVS netlink operations the kernel refused.", {}, num(ipvs, "operation_errors_total"));
-  sync_metrics(w, get(ipvs, "sync", json()));
+  sync_metrics(w, get(ipvs, "sync", json::object()));
   return w.str();
 }
 
