@@ -6,6 +6,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
@@ -43,6 +44,13 @@ std::vector<SyncStep::Kind> kinds(const std::vector<SyncStep>& steps) {
   std::vector<SyncStep::Kind> out;
   for (const auto& s : steps) out.push_back(s.kind);
   return out;
+}
+
+// Runs the loop until the controller's pass (on its own thread) has come back.
+void settle(boost::asio::io_context& io, const SyncController& c) {
+  io.restart();
+  auto work = boost::asio::make_work_guard(io);  // the reply is posted from another thread
+  for (int i = 0; i < 2000 && c.busy(); ++i) io.run_one_for(std::chrono::milliseconds(5));
 }
 
 std::vector<SyncRole> roles(const std::vector<SyncDaemon>& ds) {
@@ -201,22 +209,26 @@ TEST_CASE("controller: follows the role, adopts, retries failures, stops what it
 
   // Not configured: the kernel is never even opened.
   c.configure(std::nullopt, true);
+  settle(io, c);
   CHECK(opens == 0);
   CHECK_FALSE(c.status().config);
 
   c.configure(cfg(), false);
+  settle(io, c);
   REQUIRE(fake);
   CHECK(roles(fake->running_sync()) == std::vector{SyncRole::backup});
   CHECK(c.status().in_sync);
   CHECK(c.status().starts == 1);
 
   c.set_master(true);
+  settle(io, c);
   CHECK(roles(fake->running_sync()) == std::vector{SyncRole::backup, SyncRole::master});
   CHECK(c.status().role_changes == 1);
   c.set_master(true);  // no transition, no work
   CHECK(c.status().starts == 2);
 
   c.set_master(false);
+  settle(io, c);
   CHECK(roles(fake->running_sync()) == std::vector{SyncRole::backup});
   CHECK(c.status().stops == 1);
 
@@ -224,6 +236,7 @@ TEST_CASE("controller: follows the role, adopts, retries failures, stops what it
   auto changed = cfg();
   changed.sync_id = 9;
   c.configure(changed, false);
+  settle(io, c);
   REQUIRE(fake->running_sync().size() == 1);
   CHECK(fake->running_sync()[0].sync_id == 9);
 
@@ -231,17 +244,20 @@ TEST_CASE("controller: follows the role, adopts, retries failures, stops what it
   fake->running_sync().clear();
   fake->fail_sync = "Operation not permitted";
   c.set_master(true);
+  settle(io, c);
   CHECK(c.status().errors == 1);
   CHECK(c.status().last_error == "Operation not permitted");
   CHECK_FALSE(c.status().in_sync);
   fake->fail_sync.clear();
-  io.run_for(std::chrono::milliseconds(5500));
+  io.run_for(std::chrono::milliseconds(5100));  // the retry timer fires
+  settle(io, c);
   CHECK(c.status().in_sync);
   CHECK(c.status().last_error.empty());
   CHECK(roles(fake->running_sync()) == std::vector{SyncRole::master, SyncRole::backup});
 
   // Unconfigured on reload: what it ran is stopped.
   c.configure(std::nullopt, true);
+  settle(io, c);
   CHECK(fake->running_sync().empty());
   // Shutdown with nothing running and nothing configured: no work.
   c.stop();
@@ -262,10 +278,12 @@ TEST_CASE("controller: a start refused by the kernel (no such interface) keeps r
   auto conf = cfg();
   conf.interface = "eth9";
   c.configure(conf, true);
+  settle(io, c);
   CHECK(c.status().errors == 2);  // master and backup both refused
   CHECK(c.status().last_error == "No such device");
   fake->interfaces.insert("eth9");  // the interface appears
   io.run_for(std::chrono::milliseconds(50));
+  settle(io, c);
   CHECK(c.status().in_sync);
   CHECK(fake->running_sync().size() == 2);
   // Shutdown stops both and schedules nothing more.
