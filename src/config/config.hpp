@@ -138,10 +138,30 @@ struct IpvsTimeouts {
   bool empty() const { return !tcp && !tcpfin && !udp; }
 };
 
+// The kernel's IPVS connection-sync daemon, driven by one VRRP instance's state
+// (ipvs/sync.hpp has the policy): sync master on that instance's MASTER, backup otherwise.
+struct SyncDaemon {
+  std::string instance;   // a vrrp instance name
+  std::string interface;  // multicast interface
+  std::uint8_t sync_id = 0;
+  net::Address group = *net::Address::parse("224.0.0.81");  // the kernel's default
+  std::uint16_t port = 8848;                                // the kernel's default
+  std::uint8_t ttl = 1;
+  std::uint16_t maxlen = 0;  // 0: the kernel's default (what fits the interface MTU)
+  bool backup_on_master = true;
+  Location location;
+  bool operator==(const SyncDaemon& o) const {
+    return instance == o.instance && interface == o.interface && sync_id == o.sync_id &&
+           group == o.group && port == o.port && ttl == o.ttl && maxlen == o.maxlen &&
+           backup_on_master == o.backup_on_master;
+  }
+};
+
 struct Ipvs {
   IpvsTimeouts timeouts;
   // /proc/sys/net/ipv4/vs/<name> = value, for the allow-listed names (keys.hpp kIpvsSysctls).
   std::map<std::string, int> sysctls;
+  std::optional<SyncDaemon> sync_daemon;
   bool operator==(const Ipvs&) const = default;
 };
 

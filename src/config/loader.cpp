@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <unordered_map>
 
 #include "config/keys.hpp"
@@ -90,6 +91,7 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
   MapView top(Value{root, root_at, root_at, "top level"}, "the top level", kTopKeys, r);
   parse_globals(top, c, r);
   Marks marks;
+  std::set<std::string> vrrp_names_seen;  // including instances with errors
   if (auto* f = top.find("services")) {
     std::unordered_map<std::string, Location> names;
     for_each_item(*f, r, [&](const Value& item) {
@@ -115,6 +117,7 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
     for_each_item(*f, r, [&](const Value& item) {
       InstanceMarks im;
       auto inst = parse_vrrp_instance(item, im, r);
+      if (!im.name.empty()) vrrp_names_seen.insert(im.name);
       check_track_references(im, marks, r);
       marks.all_vips.insert(im.vip_addresses.begin(), im.vip_addresses.end());
       if (!im.name.empty()) {
@@ -131,6 +134,14 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
         marks.vrrp.push_back(std::move(im));
       }
     });
+  }
+  if (const auto& sd = c.ipvs.sync_daemon) {
+    // Instances that had errors of their own count as existing: one error each is enough.
+    if (!vrrp_names_seen.count(sd->instance))
+      r.error(sd->location,
+              fmt::format("ipvs.sync_daemon: instance: no vrrp instance named '{}' (the sync "
+                          "daemon follows that instance's MASTER/BACKUP state)",
+                          sd->instance));
   }
   cross_check(c, marks, r);
   if (r.error_count() == 0 && c.vrrp.empty() && c.services.empty())

@@ -144,6 +144,32 @@ std::string tuning_lines(const json& tuning) {
   return out;
 }
 
+// ipvs.sync_daemon (only when configured): the role it follows, what the kernel runs.
+// "IPVS sync: instance VI_1 MASTER; running master+backup on eth1 id 1 224.0.0.81:8848; ..."
+std::string sync_lines(const json& sync) {
+  if (!sync.is_object() || sync.empty()) return {};  // null: not configured
+  const json c = get(sync, "configured", json::object());
+  std::string running;
+  for (const auto& d : get(sync, "running", json::array()))
+    running += (running.empty() ? "" : "+") + s(d, "role");
+  const json first = get(sync, "running", json::array()).empty()
+                         ? json::object()
+                         : get(sync, "running", json::array())[0];
+  std::string out = fmt::format("IPVS sync: instance {} {}; running {}", s(c, "instance", "-"),
+                                flag(sync, "instance_master", false) ? "MASTER" : "not MASTER",
+                                running.empty() ? std::string("none") : running);
+  if (!first.empty())
+    out += fmt::format(" on {} id {} {}:{} ttl {} maxlen {}", s(first, "interface"),
+                       s(first, "sync_id"), s(first, "group"), s(first, "port"), s(first, "ttl"),
+                       s(first, "maxlen"));
+  const json conns = get(sync, "connections", json::object());
+  out += fmt::format("; IPVS connections {} active {} inactive\n", s(conns, "active", "0"),
+                     s(conns, "inactive", "0"));
+  if (!get(sync, "last_error", std::string()).get<std::string>().empty())
+    out += "IPVS sync: ERROR: " + s(sync, "last_error") + "\n";
+  return out;
+}
+
 }  // namespace
 
 std::string format_age(double seconds) {
@@ -195,6 +221,7 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
   for (const auto& c : get(ipvs, "conflicts", json::array()))
     out += "IPVS conflict: " + (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
   out += tuning_lines(get(ipvs, "tuning", json::object()));
+  out += sync_lines(get(ipvs, "sync", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()));
   return out;

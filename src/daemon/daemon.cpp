@@ -93,6 +93,8 @@ bool Daemon::start() {
   vrrp_->set_netlink_event_buffer(netlink_event_buffer_);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
+  sync_ = std::make_unique<ipvs::SyncController>(
+      io_, [](std::string& e) { return ipvs::open_netlink_kernel(e); });
 
   config_ = cfg;
   config_shared_ = std::make_shared<const config::Config>(cfg);
@@ -112,6 +114,7 @@ void Daemon::apply(const config::Config& next) {
   // Order matters: VRRP first (instances and their tracked services), then health checks (new
   // backends start as unknown), then the kernel table computed from both, then quorum.
   vrrp_->apply(next.vrrp);
+  sync_->configure(next.ipvs.sync_daemon, sync_instance_is_master(next));
   health_->apply(next.services);
   for (const auto& s : next.services)
     if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
@@ -365,7 +368,11 @@ void Daemon::on_health_change(const health::BackendKey& key, health::Status stat
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                                 vrrp::State to) {
-  // The VRRP runtime logs the transition itself; here it only drives notify scripts.
+  // The VRRP runtime logs the transition itself; here it drives the sync daemons and notify
+  // scripts.
+  vrrp_states_[{instance, family}] = to;
+  if (config_.ipvs.sync_daemon && config_.ipvs.sync_daemon->instance == instance)
+    sync_->set_master(sync_instance_is_master(config_));
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
@@ -472,6 +479,7 @@ void Daemon::shutdown() {
   control_.close();
   metrics_.close();
   health_->shutdown();
+  sync_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_.remove_services_on_exit) {
     ipvs_->apply(ipvs::Table{});

@@ -28,6 +28,7 @@
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
+#include "ipvs/sync_controller.hpp"
 #include "ipvs/table_reader.hpp"
 #include "ipvs/tuning.hpp"
 #include "vrrp/netlink.hpp"
@@ -88,6 +89,10 @@ class Daemon {
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
   void apply_ipvs_tuning(const config::Config& next);
   nlohmann::json ipvs_tuning_status() const;
+  // `ipvs.sync_daemon` (ipvs_sync.cpp): the kernel's connection-sync daemons follow one VRRP
+  // instance's state.
+  bool sync_instance_is_master(const config::Config& cfg) const;
+  nlohmann::json ipvs_sync_status() const;
   void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
@@ -121,7 +126,9 @@ class Daemon {
   // Its own netlink socket for the namespace-wide IPVS settings (only when timeouts are set).
   std::unique_ptr<ipvs::Kernel> tuning_kernel_;
   std::string tuning_kernel_error_;
-  std::map<std::string, bool> below_quorum_;  // per service
+  std::unique_ptr<ipvs::SyncController> sync_;
+  std::map<std::pair<std::string, net::Family>, vrrp::State> vrrp_states_;  // from transitions
+  std::map<std::string, bool> below_quorum_;                                // per service
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   // Checks (health::check_key) whose destinations were found live in the kernel at start:

@@ -262,6 +262,38 @@ void health_metrics(Writer& w, const json& checks) {
   }
 }
 
+// ipvs.sync_daemon (docs/STATUS.md): which daemons run, which should, and the IPVS
+// connection counts that stand in for the sync daemon's missing counters.
+void sync_metrics(Writer& w, const json& sync) {
+  if (!sync.is_object() || sync.empty()) return;  // null: not configured
+  for (const char* role : {"master", "backup"}) {
+    bool running = false, wanted = false;
+    for (const auto& d : get(sync, "running", json::array()))
+      if (d.is_object() && d.value("role", "") == role) running = true;
+    for (const auto& r : get(sync, "wanted", json::array()))
+      if (r.is_string() && r.get<std::string>() == role) wanted = true;
+    w.add("l4lb_ipvs_sync_daemon_running", "gauge",
+          "1 if the kernel runs the IPVS connection-sync daemon of this role.", {{"role", role}},
+          running ? 1 : 0);
+    w.add("l4lb_ipvs_sync_daemon_wanted", "gauge",
+          "1 if l4lbd wants the sync daemon of this role to run (from the VRRP state).",
+          {{"role", role}}, wanted ? 1 : 0);
+  }
+  w.add("l4lb_ipvs_sync_instance_master", "gauge",
+        "1 if the VRRP instance the sync daemon follows is MASTER here.", {},
+        flag(sync, "instance_master", false) ? 1 : 0);
+  w.add("l4lb_ipvs_sync_role_changes_total", "counter",
+        "Master/backup switches of the sync daemons.", {}, num(sync, "role_changes_total"));
+  w.add("l4lb_ipvs_sync_errors_total", "counter",
+        "Sync daemon reads, starts and stops that failed (each is retried).", {},
+        num(sync, "errors_total"));
+  const json conns = get(sync, "connections", json::object());
+  for (const char* state : {"active", "inactive"})
+    w.add("l4lb_ipvs_connections", "gauge",
+          "Connections IPVS holds to the destinations (synchronised ones included).",
+          {{"state", state}}, num(conns, state));
+}
+
 }  // namespace
 
 std::string render_metrics(const nlohmann::json& status) {
@@ -306,6 +338,7 @@ std::string render_metrics(const nlohmann::json& status) {
         num(ipvs, "operations_total"));
   w.add("l4lb_ipvs_operation_errors_total", "counter",
         "IPVS netlink operations the kernel refused.", {}, num(ipvs, "operation_errors_total"));
+  sync_metrics(w, get(ipvs, "sync", json::object()));
   return w.str();
 }
 

@@ -50,6 +50,7 @@ struct StatusSnapshot {
   std::uint64_t ipvs_operations = 0, ipvs_operation_errors = 0;
   std::vector<std::string> ipvs_conflicts;
   nlohmann::json ipvs_tuning;  // read on the loop (one netlink round trip, a few /proc files)
+  nlohmann::json ipvs_sync;    // null unless ipvs.sync_daemon is configured (no I/O)
   std::optional<vrrp::Runtime::NetlinkStats> rtnetlink;  // when VRRP runs
 
   std::vector<ThreadLag> lag;

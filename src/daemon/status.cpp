@@ -20,6 +20,23 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+// ipvs.sync_daemon's state, plus the connections IPVS holds: the sync daemon keeps no counters
+// the kernel exposes (not over netlink, not in /proc), so the destinations' active and
+// inactive connection counts of the table just read stand for them; on a sync backup they
+// are the connections it learnt from the master.
+json sync_section(const StatusSnapshot& snap) {
+  if (snap.ipvs_sync.is_null()) return nullptr;
+  json sync = snap.ipvs_sync;
+  std::uint64_t active = 0, inactive = 0;
+  for (const auto& [key, svc] : snap.kernel.services)
+    for (const auto& [dkey, d] : svc.destinations) {
+      active += d.active_conns;
+      inactive += d.inactive_conns;
+    }
+  sync["connections"] = {{"active", active}, {"inactive", inactive}};
+  return sync;
+}
+
 void put_traffic(json& j, const ipvs::Stats& s) {
   j["conns_total"] = s.conns;
   j["packets_in"] = s.inpkts;
@@ -252,6 +269,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                  {"operation_errors_total", snap.ipvs_operation_errors},
                  {"conflicts", conflicts},
                  {"tuning", snap.ipvs_tuning}};
+  doc["ipvs"]["sync"] = sync_section(snap);
   return doc;
 }
 

@@ -37,6 +37,51 @@ bool FakeKernel::set_timeouts(const Timeouts& t, std::string& error) {
   return true;
 }
 
+std::optional<std::vector<SyncDaemon>> FakeKernel::sync_daemons(std::string& error) {
+  if (!fail_sync.empty()) {
+    error = fail_sync;
+    return std::nullopt;
+  }
+  return sync_;
+}
+
+bool FakeKernel::start_sync_daemon(const SyncDaemon& d, std::string& error) {
+  if (!fail_sync.empty()) {
+    error = fail_sync;
+    return false;
+  }
+  if (!interfaces.count(d.interface)) {
+    error = "No such device";
+    return false;
+  }
+  for (const auto& r : sync_)
+    if (r.role == d.role) {
+      error = "File exists";
+      return false;
+    }
+  SyncDaemon x = d;
+  if (!x.maxlen) x.maxlen = 1472;
+  if (!x.group) x.group = net::Address::parse("224.0.0.81");
+  if (!x.port) x.port = 8848;
+  if (!x.ttl) x.ttl = 1;
+  sync_.push_back(x);
+  return true;
+}
+
+bool FakeKernel::stop_sync_daemon(SyncRole role, std::string& error) {
+  if (!fail_sync.empty()) {
+    error = fail_sync;
+    return false;
+  }
+  for (auto it = sync_.begin(); it != sync_.end(); ++it)
+    if (it->role == role) {
+      sync_.erase(it);
+      return true;
+    }
+  error = "No such process";
+  return false;
+}
+
 std::vector<OpResult> FakeKernel::apply(std::span<const Operation> ops) {
   std::vector<OpResult> results;
   results.reserve(ops.size());

@@ -18,6 +18,11 @@ class FakeKernel : public Kernel {
   std::vector<OpResult> apply(std::span<const Operation> ops) override;
   std::optional<Timeouts> timeouts(std::string& error) override;
   bool set_timeouts(const Timeouts& t, std::string& error) override;
+  // The kernel's rules: EEXIST for a second daemon of one role, ENODEV for an interface not
+  // in `interfaces`, ESRCH to stop one that does not run; defaults filled in like the kernel.
+  std::optional<std::vector<SyncDaemon>> sync_daemons(std::string& error) override;
+  bool start_sync_daemon(const SyncDaemon& d, std::string& error) override;
+  bool stop_sync_daemon(SyncRole role, std::string& error) override;
 
   // Test controls.
   Table& table() { return table_; }
@@ -25,12 +30,16 @@ class FakeKernel : public Kernel {
   std::string fail_dump;  // non-empty: dump() fails with this error
   Timeouts& kernel_timeouts() { return timeouts_; }
   int set_timeouts_calls = 0;
+  std::vector<SyncDaemon>& running_sync() { return sync_; }
+  std::set<std::string> interfaces{"eth0", "eth1"};
+  std::string fail_sync;  // non-empty: every sync request fails with this error
 
  private:
   int apply_one(const Operation& op);
   Table table_;
   std::set<std::string> schedulers_;
   Timeouts timeouts_{900, 120, 300};  // the kernel's defaults
+  std::vector<SyncDaemon> sync_;
 };
 
 }  // namespace l4lb::ipvs

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ipvs/operation.hpp"
@@ -25,6 +26,24 @@ struct Info {
 struct Timeouts {
   std::uint32_t tcp = 0, tcpfin = 0, udp = 0;
   bool operator==(const Timeouts&) const = default;
+};
+
+// The kernel's connection-synchronisation daemon (ipvsadm --start-daemon): one per role and
+// network namespace. A master multicasts the state of the connections IPVS handles here; a
+// backup creates the connections it hears of, so that they survive a failover to this node.
+enum class SyncRole : std::uint32_t { master = 1, backup = 2 };  // IP_VS_STATE_MASTER / _BACKUP
+std::string_view to_string(SyncRole r);
+
+struct SyncDaemon {
+  SyncRole role = SyncRole::backup;
+  std::string interface;      // the multicast interface
+  std::uint32_t sync_id = 0;  // 0..255 in the protocol
+  // 0 (or unset) in a start request: the kernel's default. A dump reports the kernel's values.
+  std::uint16_t maxlen = 0;           // UDP payload bytes; the kernel clamps it to the MTU
+  std::optional<net::Address> group;  // default 224.0.0.81
+  std::uint16_t port = 0;             // default 8848
+  std::uint8_t ttl = 0;               // default 1
+  bool operator==(const SyncDaemon&) const = default;
 };
 
 // Traffic counters of one Kernel: what the "exactly one operation" promises are checked by.
@@ -53,6 +72,19 @@ class Kernel {
   }
   virtual bool set_timeouts(const Timeouts&, std::string& error) {
     error = "this IPVS interface cannot set timeouts";
+    return false;
+  }
+  // IPVS_CMD_GET_DAEMON (every running sync daemon), IPVS_CMD_NEW_DAEMON, IPVS_CMD_DEL_DAEMON.
+  virtual std::optional<std::vector<SyncDaemon>> sync_daemons(std::string& error) {
+    error = "this IPVS interface cannot read sync daemons";
+    return std::nullopt;
+  }
+  virtual bool start_sync_daemon(const SyncDaemon&, std::string& error) {
+    error = "this IPVS interface cannot start sync daemons";
+    return false;
+  }
+  virtual bool stop_sync_daemon(SyncRole, std::string& error) {
+    error = "this IPVS interface cannot stop sync daemons";
     return false;
   }
   const KernelCounters& counters() const { return counters_; }

@@ -195,6 +195,70 @@ bool NetlinkKernel::set_timeouts(const Timeouts& t, std::string& error) {
   return true;
 }
 
+std::optional<std::vector<SyncDaemon>> NetlinkKernel::sync_daemons(std::string& error) {
+  codec::MsgPtr m = codec::encode_daemon_dump(family_);
+  if (!m) {
+    error = "cannot encode the IPVS sync daemon dump";
+    return std::nullopt;
+  }
+  std::vector<SyncDaemon> out;
+  std::string perr;
+  int e = request(
+      m.get(), true,
+      [&](nlmsghdr* h) {
+        SyncDaemon d;
+        if (!codec::decode_daemon(h, d, perr)) return false;
+        out.push_back(std::move(d));
+        return true;
+      },
+      error);
+  if (e) {
+    error = "IPVS sync daemon dump failed: " + (perr.empty() ? error : perr);
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool NetlinkKernel::start_sync_daemon(const SyncDaemon& d, std::string& error) {
+  codec::MsgPtr m = codec::encode_new_daemon(family_, d);
+  if (!m) {
+    error = fmt::format("cannot encode a sync daemon on interface '{}'", d.interface);
+    return false;
+  }
+  int e = request(
+      m.get(), false, [](nlmsghdr*) { return true; }, error);
+  if (e) {
+    // The kernel's answers, in the operator's terms (start_sync_thread in ip_vs_sync.c).
+    std::string hint;
+    if (e == ENODEV)
+      hint = fmt::format(" (no interface '{}' in this network namespace)", d.interface);
+    else if (e == EEXIST)
+      hint = " (a sync daemon of this role already runs)";
+    else if (e == EINVAL)
+      hint = " (interface MTU too small, or a parameter the kernel refuses)";
+    error = fmt::format("IPVS start sync {} on {}: {}{}", to_string(d.role), d.interface,
+                        std::strerror(e), hint);
+    return false;
+  }
+  return true;
+}
+
+bool NetlinkKernel::stop_sync_daemon(SyncRole role, std::string& error) {
+  codec::MsgPtr m = codec::encode_del_daemon(family_, role);
+  if (!m) {
+    error = "cannot encode a sync daemon stop";
+    return false;
+  }
+  int e = request(
+      m.get(), false, [](nlmsghdr*) { return true; }, error);
+  if (e) {
+    error = fmt::format("IPVS stop sync {}: {}{}", to_string(role), std::strerror(e),
+                        e == ESRCH ? " (not running)" : "");
+    return false;
+  }
+  return true;
+}
+
 bool NetlinkKernel::dump(Table& out, std::string& error) {
   out = Table{};
   std::string perr;

@@ -171,4 +171,9 @@ TEST_CASE("one_packet and the ipvs section are changes a reload applies") {
   d = diff(a, b);
   CHECK(d.global_fields == std::vector<std::string>{"ipvs.sysctls"});
   CHECK(d.describe() == std::vector<std::string>{"ipvs.sysctls changed"});
+  a = b;
+  b.ipvs.sync_daemon = config::SyncDaemon{};
+  b.ipvs.sync_daemon->instance = "VI_1";
+  d = config::diff(a, b);
+  CHECK(d.global_fields == std::vector<std::string>{"ipvs.sync_daemon"});
 }

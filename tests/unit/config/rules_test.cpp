@@ -574,3 +574,48 @@ TEST_CASE("ipvs: timeouts in whole seconds, allow-listed sysctls as 0 or 1") {
   CHECK(joined(diagnostics("ipvs:\n  timeout: {tcp: 1s}\n")) ==
         joined({"t.yaml:2:3: error: unknown key 'timeout' in ipvs; did you mean 'timeouts'?"}));
 }
+
+TEST_CASE("ipvs.sync_daemon: follows an existing instance, kernel defaults, ranges checked") {
+  const std::string vrrp =
+      "vrrp:\n  - {name: VI_1, interface: eth1, vrid: 51, vips: [10.0.0.1/24]}\n";
+  auto r = load_text(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1, interface: eth1}\n", "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  REQUIRE(r.config->ipvs.sync_daemon);
+  const auto& d = *r.config->ipvs.sync_daemon;
+  CHECK(d.instance == "VI_1");
+  CHECK(d.interface == "eth1");
+  CHECK(d.sync_id == 0);
+  CHECK(d.group.to_string() == "224.0.0.81");
+  CHECK(d.port == 8848);
+  CHECK(d.ttl == 1);
+  CHECK(d.maxlen == 0);
+  CHECK(d.backup_on_master);
+
+  r = load_text(vrrp +
+                    "ipvs:\n  sync_daemon: {instance: VI_1, interface: eth2, sync_id: 200, group: "
+                    "ff02::1:81, port: 9000, ttl: 2, maxlen: 1400, backup_on_master: false}\n",
+                "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  const auto& e = *r.config->ipvs.sync_daemon;
+  CHECK(e.sync_id == 200);
+  CHECK(e.group.to_string() == "ff02::1:81");
+  CHECK(e.port == 9000);
+  CHECK(e.ttl == 2);
+  CHECK(e.maxlen == 1400);
+  CHECK_FALSE(e.backup_on_master);
+
+  CHECK(joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_2, interface: eth1}\n")) ==
+        joined({"t.yaml:4:16: error: ipvs.sync_daemon: instance: no vrrp instance named 'VI_2' "
+                "(the sync daemon follows that instance's MASTER/BACKUP state)"}));
+  CHECK(
+      joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1, interface: 'a b', sync_id: "
+                                "256, group: 10.0.0.1, ttl: 0}\n")) ==
+      joined({"t.yaml:4:44: error: interface: 'a b' is not a valid interface name (1..15 "
+              "characters, no '/', ':' or spaces)",
+              "t.yaml:4:60: error: sync_id: 256 is out of range 0..255",
+              "t.yaml:4:72: error: group: 10.0.0.1 is not a multicast address (the sync daemon "
+              "sends to a multicast group; default 224.0.0.81)",
+              "t.yaml:4:87: error: ttl: 0 is out of range 1..255"}));
+  CHECK(joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1}\n")) ==
+        joined({"t.yaml:4:16: error: ipvs.sync_daemon: missing required key 'interface'"}));
+}

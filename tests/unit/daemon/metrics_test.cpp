@@ -169,3 +169,26 @@ TEST_CASE("metric names follow Prometheus conventions: counters end in _total, n
   }
   CHECK(families > 20);
 }
+
+TEST_CASE("sync daemon metrics: roles running and wanted, counters, IPVS connections") {
+  auto status = sample_status();
+  CHECK(render_metrics(status).find("l4lb_ipvs_sync") == std::string::npos);  // not configured
+  status["ipvs"]["sync"] = json::parse(R"({
+    "configured": {"instance": "ingress"}, "instance_master": false, "wanted": ["backup"],
+    "running": [{"role": "master"}, {"role": "backup"}], "in_sync": false,
+    "role_changes_total": 3, "errors_total": 2, "last_error": "x",
+    "connections": {"active": 180, "inactive": 20}})");
+  auto text = render_metrics(status);
+  CHECK(has_line(text, R"(l4lb_ipvs_sync_daemon_running{role="master"} 1)"));
+  CHECK(has_line(text, R"(l4lb_ipvs_sync_daemon_running{role="backup"} 1)"));
+  CHECK(has_line(text, R"(l4lb_ipvs_sync_daemon_wanted{role="master"} 0)"));
+  CHECK(has_line(text, R"(l4lb_ipvs_sync_daemon_wanted{role="backup"} 1)"));
+  CHECK(has_line(text, "l4lb_ipvs_sync_instance_master 0"));
+  CHECK(has_line(text, "l4lb_ipvs_sync_role_changes_total 3"));
+  CHECK(has_line(text, "l4lb_ipvs_sync_errors_total 2"));
+  CHECK(has_line(text, R"(l4lb_ipvs_connections{state="active"} 180)"));
+  CHECK(has_line(text, R"(l4lb_ipvs_connections{state="inactive"} 20)"));
+  // "running": null (the kernel could not be read) is no daemon, not a crash.
+  status["ipvs"]["sync"]["running"] = nullptr;
+  CHECK(has_line(render_metrics(status), R"(l4lb_ipvs_sync_daemon_running{role="master"} 0)"));
+}

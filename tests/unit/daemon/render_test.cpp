@@ -114,3 +114,29 @@ TEST_CASE("status shows one-packet services and the ipvs tuning with its errors"
   status["ipvs"].erase("tuning");
   CHECK(render_status(status, 200).find("IPVS") == std::string::npos);
 }
+
+TEST_CASE("status shows the sync daemons, the IPVS connections and a sync error") {
+  auto status = json::parse(R"({
+    "ipvs": {"enabled": true, "available": true, "sync": {
+      "configured": {"instance": "VI_1", "interface": "eth1"}, "instance_master": true,
+      "wanted": ["master", "backup"],
+      "running": [{"role": "master", "interface": "eth1", "sync_id": 7, "group": "224.0.0.81",
+                   "port": 8848, "ttl": 1, "maxlen": 1472},
+                  {"role": "backup", "interface": "eth1", "sync_id": 7, "group": "224.0.0.81",
+                   "port": 8848, "ttl": 1, "maxlen": 1472}],
+      "in_sync": true, "last_error": null, "connections": {"active": 180, "inactive": 20}}}
+  })");
+  auto text = render_status(status, 200);
+  CHECK(text.find("IPVS sync: instance VI_1 MASTER; running master+backup on eth1 id 7 "
+                  "224.0.0.81:8848 ttl 1 maxlen 1472; IPVS connections 180 active 20 "
+                  "inactive\n") != std::string::npos);
+  CHECK(text.find("IPVS sync: ERROR") == std::string::npos);
+  status["ipvs"]["sync"]["running"] = nullptr;
+  status["ipvs"]["sync"]["instance_master"] = false;
+  status["ipvs"]["sync"]["last_error"] = "IPVS start sync backup on eth1: No such device";
+  text = render_status(status, 200);
+  CHECK(text.find("IPVS sync: instance VI_1 not MASTER; running none; IPVS connections 180 "
+                  "active 20 inactive\n") != std::string::npos);
+  CHECK(text.find("IPVS sync: ERROR: IPVS start sync backup on eth1: No such device\n") !=
+        std::string::npos);
+}
