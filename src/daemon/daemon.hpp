@@ -30,6 +30,7 @@
 #include "ipvs/programmer.hpp"
 #include "ipvs/table_reader.hpp"
 #include "ipvs/tuning.hpp"
+#include "nft/table_manager.hpp"
 #include "vrrp/netlink.hpp"
 #include "vrrp/runtime.hpp"
 
@@ -72,8 +73,13 @@ class Daemon {
   void apply(const config::Config& next);
   void reconcile_ipvs();
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
-  void apply_ipvs_tuning(const config::Config& next);
+  void apply_ipvs_tuning(const config::Config& cfg);
   nlohmann::json ipvs_tuning_status() const;
+  // l4lbd's nftables table (nft_table.cpp): SNAT rules. Nothing on success, else the error.
+  std::optional<std::string> apply_nft(const config::Config& next,
+                                       nft::TableManager::Why why = nft::TableManager::Why::config);
+  void schedule_nft_check();
+  nlohmann::json nft_status() const;
   void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
@@ -107,6 +113,8 @@ class Daemon {
   // Its own netlink socket for the namespace-wide IPVS settings (only when timeouts are set).
   std::unique_ptr<ipvs::Kernel> tuning_kernel_;
   std::string tuning_kernel_error_;
+  std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
+  boost::asio::steady_timer nft_timer_{io_};
   std::map<std::string, bool> below_quorum_;  // per service
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};

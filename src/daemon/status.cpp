@@ -179,7 +179,7 @@ nlohmann::json status_document(const StatusSnapshot& snap) {
       json backends = json::array();
       std::uint64_t active = 0, inactive = 0;
       for (const auto& b : s.backends) {
-        const std::uint16_t bport = b.port.value_or(port);
+        const std::uint16_t bport = ipvs::dest_port(s, b, port);
         const ipvs::Destination* dest = nullptr;
         if (live) {
           auto d = live->destinations.find(ipvs::DestKey{b.address, bport});
@@ -241,6 +241,7 @@ nlohmann::json status_document(const StatusSnapshot& snap) {
                  {"operation_errors_total", snap.ipvs_operation_errors},
                  {"conflicts", conflicts},
                  {"tuning", snap.ipvs_tuning}};
+  doc["nft"] = snap.nft;
   return doc;
 }
 
