@@ -169,3 +169,17 @@ TEST_CASE("metric names follow Prometheus conventions: counters end in _total, n
   }
   CHECK(families > 20);
 }
+
+TEST_CASE("metrics carry the nft table's state and counters") {
+  auto status = sample_status();
+  auto text = render_metrics(status);
+  CHECK(has_line(text, "l4lb_nft_table_in_sync 1"));  // no table wanted, none there
+  CHECK(has_line(text, "l4lb_nft_apply_errors_total 0"));
+  status["nft"] = json::parse(R"({"table": "inet l4lb", "wanted": true, "present": false,
+                                  "in_sync": false, "apply_errors_total": 3,
+                                  "repairs_total": 2})");
+  text = render_metrics(status);
+  CHECK(has_line(text, "l4lb_nft_table_in_sync 0"));
+  CHECK(has_line(text, "l4lb_nft_apply_errors_total 3"));
+  CHECK(has_line(text, "l4lb_nft_repairs_total 2"));
+}
