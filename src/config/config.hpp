@@ -64,6 +64,13 @@ struct Backend {
   Location location;
 };
 
+// Source NAT of the traffic IPVS forwards to a service's backends (nftables, in l4lbd's own
+// table; src/nft/), so that backends need no route back to the clients.
+struct Snat {
+  std::optional<net::Address> source;  // none: masquerade (the outgoing interface's address)
+  bool operator==(const Snat&) const = default;
+};
+
 struct Service {
   std::string name;
   net::Address vip;
@@ -74,6 +81,10 @@ struct Service {
   bool sh_port = false;
   bool one_packet = false;  // udp only: schedule every datagram on its own (IPVS "ops")
   Forward forward = Forward::nat;
+  std::optional<Snat> snat;  // nat only
+  // Set: all ports are ONE IPVS fwmark service (persistence spans them), and l4lbd's nftables
+  // table marks the VIP's packets to those ports with this mark.
+  std::optional<std::uint32_t> fwmark;
   Duration persistence{0};                          // 0 = not persistent
   std::optional<std::uint8_t> persistence_netmask;  // prefix length; default /32 or /128
   OnFailure on_failure = OnFailure::remove;

@@ -93,6 +93,10 @@ std::vector<std::string> service_fields(const Service& a, const Service& b) {
   compare(
       a, b, "forward", [](auto& x) { return x.forward; }, f);
   compare(
+      a, b, "snat", [](auto& x) { return x.snat; }, f);
+  compare(
+      a, b, "fwmark", [](auto& x) { return x.fwmark; }, f);
+  compare(
       a, b, "persistence", [](auto& x) { return x.persistence; }, f);
   compare(
       a, b, "persistence_netmask", [](auto& x) { return x.persistence_netmask; }, f);

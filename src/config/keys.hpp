@@ -37,7 +37,7 @@ inline constexpr std::array<std::string_view, 9> kCommonKeys{
 inline constexpr std::array<std::string_view, 3> kPayloadKeys{"send", "expect", "expect_prefix"};
 inline constexpr std::array<std::string_view, 4> kHttpKeys{"path", "host", "expect_status",
                                                            "max_response_bytes"};
-inline constexpr std::array<std::string_view, 16> kServiceKeys{"name",
+inline constexpr std::array<std::string_view, 18> kServiceKeys{"name",
                                                                "vip",
                                                                "port",
                                                                "ports",
@@ -46,6 +46,8 @@ inline constexpr std::array<std::string_view, 16> kServiceKeys{"name",
                                                                "scheduler_flags",
                                                                "one_packet",
                                                                "forward",
+                                                               "snat",
+                                                               "fwmark",
                                                                "persistence",
                                                                "persistence_netmask",
                                                                "on_failure",
@@ -53,6 +55,7 @@ inline constexpr std::array<std::string_view, 16> kServiceKeys{"name",
                                                                "wait_first_check",
                                                                "health",
                                                                "backends"};
+inline constexpr std::array<std::string_view, 1> kSnatKeys{"source"};
 inline constexpr std::array<std::string_view, 5> kBackendKeys{"address", "port", "weight",
                                                               "upper_threshold", "lower_threshold"};
 inline constexpr std::array<std::string_view, 2> kProtocols{"tcp", "udp"};
@@ -88,6 +91,7 @@ inline std::vector<std::pair<std::string_view, std::span<const std::string_view>
           {"track.services item", kTrackServiceKeys},
           {"garp", kGarpKeys},
           {"service", kServiceKeys},
+          {"snat", kSnatKeys},
           {"backend", kBackendKeys},
           {"health", kHealthKeys}};
 }

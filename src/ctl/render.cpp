@@ -222,6 +222,13 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
     out += "IPVS conflict: " + (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
   out += tuning_lines(get(ipvs, "tuning", json::object()));
   out += sync_lines(get(ipvs, "sync", json::object()));
+  const json nft = get(status, "nft", json::object());
+  if (flag(nft, "wanted", false) || flag(nft, "present", false))
+    out += fmt::format("nftables: table {}: {} SNAT rules, {} mark rules, {}\n", s(nft, "table"),
+                       s(nft, "snat_rules"), s(nft, "mark_rules"),
+                       flag(nft, "in_sync", false) ? "in sync" : "NOT IN SYNC");
+  if (!get(nft, "error", std::string()).get<std::string>().empty())
+    out += "nftables: ERROR: " + s(nft, "error") + "\n";
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()));
   return out;

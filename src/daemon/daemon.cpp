@@ -146,6 +146,9 @@ void Daemon::apply(const config::Config& next) {
   for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
     it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
   apply_ipvs_tuning(next);
+  // The SNAT rules before the services they translate: a new service's first connections
+  // already leave with the balancer's address. (On reload this already ran, see start_reload.)
+  if (auto e = apply_nft(next)) log::err("nft: {}", *e);
   reconcile_ipvs();
   update_quorum();
 }
@@ -246,6 +249,11 @@ void Daemon::start_reload() {
         // The new config needs more descriptors than the hard limit allows: refused whole.
         result["errors"].push_back(config_path_ + ": error: " + *e);
         reject();
+      } else if (auto e = apply_nft(*loaded->owned)) {
+        // The kernel refused the new nftables table: one transaction, so the old one is still
+        // in place; refuse the whole reload so that rules and services stay consistent.
+        result["errors"].push_back(config_path_ + ": error: nftables: " + *e);
+        reject();
       } else {
         log_lines(result["changes"], "reload change: ", log::Level::notice);
         // IPVS that could not be opened before (module not loaded yet) is retried on every
@@ -290,7 +298,8 @@ void Daemon::remember_adopted(const config::Config& cfg) {
       auto it = kernel.services.find(ipvs::service_key(s, port));
       if (it == kernel.services.end() || !ipvs_->owned().count(it->first)) continue;
       for (const auto& b : s.backends) {
-        auto d = it->second.destinations.find(ipvs::DestKey{b.address, b.port.value_or(port)});
+        auto d =
+            it->second.destinations.find(ipvs::DestKey{b.address, ipvs::dest_port(s, b, port)});
         if (d != it->second.destinations.end() && d->second.weight > 0)
           adopted_.insert(health::check_key(s, port, b));
       }
@@ -484,7 +493,10 @@ void Daemon::shutdown() {
   if (ipvs_ && config_.remove_services_on_exit) {
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
+    if (nft_ && nft_->status().present && !nft_->apply(nft::Ruleset{}))
+      log::notice("nft table inet l4lb removed on exit (remove_services_on_exit)");
   }
+  nft_timer_.cancel();
   vrrp_->shutdown([this] {
     // The masters' stop-time notify scripts run to the end (each within its timeout).
     notify_.when_idle([this] {

@@ -31,6 +31,7 @@
 #include "ipvs/sync_controller.hpp"
 #include "ipvs/table_reader.hpp"
 #include "ipvs/tuning.hpp"
+#include "nft/table_manager.hpp"
 #include "vrrp/netlink.hpp"
 #include "vrrp/runtime.hpp"
 
@@ -87,12 +88,17 @@ class Daemon {
   void apply(const config::Config& next);
   void reconcile_ipvs();
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
-  void apply_ipvs_tuning(const config::Config& next);
+  void apply_ipvs_tuning(const config::Config& cfg);
   nlohmann::json ipvs_tuning_status() const;
   // `ipvs.sync_daemon` (ipvs_sync.cpp): the kernel's connection-sync daemons follow one VRRP
   // instance's state.
   bool sync_instance_is_master(const config::Config& cfg) const;
   nlohmann::json ipvs_sync_status() const;
+  // l4lbd's nftables table (nft_table.cpp): SNAT rules. Nothing on success, else the error.
+  std::optional<std::string> apply_nft(const config::Config& next,
+                                       nft::TableManager::Why why = nft::TableManager::Why::config);
+  void schedule_nft_check();
+  nlohmann::json nft_status() const;
   void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
@@ -128,7 +134,9 @@ class Daemon {
   std::string tuning_kernel_error_;
   std::unique_ptr<ipvs::SyncController> sync_;
   std::map<std::pair<std::string, net::Family>, vrrp::State> vrrp_states_;  // from transitions
-  std::map<std::string, bool> below_quorum_;                                // per service
+  std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
+  boost::asio::steady_timer nft_timer_{io_};
+  std::map<std::string, bool> below_quorum_;  // per service
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   // Checks (health::check_key) whose destinations were found live in the kernel at start:

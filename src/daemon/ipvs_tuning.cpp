@@ -35,16 +35,17 @@ nlohmann::json to_json(const ipvs::TuningState& st, const config::Ipvs& want) {
 
 }  // namespace
 
-void Daemon::apply_ipvs_tuning(const config::Config& next) {
-  if (next.ipvs.timeouts.empty() && next.ipvs.sysctls.empty()) return;
-  if (!next.ipvs.timeouts.empty() && !tuning_kernel_) {
+void Daemon::apply_ipvs_tuning(const config::Config& cfg) {
+  // `snat:` adds conntrack=1 to what `ipvs:` asks for.
+  const config::Ipvs want = ipvs::effective_ipvs(cfg);
+  if (want.timeouts.empty() && want.sysctls.empty()) return;
+  if (!want.timeouts.empty() && !tuning_kernel_) {
     // Retried on every reload: the module may be loaded later.
     tuning_kernel_ = ipvs::open_netlink_kernel(tuning_kernel_error_);
     if (tuning_kernel_) tuning_kernel_error_.clear();
   }
   // A netlink round trip and a few small /proc writes: short enough for the loop.
-  const auto st =
-      ipvs::apply_tuning(next.ipvs, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
+  const auto st = ipvs::apply_tuning(want, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
   if (!st.timeouts_error.empty()) log::err("ipvs timeouts: {}", st.timeouts_error);
   for (const auto& c : st.sysctls)
     if (!c.error.empty()) log::err("ipvs sysctl {}: {}", c.name, c.error);
@@ -53,9 +54,9 @@ void Daemon::apply_ipvs_tuning(const config::Config& next) {
 
 nlohmann::json Daemon::ipvs_tuning_status() const {
   // Read back now, not remembered from the last apply: someone else may have changed them.
-  const auto st =
-      ipvs::read_tuning(config_.ipvs, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
-  return to_json(st, config_.ipvs);
+  const config::Ipvs want = ipvs::effective_ipvs(config_);
+  const auto st = ipvs::read_tuning(want, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
+  return to_json(st, want);
 }
 
 }  // namespace l4lb::daemon

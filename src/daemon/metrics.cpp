@@ -339,6 +339,17 @@ std::string render_metrics(const nlohmann::json& status) {
   w.add("l4lb_ipvs_operation_errors_total", "counter",
         "IPVS netlink operations the kernel refused.", {}, num(ipvs, "operation_errors_total"));
   sync_metrics(w, get(ipvs, "sync", json::object()));
+  const json nft = get(status, "nft", json::object());
+  w.add("l4lb_nft_table_in_sync", "gauge",
+        "1 if l4lbd's nftables table (inet l4lb) is as the config wants it (absent when not "
+        "needed).",
+        {}, flag(nft, "in_sync", true) ? 1 : 0);
+  w.add("l4lb_nft_apply_errors_total", "counter",
+        "Failed reads or transactions of l4lbd's nftables table.", {},
+        num(nft, "apply_errors_total"));
+  w.add("l4lb_nft_repairs_total", "counter",
+        "Times l4lbd's nftables table was found changed or deleted by someone else and restored.",
+        {}, num(nft, "repairs_total"));
   return w.str();
 }
 

@@ -178,6 +178,9 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
   for (const auto& s : cfg.services) {
     const int healthy_service = snap.health_running ? healthy_backends(snap, s) : 0;
     for (auto port : s.ports) {
+      // A fwmark service is one IPVS service: one entry (its first port), not one per port
+      // (8,304 entries for three NodePort ranges made the status too slow to render).
+      if (s.fwmark && port != s.ports.front()) break;
       const int healthy = snap.health_running ? healthy_backends(snap, s, port) : 0;
       auto it = kernel.services.find(ipvs::service_key(s, port));
       const ipvs::Service* live = it == kernel.services.end() ? nullptr : &it->second;
@@ -194,11 +197,15 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                   {"in_kernel", live != nullptr},
                   {"active_conns", 0},
                   {"inactive_conns", 0}};
+      if (s.fwmark) {
+        svc["fwmark"] = *s.fwmark;
+        svc["ports_total"] = s.ports.size();
+      }
       put_traffic(svc, live ? live->stats : ipvs::Stats{});
       json backends = json::array();
       std::uint64_t active = 0, inactive = 0;
       for (const auto& b : s.backends) {
-        const std::uint16_t bport = b.port.value_or(port);
+        const std::uint16_t bport = ipvs::dest_port(s, b, port);
         const ipvs::Destination* dest = nullptr;
         if (live) {
           auto d = live->destinations.find(ipvs::DestKey{b.address, bport});
@@ -270,6 +277,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                  {"conflicts", conflicts},
                  {"tuning", snap.ipvs_tuning}};
   doc["ipvs"]["sync"] = sync_section(snap);
+  doc["nft"] = snap.nft;
   return doc;
 }
 

@@ -7,6 +7,9 @@ std::string CheckSpec::target() const { return address.with_port(port); }
 bool shares_check(const config::Service& service) {
   const config::Health& h = service.health;
   if (h.port) return true;
+  // One IPVS service for all ports: one check per backend decides it (the loader refuses
+  // per_port: true with fwmark).
+  if (service.fwmark) return true;
   if (h.per_port) return !*h.per_port;
   return service.ports.size() > kMaxPerPortChecks;
 }

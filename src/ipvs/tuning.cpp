@@ -152,6 +152,16 @@ TuningState read_tuning(const config::Ipvs& want, Kernel* kernel,
   return tuning(want, kernel, error_no_kernel, dir, false);
 }
 
+config::Ipvs effective_ipvs(const config::Config& cfg) {
+  config::Ipvs out = cfg.ipvs;
+  for (const auto& s : cfg.services)
+    if (s.snat) {
+      out.sysctls.emplace("conntrack", 1);  // keeps an explicit value
+      break;
+    }
+  return out;
+}
+
 std::string describe(const TuningState& s) {
   std::vector<std::string> parts;
   if (s.timeouts_configured)

@@ -54,6 +54,11 @@ TuningState apply_tuning(const config::Ipvs& want, Kernel* kernel,
 TuningState read_tuning(const config::Ipvs& want, Kernel* kernel,
                         const std::string& error_no_kernel, const std::string& dir);
 
+// Pure: the settings to apply for `cfg`: its `ipvs:` section, plus conntrack=1 when a service
+// asks for SNAT (netfilter's NAT sees IPVS's connections only with it) and the config does not
+// set conntrack itself (the loader refuses an explicit 0 beside SNAT).
+config::Ipvs effective_ipvs(const config::Config& cfg);
+
 // One line for the log: "timeouts tcp 900s tcpfin 120s udp 300s; conntrack=1 ...".
 std::string describe(const TuningState& s);
 

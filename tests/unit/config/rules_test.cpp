@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/loader.hpp"
+#include "config/values.hpp"
 #include "test_util.hpp"
 
 using namespace l4lb;
@@ -618,4 +619,85 @@ TEST_CASE("ipvs.sync_daemon: follows an existing instance, kernel defaults, rang
               "t.yaml:4:87: error: ttl: 0 is out of range 1..255"}));
   CHECK(joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1}\n")) ==
         joined({"t.yaml:4:16: error: ipvs.sync_daemon: missing required key 'interface'"}));
+}
+
+TEST_CASE("snat: true, false or {source}; nat only; source of the VIP's family") {
+  auto svc = [](std::string_view vip, std::string_view snat, std::string_view forward = "nat") {
+    return with_service(
+        fmt::format("    vip: {}\n    port: 80\n    forward: {}\n"
+                    "    snat: {}\n    backends: [{{address: 10.0.0.5}}]\n",
+                    vip, forward, snat));
+  };
+  auto r = load_text(svc("10.0.0.1", "true"), "t.yaml");
+  REQUIRE(r.ok());
+  REQUIRE(r.config->services[0].snat);
+  CHECK_FALSE(r.config->services[0].snat->source);
+  r = load_text(svc("10.0.0.1", "false"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config->services[0].snat);
+  r = load_text(svc("10.0.0.1", "{source: 192.0.2.7}"), "t.yaml");
+  REQUIRE(r.ok());
+  REQUIRE(r.config->services[0].snat->source);
+  CHECK(r.config->services[0].snat->source->to_string() == "192.0.2.7");
+  r = load_text(svc("10.0.0.1", "{}"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config->services[0].snat->source);
+  expect_lines(svc("10.0.0.1", "true", "dr"),
+               {"t.yaml:8:11: error: snat: only applies to forward: nat (this service uses dr)"});
+  expect_lines(svc("10.0.0.1", "{source: fd00::7}"),
+               {"t.yaml:8:20: error: snat.source: fd00::7 is not of the VIP's family "
+                "(10.0.0.1)"});
+  expect_lines(svc("10.0.0.1", "{source: 0.0.0.0}"),
+               {"t.yaml:8:20: error: snat.source: 0.0.0.0 cannot be a source address "
+                "(unspecified or multicast)"});
+  expect_lines(svc("10.0.0.1", "maybe"),
+               {"t.yaml:8:11: error: snat: expected true or false, got 'maybe'"});
+  CHECK(joined(diagnostics(svc("10.0.0.1", "{sorce: 192.0.2.7}"))).find("did you mean") !=
+        std::string::npos);
+  // SNAT needs IPVS's conntrack: an explicit 0 beside it is refused.
+  expect_lines("ipvs:\n  sysctls: {conntrack: 0}\n" + svc("10.0.0.1", "true"),
+               {"t.yaml:6:5: error: snat: service 's' needs ipvs.sysctls.conntrack: 1 (set to "
+                "0); without it netfilter never sees IPVS's connections to translate"});
+}
+
+TEST_CASE("fwmark: true (a mark from the name) or a number; ranges past 1,000 ports") {
+  auto svc = [](std::string_view extra) {
+    return with_service(
+        fmt::format("    vip: 10.0.0.1\n    ports: [30000-32767]\n{}"
+                    "    backends: [{{address: 10.0.0.5}}]\n",
+                    extra));
+  };
+  auto r = load_text(svc("    fwmark: true\n"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[0].fwmark == auto_fwmark("s"));
+  CHECK(r.config->services[0].ports.size() == 2768);
+  CHECK((auto_fwmark("s") & 0xff000000u) == 0x4c000000u);
+  CHECK(auto_fwmark("s") != auto_fwmark("t"));
+  r = load_text(svc("    fwmark: 4711\n"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[0].fwmark == 4711u);
+  // Without fwmark the range is over the cap.
+  CHECK(joined(diagnostics(svc(""))).find("has 2768 ports; the limit is 1000 per range") !=
+        std::string::npos);
+  CHECK(joined(diagnostics(svc("    fwmark: false\n"))).find("the limit is 1000") !=
+        std::string::npos);
+  expect_lines(svc("    fwmark: 0\n"),
+               {"t.yaml:7:13: error: fwmark: 0 is out of range 1..4294967295"});
+  expect_lines(
+      with_service("    vip: 10.0.0.1\n    port: 80\n    fwmark: true\n"
+                   "    backends: [{address: 10.0.0.5, port: 8080}]\n"),
+      {"t.yaml:8:16: error: port: a fwmark service keeps each connection's own port; backend "
+       "10.0.0.5 cannot set one"});
+  expect_lines(svc("    fwmark: true\n    health: {per_port: true}\n"),
+               {"t.yaml:8:13: error: health: per_port: true cannot apply to a fwmark service (one "
+                "IPVS service for all its ports; one check per backend decides)"});
+  CHECK(
+      joined(
+          diagnostics(
+              "services:\n"
+              "  - {name: a, vip: 10.0.0.1, ports: [1000-2999], fwmark: 5, backends: [10.0.0.5]}\n"
+              "  - {name: b, vip: 10.0.0.2, ports: [1000-2999], fwmark: 5, backends: "
+              "[10.0.0.5]}\n"))
+          .find("t.yaml:3:5: error: fwmark: service 'b' has the mark 0x5 of service 'a'; set a "
+                "distinct fwmark: NUMBER on one of them\n") != std::string::npos);
 }

@@ -192,3 +192,17 @@ TEST_CASE("sync daemon metrics: roles running and wanted, counters, IPVS connect
   status["ipvs"]["sync"]["running"] = nullptr;
   CHECK(has_line(render_metrics(status), R"(l4lb_ipvs_sync_daemon_running{role="master"} 0)"));
 }
+
+TEST_CASE("metrics carry the nft table's state and counters") {
+  auto status = sample_status();
+  auto text = render_metrics(status);
+  CHECK(has_line(text, "l4lb_nft_table_in_sync 1"));  // no table wanted, none there
+  CHECK(has_line(text, "l4lb_nft_apply_errors_total 0"));
+  status["nft"] = json::parse(R"({"table": "inet l4lb", "wanted": true, "present": false,
+                                  "in_sync": false, "apply_errors_total": 3,
+                                  "repairs_total": 2})");
+  text = render_metrics(status);
+  CHECK(has_line(text, "l4lb_nft_table_in_sync 0"));
+  CHECK(has_line(text, "l4lb_nft_apply_errors_total 3"));
+  CHECK(has_line(text, "l4lb_nft_repairs_total 2"));
+}

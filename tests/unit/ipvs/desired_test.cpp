@@ -167,3 +167,22 @@ TEST_CASE("one_packet reaches the kernel table; off by default") {
   CHECK(t.services.at(ServiceKey::inet(Protocol::udp, addr("10.0.0.1"), 443)).one_packet);
   CHECK(t.services.at(key).settings_string() == "rr ops");
 }
+
+TEST_CASE("a fwmark service is one mark service for all its ports, destinations port 0") {
+  auto s = web();
+  s.ports.clear();
+  for (unsigned p = 30000; p <= 32767; ++p) s.ports.push_back(static_cast<std::uint16_t>(p));
+  s.fwmark = 0x4c000001u;
+  s.persistence = Duration{300000};
+  s.health.type = config::HealthType::none;
+  Table t = desired_table({s}, nullptr);
+  REQUIRE(t.services.size() == 1);
+  const auto key = ServiceKey::mark(net::Family::v4, 0x4c000001u);
+  CHECK(service_key(s, 31000) == key);
+  const Service& svc = t.services.at(key);
+  CHECK(svc.persistent);
+  CHECK(svc.timeout == 300);
+  CHECK(svc.destinations.size() == 3);
+  for (const auto& [k, d] : svc.destinations) CHECK(d.port == 0);
+  CHECK(dest_port(s, s.backends[0], 31000) == 0);
+}
