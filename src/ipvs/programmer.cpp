@@ -60,7 +60,13 @@ bool Programmer::resync(std::string& error) {
     synced_ = false;
     return false;
   }
-  model_ = std::move(t);
+  adopt(std::move(t));
+  return true;
+}
+
+void Programmer::adopt(Table kernel) {
+  ++generation_;
+  model_ = std::move(kernel);
   synced_ = true;
   // Adopt what is still there; forget owned services that disappeared meanwhile.
   std::size_t adopted = 0;
@@ -74,7 +80,6 @@ bool Programmer::resync(std::string& error) {
   }
   log::info("ipvs kernel holds {} services, {} destinations; {} owned by l4lbd",
             model_.services.size(), model_.destination_count(), adopted);
-  return true;
 }
 
 Table Programmer::current() {
@@ -100,6 +105,7 @@ void Programmer::save_record(ApplyResult* result) {
 
 void Programmer::run_batch(std::span<const Operation> ops, ApplyResult& result) {
   if (ops.empty()) return;
+  ++generation_;
   const auto t0 = std::chrono::steady_clock::now();
   auto results = kernel_->apply(ops);
   result.kernel_seconds += since(t0);

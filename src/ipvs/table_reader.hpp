@@ -33,8 +33,9 @@ class TableReader {
   TableReader(const TableReader&) = delete;
   TableReader& operator=(const TableReader&) = delete;
 
-  // Starts a dump (or joins the one running); `done` runs on the io_context.
-  void read(Done done);
+  // Starts a dump (or joins the one running); `done` runs on the io_context. True if this
+  // call started a dump: one joined may have begun before the caller's last change.
+  bool read(Done done);
 
   std::uint64_t dumps() const;  // dumps performed so far
 
