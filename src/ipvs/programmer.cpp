@@ -128,7 +128,11 @@ void Programmer::run_batch(std::span<const Operation> ops, ApplyResult& result) 
     if (r.error == EEXIST || r.error == ESRCH || r.error == EIO ||
         (r.error == ENOENT && !op.is_service_op()))
       drift = true;
-    if (op.kind == Operation::Kind::add_service) owned_.erase(op.service.key);
+    // A refused creation gives the claim up; one whose answer was lost (EIO: ENOBUFS, no
+    // answer) keeps it: the kernel may well hold the service now, and one l4lbd created but
+    // no longer claimed would count as someone else's for good. The resync that EIO forces
+    // drops the claim if the service is not there.
+    if (op.kind == Operation::Kind::add_service && r.error != EIO) owned_.erase(op.service.key);
   }
   if (drift) synced_ = false;
   result.model_seconds += since(t1);
