@@ -179,6 +179,8 @@ ConfigDiff diff(const Config& a, const Config& b) {
   if (a.metrics.listen != b.metrics.listen) d.global_fields.emplace_back("metrics.listen");
   if (a.ipvs.timeouts != b.ipvs.timeouts) d.global_fields.emplace_back("ipvs.timeouts");
   if (a.ipvs.sysctls != b.ipvs.sysctls) d.global_fields.emplace_back("ipvs.sysctls");
+  if (a.ipvs.reconcile_interval != b.ipvs.reconcile_interval)
+    d.global_fields.emplace_back("ipvs.reconcile_interval");
   if (a.remove_services_on_exit != b.remove_services_on_exit)
     d.global_fields.emplace_back("remove_services_on_exit");
 

@@ -14,7 +14,8 @@ namespace l4lb::config {
 inline constexpr std::array<std::string_view, 8> kTopKeys{
     "node_name", "vrrp",    "services", "state_dir",
     "control",   "metrics", "ipvs",     "remove_services_on_exit"};
-inline constexpr std::array<std::string_view, 2> kIpvsKeys{"timeouts", "sysctls"};
+inline constexpr std::array<std::string_view, 3> kIpvsKeys{"timeouts", "sysctls",
+                                                           "reconcile_interval"};
 inline constexpr std::array<std::string_view, 3> kIpvsTimeoutKeys{"tcp", "tcpfin", "udp"};
 // The /proc/sys/net/ipv4/vs entries l4lbd may write (all booleans, 0 or 1); see CONFIG.md.
 inline constexpr std::array<std::string_view, 3> kIpvsSysctls{"conntrack", "expire_nodest_conn",

@@ -121,7 +121,7 @@ void Daemon::apply(const config::Config& next) {
           s.name, s.ports.size(), health::kMaxPerPortChecks);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
-    auto kernel = ipvs::open_netlink_kernel(error);
+    auto kernel = ipvs::open_netlink_kernel(error, ipvs_rcvbuf_);
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
       remember_adopted(next);
@@ -131,6 +131,8 @@ void Daemon::apply(const config::Config& next) {
       else
         log::warning("ipvs: no second netlink socket for status ({}); status reads on the loop",
                      error);
+      ipvs_repair_ = std::make_unique<IpvsRepair>(io_, *ipvs_, table_reader_.get(),
+                                                  [this] { reconcile_ipvs(); });
     } else {
       ipvs_error_ = error;
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
@@ -143,6 +145,7 @@ void Daemon::apply(const config::Config& next) {
   for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
     it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
   apply_ipvs_tuning(next);
+  if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
   reconcile_ipvs();
   update_quorum();
 }
@@ -324,6 +327,7 @@ void Daemon::reconcile_ipvs() {
       config_.services, [this](const config::Service& s, std::uint16_t port,
                                const config::Backend& b) { return backend_state(s, port, b); });
   auto result = ipvs_->apply(table);
+  if (ipvs_repair_) ipvs_repair_->after_apply(result);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
   for (const auto& f : result.failed) log::err("ipvs operation failed: {}", f);

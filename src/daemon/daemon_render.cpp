@@ -47,6 +47,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   s.ipvs_operation_errors = ipvs_operation_errors_;
   s.ipvs_conflicts = ipvs_conflicts_;
   s.ipvs_tuning = ipvs_tuning_status();
+  if (ipvs_repair_) s.ipvs_repair = ipvs_repair_->status();
   s.lag.push_back({"loop", "timer_lateness", loop_lag_.histogram()});
   for (const Worker* w : {&render_worker_, &reload_worker_})
     s.lag.push_back({w->name(), "queue_delay", w->queue_delay()});

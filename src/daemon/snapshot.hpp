@@ -48,6 +48,7 @@ struct StatusSnapshot {
   std::optional<std::string> ipvs_error;
   std::uint64_t ipvs_operations = 0, ipvs_operation_errors = 0;
   std::vector<std::string> ipvs_conflicts;
+  nlohmann::json ipvs_repair;  // IpvsRepair::status(): drift checks, repairs, retries
   nlohmann::json ipvs_tuning;  // read on the loop (one netlink round trip, a few /proc files)
   std::optional<vrrp::Runtime::NetlinkStats> rtnetlink;  // when VRRP runs
 

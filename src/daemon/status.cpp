@@ -240,6 +240,7 @@ nlohmann::json status_document(const StatusSnapshot& snap) {
                  {"operations_total", snap.ipvs_operations},
                  {"operation_errors_total", snap.ipvs_operation_errors},
                  {"conflicts", conflicts},
+                 {"repair", snap.ipvs_repair},
                  {"tuning", snap.ipvs_tuning}};
   return doc;
 }

@@ -1,0 +1,173 @@
+#include "daemon/ipvs_repair.hpp"
+
+#include <memory>
+
+#include "common/log.hpp"
+
+namespace l4lb::daemon {
+
+namespace {
+constexpr std::size_t kLoggedItems = 10;  // per check; the rest is a count
+}
+
+IpvsRepair::IpvsRepair(boost::asio::io_context& io, ipvs::Programmer& programmer,
+                       ipvs::TableReader* reader, std::function<void()> reconcile)
+    : programmer_(programmer),
+      reader_(reader),
+      reconcile_(std::move(reconcile)),
+      periodic_(io),
+      retry_(io) {}
+
+IpvsRepair::~IpvsRepair() { *alive_ = false; }
+
+void IpvsRepair::set_interval(std::chrono::milliseconds interval) {
+  if (interval == interval_) return;
+  interval_ = interval;
+  arm_periodic();
+}
+
+void IpvsRepair::arm_periodic() {
+  periodic_.cancel();
+  if (interval_.count() <= 0) return;
+  periodic_.expires_after(interval_);
+  periodic_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    check(false);
+    arm_periodic();
+  });
+}
+
+void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
+  // Conflicts are someone else's services: nothing to retry. Skipped operations come with
+  // a failed one.
+  if (result.failed.empty() && result.error.empty()) {
+    failures_ = 0;
+    return;
+  }
+  ++failures_;
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  const auto delay = ipvs::retry_backoff(failures_, kRetryBase, kRetryCap);
+  log::notice("ipvs: resync and reconcile in {} ms (failure {} in a row)", delay.count(),
+              failures_);
+  retry_.expires_after(delay);
+  retry_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    retry_armed_ = false;
+    ++counters_.retries;
+    check(true);
+  });
+}
+
+void IpvsRepair::check(bool resync) {
+  if (in_flight_) {
+    again_ = true;
+    again_resync_ |= resync;
+    return;
+  }
+  in_flight_ = true;
+  const std::uint64_t gen = programmer_.generation();
+  if (!reader_) {
+    ipvs::Table t;
+    std::string error;
+    const bool ok = programmer_.kernel().dump(t, error);
+    dumped(ok ? std::optional<ipvs::Table>(std::move(t)) : std::nullopt, error, gen, true, resync);
+    return;
+  }
+  auto fresh = std::make_shared<bool>(false);
+  *fresh = reader_->read([this, alive = alive_, gen, fresh, resync](
+                             std::optional<ipvs::Table> table, const std::string& error) {
+    if (!*alive) return;
+    dumped(std::move(table), error, gen, *fresh, resync);
+  });
+}
+
+void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& error,
+                        std::uint64_t gen, bool fresh, bool resync) {
+  in_flight_ = false;
+  if (!table) {
+    ++counters_.errors;
+    last_error_ = error;
+    log::warning("ipvs drift check: cannot read the kernel's table: {}", error);
+    // A failed dump is a failure like any other: retried with backoff.
+    ipvs::ApplyResult failed;
+    failed.error = error;
+    after_apply(failed);
+  } else if (!fresh || programmer_.generation() != gen) {
+    // l4lbd changed the kernel after this dump began: comparing would report its own
+    // operations as drift. Ask again (a few times; then the next period or retry does).
+    ++counters_.stale_dumps;
+    if (++stale_in_row_ <= 3) {
+      again_ = true;
+      again_resync_ |= resync;
+    } else if (resync) {
+      ipvs::ApplyResult failed;
+      failed.error = "no consistent dump";
+      after_apply(failed);
+    }
+  } else {
+    stale_in_row_ = 0;
+    compare(std::move(*table), resync);
+  }
+  if (again_) {
+    again_ = false;
+    const bool r = std::exchange(again_resync_, false);
+    check(r);
+  }
+}
+
+void IpvsRepair::compare(ipvs::Table kernel, bool resync) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ++counters_.runs;
+  const ipvs::Drift drift = ipvs::detect_drift(programmer_.model(), kernel, programmer_.owned());
+  last_check_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& item : drift.items) ++counters_.drift[static_cast<std::size_t>(item.kind)];
+  const bool stale = resync || !programmer_.synced();
+  if (drift.empty() && !stale) return;
+  if (!drift.empty()) {
+    last_drift_.clear();
+    for (std::size_t i = 0; i < drift.items.size() && i < kLoggedItems; ++i) {
+      last_drift_.push_back(drift.items[i].to_string());
+      log::warning("ipvs drift: {}", last_drift_.back());
+    }
+    if (drift.items.size() > kLoggedItems)
+      log::warning("ipvs drift: and {} more", drift.items.size() - kLoggedItems);
+  }
+  if (stale) ++counters_.resyncs;
+  programmer_.adopt(std::move(kernel));
+  const std::uint64_t ops_before = programmer_.counters().operations;
+  reconcile_();
+  if (!drift.empty()) {
+    ++counters_.repairs;
+    const std::uint64_t ops = programmer_.counters().operations - ops_before;
+    counters_.repair_operations += ops;
+    log::notice("ipvs drift repaired: {} change(s) found, {} operation(s) sent", drift.items.size(),
+                ops);
+  }
+}
+
+nlohmann::json IpvsRepair::status() const {
+  using nlohmann::json;
+  json drift = json::object();
+  for (std::size_t k = 0; k < ipvs::kDriftKinds; ++k)
+    drift[std::string(ipvs::to_string(static_cast<ipvs::DriftKind>(k)))] = counters_.drift[k];
+  const auto& kc = programmer_.counters();
+  return {{"reconcile_interval_ms", interval_.count()},
+          {"runs_total", counters_.runs},
+          {"drift_total", drift},
+          {"repairs_total", counters_.repairs},
+          {"repair_operations_total", counters_.repair_operations},
+          {"errors_total", counters_.errors},
+          {"resyncs_total", counters_.resyncs},
+          {"retries_total", counters_.retries},
+          {"stale_dumps_total", counters_.stale_dumps},
+          {"nobufs_total", kc.nobufs},
+          {"dumps_interrupted_total", kc.dumps_interrupted},
+          {"consecutive_failures", failures_},
+          {"last_error", last_error_.empty() ? json() : json(last_error_)},
+          {"last_drift", last_drift_},
+          {"last_compare_ms", last_check_ms_}};
+}
+
+}  // namespace l4lb::daemon
