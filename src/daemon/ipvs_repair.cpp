@@ -1,5 +1,6 @@
 #include "daemon/ipvs_repair.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include "common/log.hpp"
@@ -13,6 +14,7 @@ constexpr std::size_t kLoggedItems = 10;  // per check; the rest is a count
 IpvsRepair::IpvsRepair(boost::asio::io_context& io, ipvs::Programmer& programmer,
                        ipvs::TableReader* reader, std::function<void()> reconcile)
     : programmer_(programmer),
+      io_(io),
       reader_(reader),
       reconcile_(std::move(reconcile)),
       periodic_(io),
@@ -84,7 +86,6 @@ void IpvsRepair::check(bool resync) {
 
 void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& error,
                         std::uint64_t gen, bool fresh, bool resync) {
-  in_flight_ = false;
   if (!table) {
     ++counters_.errors;
     last_error_ = error;
@@ -97,6 +98,7 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
     // l4lbd changed the kernel after this dump began: comparing would report its own
     // operations as drift. Ask again (a few times; then the next period or retry does).
     ++counters_.stale_dumps;
+    dispose(std::move(*table));
     if (++stale_in_row_ <= 3) {
       again_ = true;
       again_resync_ |= resync;
@@ -106,9 +108,18 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
       after_apply(failed);
     }
   } else {
-    stale_in_row_ = 0;
-    compare(std::move(*table), resync);
+    pending_.emplace();
+    pending_->kernel = std::move(*table);
+    pending_->generation = gen;
+    pending_->resync = resync;
+    compare_slice();
+    return;  // the check goes on in the next slices
   }
+  finish_check();
+}
+
+void IpvsRepair::finish_check() {
+  in_flight_ = false;
   if (again_) {
     again_ = false;
     const bool r = std::exchange(again_resync_, false);
@@ -116,15 +127,54 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
   }
 }
 
-void IpvsRepair::compare(ipvs::Table kernel, bool resync) {
+void IpvsRepair::dispose(ipvs::Table table) {
+  if (reader_) reader_->dispose(std::move(table));
+}
+
+void IpvsRepair::compare_slice() {
+  Pending& p = *pending_;
+  if (programmer_.generation() != p.generation) {
+    // l4lbd programmed the kernel between two slices: this dump is stale now.
+    ++counters_.stale_dumps;
+    const bool resync = p.resync;
+    dispose(std::move(p.kernel));
+    pending_.reset();
+    again_ = true;
+    again_resync_ |= resync;
+    finish_check();
+    return;
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  ++counters_.runs;
-  const ipvs::Drift drift = ipvs::detect_drift(programmer_.model(), kernel, programmer_.owned());
-  last_check_ms_ =
+  p.next = ipvs::detect_drift_slice(programmer_.model(), p.kernel, programmer_.owned(), p.next,
+                                    kSliceServices, p.drift);
+  const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  p.loop_ms += ms;
+  ++p.slices;
+  last_slice_ms_ = p.slices == 1 ? ms : std::max(last_slice_ms_, ms);
+  if (p.next) {
+    boost::asio::post(io_, [this, alive = alive_] {
+      if (*alive && pending_) compare_slice();
+    });
+    return;
+  }
+  compared();
+  finish_check();
+}
+
+void IpvsRepair::compared() {
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  ++counters_.runs;
+  last_check_ms_ = p.loop_ms;
+  last_slices_ = p.slices;
+  const ipvs::Drift& drift = p.drift;
   for (const auto& item : drift.items) ++counters_.drift[static_cast<std::size_t>(item.kind)];
-  const bool stale = resync || !programmer_.synced();
-  if (drift.empty() && !stale) return;
+  const bool stale = p.resync || !programmer_.synced();
+  if (drift.empty() && !stale) {
+    dispose(std::move(p.kernel));
+    return;
+  }
   if (!drift.empty()) {
     last_drift_.clear();
     for (std::size_t i = 0; i < drift.items.size() && i < kLoggedItems; ++i) {
@@ -135,7 +185,7 @@ void IpvsRepair::compare(ipvs::Table kernel, bool resync) {
       log::warning("ipvs drift: and {} more", drift.items.size() - kLoggedItems);
   }
   if (stale) ++counters_.resyncs;
-  programmer_.adopt(std::move(kernel));
+  dispose(programmer_.adopt(std::move(p.kernel)));
   const std::uint64_t ops_before = programmer_.counters().operations;
   reconcile_();
   if (!drift.empty()) {
@@ -167,7 +217,9 @@ nlohmann::json IpvsRepair::status() const {
           {"consecutive_failures", failures_},
           {"last_error", last_error_.empty() ? json() : json(last_error_)},
           {"last_drift", last_drift_},
-          {"last_compare_ms", last_check_ms_}};
+          {"last_compare_ms", last_check_ms_},
+          {"last_compare_slices", last_slices_},
+          {"last_compare_slice_max_ms", last_slice_ms_}};
 }
 
 }  // namespace l4lb::daemon

@@ -34,10 +34,21 @@ std::size_t Drift::count(DriftKind k) const {
 
 Drift detect_drift(const Table& model, const Table& kernel, const std::set<ServiceKey>& owned) {
   Drift drift;
+  detect_drift_slice(model, kernel, owned, std::nullopt, owned.size(), drift);
+  return drift;
+}
+
+std::optional<ServiceKey> detect_drift_slice(const Table& model, const Table& kernel,
+                                             const std::set<ServiceKey>& owned,
+                                             const std::optional<ServiceKey>& from,
+                                             std::size_t max_services, Drift& drift) {
   auto add = [&](DriftKind k, const ServiceKey& key, std::string detail) {
     drift.items.push_back({k, key, std::move(detail)});
   };
-  for (const ServiceKey& key : owned) {
+  auto it = from ? owned.lower_bound(*from) : owned.begin();
+  for (std::size_t n = 0; it != owned.end(); ++it, ++n) {
+    if (n == max_services) return *it;
+    const ServiceKey& key = *it;
     auto want = model.services.find(key);
     if (want == model.services.end()) continue;  // claimed, not (yet) created: nothing to miss
     auto have = kernel.services.find(key);
@@ -69,7 +80,7 @@ Drift detect_drift(const Table& model, const Table& kernel, const std::set<Servi
       }
     }
   }
-  return drift;
+  return std::nullopt;
 }
 
 std::chrono::milliseconds retry_backoff(unsigned attempt, std::chrono::milliseconds base,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,6 +43,15 @@ struct Drift {
 // else in the kernel is someone else's and never l4lbd's business. A destination missing
 // from a missing service is not reported again (one item per service for `ipvsadm -C`).
 Drift detect_drift(const Table& model, const Table& kernel, const std::set<ServiceKey>& owned);
+
+// The same comparison in slices, so that a large table never holds the event loop for long:
+// compares at most `max_services` owned services from `from` on (all of them from the first
+// when `from` is empty), appends to `out`, and returns where the next slice starts (nullopt:
+// done). The slices of one pass together find exactly what detect_drift finds.
+std::optional<ServiceKey> detect_drift_slice(const Table& model, const Table& kernel,
+                                             const std::set<ServiceKey>& owned,
+                                             const std::optional<ServiceKey>& from,
+                                             std::size_t max_services, Drift& out);
 
 // The delay before retry number `attempt` (1, 2, ...) of a failed IPVS repair: `base`
 // doubling with every attempt, capped at `cap`; attempt 0 is no delay.

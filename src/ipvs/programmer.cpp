@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <utility>
 
 #include "common/log.hpp"
 #include "ipvs/ownership.hpp"
@@ -64,9 +65,9 @@ bool Programmer::resync(std::string& error) {
   return true;
 }
 
-void Programmer::adopt(Table kernel) {
+Table Programmer::adopt(Table kernel) {
   ++generation_;
-  model_ = std::move(kernel);
+  Table old = std::exchange(model_, std::move(kernel));
   synced_ = true;
   // Adopt what is still there; forget owned services that disappeared meanwhile.
   std::size_t adopted = 0;
@@ -80,6 +81,7 @@ void Programmer::adopt(Table kernel) {
   }
   log::info("ipvs kernel holds {} services, {} destinations; {} owned by l4lbd",
             model_.services.size(), model_.destination_count(), adopted);
+  return old;
 }
 
 Table Programmer::current() {

@@ -54,7 +54,8 @@ class Programmer {
   // Takes a dump made elsewhere (ipvs::TableReader, off the loop) as the model: the checked
   // resync after drift or a failed operation. Only valid if generation() has not moved since
   // the dump was asked for (otherwise operations applied meanwhile are missing from it).
-  void adopt(Table kernel);
+  // Returns the previous model, for the caller to free off the loop.
+  Table adopt(Table kernel);
   // Moves with every batch of operations sent and every re-read of the kernel.
   std::uint64_t generation() const { return generation_; }
   // False when the model is known to be stale (a failed operation, a failed dump).

@@ -34,13 +34,28 @@ std::uint64_t TableReader::dumps() const {
   return dumps_;
 }
 
+void TableReader::dispose(Table table) {
+  {
+    std::lock_guard lock(mutex_);
+    garbage_.push_back(std::move(table));
+  }
+  wake_.notify_one();
+}
+
 void TableReader::run() {
   for (;;) {
     {
+      std::vector<Table> garbage;
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return requested_ || stopping_; });
+      wake_.wait(lock, [this] { return requested_ || stopping_ || !garbage_.empty(); });
+      garbage.swap(garbage_);
       if (stopping_) return;
+      if (!requested_) {
+        lock.unlock();
+        continue;  // `garbage` is freed here, outside the lock
+      }
       requested_ = false;
+      lock.unlock();
     }
     auto table = std::make_shared<Table>();
     auto error = std::make_shared<std::string>();

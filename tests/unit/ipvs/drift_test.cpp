@@ -120,3 +120,30 @@ TEST_CASE("retry backoff doubles from the base up to the cap") {
   CHECK(retry_backoff(1000000, 500ms, 60s) == 60s);  // no overflow
   CHECK(retry_backoff(5, 100ms, 100ms) == 100ms);
 }
+
+TEST_CASE("drift in slices finds exactly what one pass finds") {
+  Table model = big_table(25, 3);
+  std::set<ServiceKey> owned;
+  for (const auto& [k, s] : model.services) owned.insert(k);
+  Table kernel = model;
+  auto it = kernel.services.begin();
+  it->second.destinations.clear();  // first service: 3 missing destinations
+  std::advance(it, 9);
+  it->second.scheduler = "wlc";  // a slice boundary with max 3 (the 10th service)
+  kernel.services.erase(std::prev(kernel.services.end()));  // the last one
+  const Drift whole = detect_drift(model, kernel, owned);
+  REQUIRE(whole.items.size() == 5);
+  for (std::size_t max : {1u, 3u, 7u, 25u, 100u}) {
+    Drift sliced;
+    std::optional<ServiceKey> next;
+    int slices = 0;
+    do {
+      next = detect_drift_slice(model, kernel, owned, next, max, sliced);
+      ++slices;
+    } while (next);
+    CHECK(slices == static_cast<int>((owned.size() + max - 1) / max));
+    REQUIRE(sliced.items.size() == whole.items.size());
+    for (std::size_t i = 0; i < whole.items.size(); ++i)
+      CHECK(sliced.items[i].to_string() == whole.items[i].to_string());
+  }
+}
