@@ -217,3 +217,18 @@ TEST_CASE("ipvs repair: a dump that raced l4lbd's own operations is not drift") 
   for (std::size_t k = 0; k < kDriftKinds; ++k) CHECK(r.repair->counters().drift[k] == 0);
   CHECK(r.k.table() == r.expected());
 }
+
+TEST_CASE("ipvs repair: a large table is compared in slices, drift found in the last one") {
+  Rig r;
+  r.want = big_table(1200, 2);
+  r.reconcile();
+  REQUIRE(r.check_once());
+  CHECK(r.repair->status()["last_compare_slices"] == 3);  // 500 + 500 + 200
+  // The owned service compared last (the foreign 10.0.0.9:80 sorts after it).
+  auto last = r.k.table().services.find(service("10.0.0.1", 1000 + 1199).key);
+  REQUIRE(last != r.k.table().services.end());
+  last->second.destinations.begin()->second.weight = 0;
+  REQUIRE(r.check_once());
+  CHECK(r.drift(DriftKind::destination_settings) == 1);
+  CHECK(r.k.table() == r.expected());
+}
