@@ -83,10 +83,10 @@ check("held connections spread over the backends", len(set(first)) >= 2, first)
 
 variant, events, slowest = "A", {"kill-while-programming": 0, "kill-during-reload": 0,
                                  "stop-then-kill": 0}, 0.0
-first = sorted(events)
-rng.shuffle(first)  # every kind once, even in a short run
+order = sorted(events)
+rng.shuffle(order)  # every kind once, even in a short run
 for r in range(ROUNDS):
-    event = first[r] if r < len(first) else rng.choice(sorted(events))
+    event = order[r] if r < len(order) else rng.choice(sorted(events))
     events[event] += 1
     d.kill()  # the previous round's daemon, whatever it was doing
     if event == "kill-while-programming":
