@@ -473,6 +473,7 @@ void Daemon::shutdown() {
   control_.close();
   metrics_.close();
   health_->shutdown();
+  if (ipvs_repair_) ipvs_repair_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_.remove_services_on_exit) {
     ipvs_->apply(ipvs::Table{});

@@ -30,7 +30,7 @@ void IpvsRepair::set_interval(std::chrono::milliseconds interval) {
 
 void IpvsRepair::arm_periodic() {
   periodic_.cancel();
-  if (interval_.count() <= 0) return;
+  if (interval_.count() <= 0 || stopped_) return;
   periodic_.expires_after(interval_);
   periodic_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive) return;
@@ -40,6 +40,7 @@ void IpvsRepair::arm_periodic() {
 }
 
 void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
+  if (stopped_) return;
   // Conflicts are someone else's services: nothing to retry. Skipped operations come with
   // a failed one.
   if (result.failed.empty() && result.error.empty()) {
@@ -61,7 +62,16 @@ void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
   });
 }
 
+void IpvsRepair::stop() {
+  stopped_ = true;
+  *alive_ = false;  // dumps and slices in flight are dropped
+  periodic_.cancel();
+  retry_.cancel();
+  pending_.reset();
+}
+
 void IpvsRepair::check(bool resync) {
+  if (stopped_) return;
   if (in_flight_) {
     again_ = true;
     again_resync_ |= resync;

@@ -55,6 +55,8 @@ class IpvsRepair {
   void after_apply(const ipvs::ApplyResult& result);
   // Starts a check now (or after the one in flight).
   void check(bool resync);
+  // At shutdown: no further check, retry or repair (remove_services_on_exit must stay done).
+  void stop();
 
   const IpvsRepairCounters& counters() const { return counters_; }
   nlohmann::json status() const;  // status document `ipvs.repair`
@@ -85,6 +87,7 @@ class IpvsRepair {
   bool retry_armed_ = false;
   unsigned failures_ = 0;  // consecutive applies with a failure: the backoff attempt
   bool in_flight_ = false;
+  bool stopped_ = false;
   struct Pending {  // the check being compared, slice by slice
     ipvs::Table kernel;
     ipvs::Drift drift;

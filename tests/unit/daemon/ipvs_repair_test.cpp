@@ -233,3 +233,19 @@ TEST_CASE("ipvs repair: a large table is compared in slices, drift found in the 
   CHECK(r.drift(DriftKind::destination_settings) == 1);
   CHECK(r.k.table() == r.expected());
 }
+
+TEST_CASE("ipvs repair: after stop() nothing is checked, retried or repaired") {
+  Rig r;
+  r.reconcile();
+  r.repair->set_interval(50ms);
+  r.repair->check(false);  // a dump in flight
+  r.repair->stop();
+  r.k.table().services.clear();  // remove_services_on_exit, or an operator: either way
+  ipvs::ApplyResult failed;
+  failed.error = "x";
+  r.repair->after_apply(failed);
+  r.run_until([] { return false; }, 300ms);
+  CHECK(r.k.table().services.empty());
+  CHECK(r.repair->counters().runs == 0);
+  CHECK(r.repair->counters().retries == 0);
+}
