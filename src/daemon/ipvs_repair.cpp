@@ -34,6 +34,7 @@ void IpvsRepair::arm_periodic() {
   periodic_.expires_after(interval_);
   periodic_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive) return;
+    stale_in_row_ = 0;  // a new period: a busy loop gets its few attempts again
     check(false);
     arm_periodic();
   });
@@ -58,6 +59,7 @@ void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
     if (ec || !*alive) return;
     retry_armed_ = false;
     ++counters_.retries;
+    stale_in_row_ = 0;
     check(true);
   });
 }
