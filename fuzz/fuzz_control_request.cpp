@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   int handled = 0;
   Handlers handlers{
-      [&](Reply r) {
+      [&](StatusView, Reply r) {
         ++handled;
         r({{"ok", true}, {"status", {{"schema", 1}}}});
       },

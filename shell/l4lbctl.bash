@@ -27,6 +27,9 @@ _l4lbctl() {
   done
 
   case "$prev" in
+    --view)
+      COMPREPLY=($(compgen -W "summary full" -- "$cur"))
+      return ;;
     -s|--socket)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --service)
@@ -49,7 +52,7 @@ _l4lbctl() {
   case "$command" in
     status)
       if [[ "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "--json --watch -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--json --view --watch -h --help" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "$(_l4lbctl_names instances) $(_l4lbctl_names services)" -- "$cur"))
       fi ;;

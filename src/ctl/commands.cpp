@@ -31,17 +31,17 @@ struct Fetched {
   std::string error;
 };
 
-Fetched fetch_status(const std::string& socket, int timeout_seconds = 30) {
-  auto r = call(socket, {{"command", "status"}}, timeout_seconds);
+Fetched fetch_status(const std::string& socket, const std::string& view, int timeout_seconds = 30) {
+  auto r = call(socket, {{"command", "status"}, {"view", view}}, timeout_seconds);
   if (auto* e = std::get_if<ClientError>(&r)) return {json(), 3, e->message};
   auto& response = std::get<json>(r);
   if (!response.is_object() || !response.value("ok", false) || !response.contains("status")) {
     // The daemon's own words, as for every refused request (l4lbctl(8): exit 1).
     const auto it = response.is_object() ? response.find("error") : response.end();
     return {json(), 1,
-            "l4lbd refused: " +
-                (it != response.end() && it->is_string() ? it->get<std::string>()
-                                                         : std::string("status failed"))};
+            "l4lbd refused: " + (it != response.end() && it->is_string()
+                                     ? it->get<std::string>()
+                                     : std::string("status failed"))};
   }
   return {response["status"], 0, {}};
 }
@@ -49,7 +49,8 @@ Fetched fetch_status(const std::string& socket, int timeout_seconds = 30) {
 // One screenful: what `status` prints once, or the error; returns the exit code.
 int status_once(const std::string& socket, const StatusOptions& o, std::string& out,
                 std::string& err) {
-  auto f = fetch_status(socket);
+  // Text shows what needs a look (cheap at 10,000 services); --json the whole document.
+  auto f = fetch_status(socket, !o.view.empty() ? o.view : o.json ? "full" : "summary");
   if (f.rc != 0) {
     err = "l4lbctl: " + f.error + "\n";
     return f.rc;
@@ -93,7 +94,7 @@ int run_status(const std::string& socket, const StatusOptions& o) {
 
 int run_version(const std::string& socket) {
   std::cout << "l4lbctl " << L4LB_VERSION << "\n" << std::flush;
-  auto f = fetch_status(socket);
+  auto f = fetch_status(socket, "summary");
   if (f.rc != 0) {
     std::cerr << "l4lbd: unknown: " << f.error << "\n";
     return f.rc;
@@ -106,7 +107,8 @@ int run_version(const std::string& socket) {
 }
 
 int run_complete(const std::string& socket, const std::string& what) {
-  auto f = fetch_status(socket, 2);
+  // Backend addresses need every backend; names are in the summary.
+  auto f = fetch_status(socket, what == "backends" ? "full" : "summary", 2);
   if (f.rc != 0) return 0;
   for (const auto& n : completion_names(f.status, what)) std::cout << n << "\n";
   return 0;

@@ -12,6 +12,8 @@ namespace l4lb::ctl {
 struct StatusOptions {
   std::vector<std::string> names;  // instances or services; empty: everything
   bool json = false;
+  // "full" or "summary" (docs/STATUS.md); empty: summary for text, full for --json.
+  std::string view;
   std::optional<double> watch_seconds;  // repeat every so often until interrupted
 };
 

@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
   status->add_flag("--json", status_options.json,
                    "the full status document (schema: docs/STATUS.md)");
   status->add_option("NAME", status_options.names, "only these VRRP instances or services");
+  status
+      ->add_option("--view", status_options.view,
+                   "full: every backend and check; summary: only backends that need a look "
+                   "(default: summary, full with --json)")
+      ->check(CLI::IsMember({"full", "summary"}));
   std::string watch;
   auto* watch_opt =
       status->add_option("--watch", watch, "print again every SECONDS (default 2) until ^C")

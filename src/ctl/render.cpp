@@ -112,7 +112,14 @@ std::string services_section(const json& services) {
          format_si(n(svc, "bps_in")) + "/" + format_si(n(svc, "bps_out"))}};
     if (!flag(svc, "in_kernel", true)) rows[1][1] += " (not in kernel)";
     out += format_table(rows);
-    out += backend_rows(get(svc, "backends", json::array()));
+    const json backends = get(svc, "backends", json::array());
+    const double total = n(svc, "backends_total");
+    if (!backends.empty()) out += backend_rows(backends);
+    // The summary view leaves out the backends that are fine.
+    if (total > static_cast<double>(backends.size()))
+      out += fmt::format("      {} {}backend(s) fine (--view full lists them)\n",
+                         static_cast<long long>(total) - static_cast<long long>(backends.size()),
+                         backends.empty() ? "" : "more ");
   }
   return out;
 }

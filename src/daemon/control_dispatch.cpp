@@ -30,7 +30,7 @@ void answer(std::string_view line, const Peer& peer, const AccessPolicy& policy,
     if (auto* e = std::get_if<RequestError>(&parsed)) return once(error_reply(e->message));
     const Request& request = std::get<Request>(parsed);
     if (auto denied = authorise(request, peer, policy)) return once(error_reply(*denied));
-    if (std::holds_alternative<Status>(request)) return handlers.status(once);
+    if (const auto* s = std::get_if<Status>(&request)) return handlers.status(s->view, once);
     if (std::holds_alternative<Reload>(request)) return handlers.reload(once);
     if (const auto* d = std::get_if<Drain>(&request))
       return once(handlers.drain(d->backend, d->service, true));

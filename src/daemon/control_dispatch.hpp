@@ -51,7 +51,7 @@ class Reply {
 struct Handlers {
   // status and reload call their reply exactly once, now or later on the loop (status is
   // rendered, a reload's file loaded, off the loop).
-  std::function<void(Reply)> status;
+  std::function<void(StatusView, Reply)> status;
   std::function<void(Reply)> reload;
   // add: drain, otherwise undrain. No service: every service.
   std::function<nlohmann::json(const net::Address& backend,

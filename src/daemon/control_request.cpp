@@ -40,6 +40,16 @@ std::variant<std::optional<std::string>, RequestError> string_field(const json& 
   return std::optional<std::string>{it->get_ref<const std::string&>()};
 }
 
+std::variant<Request, RequestError> status_request(const json& object) {
+  if (auto e = only_fields(object, "status", {"command", "view"})) return *e;
+  auto view = string_field(object, "view");
+  if (auto* e = std::get_if<RequestError>(&view)) return *e;
+  const auto& text = std::get<std::optional<std::string>>(view);
+  if (!text || *text == "full") return Request{Status{StatusView::full}};
+  if (*text == "summary") return Request{Status{StatusView::summary}};
+  return RequestError{"field 'view': '" + printable(*text) + "' is not a view (full, summary)"};
+}
+
 template <typename T>
 std::variant<Request, RequestError> drain_request(const json& object, const std::string& command) {
   if (auto e = only_fields(object, command, {"command", "backend", "service"})) return *e;
@@ -92,9 +102,10 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
   const auto& name = std::get<std::optional<std::string>>(command);
   if (!name)
     return RequestError{std::string("missing field 'command' (a string: ") + kCommands + ")"};
-  if (*name == "status" || *name == "reload") {
+  if (*name == "status") return status_request(object);
+  if (*name == "reload") {
     if (auto e = only_fields(object, *name, {"command"})) return *e;
-    return *name == "status" ? Request{Status{}} : Request{Reload{}};
+    return Request{Reload{}};
   }
   if (*name == "drain") return drain_request<Drain>(object, *name);
   if (*name == "undrain") return drain_request<Undrain>(object, *name);

@@ -19,7 +19,12 @@ namespace l4lb::daemon::control {
 // The request line limit, newline included; the server stops reading beyond it.
 constexpr std::size_t kMaxRequestBytes = 64 * 1024;
 
-struct Status {};
+// How much of the status document to render (docs/STATUS.md, "Views"): everything, or what an
+// operator looks at first, which stays cheap at 10,000 services.
+enum class StatusView { full, summary };
+struct Status {
+  StatusView view = StatusView::full;
+};
 struct Reload {};
 // drain / undrain: `backend` in `service`, or in every service when `service` is absent.
 struct Drain {

@@ -43,7 +43,7 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       notify_(io),
       control_(io, control_handlers()),
       metrics_(io, [this](std::function<void(MetricsServer::Text)> done) {
-        render(false, true, [done = std::move(done)](const Rendered& r) { done(r.metrics); });
+        render(Want::metrics, [done = std::move(done)](const Rendered& r) { done(r.metrics); });
       }) {}
 
 Daemon::~Daemon() = default;
@@ -387,9 +387,12 @@ control::Handlers Daemon::control_handlers() {
   // The requests arrive parsed, validated and authorised (control_dispatch.cpp). Status is
   // rendered off the loop and sent as the serialised line it was rendered to.
   return control::Handlers{
-      [this](control::Reply reply) {
-        render(true, false,
-               [reply = std::move(reply)](const Rendered& r) { reply.raw(r.status_reply); });
+      [this](control::StatusView view, control::Reply reply) {
+        const bool summary = view == control::StatusView::summary;
+        render(summary ? Want::status_summary : Want::status,
+               [reply = std::move(reply), summary](const Rendered& r) {
+                 reply.raw(summary ? r.status_summary_reply : r.status_reply);
+               });
       },
       [this](control::Reply reply) {
         reload([reply = std::move(reply)](nlohmann::json result) { reply(std::move(result)); });

@@ -58,16 +58,30 @@ class Daemon {
   // /metrics text, rendered on a worker thread from a snapshot taken on the loop (after the
   // kernel's table is read off the loop). Requests made while one renders share the next.
   struct Rendered {
-    std::shared_ptr<const std::string> status_reply;  // {"ok":true,"status":{...}}\n
-    std::shared_ptr<const std::string> metrics;       // Prometheus text
+    std::shared_ptr<const std::string> status_reply;          // {"ok":true,"status":{...}}\n
+    std::shared_ptr<const std::string> status_summary_reply;  // the same, summary view
+    std::shared_ptr<const std::string> metrics;               // Prometheus text
   };
-  void render(bool want_status, bool want_metrics, std::function<void(const Rendered&)> done);
+  enum class Want { status, status_summary, metrics };
+  void render(Want want, std::function<void(const Rendered&)> done);
 
  private:
   control::Handlers control_handlers();
   void set_admin_group(const std::optional<std::string>& group);
   void start_render();
+  // Everything but the health checks, at once (small); the checks follow in slices.
   StatusSnapshot snapshot(ipvs::Table kernel) const;
+  struct SnapshotJob {
+    StatusSnapshot snapshot;
+    std::optional<health::BackendKey> cursor;  // the last check copied
+    TimePoint started;
+    int slices = 0, long_slices = 0;
+    std::chrono::microseconds longest_slice{0};
+    std::function<void(SnapshotJob&)> done;
+  };
+  // At most this much loop time per slice of the checks' copy (about 300 checks here).
+  static constexpr std::chrono::microseconds kSnapshotSlice{500};
+  void snapshot_checks(std::shared_ptr<SnapshotJob> job);
   void start_reload();
   void log_summaries();
   nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
@@ -134,7 +148,7 @@ class Daemon {
   Worker render_worker_{io_, "l4lb-render"};
   Worker reload_worker_{io_, "l4lb-reload"};
   struct RenderWaiter {
-    bool status = false, metrics = false;
+    Want want;
     std::function<void(const Rendered&)> done;
   };
   std::vector<RenderWaiter> render_waiting_;  // for the next rendering

@@ -4,15 +4,16 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
+
 #include "common/log.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/metrics.hpp"
 
 namespace l4lb::daemon {
 
-void Daemon::render(bool want_status, bool want_metrics,
-                    std::function<void(const Rendered&)> done) {
-  render_waiting_.push_back(RenderWaiter{want_status, want_metrics, std::move(done)});
+void Daemon::render(Want want, std::function<void(const Rendered&)> done) {
+  render_waiting_.push_back(RenderWaiter{want, std::move(done)});
   start_render();
 }
 
@@ -31,8 +32,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
     s.rtnetlink = vrrp_->netlink_stats();
   }
   if (health_) {
-    s.health_running = true;
-    s.health = health_->snapshot();
+    s.health_running = true;  // the checks themselves are copied in slices (snapshot_checks)
     const auto stats = health_->stats();
     s.half_open = stats.half_open;
     s.health_local_resource_errors = stats.local_resource_errors;
@@ -59,38 +59,53 @@ void Daemon::start_render() {
   render_running_ = true;
   auto waiters = std::make_shared<std::vector<RenderWaiter>>(std::move(render_waiting_));
   render_waiting_.clear();
-  bool want_status = false, want_metrics = false;
+  bool want_status = false, want_summary = false, want_metrics = false;
   for (const auto& w : *waiters) {
-    want_status |= w.status;
-    want_metrics |= w.metrics;
+    want_status |= w.want == Want::status;
+    want_summary |= w.want == Want::status_summary;
+    want_metrics |= w.want == Want::metrics;
   }
-  auto go = [this, waiters, want_status, want_metrics](ipvs::Table kernel) {
-    const auto taken = Clock::now();
-    auto snap = std::make_shared<const StatusSnapshot>(snapshot(std::move(kernel)));
-    const auto snapshot_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - taken).count();
-    log::debug("status snapshot took {} us on the loop", snapshot_us);
-    render_worker_.post([this, snap, waiters, want_status,
-                         want_metrics]() mutable -> Worker::Continuation {
-      Rendered r;
-      {
-        const nlohmann::json doc = status_document(*snap);
-        snap.reset();
-        if (want_status)
-          r.status_reply =
-              std::make_shared<const std::string>(R"({"ok":true,"status":)" + doc.dump() + "}\n");
-        if (want_metrics) r.metrics = std::make_shared<const std::string>(render_metrics(doc));
-      }
-      // The document of a large table is tens of MiB of small allocations; give them back
-      // to the system instead of keeping the peak as the daemon's resident size.
-      ::malloc_trim(0);
-      return [this, r, waiters] {
-        for (auto& w : *waiters)
-          if (w.done) w.done(r);
-        render_running_ = false;
-        start_render();  // requests that came in meanwhile share the next rendering
-      };
-    });
+  auto go = [this, waiters, want_status, want_summary, want_metrics](ipvs::Table kernel) {
+    auto job = std::make_shared<SnapshotJob>();
+    job->snapshot = snapshot(std::move(kernel));
+    job->started = Clock::now();
+    job->done = [this, waiters, want_status, want_summary, want_metrics](SnapshotJob& finished) {
+      log::debug(
+          "status snapshot: {} slices ({} over {} us), longest {} us, {} us in all",
+          finished.slices, finished.long_slices, 2 * kSnapshotSlice.count(),
+          finished.longest_slice.count(),
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - finished.started)
+              .count());
+      auto snap = std::make_shared<const StatusSnapshot>(std::move(finished.snapshot));
+      render_worker_.post([this, snap, waiters, want_status, want_summary,
+                           want_metrics]() mutable -> Worker::Continuation {
+        Rendered r;
+        auto reply_line = [](const nlohmann::json& doc) {
+          return std::make_shared<const std::string>(R"({"ok":true,"status":)" + doc.dump() +
+                                                     "}\n");
+        };
+        if (want_summary)
+          r.status_summary_reply = reply_line(status_document(*snap, StatusView::summary));
+        if (want_status || want_metrics) {
+          const nlohmann::json doc = status_document(*snap, StatusView::full);
+          snap.reset();
+          if (want_status) r.status_reply = reply_line(doc);
+          if (want_metrics) r.metrics = std::make_shared<const std::string>(render_metrics(doc));
+        }
+        // The document of a large table is tens of MiB of small allocations; give them back
+        // to the system instead of keeping the peak as the daemon's resident size.
+        ::malloc_trim(0);
+        return [this, r, waiters] {
+          for (auto& w : *waiters)
+            if (w.done) w.done(r);
+          render_running_ = false;
+          start_render();  // requests that came in meanwhile share the next rendering
+        };
+      });
+    };
+    // Room for every check up front: growing the vector would copy it all in one slice.
+    if (health_) job->snapshot.health.reserve(health_->size() + health_->size() / 8);
+    snapshot_checks(std::move(job));
   };
   if (!ipvs_) return go(ipvs::Table{});
   if (!table_reader_) return go(ipvs_->current());
@@ -102,6 +117,21 @@ void Daemon::start_render() {
     }
     go(std::move(*table));
   });
+}
+
+void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {
+  // One slice now, the next after whatever else is queued on the loop (adverts, checks).
+  const auto begin = Clock::now();
+  const bool last =
+      !health_ || health_->snapshot_slice(job->cursor, job->snapshot.health, kSnapshotSlice);
+  job->longest_slice =
+      std::max(job->longest_slice,
+               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin));
+  ++job->slices;
+  if (Clock::now() - begin > 2 * kSnapshotSlice) ++job->long_slices;
+  if (last) return job->done(*job);
+  boost::asio::post(io_,
+                    [this, job = std::move(job)]() mutable { snapshot_checks(std::move(job)); });
 }
 
 void Daemon::log_summaries() {

@@ -15,6 +15,7 @@
 
 #include "common/histogram.hpp"
 #include "config/config.hpp"
+#include "daemon/control_request.hpp"
 #include "daemon/drains.hpp"
 #include "health/status.hpp"
 #include "ipvs/table.hpp"
@@ -56,7 +57,10 @@ struct StatusSnapshot {
   std::vector<std::pair<std::string, std::uint64_t>> log_suppressed;  // by category
 };
 
-// The status document (docs/STATUS.md) for a snapshot. Pure; runs on a worker thread.
-nlohmann::json status_document(const StatusSnapshot& s);
+using control::StatusView;
+
+// The status document (docs/STATUS.md) for a snapshot, in one of its views. Pure; runs on a
+// worker thread.
+nlohmann::json status_document(const StatusSnapshot& s, StatusView view = StatusView::full);
 
 }  // namespace l4lb::daemon

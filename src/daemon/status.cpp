@@ -96,12 +96,14 @@ int healthy_backends(const StatusSnapshot& snap, const config::Service& service,
 
 }  // namespace
 
-nlohmann::json status_document(const StatusSnapshot& snap) {
+nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
+  const bool summary = view == StatusView::summary;
   static const config::Config empty;
   const config::Config& cfg = snap.config ? *snap.config : empty;
   const ipvs::Table& kernel = snap.kernel;
   json doc;
   doc["schema"] = 1;
+  doc["view"] = summary ? "summary" : "full";
   doc["daemon"] = {{"node", cfg.node_name},
                    {"version", L4LB_VERSION},
                    {"pid", snap.pid},
@@ -190,12 +192,22 @@ nlohmann::json status_document(const StatusSnapshot& snap) {
             s.health.type == config::HealthType::none
                 ? "unchecked"
                 : std::string(health::to_string(h ? h->status : health::Status::unknown));
+        const bool drained = snap.drains.is_drained(s.name, b.address);
+        if (dest) {
+          active += dest->active_conns;
+          inactive += dest->inactive_conns;
+        }
+        // The summary lists only what needs a look: not up, drained, or missing from the kernel.
+        // (Without IPVS nothing is in the kernel; the ipvs section says so once.)
+        const bool fine = (state == "up" || state == "unchecked") && !drained &&
+                          (dest != nullptr || !snap.ipvs_available);
+        if (summary && fine) continue;
         json bj = {{"address", b.address.to_string()},
                    {"port", bport},
                    {"weight", dest ? json(dest->weight) : json()},
                    {"weight_configured", b.weight},
                    {"health", state},
-                   {"drained", snap.drains.is_drained(s.name, b.address)},
+                   {"drained", drained},
                    {"in_kernel", dest != nullptr},
                    {"latency_ms",
                     h && h->last_latency_us ? json(h->last_latency_us->count() / 1000.0) : json()},
@@ -203,23 +215,22 @@ nlohmann::json status_document(const StatusSnapshot& snap) {
                    {"active_conns", dest ? dest->active_conns : 0},
                    {"inactive_conns", dest ? dest->inactive_conns : 0}};
         put_traffic(bj, dest ? dest->stats : ipvs::Stats{});
-        if (dest) {
-          active += dest->active_conns;
-          inactive += dest->inactive_conns;
-        }
         backends.push_back(bj);
       }
       svc["active_conns"] = active;
       svc["inactive_conns"] = inactive;
+      svc["backends_total"] = s.backends.size();
       svc["backends"] = backends;
       services.push_back(svc);
     }
   }
   doc["services"] = services;
 
-  json checks = json::array();
-  for (const auto& [key, h] : snap.health) checks.push_back(health_json(key, h));
-  doc["health"] = checks;
+  if (!summary) {  // every check's detail: the bulk of the document at scale
+    json checks = json::array();
+    for (const auto& [key, h] : snap.health) checks.push_back(health_json(key, h));
+    doc["health"] = checks;
+  }
   if (snap.health_running) {
     const auto& ho = snap.half_open;
     doc["health_checker"] = {{"local_resource_errors", snap.health_local_resource_errors},

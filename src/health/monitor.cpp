@@ -216,6 +216,22 @@ std::vector<std::pair<BackendKey, BackendHealth>> Monitor::snapshot() const {
   return out;
 }
 
+bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor,
+                             std::vector<std::pair<BackendKey, BackendHealth>>& out,
+                             std::chrono::microseconds budget) const {
+  auto it = cursor ? checks_.upper_bound(*cursor) : checks_.begin();
+  const auto deadline = Clock::now() + budget;
+  // Reading the clock costs more than copying one check: look at it every 64.
+  for (std::size_t n = 1; it != checks_.end(); ++it, ++n) {
+    out.emplace_back(it->first, it->second->health);
+    if (n % 64 == 0 && Clock::now() >= deadline) {
+      cursor = it->first;
+      return std::next(it) == checks_.end();
+    }
+  }
+  return true;
+}
+
 void Monitor::shutdown() {
   for (auto& [key, check] : checks_) check->stop();
   checks_.clear();

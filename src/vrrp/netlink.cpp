@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -82,11 +84,28 @@ void Netlink::wait() {
                          ++stats_.overflows;
                          log::warning("rtnetlink: event stream error ({}), resynchronising",
                                       nl_geterror(n));
-                         if (!resync()) retry_resync();
+                         const bool drained = drain_events();
+                         if (!resync() || !drained) retry_resync();
                        }
                        if (on_change_) on_change_();
                        wait();
                      });
+}
+
+bool Netlink::drain_events() {
+  // The kernel reports an overflow once, then drops further events silently for as long as
+  // the socket stays congested, i.e. until its queue has been emptied. Events queued before
+  // the re-read are stale anyway, so empty the queue first: from then on a lost event is
+  // reported again, and nothing can go missing between the re-read and the next error.
+  const int fd = nl_cache_mngr_get_fd(mngr_);
+  std::array<char, 16384> buf;
+  for (int i = 0; i < kMaxDrainReads; ++i) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n >= 0) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    if (errno != EINTR && errno != ENOBUFS) return false;
+  }
+  return false;  // still full after that many reads: re-read once more later
 }
 
 bool Netlink::resync() {
@@ -107,7 +126,8 @@ void Netlink::retry_resync() {
   retry_.expires_after(std::chrono::milliseconds(200));
   retry_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    if (!resync()) return retry_resync();
+    const bool drained = drain_events();
+    if (!resync() || !drained) return retry_resync();
     if (on_change_) on_change_();
   });
 }

@@ -79,7 +79,11 @@ class Netlink : public AddressTable, public LinkView {
   Result remove(int ifindex, const net::Prefix& p, std::string& error) override;
 
  private:
+  // Bounds the work of one drain (each read returns up to 16 KiB of events).
+  static constexpr int kMaxDrainReads = 4096;
+
   void wait();
+  bool drain_events();
   bool resync();
   void retry_resync();
 

@@ -112,7 +112,7 @@ def main():
         expect(l4lbctl, ["l4lbctl", "dr"], ["drain"], env)
         expect(l4lbctl, ["l4lbctl", "--"], ["--socket", "--help"], env)
         expect(l4lbctl, ["l4lbctl", "status", ""], ["ingress", "gateway", "ldap", "kerberos"], env)
-        expect(l4lbctl, ["l4lbctl", "status", "--"], ["--json", "--watch", "--help"], env)
+        expect(l4lbctl, ["l4lbctl", "status", "--"], ["--json", "--view", "--watch", "--help"], env)
         expect(l4lbctl, ["l4lbctl", "status", "l"], ["ldap"], env)
         expect(l4lbctl, ["l4lbctl", "drain", ""], ["192.168.1.10", "192.168.1.11", "192.168.1.12"], env)
         expect(l4lbctl, ["l4lbctl", "drain", "192.168.1.10", "--service", ""], ["ldap", "kerberos"], env)

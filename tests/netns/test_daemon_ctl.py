@@ -110,10 +110,22 @@ class DaemonAndCtl(unittest.TestCase):
         netns.wait_until(lambda: {b["address"]: b["health"] for b in self.status()["services"][0]["backends"]}
                          == {"127.0.0.2": "up", "127.0.0.3": "down"}, timeout=10,
                          what="health states")
+        # The table shows the backend that needs a look and counts the other one...
         text = self.ctl("status", check=0).stdout
-        for needle in ("front", "MASTER", "120(120)", "10.77.0.100:8080/tcp", "127.0.0.2:9001",
-                       "IPVS: UNAVAILABLE", "1/1 ok"):
+        for needle in ("front", "MASTER", "120(120)", "10.77.0.100:8080/tcp", "127.0.0.3:9001",
+                       "IPVS: UNAVAILABLE", "1/1 ok", "1 more backend(s) fine"):
             self.assertIn(needle, text)
+        self.assertNotIn("127.0.0.2:9001", text)
+        # ... and --view full lists both (the summary document asked for has no check detail).
+        full = self.ctl("status", "--view", "full", check=0).stdout
+        for needle in ("127.0.0.2:9001", "127.0.0.3:9001"):
+            self.assertIn(needle, full)
+        self.assertNotIn("more backend(s)", full)
+        summary = json.loads(self.ctl("status", "--json", "--view", "summary", check=0).stdout)
+        self.assertEqual(summary["view"], "summary")
+        self.assertNotIn("health", summary)
+        self.assertEqual([b["address"] for b in summary["services"][0]["backends"]], ["127.0.0.3"])
+        self.assertEqual(summary["services"][0]["backends_total"], 2)
 
     def test_02_broken_reload_changes_nothing(self):
         before = self.status()["vrrp"]

@@ -91,13 +91,23 @@ TEST_CASE("missing fields, bad values and unknown commands") {
 
 TEST_CASE("unknown fields are refused, naming the field and the allowed ones") {
   CHECK(error(R"({"command":"status","verbose":true})") ==
-        "unknown field 'verbose' in a 'status' request (fields: command)");
+        "unknown field 'verbose' in a 'status' request (fields: command, view)");
   CHECK(error(R"({"command":"reload","file":"/etc/passwd"})") ==
         "unknown field 'file' in a 'reload' request (fields: command)");
   CHECK(error(R"({"command":"drain","backend":"10.0.0.1","servce":"web"})") ==
         "unknown field 'servce' in a 'drain' request (fields: command, backend, service)");
   CHECK(error(R"({"command":"status","backend":"10.0.0.1"})") ==
-        "unknown field 'backend' in a 'status' request (fields: command)");
+        "unknown field 'backend' in a 'status' request (fields: command, view)");
+}
+
+TEST_CASE("status takes an optional view, full by default") {
+  auto view = [](const char* line) { return std::get<Status>(ok(line)).view; };
+  CHECK(view(R"({"command":"status"})") == StatusView::full);
+  CHECK(view(R"({"command":"status","view":"full"})") == StatusView::full);
+  CHECK(view(R"({"command":"status","view":"summary"})") == StatusView::summary);
+  CHECK(error(R"({"command":"status","view":"brief"})") ==
+        "field 'view': 'brief' is not a view (full, summary)");
+  CHECK(error(R"({"command":"status","view":1})") == "field 'view' must be a string, got number");
 }
 
 TEST_CASE("anything but one JSON object is an error") {
@@ -183,8 +193,8 @@ struct Calls {
   std::vector<std::string> seen;
   std::vector<nlohmann::json> replies;
   Handlers handlers() {
-    return Handlers{[this](Reply r) {
-                      seen.push_back("status");
+    return Handlers{[this](StatusView v, Reply r) {
+                      seen.push_back(v == StatusView::summary ? "status summary" : "status");
                       r({{"ok", true}, {"status", {{"schema", 1}}}});
                     },
                     [this](Reply r) {
@@ -209,14 +219,15 @@ TEST_CASE("answer routes typed requests and replies exactly once") {
   Calls c;
   const Peer root{0, 0, {}};
   c.answer_line(R"({"command":"status"})", root);
+  c.answer_line(R"({"command":"status","view":"summary"})", root);
   c.answer_line(R"({"command":"reload"})", root);
   c.answer_line(R"({"command":"drain","backend":"10.0.0.1","service":"web"})", root);
   c.answer_line(R"({"command":"undrain","backend":"10.0.0.1"})", root);
-  CHECK(c.seen ==
-        std::vector<std::string>{"status", "reload", "drain 10.0.0.1 web", "undrain 10.0.0.1 *"});
-  REQUIRE(c.replies.size() == 4);
+  CHECK(c.seen == std::vector<std::string>{"status", "status summary", "reload",
+                                           "drain 10.0.0.1 web", "undrain 10.0.0.1 *"});
+  REQUIRE(c.replies.size() == 5);
   CHECK(c.replies[0]["status"]["schema"] == 1);
-  CHECK(c.replies[3]["message"] == "done");
+  CHECK(c.replies[4]["message"] == "done");
 
   // Errors never reach a handler.
   c = Calls{};
@@ -237,7 +248,7 @@ TEST_CASE("answer routes typed requests and replies exactly once") {
 
 TEST_CASE("a throwing handler becomes one error reply, never an escaping exception") {
   std::vector<nlohmann::json> replies;
-  Handlers h{[](Reply r) {
+  Handlers h{[](StatusView, Reply r) {
                r({{"ok", true}});
                throw std::runtime_error("after replying");
              },
@@ -260,7 +271,7 @@ TEST_CASE("a pre-serialised reply reaches the session as the same line, once") {
   // Status is rendered off the loop into one shared line; the session must send those bytes,
   // not a re-serialised copy, and a handler replying twice still sends one line.
   auto line = std::make_shared<const std::string>("{\"ok\":true,\"status\":{\"schema\":1}}\n");
-  Handlers h{[&](Reply r) {
+  Handlers h{[&](StatusView, Reply r) {
                r.raw(line);
                r({{"ok", false}});
              },
