@@ -170,6 +170,9 @@ struct SyncDaemon {
 
 struct Ipvs {
   IpvsTimeouts timeouts;
+  // How often the kernel's table is checked for drift on owned services (0: never; checks
+  // after failed operations still run).
+  std::chrono::milliseconds reconcile_interval{10000};
   // /proc/sys/net/ipv4/vs/<name> = value, for the allow-listed names (keys.hpp kIpvsSysctls).
   std::map<std::string, int> sysctls;
   std::optional<SyncDaemon> sync_daemon;

@@ -184,6 +184,8 @@ ConfigDiff diff(const Config& a, const Config& b) {
   if (a.ipvs.timeouts != b.ipvs.timeouts) d.global_fields.emplace_back("ipvs.timeouts");
   if (a.ipvs.sysctls != b.ipvs.sysctls) d.global_fields.emplace_back("ipvs.sysctls");
   if (a.ipvs.sync_daemon != b.ipvs.sync_daemon) d.global_fields.emplace_back("ipvs.sync_daemon");
+  if (a.ipvs.reconcile_interval != b.ipvs.reconcile_interval)
+    d.global_fields.emplace_back("ipvs.reconcile_interval");
   if (a.remove_services_on_exit != b.remove_services_on_exit)
     d.global_fields.emplace_back("remove_services_on_exit");
 

@@ -14,7 +14,8 @@ namespace l4lb::config {
 inline constexpr std::array<std::string_view, 8> kTopKeys{
     "node_name", "vrrp",    "services", "state_dir",
     "control",   "metrics", "ipvs",     "remove_services_on_exit"};
-inline constexpr std::array<std::string_view, 3> kIpvsKeys{"timeouts", "sysctls", "sync_daemon"};
+inline constexpr std::array<std::string_view, 4> kIpvsKeys{"timeouts", "sysctls", "sync_daemon",
+                                                           "reconcile_interval"};
 inline constexpr std::array<std::string_view, 8> kSyncDaemonKeys{
     "instance", "interface", "sync_id", "group", "port", "ttl", "maxlen", "backup_on_master"};
 inline constexpr std::array<std::string_view, 3> kIpvsTimeoutKeys{"tcp", "tcpfin", "udp"};

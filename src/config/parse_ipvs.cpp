@@ -112,6 +112,16 @@ void parse_ipvs(const Value& v, Ipvs& out, Reporter& r) {
   if (auto* f = m.find("timeouts")) parse_timeouts(*f, out.timeouts, r);
   if (auto* f = m.find("sysctls")) parse_sysctls(*f, out.sysctls, r);
   if (auto* f = m.find("sync_daemon")) parse_sync_daemon(*f, out.sync_daemon, r);
+  if (auto* f = m.find("reconcile_interval")) {
+    // 0 turns the periodic check off; under 1s a 10,000-service node would dump all the time.
+    auto d = read_duration(*f, Duration{0}, Duration{3600 * 1000}, r);
+    if (d && d->count() != 0 && d->count() < 1000)
+      r.error(f->at, fmt::format("reconcile_interval: {} is too short (0 for off, or at least "
+                                 "1s)",
+                                 format_duration(*d)));
+    else if (d)
+      out.reconcile_interval = *d;
+  }
 }
 
 }  // namespace l4lb::config

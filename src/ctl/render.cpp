@@ -170,6 +170,30 @@ std::string sync_lines(const json& sync) {
   return out;
 }
 
+// Drift repair of the kernel's IPVS table (daemon/ipvs_repair.hpp), when IPVS is open.
+std::string repair_line(const json& r) {
+  if (r.empty()) return "";
+  std::string kinds;
+  double found = 0;
+  const json drift = get(r, "drift_total", json::object());
+  for (const auto& [kind, n] : drift.items()) {
+    const double v = n.is_number() ? n.get<double>() : 0;
+    found += v;
+    if (v > 0) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, format_si(v));
+  }
+  const json iv = r.contains("reconcile_interval_ms") ? r["reconcile_interval_ms"] : json();
+  const double every = iv.is_number() ? iv.get<double>() / 1000 : 0;
+  std::string out = fmt::format(
+      "IPVS drift: {} found{}, {} repairs, {} check errors, {} resyncs, {} ENOBUFS; {}\n",
+      format_si(found), kinds.empty() ? "" : " (" + kinds + ")", s(r, "repairs_total", "0"),
+      s(r, "errors_total", "0"), s(r, "resyncs_total", "0"), s(r, "nobufs_total", "0"),
+      every > 0 ? fmt::format("checked every {}s ({} checks)", every, s(r, "runs_total", "0"))
+                : std::string("periodic check off"));
+  if (!get(r, "last_error", std::string()).get<std::string>().empty())
+    out += "IPVS drift check: ERROR: " + s(r, "last_error") + "\n";
+  return out;
+}
+
 }  // namespace
 
 std::string format_age(double seconds) {
@@ -229,6 +253,7 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
                        flag(nft, "in_sync", false) ? "in sync" : "NOT IN SYNC");
   if (!get(nft, "error", std::string()).get<std::string>().empty())
     out += "nftables: ERROR: " + s(nft, "error") + "\n";
+  out += repair_line(get(ipvs, "repair", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()));
   return out;

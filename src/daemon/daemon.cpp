@@ -124,7 +124,7 @@ void Daemon::apply(const config::Config& next) {
           s.name, s.ports.size(), health::kMaxPerPortChecks);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
-    auto kernel = ipvs::open_netlink_kernel(error);
+    auto kernel = ipvs::open_netlink_kernel(error, ipvs_rcvbuf_);
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
       remember_adopted(next);
@@ -134,6 +134,8 @@ void Daemon::apply(const config::Config& next) {
       else
         log::warning("ipvs: no second netlink socket for status ({}); status reads on the loop",
                      error);
+      ipvs_repair_ = std::make_unique<IpvsRepair>(io_, *ipvs_, table_reader_.get(),
+                                                  [this] { reconcile_ipvs(); });
     } else {
       ipvs_error_ = error;
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
@@ -149,6 +151,7 @@ void Daemon::apply(const config::Config& next) {
   // The SNAT rules before the services they translate: a new service's first connections
   // already leave with the balancer's address. (On reload this already ran, see start_reload.)
   if (auto e = apply_nft(next)) log::err("nft: {}", *e);
+  if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
   reconcile_ipvs();
   update_quorum();
 }
@@ -336,6 +339,7 @@ void Daemon::reconcile_ipvs() {
       config_.services, [this](const config::Service& s, std::uint16_t port,
                                const config::Backend& b) { return backend_state(s, port, b); });
   auto result = ipvs_->apply(table);
+  if (ipvs_repair_) ipvs_repair_->after_apply(result);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
   for (const auto& f : result.failed) log::err("ipvs operation failed: {}", f);
@@ -489,6 +493,7 @@ void Daemon::shutdown() {
   metrics_.close();
   health_->shutdown();
   sync_->stop();
+  if (ipvs_repair_) ipvs_repair_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_.remove_services_on_exit) {
     ipvs_->apply(ipvs::Table{});

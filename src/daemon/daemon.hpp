@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/drains.hpp"
+#include "daemon/ipvs_repair.hpp"
 #include "daemon/loop_lag.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/notify_runner.hpp"
@@ -47,6 +48,8 @@ class Daemon {
   bool start();
   // l4lbd --netlink-rcvbuf: the rtnetlink event socket's receive buffer; before start().
   void set_netlink_event_buffer(int bytes) { netlink_event_buffer_ = bytes; }
+  // l4lbd --ipvs-rcvbuf (testing): the IPVS socket's receive buffer; before start().
+  void set_ipvs_rcvbuf(int bytes) { ipvs_rcvbuf_ = bytes; }
 
   // The reload transaction: the file is loaded, validated and diffed on a worker thread, the
   // change applied on the loop. `done` gets {ok, errors[], warnings[], changes[]} on the loop.
@@ -125,7 +128,9 @@ class Daemon {
   std::unique_ptr<health::Monitor> health_;
   std::unique_ptr<ipvs::Programmer> ipvs_;
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
-  std::optional<std::string> ipvs_error_;            // why IPVS could not be opened (reported once)
+  std::unique_ptr<IpvsRepair> ipvs_repair_;          // drift checks and retries (after the reader)
+  int ipvs_rcvbuf_ = 0;
+  std::optional<std::string> ipvs_error_;  // why IPVS could not be opened (reported once)
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;

@@ -49,6 +49,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   s.ipvs_tuning = ipvs_tuning_status();
   s.ipvs_sync = ipvs_sync_status();
   s.nft = nft_status();
+  if (ipvs_repair_) s.ipvs_repair = ipvs_repair_->status();
   s.lag.push_back({"loop", "timer_lateness", loop_lag_.histogram()});
   for (const Worker* w : {&render_worker_, &reload_worker_})
     s.lag.push_back({w->name(), "queue_delay", w->queue_delay()});

@@ -26,6 +26,12 @@ int main(int argc, char** argv) {
                  "link/address events is lost and answered with a full re-read)")
       ->check(CLI::Range(1024, 1 << 30))
       ->capture_default_str();
+  int ipvs_rcvbuf = 0;
+  app.add_option("--ipvs-rcvbuf", ipvs_rcvbuf,
+                 "testing: receive buffer of the IPVS netlink socket, bytes (0: 16 MiB); a "
+                 "tiny one loses answers (ENOBUFS), which l4lbd answers with a checked resync")
+      ->check(CLI::Range(0, 1 << 30))
+      ->group("");
   app.add_option("--log-level", level, "err, warning, notice, info or debug")
       ->check(CLI::IsMember({"err", "warning", "notice", "info", "debug"}))
       ->capture_default_str();
@@ -65,6 +71,7 @@ int main(int argc, char** argv) {
   boost::asio::io_context io(1);
   daemon::Daemon d(io, config_path);
   d.set_netlink_event_buffer(netlink_rcvbuf);
+  d.set_ipvs_rcvbuf(ipvs_rcvbuf);
   if (!d.start()) return 1;
   io.run();
   return 0;

@@ -350,6 +350,28 @@ std::string render_metrics(const nlohmann::json& status) {
   w.add("l4lb_nft_repairs_total", "counter",
         "Times l4lbd's nftables table was found changed or deleted by someone else and restored.",
         {}, num(nft, "repairs_total"));
+  // Drift repair (daemon/ipvs_repair.hpp): present once IPVS is open.
+  const json repair = get(ipvs, "repair", json::object());
+  if (!repair.empty()) {
+    w.add("l4lb_ipvs_reconcile_runs_total", "counter",
+          "Checks of the kernel's IPVS table against what l4lbd programmed.", {},
+          num(repair, "runs_total"));
+    const json drift = get(repair, "drift_total", json::object());
+    for (const auto& [kind, n] : drift.items())
+      w.add("l4lb_ipvs_drift_total", "counter",
+            "Changes found on l4lbd's own IPVS services that l4lbd did not make.", {{"kind", kind}},
+            n.is_number() ? n.get<double>() : 0);
+    w.add("l4lb_ipvs_drift_repairs_total", "counter",
+          "Checks that found drift and reprogrammed the kernel.", {}, num(repair, "repairs_total"));
+    w.add("l4lb_ipvs_reconcile_errors_total", "counter",
+          "Checks that could not read the kernel's IPVS table.", {}, num(repair, "errors_total"));
+    w.add("l4lb_ipvs_resyncs_total", "counter",
+          "Re-reads of the kernel's IPVS table after a failed operation or lost answers.", {},
+          num(repair, "resyncs_total"));
+    w.add("l4lb_ipvs_netlink_nobufs_total", "counter",
+          "Answers lost to a full IPVS netlink socket buffer (ENOBUFS).", {},
+          num(repair, "nobufs_total"));
+  }
   return w.str();
 }
 

@@ -50,6 +50,7 @@ struct StatusSnapshot {
   std::uint64_t ipvs_operations = 0, ipvs_operation_errors = 0;
   std::vector<std::string> ipvs_conflicts;
   nlohmann::json nft;  // l4lbd's nftables table (nft_table.cpp), as of the last apply or check
+  nlohmann::json ipvs_repair;  // IpvsRepair::status(): drift checks, repairs, retries
   nlohmann::json ipvs_tuning;  // read on the loop (one netlink round trip, a few /proc files)
   nlohmann::json ipvs_sync;    // null unless ipvs.sync_daemon is configured (no I/O)
   std::optional<vrrp::Runtime::NetlinkStats> rtnetlink;  // when VRRP runs

@@ -275,6 +275,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                  {"operations_total", snap.ipvs_operations},
                  {"operation_errors_total", snap.ipvs_operation_errors},
                  {"conflicts", conflicts},
+                 {"repair", snap.ipvs_repair},
                  {"tuning", snap.ipvs_tuning}};
   doc["ipvs"]["sync"] = sync_section(snap);
   doc["nft"] = snap.nft;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <limits>
+#include <utility>
 
 namespace l4lb::ipvs {
 
@@ -86,11 +87,15 @@ std::vector<OpResult> FakeKernel::apply(std::span<const Operation> ops) {
   std::vector<OpResult> results;
   results.reserve(ops.size());
   if (!ops.empty()) ++counters_.batches;
+  const std::optional<std::size_t> lost = std::exchange(nobufs_after, std::nullopt);
+  if (lost && *lost < ops.size()) ++counters_.nobufs;
   for (const auto& op : ops) {
     ++counters_.operations;
     OpResult r;
     r.error = apply_one(op);
-    if (r.error) {
+    if (lost && results.size() >= *lost) {
+      r = {EIO, "no answer from the kernel (Out of memory); outcome unknown"};
+    } else if (r.error) {
       ++counters_.failed;
       r.message = explain_error(op, r.error);
     }

@@ -3,6 +3,7 @@
 // weights/thresholds, EINVAL for a cross-family destination not tunnelled), for tests.
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -28,6 +29,10 @@ class FakeKernel : public Kernel {
   Table& table() { return table_; }
   std::set<std::string>& schedulers() { return schedulers_; }
   std::string fail_dump;  // non-empty: dump() fails with this error
+  // Set: the next apply() overflows the socket's receive buffer (ENOBUFS) after answering
+  // this many operations. The kernel still carries out every operation (as the real one
+  // does: only the answers are lost); the rest are reported as EIO, outcome unknown.
+  std::optional<std::size_t> nobufs_after;
   Timeouts& kernel_timeouts() { return timeouts_; }
   int set_timeouts_calls = 0;
   std::vector<SyncDaemon>& running_sync() { return sync_; }

@@ -52,6 +52,10 @@ struct KernelCounters {
   std::uint64_t failed = 0;      // of which the kernel refused
   std::uint64_t batches = 0;     // write round trips (sendmsg of one or more operations)
   std::uint64_t dumps = 0;       // dump requests (one for services, one per service for dests)
+  // The socket's receive buffer overflowed (ENOBUFS): answers were lost, so the outcome of
+  // the operations in flight is unknown and the model must be re-read.
+  std::uint64_t nobufs = 0;
+  std::uint64_t dumps_interrupted = 0;  // NLM_F_DUMP_INTR: the table changed during a dump
 };
 
 class Kernel {
@@ -94,7 +98,8 @@ class Kernel {
 };
 
 // nullptr and a clear `error` ("IPVS is not available: module ip_vs not loaded",
-// "... no CAP_NET_ADMIN") when IPVS cannot be used.
-std::unique_ptr<Kernel> open_netlink_kernel(std::string& error);
+// "... no CAP_NET_ADMIN") when IPVS cannot be used. `rcvbuf` > 0 shrinks the socket's
+// receive buffer to that many bytes (testing only: l4lbd --ipvs-rcvbuf, to provoke ENOBUFS).
+std::unique_ptr<Kernel> open_netlink_kernel(std::string& error, int rcvbuf = 0);
 
 }  // namespace l4lb::ipvs

@@ -51,7 +51,7 @@ NetlinkKernel::~NetlinkKernel() {
   if (sock_) nl_socket_free(sock_);
 }
 
-std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
+std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error, int rcvbuf) {
   std::unique_ptr<NetlinkKernel> k(new NetlinkKernel());
   k->sock_ = nl_socket_alloc();
   if (!k->sock_) {
@@ -79,6 +79,7 @@ std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
   int size = kBufferBytes;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
   setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
   int rcv = 0, snd = 0;
   socklen_t len = sizeof(rcv);
   getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
@@ -93,8 +94,8 @@ std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
   return k;
 }
 
-std::unique_ptr<Kernel> open_netlink_kernel(std::string& error) {
-  auto k = NetlinkKernel::open(error);
+std::unique_ptr<Kernel> open_netlink_kernel(std::string& error, int rcvbuf) {
+  auto k = NetlinkKernel::open(error, rcvbuf);
   if (!k) return nullptr;
   // Every IPVS command needs CAP_NET_ADMIN; find out now, once, not at the first change.
   if (!k->info(error)) return nullptr;
@@ -107,6 +108,7 @@ int NetlinkKernel::request(nl_msg* msg, bool dump, const std::function<bool(nlms
   nlmsghdr* req = nlmsg_hdr(msg);
   req->nlmsg_flags |= NLM_F_ACK;
   const std::uint32_t seq = req->nlmsg_seq;
+  bool interrupted = false;
   if (int e = nl_sendto(sock_, req, req->nlmsg_len); e < 0) {
     error = fmt::format("netlink send: {}", nl_geterror(e));
     return errno_of(e);
@@ -118,13 +120,21 @@ int NetlinkKernel::request(nl_msg* msg, bool dump, const std::function<bool(nlms
     if (n <= 0) {
       std::free(buf);
       error = fmt::format("netlink receive: {}", n == 0 ? "no data" : nl_geterror(n));
+      if (n < 0 && errno_of(n) == ENOBUFS) ++counters_.nobufs;
       return n == 0 ? EIO : errno_of(n);
     }
     int result = -1;  // -1: keep reading
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); nlmsg_ok(h, n); h = nlmsg_next(h, &n)) {
       if (h->nlmsg_seq != seq) continue;  // a late answer to an earlier request
+      // The table changed while the kernel was dumping it: the dump is not a consistent
+      // picture (IPVS in 6.1 does not set it, but a kernel that does must not be trusted).
+      if (dump && (h->nlmsg_flags & NLM_F_DUMP_INTR)) interrupted = true;
       if (h->nlmsg_type == NLMSG_DONE) {
-        result = 0;
+        result = interrupted ? EINTR : 0;
+        if (interrupted) {
+          ++counters_.dumps_interrupted;
+          error = "dump interrupted by a concurrent change (NLM_F_DUMP_INTR)";
+        }
         break;
       }
       if (h->nlmsg_type == NLMSG_ERROR) {
@@ -371,6 +381,7 @@ void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin
       int n = nl_recv(sock_, &peer, &rbuf, nullptr);
       if (n <= 0) {
         std::free(rbuf);
+        if (n < 0 && errno_of(n) == ENOBUFS) ++counters_.nobufs;
         // Lost ACKs (ENOBUFS) or no answer: the outcome of the rest is unknown.
         const std::string why = fmt::format("no answer from the kernel ({}); outcome unknown",
                                             n == 0 ? "no data" : nl_geterror(n));

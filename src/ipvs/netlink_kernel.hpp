@@ -20,7 +20,7 @@ class NetlinkKernel : public Kernel {
  public:
   ~NetlinkKernel() override;
   // nullptr + error when the family is missing or the socket cannot be set up.
-  static std::unique_ptr<NetlinkKernel> open(std::string& error);
+  static std::unique_ptr<NetlinkKernel> open(std::string& error, int rcvbuf = 0);
 
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;

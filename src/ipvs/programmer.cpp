@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <utility>
 
 #include "common/log.hpp"
 #include "ipvs/ownership.hpp"
@@ -60,7 +61,13 @@ bool Programmer::resync(std::string& error) {
     synced_ = false;
     return false;
   }
-  model_ = std::move(t);
+  adopt(std::move(t));
+  return true;
+}
+
+Table Programmer::adopt(Table kernel) {
+  ++generation_;
+  Table old = std::exchange(model_, std::move(kernel));
   synced_ = true;
   // Adopt what is still there; forget owned services that disappeared meanwhile.
   std::size_t adopted = 0;
@@ -74,7 +81,7 @@ bool Programmer::resync(std::string& error) {
   }
   log::info("ipvs kernel holds {} services, {} destinations; {} owned by l4lbd",
             model_.services.size(), model_.destination_count(), adopted);
-  return true;
+  return old;
 }
 
 Table Programmer::current() {
@@ -100,6 +107,7 @@ void Programmer::save_record(ApplyResult* result) {
 
 void Programmer::run_batch(std::span<const Operation> ops, ApplyResult& result) {
   if (ops.empty()) return;
+  ++generation_;
   const auto t0 = std::chrono::steady_clock::now();
   auto results = kernel_->apply(ops);
   result.kernel_seconds += since(t0);
@@ -122,7 +130,11 @@ void Programmer::run_batch(std::span<const Operation> ops, ApplyResult& result) 
     if (r.error == EEXIST || r.error == ESRCH || r.error == EIO ||
         (r.error == ENOENT && !op.is_service_op()))
       drift = true;
-    if (op.kind == Operation::Kind::add_service) owned_.erase(op.service.key);
+    // A refused creation gives the claim up; one whose answer was lost (EIO: ENOBUFS, no
+    // answer) keeps it: the kernel may well hold the service now, and one l4lbd created but
+    // no longer claimed would count as someone else's for good. The resync that EIO forces
+    // drops the claim if the service is not there.
+    if (op.kind == Operation::Kind::add_service && r.error != EIO) owned_.erase(op.service.key);
   }
   if (drift) synced_ = false;
   result.model_seconds += since(t1);

@@ -51,6 +51,15 @@ class Programmer {
   Table current();
   // Re-reads the kernel into the model (after someone else changed the tables).
   bool resync(std::string& error);
+  // Takes a dump made elsewhere (ipvs::TableReader, off the loop) as the model: the checked
+  // resync after drift or a failed operation. Only valid if generation() has not moved since
+  // the dump was asked for (otherwise operations applied meanwhile are missing from it).
+  // Returns the previous model, for the caller to free off the loop.
+  Table adopt(Table kernel);
+  // Moves with every batch of operations sent and every re-read of the kernel.
+  std::uint64_t generation() const { return generation_; }
+  // False when the model is known to be stale (a failed operation, a failed dump).
+  bool synced() const { return synced_; }
 
   const std::set<ServiceKey>& owned() const { return owned_; }
   // What l4lbd believes is in the kernel (no traffic counters): the model apply() works from.
@@ -69,6 +78,7 @@ class Programmer {
   std::set<ServiceKey> saved_owned_;  // what the file says
   Table model_;
   bool synced_ = false;
+  std::uint64_t generation_ = 0;
 };
 
 // Applies one successful operation to a table (the model of the kernel).

@@ -517,6 +517,7 @@ class Daemon:
         self.conf = f"{self.dir}/l4lb.yaml"
         self.log_path = out_path(f"l4lbd-{name}.log")
         self.proc = None
+        self.args = []  # extra l4lbd options (e.g. the testing-only --ipvs-rcvbuf)
         self.write_config(body)
 
     def write_config(self, body):
@@ -526,7 +527,7 @@ class Daemon:
     def start(self):
         log = open(self.log_path, "a")
         self.proc = self.guest.spawn([str(BUILD_DIR / "src/daemon/l4lbd"), "-c", self.conf,
-                                      "--log-level", self.log_level], ns=self.ns,
+                                      "--log-level", self.log_level] + self.args, ns=self.ns,
                                      stdout=log, stderr=log)
         return self
 

@@ -1,6 +1,7 @@
 // One test per validation rule of issue 2, each on a small config.
 #include <catch2/catch.hpp>
 
+#include "config/diff.hpp"
 #include "config/loader.hpp"
 #include "config/values.hpp"
 #include "test_util.hpp"
@@ -700,4 +701,23 @@ TEST_CASE("fwmark: true (a mark from the name) or a number; ranges past 1,000 po
               "[10.0.0.5]}\n"))
           .find("t.yaml:3:5: error: fwmark: service 'b' has the mark 0x5 of service 'a'; set a "
                 "distinct fwmark: NUMBER on one of them\n") != std::string::npos);
+}
+
+TEST_CASE("ipvs.reconcile_interval: 10s by default, 0 turns it off, 1s..1h otherwise") {
+  CHECK(load_text("services: []\n", "t.yaml").config->ipvs.reconcile_interval ==
+        std::chrono::seconds(10));
+  auto r = load_text("ipvs:\n  reconcile_interval: 0\n", "t.yaml");
+  REQUIRE(r.config);
+  CHECK(r.config->ipvs.reconcile_interval.count() == 0);
+  r = load_text("ipvs:\n  reconcile_interval: 2m\n", "t.yaml");
+  REQUIRE(r.config);
+  CHECK(r.config->ipvs.reconcile_interval == std::chrono::minutes(2));
+  CHECK(joined(diagnostics("ipvs:\n  reconcile_interval: 500ms\n")) ==
+        joined({"t.yaml:2:23: error: reconcile_interval: 500ms is too short (0 for off, or at "
+                "least 1s)"}));
+  CHECK_FALSE(diagnostics("ipvs:\n  reconcile_interval: 2h\n").empty());
+  CHECK_FALSE(diagnostics("ipvs:\n  reconcile_interval: -1s\n").empty());
+  Config a = *load_text("services: []\n", "t.yaml").config, b = a;
+  b.ipvs.reconcile_interval = std::chrono::seconds(30);
+  CHECK(diff(a, b).global_fields == std::vector<std::string>{"ipvs.reconcile_interval"});
 }

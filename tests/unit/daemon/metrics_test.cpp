@@ -206,3 +206,22 @@ TEST_CASE("metrics carry the nft table's state and counters") {
   CHECK(has_line(text, "l4lb_nft_apply_errors_total 3"));
   CHECK(has_line(text, "l4lb_nft_repairs_total 2"));
 }
+
+TEST_CASE("IPVS drift repair counters, by kind, only once IPVS is open") {
+  json st = sample_status();
+  CHECK(render_metrics(st).find("l4lb_ipvs_drift_total") == std::string::npos);
+  st["ipvs"]["repair"] = json::parse(R"({
+    "runs_total": 60, "repairs_total": 5, "errors_total": 1, "resyncs_total": 2,
+    "nobufs_total": 4,
+    "drift_total": {"missing_service": 2, "missing_destination": 1, "service_settings": 0,
+                    "destination_settings": 1, "extra_destination": 1}})");
+  const auto text = render_metrics(st);
+  CHECK(has_line(text, "l4lb_ipvs_reconcile_runs_total 60"));
+  CHECK(has_line(text, R"(l4lb_ipvs_drift_total{kind="missing_service"} 2)"));
+  CHECK(has_line(text, R"(l4lb_ipvs_drift_total{kind="service_settings"} 0)"));
+  CHECK(has_line(text, R"(l4lb_ipvs_drift_total{kind="extra_destination"} 1)"));
+  CHECK(has_line(text, "l4lb_ipvs_drift_repairs_total 5"));
+  CHECK(has_line(text, "l4lb_ipvs_reconcile_errors_total 1"));
+  CHECK(has_line(text, "l4lb_ipvs_resyncs_total 2"));
+  CHECK(has_line(text, "l4lb_ipvs_netlink_nobufs_total 4"));
+}

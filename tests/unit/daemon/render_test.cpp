@@ -140,3 +140,26 @@ TEST_CASE("status shows the sync daemons, the IPVS connections and a sync error"
   CHECK(text.find("IPVS sync: ERROR: IPVS start sync backup on eth1: No such device\n") !=
         std::string::npos);
 }
+
+TEST_CASE("status shows the IPVS drift checks: what was found, repairs, errors") {
+  auto status = json::parse(R"({
+    "ipvs": {"enabled": true, "available": true, "repair": {
+      "reconcile_interval_ms": 10000, "runs_total": 60, "repairs_total": 2, "errors_total": 0,
+      "resyncs_total": 1, "nobufs_total": 4,
+      "drift_total": {"missing_service": 2, "missing_destination": 0, "service_settings": 0,
+                      "destination_settings": 1, "extra_destination": 0},
+      "last_error": null}}
+  })");
+  auto text = render_status(status, 200);
+  CHECK(text.find("IPVS drift: 3 found (destination_settings 1, missing_service 2), 2 repairs, "
+                  "0 check errors, 1 resyncs, 4 ENOBUFS; checked every 10s (60 checks)\n") !=
+        std::string::npos);
+  status["ipvs"]["repair"]["reconcile_interval_ms"] = 0;
+  status["ipvs"]["repair"]["last_error"] = "IPVS service dump failed: Operation not permitted";
+  text = render_status(status, 200);
+  CHECK(text.find("; periodic check off\n") != std::string::npos);
+  CHECK(text.find("IPVS drift check: ERROR: IPVS service dump failed: Operation not permitted\n") !=
+        std::string::npos);
+  status["ipvs"].erase("repair");
+  CHECK(render_status(status, 200).find("IPVS drift") == std::string::npos);
+}

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Chaos in the kernel lab (one UML boot, real IPVS): l4lbd is SIGKILLed or SIGSTOPped at
+"""Chaos in the kernel lab (one boot, real IPVS): l4lbd is SIGKILLed or SIGSTOPped at
 random moments — while it programs a table of a few hundred services from scratch, while it
 applies a reload that changes half of them, and while it is frozen mid-way — for many rounds,
 with long-lived TCP connections held through the VIP the whole time. After every round a
 fresh l4lbd must bring the kernel to exactly the config's table, every held connection must
 still answer through the same backend, and someone else's IPVS services must be untouched.
 
-Not yet in the ctest glob (run by hand: python3 tests/lab/chaos.py): it has not been
-validated on a lab that boots here. Rounds: L4LB_CHAOS_ROUNDS (default 50). The seed is printed, and L4LB_CHAOS_SEED replays it."""
+Rounds: L4LB_CHAOS_ROUNDS (default 3, what CI runs: each kind of event once, about 3 minutes
+under QEMU; docs/RELIABILITY.md records a 50-round run). The first three rounds are the three
+kinds of event in a random order, later ones are drawn at random. The seed is printed, and
+L4LB_CHAOS_SEED replays it."""
 import os
 import random
 import unittest
 
 import lab
+import testmain
 
-ROUNDS = int(os.environ.get("L4LB_CHAOS_ROUNDS", "50"))
+ROUNDS = int(os.environ.get("L4LB_CHAOS_ROUNDS", "3"))
 SEED = int(os.environ.get("L4LB_CHAOS_SEED", str(random.randrange(1 << 30))))
 
 GUEST = r'''
@@ -80,8 +83,10 @@ check("held connections spread over the backends", len(set(first)) >= 2, first)
 
 variant, events, slowest = "A", {"kill-while-programming": 0, "kill-during-reload": 0,
                                  "stop-then-kill": 0}, 0.0
+order = sorted(events)
+rng.shuffle(order)  # every kind once, even in a short run
 for r in range(ROUNDS):
-    event = rng.choice(sorted(events))
+    event = order[r] if r < len(order) else rng.choice(sorted(events))
     events[event] += 1
     d.kill()  # the previous round's daemon, whatever it was doing
     if event == "kill-while-programming":
@@ -134,6 +139,7 @@ st = d.wait_status(60)
 check("no IPVS operation errors after recovery", st["ipvs"]["operation_errors_total"] == 0,
       json.dumps(st["ipvs"]))
 print(f"chaos: events {events}, slowest recovery {slowest:.2f}s", flush=True)
+print("chaos: last daemon's ipvs.repair", json.dumps(st["ipvs"].get("repair")), flush=True)
 save("chaos.json", json.dumps({"seed": SEED, "rounds": ROUNDS, "events": events,
                                "slowest_recovery_s": round(slowest, 2)}))
 for c in conns:
@@ -157,4 +163,4 @@ class Chaos(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()
