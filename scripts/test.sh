@@ -103,8 +103,15 @@ phase "fuzzing (${FUZZ_SECONDS:-30}s per harness)" "$root/scripts/fuzz.sh" "${FU
 phase "build" "$root/scripts/build.sh" "$root/build"
 required "build"
 phase "every tier holds tests (unit, netns, lab)" every_test_in_a_tier "$root/build"
+# Lab tests each boot their own guest (own directory, own namespaces) and, under QEMU software
+# emulation, keep one core busy for minutes: run as many at once as there are cores, up to 3
+# (L4LB_LAB_JOBS overrides). Their timeouts are stretched by lab.time_scale() for this.
+lab_jobs=${L4LB_LAB_JOBS:-$(nproc)}
+[ "$lab_jobs" -gt 3 ] && lab_jobs=3
 for tier in unit netns lab; do
-  phase "tier $tier" ctest --test-dir "$root/build" -L "^$tier\$" --output-on-failure
+  jobs=1
+  [ "$tier" = lab ] && jobs=$lab_jobs
+  phase "tier $tier" ctest --test-dir "$root/build" -L "^$tier\$" --output-on-failure -j "$jobs"
 done
 # The Debian package: built with dpkg-buildpackage, lintian-clean, installed into a clean
 # Debian 12 root (debootstrap, cached in /var/tmp/l4lb-pkgtest), upgraded, removed and purged.
