@@ -57,6 +57,7 @@ SERVICES = [("ipa-web", [80, 443], "tcp", "rr"), ("ipa-ldap", [389, 636], "tcp",
 # The SNAT variant: a backend without a route back to the clients, behind `snat: true`.
 SNAT_BACKEND = ("snat1", ("192.168.67.14", "2001:db8:67::14"))
 SNAT_SERVICE, SNAT_PORT, SNAT_BACKEND_PORT = "snat-web", 8080, 80
+NFT_MODULES = ["nf_tables", "nft_ct", "nft_nat", "nft_masq", "nft_chain_nat"]  # for `snat`
 # The per-port failure: the echo server on this backend closes (SIGUSR1) and reopens (SIGUSR2)
 # its listener on this port only.
 PORT_FAIL = ("ipa1", 636)

@@ -42,7 +42,6 @@ RELOAD_WEIGHTS = {("ipa-kdc-tcp", "ipa3"): 2}
 STOPPED = "ipa2"
 SESSIONS = 12  # long-lived connections across the failover (TCP 80 over IPv4)
 SNAT_PORTS = [f"{e2e.SNAT_PORT}/tcp"]
-NFT_MODULES = ["nf_tables", "nft_ct", "nft_nat", "nft_masq", "nft_chain_nat"]  # for `snat`
 
 
 def ipvs_stats(table):
@@ -178,7 +177,7 @@ class EndToEnd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lab = lab.Lab("e2e")
-        cls.result = cls.lab.run(GUEST, timeout=540, modules=NFT_MODULES)
+        cls.result = cls.lab.run(GUEST, timeout=540, modules=e2e.NFT_MODULES)
         try:
             cls.obs = json.loads(cls.result.files.get("e2e.json", "{}"))
         except ValueError:
