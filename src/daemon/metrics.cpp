@@ -350,9 +350,10 @@ std::string render_metrics(const nlohmann::json& status) {
   w.add("l4lb_nft_repairs_total", "counter",
         "Times l4lbd's nftables table was found changed or deleted by someone else and restored.",
         {}, num(nft, "repairs_total"));
-  // Drift repair (daemon/ipvs_repair.hpp): present once IPVS is open.
+  // Drift repair (daemon/ipvs_repair.hpp). The counters are always there (0 until IPVS is
+  // open), so the drift alert's expression exists on every node; the kinds appear once counted.
   const json repair = get(ipvs, "repair", json::object());
-  if (!repair.empty()) {
+  {
     w.add("l4lb_ipvs_reconcile_runs_total", "counter",
           "Checks of the kernel's IPVS table against what l4lbd programmed.", {},
           num(repair, "runs_total"));

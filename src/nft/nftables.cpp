@@ -1,8 +1,13 @@
 #include "nft/nftables.hpp"
 
 #include <fmt/format.h>
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 namespace l4lb::nft {
@@ -17,6 +22,18 @@ std::string trimmed(const char* s) {
 }  // namespace
 
 std::unique_ptr<Nftables> Nftables::open(std::string& error) {
+  // libnftables ends the whole process (exit(3) after "Unable to initialize Netlink socket")
+  // when the kernel has no netfilter netlink (nfnetlink not loaded, or not built). Ask the
+  // kernel first, so that a node without nftables gets an error here, not a dead daemon.
+  const int probe = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (probe < 0) {
+    error = fmt::format(
+        "nftables unavailable: the kernel has no netfilter netlink ({}); load nfnetlink and "
+        "nf_tables",
+        std::strerror(errno));
+    return nullptr;
+  }
+  ::close(probe);
   nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
   if (!ctx) {
     error = "libnftables: cannot create a context";

@@ -207,9 +207,10 @@ TEST_CASE("metrics carry the nft table's state and counters") {
   CHECK(has_line(text, "l4lb_nft_repairs_total 2"));
 }
 
-TEST_CASE("IPVS drift repair counters, by kind, only once IPVS is open") {
+TEST_CASE("IPVS drift repair counters: 0 before IPVS is open, then by kind") {
   json st = sample_status();
-  CHECK(render_metrics(st).find("l4lb_ipvs_drift_total") == std::string::npos);
+  CHECK(render_metrics(st).find("l4lb_ipvs_drift_total{") == std::string::npos);
+  CHECK(has_line(render_metrics(st), "l4lb_ipvs_drift_repairs_total 0"));
   st["ipvs"]["repair"] = json::parse(R"({
     "runs_total": 60, "repairs_total": 5, "errors_total": 1, "resyncs_total": 2,
     "nobufs_total": 4,
