@@ -24,6 +24,11 @@ failover), and a SNAT service (`snat: true`, TCP 8080 on both VIPs) whose one ba
 (192.168.67.14, 2001:db8:67::14, on brback), has NO default route: it can answer only because
 the balancer masquerades the client's address to its own.
 
+Last, one fwmark service (`nodeport`, TCP 30000-32767 on the IPv4 VIP, `fwmark: true`, rr over
+ipa1..ipa3): the whole range is ONE IPVS `FWM` service plus one nftables mark rule, each
+connection keeps its port (the backends listen on FWM_PORTS), and it answers on lb-b after the
+failover as on lb-a before it.
+
 The programs that run inside the namespaces (echo servers, the per-port checker, the failover
 probe, the VM stall record) are in e2e_node.py.
 """
@@ -63,7 +68,14 @@ NFT_MODULES = ["nf_tables", "nft_ct", "nft_nat", "nft_masq", "nft_chain_nat"]  #
 PORT_FAIL = ("ipa1", 636)
 # Connection synchronisation: the kernel's sync master follows front-v4, on the backends' link.
 SYNC_SECTION = "ipvs:\n  sync_daemon: {instance: front-v4, interface: eth1, sync_id: 35}\n"
-N_SERVICES = 2 * len(SERVICES) * 2 + 2  # per family: 8 FreeIPA ports + the SNAT service
+# The fwmark service: one IPVS service for the whole range (IPv4 only); the backends listen
+# on the sample ports the test sends to (a connection keeps its port).
+FWM_SERVICE, FWM_RANGE, FWM_PORTS = "nodeport", "30000-32767", [30000, 31234, 32767]
+# per family: 8 FreeIPA ports + the SNAT service; then the one fwmark service
+N_SERVICES = 2 * len(SERVICES) * 2 + 2 + 1
+# `l4lbctl status` entries per FreeIPA backend: 8 ports x 2 families, + 1 (the fwmark service
+# is one entry, IPv4 only)
+N_BACKEND_ENTRIES = 2 * 8 + 1
 INSTANCES = ["front-v4", "front-v6", "gateway-v4", "gateway-v6"]
 PROBE = "l4lb-probe"  # the UDP health check's datagram; backends answer "pong"
 RUN = "/run/e2e"  # guest-local tmpfs: configs, sockets, counters
@@ -140,6 +152,18 @@ def services_yaml(schedulers=None, weights=None):
     backends:
       - {{address: "{a}", port: {SNAT_BACKEND_PORT}}}
 """)
+    # fwmark: backends take no port, each connection keeps the one it was sent to.
+    backends = "".join(f'      - {{address: "{addrs[0]}"}}\n' for addrs in BACKENDS.values())
+    out.append(f"""  - name: {FWM_SERVICE}
+    vip: "{VIP4}"
+    ports: [{FWM_RANGE}]
+    protocol: tcp
+    scheduler: rr
+    forward: nat
+    fwmark: true
+    health: {{type: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2}}
+    backends:
+{backends}""")
     return "services:\n" + "".join(out)
 
 
@@ -318,7 +342,7 @@ class Scenario:
     def wait_all_up(self, node, timeout=40):
         def ok():
             h = self.backend_health(node)
-            return len(h) == 2 * 8 * len(BACKENDS) + 2 and all(v == ("up", True) for v in h.values())
+            return (len(h) == N_BACKEND_ENTRIES * len(BACKENDS) + 2 and all(v == ("up", True) for v in h.values()))
         return wait_for(ok, timeout, f"every backend up and in the kernel on {node}", 0.2)
 
     def ipvsadm(self, node, extra=""):
@@ -400,7 +424,7 @@ class Scenario:
         def gone():
             h = {k: v for k, v in self.backend_health(node).items() if k[2] in addrs}
             table = self.ipvsadm(node)
-            return (len(h) == 16 and all(v == ("down", False) for v in h.values()) and
+            return (len(h) == N_BACKEND_ENTRIES and all(v == ("down", False) for v in h.values()) and
                     not any(a in table for a in addrs)) and h
         health = wait_for(gone, 30, f"{name} to leave every service on {node}", 0.2)
         return time.monotonic() - t, health

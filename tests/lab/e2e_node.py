@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The programs of the end-to-end lab (e2e.py) that run inside its namespaces:
-    e2e_node.py echo NAME          echo server for every port; counts what it served
+    e2e_node.py echo NAME          echo server for every port (and FWM_PORTS); counts what it served
     e2e_node.py check ADDR N [PORT/PROTO...]  the per-port check ("Port 389/tcp: Success"), then
                                    one JSON line; every port of PORTS unless some are named
     e2e_node.py sessions ADDR PORT N  N long-lived TCP connections; see sessions_main
@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 
-from e2e import PORT_FAIL, PORTS, PROBE, RUN
+from e2e import FWM_PORTS, PORT_FAIL, PORTS, PROBE, RUN
 
 def echo_main(name):
     counts = {}
@@ -85,6 +85,8 @@ def echo_main(name):
             else:
                 await loop.create_datagram_endpoint(lambda p=port: Udp(p),
                                                     sock=bound(port, socket.SOCK_DGRAM))
+        for port in FWM_PORTS:  # the fwmark service's sample ports (TCP)
+            await listen(port)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         if name == PORT_FAIL[0]:

@@ -9,8 +9,9 @@ neighbours, `ipvsadm -Ln` and `l4lbctl status` (diagnostics.txt).
 Steps: start (lb-a MASTER, lb-b BACKUP, both programmed) -> every port through the VIPs ->
 ipa1's listener on 636 closes -> only the two 636 services lose ipa1, on both balancers, every
 port still answers; reopened, ipa1 comes back -> the SNAT service answers from snat1, which has
-no route back -> long-lived connections through lb-a -> SIGKILL lb-a's l4lbd -> lb-b takes
-over, every port again (and SNAT), through lb-b; the long-lived connections, synchronised by the
+no route back -> the fwmark service (30000-32767) is one FWM service and answers on sample
+ports -> long-lived connections through lb-a -> SIGKILL lb-a's l4lbd -> lb-b takes
+over, every port again (and SNAT and the fwmark ports), through lb-b; the long-lived connections, synchronised by the
 IPVS sync daemon, still exchange data with their backends -> stop backend ipa2 ->
 it leaves IPVS and gets no new connection, every port still answers -> edit lb-b's config and
 `l4lbctl reload` -> only the edited entries change -> lb-a restarts and stays BACKUP.
@@ -42,6 +43,7 @@ RELOAD_WEIGHTS = {("ipa-kdc-tcp", "ipa3"): 2}
 STOPPED = "ipa2"
 SESSIONS = 12  # long-lived connections across the failover (TCP 80 over IPv4)
 SNAT_PORTS = [f"{e2e.SNAT_PORT}/tcp"]
+FWM_PORTS = [f"{p}/tcp" for p in e2e.FWM_PORTS]
 
 
 def ipvs_stats(table):
@@ -49,7 +51,7 @@ def ipvs_stats(table):
     out = {}
     for line in table.splitlines():
         f = line.split()
-        if len(f) >= 3 and f[0] in ("TCP", "UDP"):
+        if len(f) >= 3 and f[0] in ("TCP", "UDP", "FWM"):
             out[f"{f[0]} {f[1]}"] = int(f[2])
     return out
 
@@ -101,6 +103,16 @@ def guest_main():
             "nft_table": lab.sh("nft list table inet l4lb", ns="lb-a", check=False),
             "checks": both_checks(3, SNAT_PORTS)})
 
+        # fwmark: the whole 30000-32767 range is one FWM service; sample ports answer via lb-a.
+        served0 = {b: sc.served(b) for b in e2e.BACKENDS}
+        checks = {"ipv4": sc.check(e2e.VIP4, 3, FWM_PORTS)}
+        time.sleep(0.2)  # the echo servers count a request just after answering it
+        record("fwmark", {
+            "ipvs": {n: sc.ipvsadm(n) for n in e2e.LB_NODES},
+            "nft": {n: (sc.status(n) or {}).get("nft") for n in e2e.LB_NODES},
+            "checks": checks, "served_before": served0,
+            "served_after": {b: sc.served(b) for b in e2e.BACKENDS}})
+
         # Long-lived connections through lb-a; lb-b's sync backup learns them.
         sync = {"lb-a": sc.wait_sync("lb-a", ["master", "backup"]),
                 "lb-b": sc.wait_sync("lb-b", ["backup"])}
@@ -118,7 +130,9 @@ def guest_main():
         stats_a1 = sc.ipvs_stats("lb-a")
         checks = both_checks(3)
         snat_checks = both_checks(3, SNAT_PORTS)
+        fwm_checks = {"ipv4": sc.check(e2e.VIP4, 3, FWM_PORTS)}
         record("failover", dict(times, **{
+            "fwm_checks": fwm_checks,
             "states_b": sc.states("lb-b"), "vips_b": sc.vips_on("lb-b"),
             "checks": checks, "snat_checks": snat_checks,
             "stats_b_before": stats_b0, "stats_b_after": sc.ipvs_stats("lb-b"),
@@ -241,7 +255,7 @@ class EndToEnd(unittest.TestCase):
             view = e2e.ipvs_config_view(table)
             services = [x for x in view if not x.startswith("  ->")]
             dests = [x for x in view if x.startswith("  ->")]
-            self.check(len(services) == e2e.N_SERVICES and len(dests) == 48 + 2 and
+            self.check(len(services) == e2e.N_SERVICES and len(dests) == 48 + 2 + 3 and
                        all(" Masq 1" in d for d in dests), f"{n}: IPVS table\n{table}")
 
     def test_2_every_port_before_failover(self):
@@ -295,6 +309,32 @@ class EndToEnd(unittest.TestCase):
             self.check(results[SNAT_PORTS[0]]["backends"] == [e2e.SNAT_BACKEND[0]] * 3,
                        f"{fam}: {results}")
 
+    def test_2c_fwmark_range(self):
+        s = self.step("fwmark")
+        lo, hi = (int(x) for x in e2e.FWM_RANGE.split("-"))
+        for n in e2e.LB_NODES:
+            table = s["ipvs"][n]
+            dests = e2e.ipvs_dests(table)
+            fwm = [k for k in dests if k.startswith("FWM ")]
+            # One FWM service with the three backends; no per-port service in the range.
+            self.check(len(fwm) == 1 and sorted(d.rsplit(":", 1)[0] for d in dests[fwm[0]]) ==
+                       sorted(a[0] for a in e2e.BACKENDS.values()), f"{n}: FWM\n{table}")
+            in_range = [k for k in dests if not k.startswith("FWM ") and
+                        lo <= int(k.rsplit(":", 1)[1]) <= hi]
+            self.check(not in_range, f"{n}: per-port services in the range {in_range}")
+            nft = s["nft"][n]
+            self.check(nft and nft["in_sync"] and nft["mark_rules"] == 1, f"{n} nft: {nft}")
+        self.all_ports_ok(s["checks"], "fwmark range via lb-a", FWM_PORTS)
+        _, results = s["checks"]["ipv4"]
+        # rr over ONE service: 9 connections on 3 ports reach all three backends.
+        self.check(sorted({b for r in results.values() for b in r["backends"]}) ==
+                   sorted(e2e.BACKENDS), f"{results}")
+        # Each connection kept its port: the backends' listeners on those ports counted them.
+        before, after = s["served_before"], s["served_after"]
+        for port in FWM_PORTS:
+            n = sum(after[b].get(port, 0) - before[b].get(port, 0) for b in e2e.BACKENDS)
+            self.check(n == 3, f"{port}: backends counted {n}: {before} {after}")
+
     def test_3_failover(self):
         f = self.step("failover")
         self.check(set(f["states_b"].values()) == {"MASTER"}, f"lb-b {f['states_b']}")
@@ -306,6 +346,7 @@ class EndToEnd(unittest.TestCase):
         b0, b1 = ipvs_stats(f["stats_b_before"]), ipvs_stats(f["stats_b_after"])
         a0, a1 = ipvs_stats(f["stats_a_before_checks"]), ipvs_stats(f["stats_a_after"])
         self.all_ports_ok(f["snat_checks"], "SNAT after failover", SNAT_PORTS)
+        self.all_ports_ok(f["fwm_checks"], "fwmark range after failover", FWM_PORTS)
         self.check(len(b1) == e2e.N_SERVICES and all(b1[s] >= b0.get(s, 0) + 3 for s in b1),
                    f"lb-b did not carry every service:\n{b0}\n{b1}")
         self.check(a0 == a1, f"lb-a still carried traffic:\n{a0}\n{a1}")
@@ -327,7 +368,7 @@ class EndToEnd(unittest.TestCase):
     def test_4_backend_stop(self):
         s = self.step("backend_stop")
         self.check(all(v == ["down", False] for v in s["health"].values()) and
-                   len(s["health"]) == 16, f"{STOPPED} health on lb-b: {s['health']}")
+                   len(s["health"]) == e2e.N_BACKEND_ENTRIES, f"{STOPPED} health on lb-b: {s['health']}")
         for a in e2e.BACKENDS[STOPPED]:
             self.check(a not in s["ipvs"], f"{a} still in IPVS:\n{s['ipvs']}")
         self.all_ports_ok(s["checks"], f"after stopping {STOPPED}")
