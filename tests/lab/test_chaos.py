@@ -22,7 +22,7 @@ SEED = int(os.environ.get("L4LB_CHAOS_SEED", str(random.randrange(1 << 30))))
 
 GUEST = r'''
 import json, os, random, re, signal, time
-from lab import check, finish, sh, Guest, save, wait_for, ipvsadm_table
+from lab import check, finish, sh, Guest, save, wait_for, ipvsadm_table, ipvsadm_services
 
 ROUNDS, SEED = __ROUNDS__, __SEED__
 rng = random.Random(SEED)
@@ -48,18 +48,7 @@ def config(variant):
     return "\n".join(lines) + "\n", table
 
 def kernel_table(vip=VIP):
-    """{(proto, vip:port): (scheduler, {dest: weight})} for `vip`, from ipvsadm -Ln."""
-    table, current = {}, None
-    for line in sh("ipvsadm -Ln").splitlines():
-        m = re.match(r"^(TCP|UDP)\s+(\S+)\s+(\S+)", line)
-        if m:
-            current = (m.group(1), m.group(2))
-            table[current] = (m.group(3), {})
-            continue
-        m = re.match(r"^\s+->\s+(\S+)\s+\S+\s+(\d+)", line)
-        if m and current:
-            table[current][1][m.group(1)] = int(m.group(2))
-    return {k: v for k, v in table.items() if k[1].startswith(vip + ":")}
+    return ipvsadm_services(vip)
 
 g = Guest(clients=1, backends=3).setup()
 g.add_vip(VIP)

@@ -20,7 +20,7 @@ import testmain
 
 GUEST = r'''
 import json, re, time
-from lab import check, finish, sh, Guest, save, wait_for
+from lab import check, finish, sh, Guest, save, wait_for, ipvsadm_services
 
 def config(interval, weight=1, services=2):
     """web (tcp :80, rr, weights `weight` and 2*weight) and dns (udp :53, wlc), plus
@@ -45,18 +45,7 @@ def config(interval, weight=1, services=2):
     return "\n".join(lines) + "\n", table
 
 def kernel_table(vip):
-    """{(proto, vip:port): (scheduler, {dest: weight})} for `vip`, from ipvsadm -Ln."""
-    table, current = {}, None
-    for line in sh("ipvsadm -Ln").splitlines():
-        m = re.match(r"^(TCP|UDP)\s+(\S+)\s+(\S+)", line)
-        if m:
-            current = (m.group(1), m.group(2))
-            table[current] = (m.group(3), {})
-            continue
-        m = re.match(r"^\s+->\s+(\S+)\s+\S+\s+(\d+)", line)
-        if m and current:
-            table[current][1][m.group(1)] = int(m.group(2))
-    return {k: v for k, v in table.items() if k[1].startswith(vip + ":")}
+    return ipvsadm_services(vip)
 
 ours = lambda: kernel_table("10.0.100.1")
 foreign = lambda: kernel_table("10.0.100.9")

@@ -25,6 +25,7 @@ import atexit
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -594,6 +595,21 @@ def ipvsadm_table(extra=""):
     """`ipvsadm -Ln` without its version header and with trailing blanks stripped."""
     lines = sh(f"ipvsadm -Ln {extra}").splitlines()[1:]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def ipvsadm_services(vip):
+    """{(proto, vip:port): (scheduler, {dest: weight})} for `vip`, from ipvsadm -Ln."""
+    table, current = {}, None
+    for line in sh("ipvsadm -Ln").splitlines():
+        m = re.match(r"^(TCP|UDP)\s+(\S+)\s+(\S+)", line)
+        if m:
+            current = (m.group(1), m.group(2))
+            table[current] = (m.group(3), {})
+            continue
+        m = re.match(r"^\s+->\s+(\S+)\s+\S+\s+(\d+)", line)
+        if m and current:
+            table[current][1][m.group(1)] = int(m.group(2))
+    return {k: v for k, v in table.items() if k[1].startswith(vip + ":")}
 
 
 class Conn:
