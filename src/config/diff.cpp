@@ -188,6 +188,7 @@ ConfigDiff diff(const Config& a, const Config& b) {
     d.global_fields.emplace_back("ipvs.reconcile_interval");
   if (a.remove_services_on_exit != b.remove_services_on_exit)
     d.global_fields.emplace_back("remove_services_on_exit");
+  if (a.realtime_priority != b.realtime_priority) d.global_fields.emplace_back("realtime_priority");
 
   auto by_name = [](const auto& x) { return x.name; };
   match(a.vrrp, b.vrrp, by_name, instance_fields, by_name, d.vrrp);

@@ -11,9 +11,10 @@
 
 namespace l4lb::config {
 
-inline constexpr std::array<std::string_view, 8> kTopKeys{
-    "node_name", "vrrp",    "services", "state_dir",
-    "control",   "metrics", "ipvs",     "remove_services_on_exit"};
+inline constexpr std::array<std::string_view, 9> kTopKeys{
+    "node_name",        "vrrp",    "services", "state_dir",
+    "control",          "metrics", "ipvs",     "remove_services_on_exit",
+    "realtime_priority"};
 inline constexpr std::array<std::string_view, 4> kIpvsKeys{"timeouts", "sysctls", "sync_daemon",
                                                            "reconcile_interval"};
 inline constexpr std::array<std::string_view, 8> kSyncDaemonKeys{

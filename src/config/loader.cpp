@@ -68,6 +68,10 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
     auto b = read_bool(*f, r);
     if (b) c.remove_services_on_exit = *b;
   }
+  if (auto* f = top.find("realtime_priority")) {
+    auto n = read_int(*f, 0, 99, r);
+    if (n) c.realtime_priority = static_cast<int>(*n);
+  }
 }
 
 void parse_document(std::string_view text, const yaml::Node& root, Config& c, Reporter& r) {

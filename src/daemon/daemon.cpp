@@ -16,6 +16,7 @@
 #include "config/loader.hpp"
 #include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/scheduling.hpp"
 #include "health/quorum.hpp"
 #include "health/spec.hpp"
 
@@ -110,9 +111,22 @@ bool Daemon::start() {
   return true;
 }
 
+void Daemon::apply_loop_scheduling(int priority) {
+  // Runs on the loop thread (start and reload both apply there), which is the one to raise.
+  if (priority == loop_priority_) return;
+  if (auto e = set_thread_scheduling(priority)) {
+    // Not fatal: VRRP still runs, only with less protection from other processes' CPU use.
+    log::err("realtime_priority: {}; the event loop keeps {}", *e, thread_scheduling());
+    return;
+  }
+  loop_priority_ = priority;
+  log::notice("event loop scheduling: {}", thread_scheduling());
+}
+
 void Daemon::apply(const config::Config& next) {
   // Order matters: VRRP first (instances and their tracked services), then health checks (new
   // backends start as unknown), then the kernel table computed from both, then quorum.
+  apply_loop_scheduling(next.realtime_priority);
   vrrp_->apply(next.vrrp);
   sync_->configure(next.ipvs.sync_daemon, sync_instance_is_master(next));
   health_->apply(next.services);

@@ -89,6 +89,8 @@ class Daemon {
   nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
                        bool add);
   void apply(const config::Config& next);
+  // realtime_priority (scheduling.hpp): the loop thread's policy, changed only when it differs.
+  void apply_loop_scheduling(int priority);
   void reconcile_ipvs();
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
   void apply_ipvs_tuning(const config::Config& cfg);
@@ -130,6 +132,7 @@ class Daemon {
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
   std::unique_ptr<IpvsRepair> ipvs_repair_;          // drift checks and retries (after the reader)
   int ipvs_rcvbuf_ = 0;
+  int loop_priority_ = 0;  // realtime_priority in effect on the loop thread (0: normal)
   std::optional<std::string> ipvs_error_;  // why IPVS could not be opened (reported once)
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;

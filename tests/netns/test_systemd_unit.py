@@ -61,6 +61,7 @@ SYSCTL_DROPIN = "ProcSubset=all\nReadWritePaths=/proc/sys/net\n"
 
 def config(priority=200, broken=False):
     return ("node_name: sdtest\n"
+            "realtime_priority: 10\n"
             "vrrp:\n"
             "  - name: front\n"
             "    interface: eth0\n"
@@ -324,6 +325,30 @@ class SystemdUnit(unittest.TestCase):
                       check=False).stdout.splitlines()
         self.assertTrue(lines, f"no journal entry with L4LB_INSTANCE=front\n{m.journal()[-2000:]}")
         self.assertTrue(all("instance=front" in l for l in lines), lines)
+
+    def test_01b_loop_is_realtime_and_workers_are_not(self):
+        # realtime_priority: 10 under the unit's sandbox (CAP_SYS_NICE, RestrictRealtime=no,
+        # sched_setscheduler allowed): the main thread (the event loop) runs SCHED_RR 10, every
+        # other thread (workers, created after it with SCHED_RESET_ON_FORK) normal scheduling,
+        # the workers at nice 10 (setpriority allowed).
+        m = self.machine
+        pid = m.run(["systemctl", "show", "-P", "MainPID", "l4lbd"]).stdout.strip()
+        rows = m.run(["ps", "-L", "-o", "tid=,cls=,rtprio=,ni=,comm=", "-p", pid]).stdout
+        threads = [r.split() for r in rows.splitlines() if r.strip()]
+        loop = [t for t in threads if t[0] == pid]
+        limits = m.run(["sh", "-c", f"grep -i 'realtime priority' /proc/{pid}/limits /proc/1/limits;"
+                        "systemctl show -p LimitRTPRIO -p LimitRTPRIOSoft l4lbd;"
+                        "grep Cap /proc/1/status"], check=False).stdout
+        self.assertEqual(loop and loop[0][1:3], ["RR", "10"],
+                         f"{rows}\n{limits}\n{m.journal()[-2000:]}")
+        others = [t for t in threads if t[0] != pid]
+        self.assertTrue(others, rows)
+        self.assertTrue(all(t[1] == "TS" for t in others), rows)
+        # The workers sit 10 below the other normal threads (whatever nice the test runs at).
+        render = [int(t[3]) for t in others if t[4] == "l4lb-render"]
+        plain = [int(t[3]) for t in others if t[4] == "l4lbd"]
+        self.assertTrue(render and plain and render[0] == plain[0] + 10, rows)
+        self.assertIn("event loop scheduling: SCHED_RR 10", m.journal())
 
     def test_02_status_as_group_member(self):
         m = self.machine

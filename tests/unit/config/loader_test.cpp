@@ -90,6 +90,19 @@ TEST_CASE("the example's values arrive typed") {
   CHECK(c.control.socket == "/run/l4lb/l4lbd.sock");
   CHECK(c.metrics.listen == "127.0.0.1:9465");
   CHECK_FALSE(c.remove_services_on_exit);
+  CHECK(c.realtime_priority == 0);
+}
+
+TEST_CASE("realtime_priority: 0-99, anything else is an error at its position") {
+  auto r = load_text(std::string(kBase) + "realtime_priority: 10\n", "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->realtime_priority == 10);
+  for (const char* bad : {"100", "-1", "high", "[1]"}) {
+    auto d = diagnostics(std::string(kBase) + "realtime_priority: " + bad + "\n");
+    INFO(bad);
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].find("t.yaml:") == 0);
+  }
 }
 
 TEST_CASE("defaults fill what the file leaves out") {
