@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "pylib"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "netns"))
 import netns  # noqa: E402
-import stability_check as st  # noqa: E402  (capture, scraper, status client, VRRP body)
+import test_stability as st  # noqa: E402  (capture, scraper, status client, VRRP body)
 
 PORTS = 1000  # backends listen on 20000..20999; a port serves every backend address
 
