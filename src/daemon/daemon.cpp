@@ -123,13 +123,50 @@ void Daemon::apply_loop_scheduling(int priority) {
   log::notice("event loop scheduling: {}", thread_scheduling());
 }
 
-void Daemon::apply(const config::Config& next) {
+namespace {
+
+// The service indices and check changes of a reload, worked out on the reload worker from the
+// running config's shared copy and the next one.
+ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to,
+                            const config::ConfigDiff& changes) {
+  ReloadPlan plan;
+  plan.checks =
+      health::diff_specs(health::make_specs(from.services), health::make_specs(to.services));
+  plan.service_index.reserve(to.services.size());
+  for (std::size_t i = 0; i < to.services.size(); ++i)
+    plan.service_index.emplace(to.services[i].name, i);
+  std::set<std::size_t> touched;
+  auto touch = [&](std::string_view name) {
+    if (auto it = plan.service_index.find(std::string(name)); it != plan.service_index.end())
+      touched.insert(it->second);
+  };
+  for (const auto& c : changes.services) {
+    if (c.change == config::Change::removed)
+      plan.removed_services.push_back(c.name);
+    else
+      touch(c.name);
+  }
+  // Backend items are named "service/backend"; service names never hold a '/'.
+  for (const auto& c : changes.backends)
+    touch(std::string_view(c.name).substr(0, c.name.find('/')));
+  for (const auto& [key, spec] : plan.checks.added) touch(key.service);
+  for (const auto& [key, spec] : plan.checks.changed) touch(key.service);
+  plan.touched_services.assign(touched.begin(), touched.end());
+  return plan;
+}
+
+}  // namespace
+
+void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   // Order matters: VRRP first (instances and their tracked services), then health checks (new
   // backends start as unknown), then the kernel table computed from both, then quorum.
   apply_loop_scheduling(next.realtime_priority);
   vrrp_->apply(next.vrrp);
   sync_->configure(next.ipvs.sync_daemon, sync_instance_is_master(next));
-  health_->apply(next.services);
+  if (plan)
+    queue_check_changes(std::move(plan->checks));  // in slices, after this handler
+  else
+    health_->apply(next.services);
   for (const auto& s : next.services)
     if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
       log::notice(
@@ -155,19 +192,28 @@ void Daemon::apply(const config::Config& next) {
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
   }
-  // Forget removed services (a set of names: comparing every pair was quadratic, 9 M string
-  // compares on the loop for a reload of 3,000 services).
-  std::set<std::string_view> names;
-  for (const auto& s : next.services) names.insert(s.name);
-  for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
-    it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
+  // Forget removed services.
+  if (plan) {
+    for (const auto& name : plan->removed_services) below_quorum_.erase(name);
+    service_index_ = std::move(plan->service_index);
+  } else {
+    below_quorum_.clear();
+    service_index_.clear();
+    for (std::size_t i = 0; i < next.services.size(); ++i)
+      service_index_.emplace(next.services[i].name, i);
+  }
   apply_ipvs_tuning(next);
   // The SNAT rules before the services they translate: a new service's first connections
   // already leave with the balancer's address. (On reload this already ran, see start_reload.)
   if (auto e = apply_nft(next)) log::err("nft: {}", *e);
   if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
   reconcile_ipvs();
-  update_quorum();
+  if (plan) {
+    // Unchanged services have the same checks, statuses and drains: same quorum as before.
+    for (auto i : plan->touched_services) update_quorum_of(next.services[i]);
+  } else {
+    update_quorum();
+  }
 }
 
 namespace {
@@ -177,6 +223,7 @@ struct Loaded {
   nlohmann::json result;                         // {ok, errors, warnings, changes}
   std::shared_ptr<config::Config> owned;         // the new config, when valid
   std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
+  std::shared_ptr<ReloadPlan> plan;              // what apply() changes (when changed)
   bool changed = false;
 };
 
@@ -206,6 +253,8 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
   auto changes = config::diff(*old, *loaded.config);
   for (const auto& line : changes.describe()) out.result["changes"].push_back(line);
   out.changed = !changes.empty();
+  if (out.changed)
+    out.plan = std::make_shared<ReloadPlan>(make_reload_plan(*old, *loaded.config, changes));
   out.shared = std::make_shared<const config::Config>(*loaded.config);
   out.owned = std::make_shared<config::Config>(std::move(*loaded.config));
   out.result["ok"] = true;
@@ -279,10 +328,15 @@ void Daemon::start_reload() {
         if (retry_ipvs) ipvs_error_.reset();
         const auto apply_start = Clock::now();
         if (loaded->changed) {
+          // The old configuration (thousands of services' strings and vectors) is freed on
+          // the reload worker, not here.
+          reload_worker_.post(
+              [old = std::make_shared<config::Config>(std::move(config_)),
+               old_shared = std::move(config_shared_)]() -> Worker::Continuation { return {}; });
           config_ = std::move(*loaded->owned);
           config_shared_ = loaded->shared;
           ++generation_;
-          apply(config_);
+          apply(config_, loaded->plan.get());
         } else if (retry_ipvs) {
           apply(config_);
         }
@@ -389,8 +443,8 @@ void Daemon::on_health_change(const health::BackendKey& key, health::Status stat
   reconcile_ipvs();
   // Only this backend's service can have crossed its quorum: checking every service on every
   // transition cost O(services × backends) per flap.
-  for (const auto& s : config_.services)
-    if (s.name == key.service) update_quorum_of(s);
+  if (auto it = service_index_.find(key.service); it != service_index_.end())
+    update_quorum_of(config_.services[it->second]);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,

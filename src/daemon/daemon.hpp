@@ -8,12 +8,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "common/rate_limit.hpp"
 #include "config/config.hpp"
@@ -37,6 +39,16 @@
 #include "vrrp/runtime.hpp"
 
 namespace l4lb::daemon {
+
+// What the reload worker works out for apply() so that the loop touches only what changed.
+struct ReloadPlan {
+  health::CheckChanges checks;  // from the running config's checks to the next one's
+  std::vector<std::string> removed_services;
+  // Indices into the next config's services whose quorum may have moved: added, changed,
+  // with a changed backend or check.
+  std::vector<std::size_t> touched_services;
+  std::unordered_map<std::string, std::size_t> service_index;  // of the next config
+};
 
 class Daemon {
  public:
@@ -84,11 +96,25 @@ class Daemon {
   // At most this much loop time per slice of the checks' copy (about 300 checks here).
   static constexpr std::chrono::microseconds kSnapshotSlice{500};
   void snapshot_checks(std::shared_ptr<SnapshotJob> job);
+  // Check changes (check_changes.cpp): a reload's additions, removals and restarts of health
+  // checks, queued in reload order and carried out in slices of at most kCheckSlice.
+  static constexpr std::chrono::microseconds kCheckSlice{500};
+  void queue_check_changes(health::CheckChanges changes);
+  void apply_check_slice();
+  std::deque<health::CheckChanges> pending_checks_;
+  struct CheckSlices {
+    std::size_t done = 0;  // of pending_checks_.front()
+    std::size_t changes = 0;
+    int slices = 0;
+    std::chrono::microseconds longest{0};
+    TimePoint started;
+  } check_slices_;
   void start_reload();
   void log_summaries();
   nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
                        bool add);
-  void apply(const config::Config& next);
+  // With a plan (reload): only its changes; without (start): everything from scratch.
+  void apply(const config::Config& next, ReloadPlan* plan = nullptr);
   // realtime_priority (scheduling.hpp): the loop thread's policy, changed only when it differs.
   void apply_loop_scheduling(int priority);
   void reconcile_ipvs();
@@ -144,7 +170,8 @@ class Daemon {
   std::map<std::pair<std::string, net::Family>, vrrp::State> vrrp_states_;  // from transitions
   std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
   boost::asio::steady_timer nft_timer_{io_};
-  std::map<std::string, bool> below_quorum_;  // per service
+  std::map<std::string, bool> below_quorum_;                    // per service
+  std::unordered_map<std::string, std::size_t> service_index_;  // name -> config_.services
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   // Checks (health::check_key) whose destinations were found live in the kernel at start:

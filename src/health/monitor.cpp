@@ -162,34 +162,57 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
 }
 
 void Monitor::apply(const std::vector<config::Service>& services) {
-  auto wanted = make_specs(services);
+  std::map<BackendKey, CheckSpec> running;
+  for (const auto& [key, check] : checks_) running.emplace_hint(running.end(), key, *check->spec);
+  apply_changes(diff_specs(running, make_specs(services)));
+}
+
+void Monitor::apply_changes(CheckChanges changes) {
+  std::size_t done = 0;
+  apply_changes_slice(changes, done, std::chrono::microseconds::max());
+}
+
+bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
+                                  std::chrono::microseconds budget) {
   const TimePoint now = Clock::now();
-  // Remove what is no longer wanted.
-  for (auto it = checks_.begin(); it != checks_.end();) {
-    if (!wanted.contains(it->first)) {
-      it->second->stop();
-      it = checks_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto& [key, spec] : wanted) {
-    auto it = checks_.find(key);
-    if (it == checks_.end()) {
-      auto check = std::make_shared<Check>(*this, key, std::move(spec));
-      check->schedule(now + start_offset(key, check->spec->interval));
-      checks_.emplace(key, std::move(check));
-      continue;
-    }
-    Check& check = *it->second;
-    if (*check.spec == spec) continue;
+  const TimePoint deadline =
+      budget == std::chrono::microseconds::max() ? TimePoint::max() : now + budget;
+  auto restart = [&](const BackendKey& key, Check& check, CheckSpec&& spec) {
+    if (*check.spec == spec) return;
     log::info("health service={} port={} backend={} check changed, restarting", key.service,
               port_label(key), spec.target());
     check.stop();
     check.spec = std::make_shared<const CheckSpec>(std::move(spec));
     check.memory = std::make_shared<ProbeMemory>();
     check.schedule(now + start_offset(key, check.spec->interval));
+  };
+  auto add = [&](const BackendKey& key, CheckSpec&& spec) {
+    auto it = checks_.find(key);
+    if (it != checks_.end()) return restart(key, *it->second, std::move(spec));
+    auto check = std::make_shared<Check>(*this, key, std::move(spec));
+    check->schedule(now + start_offset(key, check->spec->interval));
+    checks_.emplace(key, std::move(check));
+  };
+  const std::size_t removed = changes.removed.size();
+  const std::size_t added = changes.added.size();
+  const std::size_t total = changes.size();
+  for (std::size_t n = 0; done < total; ++done, ++n) {
+    // Reading the clock costs more than one change: look at it every 16.
+    if (n > 0 && n % 16 == 0 && Clock::now() >= deadline) return false;
+    if (done < removed) {
+      auto it = checks_.find(changes.removed[done]);
+      if (it == checks_.end()) continue;
+      it->second->stop();
+      checks_.erase(it);
+    } else if (done < removed + added) {
+      auto& [key, spec] = changes.added[done - removed];
+      add(key, std::move(spec));
+    } else {
+      auto& [key, spec] = changes.changed[done - removed - added];
+      add(key, std::move(spec));
+    }
   }
+  return true;
 }
 
 std::optional<BackendHealth> Monitor::get(const BackendKey& key) const {

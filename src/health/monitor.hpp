@@ -41,6 +41,18 @@ class Monitor {
   // the new parameters is spread over the new interval like a new check's. New checks start
   // unknown at now + start_offset(key, interval).
   void apply(const std::vector<config::Service>& services);
+  // The same, from a precomputed difference (diff_specs of the running configuration's
+  // make_specs and the next one's): costs the loop only the checks that change. A removed key
+  // that is not running is ignored; an added key that is already running is treated as
+  // changed, and a changed one that is not running as added, so that a plan made from a stale
+  // view still ends with what it asked for.
+  void apply_changes(CheckChanges changes);
+  // One bounded slice of apply_changes: carries out the changes from index `done` on (removed,
+  // then added, then changed) until `budget` has passed, and moves `done` on. Returns true
+  // when all are done. Creating or stopping a check costs a few microseconds: a reload that
+  // adds 1,000 services of 8 backends held the loop for ~20 ms in one piece.
+  bool apply_changes_slice(CheckChanges& changes, std::size_t& done,
+                           std::chrono::microseconds budget);
 
   std::optional<BackendHealth> get(const BackendKey& key) const;
   Status status(const BackendKey& key) const;                          // unknown when not checked

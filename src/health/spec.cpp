@@ -123,4 +123,25 @@ TimePoint next_start(TimePoint previous_start, TimePoint finished, Duration inte
   return previous_start + slots * interval;
 }
 
+CheckChanges diff_specs(const std::map<BackendKey, CheckSpec>& from,
+                        std::map<BackendKey, CheckSpec> to) {
+  CheckChanges out;
+  auto a = from.begin();
+  auto b = to.begin();
+  while (a != from.end() || b != to.end()) {
+    if (b == to.end() || (a != from.end() && a->first < b->first)) {
+      out.removed.push_back(a->first);
+      ++a;
+    } else if (a == from.end() || b->first < a->first) {
+      out.added.emplace_back(b->first, std::move(b->second));
+      ++b;
+    } else {
+      if (!(a->second == b->second)) out.changed.emplace_back(b->first, std::move(b->second));
+      ++a;
+      ++b;
+    }
+  }
+  return out;
+}
+
 }  // namespace l4lb::health

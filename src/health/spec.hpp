@@ -71,6 +71,21 @@ std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t
 // its first entry.
 std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& services);
 
+// What makes one set of checks into another: computed off the loop from two configs (on the
+// reload worker), carried out on it by Monitor::apply_changes, so that a reload costs the loop
+// the checks it changes, not a walk over every check. Each list is in key order.
+struct CheckChanges {
+  std::vector<BackendKey> removed;
+  std::vector<std::pair<BackendKey, CheckSpec>> added;
+  std::vector<std::pair<BackendKey, CheckSpec>> changed;  // same key, other parameters
+  bool empty() const { return removed.empty() && added.empty() && changed.empty(); }
+  std::size_t size() const { return removed.size() + added.size() + changed.size(); }
+};
+
+// One pass over both ordered maps. Pure.
+CheckChanges diff_specs(const std::map<BackendKey, CheckSpec>& from,
+                        std::map<BackendKey, CheckSpec> to);
+
 // Stable across runs and platforms (FNV-1a of service name, port and address bytes), so the
 // spread of start times is reproducible.
 std::uint64_t key_hash(const BackendKey& key);

@@ -172,6 +172,55 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   CHECK(changes == seen);
 }
 
+TEST_CASE("monitor: changes applied in slices end where apply() would, and keep state") {
+  asio::io_context io;
+  TcpServer a(io);
+  std::vector<config::Service> first, second;
+  for (int i = 0; i < 300; ++i) {
+    auto s = service(fmt::format("s{:03}", i), {a.port()});
+    s.health.interval = milliseconds(60000);  // the test is about the set of checks, not runs
+    (i < 200 ? first : second).push_back(s);  // s000-s199, then s200-s299 ...
+  }
+  // ... and the second set keeps s100-s199, half of them with another timeout.
+  for (int i = 100; i < 200; ++i) {
+    auto s = first[i];
+    if (i % 2) s.health.timeout = milliseconds(500);
+    second.push_back(s);
+  }
+  Monitor m(io, nullptr);
+  m.apply(first);
+  REQUIRE(m.size() == 200);
+  const BackendKey kept = check_key(first[100], 80, first[100].backends[0]);
+
+  auto changes = diff_specs(make_specs(first), make_specs(second));
+  CHECK(changes.removed.size() == 100);
+  CHECK(changes.added.size() == 100);
+  CHECK(changes.changed.size() == 50);
+  std::size_t done = 0;
+  int slices = 0;
+  // A zero budget still makes progress: at least 16 changes per slice.
+  while (!m.apply_changes_slice(changes, done, std::chrono::microseconds(0))) ++slices;
+  CHECK(slices >= 250 / 16 - 1);
+  CHECK(done == 250);
+
+  Monitor whole(io, nullptr);
+  whole.apply(second);
+  CHECK(m.size() == whole.size());
+  for (const auto& [key, health] : whole.snapshot()) {
+    INFO(key.service);
+    REQUIRE(m.spec(key));
+    CHECK(*m.spec(key) == *whole.spec(key));
+  }
+  CHECK(m.get(kept));
+
+  // A stale plan (its removals already gone, its additions already there) is harmless.
+  auto again = diff_specs(make_specs(first), make_specs(second));
+  m.apply_changes(std::move(again));
+  CHECK(m.size() == whole.size());
+  m.shutdown();
+  whole.shutdown();
+}
+
 TEST_CASE("monitor: on_change may reconfigure the monitor from inside the callback") {
   asio::io_context io;
   TcpServer a(io);

@@ -253,3 +253,45 @@ TEST_CASE("latency histogram and failure counters") {
   CHECK(b.failures("reset") == 0);
   CHECK(b.failures_by_reason.front().first == "timeout");
 }
+
+TEST_CASE("diff_specs: removed, added and changed keys, in key order, from one pass") {
+  auto a = service();
+  auto b = service();
+  b.name = "api";
+  const auto from = make_specs({a, b});
+  // `web` loses 10.0.0.2, gains 10.0.0.3 and has its interval changed; `api` is unchanged;
+  // `db` is new.
+  auto a2 = a;
+  a2.backends.pop_back();
+  config::Backend c;
+  c.address = ip("10.0.0.3");
+  a2.backends.push_back(c);
+  a2.health.interval = milliseconds(5000);
+  auto d = service({5432});
+  d.name = "db";
+  const auto to = make_specs({a2, b, d});
+  const auto changes = diff_specs(from, to);
+
+  std::vector<BackendKey> removed(changes.removed), added, changed;
+  for (const auto& [k, s] : changes.added) added.push_back(k);
+  for (const auto& [k, s] : changes.changed) changed.push_back(k);
+  // 10.0.0.2 has a mapped port (8080): one check, keyed on it, for both service ports.
+  CHECK(removed == std::vector<BackendKey>{check_key(a, 80, a.backends[1])});
+  // make_specs order is key order: service name, then port, then address.
+  CHECK(added == std::vector<BackendKey>{check_key(d, 5432, d.backends[0]),
+                                         check_key(d, 5432, d.backends[1]), check_key(a2, 80, c),
+                                         check_key(a2, 443, c)});
+  CHECK(changed == std::vector<BackendKey>{check_key(a2, 80, a2.backends[0]),
+                                           check_key(a2, 443, a2.backends[0])});
+  CHECK(changes.size() == 7);
+
+  // Applying the difference to `from` gives `to`, whatever was in it.
+  auto applied = from;
+  for (const auto& k : changes.removed) applied.erase(k);
+  for (const auto& [k, s] : changes.added) applied.emplace(k, s);
+  for (const auto& [k, s] : changes.changed) applied.insert_or_assign(k, s);
+  CHECK(applied == to);
+  CHECK(diff_specs(to, to).empty());
+  CHECK(diff_specs({}, to).added.size() == to.size());
+  CHECK(diff_specs(to, {}).removed.size() == to.size());
+}
