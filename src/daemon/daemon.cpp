@@ -16,6 +16,7 @@
 #include "config/loader.hpp"
 #include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/policy.hpp"
 #include "daemon/scheduling.hpp"
 #include "health/quorum.hpp"
 #include "health/spec.hpp"
@@ -161,6 +162,8 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   // Order matters: VRRP first (instances and their tracked services), then health checks (new
   // backends start as unknown), then the kernel table computed from both, then quorum.
   apply_loop_scheduling(next.realtime_priority);
+  // Instances that start now start with what their tracked services already take off.
+  update_tracked_weights(next.vrrp);
   vrrp_->apply(next.vrrp);
   sync_->configure(next.ipvs.sync_daemon, sync_instance_is_master(next));
   if (plan)
@@ -194,9 +197,13 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   }
   // Forget removed services.
   if (plan) {
-    for (const auto& name : plan->removed_services) below_quorum_.erase(name);
+    for (const auto& name : plan->removed_services) {
+      quorum_.erase(name);
+      below_quorum_.erase(name);
+    }
     service_index_ = std::move(plan->service_index);
   } else {
+    quorum_.clear();
     below_quorum_.clear();
     service_index_.clear();
     for (std::size_t i = 0; i < next.services.size(); ++i)
@@ -208,12 +215,17 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   if (auto e = apply_nft(next)) log::err("nft: {}", *e);
   if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
   reconcile_ipvs();
+  tracked_.clear();
+  for (const auto& i : next.vrrp)
+    for (const auto& t : i.track_services) tracked_.insert(t.service);
   if (plan) {
     // Unchanged services have the same checks, statuses and drains: same quorum as before.
     for (auto i : plan->touched_services) update_quorum_of(next.services[i]);
   } else {
     update_quorum();
   }
+  // New instances, changed track lists, removed services: the weights once for all.
+  update_tracked_weights(next.vrrp);
 }
 
 namespace {
@@ -426,14 +438,24 @@ void Daemon::update_quorum() {
 
 void Daemon::update_quorum_of(const config::Service& s) {
   const int healthy = healthy_backends(s);
-  const bool below = health::below_quorum(s, healthy);
-  auto [it, inserted] = below_quorum_.emplace(s.name, below);
-  if (!inserted && it->second == below) return;
-  it->second = below;
-  if ((below || !inserted) && quorum_log_.allow(Clock::now(), below ? 0 : 1))
+  auto it = quorum_.find(s.name);
+  const auto step = policy::quorum_step(
+      it == quorum_.end() ? std::nullopt : std::optional<bool>(it->second), s, healthy);
+  if (!step.changed) return;
+  quorum_.insert_or_assign(s.name, step.below);
+  if (step.below)
+    below_quorum_.insert(s.name);
+  else
+    below_quorum_.erase(s.name);
+  if (step.announce && quorum_log_.allow(Clock::now(), step.below ? 0 : 1))
     log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
-                below ? "BELOW QUORUM" : "quorum restored");
-  vrrp_->set_service_below_quorum(s.name, below);
+                step.below ? "BELOW QUORUM" : "quorum restored");
+  if (tracked_.count(s.name)) update_tracked_weights(config_.vrrp);
+}
+
+void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& instances) {
+  for (const auto& [instance, weight] : policy::tracked_service_weights(instances, below_quorum_))
+    vrrp_->set_tracked_service_weight(instance, weight);
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {

@@ -140,6 +140,9 @@ class Daemon {
   // health::healthy_count / healthy_on_port over this daemon's checks and drains.
   int healthy_backends(const config::Service& service) const;
   void update_quorum_of(const config::Service& service);
+  // Pushes policy::tracked_service_weights to the VRRP instances (after a quorum change or a
+  // new set of instances).
+  void update_tracked_weights(const std::vector<config::VrrpInstance>& instances);
   void wait_signals();
   void shutdown();
 
@@ -170,7 +173,10 @@ class Daemon {
   std::map<std::pair<std::string, net::Family>, vrrp::State> vrrp_states_;  // from transitions
   std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
   boost::asio::steady_timer nft_timer_{io_};
-  std::map<std::string, bool> below_quorum_;                    // per service
+  // Quorum decisions per service (policy::quorum_step), and the names below quorum.
+  std::map<std::string, bool, std::less<>> quorum_;
+  std::set<std::string, std::less<>> below_quorum_;
+  std::set<std::string, std::less<>> tracked_;  // services some VRRP instance tracks
   std::unordered_map<std::string, std::size_t> service_index_;  // name -> config_.services
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};

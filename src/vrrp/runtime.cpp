@@ -68,7 +68,7 @@ struct Runtime::Impl {
   VipRecord record;
   std::unique_ptr<RouterEnv> env;
   std::map<std::string, Instance> instances;
-  std::set<std::string> below_quorum;
+  std::map<std::string, int> tracked_weights;  // by instance name
   int event_buffer = Netlink::kDefaultEventBuffer;
 
   Impl(boost::asio::io_context& io_, Hooks h) : io(io_), hooks(std::move(h)) {}
@@ -85,10 +85,8 @@ struct Runtime::Impl {
   }
 
   int service_weight(const config::VrrpInstance& c) const {
-    int w = 0;
-    for (const auto& t : c.track_services)
-      if (below_quorum.count(t.service)) w += t.weight;
-    return w;
+    auto it = tracked_weights.find(c.name);
+    return it == tracked_weights.end() ? 0 : it->second;
   }
 
   void start(Instance& inst) {
@@ -162,11 +160,12 @@ void Runtime::apply(const std::vector<config::VrrpInstance>& wanted) {
   }
 }
 
-void Runtime::set_service_below_quorum(const std::string& service, bool below) {
+void Runtime::set_tracked_service_weight(const std::string& instance, int weight) {
   auto& im = *impl_;
-  if (below ? !im.below_quorum.insert(service).second : im.below_quorum.erase(service) == 0) return;
-  for (auto& [name, inst] : im.instances)
-    for (auto& r : inst.routers) r->set_service_weight(im.service_weight(inst.cfg));
+  im.tracked_weights[instance] = weight;
+  auto it = im.instances.find(instance);
+  if (it == im.instances.end()) return;
+  for (auto& r : it->second.routers) r->set_service_weight(weight);
 }
 
 void Runtime::shutdown(std::function<void()> done) {

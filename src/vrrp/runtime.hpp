@@ -67,8 +67,9 @@ class Runtime {
   // preempt_delay, vips, garp, track, notify, unicast peers) keep state and timers;
   // interface / vrid / family / unicast-vs-multicast changes replace the instance.
   void apply(const std::vector<config::VrrpInstance>& instances);
-  // While `below_quorum`, every instance tracking `service` adds that weight to its priority.
-  void set_service_below_quorum(const std::string& service, bool below_quorum);
+  // What tracked services add to `instance`'s priority (daemon::policy decides; 0 until told).
+  // Kept across reloads and replacements of the instance.
+  void set_tracked_service_weight(const std::string& instance, int weight);
   // Masters send one advert with priority 0 and remove their VIPs; `done` runs when finished.
   void shutdown(std::function<void()> done);
   std::vector<InstanceStatus> status() const;
