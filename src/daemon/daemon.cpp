@@ -101,6 +101,10 @@ bool Daemon::start() {
   config_ = cfg;
   config_shared_ = std::make_shared<const config::Config>(cfg);
   generation_ = 1;
+  // The SNAT rules before the services they translate: a new service's first connections
+  // already leave with the balancer's address. (A reload writes them before it applies, see
+  // start_reload.) Directly: the loop does not run yet.
+  if (auto e = apply_nft_now(cfg)) log::err("nft: {}", *e);
   apply(cfg);
   wait_signals();
   loop_lag_.start();
@@ -210,9 +214,6 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       service_index_.emplace(next.services[i].name, i);
   }
   apply_ipvs_tuning(next);
-  // The SNAT rules before the services they translate: a new service's first connections
-  // already leave with the balancer's address. (On reload this already ran, see start_reload.)
-  if (auto e = apply_nft(next)) log::err("nft: {}", *e);
   if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
   reconcile_ipvs();
   tracked_.clear();
@@ -229,15 +230,6 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
 }
 
 namespace {
-
-// What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
-struct Loaded {
-  nlohmann::json result;                         // {ok, errors, warnings, changes}
-  std::shared_ptr<config::Config> owned;         // the new config, when valid
-  std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
-  std::shared_ptr<ReloadPlan> plan;              // what apply() changes (when changed)
-  bool changed = false;
-};
 
 // Runs on the reload worker: everything that does not touch running state.
 Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config::Config>& old) {
@@ -290,6 +282,49 @@ void log_lines(const nlohmann::json& lines, const char* prefix, log::Level level
 
 }  // namespace
 
+// A rejected reload changes nothing: the errors are logged, returned and kept in status.
+void Daemon::reject_reload(nlohmann::json& result) {
+  result["ok"] = false;
+  log_lines(result["errors"], "reload ", log::Level::err);
+  ++reloads_failed_;
+  result["error"] = "invalid config";
+  last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+  log::err("reload rejected config={} errors={}: running configuration unchanged", config_path_,
+           result["errors"].size());
+  systemd_.ready("reload rejected; running previous configuration");
+}
+
+void Daemon::commit_reload(Loaded& loaded) {
+  nlohmann::json& result = loaded.result;
+  log_lines(result["changes"], "reload change: ", log::Level::notice);
+  // IPVS that could not be opened before (module not loaded yet) is retried on every reload.
+  const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
+  if (retry_ipvs) ipvs_error_.reset();
+  const auto apply_start = Clock::now();
+  if (loaded.changed) {
+    // The old configuration (thousands of services' strings and vectors) is freed on the
+    // reload worker, not here.
+    reload_worker_.post(
+        [old = std::make_shared<config::Config>(std::move(config_)),
+         old_shared = std::move(config_shared_)]() -> Worker::Continuation { return {}; });
+    config_ = std::move(*loaded.owned);
+    config_shared_ = loaded.shared;
+    ++generation_;
+    apply(config_, loaded.plan.get());
+  } else if (retry_ipvs) {
+    apply(config_);
+  }
+  // What the reload cost the loop (the rest ran on the reload and nft workers).
+  log::info("reload apply took {:.1f} ms on the loop",
+            std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
+  set_admin_group(config_.control.admin_group);
+  ++reloads_ok_;
+  last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
+  log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
+              result["changes"].size());
+  systemd_.ready(config::summary(config_));
+}
+
 void Daemon::reload(std::function<void(nlohmann::json)> done) {
   reload_waiting_.push_back(std::move(done));
   start_reload();
@@ -308,64 +343,39 @@ void Daemon::start_reload() {
                        waiters]() -> Worker::Continuation {
     auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
     return [this, loaded, waiters] {
-      nlohmann::json& result = loaded->result;
-      log_lines(result["warnings"], "reload ", log::Level::warning);
-      // A rejected reload changes nothing: the errors are logged, returned and kept in status.
-      auto reject = [&] {
-        result["ok"] = false;
-        log_lines(result["errors"], "reload ", log::Level::err);
-        ++reloads_failed_;
-        result["error"] = "invalid config";
-        last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
-        log::err("reload rejected config={} errors={}: running configuration unchanged",
-                 config_path_, result["errors"].size());
-        systemd_.ready("reload rejected; running previous configuration");
+      log_lines(loaded->result["warnings"], "reload ", log::Level::warning);
+      // Every path ends here: the answer to every waiter, and the next reload if one waits.
+      auto finish = [this, loaded, waiters] {
+        for (auto& done : *waiters)
+          if (done) done(loaded->result);
+        reload_running_ = false;
+        start_reload();  // requests that came in meanwhile: one more reload for all of them
       };
-      if (!result["ok"].get<bool>()) {
-        reject();
-      } else if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded->owned))) {
-        // The new config needs more descriptors than the hard limit allows: refused whole.
-        result["errors"].push_back(config_path_ + ": error: " + *e);
-        reject();
-      } else if (auto e = apply_nft(*loaded->owned)) {
-        // The kernel refused the new nftables table: one transaction, so the old one is still
-        // in place; refuse the whole reload so that rules and services stay consistent.
-        result["errors"].push_back(config_path_ + ": error: nftables: " + *e);
-        reject();
-      } else {
-        log_lines(result["changes"], "reload change: ", log::Level::notice);
-        // IPVS that could not be opened before (module not loaded yet) is retried on every
-        // reload.
-        const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
-        if (retry_ipvs) ipvs_error_.reset();
-        const auto apply_start = Clock::now();
-        if (loaded->changed) {
-          // The old configuration (thousands of services' strings and vectors) is freed on
-          // the reload worker, not here.
-          reload_worker_.post(
-              [old = std::make_shared<config::Config>(std::move(config_)),
-               old_shared = std::move(config_shared_)]() -> Worker::Continuation { return {}; });
-          config_ = std::move(*loaded->owned);
-          config_shared_ = loaded->shared;
-          ++generation_;
-          apply(config_, loaded->plan.get());
-        } else if (retry_ipvs) {
-          apply(config_);
-        }
-        // What the reload cost the loop (the rest ran on the reload worker).
-        log::info("reload apply took {:.1f} ms on the loop",
-                  std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
-        set_admin_group(config_.control.admin_group);
-        ++reloads_ok_;
-        last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
-        log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
-                    result["changes"].size());
-        systemd_.ready(config::summary(config_));
+      if (!loaded->result["ok"].get<bool>()) {
+        reject_reload(loaded->result);
+        return finish();
       }
-      for (auto& done : *waiters)
-        if (done) done(result);
-      reload_running_ = false;
-      start_reload();  // requests that came in meanwhile: one more reload for all of them
+      if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded->owned))) {
+        // The new config needs more descriptors than the hard limit allows: refused whole.
+        loaded->result["errors"].push_back(config_path_ + ": error: " + *e);
+        reject_reload(loaded->result);
+        return finish();
+      }
+      // The nftables table first (on the nft worker): a new service's first connections
+      // already leave with the balancer's address.
+      apply_nft(loaded->shared, nft::TableManager::Why::config,
+                [this, loaded, finish](std::optional<std::string> e) {
+                  if (e) {
+                    // The kernel refused the new table: one transaction, so the old one is
+                    // still in place; refuse the whole reload so that rules and services stay
+                    // consistent.
+                    loaded->result["errors"].push_back(config_path_ + ": error: nftables: " + *e);
+                    reject_reload(loaded->result);
+                  } else {
+                    commit_reload(*loaded);
+                  }
+                  finish();
+                });
     };
   });
 }
@@ -588,8 +598,7 @@ void Daemon::shutdown() {
   if (ipvs_ && config_.remove_services_on_exit) {
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
-    if (nft_ && nft_->status().present && !nft_->apply(nft::Ruleset{}))
-      log::notice("nft table inet l4lb removed on exit (remove_services_on_exit)");
+    remove_nft_table();
   }
   nft_timer_.cancel();
   vrrp_->shutdown([this] {

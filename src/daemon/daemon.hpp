@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -48,6 +49,15 @@ struct ReloadPlan {
   // with a changed backend or check.
   std::vector<std::size_t> touched_services;
   std::unordered_map<std::string, std::size_t> service_index;  // of the next config
+};
+
+// What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
+struct Loaded {
+  nlohmann::json result;                         // {ok, errors, warnings, changes}
+  std::shared_ptr<config::Config> owned;         // the new config, when valid
+  std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
+  std::shared_ptr<ReloadPlan> plan;              // what apply() changes (when changed)
+  bool changed = false;
 };
 
 class Daemon {
@@ -110,6 +120,8 @@ class Daemon {
     TimePoint started;
   } check_slices_;
   void start_reload();
+  void reject_reload(nlohmann::json& result);
+  void commit_reload(Loaded& loaded);
   void log_summaries();
   nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
                        bool add);
@@ -125,10 +137,20 @@ class Daemon {
   // instance's state.
   bool sync_instance_is_master(const config::Config& cfg) const;
   nlohmann::json ipvs_sync_status() const;
-  // l4lbd's nftables table (nft_table.cpp): SNAT rules. Nothing on success, else the error.
-  std::optional<std::string> apply_nft(const config::Config& next,
-                                       nft::TableManager::Why why = nft::TableManager::Why::config);
+  // l4lbd's nftables table (nft_table.cpp): SNAT and mark rules. Written directly at start
+  // (apply_nft_now: nothing on success, else the error); once the loop runs, on the nft worker
+  // (apply_nft: `done` gets the error, or nothing, on the loop).
+  struct NftTable {
+    std::mutex mutex;
+    std::unique_ptr<nft::TableManager> manager;
+  };
+  bool open_nft(const nft::Ruleset& want, std::optional<std::string>& error);
+  std::optional<std::string> apply_nft_now(
+      const config::Config& next, nft::TableManager::Why why = nft::TableManager::Why::config);
+  void apply_nft(std::shared_ptr<const config::Config> next, nft::TableManager::Why why,
+                 std::function<void(std::optional<std::string>)> done);
   void schedule_nft_check();
+  void remove_nft_table();  // at exit, with remove_services_on_exit
   nlohmann::json nft_status() const;
   void remember_adopted(const config::Config& cfg);
   void update_quorum();
@@ -171,7 +193,8 @@ class Daemon {
   std::string tuning_kernel_error_;
   std::unique_ptr<ipvs::SyncController> sync_;
   std::map<std::pair<std::string, net::Family>, vrrp::State> vrrp_states_;  // from transitions
-  std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
+  std::shared_ptr<NftTable> nft_;  // made at the first apply
+  nft::TableStatus nft_status_;    // the loop's copy, as of the last apply
   boost::asio::steady_timer nft_timer_{io_};
   // Quorum decisions per service (policy::quorum_step), and the names below quorum.
   std::map<std::string, bool, std::less<>> quorum_;
@@ -198,6 +221,7 @@ class Daemon {
   // Off-loop work (docs/ARCHITECTURE.md): one thread renders, one loads reloads.
   Worker render_worker_{io_, "l4lb-render"};
   Worker reload_worker_{io_, "l4lb-reload"};
+  Worker nft_worker_{io_, "l4lb-nft"};
   struct RenderWaiter {
     Want want;
     std::function<void(const Rendered&)> done;

@@ -1,8 +1,12 @@
 // l4lbd's nftables table (src/nft/): rendered from the config at start and on reload, and
 // checked every kNftCheckInterval so that a table someone deleted or edited is restored.
-// libnftables talks netlink synchronously: a list and at most one transaction per call, about
-// the size of the table (one rule per SNAT service and port run), on the loop like the IPVS
-// tuning writes. Measured in docs/BENCHMARKS.md.
+// libnftables talks netlink synchronously, a list and at most one transaction per call, about
+// the size of the table: 60 ms at 1,000 SNAT rules, a second at 10,000 (docs/BENCHMARKS.md).
+// Once the loop runs, that work runs on the `l4lb-nft` worker; the loop keeps a copy of the
+// table's status, updated by each job's continuation. At start (before the loop runs) and at
+// exit the table is written directly. The TableManager is shared by those two paths, hence
+// its mutex (never contended in practice: start and exit have no job in flight, or wait for
+// the one that is).
 #include <chrono>
 
 #include "common/log.hpp"
@@ -13,32 +17,71 @@ namespace {
 
 constexpr std::chrono::seconds kNftCheckInterval{10};
 
-}  // namespace
-
-std::optional<std::string> Daemon::apply_nft(const config::Config& next,
-                                             nft::TableManager::Why why) {
-  const nft::Ruleset want = nft::render(next);
-  if (!nft_) {
-    std::string error;
-    auto backend = nft::Nftables::open(error);
-    if (!backend) return want.empty() ? std::nullopt : std::optional<std::string>(error);
-    nft_ = std::make_unique<nft::TableManager>(std::move(backend));
-    schedule_nft_check();
-  }
-  const auto before = nft_->status();
-  auto e = nft_->apply(want, why);
-  const auto& after = nft_->status();
-  if (e) return e;
+// What one apply did, as a log line (nothing when nothing happened).
+void log_nft_outcome(const nft::TableStatus& before, const nft::TableStatus& after,
+                     bool want_empty) {
   const std::string rules =
       fmt::format("{} SNAT rules, {} mark rules", after.snat_rules, after.mark_rules);
   if (after.repairs != before.repairs)
     log::warning("nft: table inet l4lb was changed or deleted outside l4lbd; restored ({})", rules);
   else if (after.applies != before.applies)
     log::notice("nft: table inet l4lb {} ({})",
-                want.empty() ? "deleted (no longer needed)" : "written", rules);
+                want_empty ? "deleted (no longer needed)" : "written", rules);
   else if (after.adoptions != before.adoptions)
     log::notice("nft: table inet l4lb adopted as found ({})", rules);
-  return std::nullopt;
+}
+
+}  // namespace
+
+bool Daemon::open_nft(const nft::Ruleset& want, std::optional<std::string>& error) {
+  if (nft_) return true;
+  std::string e;
+  auto backend = nft::Nftables::open(e);
+  if (!backend) {
+    // Without nf_tables a config that needs no table is fine; one that needs it is refused.
+    if (!want.empty()) error = e;
+    return false;
+  }
+  nft_ = std::make_shared<NftTable>();
+  nft_->manager = std::make_unique<nft::TableManager>(std::move(backend));
+  schedule_nft_check();
+  return true;
+}
+
+std::optional<std::string> Daemon::apply_nft_now(const config::Config& next,
+                                                 nft::TableManager::Why why) {
+  const nft::Ruleset want = nft::render(next);
+  std::optional<std::string> error;
+  if (!open_nft(want, error)) return error;
+  std::lock_guard<std::mutex> lock(nft_->mutex);
+  const auto before = nft_->manager->status();
+  auto e = nft_->manager->apply(want, why);
+  nft_status_ = nft_->manager->status();
+  if (!e) log_nft_outcome(before, nft_status_, want.empty());
+  return e;
+}
+
+void Daemon::apply_nft(std::shared_ptr<const config::Config> next, nft::TableManager::Why why,
+                       std::function<void(std::optional<std::string>)> done) {
+  {
+    // Opening is a socket probe and a libnftables context: cheap, and once.
+    std::optional<std::string> error;
+    if (!nft_ && !open_nft(nft::render(*next), error)) return done(error);
+  }
+  nft_worker_.post([this, table = nft_, next = std::move(next), why,
+                    done = std::move(done)]() mutable -> Worker::Continuation {
+    const nft::Ruleset want = nft::render(*next);
+    std::lock_guard<std::mutex> lock(table->mutex);
+    const auto before = table->manager->status();
+    auto e = table->manager->apply(want, why);
+    auto after = table->manager->status();
+    return [this, e = std::move(e), before, after = std::move(after), empty = want.empty(),
+            done = std::move(done)] {
+      nft_status_ = after;
+      if (!e) log_nft_outcome(before, after, empty);
+      done(e);
+    };
+  });
 }
 
 void Daemon::schedule_nft_check() {
@@ -46,16 +89,25 @@ void Daemon::schedule_nft_check() {
   nft_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     // Only while the config wants a table, or one is left to delete.
-    if (nft_->status().wanted || nft_->status().present)
-      if (auto e = apply_nft(config_, nft::TableManager::Why::check)) log::err("nft: {}", *e);
-    schedule_nft_check();
+    if (!nft_status_.wanted && !nft_status_.present) return schedule_nft_check();
+    apply_nft(config_shared_, nft::TableManager::Why::check, [this](std::optional<std::string> e) {
+      if (e) log::err("nft: {}", *e);
+      if (!stopping_) schedule_nft_check();
+    });
   });
+}
+
+void Daemon::remove_nft_table() {
+  if (!nft_) return;
+  std::lock_guard<std::mutex> lock(nft_->mutex);
+  if (nft_->manager->status().present && !nft_->manager->apply(nft::Ruleset{}))
+    log::notice("nft table inet l4lb removed on exit (remove_services_on_exit)");
 }
 
 nlohmann::json Daemon::nft_status() const {
   using nlohmann::json;
   if (!nft_) return nullptr;
-  const auto& s = nft_->status();
+  const auto& s = nft_status_;
   return {{"table", fmt::format("{} {}", nft::kFamily, nft::kName)},
           {"wanted", s.wanted},
           {"present", s.present},
