@@ -31,20 +31,14 @@ class IpvsTuningWithoutIpvs(unittest.TestCase):
         netns.require_root()
         if os.path.exists("/proc/sys/net/ipv4/vs"):
             raise unittest.SkipTest("this host has IPVS: the lab test covers it")
-        cls.lab = netns.Lab("tun")
-        cls.ns = cls.lab.node("a")
-        cls.lab.link(cls.ns, cls.lab.bridge(), "eth0", ["10.78.0.1/24"])
-        cls.d = netns.L4lbd(cls.lab, cls.ns, "lb", body())
-        cls.d.start()
-        netns.wait_until(lambda: cls.d.state("front") == "MASTER", timeout=15, what="MASTER")
+        cls.lab, cls.d = netns.lone_master("tun", "10.78.0.1/24", body())
 
     @classmethod
     def tearDownClass(cls):
         cls.lab.close()
 
     def ctl(self, *args):
-        return subprocess.run([self.d.l4lbctl, "-s", self.d.sock, *args], capture_output=True,
-                              text=True, timeout=10)
+        return self.d.ctl(*args)
 
     def tuning(self):
         return json.loads(self.ctl("status", "--json").stdout)["ipvs"]["tuning"]

@@ -6,7 +6,6 @@ state. The success path needs real IPVS: tests/lab/test_conn_sync.py."""
 
 import json
 import os
-import subprocess
 import sys
 import time
 import unittest
@@ -28,20 +27,14 @@ class SyncWithoutIpvs(unittest.TestCase):
         netns.require_root()
         if os.path.exists("/proc/sys/net/ipv4/vs"):
             raise unittest.SkipTest("this host has IPVS: the lab test covers it")
-        cls.lab = netns.Lab("syn")
-        cls.ns = cls.lab.node("a")
-        cls.lab.link(cls.ns, cls.lab.bridge(), "eth0", ["10.79.0.1/24"])
-        cls.d = netns.L4lbd(cls.lab, cls.ns, "lb", BODY)
-        cls.d.start()
-        netns.wait_until(lambda: cls.d.state("front") == "MASTER", timeout=15, what="MASTER")
+        cls.lab, cls.d = netns.lone_master("syn", "10.79.0.1/24", BODY)
 
     @classmethod
     def tearDownClass(cls):
         cls.lab.close()
 
     def ctl(self, *args):
-        return subprocess.run([self.d.l4lbctl, "-s", self.d.sock, *args], capture_output=True,
-                              text=True, timeout=10)
+        return self.d.ctl(*args)
 
     def sync(self):
         return json.loads(self.ctl("status", "--json").stdout)["ipvs"]["sync"]

@@ -324,6 +324,16 @@ class L4lbd:
     def reload(self):
         os.kill(self.proc.pid, signal.SIGHUP)
 
+    def ctl(self, *args, timeout=10):
+        """l4lbctl against this daemon's socket; the CompletedProcess (text)."""
+        return subprocess.run([self.l4lbctl, "-s", self.sock, *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def status_json(self):
+        """The whole `l4lbctl status --json` document (raises if it cannot be had)."""
+        import json
+        return json.loads(self.ctl("status", "--json").stdout)
+
     def status(self):
         """The VRRP status list, or None when not (yet) available."""
         import json
@@ -348,6 +358,23 @@ class L4lbd:
     def state(self, name, family="ipv4"):
         i = self.instance(name, family)
         return i.get("state") if i else None
+
+
+def lone_master(prefix, address, body, instance="front"):
+    """A Lab with one namespace (eth0 = `address` on a bridge) whose l4lbd runs `body` and has
+    become MASTER of `instance`: the setting of the tests that exercise one daemon's handling
+    of the host (e.g. no IPVS). Returns (lab, daemon); lab.close() cleans up."""
+    lab = Lab(prefix)
+    try:
+        ns = lab.node("a")
+        lab.link(ns, lab.bridge(), "eth0", [address])
+        d = L4lbd(lab, ns, "lb", body)
+        d.start()
+        wait_until(lambda: d.state(instance) == "MASTER", timeout=15, what="MASTER")
+    except BaseException:
+        lab.close()
+        raise
+    return lab, d
 
 
 if __name__ == "__main__":  # smoke test: python3 tests/pylib/netns.py
