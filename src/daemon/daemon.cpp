@@ -66,6 +66,7 @@ bool Daemon::start() {
     log::err("not starting: {}", *e);
     return false;
   }
+  reserve_descriptor_table(descriptors_needed(cfg));
   if (auto e = make_dir(cfg.state_dir)) {
     log::err("{}", *e);
     return false;
@@ -254,6 +255,8 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
     loaded.config.reset();
   }
   if (!loaded.config) return out;
+  // Here rather than on the loop: growing the descriptor table can wait for an RCU grace period.
+  reserve_descriptor_table(descriptors_needed(*loaded.config));
   auto changes = config::diff(*old, *loaded.config);
   for (const auto& line : changes.describe()) out.result["changes"].push_back(line);
   out.changed = !changes.empty();

@@ -1,6 +1,8 @@
 #include "daemon/fd_limit.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -47,6 +49,18 @@ std::optional<std::string> ensure_descriptor_limit(std::uint64_t needed) {
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
     return "cannot raise RLIMIT_NOFILE to " + std::to_string(needed) + ": " + std::strerror(errno);
   return std::nullopt;
+}
+
+void reserve_descriptor_table(std::uint64_t count) {
+  struct rlimit lim {};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || count == 0) return;
+  if (lim.rlim_cur != RLIM_INFINITY && count > lim.rlim_cur) count = lim.rlim_cur;
+  const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (probe < 0) return;
+  // The lowest free descriptor at or above count - 1: the table now has room for it.
+  const int high = ::fcntl(probe, F_DUPFD_CLOEXEC, static_cast<int>(count - 1));
+  if (high >= 0) ::close(high);
+  ::close(probe);
 }
 
 }  // namespace l4lb::daemon

@@ -20,4 +20,12 @@ std::uint64_t descriptors_needed(const config::Config& cfg);
 // systemd setting that lifts it, when the hard limit is below `needed`.
 std::optional<std::string> ensure_descriptor_limit(std::uint64_t needed);
 
+// Grows the process's descriptor table now to hold `count` descriptors (up to the soft
+// limit). The kernel grows it on demand, and in a process with several threads every growth
+// waits for an RCU grace period (synchronize_rcu in expand_files): 6 ms of the event loop,
+// seen with perf sched under load, with an advert due every 10 ms. Called where waiting is
+// harmless: at start and on the reload worker. Best effort: a failure only means the table
+// grows later, on demand.
+void reserve_descriptor_table(std::uint64_t count);
+
 }  // namespace l4lb::daemon

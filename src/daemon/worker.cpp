@@ -1,17 +1,39 @@
 #include "daemon/worker.hpp"
 
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <stdexcept>
 
 #include "common/log.hpp"
 
 namespace l4lb::daemon {
+namespace {
+
+int make_eventfd(int flags) {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | flags);
+  if (fd < 0) throw std::runtime_error("eventfd: cannot create (out of descriptors?)");
+  return fd;
+}
+
+// One increment of the counter; it only says "look at the queue".
+void signal_eventfd(int fd) {
+  const std::uint64_t one = 1;
+  while (::write(fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
 
 Worker::Worker(boost::asio::io_context& io, std::string name)
-    : io_(io), name_(std::move(name)), thread_([this] { run(); }) {
+    : io_(io),
+      name_(std::move(name)),
+      to_worker_(make_eventfd(0)),
+      to_loop_(io, make_eventfd(EFD_NONBLOCK)),
+      thread_([this] { run(); }) {
   // Shows in top -H / ps -L, so that the thread's CPU time can be told from the loop's.
   ::pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());
 }
@@ -19,20 +41,57 @@ Worker::Worker(boost::asio::io_context& io, std::string name)
 Worker::~Worker() {
   *alive_ = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<PiMutex> lock(mutex_);
     stopping_ = true;
     queue_.clear();
   }
-  wake_.notify_all();
+  signal_eventfd(to_worker_);
   thread_.join();
+  ::close(to_worker_);
+  // to_loop_ closes with its descriptor object; a wait still pending ends as aborted and
+  // finds alive_ false. Continuations not yet run die here, with the done_ queue.
 }
 
 void Worker::post(Job job) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<PiMutex> lock(mutex_);
     queue_.emplace_back(Clock::now(), std::move(job));
   }
-  wake_.notify_one();
+  signal_eventfd(to_worker_);
+  ++outstanding_;
+  arm();
+}
+
+void Worker::arm() {
+  if (armed_ || outstanding_ == 0) return;
+  armed_ = true;
+  to_loop_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this, alive = alive_](const boost::system::error_code& ec) {
+                        if (!*alive) return;
+                        armed_ = false;
+                        if (ec == boost::asio::error::operation_aborted) return;
+                        deliver();
+                      });
+}
+
+void Worker::deliver() {
+  const auto alive = alive_;  // a continuation may end the daemon, and this worker with it
+  std::uint64_t count = 0;
+  while (::read(to_loop_.native_handle(), &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  std::deque<Done> done;
+  {
+    std::lock_guard<PiMutex> lock(mutex_);
+    done.swap(done_);
+  }
+  for (auto& d : done) {
+    --outstanding_;
+    queue_delay_.record(d.delay);
+    ++jobs_done_;
+    if (d.next) d.next();
+    if (!*alive) return;
+  }
+  arm();
 }
 
 void Worker::run() {
@@ -42,8 +101,14 @@ void Worker::run() {
   for (;;) {
     std::pair<TimePoint, Job> item;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      std::unique_lock<PiMutex> lock(mutex_);
+      while (!stopping_ && queue_.empty()) {
+        lock.unlock();
+        std::uint64_t count = 0;
+        while (::read(to_worker_, &count, sizeof count) < 0 && errno == EINTR) {
+        }
+        lock.lock();
+      }
       if (stopping_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
@@ -60,12 +125,11 @@ void Worker::run() {
     // The job's captures die here, before the continuation can run: whatever they share with
     // it (a request's reply callback, a session) is then released on the loop, never here.
     item.second = nullptr;
-    boost::asio::post(io_, [this, alive = alive_, delay, next = std::move(next)] {
-      if (!*alive) return;
-      queue_delay_.record(delay);
-      ++jobs_done_;
-      if (next) next();
-    });
+    {
+      std::lock_guard<PiMutex> lock(mutex_);
+      done_.push_back({delay, std::move(next)});
+    }
+    signal_eventfd(to_loop_.native_handle());
   }
 }
 

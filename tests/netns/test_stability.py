@@ -137,6 +137,14 @@ def services_body(count, offset=0):
     return "\n".join(lines) + "\n"
 
 
+def loop_lag_max_ms(daemon):
+    """The daemon's own record of its event loop's worst lateness, in ms."""
+    for lag in daemon.status_json()["daemon"]["lag"]:
+        if lag["thread"] == "loop":
+            return lag["histogram"]["max"] * 1e3
+    return None
+
+
 def status_raw(sock_path, timeout=30):
     """One status request on the control socket; returns (seconds, parsed reply)."""
     t0 = time.monotonic()
@@ -259,6 +267,10 @@ class Stability(unittest.TestCase):
             "scrapes": scrapes,
             "backup_transitions": end_backup["transitions"] - backup_transitions,
             "backup_state": end_backup["state"],
+            # Each daemon's own view, to tell a late loop from a late network or capture.
+            "master_loop_lag_max_ms": loop_lag_max_ms(master),
+            "backup_loop_lag_max_ms": loop_lag_max_ms(backup),
+            "master_advert_send_max_ms": master.instance("vi")["advert_send_intervals"]["max"] * 1e3,
         }
         print(json.dumps(figures), file=sys.stderr)
         if os.environ.get("STABILITY_LOGS"):  # a directory to keep the daemons' logs in
