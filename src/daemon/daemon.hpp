@@ -26,6 +26,7 @@
 #include "daemon/snapshot.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/worker.hpp"
+#include "health/healthy_counts.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
@@ -109,8 +110,9 @@ class Daemon {
                           vrrp::State to);
   ipvs::BackendState backend_state(const config::Service& service, std::uint16_t port,
                                    const config::Backend& backend) const;
-  // health::healthy_count / healthy_on_port over this daemon's checks and drains.
+  // health::healthy_count over this daemon's checks and drains (healthy_counts_, O(ports)).
   int healthy_backends(const config::Service& service) const;
+  void reset_healthy_counts();  // after health_->apply: every service recounted
   void update_quorum_of(const config::Service& service);
   void wait_signals();
   void shutdown();
@@ -142,6 +144,9 @@ class Daemon {
   std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
   boost::asio::steady_timer nft_timer_{io_};
   std::map<std::string, bool> below_quorum_;  // per service
+  // Quorum counts per service and port, updated on each health change and drain; copied into
+  // status snapshots (O(services), no pass over the checks).
+  health::HealthyCounts healthy_counts_;
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   // Checks (health::check_key) whose destinations were found live in the kernel at start:

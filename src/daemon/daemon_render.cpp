@@ -33,6 +33,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   }
   if (health_) {
     s.health_running = true;  // the checks themselves are copied in slices (snapshot_checks)
+    s.healthy_counts = healthy_counts_.all();
     const auto stats = health_->stats();
     s.half_open = stats.half_open;
     s.health_local_resource_errors = stats.local_resource_errors;
@@ -82,18 +83,15 @@ void Daemon::start_render() {
       render_worker_.post([this, snap, waiters, want_status, want_summary,
                            want_metrics]() mutable -> Worker::Continuation {
         Rendered r;
-        auto reply_line = [](const nlohmann::json& doc) {
-          return std::make_shared<const std::string>(R"({"ok":true,"status":)" + doc.dump() +
-                                                     "}\n");
-        };
+        // Written straight into the reply text (status.cpp): no document tree.
         if (want_summary)
-          r.status_summary_reply = reply_line(status_document(*snap, StatusView::summary));
-        if (want_status || want_metrics) {
-          const nlohmann::json doc = status_document(*snap, StatusView::full);
-          snap.reset();
-          if (want_status) r.status_reply = reply_line(doc);
-          if (want_metrics) r.metrics = std::make_shared<const std::string>(render_metrics(doc));
-        }
+          r.status_summary_reply =
+              std::make_shared<const std::string>(status_reply(*snap, StatusView::summary));
+        if (want_status)
+          r.status_reply =
+              std::make_shared<const std::string>(status_reply(*snap, StatusView::full));
+        if (want_metrics) r.metrics = std::make_shared<const std::string>(metrics_text(*snap));
+        snap.reset();
         // The document of a large table is tens of MiB of small allocations; give them back
         // to the system instead of keeping the peak as the daemon's resident size.
         ::malloc_trim(0);

@@ -85,6 +85,10 @@ TEST_CASE("completion names are unique and sorted") {
         std::vector<std::string>{"192.168.1.10", "192.168.1.11", "fd00::5"});
   CHECK(completion_names(s, "other").empty());
   CHECK(completion_names(json::array(), "services").empty());
+  auto folded = s;  // a large summary names the services that are fine
+  folded["services_fine"] = {"alpha", "ldap", 7};
+  CHECK(completion_names(folded, "services") ==
+        std::vector<std::string>{"alpha", "dns", "ldap", "web6"});
 }
 
 TEST_CASE("--watch takes a period or leaves the word to the names") {
