@@ -51,6 +51,11 @@ int status_once(const std::string& socket, const StatusOptions& o, std::string& 
                 std::string& err) {
   // Text shows what needs a look (cheap at 10,000 services); --json the whole document.
   auto f = fetch_status(socket, !o.view.empty() ? o.view : o.json ? "full" : "summary");
+  // A large summary leaves out the services that are fine (docs/STATUS.md, "Views"); names
+  // may ask for those, so ask again for everything.
+  if (f.rc == 0 && !o.names.empty() && f.status.contains("services_fine") &&
+      f.status["services_fine"].is_array() && !f.status["services_fine"].empty())
+    f = fetch_status(socket, "full");
   if (f.rc != 0) {
     err = "l4lbctl: " + f.error + "\n";
     return f.rc;
