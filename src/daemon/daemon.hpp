@@ -77,6 +77,10 @@ class Daemon {
   struct SnapshotJob {
     StatusSnapshot snapshot;
     std::optional<health::BackendKey> cursor;  // the last check copied
+    // Only the summary is wanted: only the checks of the services it needs (by the counts),
+    // service by service.
+    bool summary_only = false;
+    std::size_t service_cursor = 0, counts_offset = 0;
     TimePoint started;
     int slices = 0, long_slices = 0;
     std::chrono::microseconds longest_slice{0};
@@ -85,6 +89,7 @@ class Daemon {
   // At most this much loop time per slice of the checks' copy (about 300 checks here).
   static constexpr std::chrono::microseconds kSnapshotSlice{500};
   void snapshot_checks(std::shared_ptr<SnapshotJob> job);
+  bool summary_checks_slice(SnapshotJob& job);  // true when the last service was done
   void start_reload();
   void log_summaries();
   nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
@@ -72,6 +73,8 @@ void Daemon::start_render() {
     auto job = std::make_shared<SnapshotJob>();
     job->snapshot = snapshot(std::move(kernel));
     job->started = Clock::now();
+    // The summary alone needs the checks of the services that are not all fine.
+    job->summary_only = !want_status && !want_metrics;
     job->done = [this, waiters, want_status, want_summary, want_metrics](SnapshotJob& finished) {
       log::debug(
           "status snapshot: {} slices ({} over {} us), longest {} us, {} us in all",
@@ -79,6 +82,9 @@ void Daemon::start_render() {
           finished.longest_slice.count(),
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - finished.started)
               .count());
+      if (finished.summary_only)  // copied service by service, in config order
+        std::sort(finished.snapshot.health.begin(), finished.snapshot.health.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
       auto snap = std::make_shared<const StatusSnapshot>(std::move(finished.snapshot));
       render_worker_.post([this, snap, waiters, want_status, want_summary,
                            want_metrics]() mutable -> Worker::Continuation {
@@ -104,7 +110,8 @@ void Daemon::start_render() {
       });
     };
     // Room for every check up front: growing the vector would copy it all in one slice.
-    if (health_) job->snapshot.health.reserve(health_->size() + health_->size() / 8);
+    if (health_ && !job->summary_only)
+      job->snapshot.health.reserve(health_->size() + health_->size() / 8);
     snapshot_checks(std::move(job));
   };
   if (!ipvs_) return go(ipvs::Table{});
@@ -123,7 +130,9 @@ void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {
   // One slice now, the next after whatever else is queued on the loop (adverts, checks).
   const auto begin = Clock::now();
   const bool last =
-      !health_ || health_->snapshot_slice(job->cursor, job->snapshot.health, kSnapshotSlice);
+      !health_ || (job->summary_only ? summary_checks_slice(*job)
+                                     : health_->snapshot_slice(job->cursor, job->snapshot.health,
+                                                               kSnapshotSlice));
   job->longest_slice =
       std::max(job->longest_slice,
                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin));
@@ -132,6 +141,22 @@ void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {
   if (last) return job->done(*job);
   boost::asio::post(io_,
                     [this, job = std::move(job)]() mutable { snapshot_checks(std::move(job)); });
+}
+
+bool Daemon::summary_checks_slice(SnapshotJob& job) {
+  // The snapshot's own config and counts: a reload between two slices does not mix configs.
+  StatusSnapshot& snap = job.snapshot;
+  if (!snap.config) return true;
+  const auto& services = snap.config->services;
+  const auto deadline = Clock::now() + kSnapshotSlice;
+  for (std::size_t n = 1; job.service_cursor < services.size(); ++n) {
+    const config::Service& s = services[job.service_cursor++];
+    if (summary_needs_checks(snap, s, job.counts_offset))
+      health_->snapshot_service(s.name, snap.health);
+    job.counts_offset += s.ports.size();
+    if (n % 64 == 0 && Clock::now() >= deadline) break;
+  }
+  return job.service_cursor == services.size();
 }
 
 void Daemon::log_summaries() {

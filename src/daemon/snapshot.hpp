@@ -78,6 +78,12 @@ void write_status(std::string& out, const StatusSnapshot& s, StatusView view = S
                   bool bulk = true);
 // The control socket's reply line: {"ok":true,"status":DOCUMENT}\n.
 std::string status_reply(const StatusSnapshot& s, StatusView view);
+// Whether the summary view needs the checks of service `s` (whose ports start at
+// `counts_offset` in healthy_counts.ports): not when the loop's counts say every backend is fine
+// and, with IPVS, the kernel table holds every one of them. The loop copies only these
+// services' checks for a summary: O(services) for a healthy table, not O(checks).
+bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
+                          std::size_t counts_offset);
 // /metrics (metrics.hpp) for the snapshot: the full view, fed to the renderer in runs.
 std::string metrics_text(const StatusSnapshot& s);
 // The same document parsed (for tests and small callers; costly at scale).

@@ -443,6 +443,28 @@ void write_status(std::string& out, const StatusSnapshot& snap, StatusView view,
   w.end_object();
 }
 
+bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
+                          std::size_t counts_offset) {
+  if (!snap.health_running || !snap.healthy_counts.config ||
+      snap.healthy_counts.config != snap.config ||
+      counts_offset + s.ports.size() > snap.healthy_counts.ports.size())
+    return true;
+  const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+  for (std::size_t p = 0; p < entries; ++p) {
+    // As port_needs_look without the checks: every backend fine by the counts, and with IPVS
+    // every one of them in the kernel; otherwise the summary lists some, with their checks.
+    if (snap.healthy_counts.ports[counts_offset + p].fine != static_cast<int>(s.backends.size()))
+      return true;
+    if (!snap.ipvs_available) continue;
+    const ipvs::Service* live = live_service(snap, s, s.ports[p]);
+    if (!live) return !s.backends.empty();
+    for (const auto& b : s.backends)
+      if (!live->destinations.count(ipvs::DestKey{b.address, ipvs::dest_port(s, b, s.ports[p])}))
+        return true;
+  }
+  return false;
+}
+
 std::string metrics_text(const StatusSnapshot& snap) {
   // The full document's services and checks in runs of a few hundred, each parsed on its own:
   // never the tree of the whole table (1 GB at 10,000 x 8).

@@ -245,6 +245,15 @@ bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
   return true;
 }
 
+void Monitor::snapshot_service(const std::string& service, Snapshot& out) const {
+  // The keys of one service are adjacent (it is the first member of the key); step back over
+  // any that sort before the probe key (port 0 with a smaller address).
+  auto it = checks_.lower_bound(BackendKey{service, 0, net::Address{}});
+  while (it != checks_.begin() && std::prev(it)->first.service == service) --it;
+  for (; it != checks_.end() && it->first.service == service; ++it)
+    out.emplace_back(it->first, it->second->health);
+}
+
 void Monitor::shutdown() {
   for (auto& [key, check] : checks_) check->stop();
   checks_.clear();

@@ -59,6 +59,8 @@ class Monitor {
   // key order).
   bool snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
                       std::chrono::microseconds budget) const;
+  // Appends the checks of one service (in key order): for a snapshot of a few services.
+  void snapshot_service(const std::string& service, Snapshot& out) const;
   std::optional<CheckSpec> spec(const BackendKey& key) const;
   std::size_t size() const { return checks_.size(); }
 

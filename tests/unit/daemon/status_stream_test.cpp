@@ -220,3 +220,35 @@ TEST_CASE("an error text that is not UTF-8 cannot break the document") {
   CHECK(doc["health"][0]["last_error"] == "bad_response: \xEF\xBF\xBD\xEF\xBF\xBD got");
   CHECK_THROWS(daemon::reference::status_document(snap, daemon::StatusView::full).dump());
 }
+
+TEST_CASE("the summary from only the checks summary_needs_checks asks for is the same") {
+  for (std::uint32_t seed = 20; seed <= 30; ++seed) {
+    for (int n : {30, static_cast<int>(daemon::kSummaryListsEveryServiceUpTo) + 20}) {
+      auto snap = random_snapshot(seed, n, 0.05);
+      add_counts(snap);
+      // What the loop copies for a summary-only request (daemon_render.cpp).
+      auto partial = snap;
+      partial.health.clear();
+      std::size_t offset = 0, needed = 0;
+      for (const auto& s : snap.config->services) {
+        if (daemon::summary_needs_checks(snap, s, offset)) {
+          ++needed;
+          for (const auto& e : snap.health)
+            if (e.first.service == s.name) partial.health.push_back(e);
+        }
+        offset += s.ports.size();
+      }
+      std::sort(partial.health.begin(), partial.health.end(),  // as the daemon does
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      INFO("seed " << seed << ", " << n << " services, " << needed << " need their checks");
+      CHECK(needed < snap.config->services.size());  // the point: not every service
+      const json got = daemon::status_document(partial, daemon::StatusView::summary);
+      const json want = daemon::status_document(snap, daemon::StatusView::summary);
+      INFO(json::diff(want, got).dump());
+      CHECK(got == want);
+    }
+  }
+  // Without the loop's counts every service needs its checks.
+  auto snap = random_snapshot(3, 10);
+  CHECK(daemon::summary_needs_checks(snap, snap.config->services.front(), 0));
+}
