@@ -57,12 +57,15 @@ TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_service_current_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",state="active"} 5)"));
-  // Per backend only gauges (current connections, weight); the counters are per service.
+  // Per backend: gauges and new connections; packets and bytes only per service.
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_backend_current_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389",state="active"} 5)"));
-  CHECK(text.find("l4lb_ipvs_backend_connections_total") == std::string::npos);
+  CHECK(has_line(
+      text,
+      R"(l4lb_ipvs_backend_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389"} 77)"));
   CHECK(text.find("l4lb_ipvs_backend_packets_total") == std::string::npos);
+  CHECK(text.find("l4lb_ipvs_backend_bytes_total") == std::string::npos);
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_service_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp"} 77)"));
