@@ -9,6 +9,7 @@
 
 #include "ctl/client.hpp"
 #include "ctl/filter.hpp"
+#include "ctl/pretty.hpp"
 #include "ctl/render.hpp"
 
 #ifndef L4LB_VERSION
@@ -46,9 +47,47 @@ Fetched fetch_status(const std::string& socket, const std::string& view, int tim
   return {response["status"], 0, {}};
 }
 
+// `status --json` of everything: the daemon's document as it sent it, indented, never parsed
+// (143 MB at 10,000 services x 8 backends). Keys keep the daemon's order.
+int status_json_raw(const std::string& socket, const std::string& view, std::string& out,
+                    std::string& err) {
+  auto r = call_raw(socket, {{"command", "status"}, {"view", view}});
+  if (auto* e = std::get_if<ClientError>(&r)) {
+    err = "l4lbctl: " + e->message + "\n";
+    return 3;
+  }
+  const std::string& line = std::get<std::string>(r);
+  static constexpr std::string_view kPrefix = R"({"ok":true,"status":)";
+  if (line.size() < kPrefix.size() + 2 || line.compare(0, kPrefix.size(), kPrefix) != 0 ||
+      line.compare(line.size() - 2, 2, "}\n") != 0) {
+    // Not the envelope this client knows (an error, or another daemon's layout): parse it.
+    auto response = json::parse(line, nullptr, false);
+    if (response.is_object() && response.value("ok", false) && response.contains("status")) {
+      out = response["status"].dump(2) + "\n";
+      return 0;
+    }
+    if (response.is_discarded() || !response.is_object()) {
+      err = "l4lbctl: l4lbd sent an answer that is not JSON (version mismatch?)\n";
+      return 3;
+    }
+    const auto it = response.find("error");
+    err = "l4lbctl: l4lbd refused: " +
+          (it != response.end() && it->is_string() ? it->get<std::string>()
+                                                   : std::string("status failed")) +
+          "\n";
+    return 1;
+  }
+  out.reserve(line.size() * 2);
+  indent_json(out, std::string_view(line).substr(kPrefix.size(), line.size() - kPrefix.size() - 2));
+  out += '\n';
+  return 0;
+}
+
 // One screenful: what `status` prints once, or the error; returns the exit code.
 int status_once(const std::string& socket, const StatusOptions& o, std::string& out,
                 std::string& err) {
+  if (o.json && o.names.empty())
+    return status_json_raw(socket, !o.view.empty() ? o.view : "full", out, err);
   // Text shows what needs a look (cheap at 10,000 services); --json the whole document.
   auto f = fetch_status(socket, !o.view.empty() ? o.view : o.json ? "full" : "summary");
   // A large summary leaves out the services that are fine (docs/STATUS.md, "Views"); names
