@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <variant>
 
@@ -47,6 +49,16 @@ Fetched fetch_status(const std::string& socket, const std::string& view, int tim
   return {response["status"], 0, {}};
 }
 
+// The document inside the daemon's reply line {"ok":true,"status":DOCUMENT}\n, as text; nullopt
+// for any other answer (an error, another layout).
+std::optional<std::string_view> status_text(const std::string& line) {
+  static constexpr std::string_view kPrefix = R"({"ok":true,"status":)";
+  if (line.size() < kPrefix.size() + 2 || line.compare(0, kPrefix.size(), kPrefix) != 0 ||
+      line.compare(line.size() - 2, 2, "}\n") != 0)
+    return std::nullopt;
+  return std::string_view(line).substr(kPrefix.size(), line.size() - kPrefix.size() - 2);
+}
+
 // `status --json` of everything: the daemon's document as it sent it, indented, never parsed
 // (143 MB at 10,000 services x 8 backends). Keys keep the daemon's order.
 int status_json_raw(const std::string& socket, const std::string& view, std::string& out,
@@ -57,9 +69,8 @@ int status_json_raw(const std::string& socket, const std::string& view, std::str
     return 3;
   }
   const std::string& line = std::get<std::string>(r);
-  static constexpr std::string_view kPrefix = R"({"ok":true,"status":)";
-  if (line.size() < kPrefix.size() + 2 || line.compare(0, kPrefix.size(), kPrefix) != 0 ||
-      line.compare(line.size() - 2, 2, "}\n") != 0) {
+  const auto doc = status_text(line);
+  if (!doc) {
     // Not the envelope this client knows (an error, or another daemon's layout): parse it.
     auto response = json::parse(line, nullptr, false);
     if (response.is_object() && response.value("ok", false) && response.contains("status")) {
@@ -78,7 +89,7 @@ int status_json_raw(const std::string& socket, const std::string& view, std::str
     return 1;
   }
   out.reserve(line.size() * 2);
-  indent_json(out, std::string_view(line).substr(kPrefix.size(), line.size() - kPrefix.size() - 2));
+  indent_json(out, *doc);
   out += '\n';
   return 0;
 }
@@ -91,10 +102,26 @@ int status_once(const std::string& socket, const StatusOptions& o, std::string& 
   // Text shows what needs a look (cheap at 10,000 services); --json the whole document.
   auto f = fetch_status(socket, !o.view.empty() ? o.view : o.json ? "full" : "summary");
   // A large summary leaves out the services that are fine (docs/STATUS.md, "Views"); names
-  // may ask for those, so ask again for everything.
+  // may ask for those, so ask again for everything, and keep only what the names need.
   if (f.rc == 0 && !o.names.empty() && f.status.contains("services_fine") &&
-      f.status["services_fine"].is_array() && !f.status["services_fine"].empty())
-    f = fetch_status(socket, "full");
+      f.status["services_fine"].is_array() && !f.status["services_fine"].empty()) {
+    auto r = call_raw(socket, {{"command", "status"}, {"view", "full"}});
+    if (auto* e = std::get_if<ClientError>(&r)) {
+      err = "l4lbctl: " + e->message + "\n";
+      return 3;
+    }
+    const std::string& line = std::get<std::string>(r);
+    if (auto doc = status_text(line)) {
+      f.status = parse_for_names(*doc, o.names);
+    } else {  // not the envelope this client knows: parse it whole
+      const json reply = json::parse(line, nullptr, false);
+      if (!reply.is_object() || !reply.value("ok", false) || !reply.contains("status")) {
+        err = "l4lbctl: l4lbd refused the full status\n";
+        return 1;
+      }
+      f.status = reply["status"];
+    }
+  }
   if (f.rc != 0) {
     err = "l4lbctl: " + f.error + "\n";
     return f.rc;

@@ -72,6 +72,41 @@ FilteredStatus filter_status(const json& status, const std::vector<std::string>&
   return out;
 }
 
+json parse_for_names(std::string_view text, const std::vector<std::string>& names) {
+  const std::set<std::string> wanted(names.begin(), names.end());
+  std::set<std::string> vips;  // of the named instances, as vrrp[] goes by
+  std::set<std::string> kept;  // services kept, as services[] goes by
+  bool vrrp_seen = false, services_seen = false;
+  std::string section;
+  auto keep = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key) {
+      section = parsed.is_string() ? parsed.get<std::string>() : "";
+      return true;
+    }
+    if (depth != 2 || event != json::parse_event_t::object_end) return true;
+    if (section == "vrrp") {
+      vrrp_seen = true;
+      if (wanted.count(string_at(parsed, "name")))
+        for (const auto& v : array_at(parsed, "vips"))
+          if (v.is_string()) vips.insert(strip_prefix(v.get<std::string>()));
+      return true;
+    }
+    if (section == "services") {
+      services_seen = true;
+      const std::string name = string_at(parsed, "name");
+      // Services before the instances: an instance's VIPs are not known yet, keep them all.
+      if (!vrrp_seen || wanted.count(name) || vips.count(string_at(parsed, "vip"))) {
+        kept.insert(name);
+        return true;
+      }
+      return false;
+    }
+    if (section == "health") return !services_seen || kept.count(string_at(parsed, "service")) > 0;
+    return true;
+  };
+  return json::parse(text.begin(), text.end(), keep, false);
+}
+
 std::vector<std::string> completion_names(const json& status, std::string_view what) {
   std::set<std::string> names;
   if (what == "instances") {

@@ -104,3 +104,29 @@ TEST_CASE("--watch takes a period or leaves the word to the names") {
   CHECK_FALSE(parse_watch_arg("nan").error.empty());
   CHECK(parse_watch_arg("5s").name == "5s");
 }
+
+TEST_CASE("parsing for names keeps what the filter keeps, and drops the rest early") {
+  const json doc = sample();
+  // The daemon's order (vrrp, services, health); dump() sorts keys, services before vrrp.
+  std::string text = "{";
+  for (const auto& [key, value] : doc.items())
+    if (key != "vrrp" && key != "services" && key != "health")
+      text += json(key).dump() + ":" + value.dump() + ",";
+  text += R"("vrrp":)" + doc["vrrp"].dump() + R"(,"services":)" + doc["services"].dump() +
+          R"(,"health":)" + doc["health"].dump() + "}";
+  for (const std::vector<std::string>& names :
+       {std::vector<std::string>{"ldap"}, {"ingress"}, {"gateway", "dns"}, {"nope"}, {"web6"}}) {
+    INFO(json(names).dump());
+    for (const std::string& t : {text, doc.dump()}) {  // the sorted dump: services first
+      const json parsed = parse_for_names(t, names);
+      CHECK(filter_status(parsed, names).status == filter_status(doc, names).status);
+      CHECK(filter_status(parsed, names).unknown == filter_status(doc, names).unknown);
+    }
+  }
+  // In the daemon's order only what the name needs is kept: one service and its checks.
+  const json one = parse_for_names(text, {"dns"});
+  CHECK(one["services"].size() < doc["services"].size());
+  for (const auto& s : one["services"]) CHECK(s["name"] == "dns");
+  for (const auto& h : one["health"]) CHECK(h["service"] == "dns");
+  CHECK(parse_for_names("not json", {"a"}).is_discarded());
+}
