@@ -89,12 +89,18 @@ class Writer {
   std::string take() {
     std::string out;
     std::size_t size = 0;
-    for (const auto& [name, f] : families_) size += f.samples.size() + f.help.size() + 64;
+    // Exactly: a reserve that falls short makes the last append double the whole text.
+    for (const auto& [name, f] : families_)
+      size += f.samples.size() + 2 * name.size() + f.help.size() + f.type.size() + 18;
     out.reserve(size);
     for (const auto& name : order_) {
       auto& f = families_.at(name);
-      out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + f.type + "\n";
-      out += f.samples;
+      for (std::string_view part :
+           {std::string_view("# HELP "), std::string_view(name), std::string_view(" "),
+            std::string_view(f.help), std::string_view("\n# TYPE "), std::string_view(name),
+            std::string_view(" "), std::string_view(f.type), std::string_view("\n"),
+            std::string_view(f.samples)})
+        out.append(part);
       f.samples = std::string();
     }
     return out;
