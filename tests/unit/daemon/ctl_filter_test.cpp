@@ -117,7 +117,8 @@ TEST_CASE("parsing for names keeps what the filter keeps, and drops the rest ear
   for (const std::vector<std::string>& names :
        {std::vector<std::string>{"ldap"}, {"ingress"}, {"gateway", "dns"}, {"nope"}, {"web6"}}) {
     INFO(json(names).dump());
-    for (const std::string& t : {text, doc.dump()}) {  // the sorted dump: services first
+    // The sorted dump (services first) and an indented one: whitespace between tokens.
+    for (const std::string& t : {text, doc.dump(), json::parse(text).dump(2)}) {
       const json parsed = parse_for_names(t, names);
       CHECK(filter_status(parsed, names).status == filter_status(doc, names).status);
       CHECK(filter_status(parsed, names).unknown == filter_status(doc, names).unknown);
@@ -129,4 +130,10 @@ TEST_CASE("parsing for names keeps what the filter keeps, and drops the rest ear
   for (const auto& s : one["services"]) CHECK(s["name"] == "dns");
   for (const auto& h : one["health"]) CHECK(h["service"] == "dns");
   CHECK(parse_for_names("not json", {"a"}).is_discarded());
+  for (std::size_t cut : {1ul, text.size() / 3, text.size() / 2, text.size() - 1})
+    CHECK(parse_for_names(text.substr(0, cut), {"dns"}).is_discarded());  // truncated
+  CHECK(parse_for_names(R"({"vrrp": [], "services": [1, "x", {"name": "dns"}, {"name": "web"}],
+                              "n": null})",
+                        {"dns"}) == json::parse(R"({"vrrp": [], "services": [{"name": "dns"}],
+                                                   "n": null})"));
 }
