@@ -102,8 +102,12 @@ std::size_t value_end(std::string_view t, std::size_t i) {
   return depth == 0 ? i : std::string_view::npos;
 }
 
+// Whether `element` may hold `value` as a string: its JSON text is there, or the element has
+// escapes (which could spell it another way: "\u0064ns"). An empty name matches a missing one,
+// as in filter_status.
 bool contains_string(std::string_view element, const std::string& value) {
-  return element.find(json(value).dump()) != std::string_view::npos;
+  return value.empty() || element.find('\\') != std::string_view::npos ||
+         element.find(json(value).dump()) != std::string_view::npos;
 }
 
 }  // namespace
@@ -131,6 +135,7 @@ json parse_for_names(std::string_view text, const std::vector<std::string>& name
     const std::size_t end = value_end(text, i);
     if (end == std::string_view::npos) return whole();
     const std::string section = key.get<std::string>();
+    if (doc.contains(section)) return whole();  // a repeated member: as the parser decides
     const std::string_view value = text.substr(i, end - i);
     if ((section == "vrrp" || section == "services" || section == "health") && !value.empty() &&
         value.front() == '[') {
@@ -138,7 +143,7 @@ json parse_for_names(std::string_view text, const std::vector<std::string>& name
       std::size_t j = skip_space(value, 1);
       while (j < value.size() && value[j] != ']') {
         const std::size_t e = value_end(value, j);
-        if (e == std::string_view::npos) return whole();
+        if (e == std::string_view::npos || e == j) return whole();  // no element here
         const std::string_view element = value.substr(j, e - j);
         bool maybe = false;
         if (section == "vrrp") {

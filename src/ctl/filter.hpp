@@ -22,7 +22,9 @@ FilteredStatus filter_status(const nlohmann::json& status, const std::vector<std
 // Parses the text of a status document keeping no more of its services and health entries than
 // filter_status(·, names) keeps (a superset when the document's sections come in another order
 // than the daemon writes them: vrrp, services, health): the full document of 10,000 services
-// is 143 MB, of which a name needs a few entries. Discarded (is_discarded()) if not JSON.
+// is 143 MB, of which a name needs a few entries. Entries it skips are not validated: text
+// that is not JSON gives a discarded value (is_discarded()) or, when the damage is only in
+// skipped entries, the document without them.
 nlohmann::json parse_for_names(std::string_view text, const std::vector<std::string>& names);
 
 // The names a shell may complete, sorted and unique: `what` is "instances", "services" or

@@ -130,6 +130,8 @@ TEST_CASE("parsing for names keeps what the filter keeps, and drops the rest ear
   for (const auto& s : one["services"]) CHECK(s["name"] == "dns");
   for (const auto& h : one["health"]) CHECK(h["service"] == "dns");
   CHECK(parse_for_names("not json", {"a"}).is_discarded());
+  CHECK(parse_for_names(R"({"vrrp":[],"services":[}]})", {"a"}).is_discarded());  // no loop
+  CHECK(parse_for_names(R"({"vrrp":[],"services":[{"name":"x"},,]})", {"a"}).is_discarded());
   for (std::size_t cut : {1ul, text.size() / 3, text.size() / 2, text.size() - 1})
     CHECK(parse_for_names(text.substr(0, cut), {"dns"}).is_discarded());  // truncated
   CHECK(parse_for_names(R"({"vrrp": [], "services": [1, "x", {"name": "dns"}, {"name": "web"}],
