@@ -2,3 +2,8 @@
 # Run e.g. build-fuzz/fuzz/fuzz_control_request -max_total_time=60
 l4lb_fuzzer(fuzz_control_request ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_control_request.cpp
   l4lb_daemon_core)
+
+# l4lbctl's reading of the status text (parse_for_names, indent_json) and the JSON string writer.
+# Run e.g. build-fuzz/fuzz/fuzz_status_text -max_total_time=60
+l4lb_fuzzer(fuzz_status_text ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_status_text.cpp
+  l4lb_ctl l4lb_daemon_core)

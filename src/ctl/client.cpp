@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 namespace l4lb::ctl {
 namespace {
@@ -37,8 +38,9 @@ std::string connect_error(const std::string& path, int err) {
 
 }  // namespace
 
-std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
-                                               const nlohmann::json& request, int timeout_seconds) {
+std::variant<std::string, ClientError> call_raw(const std::string& socket_path,
+                                                const nlohmann::json& request,
+                                                int timeout_seconds) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof addr.sun_path)
@@ -65,7 +67,7 @@ std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
   }
 
   std::string in;
-  char buf[65536];
+  std::vector<char> buf(1 << 20);  // the full status of 10,000 services is 143 MB
   for (;;) {
     pollfd p{s.fd, POLLIN, 0};
     int r = ::poll(&p, 1, timeout_seconds * 1000);
@@ -75,19 +77,26 @@ std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
       if (errno == EINTR) continue;
       return ClientError{std::string("poll: ") + std::strerror(errno)};
     }
-    ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    ssize_t n = ::recv(s.fd, buf.data(), buf.size(), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (!send_error.empty()) return ClientError{send_error};
       return ClientError{std::string("reading the answer: ") + std::strerror(errno)};
     }
     if (n == 0) break;
-    in.append(buf, static_cast<std::size_t>(n));
+    in.append(buf.data(), static_cast<std::size_t>(n));
     if (!in.empty() && in.back() == '\n') break;
   }
-  auto response = nlohmann::json::parse(in, nullptr, false);
   if (in.empty() && !send_error.empty()) return ClientError{send_error};
   if (in.empty()) return ClientError{"l4lbd closed the connection without an answer"};
+  return in;
+}
+
+std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
+                                               const nlohmann::json& request, int timeout_seconds) {
+  auto raw = call_raw(socket_path, request, timeout_seconds);
+  if (auto* e = std::get_if<ClientError>(&raw)) return *e;
+  auto response = nlohmann::json::parse(std::get<std::string>(raw), nullptr, false);
   if (response.is_discarded() || !response.is_object())
     return ClientError{"l4lbd sent an answer that is not JSON (version mismatch?)"};
   return response;

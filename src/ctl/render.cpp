@@ -94,8 +94,17 @@ std::string backend_rows(const json& backends) {
   return format_table(rows, "      ");
 }
 
-std::string services_section(const json& services) {
-  if (!services.is_array() || services.empty()) return "SERVICES: none\n";
+std::string services_section(const json& services, const json& fine) {
+  const std::size_t n_fine = fine.is_array() ? fine.size() : 0;
+  // A large summary names the services with nothing to look at instead of listing them.
+  const std::string fine_line =
+      n_fine == 0 ? std::string()
+                  : fmt::format(
+                        "{} {}service(s) fine, not listed (l4lbctl status NAME or --view "
+                        "full lists them)\n",
+                        n_fine, services.empty() ? "" : "more ");
+  if (!services.is_array() || services.empty())
+    return n_fine ? "SERVICES: " + fine_line : "SERVICES: none\n";
   std::string out = "SERVICES\n";
   for (const auto& svc : services) {
     std::string vip = s(svc, "vip");
@@ -121,7 +130,7 @@ std::string services_section(const json& services) {
                          static_cast<long long>(total) - static_cast<long long>(backends.size()),
                          backends.empty() ? "" : "more ");
   }
-  return out;
+  return out + fine_line;
 }
 
 // The namespace-wide settings of `ipvs:` (only when configured), errors first-class.
@@ -255,7 +264,8 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
     out += "nftables: ERROR: " + s(nft, "error") + "\n";
   out += repair_line(get(ipvs, "repair", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
-  out += "\n" + services_section(get(status, "services", json::array()));
+  out += "\n" + services_section(get(status, "services", json::array()),
+                                 get(status, "services_fine", json::array()));
   return out;
 }
 

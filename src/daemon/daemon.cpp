@@ -175,6 +175,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     queue_check_changes(std::move(plan->checks));  // in slices, after this handler
   else
     health_->apply(next.services);
+  reset_healthy_counts();
   for (const auto& s : next.services)
     if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
       log::notice(
@@ -411,19 +412,26 @@ ipvs::BackendState Daemon::backend_state(const config::Service& service, std::ui
   ipvs::BackendState state;
   state.drained = drains_.is_drained(service.name, backend.address);
   const health::BackendKey key = health::check_key(service, port, backend);
-  if (auto h = health_->get(key)) {
-    state.health = h->status == health::Status::up     ? ipvs::Health::up
-                   : h->status == health::Status::down ? ipvs::Health::down
-                                                       : ipvs::Health::unknown;
-  }
+  // The status only: get() would copy the whole record (histogram, error text) per backend.
+  const health::Status status = health_->status(key);
+  state.health = status == health::Status::up     ? ipvs::Health::up
+                 : status == health::Status::down ? ipvs::Health::down
+                                                  : ipvs::Health::unknown;
   if (state.health == ipvs::Health::unknown && adopted_.count(key)) state.health = ipvs::Health::up;
   return state;
 }
 
 int Daemon::healthy_backends(const config::Service& service) const {
-  return health::healthy_count(
-      service, [this](const health::BackendKey& k) { return health_->status(k); },
-      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
+  return healthy_counts_.healthy(service.name);
+}
+
+void Daemon::reset_healthy_counts() {
+  // Shared, not copied: config_shared_ is config_'s read-only twin (start and reload set both).
+  healthy_counts_.reset(
+      config_shared_, [this](const health::BackendKey& k) { return health_->status(k); },
+      [this](const config::Service& s, const config::Backend& b) {
+        return drains_.is_drained(s.name, b.address);
+      });
 }
 
 void Daemon::reconcile_ipvs() {
@@ -473,8 +481,8 @@ void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& ins
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
   // health::Monitor logs the transition (rate-limited under flaps).
-  (void)status;
   adopted_.erase(key);  // from now on the check decides
+  healthy_counts_.on_change(key, status);
   reconcile_ipvs();
   // Only this backend's service can have crossed its quorum: checking every service on every
   // transition cost O(services × backends) per flap.
@@ -562,6 +570,12 @@ nlohmann::json Daemon::drain(const net::Address& backend,
   if (auto e = drains_.save(config_.state_dir)) log::warning("drains not saved: {}", *e);
   log::notice("{} backend={} service={}", add ? "drain" : "undrain", text,
               service.empty() ? "*" : service);
+  for (const auto& s : config_.services)
+    if (service.empty() || s.name == service)
+      healthy_counts_.drains_changed(s.name,
+                                     [this](const config::Service& sv, const config::Backend& b) {
+                                       return drains_.is_drained(sv.name, b.address);
+                                     });
   reconcile_ipvs();
   update_quorum();
   return {{"ok", true},

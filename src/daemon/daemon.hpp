@@ -29,6 +29,7 @@
 #include "daemon/snapshot.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/worker.hpp"
+#include "health/healthy_counts.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
@@ -98,6 +99,10 @@ class Daemon {
   struct SnapshotJob {
     StatusSnapshot snapshot;
     std::optional<health::BackendKey> cursor;  // the last check copied
+    // Only the summary is wanted: only the checks of the services it needs (by the counts),
+    // service by service.
+    bool summary_only = false;
+    std::size_t service_cursor = 0, counts_offset = 0;
     TimePoint started;
     int slices = 0, long_slices = 0;
     std::chrono::microseconds longest_slice{0};
@@ -119,6 +124,7 @@ class Daemon {
     std::chrono::microseconds longest{0};
     TimePoint started;
   } check_slices_;
+  bool summary_checks_slice(SnapshotJob& job);  // true when the last service was done
   void start_reload();
   void reject_reload(nlohmann::json& result);
   void commit_reload(Loaded& loaded);
@@ -159,8 +165,9 @@ class Daemon {
                           vrrp::State to);
   ipvs::BackendState backend_state(const config::Service& service, std::uint16_t port,
                                    const config::Backend& backend) const;
-  // health::healthy_count / healthy_on_port over this daemon's checks and drains.
+  // health::healthy_count over this daemon's checks and drains (healthy_counts_, O(ports)).
   int healthy_backends(const config::Service& service) const;
+  void reset_healthy_counts();  // after health_->apply: every service recounted
   void update_quorum_of(const config::Service& service);
   // Pushes policy::tracked_service_weights to the VRRP instances (after a quorum change or a
   // new set of instances).
@@ -201,6 +208,9 @@ class Daemon {
   std::set<std::string, std::less<>> below_quorum_;
   std::set<std::string, std::less<>> tracked_;  // services some VRRP instance tracks
   std::unordered_map<std::string, std::size_t> service_index_;  // name -> config_.services
+  // Quorum counts per service and port, updated on each health change and drain; copied into
+  // status snapshots (O(services), no pass over the checks).
+  health::HealthyCounts healthy_counts_;
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   // Checks (health::check_key) whose destinations were found live in the kernel at start:

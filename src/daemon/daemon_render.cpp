@@ -4,9 +4,11 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
+#include "common/reaper.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/metrics.hpp"
 
@@ -33,6 +35,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   }
   if (health_) {
     s.health_running = true;  // the checks themselves are copied in slices (snapshot_checks)
+    s.healthy_counts = healthy_counts_.all();
     const auto stats = health_->stats();
     s.half_open = stats.half_open;
     s.health_local_resource_errors = stats.local_resource_errors;
@@ -71,6 +74,8 @@ void Daemon::start_render() {
     auto job = std::make_shared<SnapshotJob>();
     job->snapshot = snapshot(std::move(kernel));
     job->started = Clock::now();
+    // The summary alone needs the checks of the services that are not all fine.
+    job->summary_only = !want_status && !want_metrics;
     job->done = [this, waiters, want_status, want_summary, want_metrics](SnapshotJob& finished) {
       log::debug(
           "status snapshot: {} slices ({} over {} us), longest {} us, {} us in all",
@@ -78,22 +83,22 @@ void Daemon::start_render() {
           finished.longest_slice.count(),
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - finished.started)
               .count());
+      if (finished.summary_only)  // copied service by service, in config order
+        std::sort(finished.snapshot.health.begin(), finished.snapshot.health.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
       auto snap = std::make_shared<const StatusSnapshot>(std::move(finished.snapshot));
       render_worker_.post([this, snap, waiters, want_status, want_summary,
                            want_metrics]() mutable -> Worker::Continuation {
         Rendered r;
-        auto reply_line = [](const nlohmann::json& doc) {
-          return std::make_shared<const std::string>(R"({"ok":true,"status":)" + doc.dump() +
-                                                     "}\n");
-        };
+        // Written straight into the reply text (status.cpp): no document tree. Reaped: the
+        // last holder is usually a session on the loop, and freeing megabytes is a munmap.
         if (want_summary)
-          r.status_summary_reply = reply_line(status_document(*snap, StatusView::summary));
-        if (want_status || want_metrics) {
-          const nlohmann::json doc = status_document(*snap, StatusView::full);
-          snap.reset();
-          if (want_status) r.status_reply = reply_line(doc);
-          if (want_metrics) r.metrics = std::make_shared<const std::string>(render_metrics(doc));
-        }
+          r.status_summary_reply =
+              reaper::make_reaped<std::string>(status_reply(*snap, StatusView::summary));
+        if (want_status)
+          r.status_reply = reaper::make_reaped<std::string>(status_reply(*snap, StatusView::full));
+        if (want_metrics) r.metrics = reaper::make_reaped<std::string>(metrics_text(*snap));
+        snap.reset();
         // The document of a large table is tens of MiB of small allocations; give them back
         // to the system instead of keeping the peak as the daemon's resident size.
         ::malloc_trim(0);
@@ -106,7 +111,8 @@ void Daemon::start_render() {
       });
     };
     // Room for every check up front: growing the vector would copy it all in one slice.
-    if (health_) job->snapshot.health.reserve(health_->size() + health_->size() / 8);
+    if (health_ && !job->summary_only)
+      job->snapshot.health.reserve(health_->size() + health_->size() / 8);
     snapshot_checks(std::move(job));
   };
   if (!ipvs_) return go(ipvs::Table{});
@@ -125,7 +131,9 @@ void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {
   // One slice now, the next after whatever else is queued on the loop (adverts, checks).
   const auto begin = Clock::now();
   const bool last =
-      !health_ || health_->snapshot_slice(job->cursor, job->snapshot.health, kSnapshotSlice);
+      !health_ || (job->summary_only ? summary_checks_slice(*job)
+                                     : health_->snapshot_slice(job->cursor, job->snapshot.health,
+                                                               kSnapshotSlice));
   job->longest_slice =
       std::max(job->longest_slice,
                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin));
@@ -134,6 +142,22 @@ void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {
   if (last) return job->done(*job);
   boost::asio::post(io_,
                     [this, job = std::move(job)]() mutable { snapshot_checks(std::move(job)); });
+}
+
+bool Daemon::summary_checks_slice(SnapshotJob& job) {
+  // The snapshot's own config and counts: a reload between two slices does not mix configs.
+  StatusSnapshot& snap = job.snapshot;
+  if (!snap.config) return true;
+  const auto& services = snap.config->services;
+  const auto deadline = Clock::now() + kSnapshotSlice;
+  for (std::size_t n = 1; job.service_cursor < services.size(); ++n) {
+    const config::Service& s = services[job.service_cursor++];
+    if (summary_needs_checks(snap, s, job.counts_offset))
+      health_->snapshot_service(s.name, snap.health);
+    job.counts_offset += s.ports.size();
+    if (n % 64 == 0 && Clock::now() >= deadline) break;
+  }
+  return job.service_cursor == services.size();
 }
 
 void Daemon::log_summaries() {

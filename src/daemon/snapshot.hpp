@@ -17,6 +17,8 @@
 #include "config/config.hpp"
 #include "daemon/control_request.hpp"
 #include "daemon/drains.hpp"
+#include "health/healthy_counts.hpp"
+#include "health/monitor.hpp"
 #include "health/status.hpp"
 #include "ipvs/table.hpp"
 #include "vrrp/runtime.hpp"
@@ -39,7 +41,10 @@ struct StatusSnapshot {
 
   std::vector<vrrp::InstanceStatus> vrrp;
   bool health_running = false;
-  std::vector<std::pair<health::BackendKey, health::BackendHealth>> health;  // ordered by key
+  health::Monitor::Snapshot health;  // ordered by key; the records are shared, immutable
+  // Quorum counts per service and port (kept on the loop; copied whole, O(services)). Used
+  // when their config is `config`; otherwise status counts from `health`.
+  health::HealthyCounts::All healthy_counts;
   health::HalfOpenStats half_open;
   std::uint64_t health_local_resource_errors = 0;
   Drains drains;
@@ -61,8 +66,27 @@ struct StatusSnapshot {
 
 using control::StatusView;
 
-// The status document (docs/STATUS.md) for a snapshot, in one of its views. Pure; runs on a
-// worker thread.
+// Above this many services the summary view lists only the services that need a look (quorum
+// not met, missing from the kernel, a backend not up or drained or missing) and names the
+// rest in `services_fine` (docs/STATUS.md, "Views").
+inline constexpr std::size_t kSummaryListsEveryServiceUpTo = 100;
+
+// The status document (docs/STATUS.md) for a snapshot, in one of its views, appended to `out`
+// as JSON text (no document tree). Pure; runs on a worker thread.
+// `bulk` false: without services and health (the other sections, for /metrics).
+void write_status(std::string& out, const StatusSnapshot& s, StatusView view = StatusView::full,
+                  bool bulk = true);
+// The control socket's reply line: {"ok":true,"status":DOCUMENT}\n.
+std::string status_reply(const StatusSnapshot& s, StatusView view);
+// Whether the summary view needs the checks of service `s` (whose ports start at
+// `counts_offset` in healthy_counts.ports): not when the loop's counts say every backend is fine
+// and, with IPVS, the kernel table holds every one of them. The loop copies only these
+// services' checks for a summary: O(services) for a healthy table, not O(checks).
+bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
+                          std::size_t counts_offset);
+// /metrics (metrics.hpp) for the snapshot: the full view, fed to the renderer in runs.
+std::string metrics_text(const StatusSnapshot& s);
+// The same document parsed (for tests and small callers; costly at scale).
 nlohmann::json status_document(const StatusSnapshot& s, StatusView view = StatusView::full);
 
 }  // namespace l4lb::daemon

@@ -1,4 +1,6 @@
-// The status document served to `l4lbctl status` and rendered into /metrics.
+// The status document served to `l4lbctl status` and rendered into /metrics, written straight
+// into a string (daemon/json_writer.hpp): the bulk (services, backends, checks) is streamed
+// from the snapshot; the small sections are built as trees and dumped in place.
 // Its schema is documented in docs/STATUS.md; keep the two in step.
 #include <unistd.h>
 
@@ -6,6 +8,8 @@
 #include <chrono>
 
 #include "config/loader.hpp"
+#include "daemon/json_writer.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/snapshot.hpp"
 #include "health/quorum.hpp"
 #include "health/spec.hpp"
@@ -37,44 +41,6 @@ json sync_section(const StatusSnapshot& snap) {
   return sync;
 }
 
-void put_traffic(json& j, const ipvs::Stats& s) {
-  j["conns_total"] = s.conns;
-  j["packets_in"] = s.inpkts;
-  j["packets_out"] = s.outpkts;
-  j["bytes_in"] = s.inbytes;
-  j["bytes_out"] = s.outbytes;
-  j["cps"] = s.cps;
-  j["pps_in"] = s.inpps;
-  j["pps_out"] = s.outpps;
-  j["bps_in"] = s.inbps;
-  j["bps_out"] = s.outbps;
-}
-
-json health_json(const health::BackendKey& key, const health::BackendHealth& h) {
-  json failures = json::object();
-  for (const auto& [reason, count] : h.failures_by_reason) failures[reason] = count;
-  json buckets = json::array();
-  auto cumulative = h.latency.cumulative();
-  for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
-    buckets.push_back({health::kLatencyBuckets[i], cumulative[i]});
-  return {{"service", key.service},
-          {"port", key.port == 0 ? json() : json(key.port)},  // null: one check for all ports
-          {"backend", key.address.to_string()},
-          {"status", std::string(health::to_string(h.status))},
-          {"consecutive_ok", h.consecutive_ok},
-          {"consecutive_fail", h.consecutive_fail},
-          {"last_error", h.last_error},
-          {"latency_ms", h.last_latency_us ? json(h.last_latency_us->count() / 1000.0) : json()},
-          {"last_transition", h.last_transition.time_since_epoch().count() == 0
-                                  ? json()
-                                  : json(unix_seconds(h.last_transition))},
-          {"checks", h.checks},
-          {"transitions", h.transitions},
-          {"failures", failures},
-          {"latency_histogram",
-           {{"buckets", buckets}, {"sum", h.latency.sum_seconds}, {"count", h.latency.total()}}}};
-}
-
 json histogram_json(const DelayHistogram& h) {
   json buckets = json::array();
   auto cumulative = h.cumulative();
@@ -89,7 +55,7 @@ const health::BackendHealth* find_health(const StatusSnapshot& s, const health::
   auto it = std::lower_bound(s.health.begin(), s.health.end(), key,
                              [](const auto& entry, const auto& k) { return entry.first < k; });
   if (it == s.health.end() || it->first != key) return nullptr;
-  return &it->second;
+  return it->second.get();
 }
 
 health::Status status_of(const StatusSnapshot& s, const health::BackendKey& key) {
@@ -111,35 +77,80 @@ int healthy_backends(const StatusSnapshot& snap, const config::Service& service,
       [&](const config::Backend& b) { return snap.drains.is_drained(service.name, b.address); });
 }
 
-}  // namespace
+void write_traffic(JsonWriter& w, const ipvs::Stats& s) {
+  w.field("conns_total", s.conns);
+  w.field("packets_in", s.inpkts);
+  w.field("packets_out", s.outpkts);
+  w.field("bytes_in", s.inbytes);
+  w.field("bytes_out", s.outbytes);
+  w.field("cps", s.cps);
+  w.field("pps_in", s.inpps);
+  w.field("pps_out", s.outpps);
+  w.field("bps_in", s.inbps);
+  w.field("bps_out", s.outbps);
+}
 
-nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
-  const bool summary = view == StatusView::summary;
-  static const config::Config empty;
-  const config::Config& cfg = snap.config ? *snap.config : empty;
-  const ipvs::Table& kernel = snap.kernel;
-  json doc;
-  doc["schema"] = 1;
-  doc["view"] = summary ? "summary" : "full";
-  doc["daemon"] = {{"node", cfg.node_name},
-                   {"version", L4LB_VERSION},
-                   {"pid", snap.pid},
-                   {"started_at", snap.started_at},
-                   {"config_file", snap.config_file},
-                   {"generation", snap.generation},
-                   {"reloads_ok", snap.reloads_ok},
-                   {"reloads_failed", snap.reloads_failed},
-                   {"summary", config::summary(cfg)}};
-  if (!snap.last_reload.is_null()) doc["daemon"]["last_reload"] = snap.last_reload;
+void write_check(JsonWriter& w, const health::BackendKey& key, const health::BackendHealth& h) {
+  w.begin_object();
+  w.field("service", key.service);
+  key.port == 0 ? w.null_field("port") : w.field("port", key.port);  // null: one for all ports
+  w.field("backend", key.address.to_string());
+  w.field("status", health::to_string(h.status));
+  w.field("consecutive_ok", h.consecutive_ok);
+  w.field("consecutive_fail", h.consecutive_fail);
+  w.field("last_error", h.last_error);
+  h.last_latency_us ? w.field("latency_ms", h.last_latency_us->count() / 1000.0)
+                    : w.null_field("latency_ms");
+  h.last_transition.time_since_epoch().count() == 0
+      ? w.null_field("last_transition")
+      : w.field("last_transition", unix_seconds(h.last_transition));
+  w.field("checks", h.checks);
+  w.field("transitions", h.transitions);
+  w.key("failures");
+  w.begin_object();
+  for (const auto& [reason, count] : h.failures_by_reason) w.field(reason, count);
+  w.end_object();
+  w.key("latency_histogram");
+  w.begin_object();
+  w.key("buckets");
+  w.begin_array();
+  const auto cumulative = h.latency.cumulative();
+  for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i) {
+    w.begin_array();
+    w.value(health::kLatencyBuckets[i]);
+    w.value(cumulative[i]);
+    w.end_array();
+  }
+  w.end_array();
+  w.field("sum", h.latency.sum_seconds);
+  w.field("count", h.latency.total());
+  w.end_object();
+  w.end_object();
+}
+
+json daemon_section(const StatusSnapshot& snap, const config::Config& cfg) {
+  json d = {{"node", cfg.node_name},
+            {"version", L4LB_VERSION},
+            {"pid", snap.pid},
+            {"started_at", snap.started_at},
+            {"config_file", snap.config_file},
+            {"generation", snap.generation},
+            {"reloads_ok", snap.reloads_ok},
+            {"reloads_failed", snap.reloads_failed},
+            {"summary", config::summary(cfg)}};
+  if (!snap.last_reload.is_null()) d["last_reload"] = snap.last_reload;
   json lag = json::array();
   for (const auto& l : snap.lag)
     lag.push_back(
         {{"thread", l.thread}, {"kind", l.kind}, {"histogram", histogram_json(l.histogram)}});
-  doc["daemon"]["lag"] = lag;
+  d["lag"] = lag;
   json suppressed = json::object();
   for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
-  doc["daemon"]["log_suppressed"] = suppressed;
+  d["log_suppressed"] = suppressed;
+  return d;
+}
 
+json vrrp_section(const StatusSnapshot& snap) {
   json vrrp = json::array();
   for (const auto& i : snap.vrrp) {
     json drops = json::object();
@@ -167,119 +178,343 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                     {"fault_reason", i.fault_reason},
                     {"drops", drops}});
   }
-  doc["vrrp"] = vrrp;
+  return vrrp;
+}
+
+// The snapshot's quorum counts (health::HealthyCounts, kept on the loop) when they count this
+// snapshot's config; otherwise (a snapshot made without them, in tests) they are counted here
+// from the checks, by the same rule.
+class Counts {
+ public:
+  explicit Counts(const StatusSnapshot& snap)
+      : snap_(snap),
+        usable_(snap.health_running && snap.healthy_counts.config &&
+                snap.healthy_counts.config == snap.config) {}
+  // Before each service, in config order.
+  void next_service(const config::Service& s) {
+    service_ = &s;
+    if (usable_) offset_ = next_offset_, next_offset_ += s.ports.size();
+  }
+  int healthy_service() const {
+    if (!snap_.health_running) return 0;
+    if (!usable_) return healthy_backends(snap_, *service_);
+    if (service_->ports.empty()) return 0;
+    int n = port(0).healthy;
+    for (std::size_t p = 1; p < service_->ports.size(); ++p) n = std::min(n, port(p).healthy);
+    return n;
+  }
+  int healthy_on_port(std::size_t p) const {
+    if (!snap_.health_running) return 0;
+    return usable_ ? port(p).healthy : healthy_backends(snap_, *service_, service_->ports[p]);
+  }
+  // Whether every backend is known to be up (or unchecked) and not drained on this port,
+  // without looking at the checks; false when not known.
+  bool all_fine(std::size_t p) const {
+    return usable_ && port(p).fine == static_cast<int>(service_->backends.size());
+  }
+
+ private:
+  const health::HealthyCounts::PortCounts& port(std::size_t p) const {
+    return snap_.healthy_counts.ports[offset_ + p];
+  }
+  const StatusSnapshot& snap_;
+  bool usable_;
+  const config::Service* service_ = nullptr;
+  std::size_t offset_ = 0, next_offset_ = 0;
+};
+
+struct BackendView {
+  const config::Backend* backend;
+  std::uint16_t port;
+  const ipvs::Destination* dest;
+  const health::BackendHealth* health;
+  std::string_view state;
+  bool drained;
+  // Listed by the summary: not up, drained, or missing from the kernel (without IPVS nothing
+  // is in the kernel; the ipvs section says so once).
+  bool needs_look;
+};
+
+BackendView backend_view(const StatusSnapshot& snap, const config::Service& s, std::uint16_t port,
+                         const config::Backend& b, const ipvs::Service* live) {
+  BackendView v{&b, ipvs::dest_port(s, b, port), nullptr, nullptr, "", false, false};
+  if (live) {
+    auto d = live->destinations.find(ipvs::DestKey{b.address, v.port});
+    if (d != live->destinations.end()) v.dest = &d->second;
+  }
+  v.health = find_health(snap, health::check_key(s, port, b));
+  v.state = s.health.type == config::HealthType::none
+                ? std::string_view("unchecked")
+                : health::to_string(v.health ? v.health->status : health::Status::unknown);
+  v.drained = snap.drains.is_drained(s.name, b.address);
+  v.needs_look = !(v.state == "up" || v.state == "unchecked") || v.drained ||
+                 (v.dest == nullptr && snap.ipvs_available);
+  return v;
+}
+
+void write_backend(JsonWriter& w, const BackendView& v) {
+  const config::Backend& b = *v.backend;
+  const health::BackendHealth* h = v.health;
+  w.begin_object();
+  w.field("address", b.address.to_string());
+  w.field("port", v.port);
+  v.dest ? w.field("weight", v.dest->weight) : w.null_field("weight");
+  w.field("weight_configured", b.weight);
+  w.field("health", v.state);
+  w.field("drained", v.drained);
+  w.field("in_kernel", v.dest != nullptr);
+  h && h->last_latency_us ? w.field("latency_ms", h->last_latency_us->count() / 1000.0)
+                          : w.null_field("latency_ms");
+  w.field("last_error", h ? std::string_view(h->last_error) : std::string_view());
+  w.field("active_conns", v.dest ? v.dest->active_conns : 0);
+  w.field("inactive_conns", v.dest ? v.dest->inactive_conns : 0);
+  write_traffic(w, v.dest ? v.dest->stats : ipvs::Stats{});
+  w.end_object();
+}
+
+// Whether the summary needs to list any backend of this port: answered from the counts when
+// every backend is fine and IPVS (when there) holds them all; otherwise backend by backend.
+bool port_needs_look(const StatusSnapshot& snap, const config::Service& s, std::size_t p,
+                     const ipvs::Service* live, const Counts& counts) {
+  if (counts.all_fine(p)) {
+    if (!snap.ipvs_available) return false;
+    if (!live) return !s.backends.empty();
+    for (const auto& b : s.backends)
+      if (!live->destinations.count(ipvs::DestKey{b.address, ipvs::dest_port(s, b, s.ports[p])}))
+        return true;
+    return false;
+  }
+  for (const auto& b : s.backends)
+    if (backend_view(snap, s, s.ports[p], b, live).needs_look) return true;
+  return false;
+}
+
+const ipvs::Service* live_service(const StatusSnapshot& snap, const config::Service& s,
+                                  std::uint16_t port) {
+  auto it = snap.kernel.services.find(ipvs::service_key(s, port));
+  return it == snap.kernel.services.end() ? nullptr : &it->second;
+}
+
+// The service's entries (one per port; one for a fwmark service): in the summary only the
+// backends that need a look.
+void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Service& s,
+                   const Counts& counts, bool quorum_met, bool summary) {
+  const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+  for (std::size_t p = 0; p < entries; ++p) {
+    const std::uint16_t port = s.ports[p];
+    const ipvs::Service* live = live_service(snap, s, port);
+    w.begin_object();
+    w.field("name", s.name);
+    w.field("vip", s.vip.to_string());
+    w.field("port", port);
+    w.field("protocol", config::to_string(s.protocol));
+    w.field("scheduler", s.scheduler);
+    w.field("one_packet", live ? live->one_packet : s.one_packet);
+    w.field("forward", config::to_string(s.forward));
+    w.field("quorum", s.quorum);
+    w.field("healthy", counts.healthy_on_port(p));
+    w.field("quorum_met", quorum_met);
+    w.field("in_kernel", live != nullptr);
+    if (s.fwmark) {
+      w.field("fwmark", *s.fwmark);
+      w.field("ports_total", s.ports.size());
+    }
+    write_traffic(w, live ? live->stats : ipvs::Stats{});
+    // Listed: every backend (full), those that need a look (summary; none when the counts
+    // and the kernel say all are fine).
+    const bool list_none = summary && !port_needs_look(snap, s, p, live, counts);
+    std::uint64_t active = 0, inactive = 0;
+    w.key("backends");
+    w.begin_array();
+    for (const auto& b : s.backends) {
+      if (list_none) {  // only the connection counts: no check to look up
+        if (!live) break;
+        auto d = live->destinations.find(ipvs::DestKey{b.address, ipvs::dest_port(s, b, port)});
+        if (d != live->destinations.end()) {
+          active += d->second.active_conns;
+          inactive += d->second.inactive_conns;
+        }
+        continue;
+      }
+      const BackendView v = backend_view(snap, s, port, b, live);
+      if (v.dest) {
+        active += v.dest->active_conns;
+        inactive += v.dest->inactive_conns;
+      }
+      if (summary && !v.needs_look) continue;
+      write_backend(w, v);
+    }
+    w.end_array();
+    w.field("active_conns", active);
+    w.field("inactive_conns", inactive);
+    w.field("backends_total", s.backends.size());
+    w.end_object();
+  }
+}
+
+void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Config& cfg,
+                    bool summary) {
+  // A summary of a large config leaves out the services with nothing to look at (names only):
+  // one entry per service made the summary of 10,000 services 5.8 MB to render and parse.
+  const bool fold = summary && cfg.services.size() > kSummaryListsEveryServiceUpTo;
+  std::vector<std::string_view> fine_services;
+  Counts counts(snap);
+  w.key("services");
+  w.begin_array();
+  for (const auto& s : cfg.services) {
+    counts.next_service(s);
+    const int healthy_service = counts.healthy_service();
+    const bool quorum_met = !health::below_quorum(s, healthy_service);
+    // A fwmark service is one IPVS service: one entry (its first port), not one per port
+    // (8,304 entries for three NodePort ranges made the status too slow to render).
+    const std::size_t entries =
+        s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+    if (fold && quorum_met) {
+      bool fine = true;
+      for (std::size_t p = 0; p < entries && fine; ++p) {
+        const ipvs::Service* live = live_service(snap, s, s.ports[p]);
+        fine = (live || !snap.ipvs_available) && !port_needs_look(snap, s, p, live, counts);
+      }
+      if (fine) {
+        fine_services.push_back(s.name);
+        continue;
+      }
+    }
+    write_entries(w, snap, s, counts, quorum_met, summary);
+  }
+  w.end_array();
+  if (summary) {
+    w.key("services_fine");
+    w.begin_array();
+    for (auto name : fine_services) w.value(name);
+    w.end_array();
+  }
+}
+
+}  // namespace
+
+void write_status(std::string& out, const StatusSnapshot& snap, StatusView view, bool bulk) {
+  const bool summary = view == StatusView::summary;
+  static const config::Config empty;
+  const config::Config& cfg = snap.config ? *snap.config : empty;
+  JsonWriter w(out);
+  w.begin_object();
+  w.field("schema", 1);
+  w.field("view", summary ? "summary" : "full");
+  w.field("daemon", daemon_section(snap, cfg));
+  w.field("vrrp", vrrp_section(snap));
   if (snap.rtnetlink) {
     const auto& nl = *snap.rtnetlink;
-    doc["rtnetlink"] = {
-        {"overflows", nl.overflows}, {"resyncs", nl.resyncs}, {"resync_errors", nl.resync_errors}};
+    w.field("rtnetlink", json{{"overflows", nl.overflows},
+                              {"resyncs", nl.resyncs},
+                              {"resync_errors", nl.resync_errors}});
   }
-
-  json services = json::array();
-  for (const auto& s : cfg.services) {
-    const int healthy_service = snap.health_running ? healthy_backends(snap, s) : 0;
-    for (auto port : s.ports) {
-      // A fwmark service is one IPVS service: one entry (its first port), not one per port
-      // (8,304 entries for three NodePort ranges made the status too slow to render).
-      if (s.fwmark && port != s.ports.front()) break;
-      const int healthy = snap.health_running ? healthy_backends(snap, s, port) : 0;
-      auto it = kernel.services.find(ipvs::service_key(s, port));
-      const ipvs::Service* live = it == kernel.services.end() ? nullptr : &it->second;
-      json svc = {{"name", s.name},
-                  {"vip", s.vip.to_string()},
-                  {"port", port},
-                  {"protocol", std::string(config::to_string(s.protocol))},
-                  {"scheduler", s.scheduler},
-                  {"one_packet", live ? live->one_packet : s.one_packet},
-                  {"forward", std::string(config::to_string(s.forward))},
-                  {"quorum", s.quorum},
-                  {"healthy", healthy},
-                  {"quorum_met", !health::below_quorum(s, healthy_service)},
-                  {"in_kernel", live != nullptr},
-                  {"active_conns", 0},
-                  {"inactive_conns", 0}};
-      if (s.fwmark) {
-        svc["fwmark"] = *s.fwmark;
-        svc["ports_total"] = s.ports.size();
-      }
-      put_traffic(svc, live ? live->stats : ipvs::Stats{});
-      json backends = json::array();
-      std::uint64_t active = 0, inactive = 0;
-      for (const auto& b : s.backends) {
-        const std::uint16_t bport = ipvs::dest_port(s, b, port);
-        const ipvs::Destination* dest = nullptr;
-        if (live) {
-          auto d = live->destinations.find(ipvs::DestKey{b.address, bport});
-          if (d != live->destinations.end()) dest = &d->second;
-        }
-        const health::BackendHealth* h = find_health(snap, health::check_key(s, port, b));
-        std::string state =
-            s.health.type == config::HealthType::none
-                ? "unchecked"
-                : std::string(health::to_string(h ? h->status : health::Status::unknown));
-        const bool drained = snap.drains.is_drained(s.name, b.address);
-        if (dest) {
-          active += dest->active_conns;
-          inactive += dest->inactive_conns;
-        }
-        // The summary lists only what needs a look: not up, drained, or missing from the kernel.
-        // (Without IPVS nothing is in the kernel; the ipvs section says so once.)
-        const bool fine = (state == "up" || state == "unchecked") && !drained &&
-                          (dest != nullptr || !snap.ipvs_available);
-        if (summary && fine) continue;
-        json bj = {{"address", b.address.to_string()},
-                   {"port", bport},
-                   {"weight", dest ? json(dest->weight) : json()},
-                   {"weight_configured", b.weight},
-                   {"health", state},
-                   {"drained", drained},
-                   {"in_kernel", dest != nullptr},
-                   {"latency_ms",
-                    h && h->last_latency_us ? json(h->last_latency_us->count() / 1000.0) : json()},
-                   {"last_error", h ? h->last_error : ""},
-                   {"active_conns", dest ? dest->active_conns : 0},
-                   {"inactive_conns", dest ? dest->inactive_conns : 0}};
-        put_traffic(bj, dest ? dest->stats : ipvs::Stats{});
-        backends.push_back(bj);
-      }
-      svc["active_conns"] = active;
-      svc["inactive_conns"] = inactive;
-      svc["backends_total"] = s.backends.size();
-      svc["backends"] = backends;
-      services.push_back(svc);
-    }
-  }
-  doc["services"] = services;
-
-  if (!summary) {  // every check's detail: the bulk of the document at scale
-    json checks = json::array();
-    for (const auto& [key, h] : snap.health) checks.push_back(health_json(key, h));
-    doc["health"] = checks;
+  if (bulk) write_services(w, snap, cfg, summary);
+  if (bulk && !summary) {  // every check's detail: the bulk of the document at scale
+    w.key("health");
+    w.begin_array();
+    for (const auto& [key, h] : snap.health) write_check(w, key, *h);
+    w.end_array();
   }
   if (snap.health_running) {
     const auto& ho = snap.half_open;
-    doc["health_checker"] = {{"local_resource_errors", snap.health_local_resource_errors},
-                             {"half_open",
-                              {{"syns_sent", ho.sent},
-                               {"answers", ho.answers},
-                               {"stray", ho.stray},
-                               {"malformed", ho.malformed},
-                               {"send_errors", ho.send_errors},
-                               {"buffer_overflows", ho.buffer_overflows}}}};
+    w.field("health_checker", json{{"local_resource_errors", snap.health_local_resource_errors},
+                                   {"half_open",
+                                    {{"syns_sent", ho.sent},
+                                     {"answers", ho.answers},
+                                     {"stray", ho.stray},
+                                     {"malformed", ho.malformed},
+                                     {"send_errors", ho.send_errors},
+                                     {"buffer_overflows", ho.buffer_overflows}}}});
   }
-
   json conflicts = json::array();
   for (const auto& c : snap.ipvs_conflicts) conflicts.push_back(c);
-  doc["ipvs"] = {{"enabled", !cfg.services.empty()},
-                 {"available", snap.ipvs_available},
-                 {"error", snap.ipvs_error ? json(*snap.ipvs_error) : json()},
-                 {"operations_total", snap.ipvs_operations},
-                 {"operation_errors_total", snap.ipvs_operation_errors},
-                 {"conflicts", conflicts},
-                 {"repair", snap.ipvs_repair},
-                 {"tuning", snap.ipvs_tuning}};
-  doc["ipvs"]["sync"] = sync_section(snap);
-  doc["nft"] = snap.nft;
-  return doc;
+  json ipvs = {{"enabled", !cfg.services.empty()},
+               {"available", snap.ipvs_available},
+               {"error", snap.ipvs_error ? json(*snap.ipvs_error) : json()},
+               {"operations_total", snap.ipvs_operations},
+               {"operation_errors_total", snap.ipvs_operation_errors},
+               {"conflicts", conflicts},
+               {"repair", snap.ipvs_repair},
+               {"tuning", snap.ipvs_tuning}};
+  ipvs["sync"] = sync_section(snap);
+  w.field("ipvs", ipvs);
+  w.field("nft", snap.nft);
+  w.end_object();
+}
+
+bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
+                          std::size_t counts_offset) {
+  if (!snap.health_running || !snap.healthy_counts.config ||
+      snap.healthy_counts.config != snap.config ||
+      counts_offset + s.ports.size() > snap.healthy_counts.ports.size())
+    return true;
+  const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+  for (std::size_t p = 0; p < entries; ++p) {
+    // As port_needs_look without the checks: every backend fine by the counts, and with IPVS
+    // every one of them in the kernel; otherwise the summary lists some, with their checks.
+    if (snap.healthy_counts.ports[counts_offset + p].fine != static_cast<int>(s.backends.size()))
+      return true;
+    if (!snap.ipvs_available) continue;
+    const ipvs::Service* live = live_service(snap, s, s.ports[p]);
+    if (!live) return !s.backends.empty();
+    for (const auto& b : s.backends)
+      if (!live->destinations.count(ipvs::DestKey{b.address, ipvs::dest_port(s, b, s.ports[p])}))
+        return true;
+  }
+  return false;
+}
+
+std::string metrics_text(const StatusSnapshot& snap) {
+  // The full document's services and checks in runs of a few hundred, each parsed on its own:
+  // never the tree of the whole table (1 GB at 10,000 x 8).
+  constexpr std::size_t kRun = 256;
+  static const config::Config empty;
+  const config::Config& cfg = snap.config ? *snap.config : empty;
+  MetricsBuilder b;
+  {
+    std::string out;  // everything but services and checks
+    write_status(out, snap, StatusView::summary, /*bulk=*/false);
+    b.sections(json::parse(out));
+  }
+  Counts counts(snap);
+  std::string out;
+  for (std::size_t i = 0; i < cfg.services.size();) {
+    out.clear();
+    JsonWriter w(out);
+    w.begin_array();
+    for (std::size_t end = std::min(cfg.services.size(), i + kRun); i < end; ++i) {
+      const auto& s = cfg.services[i];
+      counts.next_service(s);
+      write_entries(w, snap, s, counts, !health::below_quorum(s, counts.healthy_service()), false);
+    }
+    w.end_array();
+    b.services(json::parse(out));
+  }
+  for (std::size_t i = 0; i < snap.health.size();) {
+    out.clear();
+    JsonWriter w(out);
+    w.begin_array();
+    for (std::size_t end = std::min(snap.health.size(), i + 8 * kRun); i < end; ++i)
+      write_check(w, snap.health[i].first, *snap.health[i].second);
+    w.end_array();
+    b.checks(json::parse(out));
+  }
+  out = std::string();
+  return b.text();
+}
+
+std::string status_reply(const StatusSnapshot& snap, StatusView view) {
+  std::string out = R"({"ok":true,"status":)";
+  write_status(out, snap, view);
+  out += "}\n";
+  return out;
+}
+
+nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
+  std::string out;
+  write_status(out, snap, view);
+  return json::parse(out);
 }
 
 }  // namespace l4lb::daemon

@@ -1,5 +1,7 @@
 #include "health/monitor.hpp"
 
+#include <atomic>
+
 #include "common/log.hpp"
 #include "health/deadlines.hpp"
 #include "health/half_open.hpp"
@@ -52,30 +54,41 @@ struct Monitor::Check : std::enable_shared_from_this<Check> {
       schedule(next_start(slot, Clock::now(), spec->interval));
       return;
     }
-    ++health.checks;
-    health.latency.record(r.latency);
+    BackendHealth& rec = writable();
+    ++rec.checks;
+    rec.latency.record(r.latency);
     if (r.ok) {
-      ++health.successes;
-      health.last_error.clear();
-      health.last_latency_us = r.latency;
-      health.last_latency = std::chrono::duration_cast<Duration>(r.latency);
+      ++rec.successes;
+      rec.last_error.clear();
+      rec.last_latency_us = r.latency;
+      rec.last_latency = std::chrono::duration_cast<Duration>(r.latency);
     } else {
-      health.count_failure(r.reason);
-      health.last_error = r.error_text();
+      rec.count_failure(r.reason);
+      rec.last_error = r.error_text();
     }
-    Streak streak{health.status, health.consecutive_ok, health.consecutive_fail};
+    Streak streak{rec.status, rec.consecutive_ok, rec.consecutive_fail};
     auto changed = apply_result(streak, r.ok, spec->rise, spec->fall, monitor.start_mode_);
-    health.consecutive_ok = streak.consecutive_ok;
-    health.consecutive_fail = streak.consecutive_fail;
+    rec.consecutive_ok = streak.consecutive_ok;
+    rec.consecutive_fail = streak.consecutive_fail;
     schedule(next_start(slot, Clock::now(), spec->interval));
     if (changed)
       monitor.transition(*this, *changed, r.ok ? std::string("check passed") : r.error_text());
   }
 
+  // The record to change: this check's own, or a copy when a snapshot still holds it (the
+  // snapshot keeps what it saw; the copy replaces the record here).
+  BackendHealth& writable() {
+    if (health.use_count() != 1) health = std::make_shared<BackendHealth>(*health);
+    // The last other holder (a worker) let go with a release decrement; order our writes
+    // after its reads.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return *health;
+  }
+
   Monitor& monitor;
   BackendKey key;
   std::shared_ptr<const CheckSpec> spec;
-  BackendHealth health;
+  std::shared_ptr<BackendHealth> health = std::make_shared<BackendHealth>();
   std::shared_ptr<Probe> probe;
   std::shared_ptr<ProbeMemory> memory = std::make_shared<ProbeMemory>();
   TimePoint slot{};
@@ -143,13 +156,14 @@ void Monitor::start_due(TimePoint now) {
 Monitor::~Monitor() { shutdown(); }
 
 void Monitor::transition(Check& check, Status to, const std::string& why) {
-  const Status from = check.health.status;
-  check.health.status = to;
-  check.health.last_transition = std::chrono::system_clock::now();
-  ++check.health.transitions;
+  BackendHealth& rec = check.writable();
+  const Status from = rec.status;
+  rec.status = to;
+  rec.last_transition = std::chrono::system_clock::now();
+  ++rec.transitions;
   // The streak is in the line so that logs show rise/fall at work ("after 3 successes").
   const bool up = to == Status::up;
-  const int streak = up ? check.health.consecutive_ok : check.health.consecutive_fail;
+  const int streak = up ? rec.consecutive_ok : rec.consecutive_fail;
   // Thousands of backends can flip at once (a switch reboots): past the rate, lines become a
   // per-second summary (log_summary), so the journal and the loop are not flooded.
   if (log_limit_.allow(Clock::now(), up ? 0 : to == Status::down ? 1 : 2))
@@ -218,12 +232,12 @@ bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
 std::optional<BackendHealth> Monitor::get(const BackendKey& key) const {
   auto it = checks_.find(key);
   if (it == checks_.end()) return std::nullopt;
-  return it->second->health;
+  return *it->second->health;
 }
 
 Status Monitor::status(const BackendKey& key) const {
   auto it = checks_.find(key);
-  return it == checks_.end() ? Status::unknown : it->second->health.status;
+  return it == checks_.end() ? Status::unknown : it->second->health->status;
 }
 
 std::optional<CheckSpec> Monitor::spec(const BackendKey& key) const {
@@ -232,27 +246,35 @@ std::optional<CheckSpec> Monitor::spec(const BackendKey& key) const {
   return *it->second->spec;
 }
 
-std::vector<std::pair<BackendKey, BackendHealth>> Monitor::snapshot() const {
-  std::vector<std::pair<BackendKey, BackendHealth>> out;
+Monitor::Snapshot Monitor::snapshot() const {
+  Snapshot out;
   out.reserve(checks_.size());
   for (const auto& [key, check] : checks_) out.emplace_back(key, check->health);
   return out;
 }
 
-bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor,
-                             std::vector<std::pair<BackendKey, BackendHealth>>& out,
+bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
                              std::chrono::microseconds budget) const {
   auto it = cursor ? checks_.upper_bound(*cursor) : checks_.begin();
   const auto deadline = Clock::now() + budget;
-  // Reading the clock costs more than copying one check: look at it every 64.
+  // Reading the clock costs more than copying one pointer: look at it every 256.
   for (std::size_t n = 1; it != checks_.end(); ++it, ++n) {
     out.emplace_back(it->first, it->second->health);
-    if (n % 64 == 0 && Clock::now() >= deadline) {
+    if (n % 256 == 0 && Clock::now() >= deadline) {
       cursor = it->first;
       return std::next(it) == checks_.end();
     }
   }
   return true;
+}
+
+void Monitor::snapshot_service(const std::string& service, Snapshot& out) const {
+  // The keys of one service are adjacent (it is the first member of the key); step back over
+  // any that sort before the probe key (port 0 with a smaller address).
+  auto it = checks_.lower_bound(BackendKey{service, 0, net::Address{}});
+  while (it != checks_.begin() && std::prev(it)->first.service == service) --it;
+  for (; it != checks_.end() && it->first.service == service; ++it)
+    out.emplace_back(it->first, it->second->health);
 }
 
 void Monitor::shutdown() {

@@ -55,16 +55,24 @@ class Monitor {
                            std::chrono::microseconds budget);
 
   std::optional<BackendHealth> get(const BackendKey& key) const;
-  Status status(const BackendKey& key) const;                          // unknown when not checked
-  std::vector<std::pair<BackendKey, BackendHealth>> snapshot() const;  // ordered by key
+  Status status(const BackendKey& key) const;  // unknown when not checked
+
+  // A check's record as of now, shared and immutable: a result never changes a record a
+  // snapshot holds, it replaces it (copy on write), so taking a snapshot copies pointers, not
+  // records, and a worker thread may read it while the loop runs on.
+  using Shared = std::shared_ptr<const BackendHealth>;
+  using Snapshot = std::vector<std::pair<BackendKey, Shared>>;  // ordered by key
+  Snapshot snapshot() const;
   // One bounded slice of snapshot(): appends the checks after `cursor` (from the first when
   // empty) in key order until `budget` has passed, and moves `cursor` on. Returns true when
-  // the last check was copied. A copy of 80,000 checks at once holds the loop for 60-200 ms;
-  // slices let VRRP and the checks run in between (checks added or removed meanwhile are
-  // simply seen or not, by key order).
-  bool snapshot_slice(std::optional<BackendKey>& cursor,
-                      std::vector<std::pair<BackendKey, BackendHealth>>& out,
+  // the last check was copied. Copying the records of 80,000 checks at once held the loop for
+  // 60-200 ms; with shared records a slice copies a few thousand pointers, and VRRP and the
+  // checks run between slices (checks added or removed meanwhile are simply seen or not, by
+  // key order).
+  bool snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
                       std::chrono::microseconds budget) const;
+  // Appends the checks of one service (in key order): for a snapshot of a few services.
+  void snapshot_service(const std::string& service, Snapshot& out) const;
   std::optional<CheckSpec> spec(const BackendKey& key) const;
   std::size_t size() const { return checks_.size(); }
 

@@ -11,8 +11,9 @@ int healthy_on_port(const config::Service& service, std::uint16_t service_port,
   const bool unchecked = service.health.type == config::HealthType::none;
   int n = 0;
   for (const auto& b : service.backends) {
-    if (b.weight == 0 || (drained && drained(b))) continue;
-    if (unchecked || status_of(check_key(service, service_port, b)) == Status::up) ++n;
+    if (b.weight == 0 || (drained && drained(b))) continue;  // no need to look the check up
+    const Status st = unchecked ? Status::up : status_of(check_key(service, service_port, b));
+    n += counts_for_quorum(service, b, st, false) ? 1 : 0;
   }
   return n;
 }

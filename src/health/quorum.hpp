@@ -14,6 +14,15 @@ using StatusOf = std::function<Status(const BackendKey&)>;
 // Whether an operator drained the backend from the service (l4lbctl drain).
 using DrainedOf = std::function<bool(const config::Backend&)>;
 
+// THE rule, for one backend on one port: whether it counts towards the service's quorum,
+// given the status of its check for that port and whether it is drained. Every count below
+// (and health::HealthyCounts, kept up to date change by change) is made of this.
+inline bool counts_for_quorum(const config::Service& service, const config::Backend& backend,
+                              Status check_status, bool drained) {
+  if (backend.weight == 0 || drained) return false;
+  return service.health.type == config::HealthType::none || check_status == Status::up;
+}
+
 // Backends serving `service_port` of `service`: weight > 0, not drained, and their check for
 // that port (check_key) up, or the service's health type is `none` (never checked, always
 // serving). A weight-0 backend receives no new connections, so it does not count.

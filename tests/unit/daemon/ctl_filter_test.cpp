@@ -85,6 +85,10 @@ TEST_CASE("completion names are unique and sorted") {
         std::vector<std::string>{"192.168.1.10", "192.168.1.11", "fd00::5"});
   CHECK(completion_names(s, "other").empty());
   CHECK(completion_names(json::array(), "services").empty());
+  auto folded = s;  // a large summary names the services that are fine
+  folded["services_fine"] = {"alpha", "ldap", 7};
+  CHECK(completion_names(folded, "services") ==
+        std::vector<std::string>{"alpha", "dns", "ldap", "web6"});
 }
 
 TEST_CASE("--watch takes a period or leaves the word to the names") {
@@ -99,4 +103,39 @@ TEST_CASE("--watch takes a period or leaves the word to the names") {
   CHECK_FALSE(parse_watch_arg("1e9").error.empty());
   CHECK_FALSE(parse_watch_arg("nan").error.empty());
   CHECK(parse_watch_arg("5s").name == "5s");
+}
+
+TEST_CASE("parsing for names keeps what the filter keeps, and drops the rest early") {
+  const json doc = sample();
+  // The daemon's order (vrrp, services, health); dump() sorts keys, services before vrrp.
+  std::string text = "{";
+  for (const auto& [key, value] : doc.items())
+    if (key != "vrrp" && key != "services" && key != "health")
+      text += json(key).dump() + ":" + value.dump() + ",";
+  text += R"("vrrp":)" + doc["vrrp"].dump() + R"(,"services":)" + doc["services"].dump() +
+          R"(,"health":)" + doc["health"].dump() + "}";
+  for (const std::vector<std::string>& names :
+       {std::vector<std::string>{"ldap"}, {"ingress"}, {"gateway", "dns"}, {"nope"}, {"web6"}}) {
+    INFO(json(names).dump());
+    // The sorted dump (services first) and an indented one: whitespace between tokens.
+    for (const std::string& t : {text, doc.dump(), json::parse(text).dump(2)}) {
+      const json parsed = parse_for_names(t, names);
+      CHECK(filter_status(parsed, names).status == filter_status(doc, names).status);
+      CHECK(filter_status(parsed, names).unknown == filter_status(doc, names).unknown);
+    }
+  }
+  // In the daemon's order only what the name needs is kept: one service and its checks.
+  const json one = parse_for_names(text, {"dns"});
+  CHECK(one["services"].size() < doc["services"].size());
+  for (const auto& s : one["services"]) CHECK(s["name"] == "dns");
+  for (const auto& h : one["health"]) CHECK(h["service"] == "dns");
+  CHECK(parse_for_names("not json", {"a"}).is_discarded());
+  CHECK(parse_for_names(R"({"vrrp":[],"services":[}]})", {"a"}).is_discarded());  // no loop
+  CHECK(parse_for_names(R"({"vrrp":[],"services":[{"name":"x"},,]})", {"a"}).is_discarded());
+  for (std::size_t cut : {1ul, text.size() / 3, text.size() / 2, text.size() - 1})
+    CHECK(parse_for_names(text.substr(0, cut), {"dns"}).is_discarded());  // truncated
+  CHECK(parse_for_names(R"({"vrrp": [], "services": [1, "x", {"name": "dns"}, {"name": "web"}],
+                              "n": null})",
+                        {"dns"}) == json::parse(R"({"vrrp": [], "services": [{"name": "dns"}],
+                                                   "n": null})"));
 }

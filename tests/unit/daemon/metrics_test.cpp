@@ -57,22 +57,31 @@ TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_service_current_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",state="active"} 5)"));
+  // Per backend: gauges and new connections; packets and bytes only per service.
+  CHECK(has_line(
+      text,
+      R"(l4lb_ipvs_backend_current_connections{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389",state="active"} 5)"));
   CHECK(has_line(
       text,
       R"(l4lb_ipvs_backend_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp",backend="192.168.1.1",backend_port="389"} 77)"));
+  CHECK(text.find("l4lb_ipvs_backend_packets_total") == std::string::npos);
+  CHECK(text.find("l4lb_ipvs_backend_bytes_total") == std::string::npos);
+  CHECK(has_line(
+      text,
+      R"(l4lb_ipvs_service_connections_total{service="ldap",vip="10.0.0.1",port="389",protocol="tcp"} 77)"));
   // Health series name the port each check stands for; "all" for a shared check.
   CHECK(has_line(text, R"(l4lb_backend_up{service="ldap",port="389",backend="192.168.1.1"} 1)"));
   CHECK(has_line(text, R"(l4lb_backend_up{service="ldap",port="636",backend="192.168.1.1"} 0)"));
   CHECK(has_line(text, R"(l4lb_backend_up{service="web",port="all",backend="192.168.1.1"} 1)"));
-  CHECK(has_line(
-      text,
-      R"(l4lb_health_check_failures_total{service="ldap",port="389",backend="192.168.1.1",reason="timeout"} 2)"));
-  CHECK(has_line(
-      text,
-      R"(l4lb_health_check_failures_total{service="ldap",port="636",backend="192.168.1.1",reason="refused"} 9)"));
-  CHECK(has_line(
-      text,
-      R"(l4lb_health_check_duration_seconds_bucket{service="ldap",port="389",backend="192.168.1.1",le="+Inf"} 7)"));
+  // Check counts, failures and durations are summed per service (every port and backend).
+  CHECK(has_line(text, R"(l4lb_health_checks_total{service="ldap"} 18)"));
+  CHECK(has_line(text, R"(l4lb_health_checks_total{service="web"} 4)"));
+  CHECK(has_line(text, R"(l4lb_health_check_failures_total{service="ldap",reason="timeout"} 2)"));
+  CHECK(has_line(text, R"(l4lb_health_check_failures_total{service="ldap",reason="refused"} 9)"));
+  CHECK(has_line(text, R"(l4lb_health_check_duration_seconds_bucket{service="ldap",le="0.01"} 7)"));
+  CHECK(has_line(text, R"(l4lb_health_check_duration_seconds_bucket{service="ldap",le="+Inf"} 7)"));
+  CHECK(has_line(text, R"(l4lb_health_check_duration_seconds_count{service="ldap"} 7)"));
+  CHECK(text.find(R"(l4lb_health_checks_total{service="ldap",port=)") == std::string::npos);
   CHECK(has_line(text, "l4lb_health_half_open_syns_sent_total 20"));
   CHECK(has_line(text, "l4lb_health_half_open_answers_total 18"));
   CHECK(has_line(text, R"(l4lb_health_half_open_dropped_total{reason="stray"} 1)"));
@@ -225,4 +234,25 @@ TEST_CASE("IPVS drift repair counters: 0 before IPVS is open, then by kind") {
   CHECK(has_line(text, "l4lb_ipvs_reconcile_errors_total 1"));
   CHECK(has_line(text, "l4lb_ipvs_resyncs_total 2"));
   CHECK(has_line(text, "l4lb_ipvs_netlink_nobufs_total 4"));
+}
+
+TEST_CASE("metrics fed in runs equal the metrics of the whole document") {
+  json doc = sample_status();
+  // A second service and more checks, so that runs split services and checks of one service.
+  json web = doc["services"][0];
+  web["name"] = "web";
+  web["port"] = 80;
+  doc["services"].push_back(web);
+  doc["health"].push_back(json::parse(
+      R"({"service": "web", "port": null, "backend": "192.168.1.2", "status": "down",
+          "checks": 3, "failures": {"timeout": 3},
+          "latency_histogram": {"buckets": [[0.001, 0], [0.01, 1]], "sum": 3.0, "count": 3}})"));
+  const std::string whole = render_metrics(doc);
+  l4lb::daemon::MetricsBuilder b;
+  b.sections(doc);
+  for (const auto& s : doc["services"]) b.services(json::array({s}));
+  for (const auto& c : doc["health"]) b.checks(json::array({c}));
+  CHECK(b.text() == whole);
+  CHECK(has_line(whole, R"(l4lb_health_check_duration_seconds_bucket{service="web",le="0.01"} 1)"));
+  CHECK(has_line(whole, R"(l4lb_health_checks_total{service="web"} 7)"));
 }

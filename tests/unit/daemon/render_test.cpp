@@ -163,3 +163,24 @@ TEST_CASE("status shows the IPVS drift checks: what was found, repairs, errors")
   status["ipvs"].erase("repair");
   CHECK(render_status(status, 200).find("IPVS drift") == std::string::npos);
 }
+
+TEST_CASE("a large summary counts the services that are fine instead of listing them") {
+  auto status = json::parse(R"({
+    "daemon": {"node": "lb-a", "started_at": 100},
+    "services": [{"name": "ldap", "vip": "10.0.0.1", "port": 389, "protocol": "tcp",
+                  "healthy": 0, "quorum": 1, "quorum_met": false, "in_kernel": true,
+                  "backends_total": 1, "backends": [{"address": "192.168.1.1", "port": 389,
+                  "health": "down", "in_kernel": true}]}],
+    "services_fine": ["web", "dns", "mail"]
+  })");
+  auto text = render_status(status, 200);
+  CHECK(text.find("1/0 BELOW QUORUM") == std::string::npos);
+  CHECK(text.find("0/1 BELOW QUORUM") != std::string::npos);
+  CHECK(text.find("3 more service(s) fine, not listed") != std::string::npos);
+  status["services"] = json::array();
+  text = render_status(status, 200);
+  CHECK(text.find("SERVICES: 3 service(s) fine, not listed (l4lbctl status NAME or --view full "
+                  "lists them)") != std::string::npos);
+  status.erase("services_fine");
+  CHECK(render_status(status, 200).find("SERVICES: none") != std::string::npos);
+}

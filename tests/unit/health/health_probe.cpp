@@ -208,8 +208,8 @@ int main(int argc, char** argv) {
     std::map<std::string, int> counts;
     json all = json::array();
     for (const auto& [k, h] : monitor.snapshot()) {
-      counts[std::string(health::to_string(h.status))]++;
-      if (summary) all.push_back(backend_json(k, h));
+      counts[std::string(health::to_string(h->status))]++;
+      if (summary) all.push_back(backend_json(k, *h));
     }
     end["status_counts"] = counts;
     const auto st = monitor.stats();
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
       if (ec) return;
       std::map<std::string, int> counts;
       for (const auto& [k, h] : monitor.snapshot())
-        counts[std::string(health::to_string(h.status))]++;
+        counts[std::string(health::to_string(h->status))]++;
       const auto st = monitor.stats();
       emit({{"event", "stats"},
             {"t", seconds_since(t0)},

@@ -302,3 +302,41 @@ TEST_CASE("monitor: each port of a multi-port service is checked on its own") {
   REQUIRE(run_until(io, [&] { return m.status(shared) == Status::up; }));
   CHECK(healthy_count(svc, status_of, nullptr) == 1);
 }
+
+TEST_CASE(
+    "monitor: a snapshot shares the records; a result after it replaces, never changes them") {
+  boost::asio::io_context io;
+  TcpServer up(io);
+  auto a = service("a", {up.port()});
+  auto b = service("b", {up.port(), up.port()});
+  b.ports = {80, 443};
+  b.health.per_port = false;  // shared checks: port 0 in the key
+  auto c = service("c", {up.port()});
+  Monitor m(io, nullptr);
+  m.apply({a, b, c});
+  // One service's checks, whatever the ports in their keys.
+  Monitor::Snapshot only_b;
+  m.snapshot_service("b", only_b);
+  REQUIRE(only_b.size() == 2);
+  for (const auto& [key, h] : only_b) CHECK(key.service == "b");
+  CHECK(only_b.front().first < only_b.back().first);
+  Monitor::Snapshot none;
+  m.snapshot_service("nope", none);
+  CHECK(none.empty());
+
+  const BackendKey key = check_key(a, 80, a.backends[0]);
+  const Monitor::Snapshot before = m.snapshot();
+  REQUIRE(before.size() == 4);
+  const auto held = std::find_if(before.begin(), before.end(), [&](const auto& e) {
+                      return e.first == key;
+                    })->second;
+  REQUIRE(held->checks == 0);
+  REQUIRE(run_until(io, [&] { return m.get(key)->checks >= 2; }));
+  CHECK(held->checks == 0);  // what the snapshot saw
+  CHECK(held->status == Status::unknown);
+  const auto after = m.snapshot();
+  auto now =
+      std::find_if(after.begin(), after.end(), [&](const auto& e) { return e.first == key; });
+  CHECK(now->second != held);
+  CHECK(now->second->checks >= 2);
+}

@@ -1,0 +1,79 @@
+// The quorum counts of every service (quorum.hpp's rule), kept up to date one health change at
+// a time on the loop. health::healthy_count asks for the status of every backend on every port
+// (80,000 map lookups for a status at 10,000 services x 8 backends); these counts are O(1) to
+// read per service and port, so the daemon's quorum check after a transition and the status
+// summary need no pass over the checks. Pure: no I/O, no clock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "health/quorum.hpp"
+#include "health/status.hpp"
+
+namespace l4lb::health {
+
+class HealthyCounts {
+ public:
+  // Whether an operator drained `backend` from `service` (l4lbctl drain).
+  using DrainedIn = std::function<bool(const config::Service&, const config::Backend&)>;
+
+  // Counts every service of `config` afresh: O(ports x backends) over all services, for a
+  // config just applied. `status_of` gives each check's status now. The config is kept (shared,
+  // never copied) until the next reset.
+  void reset(std::shared_ptr<const config::Config> config, const StatusOf& status_of,
+             const DrainedIn& drained);
+
+  // One check's status changed: O(ports x backends) of its service only.
+  void on_change(const BackendKey& key, Status status);
+
+  // The drains of one service may have changed (l4lbctl drain / undrain): O(ports x backends)
+  // of that service, from the statuses already known here.
+  void drains_changed(const std::string& service, const DrainedIn& drained);
+
+  // Per port of one service, in the order of config::Service::ports.
+  struct PortCounts {
+    int healthy = 0;  // counts_for_quorum: the quorum count of this port
+    // Backends that need no look on this port: their check up (or type none) and not drained,
+    // whatever their weight (a weight-0 backend that is up is fine, it just takes no traffic).
+    int fine = 0;
+  };
+  // Empty for a service not in the config.
+  std::span<const PortCounts> ports(std::string_view service) const;
+  // Every service's ports, in config order (services x ports, flat), with the config they
+  // count: what a status snapshot copies (one vector, no pass over the checks).
+  struct All {
+    std::shared_ptr<const config::Config> config;
+    std::vector<PortCounts> ports;
+  };
+  All all() const { return {config_, flat_}; }
+  // healthy_on_port / healthy_count, as quorum.hpp defines them; 0 for an unknown service or
+  // port.
+  int healthy_on_port(std::string_view service, std::uint16_t port) const;
+  int healthy(std::string_view service) const;
+
+ private:
+  struct Entry {
+    const config::Service* service = nullptr;  // in config_
+    std::size_t offset = 0;                    // of its first port in flat_
+    // Per port and backend (port-major): the status of that backend's check for that port.
+    std::vector<Status> status;
+    std::vector<std::uint8_t> drained;  // per backend
+  };
+  void recount(Entry& e);
+  int lowest(const Entry& e) const;
+
+  std::shared_ptr<const config::Config> config_;
+  std::vector<Entry> entries_;    // in config order
+  std::vector<PortCounts> flat_;  // every entry's ports, in config order
+  std::unordered_map<std::string_view, std::size_t> by_name_;  // views of config_'s names
+};
+
+}  // namespace l4lb::health

@@ -1,0 +1,254 @@
+// The streamed status document (status.cpp) against the DOM renderer it replaced
+// (status_dom_reference.cpp): the same values for the same snapshot, with and without the
+// loop's quorum counts; and the folding of a large summary.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "daemon/snapshot.hpp"
+#include "health/healthy_counts.hpp"
+#include "health/spec.hpp"
+#include "ipvs/desired.hpp"
+
+namespace l4lb::daemon::reference {
+nlohmann::json status_document(const StatusSnapshot& s, StatusView view);
+}
+
+using namespace l4lb;
+using nlohmann::json;
+
+namespace {
+
+net::Address ip(const std::string& text) { return *net::Address::parse(text); }
+
+// `n` services of every shape (multi-port, shared checks, unchecked, fwmark, mapped ports),
+// random check states, drains and a kernel table that misses some of it.
+daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0.3) {
+  std::mt19937 rng(seed);
+  auto chance = [&](double p) { return std::uniform_real_distribution<>(0, 1)(rng) < p; };
+  auto cfg = std::make_shared<config::Config>();
+  cfg->node_name = "lb-\"a\"";
+  for (int i = 0; i < n; ++i) {
+    config::Service s;
+    s.name = "svc-" + std::to_string(i) + (i % 7 == 3 ? "-\xC3\xA9" : "");
+    s.vip = ip("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    switch (i % 5) {
+      case 0:
+        s.ports = {80};
+        break;
+      case 1:
+        s.ports = {389, 636};
+        break;
+      case 2:
+        s.ports = {80, 443, 8443};
+        s.health.per_port = false;  // one shared check per backend
+        break;
+      case 3:
+        s.ports = {53};
+        s.health.type = config::HealthType::none;
+        break;
+      default:
+        s.ports = {30000, 30001, 30002};
+        s.fwmark = 1000 + i;
+    }
+    s.quorum = 1 + static_cast<int>(rng() % 3);
+    const int backends = 1 + static_cast<int>(rng() % 5);
+    for (int k = 0; k < backends; ++k) {
+      config::Backend b;
+      b.address = ip("192.168." + std::to_string(i % 200) + "." + std::to_string(k + 1));
+      if (s.ports.size() == 1 && chance(0.3)) b.port = static_cast<std::uint16_t>(9000 + k);
+      b.weight = chance(0.1) ? 0 : 1 + rng() % 3;
+      s.backends.push_back(b);
+    }
+    cfg->services.push_back(s);
+  }
+
+  daemon::StatusSnapshot snap;
+  snap.config = cfg;
+  snap.config_file = "/etc/l4lb.yaml";
+  snap.pid = 42;
+  snap.started_at = 1764057600.25;
+  snap.generation = 3;
+  snap.health_running = true;
+  snap.ipvs_available = chance(0.8);
+  snap.ipvs_conflicts = {"tcp 10.0.0.1:80 exists but was not created by l4lbd"};
+  snap.lag.push_back({"loop", "timer_lateness", {}});
+  snap.log_suppressed = {{"health", 3}, {"quorum", 0}};
+  for (const auto& [key, spec] : health::make_specs(cfg->services)) {
+    (void)spec;
+    auto h = std::make_shared<health::BackendHealth>();
+    h->status = chance(bad) ? static_cast<health::Status>(rng() % 3) : health::Status::up;
+    h->consecutive_ok = static_cast<int>(rng() % 5);
+    h->checks = rng() % 1000;
+    h->transitions = rng() % 4;
+    if (h->status != health::Status::up) {
+      h->last_error =
+          chance(0.5) ? "refused: connect: \"Connection refused\"\n" : "bad_response: caf\xC3\xA9";
+      h->count_failure("refused");
+      h->count_failure("timeout");
+    } else {
+      h->last_latency_us = std::chrono::microseconds(rng() % 5000);
+    }
+    if (chance(0.5))
+      h->last_transition = std::chrono::system_clock::time_point(
+          std::chrono::milliseconds(1764057600123LL + static_cast<long long>(rng() % 100000)));
+    for (int r = 0; r < 5; ++r) h->latency.record(std::chrono::microseconds(rng() % 3000000));
+    snap.health.emplace_back(key, h);
+  }
+  for (const auto& s : cfg->services)
+    for (const auto& b : s.backends)
+      if (chance(0.05)) snap.drains.add(b.address, chance(0.5) ? s.name : "");
+  if (snap.ipvs_available)
+    for (const auto& s : cfg->services)
+      for (auto port : s.ports) {
+        if (chance(0.1)) continue;  // service missing from the kernel
+        ipvs::Service live;
+        live.key = ipvs::service_key(s, port);
+        live.stats.conns = rng() % 100;
+        live.stats.inbps = rng() % 100000;
+        for (const auto& b : s.backends) {
+          if (chance(0.1)) continue;  // destination missing
+          ipvs::Destination d;
+          d.address = b.address;
+          d.port = ipvs::dest_port(s, b, port);
+          d.weight = b.weight;
+          d.active_conns = rng() % 10;
+          d.inactive_conns = rng() % 10;
+          d.stats.inpkts = rng() % 1000;
+          live.destinations.emplace(d.key(), d);
+        }
+        snap.kernel.services.emplace(live.key, live);
+      }
+  return snap;
+}
+
+// The loop's counts for the snapshot, as the daemon puts them in.
+void add_counts(daemon::StatusSnapshot& snap) {
+  health::HealthyCounts counts;
+  counts.reset(
+      snap.config,
+      [&](const health::BackendKey& k) {
+        auto it = std::lower_bound(snap.health.begin(), snap.health.end(), k,
+                                   [](const auto& e, const auto& key) { return e.first < key; });
+        return it != snap.health.end() && it->first == k ? it->second->status
+                                                         : health::Status::unknown;
+      },
+      [&](const config::Service& s, const config::Backend& b) {
+        return snap.drains.is_drained(s.name, b.address);
+      });
+  snap.healthy_counts = counts.all();
+}
+
+}  // namespace
+
+TEST_CASE("the streamed document has the values of the DOM renderer, in both views") {
+  for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+    auto snap = random_snapshot(seed, 40);
+    INFO("seed " << seed);
+    for (auto view : {daemon::StatusView::full, daemon::StatusView::summary}) {
+      const json expected = daemon::reference::status_document(snap, view);
+      json streamed = daemon::status_document(snap, view);
+      if (view == daemon::StatusView::summary) {
+        CHECK(streamed["services_fine"] == json::array());  // 40 services: all listed
+        streamed.erase("services_fine");
+      }
+      CHECK(streamed == expected);
+      // With the loop's counts instead of counting from the checks: the same.
+      auto counted = snap;
+      add_counts(counted);
+      json with_counts = daemon::status_document(counted, view);
+      with_counts.erase("services_fine");
+      CHECK(with_counts == expected);
+    }
+  }
+}
+
+TEST_CASE("the reply line is the document in the control protocol's envelope") {
+  auto snap = random_snapshot(3, 5);
+  const std::string line = daemon::status_reply(snap, daemon::StatusView::full);
+  REQUIRE(line.back() == '\n');
+  const json reply = json::parse(line);
+  CHECK(reply["ok"] == true);
+  CHECK(reply["status"] == daemon::reference::status_document(snap, daemon::StatusView::full));
+}
+
+TEST_CASE("a large summary lists the services that need a look and names the others") {
+  const int n = static_cast<int>(daemon::kSummaryListsEveryServiceUpTo) + 50;
+  auto snap = random_snapshot(5, n, 0.02);
+  add_counts(snap);
+  const json summary = daemon::status_document(snap, daemon::StatusView::summary);
+  const json full = daemon::reference::status_document(snap, daemon::StatusView::full);
+  std::set<std::string> listed, fine;
+  for (const auto& s : summary["services"]) listed.insert(s["name"].get<std::string>());
+  for (const auto& s : summary["services_fine"]) fine.insert(s.get<std::string>());
+  CHECK(listed.size() + fine.size() == static_cast<std::size_t>(n));
+  CHECK_FALSE(fine.empty());
+  CHECK_FALSE(listed.empty());
+  // A service is left out exactly when every entry of it in the full view is fine: quorum
+  // met, in the kernel (or no IPVS), every backend up or unchecked, not drained, in the kernel.
+  std::map<std::string, bool> needs_look;
+  for (const auto& s : full["services"]) {
+    bool look =
+        !s["quorum_met"].get<bool>() || (!s["in_kernel"].get<bool>() && snap.ipvs_available);
+    for (const auto& b : s["backends"]) {
+      const std::string h = b["health"];
+      look |= (h != "up" && h != "unchecked") || b["drained"].get<bool>() ||
+              (!b["in_kernel"].get<bool>() && snap.ipvs_available);
+    }
+    needs_look[s["name"]] |= look;
+  }
+  for (const auto& [name, look] : needs_look) {
+    INFO(name);
+    CHECK(listed.count(name) == (look ? 1u : 0u));
+    CHECK(fine.count(name) == (look ? 0u : 1u));
+  }
+  // The services listed are the same entries as in a small summary.
+  auto unfolded = snap;
+  json expected = daemon::reference::status_document(unfolded, daemon::StatusView::summary);
+  json kept = json::array();
+  for (const auto& s : expected["services"])
+    if (listed.count(s["name"])) kept.push_back(s);
+  CHECK(summary["services"] == kept);
+}
+
+TEST_CASE("an error text that is not UTF-8 cannot break the document") {
+  // The DOM renderer threw on it (nlohmann's dump), failing every status and scrape.
+  auto snap = random_snapshot(9, 3, 1.0);
+  auto h = std::make_shared<health::BackendHealth>(*snap.health.front().second);
+  h->last_error = "bad_response: \xFF\xFE got";
+  snap.health.front().second = h;
+  const json doc = daemon::status_document(snap, daemon::StatusView::full);
+  CHECK(doc["health"][0]["last_error"] == "bad_response: \xEF\xBF\xBD\xEF\xBF\xBD got");
+  CHECK_THROWS(daemon::reference::status_document(snap, daemon::StatusView::full).dump());
+}
+
+TEST_CASE("the summary from only the checks summary_needs_checks asks for is the same") {
+  for (std::uint32_t seed = 20; seed <= 30; ++seed) {
+    for (int n : {30, static_cast<int>(daemon::kSummaryListsEveryServiceUpTo) + 20}) {
+      auto snap = random_snapshot(seed, n, 0.05);
+      add_counts(snap);
+      // What the loop copies for a summary-only request (daemon_render.cpp).
+      auto partial = snap;
+      partial.health.clear();
+      std::size_t offset = 0, needed = 0;
+      for (const auto& s : snap.config->services) {
+        if (daemon::summary_needs_checks(snap, s, offset)) {
+          ++needed;
+          for (const auto& e : snap.health)
+            if (e.first.service == s.name) partial.health.push_back(e);
+        }
+        offset += s.ports.size();
+      }
+      std::sort(partial.health.begin(), partial.health.end(),  // as the daemon does
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      INFO("seed " << seed << ", " << n << " services, " << needed << " need their checks");
+      CHECK(needed < snap.config->services.size());  // the point: not every service
+      const json got = daemon::status_document(partial, daemon::StatusView::summary);
+      const json want = daemon::status_document(snap, daemon::StatusView::summary);
+      INFO(json::diff(want, got).dump());
+      CHECK(got == want);
+    }
+  }
+  // Without the loop's counts every service needs its checks.
+  auto snap = random_snapshot(3, 10);
+  CHECK(daemon::summary_needs_checks(snap, snap.config->services.front(), 0));
+}
