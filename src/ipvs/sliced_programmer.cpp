@@ -1,0 +1,193 @@
+#include "ipvs/sliced_programmer.hpp"
+
+#include <boost/asio/post.hpp>
+#include <limits>
+#include <utility>
+
+#include "common/log.hpp"
+
+namespace l4lb::ipvs {
+
+namespace {
+using Steady = std::chrono::steady_clock;
+double since(Steady::time_point t) {
+  return std::chrono::duration<double>(Steady::now() - t).count();
+}
+const std::vector<config::Service> kNoServices;
+}  // namespace
+
+// A job's inputs and outputs; the loop touches it only before the job and in its continuation.
+struct SlicedProgrammer::Planned {
+  Lent lent;
+  std::vector<Operation> ops;
+  std::vector<std::string> conflicts;
+  double plan_seconds = 0;
+  double record_seconds = 0;
+  std::optional<std::string> record_error;
+  std::size_t adopted = 0;
+};
+
+SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, Done done,
+                                   Options options)
+    : io_(io), programmer_(programmer), done_(std::move(done)), options_(options), worker_(io) {}
+
+SlicedProgrammer::~SlicedProgrammer() { *alive_ = false; }
+
+void SlicedProgrammer::note(StateChange change) { changes_.push_back(std::move(change)); }
+
+void SlicedProgrammer::request(Services services, DrainedFn drained) {
+  Request req{std::move(services), std::move(drained)};
+  if (phase_ != Phase::idle) {
+    if (pending_) ++stats_.coalesced;
+    pending_ = std::move(req);
+    return;
+  }
+  start(std::move(req));
+}
+
+void SlicedProgrammer::start(Request req) {
+  result_ = ApplyResult{};
+  if (!programmer_.synced()) {
+    // After an error the model may be stale: re-read the kernel first (the error path only).
+    std::string error;
+    const auto t0 = Steady::now();
+    const bool ok = programmer_.resync(error);
+    result_.kernel_seconds += since(t0);
+    if (!ok) {
+      result_.error = "cannot read the kernel's IPVS tables: " + error;
+      complete();
+      return;
+    }
+  }
+  phase_ = Phase::planning;
+  auto p = std::make_shared<Planned>();
+  p->lent = programmer_.lend();
+  auto changes = std::make_shared<std::vector<StateChange>>(std::move(changes_));
+  changes_.clear();
+  const bool adopt = std::exchange(adopt_, false);
+  worker_.post([this, p, changes, adopt, req = std::move(req)]() -> PlanWorker::Continuation {
+    // Worker thread: only `p`, `changes`, `req` and states_ are touched here.
+    const auto t0 = Steady::now();
+    states_.apply(*changes);
+    const auto& services = req.services ? *req.services : kNoServices;
+    if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
+    Plan plan;
+    {
+      const Table desired =
+          desired_table(services, [&](const std::string& s, const net::Address& a) {
+            BackendState st;
+            st.health = states_.health(s, a);
+            st.drained = req.drained && req.drained(s, a);
+            return st;
+          });
+      plan = reconcile(desired, p->lent.model, p->lent.owned);
+    }
+    p->plan_seconds = since(t0);
+    for (const auto& c : plan.conflicts) p->conflicts.push_back(c.to_string());
+    p->ops = std::move(plan.ops);
+    claim(p->ops, p->lent.owned);
+    p->record_error = save_record(p->lent, p->record_seconds);
+    return [this, p] { planned(*p); };
+  });
+}
+
+void SlicedProgrammer::planned(Planned& p) {
+  programmer_.give_back(std::move(p.lent));
+  result_.plan_seconds += p.plan_seconds;
+  result_.record_seconds += p.record_seconds;
+  result_.conflicts = std::move(p.conflicts);
+  stats_.last_plan_seconds = p.plan_seconds;
+  if (p.adopted) {
+    stats_.adopted = p.adopted;
+    log::notice("ipvs adopted {} live backend(s) from the kernel; kept until their first check",
+                p.adopted);
+  }
+  if (p.record_error) {
+    log::err("ipvs cannot write the ownership record: {}", *p.record_error);
+    result_.error = "ownership record: " + *p.record_error;
+  }
+  if (p.ops.empty()) {
+    complete();
+    return;
+  }
+  slicer_.emplace(std::move(p.ops));
+  phase_ = Phase::sending;
+  schedule_slice();
+}
+
+void SlicedProgrammer::schedule_slice() {
+  boost::asio::post(io_, [this, alive = alive_, epoch = epoch_] {
+    if (!*alive || epoch != epoch_ || phase_ != Phase::sending) return;
+    slice();
+  });
+}
+
+void SlicedProgrammer::slice() {
+  const auto t0 = Steady::now();
+  bool done = false;
+  do {
+    done = slicer_->step(programmer_, result_, options_.batch_ops);
+  } while (!done && Steady::now() - t0 < options_.slice);
+  ++stats_.slices;
+  stats_.max_slice_seconds = std::max(stats_.max_slice_seconds, since(t0));
+  if (done)
+    record();
+  else
+    schedule_slice();
+}
+
+void SlicedProgrammer::record() {
+  phase_ = Phase::recording;
+  auto p = std::make_shared<Planned>();
+  p->ops = slicer_->release();  // freed on the worker
+  slicer_.reset();
+  p->lent = programmer_.lend();
+  worker_.post([this, p]() -> PlanWorker::Continuation {
+    p->ops = {};
+    p->record_error = save_record(p->lent, p->record_seconds);
+    return [this, p] {
+      programmer_.give_back(std::move(p->lent));
+      result_.record_seconds += p->record_seconds;
+      if (p->record_error) {
+        log::err("ipvs cannot write the ownership record: {}", *p->record_error);
+        if (result_.error.empty()) result_.error = "ownership record: " + *p->record_error;
+      }
+      complete();
+    };
+  });
+}
+
+void SlicedProgrammer::complete() {
+  phase_ = Phase::idle;
+  ++stats_.plans;
+  if (result_.issued > 0)
+    log::info(
+        "ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts; plan {:.1f} "
+        "ms (worker), {} slices, longest {:.2f} ms",
+        result_.issued, result_.applied, result_.failed.size(), result_.skipped.size(),
+        result_.conflicts.size(), result_.plan_seconds * 1000, stats_.slices,
+        stats_.max_slice_seconds * 1000);
+  ApplyResult result = std::move(result_);
+  result_ = ApplyResult{};
+  if (done_) done_(result);
+  if (pending_ && phase_ == Phase::idle) {
+    Request next = std::move(*pending_);
+    pending_.reset();
+    start(std::move(next));
+  }
+}
+
+void SlicedProgrammer::finish() {
+  pending_.reset();
+  while (phase_ != Phase::idle) {
+    if (phase_ == Phase::sending) {
+      ++epoch_;  // the slice already posted must not run after this
+      while (!slicer_->step(programmer_, result_, std::numeric_limits<std::size_t>::max())) {
+      }
+      record();
+    }
+    worker_.wait_idle();
+  }
+}
+
+}  // namespace l4lb::ipvs
