@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
+#include <unordered_set>
 
 #include "common/log.hpp"
 #include "config/diff.hpp"
@@ -46,7 +48,12 @@ Daemon::~Daemon() = default;
 
 bool Daemon::start() {
   started_at_ = now_unix();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  };
   auto loaded = config::load_file(config_path_);
+  log::info("start: config loaded in {:.0f} ms", ms_since(t0));
   for (const auto& d : loaded.diagnostics)
     (d.severity == config::Severity::error ? log::err("{}", d.to_string())
                                            : log::warning("{}", d.to_string()));
@@ -86,7 +93,9 @@ bool Daemon::start() {
 
   config_ = cfg;
   generation_ = 1;
+  const auto t1 = std::chrono::steady_clock::now();
   apply(cfg);
+  log::info("start: applied in {:.0f} ms (IPVS is planned and sent after this)", ms_since(t1));
   wait_signals();
   systemd_.start_watchdog();
   const std::string summary = config::summary(cfg);
@@ -105,7 +114,17 @@ void Daemon::apply(const config::Config& next) {
     auto kernel = ipvs::open_netlink_kernel(error);
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
-      remember_adopted(next);
+      ipvs_sliced_ = std::make_unique<ipvs::SlicedProgrammer>(
+          io_, *ipvs_, [this](const ipvs::ApplyResult& r) { ipvs_applied(r); });
+      // IPVS opened on a reload: the checks may already have results that the planner
+      // has not seen (at start there are none yet).
+      if (health_->stats().probes_finished > 0) {
+        for (const auto& [key, h] : health_->snapshot())
+          if (h.status != health::Status::unknown)
+            ipvs_sliced_->note(ipvs::HealthChange{
+                key.service, key.address,
+                h.status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
+      }
       // A second socket for status dumps, read by a thread of their own.
       if (auto reader_kernel = ipvs::open_netlink_kernel(error))
         table_reader_ = std::make_unique<ipvs::TableReader>(io_, std::move(reader_kernel));
@@ -117,10 +136,19 @@ void Daemon::apply(const config::Config& next) {
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
   }
-  for (auto it = below_quorum_.begin(); it != below_quorum_.end();) {
-    bool still = false;
-    for (const auto& s : next.services) still |= s.name == it->first;
-    it = still ? std::next(it) : below_quorum_.erase(it);
+  if (ipvs_sliced_) {
+    // The planner's immutable copy of this generation (the one copy of the services it makes).
+    ipvs_services_ = std::make_shared<const std::vector<config::Service>>(next.services);
+    ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
+  }
+  {
+    // One set of names, not a scan of every service per entry: that was 10^8 string
+    // comparisons for a reload at 10,000 services.
+    std::unordered_set<std::string_view> names;
+    names.reserve(next.services.size());
+    for (const auto& s : next.services) names.insert(s.name);
+    for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
+      it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
   }
   reconcile_ipvs();
   update_quorum();
@@ -185,42 +213,6 @@ nlohmann::json Daemon::reload() {
   return result;
 }
 
-void Daemon::remember_adopted(const config::Config& cfg) {
-  // After a restart the kernel still holds our services and destinations. Until a backend's
-  // first check result arrives, a destination found in the kernel stays as it is: removing it
-  // (wait_first_check) and re-adding it a second later would break the connections that the
-  // restart was supposed to leave alone.
-  const ipvs::Table kernel = ipvs_->current();
-  for (const auto& s : cfg.services) {
-    for (auto port : s.ports) {
-      auto it = kernel.services.find(ipvs::service_key(s, port));
-      if (it == kernel.services.end() || !ipvs_->owned().count(it->first)) continue;
-      for (const auto& b : s.backends) {
-        auto d = it->second.destinations.find(ipvs::DestKey{b.address, b.port.value_or(port)});
-        if (d != it->second.destinations.end() && d->second.weight > 0)
-          adopted_.insert({s.name, b.address});
-      }
-    }
-  }
-  if (!adopted_.empty())
-    log::notice("ipvs adopted {} live backend(s) from the kernel; kept until their first check",
-                adopted_.size());
-}
-
-ipvs::BackendState Daemon::backend_state(const std::string& service,
-                                         const net::Address& backend) const {
-  ipvs::BackendState state;
-  state.drained = drains_.is_drained(service, backend);
-  if (auto h = health_->get(health::BackendKey{service, backend})) {
-    state.health = h->status == health::Status::up     ? ipvs::Health::up
-                   : h->status == health::Status::down ? ipvs::Health::down
-                                                       : ipvs::Health::unknown;
-  }
-  if (state.health == ipvs::Health::unknown && adopted_.count({service, backend}))
-    state.health = ipvs::Health::up;
-  return state;
-}
-
 int Daemon::healthy_backends(const config::Service& service) const {
   int healthy = 0;
   for (const auto& b : service.backends) {
@@ -236,11 +228,15 @@ int Daemon::healthy_backends(const config::Service& service) const {
 }
 
 void Daemon::reconcile_ipvs() {
-  if (!ipvs_) return;
-  auto table = ipvs::desired_table(
-      config_.services,
-      [this](const std::string& s, const net::Address& a) { return backend_state(s, a); });
-  auto result = ipvs_->apply(table);
+  if (!ipvs_sliced_) return;
+  // The planner runs on its own thread: it gets its own copy of the drains (a small set).
+  ipvs_sliced_->request(ipvs_services_,
+                        [drains = drains_](const std::string& s, const net::Address& a) {
+                          return drains.is_drained(s, a);
+                        });
+}
+
+void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
   for (const auto& f : result.failed) log::err("ipvs operation failed: {}", f);
@@ -268,7 +264,12 @@ void Daemon::update_quorum() {
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
-  adopted_.erase({key.service, key.address});  // from now on the check decides
+  if (ipvs_sliced_)  // from now on the check decides (an adopted backend stops being one)
+    ipvs_sliced_->note(ipvs::HealthChange{key.service, key.address,
+                                          status == health::Status::up ? ipvs::Health::up
+                                          : status == health::Status::down
+                                              ? ipvs::Health::down
+                                              : ipvs::Health::unknown});
   log::notice("health service={} backend={} status={}", key.service, key.address.to_string(),
               status == health::Status::up     ? "up"
               : status == health::Status::down ? "down"
@@ -364,6 +365,7 @@ void Daemon::shutdown() {
   health_->shutdown();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_.remove_services_on_exit) {
+    if (ipvs_sliced_) ipvs_sliced_->finish();  // the plan in flight holds the model
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
   }

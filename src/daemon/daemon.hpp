@@ -23,6 +23,7 @@
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
+#include "ipvs/sliced_programmer.hpp"
 #include "ipvs/table_reader.hpp"
 #include "vrrp/runtime.hpp"
 
@@ -49,12 +50,11 @@ class Daemon {
   nlohmann::json drain(const nlohmann::json& request, bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
-  void remember_adopted(const config::Config& cfg);
+  void ipvs_applied(const ipvs::ApplyResult& result);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                           vrrp::State to);
-  ipvs::BackendState backend_state(const std::string& service, const net::Address& backend) const;
   int healthy_backends(const config::Service& service) const;
   void wait_signals();
   void shutdown();
@@ -69,14 +69,15 @@ class Daemon {
   std::unique_ptr<vrrp::Runtime> vrrp_;
   std::unique_ptr<health::Monitor> health_;
   std::unique_ptr<ipvs::Programmer> ipvs_;
+  // Plans off the loop and sends in slices (declared after ipvs_: it goes first).
+  std::unique_ptr<ipvs::SlicedProgrammer> ipvs_sliced_;
+  ipvs::Services ipvs_services_;  // the config generation being programmed (immutable)
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
   std::optional<std::string> ipvs_error_;            // why IPVS could not be opened (reported once)
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;
   std::map<std::string, bool> below_quorum_;  // per service
-  // (service, backend) found live in the kernel at start: kept until their first check.
-  std::set<std::pair<std::string, net::Address>> adopted_;
   ControlServer control_;
   MetricsServer metrics_;
   bool metrics_listening_ = false;
