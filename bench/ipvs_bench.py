@@ -5,7 +5,11 @@ Table: 10,000 TCP virtual services x 8 destinations (90,000 operations), NAT, rr
   1. l4lbd's programmer (tests/lab/ipvs_apply driver): empty -> converged, with a timer
      breakdown; then a one-weight change, then +100 services; then a restart (adoption).
   2. l4lbd itself: empty -> converged (last service polled), then a SIGHUP reload that
-     changes one weight (operations counted by l4lbd).
+     changes one weight (operations counted by l4lbd). Meanwhile a probe sends a cheap
+     request to the control socket every 10 ms: the longest round trip is the longest stall
+     of the loop it saw (plus the probe's own scheduling).
+  2b. stall: tests/lab/ipvs_stall (netlink): a 1 ms timer's lateness on the loop while
+     empty -> converged, programmed in one handler (the old way) and sliced.
   3. `ipvsadm -R` restoring the same rules.
   4. keepalived (--check only) with the same virtual_server blocks, until the kernel holds
      all of it (the last service complete, polled every 0.1 s; /proc/net/ip_vs checked after).
@@ -13,6 +17,10 @@ Each part gets a fresh network namespace (see enter()). One JSON object per resu
 stdout; ratios last.
 
     sudo L4LB_BUILD_DIR=build python3 bench/ipvs_bench.py [--services N] [--dests M]
+        [--form compact|distinct] [--only programmer,l4lbd,stall,ipvsadm,keepalived]
+
+--form distinct writes l4lb.yaml with one entry per service (as keepalived users write
+them); compact uses port ranges.
 """
 import argparse
 import json
@@ -24,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "pylib
 import lab  # noqa: E402
 
 GUEST = r'''
-import json, os, signal, subprocess, sys, time
+import json, os, signal, socket, subprocess, sys, threading, time
 from lab import sh, Guest, write, apply_configs, BUILD_DIR, wait_for
 
 N, M = __N__, __M__
 ONLY = [x for x in __ONLY__.split(",") if x]
+FORM = __FORM__
 want = lambda part: not ONLY or part in ONLY
 VIP = "10.0.100.1"
 BACKENDS = [f"10.1.0.{11 + i}" for i in range(M)]
@@ -48,16 +57,26 @@ def port_ranges(first, count):
         p, count = p + n, count - n
     return out
 
+def distinct(name, ports, bks):
+    """One entry per port, as keepalived users write them (one virtual_server each)."""
+    return "".join(f"  - name: {name}{p}\n    vip: {VIP}\n    port: {p}\n    scheduler: rr\n"
+                   f"    health: {{type: none}}\n    backends:\n{bks}" for p in ports)
+
 def l4lb_config(weight=1, extra=False):
     bks = "".join(f"      - {{address: {b}}}\n" for b in BACKENDS)
-    text = ("services:\n  - name: bulk\n    vip: " + VIP + "\n    ports: [" +
-            ", ".join(port_ranges(1000, N - 1)) + "]\n    scheduler: rr\n"
-            "    health: {type: none}\n    backends:\n" + bks)
+    if FORM == "distinct":
+        text = "services:\n" + distinct("bulk", range(1000, 1000 + N - 1), bks)
+    else:
+        text = ("services:\n  - name: bulk\n    vip: " + VIP + "\n    ports: [" +
+                ", ".join(port_ranges(1000, N - 1)) + "]\n    scheduler: rr\n"
+                "    health: {type: none}\n    backends:\n" + bks)
     text += ("  - name: single\n    vip: " + VIP + f"\n    port: {SINGLE}\n    scheduler: rr\n"
              "    health: {type: none}\n    backends:\n")
     for i, b in enumerate(BACKENDS):
         text += f"      - {{address: {b}, weight: {weight if i == 0 else 1}}}\n"
-    if extra:
+    if extra and FORM == "distinct":
+        text += distinct("extra", EXTRA, bks)
+    elif extra:
         text += ("  - name: extra\n    vip: " + VIP + "\n    ports: [" +
                  ", ".join(port_ranges(EXTRA[0], len(EXTRA))) + "]\n    scheduler: rr\n"
                  "    health: {type: none}\n    backends:\n" + bks)
@@ -134,17 +153,56 @@ def bench_programmer():
 if want("programmer"):
     bench_programmer()
 
+# The loop's responsiveness while it programs: a cheap request (an unknown command, answered
+# at once by the loop without any work) every 10 ms on the control socket; its round trip
+# is the longest the loop kept it waiting (plus the probe's own scheduling in the one-CPU UML).
+class LoopProbe(threading.Thread):
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.stop, self.rtts, self.first = path, False, [], None
+    def run(self):
+        while not self.stop:
+            t = time.monotonic()
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                    c.settimeout(60)
+                    c.connect(self.path)
+                    c.sendall(b'{"command": "ping"}\n')
+                    c.recv(4096)
+                self.rtts.append(time.monotonic() - t)
+                if self.first is None:
+                    self.first = t
+            except OSError:
+                pass
+            time.sleep(0.01)
+    def summary(self):
+        r = sorted(self.rtts)
+        if not r:
+            return {"samples": 0}
+        return {"samples": len(r), "max_ms": round(r[-1] * 1000, 1),
+                "p99_ms": round(r[int(len(r) * 0.99)] * 1000, 1),
+                "median_ms": round(r[len(r) // 2] * 1000, 1)}
+
 # 2. l4lbd itself.
 def bench_l4lbd():
   enter("l4lbd")
   d = g.daemon("bench", l4lb_config(), log_level="info", ns=NS)
+  probe = LoopProbe(d.sock)
   t0 = time.monotonic()
   d.start()
+  probe.start()
   ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, 0.1)
   l4lbd_s = time.monotonic() - t0
+  probe.stop = True
+  probe.join()
+  emit({"bench": "ipvs_loop_probe", "impl": "l4lbd", "case": "converge", "form": FORM,
+        "socket_up_s": round(probe.first - t0, 2) if probe.first else None, **probe.summary(),
+        "note": "control-socket round trips every 10 ms from the socket's appearance until "
+                "the table is complete"})
   # A status at this size dumps 10,000 services one netlink dump each: allow it time.
   st = d.status(timeout=120) or {"ipvs": {}}
-  emit({"bench": "ipvs_apply", "impl": "l4lbd", "case": "converge", "services": N, "dests": N * M,
+  emit({"bench": "ipvs_apply", "impl": "l4lbd", "case": "converge", "form": FORM, "services": N,
+        "dests": N * M,
         "operations": st["ipvs"].get("operations_total"), "kernel_lines": proc_lines(),
         "converged": ok and proc_lines() == FULL, "seconds": l4lbd_s,
         "note": "process start to the last service complete, polled every 0.1 s"})
@@ -166,6 +224,21 @@ elif (BUILD_DIR / "src/daemon/l4lbd").exists():
     bench_l4lbd()
 else:
     emit({"bench": "ipvs_apply", "impl": "l4lbd", "skipped": "l4lbd not built"})
+
+# 2b. How long programming holds the loop (tests/lab/ipvs_stall.cpp): a 1 ms timer's lateness
+# while empty -> N x M is programmed, in one handler (before) and sliced (now).
+def bench_stall():
+    for mode in ("oneshot", "sliced"):
+        enter(f"stall-{mode}")
+        out = subprocess.run(nsx([str(BUILD_DIR / "tests/unit/ipvs/ipvs_stall"), "--kernel",
+                                  "netlink", "--mode", mode, "--services", str(N), "--dests",
+                                  str(M)]), capture_output=True, text=True, timeout=600).stdout
+        for line in out.splitlines():
+            if line.startswith("{"):
+                emit({"bench": "ipvs_loop_stall", **json.loads(line)})
+
+if want("stall"):
+    bench_stall()
 
 # 3. ipvsadm -R.
 def bench_ipvsadm():
@@ -223,14 +296,16 @@ def main():
     ap.add_argument("--dests", type=int, default=8)
     ap.add_argument("--timeout", type=int, default=3000)
     ap.add_argument("--keep", help="copy the guest's logs (l4lbd, keepalived) into this folder")
-    ap.add_argument("--only", default="", help="comma list of parts: programmer,l4lbd,ipvsadm,keepalived")
+    ap.add_argument("--form", choices=("compact", "distinct"), default="compact",
+                    help="l4lb.yaml as port ranges (compact) or one entry per service (distinct)")
+    ap.add_argument("--only", default="", help="comma list of parts: programmer,l4lbd,stall,ipvsadm,keepalived")
     args = ap.parse_args()
     why = lab.available()
     if why:
         print(json.dumps({"bench": "ipvs", "skipped": why}))
         return 0
     script = (GUEST.replace("__N__", str(args.services)).replace("__M__", str(args.dests))
-              .replace("__ONLY__", repr(args.only)))
+              .replace("__ONLY__", repr(args.only)).replace("__FORM__", repr(args.form)))
     with lab.Lab("bench-ipvs", mem="1536M") as l:
         r = l.run(script, timeout=args.timeout)
     if args.keep:
