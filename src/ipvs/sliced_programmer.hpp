@@ -44,8 +44,8 @@ class SlicedProgrammer {
     std::uint64_t slices = 0;
     double max_slice_seconds = 0;      // the longest single slice (wall clock, loop time)
     double max_slice_cpu_seconds = 0;  // the same in CPU time of the loop thread
-    double last_plan_seconds = 0;  // worker time of the last plan (desired + reconcile)
-    std::size_t adopted = 0;       // live backends adopted by the first plan
+    double last_plan_seconds = 0;      // worker time of the last plan (desired + reconcile)
+    std::size_t adopted = 0;           // live backends adopted by the first plan
   };
 
   // `programmer` must outlive this object and is used only through it from now on.
