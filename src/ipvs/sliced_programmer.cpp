@@ -56,6 +56,8 @@ void SlicedProgrammer::request(Services services, DrainedFn drained) {
 
 void SlicedProgrammer::start(Request req) {
   result_ = ApplyResult{};
+  plan_slices_ = 0;
+  plan_max_slice_ = plan_max_slice_cpu_ = 0;
   if (!programmer_.synced()) {
     // After an error the model may be stale: re-read the kernel first (the error path only).
     std::string error;
@@ -138,10 +140,13 @@ void SlicedProgrammer::slice() {
   do {
     done = slicer_->step(programmer_, result_, options_.batch_ops);
   } while (!done && Steady::now() - t0 < options_.slice);
+  const double wall = since(t0), cpu = thread_cpu_seconds() - cpu0;
   ++stats_.slices;
-  stats_.max_slice_seconds = std::max(stats_.max_slice_seconds, since(t0));
-  stats_.max_slice_cpu_seconds =
-      std::max(stats_.max_slice_cpu_seconds, thread_cpu_seconds() - cpu0);
+  ++plan_slices_;
+  stats_.max_slice_seconds = std::max(stats_.max_slice_seconds, wall);
+  stats_.max_slice_cpu_seconds = std::max(stats_.max_slice_cpu_seconds, cpu);
+  plan_max_slice_ = std::max(plan_max_slice_, wall);
+  plan_max_slice_cpu_ = std::max(plan_max_slice_cpu_, cpu);
   if (done)
     record();
   else
@@ -177,8 +182,8 @@ void SlicedProgrammer::complete() {
         "ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts; plan {:.1f} "
         "ms (worker), {} slices, longest {:.2f} ms ({:.2f} ms CPU)",
         result_.issued, result_.applied, result_.failed.size(), result_.skipped.size(),
-        result_.conflicts.size(), result_.plan_seconds * 1000, stats_.slices,
-        stats_.max_slice_seconds * 1000, stats_.max_slice_cpu_seconds * 1000);
+        result_.conflicts.size(), result_.plan_seconds * 1000, plan_slices_, plan_max_slice_ * 1000,
+        plan_max_slice_cpu_ * 1000);
   ApplyResult result = std::move(result_);
   result_ = ApplyResult{};
   if (done_) done_(result);

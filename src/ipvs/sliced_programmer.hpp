@@ -91,6 +91,9 @@ class SlicedProgrammer {
   std::optional<Slicer> slicer_;
   std::uint64_t epoch_ = 0;  // voids a posted slice that finish() already did
   Stats stats_;
+  // Of the plan in flight, for its log line (stats_ holds the totals).
+  std::uint64_t plan_slices_ = 0;
+  double plan_max_slice_ = 0, plan_max_slice_cpu_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   BackendStates states_;  // the worker thread's, touched only by jobs
   PlanWorker worker_;     // last: stops (joins) first
