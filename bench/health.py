@@ -8,6 +8,11 @@ interval x fall + timeout. Prints one JSON object per result line.
 
   bench/health.py [--backends 10000] [--seconds 60] [--interval-ms 1000] [--timeout-ms 1000]
                   [--fall 3] [--rise 2] [--kills 5] [--impl l4lb|keepalived|both]
+                  [--ports 1]
+
+--ports P gives the service P ports (9000, 9001, ...), every backend listening on each: l4lb
+checks each port on its own (P checks per backend; per_port: true, so also above 32 ports); a kill closes a backend's first port only,
+and detection is measured on that port. l4lb (health_probe) only.
 
 l4lb runs the real health::Monitor through tests/unit/health/health_probe ($L4LB_BUILD_DIR,
 default build/); l4lbd is the whole daemon (checks plus its IPVS table: kernel lab only). keepalived's checker needs IPVS, which this host kernel lacks: run with
@@ -171,10 +176,10 @@ class BackendNetns:
 NETNS = None  # a BackendNetns under --backend-netns
 
 
-def start_listeners(n):
+def start_listeners(n, ports=1):
     prefix = NETNS.listeners if NETNS else []
     p = subprocess.Popen(prefix + [sys.executable, os.path.join(HERE, "health_listeners.py"), str(n),
-                                   str(FIRST), str(PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   str(FIRST), str(PORT), str(ports)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True, start_new_session=True)
     line = p.stdout.readline()
     if not line.startswith("ready"):
@@ -201,12 +206,17 @@ class L4lb:
     def __init__(self, args, tmp):
         self.args = args
         self.handshake = self.handshake or args.handshake
-        cfg = {"services": [{"name": "bench", "ports": [PORT],
+        # One port: the backends map it explicitly (as before); several: each port is its own
+        # virtual service port and is checked on its own.
+        backend_range = {"first": str(FIRST), "count": args.backends}
+        if args.ports == 1:
+            backend_range["port"] = PORT
+        cfg = {"services": [{"name": "bench", "ports": list(range(PORT, PORT + args.ports)),
                              "health": {"type": "tcp", "interval_ms": args.interval_ms,
                                         "timeout_ms": args.timeout_ms, "rise": args.rise,
-                                        "fall": args.fall, "handshake": self.handshake},
-                             "backend_range": {"first": str(FIRST), "count": args.backends,
-                                               "port": PORT}}]}
+                                        "fall": args.fall, "handshake": self.handshake,
+                                        "per_port": True},
+                             "backend_range": backend_range}]}
         self.path = os.path.join(tmp, "checks.json")
         with open(self.path, "w") as f:
             json.dump(cfg, f)
@@ -226,7 +236,7 @@ class L4lb:
 
     def down_time(self, addr):
         for t, l in self.reader.snapshot():
-            if '"status":"down"' in l and f'"backend":"{addr}"' in l:
+            if '"status":"down"' in l and f'"backend":"{addr}"' in l and f'"port":{PORT}' in l:
                 return t
         return None
 
@@ -316,16 +326,17 @@ class Keepalived:
 
 def run_one(impl, args):
     tmp = tempfile.mkdtemp(prefix="l4lb-bench-health-")
-    listeners = start_listeners(args.backends)
+    listeners = start_listeners(args.backends, args.ports)
     checker = impl(args, tmp)
+    checks = args.backends * args.ports
     try:
         pid = checker.start()
-        deadline = time.monotonic() + 60 + args.backends / 500
-        while checker.ups() < args.backends:
+        deadline = time.monotonic() + 60 + checks / 500
+        while checker.ups() < checks:
             if checker.proc.poll() is not None:
                 raise RuntimeError(f"{impl.name} exited: {checker.reader.snapshot()[-20:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{impl.name}: only {checker.ups()} of {args.backends} up")
+                raise RuntimeError(f"{impl.name}: only {checker.ups()} of {checks} up")
             time.sleep(0.2)
         time.sleep(2 * args.interval_ms / 1000)  # settle: every check has run at least twice
         rng = random.Random(42)
@@ -356,6 +367,7 @@ def run_one(impl, args):
         found = [d for d in detect if d is not None]
         result = {
             "bench": "health", "impl": impl.name, "backends": args.backends,
+            "ports": args.ports, "checks": checks,
             "handshake": getattr(checker, "handshake", "full"),
             "backends_in": "netns (RPS to CPU 1)" if NETNS else "loopback",
             "interval_ms": args.interval_ms, "timeout_ms": args.timeout_ms, "fall": args.fall,
@@ -367,9 +379,9 @@ def run_one(impl, args):
             "cpu_user": round((c1[0] - c0[0]) / CLK_TCK / (t1 - t0), 4),
             "cpu_system": round((c1[1] - c0[1]) / CLK_TCK / (t1 - t0), 4),
             "cpu_share_ticks": round((sum(c1) - sum(c0)) / CLK_TCK / (t1 - t0), 4),
-            # CPU time per check, assuming every backend checked once per interval.
+            # CPU time per check, assuming every check runs once per interval.
             "cpu_us_per_check": round(cpu_s * 1e6 /
-                                      ((t1 - t0) * args.backends * 1000 / args.interval_ms), 1),
+                                      ((t1 - t0) * checks * 1000 / args.interval_ms), 1),
             "rss_mib": round(rss / 1024, 1), "peak_rss_mib": round(hwm / 1024, 1),
             "processes": len(pids),
             "detect_ms": detect,
@@ -404,6 +416,8 @@ def main():
     ap.add_argument("--rise", type=int, default=2)
     ap.add_argument("--fall", type=int, default=3)
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--ports", type=int, default=1,
+                    help="service ports, each checked on its own (l4lb only)")
     ap.add_argument("--handshake", default="auto",
                     help="l4lb's tcp check handshake: auto (= half-open as root), half-open or "
                          "full; a comma-separated list runs l4lb once per handshake, side by side")
@@ -426,6 +440,10 @@ def main():
         variants = [type("L4lbVariant", (L4lb,), {"name": f"l4lb[{h}]", "handshake": h})
                     for h in handshakes]
         impls = [v for i in impls for v in (variants if i is L4lb else [i])]
+    if args.ports < 1:
+        ap.error("--ports: at least 1")
+    if args.ports > 1 and any(i.name in ("l4lbd", "keepalived") for i in impls):
+        ap.error("--ports runs l4lb (health_probe) only")
     if args.backend_netns:
         if any(i.name in ("l4lbd", "keepalived") for i in impls):
             ap.error("--backend-netns runs l4lb (health_probe) only")

@@ -1,5 +1,5 @@
-// libFuzzer: IPVS netlink replies (service, destination, info) from arbitrary bytes must
-// decode or be rejected, never crash or read out of bounds.
+// libFuzzer: IPVS netlink replies (service, destination, info, config, sync daemon) from arbitrary
+// bytes must decode or be rejected, never crash or read out of bounds.
 #include <linux/netlink.h>
 
 #include <cstdint>
@@ -24,5 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   l4lb::ipvs::codec::decode_dest(h, l4lb::net::Family::v4, d, error);
   l4lb::ipvs::codec::decode_dest(h, l4lb::net::Family::v6, d, error);
   l4lb::ipvs::codec::decode_info(h, i, error);
+  l4lb::ipvs::Timeouts t;
+  l4lb::ipvs::codec::decode_config(h, t, error);
+  l4lb::ipvs::SyncDaemon sd;
+  l4lb::ipvs::codec::decode_daemon(h, sd, error);
   return 0;
 }

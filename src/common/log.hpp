@@ -1,6 +1,8 @@
 // Line-oriented logging to stderr with sd-daemon priority prefixes ("<6>"), so that
 // journald keeps the level. One line per event; callers name the instance, service
-// or backend in the message ("vrrp instance=ingress state=MASTER ...").
+// or backend in the message ("vrrp instance=ingress state=MASTER ..."). Under systemd
+// (stderr is the stream $JOURNAL_STREAM names) lines go to journald natively instead, with
+// those names as the fields L4LB_INSTANCE, L4LB_SERVICE, L4LB_BACKEND (log_fields.hpp).
 #pragma once
 
 #include <fmt/format.h>

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,7 +30,10 @@ enum class Handshake { automatic, half_open, full };
 
 struct Health {
   HealthType type = HealthType::tcp;
-  std::optional<std::uint16_t> port;    // default: the backend's port
+  std::optional<std::uint16_t> port;  // set: one check on this port stands for every port
+  // Check each port of the service on its own (true) or once per backend (false). Unset: each
+  // port, unless `port` is set or the service has more than health::kMaxPerPortChecks ports.
+  std::optional<bool> per_port;
   std::optional<net::Address> address;  // default: the backend's address
   std::optional<net::Address> source;   // bind to this source address
   Duration interval{2000};
@@ -60,6 +64,13 @@ struct Backend {
   Location location;
 };
 
+// Source NAT of the traffic IPVS forwards to a service's backends (nftables, in l4lbd's own
+// table; src/nft/), so that backends need no route back to the clients.
+struct Snat {
+  std::optional<net::Address> source;  // none: masquerade (the outgoing interface's address)
+  bool operator==(const Snat&) const = default;
+};
+
 struct Service {
   std::string name;
   net::Address vip;
@@ -68,7 +79,12 @@ struct Service {
   std::string scheduler = "wlc";
   bool sh_fallback = false;
   bool sh_port = false;
+  bool one_packet = false;  // udp only: schedule every datagram on its own (IPVS "ops")
   Forward forward = Forward::nat;
+  std::optional<Snat> snat;  // nat only
+  // Set: all ports are ONE IPVS fwmark service (persistence spans them), and l4lbd's nftables
+  // table marks the VIP's packets to those ports with this mark.
+  std::optional<std::uint32_t> fwmark;
   Duration persistence{0};                          // 0 = not persistent
   std::optional<std::uint8_t> persistence_netmask;  // prefix length; default /32 or /128
   OnFailure on_failure = OnFailure::remove;
@@ -125,9 +141,49 @@ struct Metrics {
   std::optional<std::string> listen;  // "127.0.0.1:9465", "[::1]:9465"; none = off
 };
 
+// Settings IPVS holds for the whole network namespace (shared with anything else using IPVS
+// there). Each is applied only when configured; unset ones leave the kernel's value alone.
+struct IpvsTimeouts {
+  std::optional<std::uint32_t> tcp, tcpfin, udp;  // seconds
+  bool operator==(const IpvsTimeouts&) const = default;
+  bool empty() const { return !tcp && !tcpfin && !udp; }
+};
+
+// The kernel's IPVS connection-sync daemon, driven by one VRRP instance's state
+// (ipvs/sync.hpp has the policy): sync master on that instance's MASTER, backup otherwise.
+struct SyncDaemon {
+  std::string instance;   // a vrrp instance name
+  std::string interface;  // multicast interface
+  std::uint8_t sync_id = 0;
+  net::Address group = *net::Address::parse("224.0.0.81");  // the kernel's default
+  std::uint16_t port = 8848;                                // the kernel's default
+  std::uint8_t ttl = 1;
+  std::uint16_t maxlen = 0;  // 0: the kernel's default (what fits the interface MTU)
+  bool backup_on_master = true;
+  Location location;
+  bool operator==(const SyncDaemon& o) const {
+    return instance == o.instance && interface == o.interface && sync_id == o.sync_id &&
+           group == o.group && port == o.port && ttl == o.ttl && maxlen == o.maxlen &&
+           backup_on_master == o.backup_on_master;
+  }
+};
+
+struct Ipvs {
+  IpvsTimeouts timeouts;
+  // How often the kernel's table is checked for drift on owned services (0: never; checks
+  // after failed operations still run).
+  std::chrono::milliseconds reconcile_interval{10000};
+  // /proc/sys/net/ipv4/vs/<name> = value, for the allow-listed names (keys.hpp kIpvsSysctls).
+  std::map<std::string, int> sysctls;
+  std::optional<SyncDaemon> sync_daemon;
+  bool operator==(const Ipvs&) const = default;
+};
+
 struct Control {
   std::string socket = "/run/l4lb/l4lbd.sock";
   std::string group = "l4lb";  // socket group (0660); missing group: root only
+  // Members may reload, drain and undrain; none: only root may (status needs only `group`).
+  std::optional<std::string> admin_group;
 };
 
 struct Config {
@@ -137,6 +193,7 @@ struct Config {
   std::string state_dir = "/run/l4lb";
   Control control;
   Metrics metrics;
+  Ipvs ipvs;
   // On SIGTERM: leave IPVS services in place (default) so a restart adopts them.
   bool remove_services_on_exit = false;
 };

@@ -105,10 +105,41 @@ void check_static_vips(const Config& c, const Marks& marks, Reporter& r) {
 
 }  // namespace
 
+// SNAT of IPVS traffic needs the kernel's conntrack for it (net.ipv4.vs.conntrack=1, which
+// l4lbd sets when a service asks for SNAT): an explicit 0 contradicts that.
+static void check_snat_conntrack(const Config& config, const Marks& marks, Reporter& r) {
+  auto it = config.ipvs.sysctls.find("conntrack");
+  if (it == config.ipvs.sysctls.end() || it->second != 0) return;
+  for (std::size_t i = 0; i < config.services.size(); ++i)
+    if (config.services[i].snat) {
+      r.error(config.services[i].location,
+              fmt::format(
+                  "snat: service '{}' needs ipvs.sysctls.conntrack: 1 (set to 0); "
+                  "without it netfilter never sees IPVS's connections to translate",
+                  i < marks.services.size() ? marks.services[i].name : config.services[i].name));
+      return;
+    }
+}
+
+// Two fwmark services with one mark would be one IPVS service.
+static void check_fwmarks(const Config& config, Reporter& r) {
+  std::map<std::uint32_t, std::string> seen;
+  for (const auto& s : config.services) {
+    if (!s.fwmark) continue;
+    auto [it, added] = seen.emplace(*s.fwmark, s.name);
+    if (!added)
+      r.error(s.location, fmt::format("fwmark: service '{}' has the mark {:#x} of service '{}'; "
+                                      "set a distinct fwmark: NUMBER on one of them",
+                                      s.name, *s.fwmark, it->second));
+  }
+}
+
 void cross_check(const Config& config, const Marks& marks, Reporter& r) {
   check_vrrp(config, marks, r);
   check_services(config, marks, r);
   check_static_vips(config, marks, r);
+  check_snat_conntrack(config, marks, r);
+  check_fwmarks(config, r);
 }
 
 void check_track_references(const InstanceMarks& instance, const Marks& marks, Reporter& r) {

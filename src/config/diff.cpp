@@ -16,8 +16,8 @@ void compare(const T& a, const T& b, std::string_view field, Getter get,
 }
 
 auto health_key(const Health& h) {
-  return std::tie(h.type, h.port, h.address, h.source, h.interval, h.timeout, h.rise, h.fall,
-                  h.send, h.expect, h.expect_prefix, h.path, h.host, h.expect_status,
+  return std::tie(h.type, h.port, h.per_port, h.address, h.source, h.interval, h.timeout, h.rise,
+                  h.fall, h.send, h.expect, h.expect_prefix, h.path, h.host, h.expect_status,
                   h.max_response_bytes, h.handshake);
 }
 
@@ -89,7 +89,13 @@ std::vector<std::string> service_fields(const Service& a, const Service& b) {
       },
       f);
   compare(
+      a, b, "one_packet", [](auto& x) { return x.one_packet; }, f);
+  compare(
       a, b, "forward", [](auto& x) { return x.forward; }, f);
+  compare(
+      a, b, "snat", [](auto& x) { return x.snat; }, f);
+  compare(
+      a, b, "fwmark", [](auto& x) { return x.fwmark; }, f);
   compare(
       a, b, "persistence", [](auto& x) { return x.persistence; }, f);
   compare(
@@ -172,7 +178,14 @@ ConfigDiff diff(const Config& a, const Config& b) {
   if (a.state_dir != b.state_dir) d.global_fields.emplace_back("state_dir");
   if (a.control.socket != b.control.socket) d.global_fields.emplace_back("control.socket");
   if (a.control.group != b.control.group) d.global_fields.emplace_back("control.group");
+  if (a.control.admin_group != b.control.admin_group)
+    d.global_fields.emplace_back("control.admin_group");
   if (a.metrics.listen != b.metrics.listen) d.global_fields.emplace_back("metrics.listen");
+  if (a.ipvs.timeouts != b.ipvs.timeouts) d.global_fields.emplace_back("ipvs.timeouts");
+  if (a.ipvs.sysctls != b.ipvs.sysctls) d.global_fields.emplace_back("ipvs.sysctls");
+  if (a.ipvs.sync_daemon != b.ipvs.sync_daemon) d.global_fields.emplace_back("ipvs.sync_daemon");
+  if (a.ipvs.reconcile_interval != b.ipvs.reconcile_interval)
+    d.global_fields.emplace_back("ipvs.reconcile_interval");
   if (a.remove_services_on_exit != b.remove_services_on_exit)
     d.global_fields.emplace_back("remove_services_on_exit");
 

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <unordered_map>
 
 #include "config/keys.hpp"
@@ -44,6 +45,10 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
       auto s = read_name(*g, r);
       if (s) c.control.group = *s;
     }
+    if (auto* g = m.find("admin_group")) {
+      auto s = read_name(*g, r);
+      if (s) c.control.admin_group = *s;
+    }
   }
   if (auto* f = top.find("metrics")) {
     MapView m(*f, "metrics", kMetricsKeys, r);
@@ -58,6 +63,7 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
       }
     }
   }
+  if (auto* f = top.find("ipvs")) parse_ipvs(*f, c.ipvs, r);
   if (auto* f = top.find("remove_services_on_exit")) {
     auto b = read_bool(*f, r);
     if (b) c.remove_services_on_exit = *b;
@@ -85,6 +91,7 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
   MapView top(Value{root, root_at, root_at, "top level"}, "the top level", kTopKeys, r);
   parse_globals(top, c, r);
   Marks marks;
+  std::set<std::string> vrrp_names_seen;  // including instances with errors
   if (auto* f = top.find("services")) {
     std::unordered_map<std::string, Location> names;
     for_each_item(*f, r, [&](const Value& item) {
@@ -110,6 +117,7 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
     for_each_item(*f, r, [&](const Value& item) {
       InstanceMarks im;
       auto inst = parse_vrrp_instance(item, im, r);
+      if (!im.name.empty()) vrrp_names_seen.insert(im.name);
       check_track_references(im, marks, r);
       marks.all_vips.insert(im.vip_addresses.begin(), im.vip_addresses.end());
       if (!im.name.empty()) {
@@ -126,6 +134,14 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
         marks.vrrp.push_back(std::move(im));
       }
     });
+  }
+  if (const auto& sd = c.ipvs.sync_daemon) {
+    // Instances that had errors of their own count as existing: one error each is enough.
+    if (!vrrp_names_seen.count(sd->instance))
+      r.error(sd->location,
+              fmt::format("ipvs.sync_daemon: instance: no vrrp instance named '{}' (the sync "
+                          "daemon follows that instance's MASTER/BACKUP state)",
+                          sd->instance));
   }
   cross_check(c, marks, r);
   if (r.error_count() == 0 && c.vrrp.empty() && c.services.empty())
@@ -154,6 +170,10 @@ std::size_t LoadResult::warning_count() const { return diagnostics.size() - erro
 
 void Reporter::add(Severity s, Location at, std::string message) {
   if (s == Severity::error) ++errors_;
+  if (items_.size() >= kMaxKeptDiagnostics) {
+    ++(s == Severity::error ? unkept_errors_ : unkept_warnings_);
+    return;
+  }
   items_.push_back(Diagnostic{s, {}, at.line, at.column, std::move(message)});
 }
 
@@ -161,12 +181,12 @@ std::vector<Diagnostic> Reporter::take(std::string_view file) {
   std::stable_sort(items_.begin(), items_.end(), [](const Diagnostic& a, const Diagnostic& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
-  if (items_.size() > kMaxDiagnostics) {
+  if (items_.size() > kMaxDiagnostics || unkept_errors_ + unkept_warnings_ > 0) {
     // Keep every error we can (they decide the outcome), then warnings, in file order.
     std::size_t keep_warnings = kMaxDiagnostics > errors_ ? kMaxDiagnostics - errors_ : 0;
     std::size_t kept_errors = 0;
-    std::size_t dropped_errors = 0;
-    std::size_t dropped_warnings = 0;
+    std::size_t dropped_errors = unkept_errors_;
+    std::size_t dropped_warnings = unkept_warnings_;
     std::vector<Diagnostic> kept;
     for (auto& d : items_) {
       if (d.severity == Severity::error) {

@@ -94,6 +94,19 @@ bool parse_health(const Value& v, Health& h, Reporter& r) {
     else
       ok = false;
   }
+  if (auto* f = m.find("per_port")) {
+    auto b = read_bool(*f, r);
+    if (b && *b && h.port) {
+      r.error(f->at, fmt::format("per_port: true contradicts 'port: {}', which checks one port for "
+                                 "all the service's ports; drop one of the two",
+                                 *h.port));
+      b.reset();
+    }
+    if (b)
+      h.per_port = *b;
+    else
+      ok = false;
+  }
   if (auto* f = m.find("address")) {
     auto a = read_address(*f, r);
     if (a)

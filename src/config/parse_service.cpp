@@ -14,8 +14,8 @@ namespace {
 
 constexpr Duration kMaxPersistence{30LL * 24 * 3600 * 1000};
 
-void parse_ports(const Value* port, const Value* ports, Service& s, ServiceMarks& marks,
-                 Reporter& r, bool& ok) {
+void parse_ports(const Value* port, const Value* ports, int max_ports, Service& s,
+                 ServiceMarks& marks, Reporter& r, bool& ok) {
   std::set<std::uint16_t> seen;
   auto add_entry = [&](const Value& item) {
     if (!item.node.IsScalar()) {
@@ -24,7 +24,7 @@ void parse_ports(const Value* port, const Value* ports, Service& s, ServiceMarks
       ok = false;
       return;
     }
-    auto range = parse_port_range(item.node.Scalar());
+    auto range = parse_port_range(item.node.Scalar(), max_ports);
     if (!range) {
       r.error(item.at, fmt::format("{}: {}", item.name, range.error));
       ok = false;
@@ -159,6 +159,45 @@ std::optional<Backend> parse_backend(const Value& v, const Service& s, bool vip_
   return b;
 }
 
+// `snat: true | false | {source: ADDRESS}`: nothing (and reported) on error; an engaged
+// optional holding nothing means "no SNAT" (false).
+std::optional<std::optional<Snat>> parse_snat(const Value& v, const Service& s, bool vip_ok,
+                                              Reporter& r) {
+  std::optional<Snat> out;
+  if (v.node.IsScalar()) {
+    auto x = read_bool(v, r);
+    if (!x) return std::nullopt;
+    if (*x) out = Snat{};
+  } else {
+    MapView m(v, "snat", kSnatKeys, r);
+    if (!m.valid()) return std::nullopt;
+    out = Snat{};
+    if (auto* f = m.find("source")) {
+      auto a = read_address(*f, r);
+      if (!a) return std::nullopt;
+      if (a->is_unspecified() || a->is_multicast()) {
+        r.error(f->at, fmt::format("snat.source: {} cannot be a source address (unspecified or "
+                                   "multicast)",
+                                   a->to_string()));
+        return std::nullopt;
+      }
+      if (vip_ok && a->is_v6() != s.vip.is_v6()) {
+        r.error(f->at, fmt::format("snat.source: {} is not of the VIP's family ({})",
+                                   a->to_string(), s.vip.to_string()));
+        return std::nullopt;
+      }
+      out->source = *a;
+    }
+  }
+  if (out && s.forward != Forward::nat) {
+    // dr and tun keep the client's packet as it is: there is nothing to translate back.
+    r.error(v.at, fmt::format("snat: only applies to forward: nat (this service uses {})",
+                              to_string(s.forward)));
+    return std::nullopt;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Reporter& r) {
@@ -203,7 +242,11 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
     r.error(m.at(), "service: missing required key 'port' or 'ports'");
     ok = false;
   } else {
-    parse_ports(port, ports, s, marks, r, ok);
+    // A fwmark service is one IPVS service for all its ports: no per-range cap. (Read loosely
+    // here; `fwmark` itself is checked below.)
+    const Value* fw = m.find("fwmark");
+    const bool fwmark_on = fw && fw->node.IsScalar() && parse_bool(fw->node.Scalar()) != false;
+    parse_ports(port, ports, fwmark_on ? 65535 : kMaxPortsPerRange, s, marks, r, ok);
   }
   if (auto* f = m.find("protocol")) {
     auto x = read_enum(*f, kProtocols, r);
@@ -242,6 +285,19 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
       (*x == 0 ? s.sh_fallback : s.sh_port) = true;
     });
   }
+  if (auto* f = m.find("one_packet")) {
+    auto x = read_bool(*f, r);
+    if (x && *x && s.protocol != Protocol::udp) {
+      // IPVS would accept the flag on TCP and ignore it: say so instead of pretending.
+      r.error(f->at, fmt::format("one_packet: only applies to protocol: udp (this service is {})",
+                                 to_string(s.protocol)));
+      x.reset();
+    }
+    if (x)
+      s.one_packet = *x;
+    else
+      ok = false;
+  }
   if (auto* f = m.find("forward")) {
     auto x = read_enum(*f, kForwards, r);
     if (x)
@@ -249,6 +305,36 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
     else
       ok = false;
   }
+  if (auto* f = m.find("fwmark")) {
+    // true: the automatic mark; a number: that mark (to fit the node's own mark plan).
+    std::optional<std::uint32_t> mark;
+    bool read_ok = true;
+    if (f->node.IsScalar() && parse_bool(f->node.Scalar())) {
+      if (*parse_bool(f->node.Scalar())) mark = auto_fwmark(s.name);
+    } else if (auto x = read_int(*f, 1, 0xffffffffLL, r)) {
+      mark = static_cast<std::uint32_t>(*x);
+    } else {
+      read_ok = false;
+    }
+    if (read_ok)
+      s.fwmark = mark;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("snat")) {
+    auto x = parse_snat(*f, s, vip_ok, r);
+    if (x)
+      s.snat = *x;
+    else
+      ok = false;
+  }
+  if (auto* f = m.find("one_packet"); f && s.one_packet && s.forward == Forward::nat)
+    // The kernel keeps no connection entry for such datagrams (it does not even hash them), so
+    // nothing translates a backend's reply back to the VIP.
+    r.warning(f->at,
+              "one_packet: with forward: nat, replies from the backends are not translated "
+              "back to the VIP (IPVS keeps no connection entry); fine for one-way traffic "
+              "such as SNMP traps or syslog, use forward: dr or tun for request/response");
   if (auto* f = m.find("persistence")) {
     auto x = read_duration(*f, Duration{0}, kMaxPersistence, r);
     if (x && x->count() % 1000 != 0) {
@@ -311,6 +397,21 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
         backends_ok;
     ok &= backends_ok;
   }
+  if (s.fwmark && s.health.per_port.value_or(false)) {
+    r.error(s.health.location,
+            "health: per_port: true cannot apply to a fwmark service (one "
+            "IPVS service for all its ports; one check per backend decides)");
+    ok = false;
+  }
+  if (s.fwmark)
+    for (const auto& b : s.backends)
+      if (b.port) {
+        // IPVS forwards a fwmark service's connection to the port it was sent to.
+        r.error(b.location, fmt::format("port: a fwmark service keeps each connection's own "
+                                        "port; backend {} cannot set one",
+                                        b.address.to_string()));
+        ok = false;
+      }
   if (s.health.source && !s.health.address) {
     for (const auto& b : s.backends) {
       if (b.address.family() != s.health.source->family()) {

@@ -24,9 +24,14 @@ class Reporter {
   void add(Severity s, Location at, std::string message);
   std::vector<Diagnostic> items_;
   std::size_t errors_ = 0;
+  std::size_t unkept_errors_ = 0;  // found beyond kMaxKeptDiagnostics: only counted
+  std::size_t unkept_warnings_ = 0;
 };
 
 // Most diagnostics one load reports; the rest are summarised in one line.
 inline constexpr std::size_t kMaxDiagnostics = 100;
+// Most diagnostics one load keeps in memory to choose those first in file order from; any
+// further ones are only counted, so a file with millions of mistakes costs no memory for them.
+inline constexpr std::size_t kMaxKeptDiagnostics = 10 * kMaxDiagnostics;
 
 }  // namespace l4lb::config

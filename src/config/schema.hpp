@@ -43,6 +43,8 @@ struct Marks {
 // filled as far as the item could be read.
 std::optional<VrrpInstance> parse_vrrp_instance(const Value& v, InstanceMarks& marks, Reporter& r);
 std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Reporter& r);
+// The top-level `ipvs:` section (parse_ipvs.cpp); errors are reported, `out` keeps what was read.
+void parse_ipvs(const Value& v, Ipvs& out, Reporter& r);
 // Returns false when the health block had an error.
 bool parse_health(const Value& v, Health& health, Reporter& r);
 

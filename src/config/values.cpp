@@ -141,7 +141,17 @@ std::optional<bool> parse_bool(std::string_view text) {
   return std::nullopt;
 }
 
-Parsed<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(std::string_view text) {
+std::uint32_t auto_fwmark(std::string_view name) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return 0x4c000000u | (h & 0x00ffffffu);
+}
+
+Parsed<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(std::string_view text,
+                                                                 int max_ports) {
   using R = Parsed<std::pair<std::uint16_t, std::uint16_t>>;
   auto dash = text.find('-');
   auto first_text = text.substr(0, dash);
@@ -157,9 +167,9 @@ Parsed<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(std::string_vie
     return R::fail(
         fmt::format("port range {} is reversed (write {}-{})", quote(text), *last, *first));
   auto count = *last - *first + 1;
-  if (count > kMaxPortsPerRange)
+  if (count > max_ports)
     return R::fail(fmt::format("port range {} has {} ports; the limit is {} per range", quote(text),
-                               count, kMaxPortsPerRange));
+                               count, max_ports));
   return R::ok({static_cast<std::uint16_t>(*first), static_cast<std::uint16_t>(*last)});
 }
 

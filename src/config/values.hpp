@@ -45,8 +45,15 @@ Parsed<std::int64_t> parse_int(std::string_view text);
 // true/false, yes/no, on/off in lower, Title or UPPER case.
 std::optional<bool> parse_bool(std::string_view text);
 
-// "389" or "58978-58979" (inclusive, at most kMaxPortsPerRange ports).
-Parsed<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(std::string_view text);
+// "389" or "58978-58979" (inclusive, at most `max_ports` ports: kMaxPortsPerRange, or 65535
+// for a `fwmark` service, where a range is one IPVS service whatever its size).
+Parsed<std::pair<std::uint16_t, std::uint16_t>> parse_port_range(std::string_view text,
+                                                                 int max_ports = kMaxPortsPerRange);
+
+// A service's automatic firewall mark (`fwmark: true`): derived from its name alone, so it
+// stays the same across reloads, restarts and range changes (0x4c000000 | 24 bits of the name's
+// FNV-1a hash; never 0). Two names that collide are a config error asking for an explicit mark.
+std::uint32_t auto_fwmark(std::string_view service_name);
 // "200" or "200-399": HTTP status codes 100..599.
 Parsed<std::pair<int, int>> parse_status_range(std::string_view text);
 

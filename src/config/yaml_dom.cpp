@@ -72,7 +72,16 @@ class Composer {
                                fmt::format("YAML alias '*{}' refers to no earlier complete "
                                            "'&{}' anchor",
                                            name, name)};
+          expanded_ += weight_[it->second];
+          if (expanded_ > kMaxExpandedNodes)
+            return SyntaxError{
+                location_of(e.start_mark),
+                fmt::format("YAML alias '*{}' expands the document beyond {} nodes ('&{}' has {} "
+                            "nodes with its aliases, copied at every use); write the repeated "
+                            "parts out or nest aliases less",
+                            name, kMaxExpandedNodes, name, weight_[it->second])};
           attach(it->second);
+          add_weight(weight_[it->second]);
           break;
         }
         case YAML_SCALAR_EVENT: {
@@ -82,6 +91,7 @@ class Composer {
           n.plain = e.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
           name_anchor(e.data.scalar.anchor, id);
           attach(id);
+          add_weight(1);
           break;
         }
         case YAML_SEQUENCE_START_EVENT:
@@ -95,14 +105,18 @@ class Composer {
           const yaml_char_t* anchor =
               seq ? e.data.sequence_start.anchor : e.data.mapping_start.anchor;
           // Named when complete, so an alias cannot point into its own ancestor (a cycle).
-          open_.push_back({id, anchor ? std::string(reinterpret_cast<const char*>(anchor)) : ""});
+          open_.push_back(
+              {id, anchor ? std::string(reinterpret_cast<const char*>(anchor)) : "", 1});
           break;
         }
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
           if (!open_.empty()) {
-            if (!open_.back().anchor.empty()) anchors_[open_.back().anchor] = open_.back().id;
+            const Open done = open_.back();
             open_.pop_back();
+            weight_[done.id] = done.weight;
+            add_weight(done.weight);
+            if (!done.anchor.empty()) anchors_[done.anchor] = done.id;
           }
           break;
         default:  // stream start, document end
@@ -115,12 +129,20 @@ class Composer {
   struct Open {
     std::uint32_t id;
     std::string anchor;
+    std::uint64_t weight;  // nodes so far with aliases expanded, itself included
   };
 
   std::uint32_t add(Document::Kind kind, const yaml_mark_t& mark) {
     auto id = static_cast<std::uint32_t>(doc_.nodes_.size());
     doc_.nodes_.push_back(Document::NodeData{kind, false, location_of(mark), {}, {}});
+    weight_.push_back(1);  // a collection's is set when it closes
+    ++expanded_;
     return id;
+  }
+  // Collections add their weight to the parent when they close; scalars and aliases (complete
+  // already) when they are attached.
+  void add_weight(std::uint64_t w) {
+    if (!open_.empty()) open_.back().weight += w;
   }
   void attach(std::uint32_t id) {
     if (open_.empty()) {
@@ -136,6 +158,8 @@ class Composer {
 
   Document& doc_;
   std::vector<Open> open_;
+  std::vector<std::uint64_t> weight_;  // per node: its size with aliases expanded
+  std::uint64_t expanded_ = 0;         // the whole document's, so far
   std::unordered_map<std::string, std::uint32_t> anchors_;
 };
 

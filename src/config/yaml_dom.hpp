@@ -23,6 +23,11 @@ namespace l4lb::config::yaml {
 
 // Deeper nesting is refused; the schema itself needs 5 levels.
 inline constexpr std::size_t kMaxDepth = 64;
+// Aliases share nodes, but whoever reads the tree visits every alias as a whole copy: a
+// "billion laughs" file of a few hundred bytes would stand for 10^9 nodes. The document as read,
+// aliases expanded, may have at most this many nodes: about what the largest accepted file
+// (8 MiB, two bytes a node) can hold written out literally.
+inline constexpr std::uint64_t kMaxExpandedNodes = 4 * 1024 * 1024;
 
 class Document;
 

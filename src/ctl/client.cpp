@@ -50,11 +50,16 @@ std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
     return ClientError{connect_error(socket_path, errno)};
 
   std::string out = request.dump() + "\n";
+  // The daemon may answer and close before reading (e.g. "too many sessions"): then sending
+  // fails, but its answer is waiting to be read, and says more than "broken pipe".
+  std::string send_error;
   for (std::size_t sent = 0; sent < out.size();) {
     ssize_t n = ::send(s.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ClientError{std::string("sending the request: ") + std::strerror(errno)};
+      send_error = std::string("sending the request: ") + std::strerror(errno);
+      if (errno == EPIPE || errno == ECONNRESET) break;
+      return ClientError{send_error};
     }
     sent += static_cast<std::size_t>(n);
   }
@@ -73,6 +78,7 @@ std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
     ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (!send_error.empty()) return ClientError{send_error};
       return ClientError{std::string("reading the answer: ") + std::strerror(errno)};
     }
     if (n == 0) break;
@@ -80,6 +86,8 @@ std::variant<nlohmann::json, ClientError> call(const std::string& socket_path,
     if (!in.empty() && in.back() == '\n') break;
   }
   auto response = nlohmann::json::parse(in, nullptr, false);
+  if (in.empty() && !send_error.empty()) return ClientError{send_error};
+  if (in.empty()) return ClientError{"l4lbd closed the connection without an answer"};
   if (response.is_discarded() || !response.is_object())
     return ClientError{"l4lbd sent an answer that is not JSON (version mismatch?)"};
   return response;

@@ -1,17 +1,18 @@
 // l4lbctl: the operator's view of a running l4lbd, over its control socket.
-// Exit codes: 0 ok, 1 the daemon refused (e.g. a rejected reload) or the config is invalid,
-// 2 usage error, 3 the daemon cannot be reached.
+// Exit codes: 0 ok, 1 the daemon answered with an error (a rejected reload, a malformed or
+// refused request, permission denied, too many sessions) or the config is invalid,
+// 2 usage error, 3 the daemon cannot be reached or sent no answer.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <variant>
 
 #include "config/loader.hpp"
 #include "ctl/client.hpp"
-#include "ctl/render.hpp"
+#include "ctl/commands.hpp"
+#include "ctl/filter.hpp"
 
 namespace {
 
@@ -38,11 +39,18 @@ int request(const std::string& socket, const json& req, json& response) {
   return 0;
 }
 
-double now_unix() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+// An error reply of the daemon, as it phrased it ("permission denied: 'reload' needs root...").
+int refused(const json& r, const char* fallback) {
+  const auto it = r.find("error");
+  std::cerr << "l4lbctl: l4lbd refused: "
+            << (it != r.end() && it->is_string() ? it->get<std::string>() : std::string(fallback))
+            << "\n";
+  return 1;
 }
 
 int print_reload(const json& r) {
+  // Refused before the file was read (permission, a malformed request): no error list.
+  if (!r.value("ok", false) && !r.contains("errors")) return refused(r, "reload refused");
   for (const auto& w : r.value("warnings", json::array()))
     std::cerr << w.get<std::string>() << "\n";
   if (!r.value("ok", false)) {
@@ -73,8 +81,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   auto* status = app.add_subcommand("status", "show VRRP instances, services and backends");
-  bool as_json = false;
-  status->add_flag("--json", as_json, "the full status document (schema: docs/STATUS.md)");
+  ctl::StatusOptions status_options;
+  status->add_flag("--json", status_options.json,
+                   "the full status document (schema: docs/STATUS.md)");
+  status->add_option("NAME", status_options.names, "only these VRRP instances or services");
+  status
+      ->add_option("--view", status_options.view,
+                   "full: every backend and check; summary: only backends that need a look "
+                   "(default: summary, full with --json)")
+      ->check(CLI::IsMember({"full", "summary"}));
+  std::string watch;
+  auto* watch_opt =
+      status->add_option("--watch", watch, "print again every SECONDS (default 2) until ^C")
+          ->expected(0, 1)
+          ->type_name("[SECONDS]");
+
+  app.add_subcommand("version", "print the version of l4lbctl and of the running l4lbd");
+  // For shell/l4lbctl.bash: the running daemon's names, one per line. Hidden (no group).
+  std::string complete_what;
+  auto* complete = app.add_subcommand("__complete", "")->group("");
+  complete->add_option("WHAT", complete_what, "instances, services or backends")->required();
 
   app.add_subcommand("reload", "re-read the config file; print the changes or every error");
 
@@ -102,7 +128,8 @@ int main(int argc, char** argv) {
     for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == word;
     if (!known) {
       std::cerr << "l4lbctl: unknown command '" << word
-                << "' (commands: status, reload, drain, undrain, check-config; see --help)\n";
+                << "' (commands: status, reload, drain, undrain, check-config, version; see "
+                   "--help)\n";
       return 2;
     }
   }
@@ -117,29 +144,29 @@ int main(int argc, char** argv) {
 
   json response;
   if (status->parsed()) {
-    if (int rc = request(socket, {{"command", "status"}}, response)) return rc;
-    if (!response.value("ok", false)) {
-      std::cerr << "l4lbctl: " << response.value("error", std::string("status failed")) << "\n";
-      return 1;
+    if (watch_opt->count() > 0) {
+      auto arg = ctl::parse_watch_arg(watch);
+      if (!arg.error.empty()) {
+        std::cerr << "l4lbctl: " << arg.error << "\n";
+        return 2;
+      }
+      if (!arg.name.empty()) status_options.names.insert(status_options.names.begin(), arg.name);
+      status_options.watch_seconds = arg.seconds;
     }
-    if (as_json)
-      std::cout << response["status"].dump(2) << "\n";
-    else
-      std::cout << ctl::render_status(response["status"], now_unix());
-    return 0;
+    return ctl::run_status(socket, status_options);
   }
+  if (app.got_subcommand("version")) return ctl::run_version(socket);
+  if (complete->parsed()) return ctl::run_complete(socket, complete_what);
   if (app.got_subcommand("reload")) {
     if (int rc = request(socket, {{"command", "reload"}}, response)) return rc;
     return print_reload(response);
   }
   for (auto* sub : {drain, undrain}) {
     if (!sub->parsed()) continue;
-    json req = {{"command", sub->get_name()}, {"backend", backend}, {"service", service}};
+    json req = {{"command", sub->get_name()}, {"backend", backend}};
+    if (!service.empty()) req["service"] = service;
     if (int rc = request(socket, req, response)) return rc;
-    if (!response.value("ok", false)) {
-      std::cerr << "l4lbctl: " << response.value("error", std::string("refused")) << "\n";
-      return 1;
-    }
+    if (!response.value("ok", false)) return refused(response, "refused");
     std::cout << response.value("message", std::string("ok")) << "\n";
     return 0;
   }

@@ -105,14 +105,92 @@ std::string services_section(const json& services) {
     std::vector<std::vector<std::string>> rows = {
         {"SERVICE", "VIRTUAL SERVICE", "SCHED", "FWD", "HEALTHY/QUORUM", "ACTIVE", "INACT",
          "CONN/s", "PKT/s in/out", "BYTES/s in/out"},
-        {s(svc, "name"), vip + ":" + s(svc, "port") + "/" + s(svc, "protocol"), s(svc, "scheduler"),
-         s(svc, "forward"), quorum, s(svc, "active_conns", "0"), s(svc, "inactive_conns", "0"),
+        {s(svc, "name"), vip + ":" + s(svc, "port") + "/" + s(svc, "protocol"),
+         s(svc, "scheduler") + (flag(svc, "one_packet", false) ? "+ops" : ""), s(svc, "forward"),
+         quorum, s(svc, "active_conns", "0"), s(svc, "inactive_conns", "0"),
          format_si(n(svc, "cps")), format_si(n(svc, "pps_in")) + "/" + format_si(n(svc, "pps_out")),
          format_si(n(svc, "bps_in")) + "/" + format_si(n(svc, "bps_out"))}};
     if (!flag(svc, "in_kernel", true)) rows[1][1] += " (not in kernel)";
     out += format_table(rows);
-    out += backend_rows(get(svc, "backends", json::array()));
+    const json backends = get(svc, "backends", json::array());
+    const double total = n(svc, "backends_total");
+    if (!backends.empty()) out += backend_rows(backends);
+    // The summary view leaves out the backends that are fine.
+    if (total > static_cast<double>(backends.size()))
+      out += fmt::format("      {} {}backend(s) fine (--view full lists them)\n",
+                         static_cast<long long>(total) - static_cast<long long>(backends.size()),
+                         backends.empty() ? "" : "more ");
   }
+  return out;
+}
+
+// The namespace-wide settings of `ipvs:` (only when configured), errors first-class.
+std::string tuning_lines(const json& tuning) {
+  std::string out;
+  const json t = get(tuning, "timeouts", json::object());
+  const json k = get(t, "kernel", json::object());
+  if (!k.empty())
+    out += fmt::format("IPVS timeouts: tcp {}s tcpfin {}s udp {}s\n", s(k, "tcp"), s(k, "tcpfin"),
+                       s(k, "udp"));
+  if (!get(t, "error", std::string()).get<std::string>().empty())
+    out += "IPVS timeouts: ERROR: " + s(t, "error") + "\n";
+  std::string values;
+  for (const auto& c : get(tuning, "sysctls", json::array())) {
+    values += fmt::format(" {}={}", s(c, "name"), s(c, "value", "?"));
+    if (!get(c, "error", std::string()).get<std::string>().empty())
+      out += "IPVS sysctl " + s(c, "name") + ": ERROR: " + s(c, "error") + "\n";
+  }
+  if (!values.empty()) out += "IPVS sysctls:" + values + "\n";
+  return out;
+}
+
+// ipvs.sync_daemon (only when configured): the role it follows, what the kernel runs.
+// "IPVS sync: instance VI_1 MASTER; running master+backup on eth1 id 1 224.0.0.81:8848; ..."
+std::string sync_lines(const json& sync) {
+  if (!sync.is_object() || sync.empty()) return {};  // null: not configured
+  const json c = get(sync, "configured", json::object());
+  std::string running;
+  for (const auto& d : get(sync, "running", json::array()))
+    running += (running.empty() ? "" : "+") + s(d, "role");
+  const json first = get(sync, "running", json::array()).empty()
+                         ? json::object()
+                         : get(sync, "running", json::array())[0];
+  std::string out = fmt::format("IPVS sync: instance {} {}; running {}", s(c, "instance", "-"),
+                                flag(sync, "instance_master", false) ? "MASTER" : "not MASTER",
+                                running.empty() ? std::string("none") : running);
+  if (!first.empty())
+    out += fmt::format(" on {} id {} {}:{} ttl {} maxlen {}", s(first, "interface"),
+                       s(first, "sync_id"), s(first, "group"), s(first, "port"), s(first, "ttl"),
+                       s(first, "maxlen"));
+  const json conns = get(sync, "connections", json::object());
+  out += fmt::format("; IPVS connections {} active {} inactive\n", s(conns, "active", "0"),
+                     s(conns, "inactive", "0"));
+  if (!get(sync, "last_error", std::string()).get<std::string>().empty())
+    out += "IPVS sync: ERROR: " + s(sync, "last_error") + "\n";
+  return out;
+}
+
+// Drift repair of the kernel's IPVS table (daemon/ipvs_repair.hpp), when IPVS is open.
+std::string repair_line(const json& r) {
+  if (r.empty()) return "";
+  std::string kinds;
+  double found = 0;
+  const json drift = get(r, "drift_total", json::object());
+  for (const auto& [kind, n] : drift.items()) {
+    const double v = n.is_number() ? n.get<double>() : 0;
+    found += v;
+    if (v > 0) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, format_si(v));
+  }
+  const json iv = r.contains("reconcile_interval_ms") ? r["reconcile_interval_ms"] : json();
+  const double every = iv.is_number() ? iv.get<double>() / 1000 : 0;
+  std::string out = fmt::format(
+      "IPVS drift: {} found{}, {} repairs, {} check errors, {} resyncs, {} ENOBUFS; {}\n",
+      format_si(found), kinds.empty() ? "" : " (" + kinds + ")", s(r, "repairs_total", "0"),
+      s(r, "errors_total", "0"), s(r, "resyncs_total", "0"), s(r, "nobufs_total", "0"),
+      every > 0 ? fmt::format("checked every {}s ({} checks)", every, s(r, "runs_total", "0"))
+                : std::string("periodic check off"));
+  if (!get(r, "last_error", std::string()).get<std::string>().empty())
+    out += "IPVS drift check: ERROR: " + s(r, "last_error") + "\n";
   return out;
 }
 
@@ -166,6 +244,16 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
     out += "IPVS: UNAVAILABLE: " + s(ipvs, "error") + "\n";
   for (const auto& c : get(ipvs, "conflicts", json::array()))
     out += "IPVS conflict: " + (c.is_string() ? c.get<std::string>() : c.dump()) + "\n";
+  out += tuning_lines(get(ipvs, "tuning", json::object()));
+  out += sync_lines(get(ipvs, "sync", json::object()));
+  const json nft = get(status, "nft", json::object());
+  if (flag(nft, "wanted", false) || flag(nft, "present", false))
+    out += fmt::format("nftables: table {}: {} SNAT rules, {} mark rules, {}\n", s(nft, "table"),
+                       s(nft, "snat_rules"), s(nft, "mark_rules"),
+                       flag(nft, "in_sync", false) ? "in sync" : "NOT IN SYNC");
+  if (!get(nft, "error", std::string()).get<std::string>().empty())
+    out += "nftables: ERROR: " + s(nft, "error") + "\n";
+  out += repair_line(get(ipvs, "repair", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()));
   return out;

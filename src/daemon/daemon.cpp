@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,12 +10,14 @@
 #include <cstring>
 #include <filesystem>
 #include <string_view>
-#include <unordered_set>
 
 #include "common/log.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
+#include "health/quorum.hpp"
+#include "health/spec.hpp"
 
 namespace l4lb::daemon {
 namespace {
@@ -38,10 +41,9 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       signals_(io),
       systemd_(io),
       notify_(io),
-      control_(io, [this](const nlohmann::json& r,
-                          ControlServer::Reply reply) { handle(r, std::move(reply)); }),
-      metrics_(io, [this](std::function<void(std::string)> done) {
-        status([done = std::move(done)](nlohmann::json doc) { done(render_metrics(doc)); });
+      control_(io, control_handlers()),
+      metrics_(io, [this](std::function<void(MetricsServer::Text)> done) {
+        render(Want::metrics, [done = std::move(done)](const Rendered& r) { done(r.metrics); });
       }) {}
 
 Daemon::~Daemon() = default;
@@ -63,6 +65,10 @@ bool Daemon::start() {
     return false;
   }
   const config::Config& cfg = *loaded.config;
+  if (auto e = ensure_descriptor_limit(descriptors_needed(cfg))) {
+    log::err("not starting: {}", *e);
+    return false;
+  }
   if (auto e = make_dir(cfg.state_dir)) {
     log::err("{}", *e);
     return false;
@@ -72,6 +78,7 @@ bool Daemon::start() {
     return false;
   }
   if (auto e = drains_.load(cfg.state_dir)) log::warning("drains ignored: {}", *e);
+  set_admin_group(cfg.control.admin_group);
   if (auto e = control_.listen(cfg.control.socket, cfg.control.group)) {
     log::err("{}", *e);
     return false;
@@ -88,15 +95,21 @@ bool Daemon::start() {
       io_, vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from,
                               vrrp::State to) { on_vrrp_transition(i, f, from, to); }});
   vrrp_->set_state_dir(cfg.state_dir);
+  vrrp_->set_netlink_event_buffer(netlink_event_buffer_);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
+  sync_ = std::make_unique<ipvs::SyncController>(
+      io_, [](std::string& e) { return ipvs::open_netlink_kernel(e); });
 
   config_ = cfg;
+  config_shared_ = std::make_shared<const config::Config>(cfg);
   generation_ = 1;
   const auto t1 = std::chrono::steady_clock::now();
   apply(cfg);
   log::info("start: applied in {:.0f} ms (IPVS is planned and sent after this)", ms_since(t1));
   wait_signals();
+  loop_lag_.start();
+  log_summaries();
   systemd_.start_watchdog();
   const std::string summary = config::summary(cfg);
   log::notice("l4lbd started node={} config={} {}", cfg.node_name, config_path_, summary);
@@ -108,21 +121,36 @@ void Daemon::apply(const config::Config& next) {
   // Order matters: VRRP first (instances and their tracked services), then health checks (new
   // backends start as unknown), then the kernel table computed from both, then quorum.
   vrrp_->apply(next.vrrp);
+  sync_->configure(next.ipvs.sync_daemon, sync_instance_is_master(next));
   health_->apply(next.services);
+  for (const auto& s : next.services)
+    if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
+      log::notice(
+          "health service={} ports={}: one check per backend for all ports (more than {} "
+          "ports); set health.per_port: true to check each port",
+          s.name, s.ports.size(), health::kMaxPerPortChecks);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
-    auto kernel = ipvs::open_netlink_kernel(error);
+    auto kernel = ipvs::open_netlink_kernel(error, ipvs_rcvbuf_);
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
+      // A stale model (a failed operation) is re-read off the loop by ipvs_repair_, which
+      // then asks for a plan again: never a whole-table dump on the loop.
+      ipvs::SlicedProgrammer::Options options;
+      options.resync_on_loop = false;
       ipvs_sliced_ = std::make_unique<ipvs::SlicedProgrammer>(
-          io_, *ipvs_, [this](const ipvs::ApplyResult& r) { ipvs_applied(r); });
+          io_, *ipvs_,
+          [](const config::Service& s, std::uint16_t port, const config::Backend& b) {
+            return health::check_key(s, port, b).port;
+          },
+          [this](const ipvs::ApplyResult& r) { ipvs_applied(r); }, options);
       // IPVS opened on a reload: the checks may already have results that the planner
       // has not seen (at start there are none yet).
       if (health_->stats().probes_finished > 0) {
         for (const auto& [key, h] : health_->snapshot())
           if (h.status != health::Status::unknown)
             ipvs_sliced_->note(ipvs::HealthChange{
-                key.service, key.address,
+                key.service, key.port, key.address,
                 h.status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
       }
       // A second socket for status dumps, read by a thread of their own.
@@ -131,105 +159,181 @@ void Daemon::apply(const config::Config& next) {
       else
         log::warning("ipvs: no second netlink socket for status ({}); status reads on the loop",
                      error);
+      ipvs_repair_ = std::make_unique<IpvsRepair>(
+          io_, *ipvs_, table_reader_.get(), [this] { reconcile_ipvs(); }, ipvs_sliced_.get());
+      // The first dump failed: the plans wait for a checked re-read.
+      if (!ipvs_->synced()) ipvs_repair_->check(true);
     } else {
       ipvs_error_ = error;
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
   }
   if (ipvs_sliced_) {
-    // The planner's immutable copy of this generation (the one copy of the services it makes).
-    ipvs_services_ = std::make_shared<const std::vector<config::Service>>(next.services);
+    // The planner reads this generation's services from the running config's shared,
+    // immutable copy (`next` is config_, and config_shared_ its copy): no copy of its own.
+    ipvs_services_ = ipvs::Services(config_shared_, &config_shared_->services);
     ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
   }
-  {
-    // One set of names, not a scan of every service per entry: that was 10^8 string
-    // comparisons for a reload at 10,000 services.
-    std::unordered_set<std::string_view> names;
-    names.reserve(next.services.size());
-    for (const auto& s : next.services) names.insert(s.name);
-    for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
-      it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
-  }
+  // Forget removed services (a set of names: comparing every pair was quadratic, 9 M string
+  // compares on the loop for a reload of 3,000 services).
+  std::set<std::string_view> names;
+  for (const auto& s : next.services) names.insert(s.name);
+  for (auto it = below_quorum_.begin(); it != below_quorum_.end();)
+    it = names.count(it->first) ? std::next(it) : below_quorum_.erase(it);
+  apply_ipvs_tuning(next);
+  // The SNAT rules before the services they translate: a new service's first connections
+  // already leave with the balancer's address. (On reload this already ran, see start_reload.)
+  if (auto e = apply_nft(next)) log::err("nft: {}", *e);
+  if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
   reconcile_ipvs();
   update_quorum();
 }
 
-nlohmann::json Daemon::reload() {
-  systemd_.reloading("reloading " + config_path_);
-  nlohmann::json result = {{"ok", false},
-                           {"errors", nlohmann::json::array()},
-                           {"warnings", nlohmann::json::array()},
-                           {"changes", nlohmann::json::array()}};
-  auto loaded = config::load_file(config_path_);
+namespace {
+
+// What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
+struct Loaded {
+  nlohmann::json result;                         // {ok, errors, warnings, changes}
+  std::shared_ptr<config::Config> owned;         // the new config, when valid
+  std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
+  bool changed = false;
+};
+
+// Runs on the reload worker: everything that does not touch running state.
+Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config::Config>& old) {
+  Loaded out;
+  out.result = {{"ok", false},
+                {"errors", nlohmann::json::array()},
+                {"warnings", nlohmann::json::array()},
+                {"changes", nlohmann::json::array()}};
+  auto loaded = config::load_file(path);
   for (const auto& d : loaded.diagnostics) {
-    if (d.severity == config::Severity::error) {
-      log::err("reload {}", d.to_string());
-      result["errors"].push_back(d.to_string());
-    } else {
-      log::warning("reload {}", d.to_string());
-      result["warnings"].push_back(d.to_string());
-    }
+    const bool error = d.severity == config::Severity::error;
+    out.result[error ? "errors" : "warnings"].push_back(d.to_string());
   }
-  if (loaded.ok() && (loaded.config->state_dir != config_.state_dir ||
-                      loaded.config->control.socket != config_.control.socket ||
-                      loaded.config->metrics.listen != config_.metrics.listen)) {
+  if (loaded.ok() && (loaded.config->state_dir != old->state_dir ||
+                      loaded.config->control.socket != old->control.socket ||
+                      loaded.config->metrics.listen != old->metrics.listen)) {
     // These are bound at start; changing them on the fly would orphan the ownership record or
     // the socket operators use. Refuse rather than half-apply.
-    result["errors"].push_back(config_path_ +
-                               ": error: state_dir, control.socket and metrics.listen take effect "
-                               "only on restart (systemctl restart l4lbd)");
+    out.result["errors"].push_back(path +
+                                   ": error: state_dir, control.socket and metrics.listen take "
+                                   "effect only on restart (systemctl restart l4lbd)");
     loaded.config.reset();
   }
-  if (!loaded.config) {
-    ++reloads_failed_;
-    result["error"] = "invalid config";
-    last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
-    log::err("reload rejected config={} errors={}: running configuration unchanged", config_path_,
-             result["errors"].size());
-    systemd_.ready("reload rejected; running previous configuration");
-    return result;
+  if (!loaded.config) return out;
+  auto changes = config::diff(*old, *loaded.config);
+  for (const auto& line : changes.describe()) out.result["changes"].push_back(line);
+  out.changed = !changes.empty();
+  out.shared = std::make_shared<const config::Config>(*loaded.config);
+  out.owned = std::make_shared<config::Config>(std::move(*loaded.config));
+  out.result["ok"] = true;
+  return out;
+}
+
+// A reload adding thousands of services describes thousands of changes: the reply lists them
+// all, the journal the first ones and a count.
+void log_lines(const nlohmann::json& lines, const char* prefix, log::Level level) {
+  constexpr std::size_t kMaxLines = 50;
+  if (!log::enabled(level)) return;
+  std::size_t n = 0;
+  for (const auto& l : lines) {
+    if (n++ == kMaxLines) break;
+    log::write(level, prefix + l.get<std::string>());
   }
-  auto changes = config::diff(config_, *loaded.config);
-  for (const auto& line : changes.describe()) {
-    log::notice("reload change: {}", line);
-    result["changes"].push_back(line);
-  }
-  // IPVS that could not be opened before (module not loaded yet) is retried on every reload.
-  const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
-  if (retry_ipvs) ipvs_error_.reset();
-  if (!changes.empty()) {
-    config_ = *loaded.config;
-    ++generation_;
-    apply(config_);
-  } else if (retry_ipvs) {
-    apply(config_);
-  }
-  ++reloads_ok_;
-  result["ok"] = true;
-  last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
-  log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
-              result["changes"].size());
-  systemd_.ready(config::summary(config_));
-  return result;
+  if (lines.size() > kMaxLines)
+    log::write(level, fmt::format("{}... and {} more (l4lbctl reload lists them all)", prefix,
+                                  lines.size() - kMaxLines));
+}
+
+}  // namespace
+
+void Daemon::reload(std::function<void(nlohmann::json)> done) {
+  reload_waiting_.push_back(std::move(done));
+  start_reload();
+}
+
+void Daemon::start_reload() {
+  if (reload_running_ || reload_waiting_.empty() || stopping_) return;
+  reload_running_ = true;
+  auto waiters = std::make_shared<std::vector<std::function<void(nlohmann::json)>>>(
+      std::move(reload_waiting_));
+  reload_waiting_.clear();
+  systemd_.reloading("reloading " + config_path_);
+  // The worker reads the file and diffs it against the running config's shared copy; reloads
+  // run one at a time, so that copy is still the running config when the result comes back.
+  reload_worker_.post([this, path = config_path_, old = config_shared_,
+                       waiters]() -> Worker::Continuation {
+    auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
+    return [this, loaded, waiters] {
+      nlohmann::json& result = loaded->result;
+      log_lines(result["warnings"], "reload ", log::Level::warning);
+      // A rejected reload changes nothing: the errors are logged, returned and kept in status.
+      auto reject = [&] {
+        result["ok"] = false;
+        log_lines(result["errors"], "reload ", log::Level::err);
+        ++reloads_failed_;
+        result["error"] = "invalid config";
+        last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+        log::err("reload rejected config={} errors={}: running configuration unchanged",
+                 config_path_, result["errors"].size());
+        systemd_.ready("reload rejected; running previous configuration");
+      };
+      if (!result["ok"].get<bool>()) {
+        reject();
+      } else if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded->owned))) {
+        // The new config needs more descriptors than the hard limit allows: refused whole.
+        result["errors"].push_back(config_path_ + ": error: " + *e);
+        reject();
+      } else if (auto e = apply_nft(*loaded->owned)) {
+        // The kernel refused the new nftables table: one transaction, so the old one is still
+        // in place; refuse the whole reload so that rules and services stay consistent.
+        result["errors"].push_back(config_path_ + ": error: nftables: " + *e);
+        reject();
+      } else {
+        log_lines(result["changes"], "reload change: ", log::Level::notice);
+        // IPVS that could not be opened before (module not loaded yet) is retried on every
+        // reload.
+        const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
+        if (retry_ipvs) ipvs_error_.reset();
+        const auto apply_start = Clock::now();
+        if (loaded->changed) {
+          config_ = std::move(*loaded->owned);
+          config_shared_ = loaded->shared;
+          ++generation_;
+          apply(config_);
+        } else if (retry_ipvs) {
+          apply(config_);
+        }
+        // What the reload cost the loop (the rest ran on the reload worker).
+        log::info("reload apply took {:.1f} ms on the loop",
+                  std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
+        set_admin_group(config_.control.admin_group);
+        ++reloads_ok_;
+        last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
+        log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
+                    result["changes"].size());
+        systemd_.ready(config::summary(config_));
+      }
+      for (auto& done : *waiters)
+        if (done) done(result);
+      reload_running_ = false;
+      start_reload();  // requests that came in meanwhile: one more reload for all of them
+    };
+  });
 }
 
 int Daemon::healthy_backends(const config::Service& service) const {
-  int healthy = 0;
-  for (const auto& b : service.backends) {
-    if (drains_.is_drained(service.name, b.address)) continue;
-    if (service.health.type == config::HealthType::none) {
-      ++healthy;
-      continue;
-    }
-    auto h = health_->get(health::BackendKey{service.name, b.address});
-    if (h && h->status == health::Status::up) ++healthy;
-  }
-  return healthy;
+  return health::healthy_count(
+      service, [this](const health::BackendKey& k) { return health_->status(k); },
+      [&](const config::Backend& b) { return drains_.is_drained(service.name, b.address); });
 }
 
 void Daemon::reconcile_ipvs() {
   if (!ipvs_sliced_) return;
   // The planner runs on its own thread: it gets its own copy of the drains (a small set).
+  // While a plan is in flight this only replaces the waiting request: one plan at a time
+  // however many checks change meanwhile.
   ipvs_sliced_->request(ipvs_services_,
                         [drains = drains_](const std::string& s, const net::Address& a) {
                           return drains.is_drained(s, a);
@@ -237,6 +341,7 @@ void Daemon::reconcile_ipvs() {
 }
 
 void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
+  if (ipvs_repair_) ipvs_repair_->after_apply(result);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
   for (const auto& f : result.failed) log::err("ipvs operation failed: {}", f);
@@ -250,41 +355,48 @@ void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
 }
 
 void Daemon::update_quorum() {
-  for (const auto& s : config_.services) {
-    const int healthy = healthy_backends(s);
-    const bool below = healthy < s.quorum;
-    auto [it, inserted] = below_quorum_.emplace(s.name, below);
-    if (!inserted && it->second == below) continue;
-    it->second = below;
-    if (below || !inserted)
-      log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
-                  below ? "BELOW QUORUM" : "quorum restored");
-    vrrp_->set_service_below_quorum(s.name, below);
-  }
+  for (const auto& s : config_.services) update_quorum_of(s);
+}
+
+void Daemon::update_quorum_of(const config::Service& s) {
+  const int healthy = healthy_backends(s);
+  const bool below = health::below_quorum(s, healthy);
+  auto [it, inserted] = below_quorum_.emplace(s.name, below);
+  if (!inserted && it->second == below) return;
+  it->second = below;
+  if ((below || !inserted) && quorum_log_.allow(Clock::now(), below ? 0 : 1))
+    log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
+                below ? "BELOW QUORUM" : "quorum restored");
+  vrrp_->set_service_below_quorum(s.name, below);
 }
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
+  // health::Monitor logs the transition (rate-limited under flaps).
   if (ipvs_sliced_)  // from now on the check decides (an adopted backend stops being one)
-    ipvs_sliced_->note(ipvs::HealthChange{key.service, key.address,
+    ipvs_sliced_->note(ipvs::HealthChange{key.service, key.port, key.address,
                                           status == health::Status::up ? ipvs::Health::up
                                           : status == health::Status::down
                                               ? ipvs::Health::down
                                               : ipvs::Health::unknown});
-  log::notice("health service={} backend={} status={}", key.service, key.address.to_string(),
-              status == health::Status::up     ? "up"
-              : status == health::Status::down ? "down"
-                                               : "unknown");
   reconcile_ipvs();
-  update_quorum();
+  // Only this backend's service can have crossed its quorum: checking every service on every
+  // transition cost O(services × backends) per flap.
+  for (const auto& s : config_.services)
+    if (s.name == key.service) update_quorum_of(s);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                                 vrrp::State to) {
-  // The VRRP runtime logs the transition itself; here it only drives notify scripts.
+  // The VRRP runtime logs the transition itself; here it drives the sync daemons and notify
+  // scripts.
+  vrrp_states_[{instance, family}] = to;
+  if (config_.ipvs.sync_daemon && config_.ipvs.sync_daemon->instance == instance)
+    sync_->set_master(sync_instance_is_master(config_));
   for (const auto& i : config_.vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
-    notify_.run({*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
+    notify_.run(instance,
+                {*i.notify, "INSTANCE", instance, std::string(vrrp::to_string(to)),
                  std::to_string(i.priority)},
                 {"L4LB_INSTANCE=" + instance, "L4LB_STATE=" + std::string(vrrp::to_string(to)),
                  "L4LB_FROM_STATE=" + std::string(vrrp::to_string(from)),
@@ -293,38 +405,59 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   }
 }
 
-void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
-  const std::string command = request.value("command", std::string());
-  if (command == "status")
-    return status([reply = std::move(reply)](nlohmann::json doc) {
-      reply({{"ok", true}, {"status", std::move(doc)}});
-    });
-  if (command == "reload") return reply(reload());
-  if (command == "drain") return reply(drain(request, true));
-  if (command == "undrain") return reply(drain(request, false));
-  reply({{"ok", false}, {"error", "unknown command '" + command + "'"}});
+control::Handlers Daemon::control_handlers() {
+  // The requests arrive parsed, validated and authorised (control_dispatch.cpp). Status is
+  // rendered off the loop and sent as the serialised line it was rendered to.
+  return control::Handlers{
+      [this](control::StatusView view, control::Reply reply) {
+        const bool summary = view == control::StatusView::summary;
+        render(summary ? Want::status_summary : Want::status,
+               [reply = std::move(reply), summary](const Rendered& r) {
+                 reply.raw(summary ? r.status_summary_reply : r.status_reply);
+               });
+      },
+      [this](control::Reply reply) {
+        reload([reply = std::move(reply)](nlohmann::json result) { reply(std::move(result)); });
+      },
+      [this](const net::Address& backend, const std::optional<std::string>& service, bool add) {
+        return drain(backend, service, add);
+      }};
 }
 
-nlohmann::json Daemon::drain(const nlohmann::json& request, bool add) {
-  const std::string text = request.value("backend", std::string());
-  const std::string service = request.value("service", std::string());
-  auto address = net::Address::parse(text);
-  if (!address) return {{"ok", false}, {"error", "'" + text + "' is not an IP address"}};
+void Daemon::set_admin_group(const std::optional<std::string>& group) {
+  control::AccessPolicy policy;
+  if (group) {
+    policy.admin_group = *group;
+    if (struct group* g = ::getgrnam(group->c_str()))
+      policy.admin_gid = g->gr_gid;
+    else
+      log::warning("control.admin_group {} does not exist: only root may reload, drain, undrain",
+                   *group);
+  }
+  control_.set_policy(std::move(policy));
+}
+
+nlohmann::json Daemon::drain(const net::Address& backend,
+                             const std::optional<std::string>& only_service, bool add) {
+  const std::string text = backend.to_string();
+  const std::string service = only_service.value_or("");
   bool known = false;
   for (const auto& s : config_.services) {
     if (!service.empty() && s.name != service) continue;
-    for (const auto& b : s.backends) known |= b.address == *address;
+    for (const auto& b : s.backends) known |= b.address == backend;
   }
   if (!service.empty()) {
     bool service_known = false;
     for (const auto& s : config_.services) service_known |= s.name == service;
-    if (!service_known) return {{"ok", false}, {"error", "no service named '" + service + "'"}};
+    if (!service_known)
+      return {{"ok", false},
+              {"error", "no service named '" + control::printable(service, 255) + "'"}};
   }
   if (add && !known)
     return {{"ok", false},
             {"error", "backend " + text + " is not in " +
                           (service.empty() ? std::string("any service") : "service " + service)}};
-  const bool changed = add ? drains_.add(*address, service) : drains_.remove(*address, service);
+  const bool changed = add ? drains_.add(backend, service) : drains_.remove(backend, service);
   if (!changed)
     return {{"ok", false},
             {"error", "backend " + text + (add ? " is already drained" : " is not drained") +
@@ -347,7 +480,7 @@ void Daemon::wait_signals() {
     if (ec) return;
     if (signo == SIGHUP) {
       log::notice("SIGHUP: reloading config={}", config_path_);
-      reload();
+      reload(nullptr);  // the result is logged; SIGHUPs during a reload coalesce
       wait_signals();
     } else {
       log::notice("signal {}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -360,19 +493,29 @@ void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   systemd_.stopping("stopping: handing VIPs over");
+  loop_lag_.stop();
+  summary_timer_.cancel();
   control_.close();
   metrics_.close();
   health_->shutdown();
+  sync_->stop();
+  if (ipvs_repair_) ipvs_repair_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_.remove_services_on_exit) {
     if (ipvs_sliced_) ipvs_sliced_->finish();  // the plan in flight holds the model
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
+    if (nft_ && nft_->status().present && !nft_->apply(nft::Ruleset{}))
+      log::notice("nft table inet l4lb removed on exit (remove_services_on_exit)");
   }
+  nft_timer_.cancel();
   vrrp_->shutdown([this] {
-    log::notice("l4lbd stopped");
-    signals_.cancel();
-    io_.stop();
+    // The masters' stop-time notify scripts run to the end (each within its timeout).
+    notify_.when_idle([this] {
+      log::notice("l4lbd stopped");
+      signals_.cancel();
+      io_.stop();
+    });
   });
 }
 

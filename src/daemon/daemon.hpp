@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -14,17 +15,26 @@
 #include <set>
 #include <string>
 
+#include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/drains.hpp"
+#include "daemon/ipvs_repair.hpp"
+#include "daemon/loop_lag.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/notify_runner.hpp"
+#include "daemon/snapshot.hpp"
 #include "daemon/systemd.hpp"
+#include "daemon/worker.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
 #include "ipvs/sliced_programmer.hpp"
+#include "ipvs/sync_controller.hpp"
 #include "ipvs/table_reader.hpp"
+#include "ipvs/tuning.hpp"
+#include "nft/table_manager.hpp"
+#include "vrrp/netlink.hpp"
 #include "vrrp/runtime.hpp"
 
 namespace l4lb::daemon {
@@ -37,31 +47,78 @@ class Daemon {
   // Loads the config and starts everything. Returns false (after logging every error) if the
   // daemon cannot start; the caller then exits non-zero.
   bool start();
+  // l4lbd --netlink-rcvbuf: the rtnetlink event socket's receive buffer; before start().
+  void set_netlink_event_buffer(int bytes) { netlink_event_buffer_ = bytes; }
+  // l4lbd --ipvs-rcvbuf (testing): the IPVS socket's receive buffer; before start().
+  void set_ipvs_rcvbuf(int bytes) { ipvs_rcvbuf_ = bytes; }
 
-  // The reload transaction. Returns {ok, errors[], warnings[], changes[]}.
-  nlohmann::json reload();
-  // The status document (docs/STATUS.md). The kernel's table (traffic counters) is read off
-  // the loop when the reader is available; `done` runs on the loop.
-  void status(std::function<void(nlohmann::json)> done);
+  // The reload transaction: the file is loaded, validated and diffed on a worker thread, the
+  // change applied on the loop. `done` gets {ok, errors[], warnings[], changes[]} on the loop.
+  // A reload asked for while one runs is coalesced into one more reload after it.
+  void reload(std::function<void(nlohmann::json)> done);
+
+  // The status document (docs/STATUS.md) as the control socket's reply line and/or the
+  // /metrics text, rendered on a worker thread from a snapshot taken on the loop (after the
+  // kernel's table is read off the loop). Requests made while one renders share the next.
+  struct Rendered {
+    std::shared_ptr<const std::string> status_reply;          // {"ok":true,"status":{...}}\n
+    std::shared_ptr<const std::string> status_summary_reply;  // the same, summary view
+    std::shared_ptr<const std::string> metrics;               // Prometheus text
+  };
+  enum class Want { status, status_summary, metrics };
+  void render(Want want, std::function<void(const Rendered&)> done);
 
  private:
-  void handle(const nlohmann::json& request, ControlServer::Reply reply);
-  nlohmann::json status_document(const ipvs::Table& kernel);
-  nlohmann::json drain(const nlohmann::json& request, bool add);
+  control::Handlers control_handlers();
+  void set_admin_group(const std::optional<std::string>& group);
+  void start_render();
+  // Everything but the health checks, at once (small); the checks follow in slices.
+  StatusSnapshot snapshot(ipvs::Table kernel) const;
+  struct SnapshotJob {
+    StatusSnapshot snapshot;
+    std::optional<health::BackendKey> cursor;  // the last check copied
+    TimePoint started;
+    int slices = 0, long_slices = 0;
+    std::chrono::microseconds longest_slice{0};
+    std::function<void(SnapshotJob&)> done;
+  };
+  // At most this much loop time per slice of the checks' copy (about 300 checks here).
+  static constexpr std::chrono::microseconds kSnapshotSlice{500};
+  void snapshot_checks(std::shared_ptr<SnapshotJob> job);
+  void start_reload();
+  void log_summaries();
+  nlohmann::json drain(const net::Address& backend, const std::optional<std::string>& service,
+                       bool add);
   void apply(const config::Config& next);
   void reconcile_ipvs();
   void ipvs_applied(const ipvs::ApplyResult& result);
+  // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
+  void apply_ipvs_tuning(const config::Config& cfg);
+  nlohmann::json ipvs_tuning_status() const;
+  // `ipvs.sync_daemon` (ipvs_sync.cpp): the kernel's connection-sync daemons follow one VRRP
+  // instance's state.
+  bool sync_instance_is_master(const config::Config& cfg) const;
+  nlohmann::json ipvs_sync_status() const;
+  // l4lbd's nftables table (nft_table.cpp): SNAT rules. Nothing on success, else the error.
+  std::optional<std::string> apply_nft(const config::Config& next,
+                                       nft::TableManager::Why why = nft::TableManager::Why::config);
+  void schedule_nft_check();
+  nlohmann::json nft_status() const;
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                           vrrp::State to);
+  // health::healthy_count / healthy_on_port over this daemon's checks and drains.
   int healthy_backends(const config::Service& service) const;
+  void update_quorum_of(const config::Service& service);
   void wait_signals();
   void shutdown();
 
   boost::asio::io_context& io_;
   std::string config_path_;
   config::Config config_;
+  // The same config, shared read-only with the workers (status snapshots, reload diffs).
+  std::shared_ptr<const config::Config> config_shared_;
   boost::asio::signal_set signals_;
   Systemd systemd_;
   NotifyRunner notify_;
@@ -73,11 +130,22 @@ class Daemon {
   std::unique_ptr<ipvs::SlicedProgrammer> ipvs_sliced_;
   ipvs::Services ipvs_services_;  // the config generation being programmed (immutable)
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
-  std::optional<std::string> ipvs_error_;            // why IPVS could not be opened (reported once)
+  std::unique_ptr<IpvsRepair> ipvs_repair_;          // drift checks and retries (after the reader)
+  int ipvs_rcvbuf_ = 0;
+  std::optional<std::string> ipvs_error_;  // why IPVS could not be opened (reported once)
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;
   std::vector<std::string> ipvs_conflicts_;
+  // Its own netlink socket for the namespace-wide IPVS settings (only when timeouts are set).
+  std::unique_ptr<ipvs::Kernel> tuning_kernel_;
+  std::string tuning_kernel_error_;
+  std::unique_ptr<ipvs::SyncController> sync_;
+  std::map<std::pair<std::string, net::Family>, vrrp::State> vrrp_states_;  // from transitions
+  std::unique_ptr<nft::TableManager> nft_;  // made at the first apply
+  boost::asio::steady_timer nft_timer_{io_};
   std::map<std::string, bool> below_quorum_;  // per service
+  // At start every service is below quorum until its first checks: 10,000 lines at once.
+  log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
   ControlServer control_;
   MetricsServer metrics_;
   bool metrics_listening_ = false;
@@ -88,6 +156,21 @@ class Daemon {
   std::uint64_t reloads_failed_ = 0;
   nlohmann::json last_reload_;
   bool stopping_ = false;
+  int netlink_event_buffer_ = vrrp::Netlink::kDefaultEventBuffer;
+
+  // Off-loop work (docs/ARCHITECTURE.md): one thread renders, one loads reloads.
+  Worker render_worker_{io_, "l4lb-render"};
+  Worker reload_worker_{io_, "l4lb-reload"};
+  struct RenderWaiter {
+    Want want;
+    std::function<void(const Rendered&)> done;
+  };
+  std::vector<RenderWaiter> render_waiting_;  // for the next rendering
+  bool render_running_ = false;
+  std::vector<std::function<void(nlohmann::json)>> reload_waiting_;  // for the next reload
+  bool reload_running_ = false;
+  LoopLagProbe loop_lag_{io_, std::chrono::milliseconds(10)};
+  boost::asio::steady_timer summary_timer_{io_};
 };
 
 }  // namespace l4lb::daemon

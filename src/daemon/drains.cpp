@@ -1,9 +1,8 @@
 #include "daemon/drains.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "common/state_file.hpp"
 
 namespace l4lb::daemon {
 
@@ -51,25 +50,17 @@ std::optional<std::string> Drains::from_json(const std::string& text) {
 }
 
 std::optional<std::string> Drains::load(const std::string& state_dir) {
-  std::ifstream in(state_dir + "/drains.json");
-  if (!in) return std::nullopt;  // no drains saved yet
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (auto error = from_json(buffer.str())) return state_dir + "/drains.json: " + *error;
+  const std::string path = state_dir + "/drains.json";
+  auto file = state_file::read(path);
+  if (!file.error.empty()) return file.error;
+  if (!file.text) return std::nullopt;  // no drains saved yet
+  if (auto error = from_json(*file.text))
+    return path + ": " + *error + "; moved to " + state_file::set_aside(path);
   return std::nullopt;
 }
 
 std::optional<std::string> Drains::save(const std::string& state_dir) const {
-  const std::string path = state_dir + "/drains.json";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return "cannot write " + tmp;
-    out << to_json();
-    if (!out.flush()) return "cannot write " + tmp;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return "cannot rename " + tmp + " to " + path;
-  return std::nullopt;
+  return state_file::write(state_dir + "/drains.json", to_json());
 }
 
 }  // namespace l4lb::daemon

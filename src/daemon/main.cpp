@@ -20,6 +20,18 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "config file")->capture_default_str();
   app.add_flag("--check-config", check_only, "validate the config file and exit");
   app.add_flag("-V,--version", version, "print the version and exit");
+  int netlink_rcvbuf = l4lb::vrrp::Netlink::kDefaultEventBuffer;
+  app.add_option("--netlink-rcvbuf", netlink_rcvbuf,
+                 "receive buffer of the rtnetlink event socket, bytes (a larger burst of "
+                 "link/address events is lost and answered with a full re-read)")
+      ->check(CLI::Range(1024, 1 << 30))
+      ->capture_default_str();
+  int ipvs_rcvbuf = 0;
+  app.add_option("--ipvs-rcvbuf", ipvs_rcvbuf,
+                 "testing: receive buffer of the IPVS netlink socket, bytes (0: 16 MiB); a "
+                 "tiny one loses answers (ENOBUFS), which l4lbd answers with a checked resync")
+      ->check(CLI::Range(0, 1 << 30))
+      ->group("");
   app.add_option("--log-level", level, "err, warning, notice, info or debug")
       ->check(CLI::IsMember({"err", "warning", "notice", "info", "debug"}))
       ->capture_default_str();
@@ -58,6 +70,8 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io(1);
   daemon::Daemon d(io, config_path);
+  d.set_netlink_event_buffer(netlink_rcvbuf);
+  d.set_ipvs_rcvbuf(ipvs_rcvbuf);
   if (!d.start()) return 1;
   io.run();
   return 0;

@@ -100,6 +100,25 @@ class Writer {
   std::vector<std::string> order_;
 };
 
+void histogram(Writer& w, const Labels& base, const json& h,
+               const std::string& name = "l4lb_health_check_duration_seconds",
+               const char* help = "Duration of health checks (successful and failed).") {
+  if (!h.is_object() || !h.contains("buckets")) return;
+  std::string lines;
+  for (const auto& b : h["buckets"]) {
+    if (!b.is_array() || b.size() != 2) continue;
+    Labels l = base;
+    l.emplace_back("le", fmt::format("{}", b[0].get<double>()));
+    lines += name + "_bucket" + labels(l) + " " + fmt::format("{}", b[1].get<double>()) + "\n";
+  }
+  Labels inf = base;
+  inf.emplace_back("le", "+Inf");
+  lines += name + "_bucket" + labels(inf) + " " + fmt::format("{}", num(h, "count")) + "\n";
+  lines += name + "_sum" + labels(base) + " " + fmt::format("{}", num(h, "sum")) + "\n";
+  lines += name + "_count" + labels(base) + " " + fmt::format("{}", num(h, "count")) + "\n";
+  w.raw(name, "histogram", help, lines);
+}
+
 void daemon_metrics(Writer& w, const json& d) {
   w.add("l4lb_build_info", "gauge", "Build information; always 1.",
         {{"version", str(d, "version")}, {"node", str(d, "node")}}, 1);
@@ -116,12 +135,25 @@ void daemon_metrics(Writer& w, const json& d) {
         num(last, "time"));
   w.add("l4lb_start_time_seconds", "gauge", "Unix time the daemon started.", {},
         num(d, "started_at"));
+  const json lag = get(d, "lag", json::array());
+  for (const auto& l : lag)
+    histogram(w, {{"thread", str(l, "thread")}, {"kind", str(l, "kind")}},
+              get(l, "histogram", json::object()), "l4lb_thread_lag_seconds",
+              "How late each thread runs its work: the loop's timer lateness (sampled every "
+              "10 ms), a worker's queue delay.");
+  const json suppressed = get(d, "log_suppressed", json::object());
+  for (const auto& [category, count] : suppressed.items())
+    w.add("l4lb_log_suppressed_total", "counter",
+          "Log lines suppressed by rate limiting (summarised once a second), by category.",
+          {{"category", category}}, count.is_number() ? count.get<double>() : 0);
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {
   static const char* states[] = {"INITIALIZE", "BACKUP", "MASTER", "FAULT"};
   for (const auto& i : instances) {
-    Labels base = {{"instance", str(i, "name")}, {"family", str(i, "family")}};
+    // Not "instance": Prometheus sets that label on every scraped series (the target), and a
+    // clash would rename ours to exported_instance.
+    Labels base = {{"vrrp_instance", str(i, "name")}, {"family", str(i, "family")}};
     for (const char* s : states) {
       Labels l = base;
       l.emplace_back("state", s);
@@ -138,6 +170,14 @@ void vrrp_metrics(Writer& w, const json& instances) {
           num(i, "adverts_sent"));
     w.add("l4lb_vrrp_adverts_received_total", "counter", "Valid VRRP advertisements received.",
           base, num(i, "adverts_received"));
+    w.add("l4lb_vrrp_vip_repairs_total", "counter",
+          "VIPs removed from outside while master, and restored.", base, num(i, "vip_repairs"));
+    w.add("l4lb_vrrp_vip_add_errors_total", "counter",
+          "VIP adds the kernel refused (each puts the instance in FAULT).", base,
+          num(i, "vip_add_errors"));
+    if (i.contains("advert_send_intervals"))
+      histogram(w, base, i["advert_send_intervals"], "l4lb_vrrp_advert_send_interval_seconds",
+                "Time between two consecutive adverts sent while master.");
     if (i.contains("drops") && i["drops"].is_object())
       for (const auto& [reason, count] : i["drops"].items()) {
         Labels l = base;
@@ -148,10 +188,10 @@ void vrrp_metrics(Writer& w, const json& instances) {
     const bool master = str(i, "state") == "MASTER";
     if (i.contains("vips") && i["vips"].is_array())
       for (const auto& vip : i["vips"])
-        w.add(
-            "l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
-            {{"instance", str(i, "name")}, {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
-            master ? 1 : 0);
+        w.add("l4lb_vip_master", "gauge", "1 if this node is master for (holds) the VIP.",
+              {{"vrrp_instance", str(i, "name")},
+               {"vip", vip.is_string() ? vip.get<std::string>() : ""}},
+              master ? 1 : 0);
   }
 }
 
@@ -162,9 +202,11 @@ void traffic(Writer& w, const std::string& prefix, const char* what, const Label
     l.emplace_back(k, v);
     return l;
   };
-  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+  // "current_connections", not "connections": a gauge `X` beside the counter `X_total` would be
+  // one family name for two types in OpenMetrics.
+  w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
         with("state", "active"), num(s, "active_conns"));
-  w.add(prefix + "_connections", "gauge", "Current IPVS connections by state.",
+  w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
         with("state", "inactive"), num(s, "inactive_conns"));
   w.add(prefix + "_connections_total", "counter", what, base, num(s, "conns_total"));
   w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.", with("direction", "in"),
@@ -175,24 +217,6 @@ void traffic(Writer& w, const std::string& prefix, const char* what, const Label
         num(s, "bytes_in"));
   w.add(prefix + "_bytes_total", "counter", "IPVS bytes by direction.", with("direction", "out"),
         num(s, "bytes_out"));
-}
-
-void histogram(Writer& w, const Labels& base, const json& h) {
-  if (!h.is_object() || !h.contains("buckets")) return;
-  std::string lines;
-  const std::string name = "l4lb_health_check_duration_seconds";
-  for (const auto& b : h["buckets"]) {
-    if (!b.is_array() || b.size() != 2) continue;
-    Labels l = base;
-    l.emplace_back("le", fmt::format("{}", b[0].get<double>()));
-    lines += name + "_bucket" + labels(l) + " " + fmt::format("{}", b[1].get<double>()) + "\n";
-  }
-  Labels inf = base;
-  inf.emplace_back("le", "+Inf");
-  lines += name + "_bucket" + labels(inf) + " " + fmt::format("{}", num(h, "count")) + "\n";
-  lines += name + "_sum" + labels(base) + " " + fmt::format("{}", num(h, "sum")) + "\n";
-  lines += name + "_count" + labels(base) + " " + fmt::format("{}", num(h, "count")) + "\n";
-  w.raw(name, "histogram", "Duration of health checks (successful and failed).", lines);
 }
 
 void service_metrics(Writer& w, const json& services) {
@@ -219,7 +243,11 @@ void service_metrics(Writer& w, const json& services) {
 
 void health_metrics(Writer& w, const json& checks) {
   for (const auto& c : checks) {
-    Labels base = {{"service", str(c, "service")}, {"backend", str(c, "backend")}};
+    // A check shared by every port of its service (status "port": null) is port="all".
+    const bool shared = !c.contains("port") || c["port"].is_null();
+    Labels base = {{"service", str(c, "service")},
+                   {"port", shared ? std::string("all") : str(c, "port")},
+                   {"backend", str(c, "backend")}};
     w.add("l4lb_backend_up", "gauge", "1 if the backend passes its health check, else 0.", base,
           str(c, "status") == "up" ? 1 : 0);
     w.add("l4lb_health_checks_total", "counter", "Health checks run.", base, num(c, "checks"));
@@ -234,6 +262,38 @@ void health_metrics(Writer& w, const json& checks) {
   }
 }
 
+// ipvs.sync_daemon (docs/STATUS.md): which daemons run, which should, and the IPVS
+// connection counts that stand in for the sync daemon's missing counters.
+void sync_metrics(Writer& w, const json& sync) {
+  if (!sync.is_object() || sync.empty()) return;  // null: not configured
+  for (const char* role : {"master", "backup"}) {
+    bool running = false, wanted = false;
+    for (const auto& d : get(sync, "running", json::array()))
+      if (d.is_object() && d.value("role", "") == role) running = true;
+    for (const auto& r : get(sync, "wanted", json::array()))
+      if (r.is_string() && r.get<std::string>() == role) wanted = true;
+    w.add("l4lb_ipvs_sync_daemon_running", "gauge",
+          "1 if the kernel runs the IPVS connection-sync daemon of this role.", {{"role", role}},
+          running ? 1 : 0);
+    w.add("l4lb_ipvs_sync_daemon_wanted", "gauge",
+          "1 if l4lbd wants the sync daemon of this role to run (from the VRRP state).",
+          {{"role", role}}, wanted ? 1 : 0);
+  }
+  w.add("l4lb_ipvs_sync_instance_master", "gauge",
+        "1 if the VRRP instance the sync daemon follows is MASTER here.", {},
+        flag(sync, "instance_master", false) ? 1 : 0);
+  w.add("l4lb_ipvs_sync_role_changes_total", "counter",
+        "Master/backup switches of the sync daemons.", {}, num(sync, "role_changes_total"));
+  w.add("l4lb_ipvs_sync_errors_total", "counter",
+        "Sync daemon reads, starts and stops that failed (each is retried).", {},
+        num(sync, "errors_total"));
+  const json conns = get(sync, "connections", json::object());
+  for (const char* state : {"active", "inactive"})
+    w.add("l4lb_ipvs_connections", "gauge",
+          "Connections IPVS holds to the destinations (synchronised ones included).",
+          {{"state", state}}, num(conns, state));
+}
+
 }  // namespace
 
 std::string render_metrics(const nlohmann::json& status) {
@@ -242,8 +302,22 @@ std::string render_metrics(const nlohmann::json& status) {
   vrrp_metrics(w, get(status, "vrrp", json::array()));
   service_metrics(w, get(status, "services", json::array()));
   health_metrics(w, get(status, "health", json::array()));
-  const json half_open =
-      get(get(status, "health_checker", json::object()), "half_open", json::object());
+  const json rtnl = get(status, "rtnetlink", json::object());
+  w.add("l4lb_rtnetlink_overflows_total", "counter",
+        "Link/address event bursts lost to a full socket buffer (each answered by a re-read).", {},
+        num(rtnl, "overflows"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.", {{"result", "ok"}},
+        num(rtnl, "resyncs"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.", {{"result", "error"}},
+        num(rtnl, "resync_errors"));
+  const json checker = get(status, "health_checker", json::object());
+  w.add("l4lb_health_local_resource_errors_total", "counter",
+        "Probes that failed for want of l4lbd's own descriptors, buffers or memory; they never "
+        "change a backend's state.",
+        {}, num(checker, "local_resource_errors"));
+  const json half_open = get(checker, "half_open", json::object());
   w.add("l4lb_health_half_open_syns_sent_total", "counter",
         "SYNs sent by half-open TCP checks, retransmissions included.", {},
         num(half_open, "syns_sent"));
@@ -264,6 +338,41 @@ std::string render_metrics(const nlohmann::json& status) {
         num(ipvs, "operations_total"));
   w.add("l4lb_ipvs_operation_errors_total", "counter",
         "IPVS netlink operations the kernel refused.", {}, num(ipvs, "operation_errors_total"));
+  sync_metrics(w, get(ipvs, "sync", json::object()));
+  const json nft = get(status, "nft", json::object());
+  w.add("l4lb_nft_table_in_sync", "gauge",
+        "1 if l4lbd's nftables table (inet l4lb) is as the config wants it (absent when not "
+        "needed).",
+        {}, flag(nft, "in_sync", true) ? 1 : 0);
+  w.add("l4lb_nft_apply_errors_total", "counter",
+        "Failed reads or transactions of l4lbd's nftables table.", {},
+        num(nft, "apply_errors_total"));
+  w.add("l4lb_nft_repairs_total", "counter",
+        "Times l4lbd's nftables table was found changed or deleted by someone else and restored.",
+        {}, num(nft, "repairs_total"));
+  // Drift repair (daemon/ipvs_repair.hpp). The counters are always there (0 until IPVS is
+  // open), so the drift alert's expression exists on every node; the kinds appear once counted.
+  const json repair = get(ipvs, "repair", json::object());
+  {
+    w.add("l4lb_ipvs_reconcile_runs_total", "counter",
+          "Checks of the kernel's IPVS table against what l4lbd programmed.", {},
+          num(repair, "runs_total"));
+    const json drift = get(repair, "drift_total", json::object());
+    for (const auto& [kind, n] : drift.items())
+      w.add("l4lb_ipvs_drift_total", "counter",
+            "Changes found on l4lbd's own IPVS services that l4lbd did not make.", {{"kind", kind}},
+            n.is_number() ? n.get<double>() : 0);
+    w.add("l4lb_ipvs_drift_repairs_total", "counter",
+          "Checks that found drift and reprogrammed the kernel.", {}, num(repair, "repairs_total"));
+    w.add("l4lb_ipvs_reconcile_errors_total", "counter",
+          "Checks that could not read the kernel's IPVS table.", {}, num(repair, "errors_total"));
+    w.add("l4lb_ipvs_resyncs_total", "counter",
+          "Re-reads of the kernel's IPVS table after a failed operation or lost answers.", {},
+          num(repair, "resyncs_total"));
+    w.add("l4lb_ipvs_netlink_nobufs_total", "counter",
+          "Answers lost to a full IPVS netlink socket buffer (ENOBUFS).", {},
+          num(repair, "nobufs_total"));
+  }
   return w.str();
 }
 

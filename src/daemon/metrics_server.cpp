@@ -1,5 +1,7 @@
 #include "daemon/metrics_server.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -7,15 +9,28 @@
 
 #include "common/address.hpp"
 #include "common/log.hpp"
+#include "daemon/accept_backoff.hpp"
 
 namespace l4lb::daemon {
+
+struct MetricsServer::Shared {
+  Render render;
+  std::size_t active = 0;
+  std::uint64_t refused_busy = 0;
+  std::uint64_t accept_backoffs = 0;
+};
+
 namespace {
 
 namespace http = boost::beast::http;
 using boost::asio::ip::tcp;
 
 struct Session : std::enable_shared_from_this<Session> {
-  Session(tcp::socket s, MetricsServer::Render& r) : stream(std::move(s)), render(r) {}
+  Session(tcp::socket s, std::shared_ptr<MetricsServer::Shared> sh)
+      : stream(std::move(s)), shared(std::move(sh)) {
+    ++shared->active;
+  }
+  ~Session() { --shared->active; }
 
   void start() {
     parser.header_limit(8 * 1024);
@@ -35,15 +50,15 @@ struct Session : std::enable_shared_from_this<Session> {
     response.set(http::field::server, "l4lbd");
     if (req.target() != "/metrics" && req.target() != "/") {
       response.result(http::status::not_found);
-      response.body() = "not found; try /metrics\n";
+      message = "not found; try /metrics\n";
     } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
       response.result(http::status::method_not_allowed);
-      response.body() = "GET only\n";
+      message = "GET only\n";
     } else {
       response.result(http::status::ok);
       response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      return render([self = shared_from_this()](std::string text) {
-        self->response.body() = std::move(text);
+      return shared->render([self = shared_from_this()](MetricsServer::Text text) {
+        self->text = std::move(text);
         self->write();
       });
     }
@@ -52,8 +67,12 @@ struct Session : std::enable_shared_from_this<Session> {
 
   void write() {
     const auto& req = parser.get();
+    if (!text) text = std::make_shared<const std::string>(std::move(message));
+    response.body() = http::span_body<const char>::value_type(text->data(), text->size());
     response.prepare_payload();
-    if (req.method() == http::verb::head) response.body().clear();
+    if (req.method() == http::verb::head) response.body() = {};
+    // A scraper that does not take its answer is dropped too.
+    stream.expires_after(std::chrono::seconds(10));
     auto self = shared_from_this();
     http::async_write(stream, response, [self](boost::beast::error_code, std::size_t) {
       boost::beast::error_code ignored;
@@ -64,14 +83,36 @@ struct Session : std::enable_shared_from_this<Session> {
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
-  http::response<http::string_body> response;
-  MetricsServer::Render& render;
+  // The body points into `text`, which the session keeps alive until the write ends.
+  http::response<http::span_body<const char>> response;
+  std::string message;
+  MetricsServer::Text text;
+  std::shared_ptr<MetricsServer::Shared> shared;
 };
+
+// Over the connection cap: a fixed 503, sent without waiting (it fits any fresh socket
+// buffer), then the connection closes.
+void refuse_busy(tcp::socket& s) {
+  static constexpr std::string_view answer =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: l4lbd\r\nContent-Type: text/plain\r\n"
+      "Content-Length: 38\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+      "too many concurrent /metrics requests\n";
+  (void)::send(s.native_handle(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  boost::system::error_code ignored;
+  s.shutdown(tcp::socket::shutdown_both, ignored);
+  s.close(ignored);
+}
 
 }  // namespace
 
 MetricsServer::MetricsServer(boost::asio::io_context& io, Render render)
-    : io_(io), render_(std::move(render)), acceptor_(io) {}
+    : io_(io),
+      shared_(std::make_shared<Shared>(Shared{std::move(render), 0, 0, 0})),
+      acceptor_(io),
+      backoff_(io) {}
+
+std::uint64_t MetricsServer::refused_busy() const { return shared_->refused_busy; }
+std::uint64_t MetricsServer::accept_backoffs() const { return shared_->accept_backoffs; }
 
 std::optional<std::string> MetricsServer::listen(const std::string& listen) {
   auto colon = listen.rfind(':');
@@ -105,14 +146,36 @@ std::optional<std::string> MetricsServer::listen(const std::string& listen) {
 }
 
 void MetricsServer::close() {
+  backoff_.cancel();
   boost::system::error_code ec;
   acceptor_.close(ec);
 }
 
 void MetricsServer::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket s) {
-    if (ec == boost::asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(s), render_)->start();
+    if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (is_resource_exhaustion(ec)) {
+      // The connection stays queued; accepting again now would fail again at once.
+      ++shared_->accept_backoffs;
+      const auto wait = accept_backoff(++failures_in_row_);
+      if (failures_in_row_ == 1 || failures_in_row_ % 100 == 0)
+        log::warning("metrics accept failed: {} ({} in a row); retrying in {} ms", ec.message(),
+                     failures_in_row_, wait.count());
+      backoff_.expires_after(wait);
+      backoff_.async_wait([this](const boost::system::error_code& e) {
+        if (!e) accept();
+      });
+      return;
+    }
+    failures_in_row_ = 0;
+    if (!ec) {
+      if (shared_->active >= kMaxConnections) {
+        ++shared_->refused_busy;
+        refuse_busy(s);
+      } else {
+        std::make_shared<Session>(std::move(s), shared_)->start();
+      }
+    }
     accept();
   });
 }

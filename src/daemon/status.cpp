@@ -2,11 +2,14 @@
 // Its schema is documented in docs/STATUS.md; keep the two in step.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
-#include "common/log.hpp"
 #include "config/loader.hpp"
-#include "daemon/daemon.hpp"
+#include "daemon/snapshot.hpp"
+#include "health/quorum.hpp"
+#include "health/spec.hpp"
+#include "ipvs/desired.hpp"
 
 namespace l4lb::daemon {
 namespace {
@@ -15,6 +18,23 @@ using nlohmann::json;
 
 double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+// ipvs.sync_daemon's state, plus the connections IPVS holds: the sync daemon keeps no counters
+// the kernel exposes (not over netlink, not in /proc), so the destinations' active and
+// inactive connection counts of the table just read stand for them; on a sync backup they
+// are the connections it learnt from the master.
+json sync_section(const StatusSnapshot& snap) {
+  if (snap.ipvs_sync.is_null()) return nullptr;
+  json sync = snap.ipvs_sync;
+  std::uint64_t active = 0, inactive = 0;
+  for (const auto& [key, svc] : snap.kernel.services)
+    for (const auto& [dkey, d] : svc.destinations) {
+      active += d.active_conns;
+      inactive += d.inactive_conns;
+    }
+  sync["connections"] = {{"active", active}, {"inactive", inactive}};
+  return sync;
 }
 
 void put_traffic(json& j, const ipvs::Stats& s) {
@@ -38,6 +58,7 @@ json health_json(const health::BackendKey& key, const health::BackendHealth& h) 
   for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
     buckets.push_back({health::kLatencyBuckets[i], cumulative[i]});
   return {{"service", key.service},
+          {"port", key.port == 0 ? json() : json(key.port)},  // null: one check for all ports
           {"backend", key.address.to_string()},
           {"status", std::string(health::to_string(h.status))},
           {"consecutive_ok", h.consecutive_ok},
@@ -54,66 +75,113 @@ json health_json(const health::BackendKey& key, const health::BackendHealth& h) 
            {{"buckets", buckets}, {"sum", h.latency.sum_seconds}, {"count", h.latency.total()}}}};
 }
 
-}  // namespace
-
-void Daemon::status(std::function<void(nlohmann::json)> done) {
-  if (!ipvs_) return done(status_document(ipvs::Table{}));
-  if (!table_reader_) return done(status_document(ipvs_->current()));
-  // The document is built when the table arrives, so that it shows the state of that moment.
-  table_reader_->read(
-      [this, done = std::move(done)](std::optional<ipvs::Table> table, const std::string& error) {
-        if (!table) {
-          log::warning("ipvs dump for status failed: {}", error);
-          return done(status_document(ipvs_ ? ipvs_->model() : ipvs::Table{}));
-        }
-        done(status_document(*table));
-      });
+json histogram_json(const DelayHistogram& h) {
+  json buckets = json::array();
+  auto cumulative = h.cumulative();
+  for (std::size_t i = 0; i < kDelayBuckets.size(); ++i)
+    buckets.push_back({kDelayBuckets[i], cumulative[i]});
+  return {
+      {"buckets", buckets}, {"sum", h.sum_seconds}, {"count", h.total()}, {"max", h.max_seconds}};
 }
 
-nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
+// The check's health in the snapshot (ordered by key), or null.
+const health::BackendHealth* find_health(const StatusSnapshot& s, const health::BackendKey& key) {
+  auto it = std::lower_bound(s.health.begin(), s.health.end(), key,
+                             [](const auto& entry, const auto& k) { return entry.first < k; });
+  if (it == s.health.end() || it->first != key) return nullptr;
+  return &it->second;
+}
+
+health::Status status_of(const StatusSnapshot& s, const health::BackendKey& key) {
+  const health::BackendHealth* h = find_health(s, key);
+  return h ? h->status : health::Status::unknown;
+}
+
+// Quorum's count (health/quorum.hpp): the service's, or one port's.
+int healthy_backends(const StatusSnapshot& snap, const config::Service& service) {
+  return health::healthy_count(
+      service, [&](const health::BackendKey& k) { return status_of(snap, k); },
+      [&](const config::Backend& b) { return snap.drains.is_drained(service.name, b.address); });
+}
+
+int healthy_backends(const StatusSnapshot& snap, const config::Service& service,
+                     std::uint16_t port) {
+  return health::healthy_on_port(
+      service, port, [&](const health::BackendKey& k) { return status_of(snap, k); },
+      [&](const config::Backend& b) { return snap.drains.is_drained(service.name, b.address); });
+}
+
+}  // namespace
+
+nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
+  const bool summary = view == StatusView::summary;
+  static const config::Config empty;
+  const config::Config& cfg = snap.config ? *snap.config : empty;
+  const ipvs::Table& kernel = snap.kernel;
   json doc;
   doc["schema"] = 1;
-  doc["daemon"] = {{"node", config_.node_name},
+  doc["view"] = summary ? "summary" : "full";
+  doc["daemon"] = {{"node", cfg.node_name},
                    {"version", L4LB_VERSION},
-                   {"pid", ::getpid()},
-                   {"started_at", started_at_},
-                   {"config_file", config_path_},
-                   {"generation", generation_},
-                   {"reloads_ok", reloads_ok_},
-                   {"reloads_failed", reloads_failed_},
-                   {"summary", config::summary(config_)}};
-  if (!last_reload_.is_null()) doc["daemon"]["last_reload"] = last_reload_;
+                   {"pid", snap.pid},
+                   {"started_at", snap.started_at},
+                   {"config_file", snap.config_file},
+                   {"generation", snap.generation},
+                   {"reloads_ok", snap.reloads_ok},
+                   {"reloads_failed", snap.reloads_failed},
+                   {"summary", config::summary(cfg)}};
+  if (!snap.last_reload.is_null()) doc["daemon"]["last_reload"] = snap.last_reload;
+  json lag = json::array();
+  for (const auto& l : snap.lag)
+    lag.push_back(
+        {{"thread", l.thread}, {"kind", l.kind}, {"histogram", histogram_json(l.histogram)}});
+  doc["daemon"]["lag"] = lag;
+  json suppressed = json::object();
+  for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
+  doc["daemon"]["log_suppressed"] = suppressed;
 
   json vrrp = json::array();
-  if (vrrp_)
-    for (const auto& i : vrrp_->status()) {
-      json drops = json::object();
-      for (const auto& [reason, count] : i.drops) drops[reason] = count;
-      json vips = json::array();
-      for (const auto& v : i.vips) vips.push_back(v.to_string());
-      vrrp.push_back({{"name", i.name},
-                      {"interface", i.interface},
-                      {"vrid", i.vrid},
-                      {"family", std::string(net::family_name(i.family))},
-                      {"state", std::string(vrrp::to_string(i.state))},
-                      {"priority", i.priority_effective},
-                      {"priority_configured", i.priority_configured},
-                      {"since", unix_seconds(i.since)},
-                      {"master", i.master_address ? json(i.master_address->to_string()) : json()},
-                      {"vips", vips},
-                      {"advert_interval_ms", i.advert_interval.count()},
-                      {"master_adver_interval_ms", i.master_adver_interval.count()},
-                      {"transitions", i.transitions},
-                      {"adverts_sent", i.adverts_sent},
-                      {"adverts_received", i.adverts_received},
-                      {"drops", drops}});
-    }
+  for (const auto& i : snap.vrrp) {
+    json drops = json::object();
+    for (const auto& [reason, count] : i.drops) drops[reason] = count;
+    json vips = json::array();
+    for (const auto& v : i.vips) vips.push_back(v.to_string());
+    vrrp.push_back({{"name", i.name},
+                    {"interface", i.interface},
+                    {"vrid", i.vrid},
+                    {"family", std::string(net::family_name(i.family))},
+                    {"state", std::string(vrrp::to_string(i.state))},
+                    {"priority", i.priority_effective},
+                    {"priority_configured", i.priority_configured},
+                    {"since", unix_seconds(i.since)},
+                    {"master", i.master_address ? json(i.master_address->to_string()) : json()},
+                    {"vips", vips},
+                    {"advert_interval_ms", i.advert_interval.count()},
+                    {"master_adver_interval_ms", i.master_adver_interval.count()},
+                    {"transitions", i.transitions},
+                    {"adverts_sent", i.adverts_sent},
+                    {"adverts_received", i.adverts_received},
+                    {"advert_send_intervals", histogram_json(i.advert_send_intervals)},
+                    {"vip_repairs", i.vip_repairs},
+                    {"vip_add_errors", i.vip_add_errors},
+                    {"fault_reason", i.fault_reason},
+                    {"drops", drops}});
+  }
   doc["vrrp"] = vrrp;
+  if (snap.rtnetlink) {
+    const auto& nl = *snap.rtnetlink;
+    doc["rtnetlink"] = {
+        {"overflows", nl.overflows}, {"resyncs", nl.resyncs}, {"resync_errors", nl.resync_errors}};
+  }
 
   json services = json::array();
-  for (const auto& s : config_.services) {
-    const int healthy = health_ ? healthy_backends(s) : 0;
+  for (const auto& s : cfg.services) {
+    const int healthy_service = snap.health_running ? healthy_backends(snap, s) : 0;
     for (auto port : s.ports) {
+      // A fwmark service is one IPVS service: one entry (its first port), not one per port
+      // (8,304 entries for three NodePort ranges made the status too slow to render).
+      if (s.fwmark && port != s.ports.front()) break;
+      const int healthy = snap.health_running ? healthy_backends(snap, s, port) : 0;
       auto it = kernel.services.find(ipvs::service_key(s, port));
       const ipvs::Service* live = it == kernel.services.end() ? nullptr : &it->second;
       json svc = {{"name", s.name},
@@ -121,34 +189,49 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                   {"port", port},
                   {"protocol", std::string(config::to_string(s.protocol))},
                   {"scheduler", s.scheduler},
+                  {"one_packet", live ? live->one_packet : s.one_packet},
                   {"forward", std::string(config::to_string(s.forward))},
                   {"quorum", s.quorum},
                   {"healthy", healthy},
-                  {"quorum_met", healthy >= s.quorum},
+                  {"quorum_met", !health::below_quorum(s, healthy_service)},
                   {"in_kernel", live != nullptr},
                   {"active_conns", 0},
                   {"inactive_conns", 0}};
+      if (s.fwmark) {
+        svc["fwmark"] = *s.fwmark;
+        svc["ports_total"] = s.ports.size();
+      }
       put_traffic(svc, live ? live->stats : ipvs::Stats{});
       json backends = json::array();
       std::uint64_t active = 0, inactive = 0;
       for (const auto& b : s.backends) {
-        const std::uint16_t bport = b.port.value_or(port);
+        const std::uint16_t bport = ipvs::dest_port(s, b, port);
         const ipvs::Destination* dest = nullptr;
         if (live) {
           auto d = live->destinations.find(ipvs::DestKey{b.address, bport});
           if (d != live->destinations.end()) dest = &d->second;
         }
-        auto h = health_ ? health_->get(health::BackendKey{s.name, b.address}) : std::nullopt;
+        const health::BackendHealth* h = find_health(snap, health::check_key(s, port, b));
         std::string state =
             s.health.type == config::HealthType::none
                 ? "unchecked"
                 : std::string(health::to_string(h ? h->status : health::Status::unknown));
+        const bool drained = snap.drains.is_drained(s.name, b.address);
+        if (dest) {
+          active += dest->active_conns;
+          inactive += dest->inactive_conns;
+        }
+        // The summary lists only what needs a look: not up, drained, or missing from the kernel.
+        // (Without IPVS nothing is in the kernel; the ipvs section says so once.)
+        const bool fine = (state == "up" || state == "unchecked") && !drained &&
+                          (dest != nullptr || !snap.ipvs_available);
+        if (summary && fine) continue;
         json bj = {{"address", b.address.to_string()},
                    {"port", bport},
                    {"weight", dest ? json(dest->weight) : json()},
                    {"weight_configured", b.weight},
                    {"health", state},
-                   {"drained", drains_.is_drained(s.name, b.address)},
+                   {"drained", drained},
                    {"in_kernel", dest != nullptr},
                    {"latency_ms",
                     h && h->last_latency_us ? json(h->last_latency_us->count() / 1000.0) : json()},
@@ -156,43 +239,46 @@ nlohmann::json Daemon::status_document(const ipvs::Table& kernel) {
                    {"active_conns", dest ? dest->active_conns : 0},
                    {"inactive_conns", dest ? dest->inactive_conns : 0}};
         put_traffic(bj, dest ? dest->stats : ipvs::Stats{});
-        if (dest) {
-          active += dest->active_conns;
-          inactive += dest->inactive_conns;
-        }
         backends.push_back(bj);
       }
       svc["active_conns"] = active;
       svc["inactive_conns"] = inactive;
+      svc["backends_total"] = s.backends.size();
       svc["backends"] = backends;
       services.push_back(svc);
     }
   }
   doc["services"] = services;
 
-  json checks = json::array();
-  if (health_)
-    for (const auto& [key, h] : health_->snapshot()) checks.push_back(health_json(key, h));
-  doc["health"] = checks;
-  if (health_) {
-    const auto st = health_->stats();
-    doc["health_checker"] = {{"half_open",
-                              {{"syns_sent", st.half_open.sent},
-                               {"answers", st.half_open.answers},
-                               {"stray", st.half_open.stray},
-                               {"malformed", st.half_open.malformed},
-                               {"send_errors", st.half_open.send_errors},
-                               {"buffer_overflows", st.half_open.buffer_overflows}}}};
+  if (!summary) {  // every check's detail: the bulk of the document at scale
+    json checks = json::array();
+    for (const auto& [key, h] : snap.health) checks.push_back(health_json(key, h));
+    doc["health"] = checks;
+  }
+  if (snap.health_running) {
+    const auto& ho = snap.half_open;
+    doc["health_checker"] = {{"local_resource_errors", snap.health_local_resource_errors},
+                             {"half_open",
+                              {{"syns_sent", ho.sent},
+                               {"answers", ho.answers},
+                               {"stray", ho.stray},
+                               {"malformed", ho.malformed},
+                               {"send_errors", ho.send_errors},
+                               {"buffer_overflows", ho.buffer_overflows}}}};
   }
 
   json conflicts = json::array();
-  for (const auto& c : ipvs_conflicts_) conflicts.push_back(c);
-  doc["ipvs"] = {{"enabled", !config_.services.empty()},
-                 {"available", ipvs_ != nullptr},
-                 {"error", ipvs_error_ ? json(*ipvs_error_) : json()},
-                 {"operations_total", ipvs_operations_},
-                 {"operation_errors_total", ipvs_operation_errors_},
-                 {"conflicts", conflicts}};
+  for (const auto& c : snap.ipvs_conflicts) conflicts.push_back(c);
+  doc["ipvs"] = {{"enabled", !cfg.services.empty()},
+                 {"available", snap.ipvs_available},
+                 {"error", snap.ipvs_error ? json(*snap.ipvs_error) : json()},
+                 {"operations_total", snap.ipvs_operations},
+                 {"operation_errors_total", snap.ipvs_operation_errors},
+                 {"conflicts", conflicts},
+                 {"repair", snap.ipvs_repair},
+                 {"tuning", snap.ipvs_tuning}};
+  doc["ipvs"]["sync"] = sync_section(snap);
+  doc["nft"] = snap.nft;
   return doc;
 }
 

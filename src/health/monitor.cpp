@@ -44,6 +44,14 @@ struct Monitor::Check : std::enable_shared_from_this<Check> {
     probe.reset();
     --monitor.stats_.in_flight;
     ++monitor.stats_.probes_finished;
+    if (r.reason == reason::local_resources) {
+      // A full descriptor table is our fault, never the backend's: keep the last known
+      // state and streaks, try again at the next interval.
+      ++monitor.stats_.local_resource_errors;
+      monitor.note_local_error(r.error_text());
+      schedule(next_start(slot, Clock::now(), spec->interval));
+      return;
+    }
     ++health.checks;
     health.latency.record(r.latency);
     if (r.ok) {
@@ -142,10 +150,14 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
   // The streak is in the line so that logs show rise/fall at work ("after 3 successes").
   const bool up = to == Status::up;
   const int streak = up ? check.health.consecutive_ok : check.health.consecutive_fail;
-  log::notice("health service={} backend={} {} -> {} after {} consecutive {} ({})",
-              check.key.service, check.spec->target(), to_string(from), to_string(to), streak,
-              up ? (streak == 1 ? "success" : "successes") : (streak == 1 ? "failure" : "failures"),
-              why);
+  // Thousands of backends can flip at once (a switch reboots): past the rate, lines become a
+  // per-second summary (log_summary), so the journal and the loop are not flooded.
+  if (log_limit_.allow(Clock::now(), up ? 0 : to == Status::down ? 1 : 2))
+    log::notice(
+        "health service={} port={} backend={} {} -> {} after {} consecutive {} ({})",
+        check.key.service, port_label(check.key), check.spec->target(), to_string(from),
+        to_string(to), streak,
+        up ? (streak == 1 ? "success" : "successes") : (streak == 1 ? "failure" : "failures"), why);
   if (on_change_) on_change_(check.key, to);
 }
 
@@ -171,7 +183,8 @@ void Monitor::apply(const std::vector<config::Service>& services) {
     }
     Check& check = *it->second;
     if (*check.spec == spec) continue;
-    log::info("health service={} backend={} check changed, restarting", key.service, spec.target());
+    log::info("health service={} port={} backend={} check changed, restarting", key.service,
+              port_label(key), spec.target());
     check.stop();
     check.spec = std::make_shared<const CheckSpec>(std::move(spec));
     check.memory = std::make_shared<ProbeMemory>();
@@ -203,10 +216,20 @@ std::vector<std::pair<BackendKey, BackendHealth>> Monitor::snapshot() const {
   return out;
 }
 
-int Monitor::healthy_count(const config::Service& service) const {
-  return health::healthy_count(service, [&](const net::Address& a) {
-    return status(BackendKey{service.name, a});
-  });
+bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor,
+                             std::vector<std::pair<BackendKey, BackendHealth>>& out,
+                             std::chrono::microseconds budget) const {
+  auto it = cursor ? checks_.upper_bound(*cursor) : checks_.begin();
+  const auto deadline = Clock::now() + budget;
+  // Reading the clock costs more than copying one check: look at it every 64.
+  for (std::size_t n = 1; it != checks_.end(); ++it, ++n) {
+    out.emplace_back(it->first, it->second->health);
+    if (n % 64 == 0 && Clock::now() >= deadline) {
+      cursor = it->first;
+      return std::next(it) == checks_.end();
+    }
+  }
+  return true;
 }
 
 void Monitor::shutdown() {
@@ -214,6 +237,19 @@ void Monitor::shutdown() {
   checks_.clear();
   runs_.clear();
   timer_.cancel();
+}
+
+void Monitor::note_local_error(const std::string& what) {
+  // One line per ten seconds at most: when descriptors run out, every check fails at once.
+  const auto now = Clock::now();
+  if (last_local_error_log_ != TimePoint{} &&
+      now - last_local_error_log_ < std::chrono::seconds(10))
+    return;
+  last_local_error_log_ = now;
+  log::err(
+      "health checks short of local resources ({}): backends keep their last state; {} "
+      "probe(s) affected so far",
+      what, stats_.local_resource_errors);
 }
 
 Monitor::Stats Monitor::stats() const {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "health/pacer.hpp"
 #include "health/rise_fall.hpp"
@@ -32,8 +33,9 @@ class Monitor {
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
-  // Makes the running checks match `services`: one check per (service, backend address)
-  // whose service has a health type other than `none`. A check whose resolved parameters
+  // Makes the running checks match `services`: one check per make_specs() key (service x
+  // port x backend, or service x backend for services that share checks) whose service has a
+  // health type other than `none`. A check whose resolved parameters
   // (CheckSpec) are unchanged keeps its state, counters and schedule. A changed one keeps
   // status and counters but restarts: its running probe is dropped and its first run under
   // the new parameters is spread over the new interval like a new check's. New checks start
@@ -43,11 +45,16 @@ class Monitor {
   std::optional<BackendHealth> get(const BackendKey& key) const;
   Status status(const BackendKey& key) const;                          // unknown when not checked
   std::vector<std::pair<BackendKey, BackendHealth>> snapshot() const;  // ordered by key
+  // One bounded slice of snapshot(): appends the checks after `cursor` (from the first when
+  // empty) in key order until `budget` has passed, and moves `cursor` on. Returns true when
+  // the last check was copied. A copy of 80,000 checks at once holds the loop for 60-200 ms;
+  // slices let VRRP and the checks run in between (checks added or removed meanwhile are
+  // simply seen or not, by key order).
+  bool snapshot_slice(std::optional<BackendKey>& cursor,
+                      std::vector<std::pair<BackendKey, BackendHealth>>& out,
+                      std::chrono::microseconds budget) const;
   std::optional<CheckSpec> spec(const BackendKey& key) const;
   std::size_t size() const { return checks_.size(); }
-
-  // Healthy backends of `service` for quorum (see health::healthy_count in spec.hpp).
-  int healthy_count(const config::Service& service) const;
 
   // How unknown backends get their first status; applies to results from now on.
   void set_start_mode(StartMode mode) { start_mode_ = mode; }
@@ -59,9 +66,17 @@ class Monitor {
     std::uint64_t probes_started = 0;
     std::uint64_t probes_finished = 0;
     std::size_t in_flight = 0;
+    // Probes that failed for want of our own resources (descriptors, buffers, memory):
+    // counted here, never held against the backend.
+    std::uint64_t local_resource_errors = 0;
     HalfOpenStats half_open;  // zero until a half-open TCP check has run
   };
   Stats stats() const;
+
+  // State changes are logged one line each up to 20 a second; the rest are counted, and this
+  // returns the summary line of a second that suppressed some (call it about once a second).
+  std::optional<std::string> log_summary(TimePoint now) { return log_limit_.summary(now); }
+  std::uint64_t log_suppressed() const { return log_limit_.suppressed_total(); }
 
  private:
   struct Check;
@@ -78,6 +93,7 @@ class Monitor {
   void plan(TimePoint at, std::weak_ptr<Check> check, std::uint64_t generation);
   void start_due(TimePoint now);
   void transition(Check& check, Status to, const std::string& why);
+  void note_local_error(const std::string& what);
 
   boost::asio::io_context& io_;
   OnChange on_change_;
@@ -90,6 +106,8 @@ class Monitor {
   StartMode start_mode_ = StartMode::fast;
   std::map<BackendKey, std::shared_ptr<Check>> checks_;
   Stats stats_;
+  TimePoint last_local_error_log_{};
+  log::RateLimiter log_limit_{"health", "transitions", {"up", "down", "unknown"}, 20};
 };
 
 }  // namespace l4lb::health

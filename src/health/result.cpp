@@ -50,6 +50,11 @@ std::string_view classify_errno(int err, bool udp) {
     case EADDRNOTAVAIL:
     case EADDRINUSE:
       return reason::bind;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      return reason::local_resources;
     default:
       return reason::socket;
   }

@@ -40,6 +40,9 @@ inline constexpr std::string_view http_status = "http_status";    // status not 
 inline constexpr std::string_view too_large = "too_large";        // over max_response_bytes
 inline constexpr std::string_view bind = "bind";                  // source address unusable
 inline constexpr std::string_view socket = "socket";              // any other local error
+// Our own resources ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM): says nothing about the
+// backend, so such a result never moves a backend up or down (Monitor holds its state).
+inline constexpr std::string_view local_resources = "local_resources";
 }  // namespace reason
 
 // Names a socket error (errno, system category). `udp` turns ECONNREFUSED (how an ICMP port

@@ -4,18 +4,41 @@ namespace l4lb::health {
 
 std::string CheckSpec::target() const { return address.with_port(port); }
 
-std::optional<CheckSpec> make_spec(const config::Service& service, const config::Backend& backend) {
+bool shares_check(const config::Service& service) {
+  const config::Health& h = service.health;
+  if (h.port) return true;
+  // One IPVS service for all ports: one check per backend decides it (the loader refuses
+  // per_port: true with fwmark).
+  if (service.fwmark) return true;
+  if (h.per_port) return !*h.per_port;
+  return service.ports.size() > kMaxPerPortChecks;
+}
+
+bool shares_check_by_size(const config::Service& service) {
+  return !service.health.port && !service.health.per_port &&
+         service.ports.size() > kMaxPerPortChecks;
+}
+
+BackendKey check_key(const config::Service& service, std::uint16_t service_port,
+                     const config::Backend& backend) {
+  const std::uint16_t port = shares_check(service) ? 0 : backend.port.value_or(service_port);
+  return BackendKey{service.name, port, backend.address};
+}
+
+std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t service_port,
+                                   const config::Backend& backend) {
   const config::Health& h = service.health;
   if (h.type == config::HealthType::none) return std::nullopt;
   CheckSpec s;
   s.type = h.type;
   s.address = h.address.value_or(backend.address);
+  if (shares_check(service) && !service.ports.empty()) service_port = service.ports.front();
   if (h.port) {
     s.port = *h.port;
   } else if (backend.port) {
     s.port = *backend.port;
-  } else if (!service.ports.empty()) {
-    s.port = service.ports.front();
+  } else if (service_port != 0) {
+    s.port = service_port;
   } else {
     return std::nullopt;
   }
@@ -49,8 +72,15 @@ std::optional<CheckSpec> make_spec(const config::Service& service, const config:
 std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& services) {
   std::map<BackendKey, CheckSpec> out;
   for (const auto& svc : services) {
-    for (const auto& b : svc.backends) {
-      if (auto spec = make_spec(svc, b)) out.try_emplace(BackendKey{svc.name, b.address}, *spec);
+    if (svc.health.type == config::HealthType::none || svc.ports.empty()) continue;
+    // A shared check is the same for every port: look at the first one only.
+    const std::size_t ports = shares_check(svc) ? 1 : svc.ports.size();
+    for (std::size_t i = 0; i < ports; ++i) {
+      for (const auto& b : svc.backends) {
+        const BackendKey key = check_key(svc, svc.ports[i], b);
+        if (out.contains(key)) continue;
+        if (auto spec = make_spec(svc, svc.ports[i], b)) out.emplace(key, std::move(*spec));
+      }
     }
   }
   return out;
@@ -64,6 +94,8 @@ std::uint64_t key_hash(const BackendKey& key) {
   };
   for (char c : key.service) mix(static_cast<std::uint8_t>(c));
   mix(0);  // separator: ("ab", x) and ("a", "b"+x) must differ
+  mix(static_cast<std::uint8_t>(key.port >> 8));
+  mix(static_cast<std::uint8_t>(key.port & 0xff));
   mix(static_cast<std::uint8_t>(key.address.family()));
   for (std::size_t i = 0; i < key.address.size(); ++i) mix(key.address.data()[i]);
   // Final avalanche (splitmix64) so that addresses differing in the last byte spread out.

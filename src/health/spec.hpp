@@ -38,17 +38,40 @@ struct CheckSpec {
   std::string target() const;  // "10.0.0.1:80" / "[2001:db8::1]:80"
 };
 
-// The check of one backend: address = health.address or the backend's; port = health.port,
-// else the backend's port, else the service's first port. nullopt for `type: none` (the
-// daemon treats those backends as up) or when no port can be found (a service without ports
-// does not pass validation).
-std::optional<CheckSpec> make_spec(const config::Service& service, const config::Backend& backend);
+// A service with more ports than this is checked once per backend (a shared check on its first
+// port, or on health.port) unless the config says `health.per_port: true`: a 1,000-port range
+// with 8 backends would otherwise run 8,000 checks.
+inline constexpr std::size_t kMaxPerPortChecks = 32;
 
-// All checks a configuration asks for, by key. A backend listed twice in one service
-// (rejected by validation) is checked once, with its first entry.
+// Whether one check per backend stands for all ports of `service`: health.port is set,
+// health.per_port is false, or per_port is unset and the service has more than
+// kMaxPerPortChecks ports.
+bool shares_check(const config::Service& service);
+
+// True when `service` shares its checks only because of its size (no per_port / port in the
+// config): the daemon logs it so that operators know.
+bool shares_check_by_size(const config::Service& service);
+
+// The check that decides whether `backend` serves `service_port` of `service`:
+// {service, port, address} with port = the backend's mapped port or service_port, or 0 when
+// the service shares one check per backend (shares_check).
+BackendKey check_key(const config::Service& service, std::uint16_t service_port,
+                     const config::Backend& backend);
+
+// The check of `backend` for `service_port`: address = health.address or the backend's;
+// port = health.port, else the backend's mapped port, else service_port. A shared check
+// (shares_check) is made for the service's first port. nullopt for `type: none` (the daemon
+// treats those backends as up).
+std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t service_port,
+                                   const config::Backend& backend);
+
+// All checks a configuration asks for, by check_key: one per service x port x backend, or one
+// per service x backend for services that share checks. A key met twice (the same backend
+// listed twice, or listed with two mapped ports under a shared check) is checked once, with
+// its first entry.
 std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& services);
 
-// Stable across runs and platforms (FNV-1a of service name and address bytes), so the
+// Stable across runs and platforms (FNV-1a of service name, port and address bytes), so the
 // spread of start times is reproducible.
 std::uint64_t key_hash(const BackendKey& key);
 
@@ -62,18 +85,5 @@ Duration start_offset(const BackendKey& key, Duration interval);
 // >= interval) is followed by the next slot after it finished, never by a burst of
 // catch-up runs.
 TimePoint next_start(TimePoint previous_start, TimePoint finished, Duration interval);
-
-// Number of backends of `service` counted as healthy for quorum: status up, or any backend
-// whose health type is `none` (never checked, always serving). Backends with weight 0 do
-// not serve and are not counted. `status_of` returns the status for a backend address.
-template <typename StatusOf>
-int healthy_count(const config::Service& service, StatusOf&& status_of) {
-  int n = 0;
-  for (const auto& b : service.backends) {
-    if (b.weight == 0) continue;
-    if (service.health.type == config::HealthType::none || status_of(b.address) == Status::up) ++n;
-  }
-  return n;
-}
 
 }  // namespace l4lb::health

@@ -16,6 +16,10 @@ std::string_view to_string(Status s) {
   return "unknown";
 }
 
+std::string port_label(const BackendKey& key) {
+  return key.port == 0 ? std::string("all") : std::to_string(key.port);
+}
+
 std::uint64_t LatencyHistogram::total() const {
   std::uint64_t n = 0;
   for (auto c : counts) n += c;

@@ -20,13 +20,21 @@ namespace l4lb::health {
 enum class Status { unknown, up, down };
 std::string_view to_string(Status s);
 
-// One check per (service, backend address): a multi-port service is checked once per backend.
+// One check per (service, port, backend address). `port` is the destination port the check
+// stands for: the backend's mapped port or the VIP port, so each port of a multi-port service
+// is checked on its own. 0 = one check shared by every port of the service (an explicit
+// health.port, health.per_port: false, or a service with more than kMaxPerPortChecks ports;
+// see health::shares_check in spec.hpp).
 struct BackendKey {
   std::string service;
+  std::uint16_t port = 0;
   net::Address address;
   auto operator<=>(const BackendKey&) const = default;
   bool operator==(const BackendKey&) const = default;
 };
+
+// The key's port for logs and metrics: the number, or "all" for a shared check.
+std::string port_label(const BackendKey& key);
 
 // Upper bounds (seconds) of the latency histogram buckets; a last, implicit bucket is +Inf.
 inline constexpr std::array<double, 12> kLatencyBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

@@ -6,7 +6,8 @@ void BackendStates::apply(std::span<const StateChange> changes) {
   for (const auto& change : changes) {
     if (const auto* h = std::get_if<HealthChange>(&change)) {
       // From its first result on, the check decides (an adopted backend stops being one).
-      auto [it, fresh] = entries_[h->service].insert_or_assign(h->backend, Entry{h->health, false});
+      auto [it, fresh] = entries_[h->service].insert_or_assign(CheckId{h->port, h->backend},
+                                                               Entry{h->health, false});
       size_ += fresh ? 1 : 0;
       (void)it;
     } else if (const auto& c = std::get<ConfigChange>(change); c.services) {
@@ -15,26 +16,27 @@ void BackendStates::apply(std::span<const StateChange> changes) {
   }
 }
 
-// health::Monitor keeps a check's state while its (service, backend) stays checked and starts
-// a new one as unknown: forget exactly what it forgets. Adopted backends stay adopted until
-// their first result, as before.
+// health::Monitor keeps a check's state while its key stays checked and starts a new one as
+// unknown: forget exactly what it forgets. Adopted checks stay adopted until their first
+// result, as before.
 void BackendStates::retain(const std::vector<config::Service>& services) {
-  std::map<std::string_view, std::set<net::Address>> checked;
+  std::map<std::string_view, std::set<CheckId>> checked;
   for (const auto& s : services) {
     if (s.health.type == config::HealthType::none) continue;
-    auto& backends = checked[s.name];
-    for (const auto& b : s.backends) backends.insert(b.address);
+    auto& ids = checked[s.name];
+    for (auto port : s.ports)
+      for (const auto& b : s.backends) ids.insert(CheckId{check_port_(s, port, b), b.address});
   }
   size_ = 0;
   for (auto svc = entries_.begin(); svc != entries_.end();) {
     auto c = checked.find(svc->first);
-    auto& backends = svc->second;
-    for (auto it = backends.begin(); it != backends.end();) {
+    auto& ids = svc->second;
+    for (auto it = ids.begin(); it != ids.end();) {
       const bool keep = it->second.adopted || (c != checked.end() && c->second.count(it->first));
-      it = keep ? std::next(it) : backends.erase(it);
+      it = keep ? std::next(it) : ids.erase(it);
     }
-    size_ += backends.size();
-    svc = backends.empty() ? entries_.erase(svc) : std::next(svc);
+    size_ += ids.size();
+    svc = ids.empty() ? entries_.erase(svc) : std::next(svc);
   }
 }
 
@@ -46,9 +48,9 @@ std::size_t BackendStates::adopt(const std::vector<config::Service>& services, c
       auto it = kernel.services.find(service_key(s, port));
       if (it == kernel.services.end() || !owned.count(it->first)) continue;
       for (const auto& b : s.backends) {
-        auto d = it->second.destinations.find(DestKey{b.address, b.port.value_or(port)});
+        auto d = it->second.destinations.find(DestKey{b.address, dest_port(s, b, port)});
         if (d == it->second.destinations.end() || d->second.weight == 0) continue;
-        auto [e, fresh] = entries_[s.name].try_emplace(b.address);
+        auto [e, fresh] = entries_[s.name].try_emplace(CheckId{check_port_(s, port, b), b.address});
         size_ += fresh ? 1 : 0;
         if (e->second.health != Health::unknown || e->second.adopted) continue;
         e->second.adopted = true;
@@ -59,10 +61,11 @@ std::size_t BackendStates::adopt(const std::vector<config::Service>& services, c
   return adopted;
 }
 
-Health BackendStates::health(const std::string& service, const net::Address& backend) const {
-  auto svc = entries_.find(std::string_view(service));
+Health BackendStates::health(const config::Service& service, std::uint16_t service_port,
+                             const config::Backend& backend) const {
+  auto svc = entries_.find(std::string_view(service.name));
   if (svc == entries_.end()) return Health::unknown;
-  auto it = svc->second.find(backend);
+  auto it = svc->second.find(CheckId{check_port_(service, service_port, backend), backend.address});
   if (it == svc->second.end()) return Health::unknown;
   if (it->second.health == Health::unknown && it->second.adopted) return Health::up;
   return it->second.health;

@@ -19,8 +19,15 @@ Forward forward_of(config::Forward f) {
 }  // namespace
 
 ServiceKey service_key(const config::Service& s, std::uint16_t port) {
+  if (s.fwmark) return ServiceKey::mark(s.vip.family(), *s.fwmark);
   return ServiceKey::inet(s.protocol == config::Protocol::udp ? Protocol::udp : Protocol::tcp,
                           s.vip, port);
+}
+
+std::uint16_t dest_port(const config::Service& s, const config::Backend& b, std::uint16_t port) {
+  // 0 on a fwmark service's destination: IPVS keeps the port each connection was sent to.
+  if (s.fwmark) return 0;
+  return b.port.value_or(port);
 }
 
 Service service_settings(const config::Service& s, std::uint16_t port) {
@@ -29,6 +36,7 @@ Service service_settings(const config::Service& s, std::uint16_t port) {
   svc.scheduler = s.scheduler;
   svc.sh_fallback = s.sh_fallback;
   svc.sh_port = s.sh_port;
+  svc.one_packet = s.one_packet;
   const auto ms = s.persistence.count();
   svc.persistent = ms > 0;
   // The kernel counts persistence in whole seconds; never round a short timeout to 0.
@@ -42,9 +50,11 @@ Table desired_table(const std::vector<config::Service>& services, const BackendS
   Table t;
   for (const auto& s : services) {
     for (std::uint16_t port : s.ports) {
+      // A fwmark service is one IPVS service for all its ports: built once, from the first.
+      if (s.fwmark && port != s.ports.front()) break;
       Service svc = service_settings(s, port);
       for (const auto& b : s.backends) {
-        BackendState st = state ? state(s.name, b.address) : BackendState{};
+        BackendState st = state ? state(s, port, b) : BackendState{};
         if (s.health.type == config::HealthType::none) st.health = Health::up;
         std::uint32_t weight = b.weight;
         bool present = true;
@@ -63,7 +73,7 @@ Table desired_table(const std::vector<config::Service>& services, const BackendS
         if (st.drained) weight = 0;
         Destination d;
         d.address = b.address;
-        d.port = b.port.value_or(port);
+        d.port = dest_port(s, b, port);
         d.forward = forward_of(s.forward);
         d.weight = weight;
         d.upper_threshold = b.upper_threshold;

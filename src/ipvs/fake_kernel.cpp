@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <limits>
+#include <utility>
 
 namespace l4lb::ipvs {
 
@@ -21,15 +22,80 @@ bool FakeKernel::dump(Table& out, std::string& error) {
   return true;
 }
 
+std::optional<Timeouts> FakeKernel::timeouts(std::string&) { return timeouts_; }
+
+bool FakeKernel::set_timeouts(const Timeouts& t, std::string& error) {
+  ++set_timeouts_calls;
+  // The kernel's limit: jiffies in an int (HZ = 1000 here).
+  constexpr std::uint32_t kMax = std::numeric_limits<int>::max() / 1000;
+  if (t.tcp > kMax || t.tcpfin > kMax || t.udp > kMax) {
+    error = "Invalid argument";
+    return false;
+  }
+  if (t.tcp) timeouts_.tcp = t.tcp;
+  if (t.tcpfin) timeouts_.tcpfin = t.tcpfin;
+  if (t.udp) timeouts_.udp = t.udp;
+  return true;
+}
+
+std::optional<std::vector<SyncDaemon>> FakeKernel::sync_daemons(std::string& error) {
+  if (!fail_sync.empty()) {
+    error = fail_sync;
+    return std::nullopt;
+  }
+  return sync_;
+}
+
+bool FakeKernel::start_sync_daemon(const SyncDaemon& d, std::string& error) {
+  if (!fail_sync.empty()) {
+    error = fail_sync;
+    return false;
+  }
+  if (!interfaces.count(d.interface)) {
+    error = "No such device";
+    return false;
+  }
+  for (const auto& r : sync_)
+    if (r.role == d.role) {
+      error = "File exists";
+      return false;
+    }
+  SyncDaemon x = d;
+  if (!x.maxlen) x.maxlen = 1472;
+  if (!x.group) x.group = net::Address::parse("224.0.0.81");
+  if (!x.port) x.port = 8848;
+  if (!x.ttl) x.ttl = 1;
+  sync_.push_back(x);
+  return true;
+}
+
+bool FakeKernel::stop_sync_daemon(SyncRole role, std::string& error) {
+  if (!fail_sync.empty()) {
+    error = fail_sync;
+    return false;
+  }
+  for (auto it = sync_.begin(); it != sync_.end(); ++it)
+    if (it->role == role) {
+      sync_.erase(it);
+      return true;
+    }
+  error = "No such process";
+  return false;
+}
+
 std::vector<OpResult> FakeKernel::apply(std::span<const Operation> ops) {
   std::vector<OpResult> results;
   results.reserve(ops.size());
   if (!ops.empty()) ++counters_.batches;
+  const std::optional<std::size_t> lost = std::exchange(nobufs_after, std::nullopt);
+  if (lost && *lost < ops.size()) ++counters_.nobufs;
   for (const auto& op : ops) {
     ++counters_.operations;
     OpResult r;
     r.error = apply_one(op);
-    if (r.error) {
+    if (lost && results.size() >= *lost) {
+      r = {EIO, "no answer from the kernel (Out of memory); outcome unknown"};
+    } else if (r.error) {
       ++counters_.failed;
       r.message = explain_error(op, r.error);
     }

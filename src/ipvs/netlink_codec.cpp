@@ -21,6 +21,7 @@ nla_policy dest_policy[IPVS_DEST_ATTR_MAX + 1];
 nla_policy stats_policy[IPVS_STATS_ATTR_MAX + 1];
 nla_policy info_policy[IPVS_INFO_ATTR_MAX + 1];
 nla_policy cmd_policy[IPVS_CMD_ATTR_MAX + 1];
+nla_policy daemon_policy[IPVS_DAEMON_ATTR_MAX + 1];
 
 struct PolicyInit {
   PolicyInit() {
@@ -53,6 +54,20 @@ struct PolicyInit {
     info_policy[IPVS_INFO_ATTR_CONN_TAB_SIZE].type = NLA_U32;
     cmd_policy[IPVS_CMD_ATTR_SERVICE].type = NLA_NESTED;
     cmd_policy[IPVS_CMD_ATTR_DEST].type = NLA_NESTED;
+    cmd_policy[IPVS_CMD_ATTR_TIMEOUT_TCP].type = NLA_U32;
+    cmd_policy[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN].type = NLA_U32;
+    cmd_policy[IPVS_CMD_ATTR_TIMEOUT_UDP].type = NLA_U32;
+    cmd_policy[IPVS_CMD_ATTR_DAEMON].type = NLA_NESTED;
+    // As the kernel's ip_vs_daemon_policy (ip_vs_ctl.c) describes them.
+    daemon_policy[IPVS_DAEMON_ATTR_STATE].type = NLA_U32;
+    daemon_policy[IPVS_DAEMON_ATTR_MCAST_IFN].type = NLA_STRING;
+    daemon_policy[IPVS_DAEMON_ATTR_MCAST_IFN].maxlen = IP_VS_IFNAME_MAXLEN;
+    daemon_policy[IPVS_DAEMON_ATTR_SYNC_ID].type = NLA_U32;
+    daemon_policy[IPVS_DAEMON_ATTR_SYNC_MAXLEN].type = NLA_U16;
+    daemon_policy[IPVS_DAEMON_ATTR_MCAST_GROUP].type = NLA_U32;
+    daemon_policy[IPVS_DAEMON_ATTR_MCAST_GROUP6].minlen = 16;
+    daemon_policy[IPVS_DAEMON_ATTR_MCAST_PORT].type = NLA_U16;
+    daemon_policy[IPVS_DAEMON_ATTR_MCAST_TTL].type = NLA_U8;
   }
 } policy_init;
 
@@ -88,7 +103,8 @@ int put_service(nl_msg* m, const ServiceSettings& s, bool full) {
     ip_vs_flags flags{};
     flags.flags = (s.persistent ? IP_VS_SVC_F_PERSISTENT : 0) |
                   (s.sh_fallback ? IP_VS_SVC_F_SCHED_SH_FALLBACK : 0) |
-                  (s.sh_port ? IP_VS_SVC_F_SCHED_SH_PORT : 0);
+                  (s.sh_port ? IP_VS_SVC_F_SCHED_SH_PORT : 0) |
+                  (s.one_packet ? IP_VS_SVC_F_ONEPACKET : 0);
     flags.mask = ~0u;
     const std::uint32_t mask = s.key.family() == net::Family::v4 ? v4_mask(s.netmask) : s.netmask;
     err = nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
@@ -220,6 +236,92 @@ MsgPtr encode_dest_dump(int family_id, const ServiceKey& key) {
 
 MsgPtr encode_info_request(int family_id) { return new_request(family_id, IPVS_CMD_GET_INFO, 0); }
 
+MsgPtr encode_get_config(int family_id) { return new_request(family_id, IPVS_CMD_GET_CONFIG, 0); }
+
+MsgPtr encode_set_config(int family_id, const Timeouts& t) {
+  MsgPtr m = new_request(family_id, IPVS_CMD_SET_CONFIG, 0);
+  if (!m) return nullptr;
+  int err = 0;
+  if (t.tcp) err = nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp);
+  if (t.tcpfin && !err) err = nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpfin);
+  if (t.udp && !err) err = nla_put_u32(m.get(), IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp);
+  return err ? nullptr : std::move(m);
+}
+
+MsgPtr encode_new_daemon(int family_id, const SyncDaemon& d) {
+  MsgPtr m = new_request(family_id, IPVS_CMD_NEW_DAEMON, 0);
+  if (!m || d.interface.empty() || d.interface.size() >= IP_VS_IFNAME_MAXLEN) return nullptr;
+  nlattr* nest = nla_nest_start(m.get(), IPVS_CMD_ATTR_DAEMON);
+  if (!nest) return nullptr;
+  nl_msg* x = m.get();
+  int err = nla_put_u32(x, IPVS_DAEMON_ATTR_STATE, static_cast<std::uint32_t>(d.role));
+  err = err ? err : nla_put_string(x, IPVS_DAEMON_ATTR_MCAST_IFN, d.interface.c_str());
+  err = err ? err : nla_put_u32(x, IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id);
+  if (d.maxlen && !err) err = nla_put_u16(x, IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.maxlen);
+  if (d.group && !err) {
+    // The kernel reads MCAST_GROUP as an in_addr (network order) and GROUP6 as an in6_addr.
+    if (d.group->family() == net::Family::v4)
+      err = nla_put(x, IPVS_DAEMON_ATTR_MCAST_GROUP, 4, d.group->data());
+    else
+      err = nla_put(x, IPVS_DAEMON_ATTR_MCAST_GROUP6, 16, d.group->data());
+  }
+  // The port is in host order: the kernel adds the thread index to it before htons.
+  if (d.port && !err) err = nla_put_u16(x, IPVS_DAEMON_ATTR_MCAST_PORT, d.port);
+  if (d.ttl && !err) err = nla_put_u8(x, IPVS_DAEMON_ATTR_MCAST_TTL, d.ttl);
+  nla_nest_end(x, nest);
+  return err ? nullptr : std::move(m);
+}
+
+MsgPtr encode_del_daemon(int family_id, SyncRole role) {
+  MsgPtr m = new_request(family_id, IPVS_CMD_DEL_DAEMON, 0);
+  if (!m) return nullptr;
+  nlattr* nest = nla_nest_start(m.get(), IPVS_CMD_ATTR_DAEMON);
+  if (!nest) return nullptr;
+  int err = nla_put_u32(m.get(), IPVS_DAEMON_ATTR_STATE, static_cast<std::uint32_t>(role));
+  nla_nest_end(m.get(), nest);
+  return err ? nullptr : std::move(m);
+}
+
+MsgPtr encode_daemon_dump(int family_id) {
+  return new_request(family_id, IPVS_CMD_GET_DAEMON, NLM_F_DUMP);
+}
+
+bool decode_daemon(nlmsghdr* nlh, SyncDaemon& out, std::string& error) {
+  nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_DAEMON, error);
+  if (!nest) return false;
+  nlattr* a[IPVS_DAEMON_ATTR_MAX + 1];
+  if (nla_parse_nested(a, IPVS_DAEMON_ATTR_MAX, nest, daemon_policy) < 0 ||
+      !a[IPVS_DAEMON_ATTR_STATE] || !a[IPVS_DAEMON_ATTR_MCAST_IFN] ||
+      !a[IPVS_DAEMON_ATTR_SYNC_ID]) {
+    error = "malformed sync daemon attributes";
+    return false;
+  }
+  const auto state = nla_get_u32(a[IPVS_DAEMON_ATTR_STATE]);
+  if (state != IP_VS_STATE_MASTER && state != IP_VS_STATE_BACKUP) {
+    error = "sync daemon in an unknown state " + std::to_string(state);
+    return false;
+  }
+  out = SyncDaemon{};
+  out.role = static_cast<SyncRole>(state);
+  // NLA_STRING may lack its NUL: copy at most the attribute's bytes, up to the first NUL.
+  const auto* name = static_cast<const char*>(nla_data(a[IPVS_DAEMON_ATTR_MCAST_IFN]));
+  out.interface.assign(
+      name, ::strnlen(name, static_cast<std::size_t>(nla_len(a[IPVS_DAEMON_ATTR_MCAST_IFN]))));
+  out.sync_id = nla_get_u32(a[IPVS_DAEMON_ATTR_SYNC_ID]);
+  if (a[IPVS_DAEMON_ATTR_SYNC_MAXLEN]) out.maxlen = nla_get_u16(a[IPVS_DAEMON_ATTR_SYNC_MAXLEN]);
+  if (a[IPVS_DAEMON_ATTR_MCAST_GROUP])
+    out.group = net::Address::from_bytes(
+        net::Family::v4,
+        static_cast<const std::uint8_t*>(nla_data(a[IPVS_DAEMON_ATTR_MCAST_GROUP])));
+  else if (a[IPVS_DAEMON_ATTR_MCAST_GROUP6])
+    out.group = net::Address::from_bytes(
+        net::Family::v6,
+        static_cast<const std::uint8_t*>(nla_data(a[IPVS_DAEMON_ATTR_MCAST_GROUP6])));
+  if (a[IPVS_DAEMON_ATTR_MCAST_PORT]) out.port = nla_get_u16(a[IPVS_DAEMON_ATTR_MCAST_PORT]);
+  if (a[IPVS_DAEMON_ATTR_MCAST_TTL]) out.ttl = nla_get_u8(a[IPVS_DAEMON_ATTR_MCAST_TTL]);
+  return true;
+}
+
 bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
   nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_SERVICE, error);
   if (!nest) return false;
@@ -258,6 +360,7 @@ bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
     out.persistent = f.flags & IP_VS_SVC_F_PERSISTENT;
     out.sh_fallback = f.flags & IP_VS_SVC_F_SCHED_SH_FALLBACK;
     out.sh_port = f.flags & IP_VS_SVC_F_SCHED_SH_PORT;
+    out.one_packet = f.flags & IP_VS_SVC_F_ONEPACKET;
   }
   if (a[IPVS_SVC_ATTR_TIMEOUT]) out.timeout = nla_get_u32(a[IPVS_SVC_ATTR_TIMEOUT]);
   out.netmask = fam == net::Family::v4 ? 32 : 128;
@@ -314,6 +417,20 @@ bool decode_info(nlmsghdr* nlh, Info& out, std::string& error) {
   out.version = nla_get_u32(a[IPVS_INFO_ATTR_VERSION]);
   out.conn_table_size =
       a[IPVS_INFO_ATTR_CONN_TAB_SIZE] ? nla_get_u32(a[IPVS_INFO_ATTR_CONN_TAB_SIZE]) : 0;
+  return true;
+}
+
+bool decode_config(nlmsghdr* nlh, Timeouts& out, std::string& error) {
+  nlattr* a[IPVS_CMD_ATTR_MAX + 1];
+  if (!genlmsg_valid_hdr(nlh, 0) || genlmsg_parse(nlh, 0, a, IPVS_CMD_ATTR_MAX, cmd_policy) < 0 ||
+      !a[IPVS_CMD_ATTR_TIMEOUT_TCP] || !a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN] ||
+      !a[IPVS_CMD_ATTR_TIMEOUT_UDP]) {
+    error = "malformed IPVS config reply";
+    return false;
+  }
+  out.tcp = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP]);
+  out.tcpfin = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN]);
+  out.udp = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_UDP]);
   return true;
 }
 

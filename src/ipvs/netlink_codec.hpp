@@ -24,11 +24,22 @@ MsgPtr encode_operation(int family_id, const Operation& op);
 MsgPtr encode_service_dump(int family_id);
 MsgPtr encode_dest_dump(int family_id, const ServiceKey& key);
 MsgPtr encode_info_request(int family_id);
+MsgPtr encode_get_config(int family_id);
+// Only the non-zero timeouts are sent; the kernel keeps the others.
+MsgPtr encode_set_config(int family_id, const Timeouts& t);
+
+// The sync daemon: start (every configured attribute; 0 / unset ones left to the kernel),
+// stop one role, dump all.
+MsgPtr encode_new_daemon(int family_id, const SyncDaemon& d);
+MsgPtr encode_del_daemon(int family_id, SyncRole role);
+MsgPtr encode_daemon_dump(int family_id);
 
 // Replies. Each returns false and sets `error` for a malformed message; a message must
 // never crash the decoder whatever its bytes.
 bool decode_service(nlmsghdr* nlh, Service& out, std::string& error);
 bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error);
 bool decode_info(nlmsghdr* nlh, Info& out, std::string& error);
+bool decode_daemon(nlmsghdr* nlh, SyncDaemon& out, std::string& error);
+bool decode_config(nlmsghdr* nlh, Timeouts& out, std::string& error);
 
 }  // namespace l4lb::ipvs::codec

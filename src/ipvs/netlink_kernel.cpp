@@ -51,7 +51,7 @@ NetlinkKernel::~NetlinkKernel() {
   if (sock_) nl_socket_free(sock_);
 }
 
-std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
+std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error, int rcvbuf) {
   std::unique_ptr<NetlinkKernel> k(new NetlinkKernel());
   k->sock_ = nl_socket_alloc();
   if (!k->sock_) {
@@ -79,6 +79,7 @@ std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
   int size = kBufferBytes;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
   setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
   int rcv = 0, snd = 0;
   socklen_t len = sizeof(rcv);
   getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
@@ -93,8 +94,8 @@ std::unique_ptr<NetlinkKernel> NetlinkKernel::open(std::string& error) {
   return k;
 }
 
-std::unique_ptr<Kernel> open_netlink_kernel(std::string& error) {
-  auto k = NetlinkKernel::open(error);
+std::unique_ptr<Kernel> open_netlink_kernel(std::string& error, int rcvbuf) {
+  auto k = NetlinkKernel::open(error, rcvbuf);
   if (!k) return nullptr;
   // Every IPVS command needs CAP_NET_ADMIN; find out now, once, not at the first change.
   if (!k->info(error)) return nullptr;
@@ -107,6 +108,7 @@ int NetlinkKernel::request(nl_msg* msg, bool dump, const std::function<bool(nlms
   nlmsghdr* req = nlmsg_hdr(msg);
   req->nlmsg_flags |= NLM_F_ACK;
   const std::uint32_t seq = req->nlmsg_seq;
+  bool interrupted = false;
   if (int e = nl_sendto(sock_, req, req->nlmsg_len); e < 0) {
     error = fmt::format("netlink send: {}", nl_geterror(e));
     return errno_of(e);
@@ -118,13 +120,21 @@ int NetlinkKernel::request(nl_msg* msg, bool dump, const std::function<bool(nlms
     if (n <= 0) {
       std::free(buf);
       error = fmt::format("netlink receive: {}", n == 0 ? "no data" : nl_geterror(n));
+      if (n < 0 && errno_of(n) == ENOBUFS) ++counters_.nobufs;
       return n == 0 ? EIO : errno_of(n);
     }
     int result = -1;  // -1: keep reading
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); nlmsg_ok(h, n); h = nlmsg_next(h, &n)) {
       if (h->nlmsg_seq != seq) continue;  // a late answer to an earlier request
+      // The table changed while the kernel was dumping it: the dump is not a consistent
+      // picture (IPVS in 6.1 does not set it, but a kernel that does must not be trusted).
+      if (dump && (h->nlmsg_flags & NLM_F_DUMP_INTR)) interrupted = true;
       if (h->nlmsg_type == NLMSG_DONE) {
-        result = 0;
+        result = interrupted ? EINTR : 0;
+        if (interrupted) {
+          ++counters_.dumps_interrupted;
+          error = "dump interrupted by a concurrent change (NLM_F_DUMP_INTR)";
+        }
         break;
       }
       if (h->nlmsg_type == NLMSG_ERROR) {
@@ -161,6 +171,102 @@ std::optional<Info> NetlinkKernel::info(std::string& error) {
     return std::nullopt;
   }
   return info;
+}
+
+std::optional<Timeouts> NetlinkKernel::timeouts(std::string& error) {
+  codec::MsgPtr m = codec::encode_get_config(family_);
+  if (!m) {
+    error = "cannot encode the IPVS config request";
+    return std::nullopt;
+  }
+  Timeouts t;
+  std::string perr;
+  int e = request(
+      m.get(), false, [&](nlmsghdr* h) { return codec::decode_config(h, t, perr); }, error);
+  if (e) {
+    error = "IPVS config request failed: " + (perr.empty() ? error : perr);
+    return std::nullopt;
+  }
+  return t;
+}
+
+bool NetlinkKernel::set_timeouts(const Timeouts& t, std::string& error) {
+  codec::MsgPtr m = codec::encode_set_config(family_, t);
+  if (!m) {
+    error = "cannot encode the IPVS timeouts";
+    return false;
+  }
+  int e = request(
+      m.get(), false, [](nlmsghdr*) { return true; }, error);
+  if (e) {
+    error = "IPVS set timeouts failed: " + error;
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::vector<SyncDaemon>> NetlinkKernel::sync_daemons(std::string& error) {
+  codec::MsgPtr m = codec::encode_daemon_dump(family_);
+  if (!m) {
+    error = "cannot encode the IPVS sync daemon dump";
+    return std::nullopt;
+  }
+  std::vector<SyncDaemon> out;
+  std::string perr;
+  int e = request(
+      m.get(), true,
+      [&](nlmsghdr* h) {
+        SyncDaemon d;
+        if (!codec::decode_daemon(h, d, perr)) return false;
+        out.push_back(std::move(d));
+        return true;
+      },
+      error);
+  if (e) {
+    error = "IPVS sync daemon dump failed: " + (perr.empty() ? error : perr);
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool NetlinkKernel::start_sync_daemon(const SyncDaemon& d, std::string& error) {
+  codec::MsgPtr m = codec::encode_new_daemon(family_, d);
+  if (!m) {
+    error = fmt::format("cannot encode a sync daemon on interface '{}'", d.interface);
+    return false;
+  }
+  int e = request(
+      m.get(), false, [](nlmsghdr*) { return true; }, error);
+  if (e) {
+    // The kernel's answers, in the operator's terms (start_sync_thread in ip_vs_sync.c).
+    std::string hint;
+    if (e == ENODEV)
+      hint = fmt::format(" (no interface '{}' in this network namespace)", d.interface);
+    else if (e == EEXIST)
+      hint = " (a sync daemon of this role already runs)";
+    else if (e == EINVAL)
+      hint = " (interface MTU too small, or a parameter the kernel refuses)";
+    error = fmt::format("IPVS start sync {} on {}: {}{}", to_string(d.role), d.interface,
+                        std::strerror(e), hint);
+    return false;
+  }
+  return true;
+}
+
+bool NetlinkKernel::stop_sync_daemon(SyncRole role, std::string& error) {
+  codec::MsgPtr m = codec::encode_del_daemon(family_, role);
+  if (!m) {
+    error = "cannot encode a sync daemon stop";
+    return false;
+  }
+  int e = request(
+      m.get(), false, [](nlmsghdr*) { return true; }, error);
+  if (e) {
+    error = fmt::format("IPVS stop sync {}: {}{}", to_string(role), std::strerror(e),
+                        e == ESRCH ? " (not running)" : "");
+    return false;
+  }
+  return true;
 }
 
 bool NetlinkKernel::dump(Table& out, std::string& error) {
@@ -275,6 +381,7 @@ void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin
       int n = nl_recv(sock_, &peer, &rbuf, nullptr);
       if (n <= 0) {
         std::free(rbuf);
+        if (n < 0 && errno_of(n) == ENOBUFS) ++counters_.nobufs;
         // Lost ACKs (ENOBUFS) or no answer: the outcome of the rest is unknown.
         const std::string why = fmt::format("no answer from the kernel ({}); outcome unknown",
                                             n == 0 ? "no data" : nl_geterror(n));

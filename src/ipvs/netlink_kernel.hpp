@@ -20,11 +20,16 @@ class NetlinkKernel : public Kernel {
  public:
   ~NetlinkKernel() override;
   // nullptr + error when the family is missing or the socket cannot be set up.
-  static std::unique_ptr<NetlinkKernel> open(std::string& error);
+  static std::unique_ptr<NetlinkKernel> open(std::string& error, int rcvbuf = 0);
 
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
   std::vector<OpResult> apply(std::span<const Operation> ops) override;
+  std::optional<Timeouts> timeouts(std::string& error) override;
+  bool set_timeouts(const Timeouts& t, std::string& error) override;
+  std::optional<std::vector<SyncDaemon>> sync_daemons(std::string& error) override;
+  bool start_sync_daemon(const SyncDaemon& d, std::string& error) override;
+  bool stop_sync_daemon(SyncRole role, std::string& error) override;
 
   std::size_t max_batch() const { return max_batch_; }
 

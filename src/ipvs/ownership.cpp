@@ -1,15 +1,11 @@
 #include "ipvs/ownership.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "common/state_file.hpp"
 
 namespace l4lb::ipvs {
 
@@ -41,7 +37,7 @@ std::set<ServiceKey> owned_from_json(const std::string& text, std::string& error
   std::set<ServiceKey> out;
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("services") ||
-      !doc["services"].is_array()) {
+      !doc["services"].is_array() || !doc.contains("version") || doc["version"] != 1) {
     error = "not a valid ownership record (expected {\"version\":1,\"services\":[...]})";
     return {};
   }
@@ -83,17 +79,19 @@ std::set<ServiceKey> owned_from_json(const std::string& text, std::string& error
 }
 
 std::set<ServiceKey> load_owned(const std::string& path, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return {};
-    error = path + ": " + std::strerror(errno);
+  auto file = state_file::read(path);
+  if (!file.error.empty()) {
+    error = file.error;
     return {};
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  if (!file.text) return {};  // first start: nothing owned yet
   std::string e;
-  auto owned = owned_from_json(ss.str(), e);
-  if (!e.empty()) error = path + ": " + e;
+  auto owned = owned_from_json(*file.text, e);
+  if (!e.empty()) {
+    // Kept for inspection, and so that the next write does not erase the evidence.
+    error = path + ": " + e + "; moved to " + state_file::set_aside(path);
+    return {};
+  }
   return owned;
 }
 
@@ -101,39 +99,8 @@ bool save_owned(const std::string& path, const std::set<ServiceKey>& owned, std:
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp";
-  const std::string text = owned_to_json(owned);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    error = tmp + ": " + std::strerror(errno);
-    return false;
-  }
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error = tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  bool synced = ::fsync(fd) == 0;
-  int saved = errno;
-  if (::close(fd) != 0 && synced) {
-    synced = false;
-    saved = errno;
-  }
-  if (!synced) {
-    error = tmp + ": " + std::strerror(saved);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
+  if (auto e = state_file::write(path, owned_to_json(owned))) {
+    error = *e;
     return false;
   }
   return true;

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <limits>
+#include <utility>
 
 #include "common/log.hpp"
 #include "ipvs/ownership.hpp"
@@ -62,7 +63,13 @@ bool Programmer::resync(std::string& error) {
     synced_ = false;
     return false;
   }
-  model_ = std::move(t);
+  adopt(std::move(t));
+  return true;
+}
+
+Table Programmer::adopt(Table kernel) {
+  ++generation_;
+  Table old = std::exchange(model_, std::move(kernel));
   synced_ = true;
   // Adopt what is still there; forget owned services that disappeared meanwhile.
   std::size_t adopted = 0;
@@ -76,7 +83,7 @@ bool Programmer::resync(std::string& error) {
   }
   log::info("ipvs kernel holds {} services, {} destinations; {} owned by l4lbd",
             model_.services.size(), model_.destination_count(), adopted);
-  return true;
+  return old;
 }
 
 Table Programmer::current() {
@@ -100,6 +107,7 @@ std::optional<std::string> save_record(Lent& state, double& seconds) {
 
 Lent Programmer::lend() {
   lent_ = true;
+  ++generation_;
   Lent l{std::move(model_), std::move(owned_), std::move(saved_owned_), record_path_};
   model_ = Table{};
   owned_.clear();
@@ -112,6 +120,7 @@ void Programmer::give_back(Lent state) {
   owned_ = std::move(state.owned);
   saved_owned_ = std::move(state.saved_owned);
   lent_ = false;
+  ++generation_;
 }
 
 void Programmer::save_record(ApplyResult* result) {
@@ -130,6 +139,7 @@ void Programmer::save_record(ApplyResult* result) {
 
 void Programmer::run(std::span<const Operation> ops, ApplyResult& result) {
   if (ops.empty()) return;
+  ++generation_;
   const auto t0 = std::chrono::steady_clock::now();
   auto results = kernel_->apply(ops);
   result.kernel_seconds += since(t0);
@@ -152,7 +162,11 @@ void Programmer::run(std::span<const Operation> ops, ApplyResult& result) {
     if (r.error == EEXIST || r.error == ESRCH || r.error == EIO ||
         (r.error == ENOENT && !op.is_service_op()))
       drift = true;
-    if (op.kind == Operation::Kind::add_service) owned_.erase(op.service.key);
+    // A refused creation gives the claim up; one whose answer was lost (EIO: ENOBUFS, no
+    // answer) keeps it: the kernel may well hold the service now, and one l4lbd created but
+    // no longer claimed would count as someone else's for good. The resync that EIO forces
+    // drops the claim if the service is not there.
+    if (op.kind == Operation::Kind::add_service && r.error != EIO) owned_.erase(op.service.key);
   }
   if (drift) synced_ = false;
   result.model_seconds += since(t1);

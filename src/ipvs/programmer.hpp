@@ -72,11 +72,20 @@ class Programmer {
   Lent lend();
   void give_back(Lent state);
   bool lent() const { return lent_; }
-  bool synced() const { return synced_; }
   // A fresh dump with counters, for status and metrics (the model if the dump fails).
   Table current();
   // Re-reads the kernel into the model (after someone else changed the tables).
   bool resync(std::string& error);
+  // Takes a dump made elsewhere (ipvs::TableReader, off the loop) as the model: the checked
+  // resync after drift or a failed operation. Only valid if generation() has not moved since
+  // the dump was asked for (otherwise operations applied meanwhile are missing from it).
+  // Returns the previous model, for the caller to free off the loop.
+  Table adopt(Table kernel);
+  // Moves with every batch of operations sent, every re-read of the kernel, and every lend
+  // and give-back (a dump begun before or during a plan cannot be compared with its model).
+  std::uint64_t generation() const { return generation_; }
+  // False when the model is known to be stale (a failed operation, a failed dump).
+  bool synced() const { return synced_; }
 
   const std::set<ServiceKey>& owned() const { return owned_; }
   // What l4lbd believes is in the kernel (no traffic counters): the model apply() works from.
@@ -95,6 +104,7 @@ class Programmer {
   Table model_;
   bool synced_ = false;
   bool lent_ = false;
+  std::uint64_t generation_ = 0;
 };
 
 // Records the services `ops` are about to create (reconcile()'s leading add-services) as

@@ -36,22 +36,41 @@ struct SlicedProgrammer::Planned {
   std::size_t adopted = 0;
 };
 
-SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, Done done,
-                                   Options options)
-    : io_(io), programmer_(programmer), done_(std::move(done)), options_(options), worker_(io) {}
+SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer,
+                                   CheckPortFn check_port, Done done, Options options)
+    : io_(io),
+      programmer_(programmer),
+      done_(std::move(done)),
+      options_(options),
+      states_(std::move(check_port)),
+      worker_(io) {}
 
 SlicedProgrammer::~SlicedProgrammer() { *alive_ = false; }
 
 void SlicedProgrammer::note(StateChange change) { changes_.push_back(std::move(change)); }
 
 void SlicedProgrammer::request(Services services, DrainedFn drained) {
-  Request req{std::move(services), std::move(drained)};
-  if (phase_ != Phase::idle) {
-    if (pending_) ++stats_.coalesced;
-    pending_ = std::move(req);
-    return;
-  }
-  start(std::move(req));
+  // The latest request stands for every earlier one that has not started: it carries the
+  // newest services and drains, and the plan reads every health change noted until it starts.
+  if (pending_) ++stats_.coalesced;
+  pending_ = Request{std::move(services), std::move(drained)};
+  maybe_start();
+}
+
+void SlicedProgrammer::hold() { held_ = true; }
+
+void SlicedProgrammer::release() {
+  held_ = false;
+  maybe_start();
+}
+
+void SlicedProgrammer::maybe_start() {
+  if (phase_ != Phase::idle || held_ || !pending_) return;
+  // A stale model waits for the re-read (which request()s again), unless we re-read here.
+  if (!programmer_.synced() && !options_.resync_on_loop) return;
+  Request next = std::move(*pending_);
+  pending_.reset();
+  start(std::move(next));
 }
 
 void SlicedProgrammer::start(Request req) {
@@ -84,11 +103,11 @@ void SlicedProgrammer::start(Request req) {
     if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
     Plan plan;
     {
-      const Table desired =
-          desired_table(services, [&](const std::string& s, const net::Address& a) {
+      const Table desired = desired_table(
+          services, [&](const config::Service& s, std::uint16_t port, const config::Backend& b) {
             BackendState st;
-            st.health = states_.health(s, a);
-            st.drained = req.drained && req.drained(s, a);
+            st.health = states_.health(s, port, b);
+            st.drained = req.drained && req.drained(s.name, b.address);
             return st;
           });
       plan = reconcile(desired, p->lent.model, p->lent.owned);
@@ -186,12 +205,8 @@ void SlicedProgrammer::complete() {
         plan_max_slice_cpu_ * 1000);
   ApplyResult result = std::move(result_);
   result_ = ApplyResult{};
-  if (done_) done_(result);
-  if (pending_ && phase_ == Phase::idle) {
-    Request next = std::move(*pending_);
-    pending_.reset();
-    start(std::move(next));
-  }
+  if (done_) done_(result);  // may hold() (a drift check waiting for this plan to end)
+  maybe_start();
 }
 
 void SlicedProgrammer::finish() {

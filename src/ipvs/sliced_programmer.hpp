@@ -7,8 +7,13 @@
 //      checks run in between;
 //   4. the ownership record is rewritten on the worker after the last slice.
 // Requests made while a plan is in flight are coalesced into one plan that starts when this
-// one is done (it sees every health change noted meanwhile). A health transition is one
-// operation, as with Programmer::apply.
+// one is done (it sees every health change noted meanwhile): however fast checks flap, at
+// most one plan runs at a time and the loop's share per request is O(1). A health
+// transition is one operation, as with Programmer::apply.
+//
+// The drift repair (daemon::IpvsRepair) compares a dump with the Programmer's model and may
+// replace that model: it hold()s the programmer for the time of its check, so no plan lends
+// the model away or sends operations meanwhile, and release()s it after.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -32,6 +37,10 @@ class SlicedProgrammer {
   struct Options {
     std::size_t batch_ops = 32;            // operations per kernel batch
     std::chrono::microseconds slice{500};  // loop time a slice may take
+    // When the model is stale (a failed operation): re-read the kernel on the loop before
+    // the next plan (true), or wait until someone else re-reads it off the loop and adopts
+    // the dump (false: the daemon's IpvsRepair does, with backoff) and request()s again.
+    bool resync_on_loop = true;
   };
   // Whether the operator drained `backend` in `service`; called on the worker thread, so it
   // must own what it reads (a copy of the drains).
@@ -49,9 +58,11 @@ class SlicedProgrammer {
   };
 
   // `programmer` must outlive this object and is used only through it from now on.
-  SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, Done done, Options options);
-  SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, Done done)
-      : SlicedProgrammer(io, programmer, std::move(done), Options{}) {}
+  SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port,
+                   Done done, Options options);
+  SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port,
+                   Done done)
+      : SlicedProgrammer(io, programmer, std::move(check_port), std::move(done), Options{}) {}
   ~SlicedProgrammer();
 
   // Something the next plan must know, in the order it happened (loop thread).
@@ -61,8 +72,14 @@ class SlicedProgrammer {
   void request(Services services, DrainedFn drained);
   // Shutdown: finishes the plan in flight here and now (blocking), drops queued requests.
   void finish();
+  // While held, no plan starts (requests wait, coalesced); the plan in flight, if any, goes
+  // on. release() starts the waiting request.
+  void hold();
+  void release();
 
+  // No plan in flight (a request may be waiting: held, or for a stale model's re-read).
   bool idle() const { return phase_ == Phase::idle; }
+  bool waiting() const { return pending_.has_value(); }
   const Stats& stats() const { return stats_; }
 
  private:
@@ -72,6 +89,7 @@ class SlicedProgrammer {
     DrainedFn drained;
   };
   struct Planned;
+  void maybe_start();
   void start(Request req);
   void planned(Planned& p);
   void schedule_slice();
@@ -87,7 +105,8 @@ class SlicedProgrammer {
   std::vector<StateChange> changes_;  // since the last plan started
   std::optional<Request> pending_;    // the request to run after the one in flight
   bool adopt_ = true;                 // the first plan adopts live destinations
-  ApplyResult result_;                // of the plan in flight
+  bool held_ = false;
+  ApplyResult result_;  // of the plan in flight
   std::optional<Slicer> slicer_;
   std::uint64_t epoch_ = 0;  // voids a posted slice that finish() already did
   Stats stats_;
@@ -95,7 +114,7 @@ class SlicedProgrammer {
   std::uint64_t plan_slices_ = 0;
   double plan_max_slice_ = 0, plan_max_slice_cpu_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  BackendStates states_;  // the worker thread's, touched only by jobs
+  BackendStates states_;  // the worker thread's, touched only by jobs (after construction)
   PlanWorker worker_;     // last: stops (joins) first
 };
 

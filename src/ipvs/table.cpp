@@ -59,6 +59,7 @@ std::string ServiceSettings::settings_string() const {
   if (persistent) s += fmt::format(" persistent {} netmask {}", timeout, netmask);
   if (sh_fallback) s += " sh-fallback";
   if (sh_port) s += " sh-port";
+  if (one_packet) s += " ops";  // ipvsadm's name for the flag
   return s;
 }
 

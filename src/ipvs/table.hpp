@@ -78,15 +78,17 @@ struct ServiceSettings {
   std::string scheduler = "wlc";
   bool sh_fallback = false;
   bool sh_port = false;
+  bool one_packet = false;  // IP_VS_SVC_F_ONEPACKET: no connection entry per UDP datagram
   bool persistent = false;
   std::uint32_t timeout = 0;  // persistence, seconds
   std::uint8_t netmask = 32;  // persistence granularity, prefix length (32 / 128 = per client)
 
   bool same_settings(const ServiceSettings& o) const {
     return scheduler == o.scheduler && sh_fallback == o.sh_fallback && sh_port == o.sh_port &&
-           persistent == o.persistent && timeout == o.timeout && netmask == o.netmask;
+           one_packet == o.one_packet && persistent == o.persistent && timeout == o.timeout &&
+           netmask == o.netmask;
   }
-  std::string settings_string() const;  // "rr persistent 300 netmask 24 sh-port"
+  std::string settings_string() const;  // "rr persistent 300 netmask 24 sh-port ops"
 };
 
 struct Service : ServiceSettings {

@@ -33,10 +33,14 @@ class TableReader {
   TableReader(const TableReader&) = delete;
   TableReader& operator=(const TableReader&) = delete;
 
-  // Starts a dump (or joins the one running); `done` runs on the io_context.
-  void read(Done done);
+  // Starts a dump (or joins the one running); `done` runs on the io_context. True if this
+  // call started a dump: one joined may have begun before the caller's last change.
+  bool read(Done done);
 
   std::uint64_t dumps() const;  // dumps performed so far
+  // Frees a table on the worker thread: 10,000 services are milliseconds of free() that the
+  // loop should not spend.
+  void dispose(Table table);
 
  private:
   void run();
@@ -48,6 +52,7 @@ class TableReader {
   std::condition_variable wake_;
   bool requested_ = false;
   bool stopping_ = false;
+  std::vector<Table> garbage_;  // guarded by mutex_: tables to free on the worker
   std::uint64_t dumps_ = 0;
   std::vector<Done> waiting_;  // loop thread only: callbacks of the dump requested or running
   // Loop thread only: while a dump runs, the io_context has work outstanding (its completion).

@@ -1,13 +1,17 @@
 #include "vrrp/netlink.hpp"
 
+#include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <netlink/cache.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -43,7 +47,7 @@ rtnl_addr* make_addr(int ifindex, const net::Prefix& p) {
 
 }  // namespace
 
-Netlink::Netlink(boost::asio::io_context& io) : events_(io) {
+Netlink::Netlink(boost::asio::io_context& io, int event_buffer) : events_(io), retry_(io) {
   req_ = nl_socket_alloc();
   if (!req_ || nl_connect(req_, NETLINK_ROUTE) < 0)
     throw std::runtime_error("rtnetlink: cannot open a request socket");
@@ -52,8 +56,12 @@ Netlink::Netlink(boost::asio::io_context& io) : events_(io) {
   err = nl_cache_mngr_add(mngr_, "route/link", nullptr, nullptr, &links_);
   if (err >= 0) err = nl_cache_mngr_add(mngr_, "route/addr", nullptr, nullptr, &addrs_);
   if (err < 0) throw std::runtime_error(std::string("rtnetlink: ") + nl_geterror(err));
+  // Past the default rmem_max when we may (root: SO_RCVBUFFORCE), else as far as it allows.
+  const int mngr_fd = nl_cache_mngr_get_fd(mngr_);
+  if (::setsockopt(mngr_fd, SOL_SOCKET, SO_RCVBUFFORCE, &event_buffer, sizeof event_buffer) != 0)
+    ::setsockopt(mngr_fd, SOL_SOCKET, SO_RCVBUF, &event_buffer, sizeof event_buffer);
   // The manager owns its fd; hand Asio a duplicate so that both can close their own.
-  int fd = ::dup(nl_cache_mngr_get_fd(mngr_));
+  int fd = ::fcntl(mngr_fd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("rtnetlink: dup failed");
   events_.assign(fd);
   wait();
@@ -73,18 +81,55 @@ void Netlink::wait() {
                        int n = nl_cache_mngr_data_ready(mngr_);
                        if (n < 0) {
                          // Typically ENOBUFS: events were lost, so re-read everything.
+                         ++stats_.overflows;
                          log::warning("rtnetlink: event stream error ({}), resynchronising",
                                       nl_geterror(n));
-                         resync();
+                         const bool drained = drain_events();
+                         if (!resync() || !drained) retry_resync();
                        }
                        if (on_change_) on_change_();
                        wait();
                      });
 }
 
-void Netlink::resync() {
-  if (links_) nl_cache_refill(req_, links_);
-  if (addrs_) nl_cache_refill(req_, addrs_);
+bool Netlink::drain_events() {
+  // The kernel reports an overflow once, then drops further events silently for as long as
+  // the socket stays congested, i.e. until its queue has been emptied. Events queued before
+  // the re-read are stale anyway, so empty the queue first: from then on a lost event is
+  // reported again, and nothing can go missing between the re-read and the next error.
+  const int fd = nl_cache_mngr_get_fd(mngr_);
+  std::array<char, 16384> buf;
+  for (int i = 0; i < kMaxDrainReads; ++i) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n >= 0) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    if (errno != EINTR && errno != ENOBUFS) return false;
+  }
+  return false;  // still full after that many reads: re-read once more later
+}
+
+bool Netlink::resync() {
+  int err = links_ ? nl_cache_refill(req_, links_) : 0;
+  if (err >= 0 && addrs_) err = nl_cache_refill(req_, addrs_);
+  if (err < 0) {
+    ++stats_.resync_errors;
+    log::err("rtnetlink: re-reading links and addresses failed ({}); retrying", nl_geterror(err));
+    return false;
+  }
+  ++stats_.resyncs;
+  return true;
+}
+
+void Netlink::retry_resync() {
+  // Until a re-read succeeds the view may be stale: keep trying, and tell the routers
+  // each time it succeeds so that they decide again on the truth.
+  retry_.expires_after(std::chrono::milliseconds(200));
+  retry_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    const bool drained = drain_events();
+    if (!resync() || !drained) return retry_resync();
+    if (on_change_) on_change_();
+  });
 }
 
 std::optional<LinkInfo> Netlink::link(const std::string& name) const {

@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -44,26 +45,51 @@ class AddressTable {
   virtual Result remove(int ifindex, const net::Prefix& p, std::string& error) = 0;
 };
 
-class Netlink : public AddressTable {
+// Links by name, as the kernel reports them now; faked in unit tests (vrrp::decide_links).
+class LinkView {
  public:
+  virtual ~LinkView() = default;
+  virtual std::optional<LinkInfo> link(const std::string& name) const = 0;
+};
+
+class Netlink : public AddressTable, public LinkView {
+ public:
+  // The event socket's receive buffer. A burst of link/address events larger than the buffer
+  // is lost (ENOBUFS) and answered with a full re-read; a large buffer makes that rare.
+  static constexpr int kDefaultEventBuffer = 4 * 1024 * 1024;
+
   // Throws std::runtime_error when netlink is unusable (no point running VRRP then).
-  explicit Netlink(boost::asio::io_context& io);
+  explicit Netlink(boost::asio::io_context& io, int event_buffer = kDefaultEventBuffer);
   ~Netlink() override;
   Netlink(const Netlink&) = delete;
   Netlink& operator=(const Netlink&) = delete;
 
-  std::optional<LinkInfo> link(const std::string& name) const;
+  std::optional<LinkInfo> link(const std::string& name) const override;
   // Called (on the io_context) after a batch of link/address events was applied.
   void on_change(std::function<void()> cb) { on_change_ = std::move(cb); }
+
+  struct Stats {
+    std::uint64_t overflows = 0;      // event stream errors (ENOBUFS: events were lost)
+    std::uint64_t resyncs = 0;        // full re-reads of links and addresses that succeeded
+    std::uint64_t resync_errors = 0;  // re-reads that failed (retried)
+  };
+  Stats stats() const { return stats_; }
 
   Result add(int ifindex, const net::Prefix& p, std::string& error) override;
   Result remove(int ifindex, const net::Prefix& p, std::string& error) override;
 
  private:
+  // Bounds the work of one drain (each read returns up to 16 KiB of events).
+  static constexpr int kMaxDrainReads = 4096;
+
   void wait();
-  void resync();
+  bool drain_events();
+  bool resync();
+  void retry_resync();
 
   boost::asio::posix::stream_descriptor events_;
+  boost::asio::steady_timer retry_;
+  Stats stats_;
   nl_cache_mngr* mngr_ = nullptr;
   nl_cache* links_ = nullptr;
   nl_cache* addrs_ = nullptr;

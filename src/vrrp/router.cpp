@@ -1,8 +1,10 @@
 #include "vrrp/router.hpp"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
+#include "vrrp/link_policy.hpp"
 
 namespace l4lb::vrrp {
 
@@ -12,7 +14,8 @@ Router::Router(RouterEnv& env, const config::VrrpInstance& cfg, net::Family fami
       family_(family),
       machine_(MachineParams{}),
       timer_(env.io),
-      garp_timer_(env.io) {
+      garp_timer_(env.io),
+      retry_timer_(env.io) {
   machine_ = Machine(params());
 }
 
@@ -95,64 +98,65 @@ void Router::adopt_recorded(const LinkInfo& link) {
 void Router::links_changed() {
   if (stopped_) return;
   auto now = Clock::now();
-  std::string reason;
   auto link = env_.netlink.link(cfg_.interface);
-  if (!link) {
-    reason = "interface " + cfg_.interface + " missing";
-    socket_.reset();  // reopened (on the new ifindex) when the interface comes back
-  } else {
+  if (link) {
     mac_ = link->mac;
     ensure_socket(*link);
     adopt_recorded(*link);
-    if (!link->up) reason = "interface " + cfg_.interface + " down";
-    if (!socket_ && reason.empty()) reason = "no socket";
-    // Primary address: the advert source and the tie-breaker.
-    std::optional<net::Address> primary;
-    if (cfg_.unicast && cfg_.unicast->source.family() == family_) {
-      primary = cfg_.unicast->source;
-    } else {
-      auto vips = family_vips();
-      for (const auto& a : link->addresses) {
-        if (a.prefix.address.family() != family_ || a.secondary || a.tentative) continue;
-        bool is_vip = std::any_of(vips.begin(), vips.end(),
-                                  [&](const auto& v) { return v.address == a.prefix.address; });
-        if (is_vip) continue;
-        // IPv6 adverts come from the link-local address (RFC 5798 §5.1.2.1).
-        if (family_ == net::Family::v6 && !a.prefix.address.is_link_local()) continue;
-        primary = a.prefix.address;
-        break;
-      }
-    }
-    if (!primary && reason.empty())
-      reason =
-          std::string(family_ == net::Family::v4 ? "no IPv4 address" : "no link-local address") +
-          " on " + cfg_.interface;
-    if (primary && (!have_primary_ || *primary != primary_)) {
-      primary_ = *primary;
-      have_primary_ = true;
-      execute(machine_.update(params(), now));
-    }
+  } else {
+    socket_.reset();  // reopened (on the new ifindex) when the interface comes back
   }
-  int weight = 0;
-  for (const auto& t : cfg_.track_interfaces) {
-    auto tl = env_.netlink.link(t.name);
-    if (tl && tl->up) continue;
-    if (t.weight)
-      weight += *t.weight;
-    else if (reason.empty())
-      reason = "tracked interface " + t.name + (tl ? " down" : " missing");
+  LinkFacts facts{socket_ != nullptr, vip_error_, machine_.state() == State::master, confirmed_};
+  const LinkDecision d = decide_links(cfg_, family_, env_.netlink, facts);
+  for (const auto& v : d.vips_seen)
+    if (owned_.count(v)) confirmed_.insert(v);
+  if (d.primary && (!have_primary_ || *d.primary != primary_)) {
+    primary_ = *d.primary;
+    have_primary_ = true;
+    execute(machine_.update(params(), now));
   }
-  if (weight != track_weight_) {
-    track_weight_ = weight;
+  if (d.track_weight != track_weight_) {
+    track_weight_ = d.track_weight;
     execute(machine_.set_priority(effective_priority(), now));
   }
-  if (reason != fault_reason_) {
-    if (!reason.empty())
+  if (d.fault_reason != fault_reason_) {
+    if (!d.fault_reason.empty())
       log::warning("vrrp instance={} family={} fault: {}", cfg_.name, net::family_name(family_),
-                   reason);
-    fault_reason_ = reason;
+                   d.fault_reason);
+    fault_reason_ = d.fault_reason;
   }
-  execute(machine_.set_fault(!reason.empty(), now));
+  execute(machine_.set_fault(!d.fault_reason.empty(), now));
+  if (!d.vips_removed.empty() && machine_.state() == State::master) restore_vips(d.vips_removed);
+}
+
+void Router::restore_vips(const std::vector<net::Prefix>& removed) {
+  // Someone deleted a VIP we hold as Master (`ip addr del`): the kernel is the truth and it
+  // is wrong, so put the address back and announce it again.
+  for (const auto& v : removed) {
+    log::warning("vrrp instance={} vip={} removed from {} from outside: restoring", cfg_.name,
+                 v.to_string(), cfg_.interface);
+    owned_.erase(v);
+    confirmed_.erase(v);
+    env_.record.remove(cfg_.interface, v);
+    ++vip_repairs_;
+  }
+  add_vips();
+  if (vip_error_.empty()) {
+    garp_left_ = std::max(cfg_.garp.repeat, 1);
+    announce_round();
+  } else {
+    links_changed();  // the add failed: Fault, not a Master without its address
+  }
+}
+
+void Router::retry_after_vip_error() {
+  // A failed VIP add put us in Fault; try again later (the address may be addable now).
+  retry_timer_.expires_after(std::chrono::seconds(1));
+  retry_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || stopped_) return;
+    vip_error_.clear();
+    links_changed();
+  });
 }
 
 void Router::set_service_weight(int weight) {
@@ -187,6 +191,7 @@ void Router::shutdown() {
   stopped_ = true;
   timer_.cancel();
   garp_timer_.cancel();
+  retry_timer_.cancel();
   socket_.reset();
 }
 
@@ -194,13 +199,21 @@ void Router::execute(const Actions& a) {
   if (a.send_priority_zero) send_advert(0);
   if (a.remove_vips) remove_vips();
   if (a.add_vips) add_vips();
-  if (a.send_advert) send_advert(machine_.params().priority);
-  if (a.announce) {
+  // A Master that could not add its VIPs must not advertise them: it goes to Fault, decided
+  // on the loop's next turn (this call is still carrying out the machine's actions).
+  const bool vips_missing = !vip_error_.empty() && machine_.state() == State::master;
+  if (vips_missing)
+    boost::asio::post(env_.io, [this, alive = alive_] {
+      if (*alive && !stopped_) links_changed();
+    });
+  if (a.send_advert && !vips_missing) send_advert(machine_.params().priority);
+  if (a.announce && !vips_missing) {
     garp_left_ = std::max(cfg_.garp.repeat, 1);
     announce_round();
   }
   if (a.transition) {
     since_ = std::chrono::system_clock::now();
+    if (a.transition->second != State::master) last_advert_.reset();
     log::notice("vrrp instance={} family={} state={} from={} priority={}{}", cfg_.name,
                 net::family_name(family_), to_string(a.transition->second),
                 to_string(a.transition->first), machine_.params().priority,
@@ -238,6 +251,11 @@ void Router::send_advert(int priority) {
   for (const auto& v : family_vips()) ad.addresses.push_back(v.address);
   std::vector<net::Address> dests =
       cfg_.unicast ? family_peers() : std::vector<net::Address>{multicast_group(family_)};
+  // The interval actually achieved between two adverts of one mastership: what a backup
+  // sees, and what anything holding the loop stretches.
+  const TimePoint now = Clock::now();
+  if (priority > 0 && last_advert_) advert_intervals_.record(now - *last_advert_);
+  last_advert_ = priority > 0 ? std::optional<TimePoint>(now) : std::nullopt;
   for (const auto& d : dests) {
     std::string error;
     if (socket_->send(primary_, d, encode(ad, primary_, d), error)) {
@@ -270,6 +288,11 @@ void Router::add_vips() {
       default:
         log::err("vrrp instance={} cannot add vip={} on {}: {}", cfg_.name, v.to_string(),
                  cfg_.interface, error);
+        ++vip_add_errors_;
+        if (vip_error_.empty()) {
+          vip_error_ = "cannot add vip " + v.to_string() + ": " + error;
+          retry_after_vip_error();
+        }
     }
   }
 }
@@ -284,6 +307,7 @@ void Router::remove_vips() {
     env_.record.remove(cfg_.interface, v);
   }
   owned_.clear();
+  confirmed_.clear();
 }
 
 void Router::announce_round() {
@@ -347,10 +371,13 @@ InstanceStatus Router::status() const {
   s.transitions = machine_.transitions();
   s.adverts_sent = adverts_sent_;
   s.adverts_received = adverts_received_;
+  s.advert_send_intervals = advert_intervals_;
   for (std::size_t i = 0; i < kDropReasons; ++i)
     s.drops.emplace_back(std::string(reason_name(static_cast<Drop>(i))), drops_[i]);
   s.drops.emplace_back("send_error", send_errors_);
   s.fault_reason = fault_reason_;
+  s.vip_repairs = vip_repairs_;
+  s.vip_add_errors = vip_add_errors_;
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -60,6 +61,8 @@ class Router {
   std::vector<net::Prefix> family_vips() const;
   std::vector<net::Address> family_peers() const;
   void ensure_socket(const LinkInfo& link);
+  void restore_vips(const std::vector<net::Prefix>& removed);
+  void retry_after_vip_error();
   void adopt_recorded(const LinkInfo& link);
 
   RouterEnv& env_;
@@ -78,10 +81,16 @@ class Router {
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer garp_timer_;
   int garp_left_ = 0;
-  std::set<net::Prefix> owned_;  // VIPs we added (and so may remove)
+  std::set<net::Prefix> owned_;      // VIPs we added (and so may remove)
+  std::set<net::Prefix> confirmed_;  // owned VIPs seen on the interface since (drift check)
+  std::string vip_error_;            // a VIP add failed: Fault until the retry
+  boost::asio::steady_timer retry_timer_;
+  std::uint64_t vip_repairs_ = 0, vip_add_errors_ = 0;
   bool adoption_checked_ = false;
   std::chrono::system_clock::time_point since_ = std::chrono::system_clock::now();
   std::uint64_t adverts_sent_ = 0, adverts_received_ = 0, send_errors_ = 0;
+  std::optional<TimePoint> last_advert_;  // while master: when the last advert went out
+  DelayHistogram advert_intervals_;
   std::array<std::uint64_t, kDropReasons> drops_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -69,12 +69,13 @@ struct Runtime::Impl {
   std::unique_ptr<RouterEnv> env;
   std::map<std::string, Instance> instances;
   std::set<std::string> below_quorum;
+  int event_buffer = Netlink::kDefaultEventBuffer;
 
   Impl(boost::asio::io_context& io_, Hooks h) : io(io_), hooks(std::move(h)) {}
 
   void ensure_netlink() {
     if (netlink) return;
-    netlink = std::make_unique<Netlink>(io);
+    netlink = std::make_unique<Netlink>(io, event_buffer);
     netlink->on_change([this] {
       for (auto& [name, inst] : instances)
         for (auto& r : inst.routers) r->links_changed();
@@ -110,6 +111,14 @@ Runtime::~Runtime() {
 
 void Runtime::set_state_dir(const std::string& dir) {
   impl_->record.open(dir.empty() ? std::string() : dir + "/vrrp-vips");
+}
+
+void Runtime::set_netlink_event_buffer(int bytes) { impl_->event_buffer = bytes; }
+
+Runtime::NetlinkStats Runtime::netlink_stats() const {
+  if (!impl_->netlink) return {};
+  const auto s = impl_->netlink->stats();
+  return {s.overflows, s.resyncs, s.resync_errors};
 }
 
 void Runtime::apply(const std::vector<config::VrrpInstance>& wanted) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/address.hpp"
+#include "common/histogram.hpp"
 #include "common/time.hpp"
 #include "config/config.hpp"
 #include "vrrp/machine.hpp"
@@ -31,8 +32,11 @@ struct InstanceStatus {
   std::vector<net::Prefix> vips;
   Duration advert_interval{0}, master_adver_interval{0};
   std::uint64_t transitions = 0, adverts_sent = 0, adverts_received = 0;
+  DelayHistogram advert_send_intervals;  // between consecutive adverts while master
   std::vector<std::pair<std::string, std::uint64_t>> drops;  // per reason
   std::string fault_reason;                                  // why in Fault ("" otherwise)
+  std::uint64_t vip_repairs = 0;     // VIPs removed from outside while Master, and restored
+  std::uint64_t vip_add_errors = 0;  // VIP adds the kernel refused (each means Fault)
 };
 
 struct Hooks {
@@ -50,6 +54,14 @@ class Runtime {
   // Where to record the VIPs we add (state_dir), so that a restart after a crash recognises
   // them. Call before the first apply(); without it ownership lasts one process lifetime.
   void set_state_dir(const std::string& dir);
+  // The rtnetlink event socket's receive buffer (bytes); call before the first apply().
+  void set_netlink_event_buffer(int bytes);
+  // Event overflows and re-reads of the kernel's links and addresses (zero before the first
+  // instance starts).
+  struct NetlinkStats {
+    std::uint64_t overflows = 0, resyncs = 0, resync_errors = 0;
+  };
+  NetlinkStats netlink_stats() const;
   // Make the running instances match `instances` (matched by name). New ones start; removed
   // ones stop as on shutdown; in-place changes (priority, advert_interval, preempt,
   // preempt_delay, vips, garp, track, notify, unicast peers) keep state and timers;

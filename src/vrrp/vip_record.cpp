@@ -1,31 +1,41 @@
 #include "vrrp/vip_record.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "common/log.hpp"
+#include "common/state_file.hpp"
 
 namespace l4lb::vrrp {
 
 void VipRecord::open(const std::string& path) {
   path_ = path;
   entries_.clear();
-  std::ifstream in(path_);
+  auto file = state_file::read(path_);
+  if (!file.error.empty()) {
+    // Without the record a VIP left by a crash looks foreign: it is used but never removed.
+    log::warning("VIP record unreadable ({}); VIPs already on the interfaces count as foreign",
+                 file.error);
+    return;
+  }
+  if (!file.text) return;
+  std::istringstream in(*file.text);
   std::string line;
-  int n = 0;
+  int n = 0, bad = 0;
   while (std::getline(in, line)) {
     ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::istringstream words(line);
-    std::string ifname, prefix;
-    if (!(words >> ifname >> prefix)) continue;
-    auto p = net::Prefix::parse(prefix);
-    if (!p) {
+    std::string ifname, prefix, extra;
+    auto p = (words >> ifname >> prefix) ? net::Prefix::parse(prefix) : std::nullopt;
+    if (!p || (words >> extra)) {
+      ++bad;
       log::warning("{}:{}: ignoring unreadable VIP record line", path_, n);
       continue;
     }
     entries_.emplace(ifname, *p);
   }
+  if (bad > 0 && entries_.empty())
+    log::warning("{}: moved to {}", path_, state_file::set_aside(path_));
 }
 
 bool VipRecord::contains(const std::string& ifname, const net::Prefix& p) const {
@@ -42,18 +52,10 @@ void VipRecord::remove(const std::string& ifname, const net::Prefix& p) {
 
 void VipRecord::save() const {
   if (path_.empty()) return;
-  // A few lines on the state dir (tmpfs under /run): written whole, then renamed into place.
-  std::string tmp = path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [ifname, p] : entries_) out << ifname << ' ' << p.to_string() << '\n';
-    if (!out) {
-      log::warning("cannot write {}: VIP ownership not recorded", tmp);
-      return;
-    }
-  }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-    log::warning("cannot rename {}: VIP ownership not recorded", tmp);
+  std::string text;
+  for (const auto& [ifname, p] : entries_) text += ifname + ' ' + p.to_string() + '\n';
+  if (auto error = state_file::write(path_, text))
+    log::warning("VIP ownership not recorded: {}", *error);
 }
 
 }  // namespace l4lb::vrrp

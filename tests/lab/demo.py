@@ -29,10 +29,10 @@ def indent(text, prefix="    "):
     return "\n".join(prefix + line for line in text.rstrip("\n").splitlines())
 
 
-def show_check(sc, label):
+def show_check(sc, label, ports=()):
     say(label)
     for fam, addr in (("IPv4", e2e.VIP4), ("IPv6", e2e.VIP6)):
-        lines, results = sc.check(addr, 3)
+        lines, results = sc.check(addr, 3, ports)
         say(f"    from the client to {addr} ({fam}):")
         for line, (_, r) in zip(lines, results.items()):
             say(f"      {line:<26} answered by {' '.join(r['backends']) or '-'}")
@@ -70,21 +70,44 @@ def guest_main():
         sc.start_pair()
         say(f"1. Both balancers run l4lbd (all up {time.monotonic() - t0:.0f}s after boot). They "
             "elected lb-a as VRRP master: it holds the\n   virtual IPs, lb-b stands by. "
-            "Both programmed the same 16 IPVS services and health-check\n   every backend "
+            "Both programmed the same 18 IPVS services and health-check\n   every backend "
             "(TCP connect for TCP, a UDP request/reply for Kerberos over UDP).\n")
         for node in e2e.LB_NODES:
             say(f"   $ l4lbctl status        # on {node}")
             text = sc.ctl(node, "status").stdout
             if node == "lb-a":
                 say(indent(status_excerpt(text, (f"{e2e.VIP4}:389/tcp", f"{e2e.VIP4}:88/udp"))))
-                say("    (... 14 more services: 80, 443, 636, 88/tcp, 464/tcp, 464/udp, and "
-                    "all eight over IPv6)\n")
+                say("    (... 16 more services: 80, 443, 636, 88/tcp, 464/tcp, 464/udp, and "
+                    "all eight over IPv6;\n     SNAT 8080 over IPv4 and IPv6)\n")
             else:
-                say(indent(status_excerpt(text)) + "\n    (... the same 16 services)\n")
+                say(indent(status_excerpt(text)) + "\n    (... the same 18 services)\n")
 
         show_check(sc, "2. The client checks every port through the virtual IPs, three fresh "
                        "connections each\n   (rr rotates, sh keeps a client on one backend, lc "
                        "picks the least loaded):")
+
+        name, port = e2e.PORT_FAIL
+        say(f"\n   One port fails: {name} closes its {port} listener only. The per-port health "
+            f"checks take {name}\n   out of the {port} services and nowhere else:")
+        seconds, tables = sc.fail_port(name, port)
+        say(f"   $ ipvsadm -Ln           # on lb-a, {seconds:.1f}s later, ports 389 and {port}")
+        table = tables["lb-a"].splitlines()
+        say(indent("\n".join(_ipvs_block(table, f"{e2e.VIP4}:389") +
+                             _ipvs_block(table, f"{e2e.VIP4}:{port}")[2:])))
+        seconds, _ = sc.fail_port(name, port, fail=False)
+        say(f"   Reopened: {name} is back in the {port} services {seconds:.1f}s later.")
+
+        show_check(sc, f"\n   SNAT: {e2e.SNAT_SERVICE} (TCP {e2e.SNAT_PORT}, `snat: true`) "
+                       f"goes to {e2e.SNAT_BACKEND[0]}, which has no route back\n   to the "
+                       "client; l4lbd's nftables rule masquerades the client's address:",
+                   [f"{e2e.SNAT_PORT}/tcp"])
+
+        sc.wait_sync("lb-a", ["master", "backup"])
+        sc.wait_sync("lb-b", ["backup"])
+        sessions, opened = sc.start_sessions(e2e.VIP4, 80, 12)
+        say(f"\n   {opened['opened']} long-lived connections to {e2e.VIP4}:80 are open through "
+            "lb-a; the kernel's IPVS sync\n   daemon (ipvs.sync_daemon) tells lb-b about them.")
+        time.sleep(3.0)
 
         say("\n3. Crash: kill -9 the l4lbd of the master, lb-a. lb-b stops hearing its "
             f"advertisements (one every {e2e.ADVERT_MS} ms;\n   it waits three of them plus a "
@@ -93,12 +116,15 @@ def guest_main():
         f = sc.failover("lb-a", "lb-b")
         say(f"   Failover took {f['answered_after_s']:.2f}s from the SIGKILL to the first "
             f"answer through lb-b\n   (lb-b reported MASTER after {f['master_after_s']:.2f}s).")
+        a = sc.check_sessions(sessions)
+        say(f"   Long-lived connections: {a['survived']} of {a['total']} still exchange data "
+            f"through lb-b ({a['same_backend']} with the same backend).")
         show_check(sc, "   The same check, now through lb-b:")
 
         say("\n4. Backend ipa2 stops its services. Its health checks fail and l4lbd takes it "
             "out of every service:")
         seconds, _ = sc.stop_backend_and_wait("ipa2", "lb-b")
-        say(f"   ipa2 was out of all 16 services {seconds:.1f}s later.")
+        say(f"   ipa2 was out of all its 16 services {seconds:.1f}s later.")
         text = sc.ctl("lb-b", "status").stdout
         say("   $ l4lbctl status        # on lb-b, the LDAP service")
         say(indent(status_excerpt(text, (f"{e2e.VIP4}:389/tcp",))))
@@ -157,7 +183,8 @@ def main():
     start = time.monotonic()
     with lab.Lab("demo") as vm:
         holder = {}
-        t = threading.Thread(target=lambda: holder.update(r=vm.run(GUEST, timeout=400)))
+        t = threading.Thread(target=lambda: holder.update(r=vm.run(
+            GUEST, timeout=540, modules=e2e.NFT_MODULES)))
         t.start()
         pos = 0
         while t.is_alive():

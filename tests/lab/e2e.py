@@ -17,6 +17,18 @@ halves together. Both nodes program the same 16 IPVS services (FreeIPA's TCP 80,
 88, 464 and UDP 88, 464, over IPv4 and IPv6; rr, sh and lc; NAT; TCP and UDP health checks);
 only the master receives traffic.
 
+Issue 13 adds three things to the pair: every service's health check runs per port (so one
+port failing on a backend takes the backend out of that port only), the kernel's IPVS sync
+daemon follows `front-v4` (`ipvs.sync_daemon` on eth1: established connections survive a
+failover), and a SNAT service (`snat: true`, TCP 8080 on both VIPs) whose one backend, `snat1`
+(192.168.67.14, 2001:db8:67::14, on brback), has NO default route: it can answer only because
+the balancer masquerades the client's address to its own.
+
+Last, one fwmark service (`nodeport`, TCP 30000-32767 on the IPv4 VIP, `fwmark: true`, rr over
+ipa1..ipa3): the whole range is ONE IPVS `FWM` service plus one nftables mark rule, each
+connection keeps its port (the backends listen on FWM_PORTS), and it answers on lb-b after the
+failover as on lb-a before it.
+
 The programs that run inside the namespaces (echo servers, the per-port checker, the failover
 probe, the VM stall record) are in e2e_node.py.
 """
@@ -47,6 +59,23 @@ BACKENDS = {"ipa1": ("192.168.67.11", "2001:db8:67::11"),
 # (name, ports, protocol, scheduler); each exists once per address family.
 SERVICES = [("ipa-web", [80, 443], "tcp", "rr"), ("ipa-ldap", [389, 636], "tcp", "sh"),
             ("ipa-kdc-tcp", [88, 464], "tcp", "lc"), ("ipa-kdc-udp", [88, 464], "udp", "lc")]
+# The SNAT variant: a backend without a route back to the clients, behind `snat: true`.
+SNAT_BACKEND = ("snat1", ("192.168.67.14", "2001:db8:67::14"))
+SNAT_SERVICE, SNAT_PORT, SNAT_BACKEND_PORT = "snat-web", 8080, 80
+NFT_MODULES = ["nf_tables", "nft_ct", "nft_nat", "nft_masq", "nft_chain_nat"]  # for `snat`
+# The per-port failure: the echo server on this backend closes (SIGUSR1) and reopens (SIGUSR2)
+# its listener on this port only.
+PORT_FAIL = ("ipa1", 636)
+# Connection synchronisation: the kernel's sync master follows front-v4, on the backends' link.
+SYNC_SECTION = "ipvs:\n  sync_daemon: {instance: front-v4, interface: eth1, sync_id: 35}\n"
+# The fwmark service: one IPVS service for the whole range (IPv4 only); the backends listen
+# on the sample ports the test sends to (a connection keeps its port).
+FWM_SERVICE, FWM_RANGE, FWM_PORTS = "nodeport", "30000-32767", [30000, 31234, 32767]
+# per family: 8 FreeIPA ports + the SNAT service; then the one fwmark service
+N_SERVICES = 2 * len(SERVICES) * 2 + 2 + 1
+# `l4lbctl status` entries per FreeIPA backend: 8 ports x 2 families, + 1 (the fwmark service
+# is one entry, IPv4 only)
+N_BACKEND_ENTRIES = 2 * 8 + 1
 INSTANCES = ["front-v4", "front-v6", "gateway-v4", "gateway-v6"]
 PROBE = "l4lb-probe"  # the UDP health check's datagram; backends answer "pong"
 RUN = "/run/e2e"  # guest-local tmpfs: configs, sockets, counters
@@ -111,13 +140,37 @@ def services_yaml(schedulers=None, weights=None):
     health: {health}
     backends:
 {backends}""")
+        a = SNAT_BACKEND[1][family]
+        out.append(f"""  - name: {SNAT_SERVICE}{"-v6" if family else ""}
+    vip: "{vip}"
+    port: {SNAT_PORT}
+    protocol: tcp
+    scheduler: rr
+    forward: nat
+    snat: true
+    health: {{type: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2}}
+    backends:
+      - {{address: "{a}", port: {SNAT_BACKEND_PORT}}}
+""")
+    # fwmark: backends take no port, each connection keeps the one it was sent to.
+    backends = "".join(f'      - {{address: "{addrs[0]}"}}\n' for addrs in BACKENDS.values())
+    out.append(f"""  - name: {FWM_SERVICE}
+    vip: "{VIP4}"
+    ports: [{FWM_RANGE}]
+    protocol: tcp
+    scheduler: rr
+    forward: nat
+    fwmark: true
+    health: {{type: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2}}
+    backends:
+{backends}""")
     return "services:\n" + "".join(out)
 
 
 def lb_config(node, schedulers=None, weights=None):
     return (f"node_name: {node}\nstate_dir: {RUN}/{node}/state\n"
             f"control: {{socket: {RUN}/{node}/ctl.sock}}\n" + vrrp_yaml(node) +
-            services_yaml(schedulers, weights))
+            services_yaml(schedulers, weights) + SYNC_SECTION)
 
 
 # ---------------------------------------------------------------------------------------
@@ -159,7 +212,7 @@ class Scenario:
         nodes = [("client", [("eth0", "brfront", CLIENT)])]
         for n, (f4, f6, b4, b6, _) in LB_NODES.items():
             nodes.append((n, [("eth0", "brfront", (f4, f6)), ("eth1", "brback", (b4, b6))]))
-        for n, addrs in BACKENDS.items():
+        for n, addrs in list(BACKENDS.items()) + [SNAT_BACKEND]:
             nodes.append((n, [("eth0", "brback", addrs)]))
         # Few processes (UML spawns them slowly): one `ip -batch` for the root namespace, then
         # per namespace one shell for the sysctls and one `ip -batch` for links and addresses.
@@ -181,7 +234,7 @@ class Scenario:
             for ifname, _, (a4, a6) in links:
                 cmds += [f"link set {ifname} up", f"addr add {a4}/24 dev {ifname}",
                          f"addr add {a6}/64 dev {ifname} nodad"]
-            if ns in BACKENDS:
+            if ns in BACKENDS:  # not snat1: it has no route back to the clients
                 cmds += [f"route add default via {GW4}", f"route add ::/0 via {GW6}"]
             per_ns.append((ns, sysctls, cmds))
         _batch(root)
@@ -289,7 +342,7 @@ class Scenario:
     def wait_all_up(self, node, timeout=40):
         def ok():
             h = self.backend_health(node)
-            return len(h) == 2 * 8 * len(BACKENDS) and all(v == ("up", True) for v in h.values())
+            return (len(h) == N_BACKEND_ENTRIES * len(BACKENDS) + 2 and all(v == ("up", True) for v in h.values()))
         return wait_for(ok, timeout, f"every backend up and in the kernel on {node}", 0.2)
 
     def ipvsadm(self, node, extra=""):
@@ -309,10 +362,12 @@ class Scenario:
         return sorted(a for a in (VIP4, VIP6, GW4, GW6) if f" {a}/" in text)
 
     # -- the client's view -----------------------------------------------------------------
-    def check(self, addr, attempts=3):
-        """The per-port check from the client: (printable lines, {"80/tcp": {...}})."""
+    def check(self, addr, attempts=3, ports=()):
+        """The per-port check from the client: (printable lines, {"80/tcp": {...}}); every
+        port of PORTS unless `ports` ("8080/tcp", ...) names others."""
         p = subprocess.run(["ip", "netns", "exec", "client", sys.executable, self.me, "check",
-                            addr, str(attempts)], capture_output=True, text=True, timeout=300)
+                            addr, str(attempts)] + list(ports), capture_output=True, text=True,
+                           timeout=300)
         lines = p.stdout.splitlines()
         if p.returncode != 0 or not lines or not lines[-1].startswith("{"):
             raise RuntimeError(f"checker failed rc={p.returncode}\n{p.stdout}{p.stderr}")
@@ -330,9 +385,9 @@ class Scenario:
     def start_pair(self):
         """Backends, then lb-a (becomes MASTER), then lb-b (BACKUP); all backends up."""
         self.setup()
-        for b in BACKENDS:
+        for b in list(BACKENDS) + [SNAT_BACKEND[0]]:
             self.start_backend(b, wait=False)
-        for b in BACKENDS:
+        for b in list(BACKENDS) + [SNAT_BACKEND[0]]:
             self.wait_backend(b)
         self.start_lb("lb-a")
         self.wait_states("lb-a", "MASTER")
@@ -369,17 +424,73 @@ class Scenario:
         def gone():
             h = {k: v for k, v in self.backend_health(node).items() if k[2] in addrs}
             table = self.ipvsadm(node)
-            return (len(h) == 16 and all(v == ("down", False) for v in h.values()) and
+            return (len(h) == N_BACKEND_ENTRIES and all(v == ("down", False) for v in h.values()) and
                     not any(a in table for a in addrs)) and h
         health = wait_for(gone, 30, f"{name} to leave every service on {node}", 0.2)
         return time.monotonic() - t, health
+
+    def fail_port(self, name, port, node_list=None, fail=True):
+        """Closes (fail) or reopens backend `name`'s listener on TCP `port`, and waits until
+        every load balancer has it out of (or back in) that port's IPVS services. Returns
+        (seconds, {node: ipvsadm -Ln})."""
+        assert (name, port) == PORT_FAIL  # the echo server knows only this one
+        t = time.monotonic()
+        self.procs[f"echo-{name}"].send_signal(signal.SIGUSR1 if fail else signal.SIGUSR2)
+        addrs = BACKENDS[name]
+        tables = {}
+
+        def done(node):
+            h = {k: v for k, v in self.backend_health(node).items()
+                 if k[2] in addrs and k[1] == port}
+            want = ("down", False) if fail else ("up", True)
+            if len(h) != 2 or any(v != want for v in h.values()):
+                return False
+            tables[node] = self.ipvsadm(node)
+            return True
+        for node in node_list or LB_NODES:
+            wait_for(lambda: done(node), 30, f"{name}:{port} {'out' if fail else 'back'} on "
+                     f"{node}", 0.2)
+        return time.monotonic() - t, tables
+
+    def sync_status(self, node):
+        return ((self.status(node) or {}).get("ipvs") or {}).get("sync")
+
+    def wait_sync(self, node, roles, timeout=30):
+        """Waits until `node` runs exactly the sync daemons `roles`; returns its sync status."""
+        def ok():
+            s = self.sync_status(node)
+            return (s and s["in_sync"] and sorted(d["role"] for d in s["running"] or []) ==
+                    sorted(roles)) and s
+        return wait_for(ok, timeout, f"sync daemons {roles} on {node}", 0.2)
+
+    def start_sessions(self, addr, port, n):
+        """`n` long-lived TCP connections from the client to addr:port (three exchanges each,
+        so that the sync master has sent them). Returns (process, {"opened": ...})."""
+        p = subprocess.Popen(["ip", "netns", "exec", "client", sys.executable, self.me,
+                              "sessions", addr, str(port), str(n)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs["sessions"] = p
+        return p, json.loads(p.stdout.readline())
+
+    def check_sessions(self, p):
+        """Every session exchanges one more line: {"survived", "total", "errors", ...}."""
+        p.stdin.write("check\n")
+        p.stdin.flush()
+        result = json.loads(p.stdout.readline())
+        p.wait(30)
+        return result
+
+    def ipvs_conns(self, node, vip_port):
+        """IPVS connection entries (ipvsadm -Lnc) for `vip_port` ("10.232.35.199:80")."""
+        return len([x for x in sh("ipvsadm -Lnc", ns=node).splitlines()[2:]
+                    if f" {vip_port} " in f" {x} "])
 
     # -- diagnostics -----------------------------------------------------------------------
     def diagnostics(self):
         """{namespace: text}: addresses, routes, neighbours, and on the load balancers
         `l4lbctl status` and `ipvsadm -Ln` (last, so a report's tail shows them)."""
         out = {}
-        for ns in ["client"] + list(LB_NODES) + list(BACKENDS):
+        for ns in ["client"] + list(LB_NODES) + list(BACKENDS) + [SNAT_BACKEND[0]]:
             parts = [f"===== {ns} ====="]
             if ns in LB_NODES:
                 r = self.ctl(ns, "status")
@@ -424,3 +535,16 @@ def vrrp_view(status):
     """The VRRP part of a status document that a reload must not change."""
     keys = ("name", "family", "state", "priority", "since", "master", "vips", "transitions")
     return json.dumps([{k: v.get(k) for k in keys} for v in status["vrrp"]], sort_keys=True)
+
+
+def ipvs_dests(table):
+    """{"TCP 10.232.35.199:636": ["192.168.67.12:636", ...]} from `ipvsadm -Ln`."""
+    out, service = {}, None
+    for line in table.splitlines()[3:]:
+        f = line.split()
+        if f and f[0] == "->":
+            out[service].append(f[1])
+        elif f:
+            service = f"{f[0]} {f[1]}"
+            out[service] = []
+    return out

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The programs of the end-to-end lab (e2e.py) that run inside its namespaces:
-    e2e_node.py echo NAME          echo server for every port; counts what it served
-    e2e_node.py check ADDR N       the per-port check ("Port 389/tcp: Success"), then one JSON line
+    e2e_node.py echo NAME          echo server for every port (and FWM_PORTS); counts what it served
+    e2e_node.py check ADDR N [PORT/PROTO...]  the per-port check ("Port 389/tcp: Success"), then
+                                   one JSON line; every port of PORTS unless some are named
+    e2e_node.py sessions ADDR PORT N  N long-lived TCP connections; see sessions_main
     e2e_node.py probe ADDR MAC     failover probe: first answer from ADDR once its ARP entry is MAC
     e2e_node.py stallwatch FILE    records every time the VM stood still for more than 100 ms
 """
@@ -14,7 +16,7 @@ import socket
 import sys
 import time
 
-from e2e import PORTS, PROBE, RUN
+from e2e import FWM_PORTS, PORT_FAIL, PORTS, PROBE, RUN
 
 def echo_main(name):
     counts = {}
@@ -60,17 +62,36 @@ def echo_main(name):
                 writer.close()
         return handle
 
+    servers = {}
+
+    async def listen(port):
+        s = bound(port, socket.SOCK_STREAM)
+        servers[port] = await asyncio.start_server(tcp_handler(port), sock=s, backlog=256)
+
+    def fail_port(fail):
+        """The per-port failure (PORT_FAIL): SIGUSR1 closes that one listener (connections to
+        it are refused, existing ones go on), SIGUSR2 opens it again."""
+        port = PORT_FAIL[1]
+        if fail and port in servers:
+            servers.pop(port).close()
+        elif not fail and port not in servers:
+            asyncio.ensure_future(listen(port))
+
     async def main():
         loop = asyncio.get_running_loop()
         for port, proto in PORTS:
             if proto == "tcp":
-                s = bound(port, socket.SOCK_STREAM)
-                await asyncio.start_server(tcp_handler(port), sock=s, backlog=256)
+                await listen(port)
             else:
                 await loop.create_datagram_endpoint(lambda p=port: Udp(p),
                                                     sock=bound(port, socket.SOCK_DGRAM))
+        for port in FWM_PORTS:  # the fwmark service's sample ports (TCP)
+            await listen(port)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if name == PORT_FAIL[0]:
+            loop.add_signal_handler(signal.SIGUSR1, fail_port, True)
+            loop.add_signal_handler(signal.SIGUSR2, fail_port, False)
         open(f"{RUN}/{name}.ready", "w").close()
         await stop.wait()
 
@@ -100,9 +121,9 @@ def ask(addr, port, proto, timeout):
     return name
 
 
-def check_main(addr, attempts):
+def check_main(addr, attempts, ports):
     results = {}
-    for port, proto in PORTS:
+    for port, proto in ports:
         names, errors = [], []
         for _ in range(attempts):
             try:
@@ -163,12 +184,69 @@ def probe_main(addr, mac):
         time.sleep(0.01)
 
 
+async def sessions_main(addr, port, n):
+    """Opens `n` TCP connections to addr:port and exchanges three lines on each (the IPVS sync
+    master sends a connection once it has seen three packets of it), prints one JSON line
+    {"opened", "total", "backends", "errors"}, then waits for a line on stdin and makes every
+    open connection exchange one more line (20 s each: TCP retransmits across a takeover), and
+    prints {"survived", "total", "same_backend", "errors"}."""
+    conns, errors = [], {}
+
+    def failed(e):
+        key = "reset" if isinstance(e, ConnectionResetError) else (
+            "timeout" if isinstance(e, asyncio.TimeoutError) else f"{type(e).__name__}: {e}")
+        errors[key] = errors.get(key, 0) + 1
+
+    async def exchange(reader, writer, text):
+        writer.write(text.encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 20.0)
+        who, _, echoed = line.decode().rstrip("\n").partition(":")
+        if echoed != text:
+            raise ValueError(f"reply {line!r} to {text!r}")
+        return who
+
+    async def open_one(i):
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(addr, port), 20.0)
+            who = {await exchange(reader, writer, f"session {i} line {k}") for k in range(3)}
+            if len(who) != 1:
+                raise ValueError(f"one connection answered by {who}")
+            conns.append((i, reader, writer, who.pop()))
+        except Exception as e:  # noqa: BLE001 (counted per connection)
+            failed(e)
+
+    await asyncio.gather(*(open_one(i) for i in range(n)))
+    print(json.dumps({"opened": len(conns), "total": n, "errors": errors,
+                      "backends": sorted(c[3] for c in conns)}), flush=True)
+    errors = {}
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    survived, same = 0, 0
+
+    async def again(i, reader, writer, backend):
+        nonlocal survived, same
+        try:
+            who = await exchange(reader, writer, f"session {i} after")
+            survived += 1
+            same += who == backend
+        except Exception as e:  # noqa: BLE001
+            failed(e)
+        writer.close()
+
+    await asyncio.gather(*(again(*c) for c in conns))
+    print(json.dumps({"survived": survived, "total": n, "same_backend": same,
+                      "errors": errors}), flush=True)
+
+
 if __name__ == "__main__":
     role = sys.argv[1]
     if role == "echo":
         echo_main(sys.argv[2])
     elif role == "check":
-        check_main(sys.argv[2], int(sys.argv[3]))
+        ports = [(int(p), proto) for p, proto in (x.split("/") for x in sys.argv[4:])]
+        check_main(sys.argv[2], int(sys.argv[3]), ports or PORTS)
+    elif role == "sessions":
+        asyncio.run(sessions_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
     elif role == "probe":
         probe_main(sys.argv[2], sys.argv[3])
     elif role == "stallwatch":

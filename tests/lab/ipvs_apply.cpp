@@ -2,11 +2,15 @@
 // loads each config file in turn and applies it (every backend taken as healthy), printing
 // one JSON line per step. Not part of the product: l4lbd does this for real.
 //
-//   ipvs_apply --state-dir DIR [--dump FILE] CONFIG...
+//   ipvs_apply --state-dir DIR [--dump FILE] [--nft] CONFIG...
+//
+// --nft also brings l4lbd's nftables table (SNAT and fwmark rules) to each config, timed
+// apart (nft_seconds), as the daemon does before programming IPVS.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,6 +18,7 @@
 #include "config/loader.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
+#include "nft/table_manager.hpp"
 
 using namespace l4lb;
 using json = nlohmann::json;
@@ -25,6 +30,7 @@ static double since(SteadyClock::time_point t) {
 
 int main(int argc, char** argv) {
   std::string state_dir = "/run/l4lb", dump;
+  bool with_nft = false;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -32,6 +38,8 @@ int main(int argc, char** argv) {
       state_dir = argv[++i];
     else if (a == "--dump" && i + 1 < argc)
       dump = argv[++i];
+    else if (a == "--nft")
+      with_nft = true;
     else
       files.push_back(a);
   }
@@ -43,6 +51,15 @@ int main(int argc, char** argv) {
     return 3;
   }
   ipvs::Programmer programmer(std::move(kernel), state_dir);
+  std::unique_ptr<nft::TableManager> nft_table;
+  if (with_nft) {
+    auto backend = nft::Nftables::open(error);
+    if (!backend) {
+      std::cout << json{{"step", "open"}, {"error", error}}.dump() << std::endl;
+      return 3;
+    }
+    nft_table = std::make_unique<nft::TableManager>(std::move(backend));
+  }
   auto c = programmer.counters();
   std::cout << json{{"step", "open"},
                     {"seconds", since(t0)},
@@ -62,10 +79,20 @@ int main(int argc, char** argv) {
     }
     const double load_s = since(t1);
     auto t2 = SteadyClock::now();
-    auto desired = ipvs::desired_table(loaded.config->services, [](const auto&, const auto&) {
+    auto desired = ipvs::desired_table(loaded.config->services, [](const auto&, auto, const auto&) {
       return ipvs::BackendState{ipvs::Health::up, false};
     });
     const double desired_s = since(t2);
+    json nft_result = nullptr;
+    if (nft_table) {
+      auto tn = SteadyClock::now();
+      const auto ruleset = nft::render(*loaded.config);
+      auto e = nft_table->apply(ruleset);
+      nft_result = {{"seconds", since(tn)},
+                    {"rules", ruleset.snat_rules + ruleset.mark_rules},
+                    {"error", e ? json(*e) : json()}};
+      if (e) rc = 1;
+    }
     const auto before = programmer.counters();
     auto t3 = SteadyClock::now();
     auto r = programmer.apply(desired);
@@ -93,7 +120,8 @@ int main(int argc, char** argv) {
                       {"kernel_seconds", r.kernel_seconds},
                       {"record_seconds", r.record_seconds},
                       {"model_seconds", r.model_seconds},
-                      {"seconds", apply_s}}
+                      {"seconds", apply_s},
+                      {"nft", nft_result}}
                      .dump()
               << std::endl;
     if (!r.ok()) rc = 1;

@@ -116,15 +116,20 @@ int main(int argc, char** argv) {
     // What Daemon::reconcile_ipvs did before: everything in one handler.
     boost::asio::post(io, [&] {
       const auto h0 = Steady::now();
-      auto table = ipvs::desired_table(*services, [](const std::string&, const net::Address&) {
-        return ipvs::BackendState{ipvs::Health::up, false};
-      });
+      auto table = ipvs::desired_table(
+          *services, [](const config::Service&, std::uint16_t, const config::Backend&) {
+            return ipvs::BackendState{ipvs::Health::up, false};
+          });
       auto r = programmer.apply(table);
       handler_ms = ms(Steady::now() - h0);
       finish(r);
     });
   } else {
-    sliced = std::make_unique<ipvs::SlicedProgrammer>(io, programmer, finish);
+    // Every service here is unchecked (health: none): which check a port maps to is moot.
+    sliced = std::make_unique<ipvs::SlicedProgrammer>(
+        io, programmer,
+        [](const config::Service&, std::uint16_t port, const config::Backend&) { return port; },
+        finish);
     sliced->note(ipvs::ConfigChange{services});
     sliced->request(services, nullptr);
   }

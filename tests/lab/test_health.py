@@ -28,6 +28,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import lab  # noqa: E402
+import testmain  # noqa: E402
 
 RISE, FALL, INTERVAL = 3, 2, "1s"
 WEIGHT_LDAP = 2
@@ -368,4 +369,4 @@ class HealthLab(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

@@ -8,6 +8,7 @@ import subprocess
 import unittest
 
 import lab
+import testmain
 
 CONFIG = """
 services:
@@ -79,8 +80,12 @@ d.start()
 wait_for(lambda: "[fd00:100::1]:80" in sh("ipvsadm -Ln"), 30, 0.2)
 st = d.wait_status()
 save("status.json", json.dumps(st, indent=1))
-check("l4lbd counts three refused operations", st["ipvs"]["operation_errors_total"] == 3,
-      json.dumps(st["ipvs"]))
+# Three operations are refused at start; a refused operation is retried with backoff (0.5 s,
+# 1 s, ...: daemon/ipvs_repair), and each retry the kernel refuses again is counted too, so
+# the count is a multiple of three by the time status is read, and the retries are recorded.
+errors = st["ipvs"]["operation_errors_total"]
+check("l4lbd counts the three refused operations (and their retries)",
+      errors >= 3 and errors % 3 == 0, json.dumps(st["ipvs"]))
 log = d.log()
 check("l4lbd logs the scheduler error clearly",
       "scheduler 'mh' not available in the kernel (module ip_vs_mh not loaded?)" in log, log[-3000:])
@@ -123,4 +128,4 @@ class IpvsErrors(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

@@ -6,6 +6,7 @@ keeps a client on one backend, lc sends new connections to the least loaded); th
 import unittest
 
 import lab
+import testmain
 
 CONFIG = """
 services:
@@ -281,4 +282,4 @@ class IpvsProgram(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

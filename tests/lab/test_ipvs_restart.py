@@ -7,6 +7,7 @@ one of them on an address:port the config also wants — are reported, never tou
 import unittest
 
 import lab
+import testmain
 
 BASE = """
 services:
@@ -113,4 +114,4 @@ class IpvsRestart(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

@@ -4,6 +4,7 @@ hand-made (ipvsadm) NAT service over IPv4 and IPv6, TCP and UDP, and failures su
 import unittest
 
 import lab
+import testmain
 
 GUEST = r'''
 from lab import sh, Guest
@@ -42,4 +43,4 @@ class LabHarness(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

@@ -7,6 +7,7 @@ netlink operations and zero VRRP transitions."""
 import unittest
 
 import lab
+import testmain
 
 
 def config(ports=(80,), backends=(11, 12, 13), broken=False):
@@ -182,4 +183,4 @@ class ReloadInLab(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

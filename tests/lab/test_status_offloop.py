@@ -7,6 +7,7 @@ the whole dump, and so did VRRP adverts and health checks."""
 import unittest
 
 import lab
+import testmain
 
 GUEST = r'''
 import json, socket, statistics, threading, time
@@ -93,4 +94,4 @@ class StatusOffLoop(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    testmain.main()

@@ -17,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 BUILD = netns.build_dir()
 SOURCE = os.environ.get("L4LB_SOURCE_DIR",
@@ -109,10 +110,22 @@ class DaemonAndCtl(unittest.TestCase):
         netns.wait_until(lambda: {b["address"]: b["health"] for b in self.status()["services"][0]["backends"]}
                          == {"127.0.0.2": "up", "127.0.0.3": "down"}, timeout=10,
                          what="health states")
+        # The table shows the backend that needs a look and counts the other one...
         text = self.ctl("status", check=0).stdout
-        for needle in ("front", "MASTER", "120(120)", "10.77.0.100:8080/tcp", "127.0.0.2:9001",
-                       "IPVS: UNAVAILABLE", "1/1 ok"):
+        for needle in ("front", "MASTER", "120(120)", "10.77.0.100:8080/tcp", "127.0.0.3:9001",
+                       "IPVS: UNAVAILABLE", "1/1 ok", "1 more backend(s) fine"):
             self.assertIn(needle, text)
+        self.assertNotIn("127.0.0.2:9001", text)
+        # ... and --view full lists both (the summary document asked for has no check detail).
+        full = self.ctl("status", "--view", "full", check=0).stdout
+        for needle in ("127.0.0.2:9001", "127.0.0.3:9001"):
+            self.assertIn(needle, full)
+        self.assertNotIn("more backend(s)", full)
+        summary = json.loads(self.ctl("status", "--json", "--view", "summary", check=0).stdout)
+        self.assertEqual(summary["view"], "summary")
+        self.assertNotIn("health", summary)
+        self.assertEqual([b["address"] for b in summary["services"][0]["backends"]], ["127.0.0.3"])
+        self.assertEqual(summary["services"][0]["backends_total"], 2)
 
     def test_02_broken_reload_changes_nothing(self):
         before = self.status()["vrrp"]
@@ -185,9 +198,9 @@ class DaemonAndCtl(unittest.TestCase):
 
     def test_06_metrics_pass_promtool(self):
         text = self.metrics()
-        for needle in ('l4lb_vrrp_state{instance="front",family="ipv4",state="MASTER"} 1',
-                       'l4lb_vip_master{instance="front",vip="10.77.0.100/24"} 1',
-                       'l4lb_backend_up{service="web",backend="127.0.0.2"} 1',
+        for needle in ('l4lb_vrrp_state{vrrp_instance="front",family="ipv4",state="MASTER"} 1',
+                       'l4lb_vip_master{vrrp_instance="front",vip="10.77.0.100/24"} 1',
+                       'l4lb_backend_up{service="web",port="9001",backend="127.0.0.2"} 1',
                        "l4lb_health_check_duration_seconds_bucket", "l4lb_build_info"):
             self.assertIn(needle, text)
         # The tcp checks ran half-open (the default, and l4lbd runs as root here).
@@ -256,7 +269,7 @@ class DaemonAndCtl(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stderr.strip(), "", r.stderr)
         for key in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
-                    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW", "NoNewPrivileges=yes",
+                    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_CHOWN", "NoNewPrivileges=yes",
                     "ProtectSystem=strict", "RuntimeDirectory=l4lb", "WatchdogSec="):
             self.assertIn(key, text)
 
@@ -312,4 +325,4 @@ class SystemdNotify(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

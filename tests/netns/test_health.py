@@ -25,6 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 BUILD = os.environ.get("L4LB_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 PROBE = os.path.join(BUILD, "tests", "unit", "health", "health_probe")
@@ -374,4 +375,4 @@ if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
         serve(sys.argv[2])
     else:
-        unittest.main(verbosity=2)
+        testmain.main()

@@ -19,6 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 VIP = "10.78.0.100"
 VRID = 9
@@ -333,4 +334,4 @@ class InteropTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

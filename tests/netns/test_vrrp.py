@@ -6,14 +6,17 @@ Intervals are short (50 ms) and every wait polls a condition with a deadline.
 Run: sudo L4LB_BUILD_DIR=build PYTHONPATH=tests/pylib python3 tests/netns/test_vrrp.py
 """
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 VIP4 = "10.77.0.100"
 VIP6 = "2001:db8:77::100"
@@ -192,6 +195,89 @@ class VrrpTest(unittest.TestCase):
         self.wait_state(db, "BACKUP")
         self.assertTrue(self.has_vip(a))
 
+    def test_vip_removed_from_outside_is_restored(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(150, vips=(VIP4 + "/24", VIP6 + "/64")))
+        db = self.daemon(b, "b", body(100, vips=(VIP4 + "/24", VIP6 + "/64")))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        for round_ in (1, 2):
+            self.lab.run(a, ["ip", "addr", "del", VIP4 + "/24", "dev", "eth0"])
+            netns.wait_until(lambda: self.has_vip(a), 3, what="VIP restored on the master")
+            netns.wait_until(lambda: da.instance("vi")["vip_repairs"] == round_, 3,
+                             what=f"repair {round_} counted")
+        self.assertEqual(da.state("vi"), "MASTER")
+        self.assertEqual(db.state("vi"), "BACKUP")
+        # On a Backup nothing is restored: the VIP is not ours to hold.
+        self.assertFalse(self.has_vip(b))
+        self.assertEqual(db.instance("vi")["vip_repairs"], 0)
+
+    def test_interface_recreated_with_new_ifindex_recovers(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        da = self.daemon(a, "a", body(150))
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        # Delete the cable and make a new one: a new interface with the same name and a new
+        # ifindex. The router must fault, then re-bind its socket and win the election again.
+        self.lab.run(a, ["ip", "link", "del", "eth0"])
+        self.wait_state(da, "FAULT")
+        self.wait_state(db, "MASTER")
+        self.ports[a] = self.lab.link(a, self.hub, "eth0", ["10.77.0.1/24"])
+        self.wait_state(da, "MASTER", timeout=8)
+        self.wait_state(db, "BACKUP")
+        netns.wait_until(lambda: self.has_vip(a), 3, what="VIP on the new interface")
+        self.assertFalse(self.has_vip(b))
+        # Adverts really leave through the new interface: b keeps hearing a.
+        before = db.instance("vi")["adverts_received"]
+        time.sleep(0.5)
+        self.assertGreater(db.instance("vi")["adverts_received"], before + 3)
+
+    def test_rtnetlink_overflow_is_resynchronised(self):
+        a, b = self.node("a", 1), self.node("b", 2)
+        # A tiny event buffer, then a burst of 3,000 address events: the kernel drops events
+        # (ENOBUFS) and l4lbd must re-read links and addresses instead of deciding on a view
+        # with holes in it.
+        da = netns.L4lbd(self.lab, a, "a", body(150), log_level="info",
+                         args=["--netlink-rcvbuf", "2048"]).start()
+        self.daemons.append(da)
+        db = self.daemon(b, "b", body(100))
+        self.wait_state(da, "MASTER")
+        self.wait_state(db, "BACKUP")
+        self.lab.dummy(a, "burst0")
+
+        def rtnl():
+            r = subprocess.run([da.l4lbctl, "-s", da.sock, "status", "--json"],
+                               capture_output=True, text=True, timeout=5)
+            return json.loads(r.stdout).get("rtnetlink", {}) if r.returncode == 0 else {}
+        # Rounds alternately add and delete 3,000 addresses; in each, the VIP is deleted from
+        # outside at a different moment of the storm. After an overflow the kernel drops
+        # further events silently until the socket's queue is empty, so a resync that leaves
+        # the queue full would miss the deletion: the VIP must come back every time.
+        for round_, delay in enumerate((0.0, 0.1, 0.3, 0.6, 1.5), start=1):
+            verb = "add" if round_ % 2 else "del"
+            batch = "".join(f"addr {verb} 10.{90 + i // 250}.{i % 250}.1/32 dev burst0\n"
+                            for i in range(3000))
+            storm = self.lab.spawn(a, ["ip", "-batch", "-"], stdin=subprocess.PIPE)
+            storm.stdin.write(batch.encode())
+            storm.stdin.close()
+            time.sleep(delay)
+            self.lab.run(a, ["ip", "addr", "del", VIP4 + "/24", "dev", "eth0"])
+            storm.wait(timeout=30)
+            netns.wait_until(lambda: self.has_vip(a), 5,
+                             what=f"VIP restored after the storm of round {round_}")
+            netns.wait_until(lambda: da.instance("vi")["vip_repairs"] == round_, 3,
+                             what=f"repair {round_} counted")
+        self.assertGreaterEqual(rtnl().get("overflows", 0), 1)
+        self.assertGreaterEqual(rtnl().get("resyncs", 0), 1)
+        self.assertEqual(rtnl().get("resync_errors", 0), 0)
+        self.assertEqual(da.state("vi"), "MASTER")
+        self.assertEqual(db.state("vi"), "BACKUP")
+        # The view after the re-read is the truth: a link going down is still a fault.
+        self.lab.run(a, ["ip", "link", "set", "eth0", "down"])
+        self.wait_state(da, "FAULT")
+        self.wait_state(db, "MASTER")
+
     def test_tracked_interface_weight_and_fault(self):
         a, b = self.node("a", 1), self.node("b", 2)
         self.lab.dummy(a, "trk0")
@@ -348,4 +434,4 @@ class VrrpTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

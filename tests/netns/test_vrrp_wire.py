@@ -15,6 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import netns  # noqa: E402
+import testmain  # noqa: E402
 
 VIP4, VIP6 = "10.79.0.100", "2001:db8:79::100"
 BODY = ("vrrp:\n  - name: vi\n    interface: eth0\n    vrid: 7\n    priority: 100\n"
@@ -229,4 +230,4 @@ class AnnounceTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    testmain.main()

@@ -25,6 +25,7 @@ import atexit
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -48,14 +49,69 @@ _live = []  # Labs not yet cleaned up, for atexit / SIGTERM
 _counter = itertools.count()
 
 
+QEMU = "/usr/bin/qemu-system-x86_64"
+BUSYBOX = "/bin/busybox"
+# The modules the QEMU guest's initramfs loads to mount the host's root over 9p (in order).
+NINEP_MODULES = ["virtio_ring", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio",
+                 "virtio_pci", "9pnet", "9pnet_virtio", "netfs", "fscache", "9p"]
+
+
+def backend():
+    """Which kernel the lab boots: "uml" (User-Mode Linux, the default) or "qemu" (the Debian
+    kernel under QEMU's software emulation, with the host's root over 9p).
+
+    UML 6.1 cannot start a process on a host whose CPU has AMX: the host kernel refuses its
+    short XSAVE buffer (ptrace set fp regs: EFAULT, then "Attempted to kill init"). There the
+    lab falls back to QEMU. L4LB_LAB_BACKEND=uml|qemu forces one."""
+    forced = os.environ.get("L4LB_LAB_BACKEND")
+    if forced in ("uml", "qemu"):
+        return forced
+    return "qemu" if _uml_broken() else "uml"
+
+
+def time_scale():
+    """How much slower than UML the lab's kernel runs: QEMU's software emulation is several
+    times slower, so every timeout of a lab run (host and guest side) is stretched by this."""
+    if "LAB_TIME_SCALE" in os.environ:
+        return float(os.environ["LAB_TIME_SCALE"])
+    return 4.0 if backend() == "qemu" else 1.0
+
+
+def _uml_broken():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " amx_tile" in flags
+
+
+def _qemu_kernel():
+    """(vmlinuz, release) of an installed Debian kernel with IPVS and 9p modules, or None."""
+    for vmlinuz in sorted(Path("/boot").glob("vmlinuz-*"), reverse=True):
+        release = vmlinuz.name[len("vmlinuz-"):]
+        mods = Path("/lib/modules") / release / "kernel"
+        if (mods / "net/netfilter/ipvs").is_dir() and (mods / "fs/9p").is_dir():
+            return vmlinuz, release
+    return None
+
+
 def available():
     """Why the lab cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "the lab needs root (host root filesystem, module loading)"
+    if backend() == "qemu":
+        if not os.path.exists(QEMU):
+            return f"{QEMU} missing (package qemu-system-x86; UML cannot run on this CPU)"
+        if not _qemu_kernel():
+            return "no Debian kernel with IPVS and 9p under /boot (package linux-image-amd64)"
+        if not os.path.exists(BUSYBOX):
+            return f"{BUSYBOX} missing (package busybox-static)"
+        return None
     if not os.path.exists(UML):
         return f"{UML} missing (package user-mode-linux)"
     if not _kernel_release():
         return f"no UML modules under {UML_MODULES}"
-    if os.geteuid() != 0:
-        return "the lab needs root (hostfs root filesystem, module loading)"
     return None
 
 
@@ -102,6 +158,13 @@ class LabResult:
         for name, text in sorted(self.files.items()):
             parts += [f"--- {name} ---", text[-tail:]]
         parts += ["--- console (tail) ---", self.console[-2000:]]
+        if "ptrace set fp regs failed" in self.console:
+            # Seen on a host whose CPU has AMX (kernel 6.18): most likely the host kernel wants
+            # the whole, larger XSAVE area in PTRACE_SETREGSET and Debian 12's UML 6.1 passes
+            # its smaller buffer (EFAULT). Say so, or it reads like an l4lb failure.
+            parts.insert(0, "UML cannot run on this host: restoring a guest process's FPU "
+                            "registers failed (ptrace EFAULT), so every boot panics. This is the "
+                            "host (likely its CPU's XSAVE size, e.g. AMX), not l4lb.")
         return "\n".join(parts)
 
     def check(self):
@@ -114,6 +177,7 @@ class Lab:
     """One UML guest working directory; each run() is one boot."""
 
     def __init__(self, tag="lab", mem="768M"):
+        self.backend = backend()
         self.release = _kernel_release()
         self.mem = mem
         self.dir = Path(tempfile.mkdtemp(prefix=f"l4lb-{tag}-{os.getpid()}-{next(_counter)}-",
@@ -154,20 +218,27 @@ class Lab:
             "L4LB_BUILD_DIR": str(BUILD_DIR), "L4LB_SOURCE_DIR": str(SOURCE_DIR),
             "PYTHONPATH": str(PYLIB), "PYTHONUNBUFFERED": "1",
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/root", "LANG": "C.UTF-8",
+            "HOME": "/root", "LANG": "C.UTF-8", "LAB_TIME_SCALE": str(time_scale()),
         }
+        timeout *= time_scale()
         env.update(user_env)
         mods = ["ip_vs"] + [f"ip_vs_{s}" for s in SCHEDULERS] + LINK_MODULES + list(modules)
         mods = [m for m in mods if m not in exclude]
         init = run_dir / "init.sh"
+        # UML's modules live outside /lib/modules (modprobe -d); the QEMU guest runs the
+        # Debian kernel whose modules are where modprobe looks.
+        moddir = f"-d {_shq(str(self.dir / 'mods'))}" if self.backend == "uml" else ""
         init.write_text(_INIT.format(
             env="\n".join(f"export {k}={_shq(v)}" for k, v in env.items()),
-            moddir=_shq(str(self.dir / "mods")), modules=" ".join(mods),
+            moddir=moddir, modules=" ".join(mods),
             interpreter=interpreter, script=_shq(str(run_dir / "script")),
             out=_shq(str(out))))
         init.chmod(0o755)
-        cmd = [UML, f"mem={self.mem}", "root=/dev/root", "rootfstype=hostfs", "rootflags=/",
-               "rw", f"init={init}", f"umid={self.umid}", "con=null", "con0=fd:0,fd:1"]
+        if self.backend == "qemu":
+            cmd = self._qemu_command(init)
+        else:
+            cmd = [UML, f"mem={self.mem}", "root=/dev/root", "rootfstype=hostfs", "rootflags=/",
+                   "rw", f"init={init}", f"umid={self.umid}", "con=null", "con0=fd:0,fd:1"]
         console_path = run_dir / "console.log"
         start = time.monotonic()
         timed_out = False
@@ -188,6 +259,60 @@ class Lab:
                 files[p.name] = p.read_text(errors="replace")
         return LabResult(rc, _read(out / "stdout"), _read(out / "stderr"), _read(console_path),
                          files, timed_out, seconds)
+
+
+    def _qemu_command(self, init):
+        vmlinuz, release = _qemu_kernel()
+        initrd = self.dir / "initrd.cpio"
+        if not initrd.exists():
+            _write_initramfs(initrd, release)
+        mem = self.mem.rstrip("M")
+        return [QEMU, "-accel", "tcg", "-m", mem, "-smp", "1", "-nographic", "-no-reboot",
+                "-kernel", str(vmlinuz), "-initrd", str(initrd),
+                "-append", f"console=ttyS0 panic=-1 quiet qinit={init}",
+                "-fsdev", "local,id=root,path=/,security_model=passthrough",
+                "-device", "virtio-9p-pci,fsdev=root,mount_tag=root"]
+
+
+# The QEMU guest's first process: load virtio and 9p, mount the host's root, hand over.
+_QEMU_INITRAMFS_INIT = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
+for m in {modules}; do /bin/busybox insmod /mods/$m.ko || echo "insmod $m failed"; done
+/bin/busybox mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 root /newroot
+QINIT=$(/bin/busybox sed -n 's/.*qinit=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+/bin/busybox umount /proc
+exec /bin/busybox switch_root /newroot $QINIT
+"""
+
+
+def _write_initramfs(path, release):
+    """A newc cpio archive: busybox, the 9p modules of `release`, and an init that mounts the
+    host's root over virtio-9p and runs the lab's init script there."""
+    entries = [("bin", None, 0o40755), ("mods", None, 0o40755), ("proc", None, 0o40755),
+               ("dev", None, 0o40755), ("newroot", None, 0o40755),
+               ("bin/busybox", Path(BUSYBOX).read_bytes(), 0o100755),
+               ("init", _QEMU_INITRAMFS_INIT.format(modules=" ".join(NINEP_MODULES)).encode(),
+                0o100755)]
+    for m in NINEP_MODULES:
+        found = subprocess.run(["modinfo", "-k", release, "-n", m], capture_output=True,
+                               text=True).stdout.strip()
+        if not found:
+            raise LabError(f"module {m} not found for kernel {release}")
+        data = Path(found).read_bytes()
+        if found.endswith(".xz"):
+            import lzma
+            data = lzma.decompress(data)
+        entries.append((f"mods/{m}.ko", data, 0o100644))
+    with open(path, "wb") as f:
+        for ino, (name, data, mode) in enumerate(entries + [("TRAILER!!!", b"", 0)], start=1):
+            data = data or b""
+            fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
+            header = "070701" + "".join(f"{x:08X}" for x in fields)
+            f.write(header.encode() + name.encode() + b"\0")
+            f.write(b"\0" * ((4 - (110 + len(name) + 1) % 4) % 4))
+            f.write(data)
+            f.write(b"\0" * ((4 - len(data) % 4) % 4))
 
 
 def _read(path):
@@ -225,12 +350,20 @@ mount -t tmpfs run /run
 mkdir -p /run/netns
 ip link set lo up
 for m in {modules}; do
-  modprobe -d {moddir} $m 2>>{out}/modprobe.log || echo "modprobe $m failed" >>{out}/modprobe.log
+  modprobe {moddir} $m 2>>{out}/modprobe.log || echo "modprobe $m failed" >>{out}/modprobe.log
 done
+# No module loads on demand, as in UML (whose kernel cannot find its modules): a test that
+# leaves one out (exclude=) sees what a kernel without it does.
+echo /bin/false > /proc/sys/kernel/modprobe 2>/dev/null
 {interpreter} {script} >{out}/stdout 2>{out}/stderr
 echo $? >{out}/rc
 sync
-poweroff -f 2>/dev/null || halt -f
+# poweroff/halt come from systemd-sysv or sysvinit-core, which a container or a minimal Debian
+# lacks; reboot(2) with RB_POWER_OFF needs only python3. (If init just exited, the guest kernel
+# would panic, "Attempted to kill init", and UML would abort with SIGABRT.)
+poweroff -f 2>/dev/null || halt -f 2>/dev/null ||
+  python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)'
+echo o > /proc/sysrq-trigger
 """
 
 
@@ -241,7 +374,8 @@ def sh(cmd, check=True, ns=None, timeout=120):
     """Run a shell command (optionally in namespace `ns`); return stdout."""
     if ns:
         cmd = f"ip netns exec {ns} sh -c {_shq(cmd)}"
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                       timeout=timeout * time_scale())
     if check and p.returncode != 0:
         raise LabError(f"command failed rc={p.returncode}: {cmd}\n{p.stdout}\n{p.stderr}")
     return p.stdout
@@ -384,6 +518,7 @@ class Daemon:
         self.conf = f"{self.dir}/l4lb.yaml"
         self.log_path = out_path(f"l4lbd-{name}.log")
         self.proc = None
+        self.args = []  # extra l4lbd options (e.g. the testing-only --ipvs-rcvbuf)
         self.write_config(body)
 
     def write_config(self, body):
@@ -393,7 +528,7 @@ class Daemon:
     def start(self):
         log = open(self.log_path, "a")
         self.proc = self.guest.spawn([str(BUILD_DIR / "src/daemon/l4lbd"), "-c", self.conf,
-                                      "--log-level", self.log_level], ns=self.ns,
+                                      "--log-level", self.log_level] + self.args, ns=self.ns,
                                      stdout=log, stderr=log)
         return self
 
@@ -409,7 +544,8 @@ class Daemon:
         """`l4lbctl status --json` as a dict, or None while the daemon is not answering."""
         try:
             r = subprocess.run([str(BUILD_DIR / "src/ctl/l4lbctl"), "-s", self.sock, "status",
-                                "--json"], capture_output=True, text=True, timeout=timeout)
+                                "--json"], capture_output=True, text=True,
+                               timeout=timeout * time_scale())
         except subprocess.TimeoutExpired:
             return None
         if r.returncode != 0:
@@ -461,6 +597,21 @@ def ipvsadm_table(extra=""):
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+def ipvsadm_services(vip):
+    """{(proto, vip:port): (scheduler, {dest: weight})} for `vip`, from ipvsadm -Ln."""
+    table, current = {}, None
+    for line in sh("ipvsadm -Ln").splitlines():
+        m = re.match(r"^(TCP|UDP)\s+(\S+)\s+(\S+)", line)
+        if m:
+            current = (m.group(1), m.group(2))
+            table[current] = (m.group(3), {})
+            continue
+        m = re.match(r"^\s+->\s+(\S+)\s+\S+\s+(\d+)", line)
+        if m and current:
+            table[current][1][m.group(1)] = int(m.group(2))
+    return {k: v for k, v in table.items() if k[1].startswith(vip + ":")}
+
+
 class Conn:
     def __init__(self, proc):
         self.proc = proc
@@ -492,7 +643,7 @@ class Conn:
 
 
 def _wait_for(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * time_scale()
     while time.monotonic() < deadline:
         if cond():
             return True

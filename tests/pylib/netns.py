@@ -281,8 +281,9 @@ class L4lbd:
     status() returns the "vrrp" list of `l4lbctl status --json`. With L4LB_VRRP_DRIVER=1
     (or when l4lbd is not built) the test-only vrrp_driver stands in for it."""
 
-    def __init__(self, lab, ns, name, body, log_level="debug"):
+    def __init__(self, lab, ns, name, body, log_level="debug", args=()):
         self.lab, self.ns, self.name, self.log_level = lab, ns, name, log_level
+        self.args = list(args)  # extra l4lbd command-line options
         self.dir = os.path.join(lab.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "ctl.sock")
@@ -307,7 +308,7 @@ class L4lbd:
         if self.use_driver:
             cmd = [self.driver, self.conf, self.status_file]
         else:
-            cmd = [self.l4lbd, "-c", self.conf, "--log-level", self.log_level]
+            cmd = [self.l4lbd, "-c", self.conf, "--log-level", self.log_level] + self.args
         self.proc = self.lab.spawn(self.ns, cmd, log=f"{self.name}.log")
         return self
 

@@ -135,10 +135,12 @@ TEST_CASE("global fields") {
   b.metrics.listen.reset();
   b.node_name = "lb-b";
   b.control.socket = "/run/other.sock";
+  b.control.admin_group = "ops";
   auto d = diff(a, b);
-  CHECK(d.global_fields ==
-        std::vector<std::string>{"node_name", "control.socket", "metrics.listen"});
+  CHECK(d.global_fields == std::vector<std::string>{"node_name", "control.socket",
+                                                    "control.admin_group", "metrics.listen"});
   CHECK(d.describe() == std::vector<std::string>{"node_name changed", "control.socket changed",
+                                                 "control.admin_group changed",
                                                  "metrics.listen changed"});
 }
 
@@ -152,4 +154,26 @@ TEST_CASE("diff between two loaded files") {
   REQUIRE(b.ok());
   auto d = diff(*a.config, *b.config);
   CHECK(d.describe() == std::vector<std::string>{"service 'web' changed: ports"});
+}
+
+TEST_CASE("one_packet and the ipvs section are changes a reload applies") {
+  auto a = example();
+  auto b = a;
+  b.services[0].one_packet = !a.services[0].one_packet;
+  b.ipvs.timeouts.udp = 30;
+  auto d = diff(a, b);
+  REQUIRE(d.services.size() == 1);
+  CHECK(d.services[0].fields == std::vector<std::string>{"one_packet"});
+  CHECK(d.global_fields == std::vector<std::string>{"ipvs.timeouts"});
+  b = a;
+  b.ipvs.sysctls["conntrack"] =
+      a.ipvs.sysctls.count("conntrack") ? 1 - a.ipvs.sysctls.at("conntrack") : 1;
+  d = diff(a, b);
+  CHECK(d.global_fields == std::vector<std::string>{"ipvs.sysctls"});
+  CHECK(d.describe() == std::vector<std::string>{"ipvs.sysctls changed"});
+  a = b;
+  b.ipvs.sync_daemon = config::SyncDaemon{};
+  b.ipvs.sync_daemon->instance = "VI_1";
+  d = config::diff(a, b);
+  CHECK(d.global_fields == std::vector<std::string>{"ipvs.sync_daemon"});
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
@@ -327,4 +328,59 @@ TEST_CASE("a UTF-8 byte order mark is accepted") {
   REQUIRE(r.diagnostics.size() == 1);
   CHECK(r.diagnostics[0].to_string() == "f:2:12: error: state_dir: 'rel' must be an absolute path");
   CHECK(load_text("\xEF\xBB\xBFnode_name: x\nservices: []\n", "f").ok());
+}
+
+TEST_CASE("aliases may not expand the document beyond the node budget") {
+  // Billion laughs: about 10^26 nodes as read, from a file of 1 KiB. Refused while composing,
+  // at the first alias that crosses the budget, before anything walks the tree.
+  std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  char prev = 'a';
+  for (char c = 'b'; c <= 'z'; ++c, ++prev)
+    laughs += fmt::format("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", c, c,
+                          prev, prev, prev, prev, prev, prev, prev, prev, prev, prev);
+  laughs += "services: *z\n";
+  const auto start = std::chrono::steady_clock::now();
+  auto r = load_text(laughs, "f.yaml");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  REQUIRE(r.diagnostics.size() == 1);
+  // Lines a..f come to 1,234,573 nodes; &f stands for 1,111,111, so the third *f on line 7
+  // (column 16) is the first alias to cross 4 Mi.
+  CHECK(r.diagnostics[0].to_string() ==
+        "f.yaml:7:16: error: YAML alias '*f' expands the document beyond 4194304 nodes ('&f' "
+        "has 1111111 nodes with its aliases, copied at every use); write the repeated parts out "
+        "or nest aliases less");
+
+  // The budget is exact: root, key a, &a (1 + 1,000), key b and b's list are 1,005 nodes; each
+  // *a adds 1,001. 4,189 of them fit (4,194,194 nodes), the 4,190th does not.
+  auto with_aliases = [](int n) {
+    std::string text = "a: &a [";
+    for (int i = 0; i < 1000; ++i) text += i ? ", x" : "x";
+    text += "]\nb: [";
+    for (int i = 0; i < n; ++i) text += i ? ", *a" : "*a";
+    return text + "]\n";
+  };
+  for (const auto& d : load_text(with_aliases(4189), "f").diagnostics)
+    CHECK(d.message.find("expands the document") == std::string::npos);
+  auto over = load_text(with_aliases(4190), "f");
+  REQUIRE(over.diagnostics.size() == 1);
+  CHECK(over.diagnostics[0].line == 2);
+  CHECK(over.diagnostics[0].column == 5 + 4 * 4189);
+  CHECK(over.diagnostics[0].message.starts_with("YAML alias '*a' expands the document beyond"));
+}
+
+TEST_CASE("error lists are capped in memory and in what is reported") {
+  // 3,000 services with an unknown key each: 3,000 errors, only the first 100 (file order)
+  // reported, the rest counted exactly.
+  std::string text = "services:\n";
+  for (int i = 0; i < 3000; ++i)
+    text += fmt::format("  - {{name: s{}, vip: 10.9.{}.{}, port: 80, bogus: 1}}\n", i, i / 200,
+                        i % 200 + 1);
+  auto r = load_text(text, "f");
+  CHECK_FALSE(r.ok());
+  REQUIRE(r.diagnostics.size() == kMaxDiagnostics + 1);
+  CHECK(r.diagnostics[0].line == 2);
+  CHECK(r.diagnostics[kMaxDiagnostics - 1].line == static_cast<int>(kMaxDiagnostics) + 1);
+  CHECK(r.diagnostics.back().severity == Severity::error);
+  CHECK_THAT(r.diagnostics.back().message, Catch::Matchers::StartsWith("2900 more error(s) and "));
+  CHECK(r.error_count() == kMaxDiagnostics + 1);
 }

@@ -1,7 +1,9 @@
 // One test per validation rule of issue 2, each on a small config.
 #include <catch2/catch.hpp>
 
+#include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "config/values.hpp"
 #include "test_util.hpp"
 
 using namespace l4lb;
@@ -333,6 +335,30 @@ TEST_CASE("quorum above the number of backends is a warning") {
                    "    backends: [{address: 10.0.0.5}, {address: 10.0.0.6}]\n"));
 }
 
+TEST_CASE("health: per_port, and its contradiction with an explicit port") {
+  auto svc = [](std::string_view health) {
+    return with_service(
+        fmt::format("    vip: 10.0.0.1\n    ports: [389, 636]\n    health: {}\n"
+                    "    backends: [{{address: 10.0.0.5}}]\n",
+                    health));
+  };
+  expect_ok(svc("{type: tcp, per_port: false}"));
+  expect_ok(svc("{type: tcp, port: 9000, per_port: false}"));
+  auto on = load_text(svc("{type: http, per_port: true}"), "t");
+  REQUIRE(on.ok());
+  CHECK(on.config->services[0].health.per_port == true);
+  auto unset = load_text(svc("{type: tcp}"), "t");
+  REQUIRE(unset.ok());
+  CHECK(!unset.config->services[0].health.per_port);
+  expect_lines(svc("{type: tcp, port: 9000, per_port: true}"),
+               {"t.yaml:7:47: error: per_port: true contradicts 'port: 9000', which checks one "
+                "port for all the service's ports; drop one of the two"});
+  expect_lines(svc("{type: none, per_port: false}"),
+               {"t.yaml:7:26: error: health: 'per_port' does not apply to type none"});
+  expect_lines(svc("{type: tcp, per_port: maybe}"),
+               {"t.yaml:7:35: error: per_port: expected true or false, got 'maybe'"});
+}
+
 TEST_CASE("health: keys by type, expect_status forms, timeout within interval") {
   auto svc = [](std::string_view health) {
     return with_service(
@@ -420,6 +446,23 @@ TEST_CASE("global keys: paths absolute, metrics host:port, names") {
   expect_lines("node_name: \"lb a\"\n",
                {"t.yaml:1:12: error: node_name: 'lb a' is not a valid name (1..64 letters, "
                 "digits, '-', '_', '.')"});
+  expect_lines("control: {admin_group: \"ops team\"}\n",
+               {"t.yaml:1:24: error: admin_group: 'ops team' is not a valid name (1..64 letters, "
+                "digits, '-', '_', '.')"});
+  expect_lines("control: {admin_group: [ops]}\n",
+               {"t.yaml:1:24: error: admin_group: expected a string, got a list"});
+  expect_lines("control: {admin_grp: ops}\n",
+               {"t.yaml:1:11: error: unknown key 'admin_grp' in control; did you mean "
+                "'admin_group'?"});
+  {
+    auto c = load_text("control: {group: l4lb, admin_group: l4lb-admin}\nservices: []\n", "t");
+    REQUIRE(c.ok());
+    CHECK(c.config->control.group == "l4lb");
+    CHECK(c.config->control.admin_group == std::optional<std::string>("l4lb-admin"));
+    auto d = load_text("services: []\n", "t");
+    REQUIRE(d.ok());
+    CHECK_FALSE(d.config->control.admin_group);  // default: none, root only
+  }
   auto r = load_text("metrics: {listen: \"[::1]:9465\"}\nremove_services_on_exit: true\n", "t");
   REQUIRE(r.ok());
   CHECK(r.config->metrics.listen == "[::1]:9465");
@@ -465,4 +508,216 @@ TEST_CASE("backends may be written as bare addresses") {
                 "is ipv4; IPVS forwards across address families only with forward: tun",
                 "t.yaml:7:41: error: backends[2]: backend 10.0.0.5 is listed twice",
                 "t.yaml:7:51: error: backends[3]: 'nonsense' is not an IP address"});
+}
+
+TEST_CASE("one_packet: only for udp services; a warning with nat") {
+  auto with_proto = [](std::string_view proto, std::string_view one_packet,
+                       std::string_view forward = "dr") {
+    return with_service(
+        fmt::format("    vip: 10.0.0.1\n    port: 162\n    protocol: {}\n"
+                    "    one_packet: {}\n    forward: {}\n"
+                    "    backends: [{{address: 10.0.0.5}}]\n",
+                    proto, one_packet, forward));
+  };
+  expect_ok(with_proto("udp", "true"));
+  expect_ok(with_proto("udp", "true", "tun"));
+  expect_ok(with_proto("udp", "false"));
+  expect_ok(with_proto("tcp", "false"));  // explicitly off is fine anywhere
+  expect_ok(with_proto("udp", "false", "nat"));
+  expect_lines(with_proto("tcp", "true"),
+               {"t.yaml:8:17: error: one_packet: only applies to protocol: udp (this service is "
+                "tcp)"});
+  expect_lines(with_service("    vip: 10.0.0.1\n    port: 162\n    one_packet: true\n"
+                            "    backends: [{address: 10.0.0.5}]\n"),
+               {"t.yaml:7:17: error: one_packet: only applies to protocol: udp (this service is "
+                "tcp)"});
+  expect_lines(with_proto("udp", "yes please"),
+               {"t.yaml:8:17: error: one_packet: expected true or false, got 'yes please'"});
+  expect_lines(with_proto("udp", "true", "nat"),
+               {"t.yaml:8:17: warning: one_packet: with forward: nat, replies from the backends "
+                "are not translated back to the VIP (IPVS keeps no connection entry); fine for "
+                "one-way traffic such as SNMP traps or syslog, use forward: dr or tun for "
+                "request/response"});
+  auto r = load_text(with_proto("udp", "true"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[0].one_packet);
+}
+
+TEST_CASE("ipvs: timeouts in whole seconds, allow-listed sysctls as 0 or 1") {
+  auto r = load_text(
+      "ipvs:\n  timeouts: {tcp: 15m, tcpfin: 2m, udp: 45s}\n"
+      "  sysctls: {conntrack: 1, expire_nodest_conn: 1, "
+      "expire_quiescent_template: 0}\n",
+      "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  CHECK(r.config->ipvs.timeouts.tcp == 900u);
+  CHECK(r.config->ipvs.timeouts.tcpfin == 120u);
+  CHECK(r.config->ipvs.timeouts.udp == 45u);
+  CHECK(r.config->ipvs.sysctls == std::map<std::string, int>{{"conntrack", 1},
+                                                             {"expire_nodest_conn", 1},
+                                                             {"expire_quiescent_template", 0}});
+
+  // Unset means untouched: nothing is configured by default.
+  r = load_text("ipvs:\n  timeouts: {udp: 30s}\n", "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  CHECK_FALSE(r.config->ipvs.timeouts.tcp);
+  CHECK(r.config->ipvs.timeouts.udp == 30u);
+  CHECK(r.config->ipvs.sysctls.empty());
+  CHECK(load_text("services: []\n", "t.yaml").config->ipvs == Ipvs{});
+
+  CHECK(joined(diagnostics("ipvs:\n  timeouts: {tcp: 1500ms, udp: 0s, tcpfin: 1000h}\n")) ==
+        joined({"t.yaml:2:19: error: tcp: 1.5s is not a whole number of seconds (IPVS counts its "
+                "timeouts in seconds)",
+                "t.yaml:2:32: error: udp: 0s is out of range 1s..2147483s",
+                "t.yaml:2:44: error: tcpfin: 1000h is out of range 1s..2147483s"}));
+  CHECK(joined(diagnostics("ipvs:\n  sysctls: {conntrack: 2, sync_threshold: 3}\n")) ==
+        joined({"t.yaml:2:24: error: conntrack: 2 is out of range 0..1",
+                "t.yaml:2:27: error: unknown key 'sync_threshold' in ipvs.sysctls"}));
+  CHECK(joined(diagnostics("ipvs:\n  timeout: {tcp: 1s}\n")) ==
+        joined({"t.yaml:2:3: error: unknown key 'timeout' in ipvs; did you mean 'timeouts'?"}));
+}
+
+TEST_CASE("ipvs.sync_daemon: follows an existing instance, kernel defaults, ranges checked") {
+  const std::string vrrp =
+      "vrrp:\n  - {name: VI_1, interface: eth1, vrid: 51, vips: [10.0.0.1/24]}\n";
+  auto r = load_text(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1, interface: eth1}\n", "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  REQUIRE(r.config->ipvs.sync_daemon);
+  const auto& d = *r.config->ipvs.sync_daemon;
+  CHECK(d.instance == "VI_1");
+  CHECK(d.interface == "eth1");
+  CHECK(d.sync_id == 0);
+  CHECK(d.group.to_string() == "224.0.0.81");
+  CHECK(d.port == 8848);
+  CHECK(d.ttl == 1);
+  CHECK(d.maxlen == 0);
+  CHECK(d.backup_on_master);
+
+  r = load_text(vrrp +
+                    "ipvs:\n  sync_daemon: {instance: VI_1, interface: eth2, sync_id: 200, group: "
+                    "ff02::1:81, port: 9000, ttl: 2, maxlen: 1400, backup_on_master: false}\n",
+                "t.yaml");
+  REQUIRE(r.error_count() == 0);
+  const auto& e = *r.config->ipvs.sync_daemon;
+  CHECK(e.sync_id == 200);
+  CHECK(e.group.to_string() == "ff02::1:81");
+  CHECK(e.port == 9000);
+  CHECK(e.ttl == 2);
+  CHECK(e.maxlen == 1400);
+  CHECK_FALSE(e.backup_on_master);
+
+  CHECK(joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_2, interface: eth1}\n")) ==
+        joined({"t.yaml:4:16: error: ipvs.sync_daemon: instance: no vrrp instance named 'VI_2' "
+                "(the sync daemon follows that instance's MASTER/BACKUP state)"}));
+  CHECK(
+      joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1, interface: 'a b', sync_id: "
+                                "256, group: 10.0.0.1, ttl: 0}\n")) ==
+      joined({"t.yaml:4:44: error: interface: 'a b' is not a valid interface name (1..15 "
+              "characters, no '/', ':' or spaces)",
+              "t.yaml:4:60: error: sync_id: 256 is out of range 0..255",
+              "t.yaml:4:72: error: group: 10.0.0.1 is not a multicast address (the sync daemon "
+              "sends to a multicast group; default 224.0.0.81)",
+              "t.yaml:4:87: error: ttl: 0 is out of range 1..255"}));
+  CHECK(joined(diagnostics(vrrp + "ipvs:\n  sync_daemon: {instance: VI_1}\n")) ==
+        joined({"t.yaml:4:16: error: ipvs.sync_daemon: missing required key 'interface'"}));
+}
+
+TEST_CASE("snat: true, false or {source}; nat only; source of the VIP's family") {
+  auto svc = [](std::string_view vip, std::string_view snat, std::string_view forward = "nat") {
+    return with_service(
+        fmt::format("    vip: {}\n    port: 80\n    forward: {}\n"
+                    "    snat: {}\n    backends: [{{address: 10.0.0.5}}]\n",
+                    vip, forward, snat));
+  };
+  auto r = load_text(svc("10.0.0.1", "true"), "t.yaml");
+  REQUIRE(r.ok());
+  REQUIRE(r.config->services[0].snat);
+  CHECK_FALSE(r.config->services[0].snat->source);
+  r = load_text(svc("10.0.0.1", "false"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config->services[0].snat);
+  r = load_text(svc("10.0.0.1", "{source: 192.0.2.7}"), "t.yaml");
+  REQUIRE(r.ok());
+  REQUIRE(r.config->services[0].snat->source);
+  CHECK(r.config->services[0].snat->source->to_string() == "192.0.2.7");
+  r = load_text(svc("10.0.0.1", "{}"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config->services[0].snat->source);
+  expect_lines(svc("10.0.0.1", "true", "dr"),
+               {"t.yaml:8:11: error: snat: only applies to forward: nat (this service uses dr)"});
+  expect_lines(svc("10.0.0.1", "{source: fd00::7}"),
+               {"t.yaml:8:20: error: snat.source: fd00::7 is not of the VIP's family "
+                "(10.0.0.1)"});
+  expect_lines(svc("10.0.0.1", "{source: 0.0.0.0}"),
+               {"t.yaml:8:20: error: snat.source: 0.0.0.0 cannot be a source address "
+                "(unspecified or multicast)"});
+  expect_lines(svc("10.0.0.1", "maybe"),
+               {"t.yaml:8:11: error: snat: expected true or false, got 'maybe'"});
+  CHECK(joined(diagnostics(svc("10.0.0.1", "{sorce: 192.0.2.7}"))).find("did you mean") !=
+        std::string::npos);
+  // SNAT needs IPVS's conntrack: an explicit 0 beside it is refused.
+  expect_lines("ipvs:\n  sysctls: {conntrack: 0}\n" + svc("10.0.0.1", "true"),
+               {"t.yaml:6:5: error: snat: service 's' needs ipvs.sysctls.conntrack: 1 (set to "
+                "0); without it netfilter never sees IPVS's connections to translate"});
+}
+
+TEST_CASE("fwmark: true (a mark from the name) or a number; ranges past 1,000 ports") {
+  auto svc = [](std::string_view extra) {
+    return with_service(
+        fmt::format("    vip: 10.0.0.1\n    ports: [30000-32767]\n{}"
+                    "    backends: [{{address: 10.0.0.5}}]\n",
+                    extra));
+  };
+  auto r = load_text(svc("    fwmark: true\n"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[0].fwmark == auto_fwmark("s"));
+  CHECK(r.config->services[0].ports.size() == 2768);
+  CHECK((auto_fwmark("s") & 0xff000000u) == 0x4c000000u);
+  CHECK(auto_fwmark("s") != auto_fwmark("t"));
+  r = load_text(svc("    fwmark: 4711\n"), "t.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->services[0].fwmark == 4711u);
+  // Without fwmark the range is over the cap.
+  CHECK(joined(diagnostics(svc(""))).find("has 2768 ports; the limit is 1000 per range") !=
+        std::string::npos);
+  CHECK(joined(diagnostics(svc("    fwmark: false\n"))).find("the limit is 1000") !=
+        std::string::npos);
+  expect_lines(svc("    fwmark: 0\n"),
+               {"t.yaml:7:13: error: fwmark: 0 is out of range 1..4294967295"});
+  expect_lines(
+      with_service("    vip: 10.0.0.1\n    port: 80\n    fwmark: true\n"
+                   "    backends: [{address: 10.0.0.5, port: 8080}]\n"),
+      {"t.yaml:8:16: error: port: a fwmark service keeps each connection's own port; backend "
+       "10.0.0.5 cannot set one"});
+  expect_lines(svc("    fwmark: true\n    health: {per_port: true}\n"),
+               {"t.yaml:8:13: error: health: per_port: true cannot apply to a fwmark service (one "
+                "IPVS service for all its ports; one check per backend decides)"});
+  CHECK(
+      joined(
+          diagnostics(
+              "services:\n"
+              "  - {name: a, vip: 10.0.0.1, ports: [1000-2999], fwmark: 5, backends: [10.0.0.5]}\n"
+              "  - {name: b, vip: 10.0.0.2, ports: [1000-2999], fwmark: 5, backends: "
+              "[10.0.0.5]}\n"))
+          .find("t.yaml:3:5: error: fwmark: service 'b' has the mark 0x5 of service 'a'; set a "
+                "distinct fwmark: NUMBER on one of them\n") != std::string::npos);
+}
+
+TEST_CASE("ipvs.reconcile_interval: 10s by default, 0 turns it off, 1s..1h otherwise") {
+  CHECK(load_text("services: []\n", "t.yaml").config->ipvs.reconcile_interval ==
+        std::chrono::seconds(10));
+  auto r = load_text("ipvs:\n  reconcile_interval: 0\n", "t.yaml");
+  REQUIRE(r.config);
+  CHECK(r.config->ipvs.reconcile_interval.count() == 0);
+  r = load_text("ipvs:\n  reconcile_interval: 2m\n", "t.yaml");
+  REQUIRE(r.config);
+  CHECK(r.config->ipvs.reconcile_interval == std::chrono::minutes(2));
+  CHECK(joined(diagnostics("ipvs:\n  reconcile_interval: 500ms\n")) ==
+        joined({"t.yaml:2:23: error: reconcile_interval: 500ms is too short (0 for off, or at "
+                "least 1s)"}));
+  CHECK_FALSE(diagnostics("ipvs:\n  reconcile_interval: 2h\n").empty());
+  CHECK_FALSE(diagnostics("ipvs:\n  reconcile_interval: -1s\n").empty());
+  Config a = *load_text("services: []\n", "t.yaml").config, b = a;
+  b.ipvs.reconcile_interval = std::chrono::seconds(30);
+  CHECK(diff(a, b).global_fields == std::vector<std::string>{"ipvs.reconcile_interval"});
 }

@@ -57,6 +57,7 @@ config::Health parse_health(const json& j) {
   config::Health h;
   if (j.contains("type")) h.type = health_type(j["type"]);
   if (j.contains("port")) h.port = j["port"].get<std::uint16_t>();
+  if (j.contains("per_port")) h.per_port = j["per_port"].get<bool>();
   if (j.contains("address")) h.address = addr(j["address"]);
   if (j.contains("source")) h.source = addr(j["source"]);
   if (j.contains("interval_ms")) h.interval = Duration(j["interval_ms"].get<int>());
@@ -137,6 +138,7 @@ json backend_json(const health::BackendKey& k, const health::BackendHealth& h) {
   json failures = json::object();
   for (const auto& [r, n] : h.failures_by_reason) failures[r] = n;
   return {{"service", k.service},
+          {"port", k.port},
           {"backend", k.address.to_string()},
           {"status", std::string(health::to_string(h.status))},
           {"checks", h.checks},
@@ -184,6 +186,7 @@ int main(int argc, char** argv) {
     json j{{"event", "transition"},
            {"t", seconds_since(t0)},
            {"service", k.service},
+           {"port", k.port},
            {"backend", k.address.to_string()},
            {"status", std::string(health::to_string(s))}};
     if (h) {

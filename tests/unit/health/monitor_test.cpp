@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "health/quorum.hpp"
 #include "servers.hpp"
 
 using namespace l4lb;
@@ -23,7 +24,7 @@ config::Service service(const std::string& name, std::vector<std::uint16_t> back
   s.health.timeout = milliseconds(1000);
   s.health.rise = 3;
   s.health.fall = 2;
-  // Distinct loopback addresses: the check key is (service, address).
+  // Distinct loopback addresses, so that the tests need not rely on the port in the key.
   int i = 1;
   for (auto port : backend_ports) {
     config::Backend b;
@@ -59,7 +60,7 @@ TEST_CASE("monitor: a flapping backend changes status exactly as rise/fall say")
   });
   mp = &m;
   m.apply({svc});
-  const BackendKey key{"flap", svc.backends[0].address};
+  const BackendKey key = check_key(svc, 80, svc.backends[0]);
   REQUIRE(run_until(io, [&] { return m.get(key)->checks >= script.size(); }));
 
   std::vector<Event> want;
@@ -92,7 +93,7 @@ TEST_CASE("monitor: killed backend goes down after fall, comes back after rise")
   });
   mp = &m;
   m.apply({svc});
-  const BackendKey key{"kill", svc.backends[0].address};
+  const BackendKey key = check_key(svc, 80, svc.backends[0]);
   REQUIRE(run_until(io, [&] { return m.status(key) == Status::up; }));
   REQUIRE(events.size() == 1);
   CHECK(events[0].checks == 1);  // fast start
@@ -132,9 +133,10 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   Monitor m(io, [&](const BackendKey&, Status) { ++changes; });
   m.apply({svc, other});
   CHECK(m.size() == 2);
-  const BackendKey ka{"web", svc.backends[0].address}, kb{"web", svc.backends[1].address};
+  const BackendKey ka = check_key(svc, 80, svc.backends[0]),
+                   kb = check_key(svc, 80, svc.backends[1]);
   CHECK(m.status(ka) == Status::unknown);
-  CHECK(!m.get(BackendKey{"none", svc.backends[0].address}));
+  CHECK(!m.get(check_key(other, 80, other.backends[0])));
   REQUIRE(run_until(io, [&] { return m.status(ka) == Status::up && m.status(kb) == Status::up; }));
   REQUIRE(run_until(io, [&] { return m.get(ka)->checks >= 3; }));
 
@@ -156,8 +158,9 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   m.apply({svc, other});
   CHECK(m.size() == 1);
   CHECK(!m.get(kb));
-  CHECK(m.healthy_count(svc) == 1);
-  CHECK(m.healthy_count(other) == 1);  // `none` backends always count
+  auto status_of = [&](const BackendKey& k) { return m.status(k); };
+  CHECK(healthy_count(svc, status_of, nullptr) == 1);
+  CHECK(healthy_count(other, status_of, nullptr) == 1);  // `none` backends always count
   const int seen = changes;
   REQUIRE(run_until(io, [&] { return m.get(ka)->checks >= changed.checks + 3; }));
   CHECK(changes == seen);  // no spurious transitions
@@ -191,7 +194,10 @@ TEST_CASE("monitor: 2,000 checks on one interval are spread, all come up") {
   asio::io_context io;
   TcpServer server(io);
   config::Service svc = service("many", {});
-  svc.health.interval = milliseconds(500);
+  // 1,000 probes a second, each allowed 5 s: under ASan on a loaded 2-core machine a 500 ms
+  // interval with 1 s timeouts let checks time out and go down again before all were up.
+  svc.health.interval = milliseconds(2000);
+  svc.health.timeout = milliseconds(5000);
   svc.health.address = *net::Address::parse("127.0.0.1");  // keys differ, one listener
   for (int i = 0; i < 2000; ++i) {
     config::Backend b;
@@ -202,13 +208,48 @@ TEST_CASE("monitor: 2,000 checks on one interval are spread, all come up") {
   Monitor m(io, nullptr);
   m.apply({svc});
   std::size_t peak = 0;
-  REQUIRE(run_until(io, [&] {
-    peak = std::max(peak, m.stats().in_flight);
-    return m.stats().probes_finished >= 2000 &&
-           std::all_of(svc.backends.begin(), svc.backends.end(), [&](const config::Backend& b) {
-             return m.status(BackendKey{"many", b.address}) == Status::up;
-           });
-  }));
-  // All 2,000 at once would be a burst; spread over 500 ms only a fraction overlap.
+  REQUIRE(run_until(
+      io,
+      [&] {
+        peak = std::max(peak, m.stats().in_flight);
+        return m.stats().probes_finished >= 2000 &&
+               std::all_of(svc.backends.begin(), svc.backends.end(), [&](const config::Backend& b) {
+                 return m.status(check_key(svc, 80, b)) == Status::up;
+               });
+      },
+      std::chrono::seconds(60)));
+  // All 2,000 at once would be a burst; spread over the 2 s interval only a fraction overlap.
   CHECK(peak < 1000);
+}
+
+TEST_CASE("monitor: each port of a multi-port service is checked on its own") {
+  asio::io_context io;
+  TcpServer open(io);
+  const std::uint16_t closed = closed_tcp_port();
+  config::Service svc = service("two", {});
+  svc.ports = {open.port(), closed};
+  config::Backend b;
+  b.address = *net::Address::parse("127.0.0.1");
+  svc.backends.push_back(b);
+  std::vector<Event> events;
+  Monitor m(io, [&](const BackendKey& k, Status s) { events.push_back({k, s, 0}); });
+  m.apply({svc});
+  CHECK(m.size() == 2);
+  const BackendKey up{"two", open.port(), b.address}, down{"two", closed, b.address};
+  REQUIRE(
+      run_until(io, [&] { return m.status(up) == Status::up && m.status(down) == Status::down; }));
+  CHECK(m.spec(up)->port == open.port());
+  CHECK(m.spec(down)->port == closed);
+  auto status_of = [&](const BackendKey& k) { return m.status(k); };
+  CHECK(healthy_on_port(svc, open.port(), status_of, nullptr) == 1);
+  CHECK(healthy_on_port(svc, closed, status_of, nullptr) == 0);
+  CHECK(healthy_count(svc, status_of, nullptr) == 0);
+
+  // health.port: one shared check (on the open port) for both.
+  svc.health.port = open.port();
+  m.apply({svc});
+  CHECK(m.size() == 1);
+  const BackendKey shared{"two", 0, b.address};
+  REQUIRE(run_until(io, [&] { return m.status(shared) == Status::up; }));
+  CHECK(healthy_count(svc, status_of, nullptr) == 1);
 }

@@ -30,55 +30,130 @@ config::Service service(std::vector<std::uint16_t> ports = {80, 443}) {
 }
 }  // namespace
 
-TEST_CASE("check target: health.port > backend.port > first service port; health.address") {
+TEST_CASE("check target: health.port > backend.port > the service port; health.address") {
   auto s = service();
-  auto a = make_spec(s, s.backends[0]);
+  auto a = make_spec(s, 80, s.backends[0]);
   REQUIRE(a);
   CHECK(a->address == ip("10.0.0.1"));
   CHECK(a->port == 80);
   CHECK(a->target() == "10.0.0.1:80");
-  CHECK(make_spec(s, s.backends[1])->port == 8080);
+  CHECK(make_spec(s, 443, s.backends[0])->port == 443);
+  CHECK(make_spec(s, 80, s.backends[1])->port == 8080);
 
   s.health.port = 9000;
-  CHECK(make_spec(s, s.backends[0])->port == 9000);
-  CHECK(make_spec(s, s.backends[1])->port == 9000);
+  CHECK(make_spec(s, 80, s.backends[0])->port == 9000);
+  CHECK(make_spec(s, 443, s.backends[0])->port == 9000);
+  CHECK(make_spec(s, 80, s.backends[1])->port == 9000);
 
   s.health.address = ip("10.9.9.9");
-  CHECK(make_spec(s, s.backends[1])->address == ip("10.9.9.9"));
+  CHECK(make_spec(s, 80, s.backends[1])->address == ip("10.9.9.9"));
+}
+
+TEST_CASE("check specs: one per service x port x backend by default") {
+  auto s = service({389, 636, 3268});
+  s.backends[1].port.reset();
+  CHECK_FALSE(shares_check(s));
+  auto specs = make_specs({s});
+  REQUIRE(specs.size() == 6);
+  for (std::uint16_t port : {389, 636, 3268})
+    for (const auto& b : s.backends) {
+      const BackendKey key{"web", port, b.address};
+      CHECK(check_key(s, port, b) == key);
+      REQUIRE(specs.contains(key));
+      CHECK(specs.at(key).port == port);
+      CHECK(specs.at(key).address == b.address);
+    }
+}
+
+TEST_CASE("check specs: health.port or per_port: false share one check for all ports") {
+  auto s = service({389, 636});
+  s.backends[1].port.reset();
+  s.health.port = 9000;
+  CHECK(shares_check(s));
+  CHECK_FALSE(shares_check_by_size(s));
+  auto specs = make_specs({s});
+  REQUIRE(specs.size() == 2);
+  const BackendKey key{"web", 0, ip("10.0.0.1")};
+  CHECK(check_key(s, 389, s.backends[0]) == key);
+  CHECK(check_key(s, 636, s.backends[0]) == key);
+  CHECK(specs.at(key).port == 9000);
+
+  s.health.port.reset();
+  s.health.per_port = false;
+  specs = make_specs({s});
+  REQUIRE(specs.size() == 2);
+  CHECK(specs.at(key).port == 389);  // the first port stands for all
+  CHECK(make_spec(s, 636, s.backends[0])->port == 389);
+}
+
+TEST_CASE("check specs: more than kMaxPerPortChecks ports share unless per_port: true") {
+  std::vector<std::uint16_t> ports;
+  for (std::uint16_t p = 30000; p < 30000 + kMaxPerPortChecks; ++p) ports.push_back(p);
+  auto s = service(ports);
+  s.backends[1].port.reset();
+  CHECK(make_specs({s}).size() == 2 * kMaxPerPortChecks);
+  s.ports.push_back(40000);
+  CHECK(shares_check(s));
+  CHECK(shares_check_by_size(s));
+  auto specs = make_specs({s});
+  REQUIRE(specs.size() == 2);
+  CHECK(specs.at(BackendKey{"web", 0, ip("10.0.0.2")}).port == 30000);
+  s.health.per_port = true;
+  CHECK_FALSE(shares_check(s));
+  CHECK_FALSE(shares_check_by_size(s));
+  CHECK(make_specs({s}).size() == 2 * (kMaxPerPortChecks + 1));
+}
+
+TEST_CASE("check specs: a mapped backend port is checked, and keyed, on its own port") {
+  auto s = service({80});
+  config::Backend twin;  // the same host again, on another port
+  twin.address = ip("10.0.0.2");
+  twin.port = 8081;
+  s.backends.push_back(twin);
+  auto specs = make_specs({s});
+  REQUIRE(specs.size() == 3);
+  CHECK(check_key(s, 80, s.backends[1]) == BackendKey{"web", 8080, ip("10.0.0.2")});
+  CHECK(specs.at(BackendKey{"web", 8080, ip("10.0.0.2")}).port == 8080);
+  CHECK(specs.at(BackendKey{"web", 8081, ip("10.0.0.2")}).port == 8081);
+  CHECK(specs.at(BackendKey{"web", 80, ip("10.0.0.1")}).port == 80);
 }
 
 TEST_CASE("check target: none has no check; no port anywhere has no check") {
   auto s = service();
   s.health.type = config::HealthType::none;
-  CHECK(!make_spec(s, s.backends[0]));
+  CHECK(!make_spec(s, 80, s.backends[0]));
   CHECK(make_specs({s}).empty());
   auto p = service({});
-  CHECK(!make_spec(p, p.backends[0]));
-  CHECK(make_spec(p, p.backends[1])->port == 8080);
+  CHECK(!make_spec(p, 0, p.backends[0]));
+  CHECK(make_spec(p, 0, p.backends[1])->port == 8080);
+  CHECK(make_specs({p}).empty());
 }
 
 TEST_CASE("check target: http Host defaults to the target address, v6 bracketed") {
   auto s = service();
   s.health.type = config::HealthType::http;
   s.health.path = "/healthz";
-  CHECK(make_spec(s, s.backends[0])->host == "10.0.0.1");
-  CHECK(make_spec(s, s.backends[0])->path == "/healthz");
+  CHECK(make_spec(s, 80, s.backends[0])->host == "10.0.0.1");
+  CHECK(make_spec(s, 80, s.backends[0])->path == "/healthz");
   s.backends[0].address = ip("2001:db8::5");
-  CHECK(make_spec(s, s.backends[0])->host == "[2001:db8::5]");
-  CHECK(make_spec(s, s.backends[0])->target() == "[2001:db8::5]:80");
+  CHECK(make_spec(s, 80, s.backends[0])->host == "[2001:db8::5]");
+  CHECK(make_spec(s, 80, s.backends[0])->target() == "[2001:db8::5]:80");
   s.health.host = "example.org";
-  CHECK(make_spec(s, s.backends[0])->host == "example.org");
+  CHECK(make_spec(s, 80, s.backends[0])->host == "example.org");
   s.health.expect_status.clear();
-  CHECK(make_spec(s, s.backends[0])->expect_status == std::vector<std::pair<int, int>>{{200, 399}});
+  CHECK(make_spec(s, 80, s.backends[0])->expect_status ==
+        std::vector<std::pair<int, int>>{{200, 399}});
 }
 
-TEST_CASE("check specs: one per (service, address); equal specs compare equal") {
+TEST_CASE("check specs: equal specs compare equal; weight is not a check parameter") {
   auto s1 = service();
   auto s2 = service();
   s2.name = "mail";
   auto specs = make_specs({s1, s2});
-  CHECK(specs.size() == 4);
-  CHECK(specs.contains(BackendKey{"mail", ip("10.0.0.2")}));
+  // 10.0.0.1 on 80 and 443; 10.0.0.2 mapped to 8080 (one check) -- per service.
+  CHECK(specs.size() == 6);
+  CHECK(specs.contains(BackendKey{"mail", 8080, ip("10.0.0.2")}));
+  CHECK(specs.contains(BackendKey{"mail", 443, ip("10.0.0.1")}));
   auto again = make_specs({s1, s2});
   CHECK(specs == again);
   s1.health.interval = milliseconds(500);
@@ -94,7 +169,7 @@ TEST_CASE("start offsets: deterministic, inside the interval, spread evenly") {
   for (int i = 0; i < 10000; ++i) {
     const auto a =
         net::Address::parse(fmt::format("127.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256));
-    BackendKey k{"bench", *a};
+    BackendKey k{"bench", 80, *a};
     const auto off = start_offset(k, interval);
     REQUIRE(off >= milliseconds(0));
     REQUIRE(off < interval);
@@ -106,8 +181,12 @@ TEST_CASE("start offsets: deterministic, inside the interval, spread evenly") {
     CHECK(n > 850);
     CHECK(n < 1150);
   }
-  CHECK(start_offset(BackendKey{"x", ip("10.0.0.1")}, milliseconds(0)) == milliseconds(0));
-  CHECK(key_hash(BackendKey{"ab", ip("10.0.0.1")}) != key_hash(BackendKey{"a", ip("10.0.0.1")}));
+  CHECK(start_offset(BackendKey{"x", 80, ip("10.0.0.1")}, milliseconds(0)) == milliseconds(0));
+  CHECK(key_hash(BackendKey{"ab", 80, ip("10.0.0.1")}) !=
+        key_hash(BackendKey{"a", 80, ip("10.0.0.1")}));
+  // The ports of one backend start apart, not in one burst.
+  CHECK(key_hash(BackendKey{"x", 389, ip("10.0.0.1")}) !=
+        key_hash(BackendKey{"x", 636, ip("10.0.0.1")}));
 }
 
 TEST_CASE("next_start keeps a fixed rate and skips missed slots without bursting") {
@@ -120,21 +199,6 @@ TEST_CASE("next_start keeps a fixed rate and skips missed slots without bursting
   CHECK(next_start(t0, t0 + milliseconds(3001), i) == t0 + milliseconds(4000));
 }
 
-TEST_CASE("healthy_count counts up backends with weight, and all of a `none` service") {
-  auto s = service();
-  std::map<net::Address, Status> st{{ip("10.0.0.1"), Status::up}, {ip("10.0.0.2"), Status::down}};
-  auto of = [&](const net::Address& a) { return st[a]; };
-  CHECK(healthy_count(s, of) == 1);
-  st[ip("10.0.0.2")] = Status::up;
-  CHECK(healthy_count(s, of) == 2);
-  s.backends[1].weight = 0;
-  CHECK(healthy_count(s, of) == 1);
-  st[ip("10.0.0.1")] = Status::unknown;
-  CHECK(healthy_count(s, of) == 0);
-  s.health.type = config::HealthType::none;
-  CHECK(healthy_count(s, of) == 1);
-}
-
 TEST_CASE("result classification and matching") {
   CHECK(classify_errno(ECONNREFUSED) == "refused");
   CHECK(classify_errno(ECONNREFUSED, true) == "icmp_unreachable");
@@ -143,7 +207,9 @@ TEST_CASE("result classification and matching") {
   CHECK(classify_errno(EHOSTUNREACH) == "unreachable");
   CHECK(classify_errno(ENETUNREACH) == "unreachable");
   CHECK(classify_errno(EADDRNOTAVAIL) == "bind");
-  CHECK(classify_errno(EMFILE) == "socket");
+  // Our own resources running out says nothing about the backend (Monitor holds its state).
+  for (int err : {EMFILE, ENFILE, ENOBUFS, ENOMEM}) CHECK(classify_errno(err) == "local_resources");
+  CHECK(classify_errno(EPERM) == "socket");
   CHECK(classify(boost::asio::error::eof) == "closed");
   CHECK(classify(boost::system::error_code(ECONNRESET, boost::system::system_category())) ==
         "reset");

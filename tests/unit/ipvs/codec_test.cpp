@@ -3,6 +3,7 @@
 #include <netlink/msg.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "helpers.hpp"
 #include "ipvs/netlink_codec.hpp"
@@ -74,4 +75,74 @@ TEST_CASE("malformed replies are errors") {
   m = codec::encode_operation(42, Operation::on_service(K::del_service, svc));
   CHECK(codec::decode_service(nlmsg_hdr(m.get()), s, error));
   CHECK_FALSE(codec::decode_dest(nlmsg_hdr(m.get()), net::Family::v4, d, error));
+}
+
+TEST_CASE("one-packet scheduling is the ONEPACKET service flag, alone or with others") {
+  auto s = service("10.0.0.1", 162, "rr", Protocol::udp);
+  s.one_packet = true;
+  auto m = codec::encode_operation(42, Operation::on_service(K::add_service, s));
+  REQUIRE(m);
+  // The flag on the wire is exactly IP_VS_SVC_F_ONEPACKET (what ipvsadm shows as "ops").
+  nlattr* top[IPVS_CMD_ATTR_MAX + 1];
+  REQUIRE(genlmsg_parse(nlmsg_hdr(m.get()), 0, top, IPVS_CMD_ATTR_MAX, nullptr) == 0);
+  nlattr* svc[IPVS_SVC_ATTR_MAX + 1];
+  REQUIRE(nla_parse_nested(svc, IPVS_SVC_ATTR_MAX, top[IPVS_CMD_ATTR_SERVICE], nullptr) == 0);
+  REQUIRE(svc[IPVS_SVC_ATTR_FLAGS]);
+  ip_vs_flags f;
+  std::memcpy(&f, nla_data(svc[IPVS_SVC_ATTR_FLAGS]), sizeof(f));
+  CHECK(f.flags == IP_VS_SVC_F_ONEPACKET);
+
+  Service back;
+  std::string error;
+  REQUIRE(codec::decode_service(nlmsg_hdr(m.get()), back, error));
+  CHECK(back.one_packet);
+  CHECK_FALSE(back.sh_port);
+  CHECK(back.same_settings(s));
+
+  s.scheduler = "sh";
+  s.sh_port = true;
+  s.persistent = true;
+  s.timeout = 60;
+  m = codec::encode_operation(42, Operation::on_service(K::edit_service, s));
+  REQUIRE(codec::decode_service(nlmsg_hdr(m.get()), back, error));
+  CHECK(back.one_packet);
+  CHECK(back.sh_port);
+  CHECK(back.persistent);
+  CHECK(back.same_settings(s));
+
+  s.one_packet = false;
+  m = codec::encode_operation(42, Operation::on_service(K::edit_service, s));
+  REQUIRE(codec::decode_service(nlmsg_hdr(m.get()), back, error));
+  CHECK_FALSE(back.one_packet);
+  CHECK(back.same_settings(s));
+}
+
+TEST_CASE("timeouts: SET_CONFIG carries only the ones to change; GET_CONFIG replies decode") {
+  auto m = codec::encode_set_config(42, Timeouts{900, 0, 30});
+  REQUIRE(m);
+  nlmsghdr* h = nlmsg_hdr(m.get());
+  CHECK(static_cast<genlmsghdr*>(nlmsg_data(h))->cmd == IPVS_CMD_SET_CONFIG);
+  nlattr* a[IPVS_CMD_ATTR_MAX + 1];
+  REQUIRE(genlmsg_parse(h, 0, a, IPVS_CMD_ATTR_MAX, nullptr) == 0);
+  REQUIRE(a[IPVS_CMD_ATTR_TIMEOUT_TCP]);
+  CHECK(nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP]) == 900);
+  CHECK_FALSE(a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN]);  // 0: the kernel keeps its value
+  REQUIRE(a[IPVS_CMD_ATTR_TIMEOUT_UDP]);
+  CHECK(nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_UDP]) == 30);
+
+  // A GET_CONFIG reply has the same layout as a full SET_CONFIG request.
+  m = codec::encode_set_config(42, Timeouts{7200, 120, 300});
+  Timeouts back;
+  std::string error;
+  REQUIRE(codec::decode_config(nlmsg_hdr(m.get()), back, error));
+  CHECK(back == Timeouts{7200, 120, 300});
+
+  // A reply missing one of the three is malformed, not silently 0.
+  m = codec::encode_set_config(42, Timeouts{900, 0, 30});
+  CHECK_FALSE(codec::decode_config(nlmsg_hdr(m.get()), back, error));
+  CHECK(error == "malformed IPVS config reply");
+  m = codec::encode_get_config(42);
+  REQUIRE(m);
+  CHECK(static_cast<genlmsghdr*>(nlmsg_data(nlmsg_hdr(m.get())))->cmd == IPVS_CMD_GET_CONFIG);
+  CHECK_FALSE(codec::decode_config(nlmsg_hdr(m.get()), back, error));
 }

@@ -26,8 +26,8 @@ config::Service web() {
 }
 
 BackendStateFn states(std::map<std::string, BackendState> m) {
-  return [m](const std::string&, const net::Address& a) {
-    auto it = m.find(a.to_string());
+  return [m](const config::Service&, std::uint16_t, const config::Backend& b) {
+    auto it = m.find(b.address.to_string());
     return it == m.end() ? BackendState{} : it->second;
   };
 }
@@ -52,6 +52,34 @@ TEST_CASE("each port is one virtual service; backend port defaults to the VIP po
   CHECK(find(t, 80, "10.1.0.2", 8443));
   CHECK(find(t, 443, "10.1.0.2", 8443));
   CHECK(t.services.begin()->second.scheduler == "rr");
+}
+
+TEST_CASE("one port down leaves that port's virtual service only") {
+  auto s = web();
+  s.ports = {80, 443, 8443};
+  // 10.1.0.2 fails its check on 443 only.
+  BackendStateFn fn = [](const config::Service&, std::uint16_t port, const config::Backend& b) {
+    const bool down = port == 443 && b.address == addr("10.1.0.2");
+    return BackendState{down ? Health::down : Health::up, false};
+  };
+  SECTION("remove on failure") {
+    Table t = desired_table({s}, fn);
+    for (std::uint16_t port : {80, 443, 8443})
+      for (const char* a : {"10.1.0.1", "10.1.0.2", "10.1.0.3"}) {
+        const bool gone = port == 443 && std::string(a) == "10.1.0.2";
+        INFO(a << ":" << port);
+        CHECK((find(t, port, a, port) == nullptr) == gone);
+        if (!gone) CHECK(find(t, port, a, port)->weight == 5);
+      }
+  }
+  SECTION("drain on failure") {
+    s.on_failure = config::OnFailure::drain;
+    Table t = desired_table({s}, fn);
+    REQUIRE(find(t, 443, "10.1.0.2", 443));
+    CHECK(find(t, 443, "10.1.0.2", 443)->weight == 0);
+    CHECK(find(t, 80, "10.1.0.2", 80)->weight == 5);
+    CHECK(find(t, 8443, "10.1.0.2", 8443)->weight == 5);
+  }
 }
 
 TEST_CASE("health policy: up, down (remove / drain), unknown, drained") {
@@ -124,4 +152,37 @@ TEST_CASE("service settings: forward, flags, persistence, protocol, IPv6") {
   Table t0 = desired_table({s}, nullptr);
   CHECK_FALSE(t0.services.begin()->second.persistent);
   CHECK(t0.services.begin()->second.netmask == 128);
+}
+
+TEST_CASE("one_packet reaches the kernel table; off by default") {
+  auto s = web();
+  s.health.type = config::HealthType::none;
+  s.protocol = config::Protocol::udp;
+  Table t = desired_table({s}, nullptr);
+  const auto key = ServiceKey::inet(Protocol::udp, addr("10.0.0.1"), 80);
+  CHECK_FALSE(t.services.at(key).one_packet);
+  s.one_packet = true;
+  t = desired_table({s}, nullptr);
+  CHECK(t.services.at(key).one_packet);
+  CHECK(t.services.at(ServiceKey::inet(Protocol::udp, addr("10.0.0.1"), 443)).one_packet);
+  CHECK(t.services.at(key).settings_string() == "rr ops");
+}
+
+TEST_CASE("a fwmark service is one mark service for all its ports, destinations port 0") {
+  auto s = web();
+  s.ports.clear();
+  for (unsigned p = 30000; p <= 32767; ++p) s.ports.push_back(static_cast<std::uint16_t>(p));
+  s.fwmark = 0x4c000001u;
+  s.persistence = Duration{300000};
+  s.health.type = config::HealthType::none;
+  Table t = desired_table({s}, nullptr);
+  REQUIRE(t.services.size() == 1);
+  const auto key = ServiceKey::mark(net::Family::v4, 0x4c000001u);
+  CHECK(service_key(s, 31000) == key);
+  const Service& svc = t.services.at(key);
+  CHECK(svc.persistent);
+  CHECK(svc.timeout == 300);
+  CHECK(svc.destinations.size() == 3);
+  for (const auto& [k, d] : svc.destinations) CHECK(d.port == 0);
+  CHECK(dest_port(s, s.backends[0], 31000) == 0);
 }

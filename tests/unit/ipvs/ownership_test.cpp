@@ -52,5 +52,19 @@ TEST_CASE("save is atomic and load tolerates a missing file") {
   std::ofstream(path) << "garbage";
   CHECK(load_owned(path, error).empty());
   CHECK_THAT(error, Catch::Contains(path));
+  // The damaged record is kept aside, so the next write does not destroy the evidence.
+  CHECK_THAT(error, Catch::Contains(".damaged"));
+  CHECK_FALSE(fs::exists(path));
+  CHECK(fs::exists(path + ".damaged"));
+  // Truncated (a crash of some other writer) and foreign (another version) are damage too.
+  const std::string whole = owned_to_json(owned);
+  for (const std::string& text :
+       {whole.substr(0, whole.size() / 2), std::string(R"({"version": 2, "services": []})"),
+        std::string(R"({"services": []})")}) {
+    std::ofstream(path) << text;
+    error.clear();
+    CHECK(load_owned(path, error).empty());
+    CHECK_FALSE(error.empty());
+  }
   fs::remove_all(dir);
 }

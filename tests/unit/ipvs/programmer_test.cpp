@@ -183,3 +183,79 @@ TEST_CASE("an unreadable record owns nothing") {
   CHECK(r.conflicts.size() == 2);
   CHECK(r.issued == 0);
 }
+
+TEST_CASE("programmer: lost answers (ENOBUFS) mark the model stale; adopt + apply repairs it") {
+  StateDir dir;
+  FakeKernel k;
+  Programmer p(shared(k), dir.str());
+  const Table want = web();
+  // The service batch: the kernel creates both services, but only the first answer arrives.
+  k.nobufs_after = 1;
+  ApplyResult r = p.apply(want);
+  CHECK(k.counters().nobufs == 1);
+  REQUIRE(r.failed.size() == 1);
+  CHECK(r.failed[0].error == EIO);
+  CHECK(r.skipped.size() == 1);  // the udp service's destination: its service is in doubt
+  CHECK_FALSE(p.synced());
+  CHECK_FALSE(p.model() == want);
+  // The service whose answer was lost is still claimed: the kernel did create it, and a
+  // service l4lbd created but no longer claims would be "someone else's" forever.
+  CHECK(p.owned().size() == 2);
+
+  // The checked resync: a dump (made elsewhere) becomes the model; only the skipped
+  // destination is left to do.
+  const auto gen = p.generation();
+  Table dump;
+  std::string error;
+  REQUIRE(k.dump(dump, error));
+  p.adopt(std::move(dump));
+  CHECK(p.generation() > gen);
+  CHECK(p.synced());
+  r = p.apply(want);
+  CHECK(r.ok());
+  CHECK(r.issued == 1);
+  CHECK(k.table() == want);
+  CHECK(p.model() == want);
+  CHECK(p.owned().size() == 2);
+}
+
+TEST_CASE("programmer: a claim whose creation is in doubt is dropped if the kernel lacks it") {
+  StateDir dir;
+  FakeKernel k;
+  Programmer p(shared(k), dir.str());
+  k.nobufs_after = 0;  // no answer at all
+  ApplyResult r = p.apply(web());
+  CHECK(r.failed.size() == 2);
+  CHECK(p.owned().size() == 2);
+  k.table().services.erase(service("10.0.0.1", 80).key);  // say it never happened
+  Table dump;
+  std::string error;
+  REQUIRE(k.dump(dump, error));
+  p.adopt(std::move(dump));
+  CHECK(p.owned().size() == 1);
+  CHECK(p.apply(web()).ok());
+  CHECK(k.table() == web());
+}
+
+TEST_CASE("programmer: adopting a flushed kernel re-creates owned services, never others") {
+  StateDir dir;
+  FakeKernel k;
+  Programmer p(shared(k), dir.str());
+  const Table want = web();
+  REQUIRE(p.apply(want).ok());
+  k.table().services.clear();  // ipvsadm -C
+  auto foreign = service("10.0.0.9", 80, "sh");
+  put(k.table(), foreign);  // and someone adds theirs
+  Table dump;
+  std::string error;
+  REQUIRE(k.dump(dump, error));
+  p.adopt(std::move(dump));
+  CHECK(p.owned().empty());
+  ApplyResult r = p.apply(want);
+  CHECK(r.ok());
+  CHECK(r.issued == 5);  // 2 services + 3 destinations
+  Table expect = want;
+  put(expect, foreign);
+  CHECK(k.table() == expect);
+  CHECK(p.owned().size() == 2);
+}

@@ -141,3 +141,23 @@ TEST_CASE("full ordering across phases") {
   CHECK(kinds(p) == std::vector<K>{K::add_service, K::add_dest, K::add_dest, K::edit_service,
                                    K::del_dest, K::del_service});
 }
+
+TEST_CASE("turning one-packet scheduling on or off is one edit of the service") {
+  Table have;
+  auto s = service("10.0.0.1", 162, "rr", Protocol::udp);
+  add(s, dest("10.1.0.1", 162));
+  add(s, dest("10.1.0.2", 162));
+  put(have, s);
+  Table want = have;
+  want.services.begin()->second.one_packet = true;
+  Plan p = reconcile(want, have, keys(have));
+  REQUIRE(kinds(p) == std::vector<K>{K::edit_service});
+  CHECK(p.ops[0].service.one_packet);
+  CHECK(p.ops[0].service.key == s.key);
+  // ... and back: the kernel holds the flag, the config no longer does.
+  p = reconcile(have, want, keys(want));
+  REQUIRE(kinds(p) == std::vector<K>{K::edit_service});
+  CHECK_FALSE(p.ops[0].service.one_packet);
+  // Unchanged: nothing to do.
+  CHECK(reconcile(want, want, keys(want)).ops.empty());
+}

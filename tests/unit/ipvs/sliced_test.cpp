@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "health/spec.hpp"
 #include "helpers.hpp"
 #include "ipvs/backend_states.hpp"
 #include "ipvs/fake_kernel.hpp"
@@ -19,6 +20,11 @@ using namespace l4lb::ipvs::test;
 namespace fs = std::filesystem;
 
 namespace {
+
+// The daemon's rule: a check per service port and backend (health::check_key).
+std::uint16_t check_port(const config::Service& s, std::uint16_t port, const config::Backend& b) {
+  return health::check_key(s, port, b).port;
+}
 
 struct StateDir {
   fs::path path;
@@ -73,7 +79,7 @@ Services services(int n, int backends, config::HealthType type = config::HealthT
 
 // What the daemon would program for `s` with every check result `h`.
 Table want(const Services& s, Health h = Health::up) {
-  return desired_table(*s, [h](const std::string&, const net::Address&) {
+  return desired_table(*s, [h](const config::Service&, std::uint16_t, const config::Backend&) {
     return BackendState{h, false};
   });
 }
@@ -183,7 +189,7 @@ TEST_CASE("SlicedProgrammer: planned on the worker, sent in slices between other
   std::size_t plans = 0;
   ApplyResult last;
   // One batch of at most 8 operations per slice.
-  SlicedProgrammer sp(io, p, [&](const ApplyResult& r) { ++plans, last = r; },
+  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; },
                       {8, std::chrono::microseconds(0)});
   auto s = services(20, 4);
   sp.note(ConfigChange{s});
@@ -230,7 +236,7 @@ TEST_CASE("SlicedProgrammer: planned on the worker, sent in slices between other
     (*next)[3].health.type = config::HealthType::tcp;
     (*next)[3].wait_first_check = false;
     sp.note(ConfigChange{next});
-    sp.note(HealthChange{"s3", addr("10.1.0.2"), Health::down});
+    sp.note(HealthChange{"s3", 1003, addr("10.1.0.2"), Health::down});
     sp.request(next, nullptr);
     run_plans(io, plans, 1);
     CHECK(k.counters().operations == ops + 1);
@@ -254,7 +260,8 @@ TEST_CASE("SlicedProgrammer: requests during a plan coalesce into one plan after
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
   std::vector<std::size_t> issued;
-  SlicedProgrammer sp(io, p, [&](const ApplyResult& r) { ++plans, issued.push_back(r.issued); },
+  SlicedProgrammer sp(io, p, check_port,
+                      [&](const ApplyResult& r) { ++plans, issued.push_back(r.issued); },
                       {4, std::chrono::microseconds(0)});
   auto checked = services(10, 3, config::HealthType::tcp);
   sp.note(ConfigChange{checked});
@@ -262,10 +269,11 @@ TEST_CASE("SlicedProgrammer: requests during a plan coalesce into one plan after
 
   // While that plan is planned or sent, checks report and more requests come.
   for (int i = 0; i < 10; ++i) {
-    sp.note(HealthChange{"s" + std::to_string(i), addr("10.1.0.1"), Health::up});
+    sp.note(HealthChange{"s" + std::to_string(i), static_cast<std::uint16_t>(1000 + i),
+                         addr("10.1.0.1"), Health::up});
     sp.request(checked, nullptr);
   }
-  sp.note(HealthChange{"s0", addr("10.1.0.2"), Health::up});
+  sp.note(HealthChange{"s0", 1000, addr("10.1.0.2"), Health::up});
   sp.request(checked, nullptr);
   CHECK(sp.stats().coalesced == 10);  // 11 requests, one plan
 
@@ -291,11 +299,11 @@ TEST_CASE("SlicedProgrammer: a reload that removes a service while checks flap")
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(io, p, [&](const ApplyResult&) { ++plans; },
+  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult&) { ++plans; },
                       {4, std::chrono::microseconds(0)});
   auto gen1 = services(3, 2, config::HealthType::tcp);
   sp.note(ConfigChange{gen1});
-  sp.note(HealthChange{"s1", addr("10.1.0.1"), Health::up});
+  sp.note(HealthChange{"s1", 1001, addr("10.1.0.1"), Health::up});
   sp.request(gen1, nullptr);
   run_plans(io, plans, 1);
   CHECK(k.table().destination_count() == 1);
@@ -323,7 +331,7 @@ TEST_CASE("SlicedProgrammer: restart adopts live destinations without an operati
   const auto ops = k.counters().operations;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(io, p, [&](const ApplyResult&) { ++plans; });
+  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult&) { ++plans; });
   sp.note(ConfigChange{checked});
   sp.request(checked, nullptr);  // no check result yet: the live ones are kept
   run_plans(io, plans, 1);
@@ -331,7 +339,7 @@ TEST_CASE("SlicedProgrammer: restart adopts live destinations without an operati
   CHECK(sp.stats().adopted == 20);
   CHECK(k.table() == want(checked));
 
-  sp.note(HealthChange{"s2", addr("10.1.0.3"), Health::down});  // the check decides now
+  sp.note(HealthChange{"s2", 1002, addr("10.1.0.3"), Health::down});  // the check decides now
   sp.request(checked, nullptr);
   run_plans(io, plans, 1);
   CHECK(k.counters().operations == ops + 1);
@@ -344,7 +352,7 @@ TEST_CASE("SlicedProgrammer::finish completes the plan in flight without the loo
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(io, p, [&](const ApplyResult&) { ++plans; },
+  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult&) { ++plans; },
                       {4, std::chrono::microseconds(0)});
   auto s = services(6, 2);
   sp.request(s, nullptr);
@@ -365,16 +373,24 @@ TEST_CASE("SlicedProgrammer::finish completes the plan in flight without the loo
 }
 
 TEST_CASE("BackendStates: results, adoption, and forgetting what the checks forget") {
-  BackendStates st;
+  BackendStates st(check_port);
   auto gen = services(2, 2, config::HealthType::tcp);
   const auto b1 = addr("10.1.0.1"), b2 = addr("10.1.0.2");
-  std::vector<StateChange> changes{ConfigChange{gen}, HealthChange{"s0", b1, Health::down},
-                                   HealthChange{"s1", b1, Health::up}};
+  auto health = [&](int svc, const net::Address& a) {
+    const auto& s = (*gen)[static_cast<std::size_t>(svc)];
+    config::Backend b;
+    b.address = a;
+    return st.health(s, s.ports[0], b);
+  };
+  std::vector<StateChange> changes{ConfigChange{gen}, HealthChange{"s0", 1000, b1, Health::down},
+                                   HealthChange{"s1", 1001, b1, Health::up}};
   st.apply(changes);
-  CHECK(st.health("s0", b1) == Health::down);
-  CHECK(st.health("s1", b1) == Health::up);
-  CHECK(st.health("s0", b2) == Health::unknown);
-  CHECK(st.health("nope", b2) == Health::unknown);
+  CHECK(health(0, b1) == Health::down);
+  CHECK(health(1, b1) == Health::up);
+  CHECK(health(0, b2) == Health::unknown);
+  config::Service nope = (*gen)[0];
+  nope.name = "nope";
+  CHECK(st.health(nope, 1000, nope.backends[1]) == Health::unknown);
 
   // Adoption: live, weight > 0, owned, and no result yet.
   Table kernel = want(gen);
@@ -382,12 +398,12 @@ TEST_CASE("BackendStates: results, adoption, and forgetting what the checks forg
   for (const auto& [k, s] : kernel.services) owned.insert(k);
   kernel.services.begin()->second.destinations.rbegin()->second.weight = 0;  // s0's b2: weight 0
   CHECK(st.adopt(*gen, kernel, owned) == 1);                                 // s1's b2 only
-  CHECK(st.health("s1", b2) == Health::up);
-  CHECK(st.health("s0", b2) == Health::unknown);
-  CHECK(st.health("s0", b1) == Health::down);  // a result beats adoption
-  std::vector<StateChange> first{HealthChange{"s1", b2, Health::down}};
+  CHECK(health(1, b2) == Health::up);
+  CHECK(health(0, b2) == Health::unknown);
+  CHECK(health(0, b1) == Health::down);  // a result beats adoption
+  std::vector<StateChange> first{HealthChange{"s1", 1001, b2, Health::down}};
   st.apply(first);
-  CHECK(st.health("s1", b2) == Health::down);
+  CHECK(health(1, b2) == Health::down);
 
   // A reload that drops s1 and makes s0 unchecked forgets both; re-adding starts unknown.
   auto none = std::make_shared<std::vector<config::Service>>(*gen);
@@ -396,6 +412,107 @@ TEST_CASE("BackendStates: results, adoption, and forgetting what the checks forg
   std::vector<StateChange> reload{ConfigChange{none}, ConfigChange{gen}};
   st.apply(reload);
   CHECK(st.size() == 0);
-  CHECK(st.health("s0", b1) == Health::unknown);
-  CHECK(st.health("s1", b1) == Health::unknown);
+  CHECK(health(0, b1) == Health::unknown);
+  CHECK(health(1, b1) == Health::unknown);
+}
+
+TEST_CASE("BackendStates: each port of a service has its own check, a shared check covers all") {
+  BackendStates st(check_port);
+  auto two =
+      std::make_shared<std::vector<config::Service>>(*services(1, 1, config::HealthType::tcp));
+  (*two)[0].ports = {389, 636};
+  Services gen = two;
+  const config::Service& s = (*gen)[0];
+  const config::Backend& b = s.backends[0];
+  std::vector<StateChange> changes{ConfigChange{gen},
+                                   HealthChange{"s0", 389, b.address, Health::up},
+                                   HealthChange{"s0", 636, b.address, Health::down}};
+  st.apply(changes);
+  CHECK(st.health(s, 389, b) == Health::up);
+  CHECK(st.health(s, 636, b) == Health::down);
+  // The desired table follows each port on its own: 636 loses the backend, 389 keeps it.
+  const Table t = desired_table(
+      *gen, [&](const config::Service& svc, std::uint16_t port, const config::Backend& be) {
+        return BackendState{st.health(svc, port, be), false};
+      });
+  CHECK(t.services.at(service_key(s, 389)).destinations.size() == 1);
+  CHECK(t.services.at(service_key(s, 636)).destinations.empty());
+
+  // health.port: one check (key port 0) decides every port.
+  auto shared = std::make_shared<std::vector<config::Service>>(*gen);
+  (*shared)[0].health.port = 8080;
+  Services shared_gen = shared;
+  std::vector<StateChange> reload{ConfigChange{shared_gen},
+                                  HealthChange{"s0", 0, b.address, Health::up}};
+  st.apply(reload);
+  CHECK(st.size() == 1);  // the per-port results went with their checks
+  CHECK(st.health((*shared)[0], 389, b) == Health::up);
+  CHECK(st.health((*shared)[0], 636, b) == Health::up);
+}
+
+TEST_CASE("SlicedProgrammer: hold() keeps plans waiting, release() starts the latest") {
+  boost::asio::io_context io;
+  FakeKernel k;
+  StateDir dir;
+  Programmer p(std::make_unique<SharedKernel>(k), dir.str());
+  std::size_t plans = 0;
+  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult&) { ++plans; },
+                      {4, std::chrono::microseconds(0)});
+  sp.hold();
+  const auto gen = p.generation();
+  sp.request(services(3, 2), nullptr);
+  sp.request(services(5, 2), nullptr);
+  io.restart();
+  io.poll();
+  CHECK(sp.idle());
+  CHECK(sp.waiting());
+  CHECK_FALSE(p.lent());
+  CHECK(p.generation() == gen);  // nothing lent, nothing sent: a dump now stays comparable
+  CHECK(k.table().services.empty());
+  sp.release();
+  CHECK_FALSE(sp.idle());
+  run_plans(io, plans, 1);
+  CHECK(plans == 1);
+  CHECK(k.table() == want(services(5, 2)));
+  CHECK(p.generation() > gen);
+}
+
+TEST_CASE("SlicedProgrammer: a stale model waits for an outside re-read (resync_on_loop off)") {
+  boost::asio::io_context io;
+  FakeKernel k;
+  StateDir dir;
+  Programmer p(std::make_unique<SharedKernel>(k), dir.str());
+  std::size_t plans = 0;
+  ApplyResult last;
+  SlicedProgrammer::Options o{4, std::chrono::microseconds(0)};
+  o.resync_on_loop = false;
+  SlicedProgrammer sp(
+      io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; }, o);
+  auto s = services(2, 2);
+  sp.request(s, nullptr);
+  run_plans(io, plans, 1);
+  REQUIRE(k.table() == want(s));
+  // Someone deletes a service: l4lbd's next edit of it fails and the model is stale.
+  k.table().services.erase(k.table().services.begin());
+  sp.request(services(2, 3), nullptr);
+  run_plans(io, plans, 1);
+  CHECK_FALSE(last.failed.empty());
+  CHECK_FALSE(p.synced());
+  const auto dumps = k.counters().dumps;
+  sp.request(services(2, 3), nullptr);
+  io.restart();
+  io.poll();
+  CHECK(plans == 2);  // waits: no plan from a stale model, no dump on the loop
+  CHECK(sp.waiting());
+  CHECK(k.counters().dumps == dumps);
+  // The re-read made elsewhere (IpvsRepair) is adopted, and the waiting request runs.
+  Table dump;
+  std::string error;
+  REQUIRE(k.dump(dump, error));
+  p.adopt(std::move(dump));
+  sp.request(services(2, 3), nullptr);
+  run_plans(io, plans, 1);
+  CHECK(plans == 3);
+  CHECK(last.ok());
+  CHECK(k.table() == want(services(2, 3)));
 }

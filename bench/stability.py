@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Issue 11's stress scenario on the host (network namespaces, no IPVS): a master (priority
+200) and a backup (100) at advert_interval 10ms; the master has SERVICES services x BACKENDS
+TCP-checked backends (every 5 s); CLIENTS clients ask `status` on the control socket and as many
+scrape /metrics, each every 100 ms; every 5 s a reload alternately adds and removes DELTA
+services; FLAP % of the backends change state each second (listening ports closed and reopened
+in the backends' namespace); for SECONDS. A passive capture in the backup's namespace times the
+master's adverts (kernel timestamps).
+
+Prints JSON lines: one per phase ("start": time to MASTER, RSS) and one "result" with the max and
+p99 advert gap, the loop's lag and the workers' queue delay (from the daemon's own histograms),
+status and scrape latency, peak RSS, backup transitions.
+Run: sudo nice -n 5 python3 bench/stability.py [--services 10000 --backends 8 --seconds 60]
+Environment: L4LB_BUILD_DIR (default build/).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "pylib"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "netns"))
+import netns  # noqa: E402
+import stability_check as st  # noqa: E402  (capture, scraper, status client, VRRP body)
+
+PORTS = 1000  # backends listen on 20000..20999; a port serves every backend address
+
+# In the backends' namespace: listens on every port; each second closes `flap` ports chosen at
+# random and reopens the ones closed the second before.
+FLAPPER = r'''
+import random, selectors, socket, sys, time
+ports, flap = int(sys.argv[1]), int(sys.argv[2])
+sel = selectors.DefaultSelector(); socks = {}
+def open_port(p):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 20000 + p)); s.listen(4096); s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ); socks[p] = s
+for p in range(ports): open_port(p)
+print("ready", flush=True)
+closed, nxt, rnd = [], time.monotonic() + 1, random.Random(11)
+while True:
+    for key, _ in sel.select(timeout=max(0, nxt - time.monotonic())):
+        try:
+            c, _ = key.fileobj.accept(); c.close()
+        except OSError:
+            pass
+    if time.monotonic() >= nxt and flap:
+        nxt += 1
+        for p in closed: open_port(p)
+        closed = rnd.sample([p for p in range(ports) if p in socks], flap)
+        for p in closed:
+            sel.unregister(socks[p]); socks.pop(p).close()
+'''
+
+
+def services_body(count, backends):
+    lines = ["services:"]
+    for i in range(count):
+        port = 20000 + i % PORTS
+        bes = ", ".join(f"{{address: 10.81.{1 + j // 250}.{1 + j % 250}, port: {port}}}"
+                        for j in range(backends))
+        lines.append(f"  - {{name: s{i}, vip: {st.VIP}, port: {1024 + i}, protocol: tcp, "
+                     f"scheduler: rr, health: {{type: tcp, interval: 5s, timeout: 1s, rise: 1, "
+                     f"fall: 1}}, backends: [{bes}]}}")
+    return "\n".join(lines) + "\n"
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(l.split(":", 1) for l in f if ":" in l)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def pctl(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))] if values else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--services", type=int, default=10000)
+    ap.add_argument("--backends", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--delta", type=int, default=5000, help="services added/removed per reload")
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--flap", type=float, default=1.0, help="%% of backends flapping per second")
+    a = ap.parse_args()
+    netns.require_root()
+    out = lambda d: print(json.dumps(d), flush=True)  # noqa: E731
+    with netns.Lab("sb") as lab:
+        hub = lab.bridge()
+        m, b, be = lab.node("m"), lab.node("b"), lab.node("be")
+        lab.link(m, hub, "eth0", [f"{st.MASTER_IP}/24"])
+        lab.link(b, hub, "eth0", [f"{st.BACKUP_IP}/24"])
+        lab.link(be, hub, "eth0", [f"{st.BACKEND_IP}/24"])
+        for j in range(a.backends):
+            lab.run(be, ["ip", "addr", "add", f"10.81.{1 + j // 250}.{1 + j % 250}/32",
+                         "dev", "eth0"])
+        lab.run(m, ["ip", "route", "add", "10.81.0.0/16", "via", st.BACKEND_IP])
+        lab.run(m, ["ip", "route", "replace", "10.81.0.0/24", "dev", "eth0"])
+        # 1 % of backends = that many ports' worth (a port serves services/PORTS services)
+        per_port = max(1, a.services // PORTS) * a.backends
+        flap_ports = min(PORTS // 2, round(a.services * a.backends * a.flap / 100 / per_port))
+        fl = lab.spawn(be, ["python3", "-c", FLAPPER, str(PORTS), str(flap_ports)],
+                       stdout=subprocess.PIPE)
+        assert fl.stdout.readline().strip() == b"ready"
+        base = f"metrics: {{listen: \"{st.METRICS}\"}}\n" + st.vrrp_body(200)
+        master = netns.L4lbd(lab, m, "master", base + services_body(a.services, a.backends),
+                             log_level="info")
+        backup = netns.L4lbd(lab, b, "backup", st.vrrp_body(100), log_level="info")
+        t0 = time.monotonic()
+        master.start()
+        netns.wait_until(lambda: "state=MASTER" in master.log(), 600, what="master")
+        out({"phase": "start", "services": a.services, "backends": a.backends,
+             "to_master_s": round(time.monotonic() - t0, 2),
+             "rss_kib": rss_kib(master.proc.pid)[0]})
+        backup.start()
+        netns.wait_until(lambda: "state=BACKUP" in backup.log(), 30, what="backup")
+        time.sleep(1)
+        capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, str(a.seconds)],
+                            stdout=subprocess.PIPE)
+        assert capture.stdout.readline().strip() == b"ready"
+        scraper = lab.spawn(m, ["python3", "-c", st.SCRAPER, st.METRICS, str(a.seconds),
+                                str(a.clients)], stdout=subprocess.PIPE)
+        stop = time.monotonic() + a.seconds
+        lat, errors, rss = [], [], []
+
+        def client():
+            while time.monotonic() < stop:
+                try:
+                    dt, r = st.status_raw(master.sock, timeout=120)
+                    lat.append(dt)
+                except (OSError, ValueError) as e:
+                    errors.append(str(e))
+                time.sleep(0.1)
+
+        threads = [threading.Thread(target=client) for _ in range(a.clients)]
+        for t in threads:
+            t.start()
+        reloads, grow = 0, True
+        while time.monotonic() < stop:
+            time.sleep(min(5, max(0, stop - time.monotonic())))
+            rss.append(rss_kib(master.proc.pid))
+            if time.monotonic() >= stop - 0.5:
+                break
+            n = a.services + a.delta if grow else a.services
+            master.write_config(base + services_body(n, a.backends))
+            master.reload()
+            reloads, grow = reloads + 1, not grow
+        for t in threads:
+            t.join()
+        gaps = json.loads(capture.stdout.readline())
+        scrapes = json.loads(scraper.stdout.readline())
+        _, final = st.status_raw(master.sock, timeout=300)
+        daemon = final["status"]["daemon"]
+        lag = {f"{l['thread']}_{l['kind']}": {"max_ms": round(l["histogram"]["max"] * 1e3, 1),
+                                               "count": l["histogram"]["count"]}
+               for l in daemon.get("lag", [])}
+        binst = [i for i in backup.status() or [] if i["name"] == "vi"]
+        out({"phase": "result", "services": a.services, "backends": a.backends,
+             "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
+             "advert_max_gap_ms": gaps["max_gap_ms"], "advert_p99_gap_ms": gaps["p99_gap_ms"],
+             "adverts": gaps["adverts"], "gaps_ge_20ms": gaps["gaps_over_20ms"],
+             "gaps_ge_30ms": gaps["gaps_over_30ms"], "lag": lag,
+             "status_requests": len(lat), "status_errors": len(errors),
+             "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
+             "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
+             "rss_peak_kib": rss_kib(master.proc.pid)[1],
+             "log_suppressed": daemon.get("log_suppressed"),
+             "backup_state": binst[0]["state"] if binst else None,
+             "backup_master_lines": backup.log().count("state=MASTER")})
+        for d in (master, backup):
+            d.stop()
+
+
+if __name__ == "__main__":
+    main()
