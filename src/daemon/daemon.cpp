@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string_view>
+#include <utility>
 
 #include "common/log.hpp"
 #include "config/diff.hpp"
@@ -50,7 +51,7 @@ Daemon::~Daemon() = default;
 
 bool Daemon::start() {
   started_at_ = now_unix();
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = start_t0_ = std::chrono::steady_clock::now();
   const auto ms_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
   };
@@ -341,6 +342,14 @@ void Daemon::reconcile_ipvs() {
 }
 
 void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
+  if (!std::exchange(start_programmed_, true))
+    log::info(
+        "start: first IPVS plan done {:.0f} ms after start ({} operations; on the worker: plan "
+        "{:.0f} ms, record {:.0f} ms; netlink {:.0f} ms)",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_t0_)
+            .count(),
+        result.issued, result.plan_seconds * 1000, result.record_seconds * 1000,
+        result.kernel_seconds * 1000);
   if (ipvs_repair_) ipvs_repair_->after_apply(result);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();

@@ -151,6 +151,9 @@ class Daemon {
   bool metrics_listening_ = false;
 
   double started_at_ = 0;
+  // Start-up timing, for the log line of the first IPVS plan (where start-up time goes).
+  std::chrono::steady_clock::time_point start_t0_;
+  bool start_programmed_ = false;
   std::uint64_t generation_ = 0;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
