@@ -474,6 +474,7 @@ nlohmann::json Daemon::drain(const net::Address& backend,
   if (auto e = drains_.save(config_.state_dir)) log::warning("drains not saved: {}", *e);
   log::notice("{} backend={} service={}", add ? "drain" : "undrain", text,
               service.empty() ? "*" : service);
+  if (ipvs_sliced_) ipvs_sliced_->note(ipvs::DrainChange{});  // the next plan is a whole one
   reconcile_ipvs();
   update_quorum();
   return {{"ok", true},

@@ -10,8 +10,8 @@ void BackendStates::apply(std::span<const StateChange> changes) {
                                                                Entry{h->health, false});
       size_ += fresh ? 1 : 0;
       (void)it;
-    } else if (const auto& c = std::get<ConfigChange>(change); c.services) {
-      retain(*c.services);
+    } else if (const auto* c = std::get_if<ConfigChange>(&change); c && c->services) {
+      retain(*c->services);
     }
   }
 }

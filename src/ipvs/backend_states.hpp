@@ -38,7 +38,9 @@ struct HealthChange {  // a check decided (health::Monitor's on_change), keyed a
 struct ConfigChange {  // a config generation was applied: checks that went are forgotten
   Services services;
 };
-using StateChange = std::variant<HealthChange, ConfigChange>;
+struct DrainChange {};  // the operator drained or undrained a backend (the drains come with
+                        // the request; this only says the whole table must be planned again)
+using StateChange = std::variant<HealthChange, ConfigChange, DrainChange>;
 
 class BackendStates {
  public:

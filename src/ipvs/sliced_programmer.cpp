@@ -4,7 +4,9 @@
 
 #include <boost/asio/post.hpp>
 #include <limits>
+#include <set>
 #include <utility>
+#include <variant>
 
 #include "common/log.hpp"
 
@@ -34,6 +36,7 @@ struct SlicedProgrammer::Planned {
   double record_seconds = 0;
   std::optional<std::string> record_error;
   std::size_t adopted = 0;
+  bool incremental = false;
 };
 
 SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer,
@@ -47,7 +50,10 @@ SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& prog
 
 SlicedProgrammer::~SlicedProgrammer() { *alive_ = false; }
 
-void SlicedProgrammer::note(StateChange change) { changes_.push_back(std::move(change)); }
+void SlicedProgrammer::note(StateChange change) {
+  if (!std::holds_alternative<HealthChange>(change)) full_next_ = true;
+  changes_.push_back(std::move(change));
+}
 
 void SlicedProgrammer::request(Services services, DrainedFn drained) {
   // The latest request stands for every earlier one that has not started: it carries the
@@ -89,31 +95,41 @@ void SlicedProgrammer::start(Request req) {
       return;
     }
   }
+  // Only health changed since the last plan, against the same services and a model nobody
+  // else replaced: plan just the services those checks belong to.
+  const bool full = std::exchange(full_next_, false) || adopt_ ||
+                    req.services != planned_services_ || programmer_.generation() != gen_done_;
+  planned_services_ = req.services;
   phase_ = Phase::planning;
   auto p = std::make_shared<Planned>();
   p->lent = programmer_.lend();
   auto changes = std::make_shared<std::vector<StateChange>>(std::move(changes_));
   changes_.clear();
   const bool adopt = std::exchange(adopt_, false);
-  worker_.post([this, p, changes, adopt, req = std::move(req)]() -> PlanWorker::Continuation {
-    // Worker thread: only `p`, `changes`, `req` and states_ are touched here.
+  worker_.post([this, p, changes, adopt, full, req = std::move(req)]() -> PlanWorker::Continuation {
+    // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
     const auto t0 = Steady::now();
     states_.apply(*changes);
     const auto& services = req.services ? *req.services : kNoServices;
     if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
+    const BackendStateFn state = [&](const config::Service& s, std::uint16_t port,
+                                     const config::Backend& b) {
+      BackendState st;
+      st.health = states_.health(s, port, b);
+      st.drained = req.drained && req.drained(s.name, b.address);
+      return st;
+    };
     Plan plan;
-    {
-      const Table desired = desired_table(
-          services, [&](const config::Service& s, std::uint16_t port, const config::Backend& b) {
-            BackendState st;
-            st.health = states_.health(s, port, b);
-            st.drained = req.drained && req.drained(s.name, b.address);
-            return st;
-          });
-      plan = reconcile(desired, p->lent.model, p->lent.owned);
+    if (full) {
+      plan = reconcile(desired_table(services, state), p->lent.model, p->lent.owned);
+      conflicts_.clear();
+      for (const auto& c : plan.conflicts) conflicts_.push_back(c.to_string());
+    } else {
+      p->incremental = true;
+      plan = plan_services(req.services, *changes, state, p->lent);
     }
     p->plan_seconds = since(t0);
-    for (const auto& c : plan.conflicts) p->conflicts.push_back(c.to_string());
+    p->conflicts = conflicts_;  // a health change neither makes nor settles a conflict
     p->ops = std::move(plan.ops);
     claim(p->ops, p->lent.owned);
     p->record_error = save_record(p->lent, p->record_seconds);
@@ -121,8 +137,37 @@ void SlicedProgrammer::start(Request req) {
   });
 }
 
+// Worker thread. The desired table of the services named in `changes` only, reconciled with
+// their part of the model: the same operations a whole plan would find, since nothing else
+// changed (SlicedProgrammer::start decides that).
+Plan SlicedProgrammer::plan_services(const Services& services,
+                                     const std::vector<StateChange>& changes,
+                                     const BackendStateFn& state, const Lent& lent) {
+  if (!services) return {};
+  if (indexed_ != services) {
+    index_.clear();
+    index_.reserve(services->size());
+    for (std::size_t i = 0; i < services->size(); ++i) index_.emplace((*services)[i].name, i);
+    indexed_ = services;
+  }
+  std::set<std::size_t> touched;
+  for (const auto& change : changes)
+    if (const auto* h = std::get_if<HealthChange>(&change))
+      if (auto it = index_.find(h->service); it != index_.end()) touched.insert(it->second);
+  std::vector<config::Service> subset;
+  subset.reserve(touched.size());
+  for (auto i : touched) subset.push_back((*services)[i]);
+  Table desired = desired_table(subset, state);
+  Table part;
+  for (const auto& [key, svc] : desired.services)
+    if (auto it = lent.model.services.find(key); it != lent.model.services.end())
+      part.services.emplace(key, it->second);
+  return reconcile(desired, part, lent.owned);
+}
+
 void SlicedProgrammer::planned(Planned& p) {
   programmer_.give_back(std::move(p.lent));
+  if (p.incremental) ++stats_.incremental;
   result_.plan_seconds += p.plan_seconds;
   result_.record_seconds += p.record_seconds;
   result_.conflicts = std::move(p.conflicts);
@@ -196,6 +241,10 @@ void SlicedProgrammer::record() {
 void SlicedProgrammer::complete() {
   phase_ = Phase::idle;
   ++stats_.plans;
+  // The next plan may be a partial one only if this one left the model exactly as planned.
+  gen_done_ = programmer_.generation();
+  if (!result_.failed.empty() || !result_.skipped.empty() || !result_.error.empty())
+    full_next_ = true;
   if (result_.issued > 0)
     log::info(
         "ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts; plan {:.1f} "

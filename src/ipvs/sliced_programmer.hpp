@@ -9,7 +9,10 @@
 // Requests made while a plan is in flight are coalesced into one plan that starts when this
 // one is done (it sees every health change noted meanwhile): however fast checks flap, at
 // most one plan runs at a time and the loop's share per request is O(1). A health
-// transition is one operation, as with Programmer::apply.
+// transition is one operation, as with Programmer::apply. When nothing but health changed
+// since the last plan (same services, no drain, a model nobody else replaced, no failure), the
+// plan covers only the services of the changed checks: at 10,000 x 8 a flap costs the worker
+// microseconds instead of a whole desired table and diff (about 0.1 s).
 //
 // The drift repair (daemon::IpvsRepair) compares a dump with the Programmer's model and may
 // replace that model: it hold()s the programmer for the time of its check, so no plan lends
@@ -23,6 +26,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "ipvs/backend_states.hpp"
@@ -48,8 +53,9 @@ class SlicedProgrammer {
   using Done = std::function<void(const ApplyResult&)>;  // after each plan, on the loop
 
   struct Stats {
-    std::uint64_t plans = 0;      // plans completed
-    std::uint64_t coalesced = 0;  // requests folded into a later plan
+    std::uint64_t plans = 0;        // plans completed
+    std::uint64_t coalesced = 0;    // requests folded into a later plan
+    std::uint64_t incremental = 0;  // plans of the changed services only
     std::uint64_t slices = 0;
     double max_slice_seconds = 0;      // the longest single slice (wall clock, loop time)
     double max_slice_cpu_seconds = 0;  // the same in CPU time of the loop thread
@@ -65,7 +71,8 @@ class SlicedProgrammer {
       : SlicedProgrammer(io, programmer, std::move(check_port), std::move(done), Options{}) {}
   ~SlicedProgrammer();
 
-  // Something the next plan must know, in the order it happened (loop thread).
+  // Something the next plan must know, in the order it happened (loop thread). Anything but a
+  // HealthChange makes the next plan a whole one.
   void note(StateChange change);
   // Makes the kernel match `services` under the noted health and `drained`: now if idle,
   // else once the plan in flight is done.
@@ -96,6 +103,8 @@ class SlicedProgrammer {
   void slice();
   void record();
   void complete();
+  Plan plan_services(const Services& services, const std::vector<StateChange>& changes,
+                     const BackendStateFn& state, const Lent& lent);
 
   boost::asio::io_context& io_;
   Programmer& programmer_;
@@ -106,7 +115,10 @@ class SlicedProgrammer {
   std::optional<Request> pending_;    // the request to run after the one in flight
   bool adopt_ = true;                 // the first plan adopts live destinations
   bool held_ = false;
-  ApplyResult result_;  // of the plan in flight
+  bool full_next_ = true;       // the next plan covers every service
+  Services planned_services_;   // of the last plan
+  std::uint64_t gen_done_ = 0;  // the Programmer's generation when the last plan ended
+  ApplyResult result_;          // of the plan in flight
   std::optional<Slicer> slicer_;
   std::uint64_t epoch_ = 0;  // voids a posted slice that finish() already did
   Stats stats_;
@@ -114,8 +126,12 @@ class SlicedProgrammer {
   std::uint64_t plan_slices_ = 0;
   double plan_max_slice_ = 0, plan_max_slice_cpu_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  BackendStates states_;  // the worker thread's, touched only by jobs (after construction)
-  PlanWorker worker_;     // last: stops (joins) first
+  // The worker thread's, touched only by jobs (after construction):
+  BackendStates states_;
+  std::vector<std::string> conflicts_;                       // of the last whole plan
+  Services indexed_;                                         // the services index_ is of
+  std::unordered_map<std::string_view, std::size_t> index_;  // service name -> position
+  PlanWorker worker_;                                        // last: stops (joins) first
 };
 
 }  // namespace l4lb::ipvs

@@ -243,6 +243,7 @@ TEST_CASE("SlicedProgrammer: planned on the worker, sent in slices between other
     CHECK(last.issued == 1);
   }
   SECTION("drains come with the request") {
+    sp.note(DrainChange{});
     sp.request(s, [](const std::string& svc, const net::Address& a) {
       return svc == "s0" && a == addr("10.1.0.1");
     });
@@ -515,4 +516,73 @@ TEST_CASE("SlicedProgrammer: a stale model waits for an outside re-read (resync_
   CHECK(plans == 3);
   CHECK(last.ok());
   CHECK(k.table() == want(services(2, 3)));
+}
+
+TEST_CASE("SlicedProgrammer: plans of the flapping services only find what a whole plan finds") {
+  boost::asio::io_context io;
+  FakeKernel k;
+  StateDir dir;
+  Programmer p(std::make_unique<SharedKernel>(k), dir.str());
+  std::size_t plans = 0;
+  ApplyResult last;
+  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; },
+                      {16, std::chrono::microseconds(0)});
+  // 40 services x 4 backends, every other one on two ports (a check per port), half of them
+  // draining on failure (weight 0) instead of removing.
+  auto v = std::make_shared<std::vector<config::Service>>();
+  for (int i = 0; i < 40; ++i) {
+    auto s = svc("s" + std::to_string(i), static_cast<std::uint16_t>(1000 + i), 4,
+                 config::HealthType::tcp);
+    if (i % 2) s.ports.push_back(static_cast<std::uint16_t>(5000 + i));
+    if (i % 4 < 2) s.on_failure = config::OnFailure::drain;
+    v->push_back(s);
+  }
+  Services gen = v;
+  // The truth, as health::Monitor would hold it.
+  std::map<std::tuple<std::string, std::uint16_t, net::Address>, Health> truth;
+  auto expected = [&] {
+    return desired_table(
+        *gen, [&](const config::Service& s, std::uint16_t port, const config::Backend& b) {
+          auto it = truth.find({s.name, check_port(s, port, b), b.address});
+          return BackendState{it == truth.end() ? Health::unknown : it->second, false};
+        });
+  };
+  sp.note(ConfigChange{gen});
+  sp.request(gen, nullptr);
+  run_plans(io, plans, 1);
+  REQUIRE(k.table() == expected());
+
+  std::uint32_t seed = 12345;
+  auto rnd = [&](std::uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+  };
+  for (int round = 0; round < 60; ++round) {
+    const auto flaps = 1 + rnd(6);
+    for (std::uint32_t f = 0; f < flaps; ++f) {
+      const auto& s = (*gen)[rnd(40)];
+      const auto port = s.ports[rnd(static_cast<std::uint32_t>(s.ports.size()))];
+      const auto& b = s.backends[rnd(4)];
+      const Health h = rnd(2) ? Health::up : Health::down;
+      truth[{s.name, check_port(s, port, b), b.address}] = h;
+      sp.note(HealthChange{s.name, check_port(s, port, b), b.address, h});
+      if (rnd(2)) sp.request(gen, nullptr);  // sometimes while a plan is in flight
+    }
+    sp.request(gen, nullptr);
+    io.restart();
+    while (!(sp.idle() && !sp.waiting()) && io.run_one() > 0) {
+    }
+    REQUIRE(k.table() == expected());
+    REQUIRE(p.model() == expected());
+    REQUIRE(last.ok());
+  }
+  CHECK(sp.stats().incremental > 30);
+  // A drain makes the next plan a whole one (the drains are not health changes).
+  const auto incremental = sp.stats().incremental;
+  sp.note(DrainChange{});
+  sp.request(gen, [](const std::string& s, const net::Address& a) {
+    return s == "s7" && a == addr("10.1.0.1");
+  });
+  run_plans(io, plans, 1);
+  CHECK(sp.stats().incremental == incremental);
 }
