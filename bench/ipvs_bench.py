@@ -15,13 +15,13 @@ Table: 10,000 TCP virtual services x 8 destinations (90,000 operations), NAT, rr
      empty -> converged, programmed in one handler (the old way) and sliced.
   3. `ipvsadm -R` restoring the same rules.
   4. keepalived (--check only) with the same virtual_server blocks, until the kernel holds
-     all of it (the last service complete, polled every 0.1 s; /proc/net/ip_vs checked after),
+     all of it (the last service complete, polled every --poll seconds; /proc/net/ip_vs checked after),
      --repeat times.
 Each part gets a fresh network namespace (see enter()). One JSON object per result line on
 stdout; medians and ratios last.
 
     sudo L4LB_BUILD_DIR=build python3 bench/ipvs_bench.py [--services N] [--dests M]
-        [--form compact|distinct|both] [--repeat R] [--probe]
+        [--form compact|distinct|both] [--repeat R] [--probe] [--poll SECONDS]
         [--only programmer,l4lbd,stall,ipvsadm,keepalived,perf]
 
 --form distinct writes l4lb.yaml with one entry per service (as keepalived users write
@@ -48,6 +48,7 @@ FORMS = ["distinct", "compact"] if __FORM__ == "both" else [__FORM__]
 FORM = FORMS[0]
 REPEAT = __REPEAT__
 PROBE = __PROBE__
+POLL = __POLL__
 want = lambda part: not ONLY or part in ONLY
 VIP = "10.0.100.1"
 BACKENDS = [f"10.1.0.{11 + i}" for i in range(M)]
@@ -205,7 +206,7 @@ def bench_l4lbd(form, run):
   d.start()
   if PROBE:
     probe.start()
-  ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, 0.1)
+  ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, POLL)
   l4lbd_s = time.monotonic() - t0
   if PROBE:
     probe.stop = True
@@ -223,7 +224,7 @@ def bench_l4lbd(form, run):
         "services": N, "dests": N * M, "operations": sum(applied),
         "kernel_lines": proc_lines(), "converged": ok and proc_lines() == FULL,
         "seconds": l4lbd_s, "timings": START_LINES.findall(log),
-        "note": "process start to the last service complete, polled every 0.1 s"})
+        "note": f"process start to the last service complete, polled every {POLL} s"})
   if run > 0 or form != FORMS[0]:
     d.kill(signal.SIGKILL)
     return
@@ -295,12 +296,13 @@ def bench_keepalived(run):
     k = subprocess.Popen(nsx(["keepalived", "--check", "--dont-fork", "--log-console", "-f",
                               f"{W}/keepalived.conf", "-p", f"{W}/k.pid", "-c",
                               f"{W}/kc.pid", "-r", f"{W}/kv.pid"]), stdout=log, stderr=log)
-    ok = wait_for(lambda: last_complete() or k.poll() is not None, 900, 0.1)
+    ok = wait_for(lambda: last_complete() or k.poll() is not None, 900, POLL)
     keepalived_s = time.monotonic() - t0
     emit({"bench": "ipvs_apply", "impl": "keepalived", "case": "converge", "run": run,
           "services": N,
           "dests": N * M, "kernel_lines": proc_lines(), "converged": proc_lines() >= FULL,
-          "seconds": keepalived_s, "note": "start to the last service complete, polled every 0.1 s"})
+          "seconds": keepalived_s,
+          "note": f"start to the last service complete, polled every {POLL} s"})
     k.send_signal(signal.SIGTERM)
     try:
         k.wait(120)
@@ -330,7 +332,7 @@ def bench_perf():
     time.sleep(3)
     t0 = time.monotonic()
     d.start()
-    ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, 0.1)
+    ok = wait_for(lambda: last_complete() or d.proc.poll() is not None, 600, POLL)
     secs = time.monotonic() - t0
     p.send_signal(signal.SIGINT)
     err = p.communicate(timeout=300)[1]
@@ -365,6 +367,10 @@ def main():
     ap.add_argument("--probe", action="store_true",
                     help="probe l4lbd's loop over its control socket every 10 ms while it "
                          "converges (costs the one-CPU guest time: off for start-up figures)")
+    ap.add_argument("--poll", type=float, default=0.5,
+                    help="seconds between convergence polls; each poll runs `ip netns exec "
+                         "ipvsadm` in the one-CPU guest (at 0.1 s, perf put half the guest's "
+                         "CPU in those two programs)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of l4lbd (per form) and of keepalived: medians are reported")
     ap.add_argument("--only", default="",
@@ -376,7 +382,8 @@ def main():
         return 0
     script = (GUEST.replace("__N__", str(args.services)).replace("__M__", str(args.dests))
               .replace("__ONLY__", repr(args.only)).replace("__FORM__", repr(args.form))
-              .replace("__REPEAT__", str(args.repeat)).replace("__PROBE__", str(args.probe)))
+              .replace("__REPEAT__", str(args.repeat)).replace("__PROBE__", str(args.probe))
+              .replace("__POLL__", str(args.poll)))
     with lab.Lab("bench-ipvs", mem="1536M") as l:
         r = l.run(script, timeout=args.timeout)
     if args.keep:
