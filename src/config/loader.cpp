@@ -98,6 +98,13 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
   std::set<std::string> vrrp_names_seen;  // including instances with errors
   if (auto* f = top.find("services")) {
     std::unordered_map<std::string, Location> names;
+    // Sized up front: growing by doubling moved every Service at each step (a quarter of
+    // the load's page faults at 10,000 services).
+    const std::size_t n = f->node.IsSequence() ? f->node.size() : 0;
+    c.services.reserve(n);
+    marks.services.reserve(n);
+    marks.all_service_names.reserve(n);
+    names.reserve(n);
     for_each_item(*f, r, [&](const Value& item) {
       ServiceMarks sm;
       auto s = parse_service(item, sm, r);

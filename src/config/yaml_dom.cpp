@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <yaml.h>
 
+#include <algorithm>
 #include <optional>
 #include <unordered_map>
 
@@ -47,6 +48,13 @@ class Composer {
   explicit Composer(Document& doc) : doc_(doc) {}
 
   std::optional<SyntaxError> run(std::string_view text) {
+    // About one node per 9 bytes in a typical file (10,000 services x 8 backends: 380,000
+    // nodes in 3.4 MB): reserving avoids copying the tree at every doubling; pages not
+    // used are never touched.
+    const std::size_t guess = std::min<std::size_t>(text.size() / 8 + 16, kMaxExpandedNodes);
+    doc_.nodes_.reserve(guess);
+    doc_.children_.reserve(guess);
+    weight_.reserve(guess);
     Parser parser;
     yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
                                  text.size());
@@ -105,8 +113,8 @@ class Composer {
           const yaml_char_t* anchor =
               seq ? e.data.sequence_start.anchor : e.data.mapping_start.anchor;
           // Named when complete, so an alias cannot point into its own ancestor (a cycle).
-          open_.push_back(
-              {id, anchor ? std::string(reinterpret_cast<const char*>(anchor)) : "", 1});
+          open_.push_back({id, anchor ? std::string(reinterpret_cast<const char*>(anchor)) : "", 1,
+                           pending_.size()});
           break;
         }
         case YAML_SEQUENCE_END_EVENT:
@@ -114,6 +122,15 @@ class Composer {
           if (!open_.empty()) {
             const Open done = open_.back();
             open_.pop_back();
+            // Its children, collected on pending_ while it was open, move to the tree's array
+            // in one piece.
+            auto& n = doc_.nodes_[done.id];
+            n.first = static_cast<std::uint32_t>(doc_.children_.size());
+            n.count = static_cast<std::uint32_t>(pending_.size() - done.base);
+            doc_.children_.insert(doc_.children_.end(),
+                                  pending_.begin() + static_cast<std::ptrdiff_t>(done.base),
+                                  pending_.end());
+            pending_.resize(done.base);
             weight_[done.id] = done.weight;
             add_weight(done.weight);
             if (!done.anchor.empty()) anchors_[done.anchor] = done.id;
@@ -130,11 +147,12 @@ class Composer {
     std::uint32_t id;
     std::string anchor;
     std::uint64_t weight;  // nodes so far with aliases expanded, itself included
+    std::size_t base;      // where its children start on pending_
   };
 
   std::uint32_t add(Document::Kind kind, const yaml_mark_t& mark) {
     auto id = static_cast<std::uint32_t>(doc_.nodes_.size());
-    doc_.nodes_.push_back(Document::NodeData{kind, false, location_of(mark), {}, {}});
+    doc_.nodes_.push_back(Document::NodeData{kind, false, location_of(mark), {}, 0, 0});
     weight_.push_back(1);  // a collection's is set when it closes
     ++expanded_;
     return id;
@@ -149,7 +167,7 @@ class Composer {
       doc_.root_ = id;
       doc_.has_root_ = true;
     } else {
-      doc_.nodes_[open_.back().id].children.push_back(id);
+      pending_.push_back(id);
     }
   }
   void name_anchor(const yaml_char_t* anchor, std::uint32_t id) {
@@ -158,8 +176,9 @@ class Composer {
 
   Document& doc_;
   std::vector<Open> open_;
-  std::vector<std::uint64_t> weight_;  // per node: its size with aliases expanded
-  std::uint64_t expanded_ = 0;         // the whole document's, so far
+  std::vector<std::uint32_t> pending_;  // children of the open collections, innermost last
+  std::vector<std::uint64_t> weight_;   // per node: its size with aliases expanded
+  std::uint64_t expanded_ = 0;          // the whole document's, so far
   std::unordered_map<std::string, std::uint32_t> anchors_;
 };
 
@@ -191,19 +210,19 @@ std::string_view Node::Scalar() const {
 Location Node::location() const { return doc_ ? doc_->node(id_).at : Location{}; }
 
 std::size_t Node::size() const {
-  if (IsSequence()) return doc_->node(id_).children.size();
-  if (IsMap()) return doc_->node(id_).children.size() / 2;
+  if (IsSequence()) return doc_->node(id_).count;
+  if (IsMap()) return doc_->node(id_).count / 2;
   return 0;
 }
 
 Node Node::item(std::size_t i) const {
-  return IsSequence() && i < size() ? Node(doc_, doc_->node(id_).children[i]) : Node{};
+  return IsSequence() && i < size() ? Node(doc_, doc_->child(doc_->node(id_), i)) : Node{};
 }
 Node Node::key(std::size_t i) const {
-  return IsMap() && i < size() ? Node(doc_, doc_->node(id_).children[2 * i]) : Node{};
+  return IsMap() && i < size() ? Node(doc_, doc_->child(doc_->node(id_), 2 * i)) : Node{};
 }
 Node Node::value(std::size_t i) const {
-  return IsMap() && i < size() ? Node(doc_, doc_->node(id_).children[2 * i + 1]) : Node{};
+  return IsMap() && i < size() ? Node(doc_, doc_->child(doc_->node(id_), 2 * i + 1)) : Node{};
 }
 
 }  // namespace l4lb::config::yaml

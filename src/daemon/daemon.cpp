@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string_view>
+#include <utility>
 
 #include "common/log.hpp"
 #include "config/diff.hpp"
@@ -52,7 +53,12 @@ Daemon::~Daemon() = default;
 
 bool Daemon::start() {
   started_at_ = now_unix();
+  const auto t0 = start_t0_ = std::chrono::steady_clock::now();
+  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  };
   auto loaded = config::load_file(config_path_);
+  log::info("start: config loaded in {:.0f} ms", ms_since(t0));
   for (const auto& d : loaded.diagnostics)
     (d.severity == config::Severity::error ? log::err("{}", d.to_string())
                                            : log::warning("{}", d.to_string()));
@@ -106,7 +112,9 @@ bool Daemon::start() {
   // already leave with the balancer's address. (A reload writes them before it applies, see
   // start_reload.) Directly: the loop does not run yet.
   if (auto e = apply_nft_now(cfg)) log::err("nft: {}", *e);
+  const auto t1 = std::chrono::steady_clock::now();
   apply(cfg);
+  log::info("start: applied in {:.0f} ms (IPVS is planned and sent after this)", ms_since(t1));
   wait_signals();
   loop_lag_.start();
   log_summaries();
@@ -187,19 +195,45 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     auto kernel = ipvs::open_netlink_kernel(error, ipvs_rcvbuf_);
     if (kernel) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
-      remember_adopted(next);
+      // A stale model (a failed operation) is re-read off the loop by ipvs_repair_, which
+      // then asks for a plan again: never a whole-table dump on the loop.
+      ipvs::SlicedProgrammer::Options options;
+      options.resync_on_loop = false;
+      ipvs_sliced_ = std::make_unique<ipvs::SlicedProgrammer>(
+          io_, *ipvs_,
+          [](const config::Service& s, std::uint16_t port, const config::Backend& b) {
+            return health::check_key(s, port, b).port;
+          },
+          [this](const ipvs::ApplyResult& r) { ipvs_applied(r); }, options);
+      // IPVS opened on a reload: the checks may already have results that the planner
+      // has not seen (at start there are none yet).
+      if (health_->stats().probes_finished > 0) {
+        for (const auto& [key, h] : health_->snapshot())
+          if (h->status != health::Status::unknown)
+            ipvs_sliced_->note(ipvs::HealthChange{
+                key.service, key.port, key.address,
+                h->status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
+      }
       // A second socket for status dumps, read by a thread of their own.
       if (auto reader_kernel = ipvs::open_netlink_kernel(error))
         table_reader_ = std::make_unique<ipvs::TableReader>(io_, std::move(reader_kernel));
       else
         log::warning("ipvs: no second netlink socket for status ({}); status reads on the loop",
                      error);
-      ipvs_repair_ = std::make_unique<IpvsRepair>(io_, *ipvs_, table_reader_.get(),
-                                                  [this] { reconcile_ipvs(); });
+      ipvs_repair_ = std::make_unique<IpvsRepair>(
+          io_, *ipvs_, table_reader_.get(), [this] { reconcile_ipvs(); }, ipvs_sliced_.get());
+      // The first dump failed: the plans wait for a checked re-read.
+      if (!ipvs_->synced()) ipvs_repair_->check(true);
     } else {
       ipvs_error_ = error;
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
+  }
+  if (ipvs_sliced_) {
+    // The planner reads this generation's services from the running config's shared,
+    // immutable copy (`next` is config_, and config_shared_ its copy): no copy of its own.
+    ipvs_services_ = ipvs::Services(config_shared_, &config_shared_->services);
+    ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
   }
   // Forget removed services.
   if (plan) {
@@ -384,43 +418,6 @@ void Daemon::start_reload() {
   });
 }
 
-void Daemon::remember_adopted(const config::Config& cfg) {
-  // After a restart the kernel still holds our services and destinations. Until a backend's
-  // first check result arrives, a destination found in the kernel stays as it is: removing it
-  // (wait_first_check) and re-adding it a second later would break the connections that the
-  // restart was supposed to leave alone.
-  const ipvs::Table kernel = ipvs_->current();
-  for (const auto& s : cfg.services) {
-    for (auto port : s.ports) {
-      auto it = kernel.services.find(ipvs::service_key(s, port));
-      if (it == kernel.services.end() || !ipvs_->owned().count(it->first)) continue;
-      for (const auto& b : s.backends) {
-        auto d =
-            it->second.destinations.find(ipvs::DestKey{b.address, ipvs::dest_port(s, b, port)});
-        if (d != it->second.destinations.end() && d->second.weight > 0)
-          adopted_.insert(health::check_key(s, port, b));
-      }
-    }
-  }
-  if (!adopted_.empty())
-    log::notice("ipvs adopted {} live backend(s) from the kernel; kept until their first check",
-                adopted_.size());
-}
-
-ipvs::BackendState Daemon::backend_state(const config::Service& service, std::uint16_t port,
-                                         const config::Backend& backend) const {
-  ipvs::BackendState state;
-  state.drained = drains_.is_drained(service.name, backend.address);
-  const health::BackendKey key = health::check_key(service, port, backend);
-  // The status only: get() would copy the whole record (histogram, error text) per backend.
-  const health::Status status = health_->status(key);
-  state.health = status == health::Status::up     ? ipvs::Health::up
-                 : status == health::Status::down ? ipvs::Health::down
-                                                  : ipvs::Health::unknown;
-  if (state.health == ipvs::Health::unknown && adopted_.count(key)) state.health = ipvs::Health::up;
-  return state;
-}
-
 int Daemon::healthy_backends(const config::Service& service) const {
   return healthy_counts_.healthy(service.name);
 }
@@ -435,11 +432,25 @@ void Daemon::reset_healthy_counts() {
 }
 
 void Daemon::reconcile_ipvs() {
-  if (!ipvs_) return;
-  auto table = ipvs::desired_table(
-      config_.services, [this](const config::Service& s, std::uint16_t port,
-                               const config::Backend& b) { return backend_state(s, port, b); });
-  auto result = ipvs_->apply(table);
+  if (!ipvs_sliced_) return;
+  // The planner runs on its own thread: it gets its own copy of the drains (a small set).
+  // While a plan is in flight this only replaces the waiting request: one plan at a time
+  // however many checks change meanwhile.
+  ipvs_sliced_->request(ipvs_services_,
+                        [drains = drains_](const std::string& s, const net::Address& a) {
+                          return drains.is_drained(s, a);
+                        });
+}
+
+void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
+  if (!std::exchange(start_programmed_, true))
+    log::info(
+        "start: first IPVS plan done {:.0f} ms after start ({} operations; on the worker: plan "
+        "{:.0f} ms, record {:.0f} ms; netlink {:.0f} ms)",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_t0_)
+            .count(),
+        result.issued, result.plan_seconds * 1000, result.record_seconds * 1000,
+        result.kernel_seconds * 1000);
   if (ipvs_repair_) ipvs_repair_->after_apply(result);
   ipvs_operations_ += result.issued;
   ipvs_operation_errors_ += result.failed.size();
@@ -481,7 +492,12 @@ void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& ins
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
   // health::Monitor logs the transition (rate-limited under flaps).
-  adopted_.erase(key);  // from now on the check decides
+  if (ipvs_sliced_)  // from now on the check decides (an adopted backend stops being one)
+    ipvs_sliced_->note(ipvs::HealthChange{key.service, key.port, key.address,
+                                          status == health::Status::up ? ipvs::Health::up
+                                          : status == health::Status::down
+                                              ? ipvs::Health::down
+                                              : ipvs::Health::unknown});
   healthy_counts_.on_change(key, status);
   reconcile_ipvs();
   // Only this backend's service can have crossed its quorum: checking every service on every
@@ -576,6 +592,7 @@ nlohmann::json Daemon::drain(const net::Address& backend,
                                      [this](const config::Service& sv, const config::Backend& b) {
                                        return drains_.is_drained(sv.name, b.address);
                                      });
+  if (ipvs_sliced_) ipvs_sliced_->note(ipvs::DrainChange{});  // the next plan is a whole one
   reconcile_ipvs();
   update_quorum();
   return {{"ok", true},
@@ -613,6 +630,7 @@ void Daemon::shutdown() {
   if (ipvs_repair_) ipvs_repair_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_.remove_services_on_exit) {
+    if (ipvs_sliced_) ipvs_sliced_->finish();  // the plan in flight holds the model
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
     remove_nft_table();

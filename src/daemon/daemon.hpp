@@ -33,6 +33,7 @@
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
 #include "ipvs/programmer.hpp"
+#include "ipvs/sliced_programmer.hpp"
 #include "ipvs/sync_controller.hpp"
 #include "ipvs/table_reader.hpp"
 #include "ipvs/tuning.hpp"
@@ -136,6 +137,7 @@ class Daemon {
   // realtime_priority (scheduling.hpp): the loop thread's policy, changed only when it differs.
   void apply_loop_scheduling(int priority);
   void reconcile_ipvs();
+  void ipvs_applied(const ipvs::ApplyResult& result);
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
   void apply_ipvs_tuning(const config::Config& cfg);
   nlohmann::json ipvs_tuning_status() const;
@@ -158,13 +160,10 @@ class Daemon {
   void schedule_nft_check();
   void remove_nft_table();  // at exit, with remove_services_on_exit
   nlohmann::json nft_status() const;
-  void remember_adopted(const config::Config& cfg);
   void update_quorum();
   void on_health_change(const health::BackendKey& key, health::Status status);
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                           vrrp::State to);
-  ipvs::BackendState backend_state(const config::Service& service, std::uint16_t port,
-                                   const config::Backend& backend) const;
   // health::healthy_count over this daemon's checks and drains (healthy_counts_, O(ports)).
   int healthy_backends(const config::Service& service) const;
   void reset_healthy_counts();  // after health_->apply: every service recounted
@@ -187,6 +186,9 @@ class Daemon {
   std::unique_ptr<vrrp::Runtime> vrrp_;
   std::unique_ptr<health::Monitor> health_;
   std::unique_ptr<ipvs::Programmer> ipvs_;
+  // Plans off the loop and sends in slices (declared after ipvs_: it goes first).
+  std::unique_ptr<ipvs::SlicedProgrammer> ipvs_sliced_;
+  ipvs::Services ipvs_services_;  // the config generation being programmed (immutable)
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
   std::unique_ptr<IpvsRepair> ipvs_repair_;          // drift checks and retries (after the reader)
   int ipvs_rcvbuf_ = 0;
@@ -213,14 +215,14 @@ class Daemon {
   health::HealthyCounts healthy_counts_;
   // At start every service is below quorum until its first checks: 10,000 lines at once.
   log::RateLimiter quorum_log_{"quorum", "changes", {"below", "restored"}, 20};
-  // Checks (health::check_key) whose destinations were found live in the kernel at start:
-  // kept until their first result.
-  std::set<health::BackendKey> adopted_;
   ControlServer control_;
   MetricsServer metrics_;
   bool metrics_listening_ = false;
 
   double started_at_ = 0;
+  // Start-up timing, for the log line of the first IPVS plan (where start-up time goes).
+  std::chrono::steady_clock::time_point start_t0_;
+  bool start_programmed_ = false;
   std::uint64_t generation_ = 0;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;

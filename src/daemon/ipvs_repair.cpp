@@ -12,11 +12,13 @@ constexpr std::size_t kLoggedItems = 10;  // per check; the rest is a count
 }
 
 IpvsRepair::IpvsRepair(boost::asio::io_context& io, ipvs::Programmer& programmer,
-                       ipvs::TableReader* reader, std::function<void()> reconcile)
+                       ipvs::TableReader* reader, std::function<void()> reconcile,
+                       ipvs::SlicedProgrammer* sliced)
     : programmer_(programmer),
       io_(io),
       reader_(reader),
       reconcile_(std::move(reconcile)),
+      sliced_(sliced),
       periodic_(io),
       retry_(io) {}
 
@@ -42,6 +44,23 @@ void IpvsRepair::arm_periodic() {
 
 void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
   if (stopped_) return;
+  if (repairing_ > 0) {
+    // The plan that carried the last repair (the first to end after it was asked for: the
+    // check held the programmer until then).
+    ++counters_.repairs;
+    counters_.repair_operations += result.issued;
+    log::notice("ipvs drift repaired: {} change(s) found, {} operation(s) sent", repairing_,
+                result.issued);
+    repairing_ = 0;
+  }
+  note_failure(result);
+  if (waiting_ && !in_flight_ && (!sliced_ || sliced_->idle())) {
+    waiting_ = false;
+    check(std::exchange(waiting_resync_, false));
+  }
+}
+
+void IpvsRepair::note_failure(const ipvs::ApplyResult& result) {
   // Conflicts are someone else's services: nothing to retry. Skipped operations come with
   // a failed one.
   if (result.failed.empty() && result.error.empty()) {
@@ -66,7 +85,7 @@ void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
 
 void IpvsRepair::stop() {
   stopped_ = true;
-  *alive_ = false;  // dumps and slices in flight are dropped
+  *alive_ = false;  // dumps and slices in flight are dropped (the programmer stays held)
   periodic_.cancel();
   retry_.cancel();
   pending_.reset();
@@ -79,7 +98,15 @@ void IpvsRepair::check(bool resync) {
     again_resync_ |= resync;
     return;
   }
+  if (sliced_ && !sliced_->idle()) {
+    // The model is lent to the plan worker or operations are being sent: a dump now could
+    // not be compared. after_apply() of that plan starts this check.
+    waiting_ = true;
+    waiting_resync_ |= resync;
+    return;
+  }
   in_flight_ = true;
+  if (sliced_) sliced_->hold();  // until finish_check(): the model stays as it is
   const std::uint64_t gen = programmer_.generation();
   if (!reader_) {
     ipvs::Table t;
@@ -105,7 +132,7 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
     // A failed dump is a failure like any other: retried with backoff.
     ipvs::ApplyResult failed;
     failed.error = error;
-    after_apply(failed);
+    note_failure(failed);
   } else if (!fresh || programmer_.generation() != gen) {
     // l4lbd changed the kernel after this dump began: comparing would report its own
     // operations as drift. Ask again (a few times; then the next period or retry does).
@@ -117,7 +144,7 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
     } else if (resync) {
       ipvs::ApplyResult failed;
       failed.error = "no consistent dump";
-      after_apply(failed);
+      note_failure(failed);
     }
   } else {
     pending_.emplace();
@@ -132,6 +159,7 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
 
 void IpvsRepair::finish_check() {
   in_flight_ = false;
+  if (sliced_) sliced_->release();  // starts the plan that waited (the repair's, if any)
   if (again_) {
     again_ = false;
     const bool r = std::exchange(again_resync_, false);
@@ -198,15 +226,10 @@ void IpvsRepair::compared() {
   }
   if (stale) ++counters_.resyncs;
   dispose(programmer_.adopt(std::move(p.kernel)));
-  const std::uint64_t ops_before = programmer_.counters().operations;
+  // Counted when the plan reports to after_apply(): right here without a SlicedProgrammer,
+  // after finish_check() releases it with one.
+  repairing_ = drift.items.size();
   reconcile_();
-  if (!drift.empty()) {
-    ++counters_.repairs;
-    const std::uint64_t ops = programmer_.counters().operations - ops_before;
-    counters_.repair_operations += ops;
-    log::notice("ipvs drift repaired: {} change(s) found, {} operation(s) sent", drift.items.size(),
-                ops);
-  }
 }
 
 nlohmann::json IpvsRepair::status() const {

@@ -5,6 +5,13 @@
 // TableReader's thread, compares on the loop (ipvs::detect_drift, pure), and when the kernel
 // drifted or the model is known stale, adopts the dump as the model and reconciles: only
 // services l4lbd owns are repaired; someone else's are never touched.
+//
+// With the daemon's ipvs::SlicedProgrammer the model is lent to its plan worker while a plan
+// is made and operations go out slice by slice: a check waits until no plan is in flight
+// (it starts from after_apply() of the plan that ends), then hold()s the programmer from
+// its dump to its repair, so the dump is consistent with the model it is compared with and
+// no plan is starved out by checks nor checks by plans under flapping. The repair's
+// reconcile is then one more plan; its operations are counted from that plan's result.
 #pragma once
 
 #include <array>
@@ -22,6 +29,7 @@
 
 #include "ipvs/drift.hpp"
 #include "ipvs/programmer.hpp"
+#include "ipvs/sliced_programmer.hpp"
 #include "ipvs/table_reader.hpp"
 
 namespace l4lb::daemon {
@@ -40,18 +48,20 @@ struct IpvsRepairCounters {
 class IpvsRepair {
  public:
   // `reconcile` computes the desired table and applies it (Daemon::reconcile_ipvs), which
-  // in turn reports every ApplyResult to after_apply(). `reader` may be null: then the dump
-  // is made on the loop.
+  // in turn reports every ApplyResult to after_apply(), at once or (through `sliced`) when
+  // its plan is done. `reader` may be null: then the dump is made on the loop. `sliced`
+  // null: `reconcile` applies synchronously.
   IpvsRepair(boost::asio::io_context& io, ipvs::Programmer& programmer, ipvs::TableReader* reader,
-             std::function<void()> reconcile);
+             std::function<void()> reconcile, ipvs::SlicedProgrammer* sliced = nullptr);
   ~IpvsRepair();
   IpvsRepair(const IpvsRepair&) = delete;
   IpvsRepair& operator=(const IpvsRepair&) = delete;
 
   // 0 = no periodic check (checks after errors still run).
   void set_interval(std::chrono::milliseconds interval);
-  // Every apply's outcome: a failed operation or a lost answer means the model may be
-  // wrong, so a checked resync follows, after retry_backoff(consecutive failures).
+  // Every apply's outcome (once per plan, with all its slices): a failed operation or a lost
+  // answer means the model may be wrong, so a checked resync follows, after
+  // retry_backoff(consecutive failures). Also where a check waiting for a plan starts.
   void after_apply(const ipvs::ApplyResult& result);
   // Starts a check now (or after the one in flight).
   void check(bool resync);
@@ -76,11 +86,13 @@ class IpvsRepair {
   void dispose(ipvs::Table table);
   void dumped(std::optional<ipvs::Table> table, const std::string& error, std::uint64_t gen,
               bool fresh, bool resync);
+  void note_failure(const ipvs::ApplyResult& result);
 
   ipvs::Programmer& programmer_;
   boost::asio::io_context& io_;
   ipvs::TableReader* reader_;
   std::function<void()> reconcile_;
+  ipvs::SlicedProgrammer* sliced_;
   std::chrono::milliseconds interval_{0};
   boost::asio::steady_timer periodic_;
   boost::asio::steady_timer retry_;
@@ -100,6 +112,9 @@ class IpvsRepair {
   std::optional<Pending> pending_;
   bool again_ = false;  // a check was asked for while one ran
   bool again_resync_ = false;
+  bool waiting_ = false;  // a check waits for the plan in flight to end
+  bool waiting_resync_ = false;
+  std::size_t repairing_ = 0;  // drift items whose repair plan has not reported yet
   unsigned stale_in_row_ = 0;
   IpvsRepairCounters counters_;
   std::string last_error_;

@@ -135,8 +135,12 @@ int put_dest(nl_msg* m, const DestSettings& d, bool full) {
   return err;
 }
 
-MsgPtr new_request(int family_id, std::uint8_t cmd, int flags) {
-  MsgPtr m(nlmsg_alloc());
+// Room for one operation's message (the largest, a service with every attribute, is under 200
+// bytes); other requests take libnl's default (a page).
+constexpr std::size_t kOperationMsgSize = 1024;
+
+MsgPtr new_request(int family_id, std::uint8_t cmd, int flags, std::size_t size = 0) {
+  MsgPtr m(size ? nlmsg_alloc_size(size) : nlmsg_alloc());
   if (!m) return nullptr;
   if (!genlmsg_put(m.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_id, 0, flags, cmd, IPVS_GENL_VERSION))
     return nullptr;
@@ -213,7 +217,9 @@ nlattr* top_attr(nlmsghdr* nlh, int which, std::string& error) {
 }  // namespace
 
 MsgPtr encode_operation(int family_id, const Operation& op) {
-  MsgPtr m = new_request(family_id, command_of(op.kind), 0);
+  // nlmsg_alloc() zeroes a page per message: 370 MB of memset for the 90,000 operations of
+  // 10,000 x 8. The largest operation (a service with every attribute) is under 200 bytes.
+  MsgPtr m = new_request(family_id, command_of(op.kind), 0, kOperationMsgSize);
   if (!m) return nullptr;
   using K = Operation::Kind;
   const bool full_svc = op.kind == K::add_service || op.kind == K::edit_service;

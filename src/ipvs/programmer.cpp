@@ -2,10 +2,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <utility>
 
 #include "common/log.hpp"
 #include "ipvs/ownership.hpp"
+#include "ipvs/slicer.hpp"
 
 namespace l4lb::ipvs {
 
@@ -92,20 +94,50 @@ Table Programmer::current() {
   return model_;
 }
 
-void Programmer::save_record(ApplyResult* result) {
-  if (owned_ == saved_owned_) return;
+std::optional<std::string> save_record(Lent& state, double& seconds) {
+  if (state.owned == state.saved_owned) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
   std::string error;
-  if (save_owned(record_path_, owned_, error)) {
-    saved_owned_ = owned_;
-  } else {
-    log::err("ipvs cannot write the ownership record: {}", error);
-    if (result && result->error.empty()) result->error = "ownership record: " + error;
-  }
-  if (result) result->record_seconds += since(t0);
+  const bool ok = save_owned(state.record_path, state.owned, error);
+  if (ok) state.saved_owned = state.owned;
+  seconds += since(t0);
+  if (ok) return std::nullopt;
+  return error;
 }
 
-void Programmer::run_batch(std::span<const Operation> ops, ApplyResult& result) {
+Lent Programmer::lend() {
+  lent_ = true;
+  ++generation_;
+  Lent l{std::move(model_), std::move(owned_), std::move(saved_owned_), record_path_};
+  model_ = Table{};
+  owned_.clear();
+  saved_owned_.clear();
+  return l;
+}
+
+void Programmer::give_back(Lent state) {
+  model_ = std::move(state.model);
+  owned_ = std::move(state.owned);
+  saved_owned_ = std::move(state.saved_owned);
+  lent_ = false;
+  ++generation_;
+}
+
+void Programmer::save_record(ApplyResult* result) {
+  if (owned_ == saved_owned_) return;
+  Lent l{{}, std::move(owned_), std::move(saved_owned_), record_path_};
+  double seconds = 0;
+  auto error = ipvs::save_record(l, seconds);
+  owned_ = std::move(l.owned);
+  saved_owned_ = std::move(l.saved_owned);
+  if (error) {
+    log::err("ipvs cannot write the ownership record: {}", *error);
+    if (result && result->error.empty()) result->error = "ownership record: " + *error;
+  }
+  if (result) result->record_seconds += seconds;
+}
+
+void Programmer::run(std::span<const Operation> ops, ApplyResult& result) {
   if (ops.empty()) return;
   ++generation_;
   const auto t0 = std::chrono::steady_clock::now();
@@ -163,43 +195,27 @@ ApplyResult Programmer::apply(const Table& desired) {
 
   // Claim the services about to be created before creating them, so a crash in between
   // leaves at worst a stale claim (dropped at the next start), never an orphan.
-  // reconcile() puts every add-service first: split without copying.
-  std::size_t n_adds = 0;
-  while (n_adds < plan.ops.size() && plan.ops[n_adds].kind == Operation::Kind::add_service)
-    owned_.insert(plan.ops[n_adds++].service.key);
-  const std::span<const Operation> all(plan.ops);
-  const auto adds = all.first(n_adds);
-  std::span<const Operation> rest = all.subspan(n_adds);
+  claim(plan.ops, owned_);
   save_record(&result);
 
-  // Services first, so destinations of a service the kernel refused are not sent at all.
-  // Everything is one batch when no service is created.
-  std::set<ServiceKey> refused;
-  if (!adds.empty()) {
-    const std::size_t before = result.failed.size();
-    run_batch(adds, result);
-    if (result.failed.size() != before) {
-      for (const auto& op : adds)
-        if (!model_.services.count(op.service.key)) refused.insert(op.service.key);
-    }
+  // Services first (one batch), so destinations of a service the kernel refused are not sent
+  // at all; then everything else as one batch.
+  Slicer slicer(std::move(plan.ops));
+  while (!slicer.step(*this, result, std::numeric_limits<std::size_t>::max())) {
   }
-  std::vector<Operation> kept;
-  if (!refused.empty()) {
-    for (const auto& op : rest) {
-      if (refused.count(op.service.key)) {
-        result.skipped.push_back(op.to_string() + ": skipped, its virtual service was refused");
-      } else {
-        kept.push_back(op);
-      }
-    }
-    rest = kept;
-  }
-  run_batch(rest, result);
   save_record(&result);
   log::info("ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts",
             result.issued, result.applied, result.failed.size(), result.skipped.size(),
             result.conflicts.size());
   return result;
+}
+
+void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned) {
+  // reconcile() puts every add-service first.
+  for (const auto& op : ops) {
+    if (op.kind != Operation::Kind::add_service) break;
+    owned.insert(op.service.key);
+  }
 }
 
 }  // namespace l4lb::ipvs

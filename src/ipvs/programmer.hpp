@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -41,12 +42,36 @@ struct ApplyResult {
   }
 };
 
+// What a plan is computed from, lent to the plan worker for the time it takes (moved, never
+// copied: a copy of a 10,000 x 8 model would hold the loop for milliseconds).
+struct Lent {
+  Table model;                       // the kernel as l4lbd believes it is
+  std::set<ServiceKey> owned;        // services l4lbd created
+  std::set<ServiceKey> saved_owned;  // what the ownership record on disk says
+  std::string record_path;
+};
+
+// Writes the ownership record if `owned` differs from what was last written. Any thread.
+// Returns the error message, or nullopt.
+std::optional<std::string> save_record(Lent& state, double& seconds);
+
 class Programmer {
  public:
   // Reads <state_dir>/ipvs-owned.json and adopts the live kernel state (one dump).
   Programmer(std::unique_ptr<Kernel> kernel, std::string state_dir);
 
+  // Plans, sends every operation and writes the record, all at once (tests, the lab driver,
+  // shutdown). The daemon uses SlicedProgrammer, which does the same work in pieces.
   ApplyResult apply(const Table& desired);
+
+  // Sends `ops` in order as one batch and updates the model and the owned set from the
+  // answers (failures go to `result`). The caller keeps reconcile()'s order.
+  void run(std::span<const Operation> ops, ApplyResult& result);
+  // Hands the model and the ownership state to a plan worker; until give_back() the
+  // Programmer holds an empty model and must not plan or send.
+  Lent lend();
+  void give_back(Lent state);
+  bool lent() const { return lent_; }
   // A fresh dump with counters, for status and metrics (the model if the dump fails).
   Table current();
   // Re-reads the kernel into the model (after someone else changed the tables).
@@ -56,7 +81,8 @@ class Programmer {
   // the dump was asked for (otherwise operations applied meanwhile are missing from it).
   // Returns the previous model, for the caller to free off the loop.
   Table adopt(Table kernel);
-  // Moves with every batch of operations sent and every re-read of the kernel.
+  // Moves with every batch of operations sent, every re-read of the kernel, and every lend
+  // and give-back (a dump begun before or during a plan cannot be compared with its model).
   std::uint64_t generation() const { return generation_; }
   // False when the model is known to be stale (a failed operation, a failed dump).
   bool synced() const { return synced_; }
@@ -69,7 +95,6 @@ class Programmer {
   Kernel& kernel() { return *kernel_; }
 
  private:
-  void run_batch(std::span<const Operation> ops, ApplyResult& result);
   void save_record(ApplyResult* result);
 
   std::unique_ptr<Kernel> kernel_;
@@ -78,8 +103,14 @@ class Programmer {
   std::set<ServiceKey> saved_owned_;  // what the file says
   Table model_;
   bool synced_ = false;
+  bool lent_ = false;
   std::uint64_t generation_ = 0;
 };
+
+// Records the services `ops` are about to create (reconcile()'s leading add-services) as
+// owned: claimed before they are created, so a crash in between leaves at worst a stale claim
+// (dropped at the next start), never an orphan.
+void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned);
 
 // Applies one successful operation to a table (the model of the kernel).
 void apply_to(Table& t, const Operation& op);

@@ -11,7 +11,7 @@ import testmain
 
 GUEST = r'''
 import json, socket, statistics, threading, time
-from lab import check, finish, sh, Guest, save, wait_for
+from lab import check, finish, sh, Guest, save, time_scale, wait_for
 
 N = 5000
 body = "services:\n" + "".join(
@@ -27,7 +27,7 @@ wait_for(lambda: sh("ipvsadm -Ln | grep -c '^TCP'", check=False).strip() == str(
 
 def ask(command):
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(30)
+    s.settimeout(30 * time_scale())  # a status of 5,000 services under QEMU TCG: > 30 s
     s.connect(d.sock)
     s.sendall((json.dumps({"command": command}) + "\n").encode())
     data = b""

@@ -249,3 +249,136 @@ TEST_CASE("ipvs repair: after stop() nothing is checked, retried or repaired") {
   CHECK(r.repair->counters().runs == 0);
   CHECK(r.repair->counters().retries == 0);
 }
+
+namespace {
+
+config::Service web_service(int backends) {
+  config::Service s;
+  s.name = "web";
+  s.vip = addr("10.0.0.1");
+  s.ports = {80};
+  s.scheduler = "rr";
+  s.health.type = config::HealthType::none;
+  for (int i = 0; i < backends; ++i) {
+    config::Backend b;
+    b.address = addr("10.1.0." + std::to_string(i + 1));
+    s.backends.push_back(b);
+  }
+  return s;
+}
+
+Services web(int backends) {
+  return std::make_shared<const std::vector<config::Service>>(
+      std::vector<config::Service>{web_service(backends)});
+}
+
+// The daemon's wiring: plans through a SlicedProgrammer (model lent to its worker,
+// operations sent slice by slice), the repair told about it.
+struct SlicedRig {
+  fs::path dir = fs::temp_directory_path() / ("ipvs-repair-sliced-" + std::to_string(::getpid()));
+  boost::asio::io_context io;
+  FakeKernel k;
+  Services services = web(2);
+  std::unique_ptr<Programmer> p;
+  std::unique_ptr<SlicedProgrammer> sp;
+  std::unique_ptr<TableReader> reader;
+  std::unique_ptr<daemon::IpvsRepair> repair;
+  std::vector<ApplyResult> results;
+
+  SlicedRig() {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    p = std::make_unique<Programmer>(std::make_unique<SharedKernel>(k), dir.string());
+    SlicedProgrammer::Options o{1, 0us};  // one operation per slice
+    o.resync_on_loop = false;
+    sp = std::make_unique<SlicedProgrammer>(
+        io, *p,
+        [](const config::Service&, std::uint16_t port, const config::Backend&) { return port; },
+        [this](const ApplyResult& r) {
+          results.push_back(r);
+          repair->after_apply(r);
+        },
+        o);
+    reader = std::make_unique<TableReader>(io, std::make_unique<SlowShared>(k));
+    repair = std::make_unique<daemon::IpvsRepair>(
+        io, *p, reader.get(), [this] { reconcile(); }, sp.get());
+  }
+  ~SlicedRig() {
+    repair.reset();
+    reader.reset();
+    sp.reset();
+    fs::remove_all(dir);
+  }
+  void reconcile() { sp->request(services, nullptr); }
+  template <typename F>
+  bool run_until(F done, std::chrono::milliseconds limit = 5000ms) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!done() && std::chrono::steady_clock::now() - t0 < limit) {
+      io.restart();
+      io.run_for(5ms);
+    }
+    return done();
+  }
+};
+
+Table table_of(const Services& s) {
+  return desired_table(*s, [](const config::Service&, std::uint16_t, const config::Backend&) {
+    return BackendState{Health::up, false};
+  });
+}
+
+}  // namespace
+
+TEST_CASE("ipvs repair with sliced plans: a check waits for the plan, holds the next one") {
+  SlicedRig r;
+  r.reconcile();
+  REQUIRE(r.run_until([&] { return r.results.size() == 1 && r.sp->idle(); }));
+  REQUIRE(r.k.table() == table_of(r.services));
+
+  // Someone removes a destination; l4lbd starts a plan (a third backend) and a check is due
+  // while that plan is still with the worker or being sent.
+  r.k.table().services.begin()->second.destinations.erase(dest("10.1.0.1", 80).key());
+  r.services = web(3);
+  r.reconcile();
+  REQUIRE_FALSE(r.sp->idle());
+  r.repair->check(false);
+  // The plan ends, then the check dumps (200 ms): meanwhile a request waits, nothing moves.
+  REQUIRE(r.run_until([&] { return r.results.size() == 2; }));
+  CHECK(r.results[1].issued == 1);
+  const auto gen = r.p->generation();
+  r.reconcile();
+  r.io.restart();
+  r.io.run_for(50ms);
+  CHECK(r.sp->idle());
+  CHECK(r.sp->waiting());
+  CHECK(r.p->generation() == gen);
+  // The check compares a consistent dump (no stale dump), repairs, and counts the repair
+  // plan's operation.
+  REQUIRE(r.run_until([&] { return r.repair->counters().repairs == 1 && r.sp->idle(); }));
+  CHECK(r.repair->counters().stale_dumps == 0);
+  CHECK(r.repair->counters().drift[static_cast<std::size_t>(DriftKind::missing_destination)] == 1);
+  CHECK(r.repair->counters().repair_operations == 1);
+  CHECK(r.k.table() == table_of(r.services));
+  CHECK_FALSE(r.sp->waiting());
+}
+
+TEST_CASE("ipvs repair with sliced plans: a failed operation's re-read is made off the loop") {
+  SlicedRig r;
+  r.reconcile();
+  REQUIRE(r.run_until([&] { return r.results.size() == 1 && r.sp->idle(); }));
+  // Someone deletes the service: l4lbd's next edit fails, the model is stale.
+  r.k.table().services.clear();
+  r.services = web(3);
+  r.reconcile();
+  REQUIRE(r.run_until([&] { return r.results.size() == 2; }));
+  CHECK_FALSE(r.results[1].failed.empty());
+  CHECK_FALSE(r.p->synced());
+  // Requests wait for the checked re-read (after the backoff), which then reconciles.
+  r.reconcile();
+  CHECK(r.sp->waiting());
+  REQUIRE(r.run_until(
+      [&] { return r.repair->counters().resyncs == 1 && r.sp->idle() && !r.sp->waiting(); }));
+  CHECK(r.p->synced());
+  CHECK(r.k.table() == table_of(r.services));
+  CHECK(r.results.back().failed.empty());
+}

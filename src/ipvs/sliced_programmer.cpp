@@ -1,0 +1,274 @@
+#include "ipvs/sliced_programmer.hpp"
+
+#include <time.h>
+
+#include <boost/asio/post.hpp>
+#include <limits>
+#include <set>
+#include <utility>
+#include <variant>
+
+#include "common/log.hpp"
+
+namespace l4lb::ipvs {
+
+namespace {
+using Steady = std::chrono::steady_clock;
+double since(Steady::time_point t) {
+  return std::chrono::duration<double>(Steady::now() - t).count();
+}
+// CPU time of the calling thread: a slice's own cost, without the time the thread was
+// preempted (on a busy host that dominates the wall-clock figure).
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+const std::vector<config::Service> kNoServices;
+}  // namespace
+
+// A job's inputs and outputs; the loop touches it only before the job and in its continuation.
+struct SlicedProgrammer::Planned {
+  Lent lent;
+  std::vector<Operation> ops;
+  std::vector<std::string> conflicts;
+  double plan_seconds = 0;
+  double record_seconds = 0;
+  std::optional<std::string> record_error;
+  std::size_t adopted = 0;
+  bool incremental = false;
+};
+
+SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer,
+                                   CheckPortFn check_port, Done done, Options options)
+    : io_(io),
+      programmer_(programmer),
+      done_(std::move(done)),
+      options_(options),
+      states_(std::move(check_port)),
+      worker_(io) {}
+
+SlicedProgrammer::~SlicedProgrammer() { *alive_ = false; }
+
+void SlicedProgrammer::note(StateChange change) {
+  if (!std::holds_alternative<HealthChange>(change)) full_next_ = true;
+  changes_.push_back(std::move(change));
+}
+
+void SlicedProgrammer::request(Services services, DrainedFn drained) {
+  // The latest request stands for every earlier one that has not started: it carries the
+  // newest services and drains, and the plan reads every health change noted until it starts.
+  if (pending_) ++stats_.coalesced;
+  pending_ = Request{std::move(services), std::move(drained)};
+  maybe_start();
+}
+
+void SlicedProgrammer::hold() { held_ = true; }
+
+void SlicedProgrammer::release() {
+  held_ = false;
+  maybe_start();
+}
+
+void SlicedProgrammer::maybe_start() {
+  if (phase_ != Phase::idle || held_ || !pending_) return;
+  // A stale model waits for the re-read (which request()s again), unless we re-read here.
+  if (!programmer_.synced() && !options_.resync_on_loop) return;
+  Request next = std::move(*pending_);
+  pending_.reset();
+  start(std::move(next));
+}
+
+void SlicedProgrammer::start(Request req) {
+  result_ = ApplyResult{};
+  plan_slices_ = 0;
+  plan_max_slice_ = plan_max_slice_cpu_ = 0;
+  if (!programmer_.synced()) {
+    // After an error the model may be stale: re-read the kernel first (the error path only).
+    std::string error;
+    const auto t0 = Steady::now();
+    const bool ok = programmer_.resync(error);
+    result_.kernel_seconds += since(t0);
+    if (!ok) {
+      result_.error = "cannot read the kernel's IPVS tables: " + error;
+      complete();
+      return;
+    }
+  }
+  // Only health changed since the last plan, against the same services and a model nobody
+  // else replaced: plan just the services those checks belong to.
+  const bool full = std::exchange(full_next_, false) || adopt_ ||
+                    req.services != planned_services_ || programmer_.generation() != gen_done_;
+  planned_services_ = req.services;
+  phase_ = Phase::planning;
+  auto p = std::make_shared<Planned>();
+  p->lent = programmer_.lend();
+  auto changes = std::make_shared<std::vector<StateChange>>(std::move(changes_));
+  changes_.clear();
+  const bool adopt = std::exchange(adopt_, false);
+  worker_.post([this, p, changes, adopt, full, req = std::move(req)]() -> PlanWorker::Continuation {
+    // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
+    const auto t0 = Steady::now();
+    states_.apply(*changes);
+    const auto& services = req.services ? *req.services : kNoServices;
+    if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
+    const BackendStateFn state = [&](const config::Service& s, std::uint16_t port,
+                                     const config::Backend& b) {
+      BackendState st;
+      st.health = states_.health(s, port, b);
+      st.drained = req.drained && req.drained(s.name, b.address);
+      return st;
+    };
+    Plan plan;
+    if (full) {
+      plan = reconcile(desired_table(services, state), p->lent.model, p->lent.owned);
+      conflicts_.clear();
+      for (const auto& c : plan.conflicts) conflicts_.push_back(c.to_string());
+    } else {
+      p->incremental = true;
+      plan = plan_services(req.services, *changes, state, p->lent);
+    }
+    p->plan_seconds = since(t0);
+    p->conflicts = conflicts_;  // a health change neither makes nor settles a conflict
+    p->ops = std::move(plan.ops);
+    claim(p->ops, p->lent.owned);
+    p->record_error = save_record(p->lent, p->record_seconds);
+    return [this, p] { planned(*p); };
+  });
+}
+
+// Worker thread. The desired table of the services named in `changes` only, reconciled with
+// their part of the model: the same operations a whole plan would find, since nothing else
+// changed (SlicedProgrammer::start decides that).
+Plan SlicedProgrammer::plan_services(const Services& services,
+                                     const std::vector<StateChange>& changes,
+                                     const BackendStateFn& state, const Lent& lent) {
+  if (!services) return {};
+  if (indexed_ != services) {
+    index_.clear();
+    index_.reserve(services->size());
+    for (std::size_t i = 0; i < services->size(); ++i) index_.emplace((*services)[i].name, i);
+    indexed_ = services;
+  }
+  std::set<std::size_t> touched;
+  for (const auto& change : changes)
+    if (const auto* h = std::get_if<HealthChange>(&change))
+      if (auto it = index_.find(h->service); it != index_.end()) touched.insert(it->second);
+  std::vector<config::Service> subset;
+  subset.reserve(touched.size());
+  for (auto i : touched) subset.push_back((*services)[i]);
+  Table desired = desired_table(subset, state);
+  Table part;
+  for (const auto& [key, svc] : desired.services)
+    if (auto it = lent.model.services.find(key); it != lent.model.services.end())
+      part.services.emplace(key, it->second);
+  return reconcile(desired, part, lent.owned);
+}
+
+void SlicedProgrammer::planned(Planned& p) {
+  programmer_.give_back(std::move(p.lent));
+  if (p.incremental) ++stats_.incremental;
+  result_.plan_seconds += p.plan_seconds;
+  result_.record_seconds += p.record_seconds;
+  result_.conflicts = std::move(p.conflicts);
+  stats_.last_plan_seconds = p.plan_seconds;
+  if (p.adopted) {
+    stats_.adopted = p.adopted;
+    log::notice("ipvs adopted {} live backend(s) from the kernel; kept until their first check",
+                p.adopted);
+  }
+  if (p.record_error) {
+    log::err("ipvs cannot write the ownership record: {}", *p.record_error);
+    result_.error = "ownership record: " + *p.record_error;
+  }
+  if (p.ops.empty()) {
+    complete();
+    return;
+  }
+  slicer_.emplace(std::move(p.ops));
+  phase_ = Phase::sending;
+  schedule_slice();
+}
+
+void SlicedProgrammer::schedule_slice() {
+  boost::asio::post(io_, [this, alive = alive_, epoch = epoch_] {
+    if (!*alive || epoch != epoch_ || phase_ != Phase::sending) return;
+    slice();
+  });
+}
+
+void SlicedProgrammer::slice() {
+  const auto t0 = Steady::now();
+  const double cpu0 = thread_cpu_seconds();
+  bool done = false;
+  do {
+    done = slicer_->step(programmer_, result_, options_.batch_ops);
+  } while (!done && Steady::now() - t0 < options_.slice);
+  const double wall = since(t0), cpu = thread_cpu_seconds() - cpu0;
+  ++stats_.slices;
+  ++plan_slices_;
+  stats_.max_slice_seconds = std::max(stats_.max_slice_seconds, wall);
+  stats_.max_slice_cpu_seconds = std::max(stats_.max_slice_cpu_seconds, cpu);
+  plan_max_slice_ = std::max(plan_max_slice_, wall);
+  plan_max_slice_cpu_ = std::max(plan_max_slice_cpu_, cpu);
+  if (done)
+    record();
+  else
+    schedule_slice();
+}
+
+void SlicedProgrammer::record() {
+  phase_ = Phase::recording;
+  auto p = std::make_shared<Planned>();
+  p->ops = slicer_->release();  // freed on the worker
+  slicer_.reset();
+  p->lent = programmer_.lend();
+  worker_.post([this, p]() -> PlanWorker::Continuation {
+    p->ops = {};
+    p->record_error = save_record(p->lent, p->record_seconds);
+    return [this, p] {
+      programmer_.give_back(std::move(p->lent));
+      result_.record_seconds += p->record_seconds;
+      if (p->record_error) {
+        log::err("ipvs cannot write the ownership record: {}", *p->record_error);
+        if (result_.error.empty()) result_.error = "ownership record: " + *p->record_error;
+      }
+      complete();
+    };
+  });
+}
+
+void SlicedProgrammer::complete() {
+  phase_ = Phase::idle;
+  ++stats_.plans;
+  // The next plan may be a partial one only if this one left the model exactly as planned.
+  gen_done_ = programmer_.generation();
+  if (!result_.failed.empty() || !result_.skipped.empty() || !result_.error.empty())
+    full_next_ = true;
+  if (result_.issued > 0)
+    log::info(
+        "ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts; plan {:.1f} "
+        "ms (worker), {} slices, longest {:.2f} ms ({:.2f} ms CPU)",
+        result_.issued, result_.applied, result_.failed.size(), result_.skipped.size(),
+        result_.conflicts.size(), result_.plan_seconds * 1000, plan_slices_, plan_max_slice_ * 1000,
+        plan_max_slice_cpu_ * 1000);
+  ApplyResult result = std::move(result_);
+  result_ = ApplyResult{};
+  if (done_) done_(result);  // may hold() (a drift check waiting for this plan to end)
+  maybe_start();
+}
+
+void SlicedProgrammer::finish() {
+  pending_.reset();
+  while (phase_ != Phase::idle) {
+    if (phase_ == Phase::sending) {
+      ++epoch_;  // the slice already posted must not run after this
+      while (!slicer_->step(programmer_, result_, std::numeric_limits<std::size_t>::max())) {
+      }
+      record();
+    }
+    worker_.wait_idle();
+  }
+}
+
+}  // namespace l4lb::ipvs

@@ -1,0 +1,165 @@
+// How long programming IPVS holds the event loop: a 1 ms timer on the loop records how late
+// it fires while empty -> N services x M destinations is programmed, either the old way (one
+// handler: desired_table + Programmer::apply) or through SlicedProgrammer. One JSON line.
+//
+//   ipvs_stall --mode idle|oneshot|sliced [--kernel fake|netlink] [--services N] [--dests M]
+//
+// The fake kernel runs anywhere (its operations are cheaper than netlink ones); netlink needs
+// IPVS (the kernel lab). Test-only driver, not installed.
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ipvs/fake_kernel.hpp"
+#include "ipvs/sliced_programmer.hpp"
+
+using namespace l4lb;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+ipvs::Services make_services(int n, int m) {
+  auto v = std::make_shared<std::vector<config::Service>>();
+  for (int i = 0; i < n; ++i) {
+    config::Service s;
+    s.name = "s" + std::to_string(i);
+    s.vip = *net::Address::parse("10.0.100.1");
+    s.ports = {static_cast<std::uint16_t>(1000 + i)};
+    s.scheduler = "rr";
+    s.health.type = config::HealthType::none;
+    for (int j = 0; j < m; ++j) {
+      config::Backend b;
+      b.address = *net::Address::parse("10.1.0." + std::to_string(11 + j));
+      s.backends.push_back(b);
+    }
+    v->push_back(std::move(s));
+  }
+  return v;
+}
+
+double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = "sliced", kernel_name = "fake";
+  int n = 10000, m = 8;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--mode")
+      mode = v;
+    else if (a == "--kernel")
+      kernel_name = v;
+    else if (a == "--services")
+      n = std::stoi(v);
+    else if (a == "--dests")
+      m = std::stoi(v);
+  }
+  std::unique_ptr<ipvs::Kernel> kernel;
+  std::string error;
+  if (kernel_name == "fake") {
+    kernel = std::make_unique<ipvs::FakeKernel>();
+  } else {
+    kernel = ipvs::open_netlink_kernel(error);
+    if (!kernel) {
+      std::cerr << error << "\n";
+      return 2;
+    }
+  }
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ipvs-stall-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto services = make_services(n, m);
+  boost::asio::io_context io;
+  ipvs::Programmer programmer(std::move(kernel), dir.string());
+
+  // The probe: every 1 ms, how late did it fire?
+  std::vector<double> late;
+  bool done = false;
+  boost::asio::steady_timer timer(io);
+  std::function<void(Steady::time_point)> arm = [&](Steady::time_point at) {
+    timer.expires_at(at);
+    timer.async_wait([&, at](const boost::system::error_code& ec) {
+      if (ec || done) return;
+      const auto now = Steady::now();
+      late.push_back(ms(now - at));
+      arm(now + std::chrono::milliseconds(1));
+    });
+  };
+
+  ipvs::ApplyResult result;
+  double handler_ms = 0;
+  std::unique_ptr<ipvs::SlicedProgrammer> sliced;
+  const auto t0 = Steady::now();
+  auto finish = [&](const ipvs::ApplyResult& r) {
+    // The probe's pending deadline counts too (the one-shot handler never lets it fire).
+    const auto due = timer.expiry();
+    if (Steady::now() > due) late.push_back(ms(Steady::now() - due));
+    result = r;
+    done = true;
+    timer.cancel();
+  };
+  boost::asio::steady_timer idle_end(io);
+  if (mode == "idle") {
+    // The probe alone for 0.5 s: the host's own scheduling noise.
+    idle_end.expires_after(std::chrono::milliseconds(500));
+    idle_end.async_wait([&](const boost::system::error_code&) { finish(ipvs::ApplyResult{}); });
+  } else if (mode == "oneshot") {
+    // What Daemon::reconcile_ipvs did before: everything in one handler.
+    boost::asio::post(io, [&] {
+      const auto h0 = Steady::now();
+      auto table = ipvs::desired_table(
+          *services, [](const config::Service&, std::uint16_t, const config::Backend&) {
+            return ipvs::BackendState{ipvs::Health::up, false};
+          });
+      auto r = programmer.apply(table);
+      handler_ms = ms(Steady::now() - h0);
+      finish(r);
+    });
+  } else {
+    // Every service here is unchecked (health: none): which check a port maps to is moot.
+    sliced = std::make_unique<ipvs::SlicedProgrammer>(
+        io, programmer,
+        [](const config::Service&, std::uint16_t port, const config::Backend&) { return port; },
+        finish);
+    sliced->note(ipvs::ConfigChange{services});
+    sliced->request(services, nullptr);
+  }
+  arm(Steady::now() + std::chrono::milliseconds(1));
+  io.run();
+  const double total_ms = ms(Steady::now() - t0);
+  std::sort(late.begin(), late.end());
+  nlohmann::json out = {
+      {"mode", mode},
+      {"kernel", kernel_name},
+      {"services", n},
+      {"dests", n * m},
+      {"operations", result.issued},
+      {"failed", result.failed.size()},
+      {"seconds", total_ms / 1000},
+      {"probe_samples", late.size()},
+      {"max_lateness_ms", late.empty() ? 0.0 : late.back()},
+      {"p99_lateness_ms", late.empty() ? 0.0 : late[late.size() * 99 / 100]},
+      {"plan_ms", result.plan_seconds * 1000},
+      {"kernel_ms", result.kernel_seconds * 1000},
+      {"record_ms", result.record_seconds * 1000},
+  };
+  if (mode == "oneshot") out["handler_ms"] = handler_ms;
+  if (sliced) {
+    out["slices"] = sliced->stats().slices;
+    out["max_slice_ms"] = sliced->stats().max_slice_seconds * 1000;
+    out["max_slice_cpu_ms"] = sliced->stats().max_slice_cpu_seconds * 1000;
+  }
+  std::cout << out.dump() << std::endl;
+  sliced.reset();
+  std::filesystem::remove_all(dir);
+  return result.ok() ? 0 : 1;
+}
