@@ -23,8 +23,10 @@ max gap stayed under 2 x the interval.
 One JSON line per measurement on stdout ("idle", "start", "result"), then "ratio" lines
 (keepalived / l4lbd of the max and p99 gap under load).
 
-  sudo nice -n 5 python3 bench/stability_lab.py [--services 1000 --backends 4 --seconds 40]
-      [--interval auto|MS] [--idle 10,100,1000] [--idle-seconds 10] [--rt 10]
+  sudo nice -n 5 python3 bench/stability_lab.py [--services 200 --backends 2 --seconds 20]
+      [--interval auto|MS] [--idle 10,100,1000] [--idle-seconds 5] [--rt 10] [--keep DIR]
+Under QEMU TCG (this host) 200 x 2 already saturates the guest's one emulated CPU and takes
+~10 minutes with the idle sweep; figures and their reading in docs/BENCHMARKS.md.
 Environment: L4LB_BUILD_DIR (default build/).
 """
 
@@ -413,16 +415,16 @@ def guest(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--services", type=int, default=1000)
-    ap.add_argument("--backends", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=40, help="loaded run per daemon (0: none)")
+    ap.add_argument("--services", type=int, default=200)
+    ap.add_argument("--backends", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=20, help="loaded run per daemon (0: none)")
     ap.add_argument("--delta", type=int, help="services added/removed per reload "
                     "(default: half of --services)")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--flap", type=float, default=1.0, help="%% of backends flapping per second")
     ap.add_argument("--interval", default="auto", help="advert interval in ms, or auto")
     ap.add_argument("--idle", default="10,100,1000", help="idle sweep intervals (ms), '' none")
-    ap.add_argument("--idle-seconds", type=float, default=10)
+    ap.add_argument("--idle-seconds", type=float, default=5)
     ap.add_argument("--rt", type=int, default=10, help="real-time priority for both (0: none)")
     ap.add_argument("--impl", default="l4lbd,keepalived")
     ap.add_argument("--timeout", type=int, default=1500, help="guest timeout before time_scale")
