@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -129,19 +128,7 @@ def main():
                                 str(a.clients)], stdout=subprocess.PIPE)
         stop = time.monotonic() + a.seconds
         lat, errors, rss = [], [], []
-
-        def client():
-            while time.monotonic() < stop:
-                try:
-                    dt, r = st.status_raw(master.sock, timeout=120)
-                    lat.append(dt)
-                except (OSError, ValueError) as e:
-                    errors.append(str(e))
-                time.sleep(0.1)
-
-        threads = [threading.Thread(target=client) for _ in range(a.clients)]
-        for t in threads:
-            t.start()
+        threads = st.start_status_clients(master.sock, stop, a.clients, lat, errors)
         reloads, grow = 0, True
         while time.monotonic() < stop:
             time.sleep(min(5, max(0, stop - time.monotonic())))

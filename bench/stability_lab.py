@@ -38,7 +38,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -333,19 +332,7 @@ def loaded(impl, a, interval_ms):
         if impl == "l4lbd":
             scraper = nl.spawn(m, ["python3", "-c", st.SCRAPER, st.METRICS, str(a.seconds),
                                    str(a.clients)], stdout=subprocess.PIPE)
-
-            def client():
-                while time.monotonic() < stop:
-                    try:
-                        dt, _ = st.status_raw(master.sock, timeout=120)
-                        lat.append(dt)
-                    except (OSError, ValueError) as e:
-                        errors.append(str(e))
-                    time.sleep(0.1)
-
-            threads = [threading.Thread(target=client) for _ in range(a.clients)]
-            for t in threads:
-                t.start()
+            threads = st.start_status_clients(master.sock, stop, a.clients, lat, errors)
         reloads, grow = 0, True
         while time.monotonic() < stop:
             time.sleep(min(5, max(0, stop - time.monotonic())))

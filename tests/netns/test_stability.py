@@ -169,6 +169,24 @@ def loop_lag_max_ms(daemon):
     return None
 
 
+def start_status_clients(sock_path, stop, count, latencies, errors, timeout=120):
+    """`count` threads that ask for status on the control socket every 100 ms until the
+    monotonic time `stop`, appending each latency (s) or error; returns the started threads."""
+    def client():
+        while time.monotonic() < stop:
+            try:
+                dt, _ = status_raw(sock_path, timeout=timeout)
+                latencies.append(dt)
+            except (OSError, ValueError) as e:
+                errors.append(str(e))
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=client) for _ in range(count)]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def status_raw(sock_path, timeout=30):
     """One status request on the control socket; returns (seconds, parsed reply)."""
     t0 = time.monotonic()
