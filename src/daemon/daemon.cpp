@@ -68,11 +68,12 @@ bool Daemon::start() {
     return false;
   }
   const config::Config& cfg = *loaded.config;
-  if (auto e = ensure_descriptor_limit(descriptors_needed(cfg))) {
+  const std::uint64_t descriptors = descriptors_needed(cfg);
+  if (auto e = ensure_descriptor_limit(descriptors)) {
     log::err("not starting: {}", *e);
     return false;
   }
-  reserve_descriptor_table(descriptors_needed(cfg));
+  reserve_descriptor_table(descriptors);
   if (auto e = make_dir(cfg.state_dir)) {
     log::err("{}", *e);
     return false;
@@ -291,7 +292,8 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
   }
   if (!loaded.config) return out;
   // Here rather than on the loop: growing the descriptor table can wait for an RCU grace period.
-  reserve_descriptor_table(descriptors_needed(*loaded.config));
+  out.descriptors = descriptors_needed(*loaded.config);
+  reserve_descriptor_table(out.descriptors);
   auto changes = config::diff(*old, *loaded.config);
   for (const auto& line : changes.describe()) out.result["changes"].push_back(line);
   out.changed = !changes.empty();
@@ -393,7 +395,7 @@ void Daemon::start_reload() {
         reject_reload(loaded->result);
         return finish();
       }
-      if (auto e = ensure_descriptor_limit(descriptors_needed(*loaded->owned))) {
+      if (auto e = ensure_descriptor_limit(loaded->descriptors)) {
         // The new config needs more descriptors than the hard limit allows: refused whole.
         loaded->result["errors"].push_back(config_path_ + ": error: " + *e);
         reject_reload(loaded->result);

@@ -59,6 +59,7 @@ struct Loaded {
   std::shared_ptr<config::Config> owned;         // the new config, when valid
   std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
   std::shared_ptr<ReloadPlan> plan;              // what apply() changes (when changed)
+  std::uint64_t descriptors = 0;                 // descriptors_needed of the new config
   bool changed = false;
 };
 
