@@ -67,7 +67,9 @@ bool Daemon::start() {
              loaded.error_count());
     return false;
   }
-  const config::Config& cfg = *loaded.config;
+  // The one copy of the running config: immutable, shared with snapshots and workers.
+  config_ = std::make_shared<const config::Config>(std::move(*loaded.config));
+  const config::Config& cfg = *config_;
   const std::uint64_t descriptors = descriptors_needed(cfg);
   if (auto e = ensure_descriptor_limit(descriptors)) {
     log::err("not starting: {}", *e);
@@ -106,8 +108,6 @@ bool Daemon::start() {
   sync_ = std::make_unique<ipvs::SyncController>(
       io_, [](std::string& e) { return ipvs::open_netlink_kernel(e); });
 
-  config_ = cfg;
-  config_shared_ = std::make_shared<const config::Config>(cfg);
   generation_ = 1;
   // The SNAT rules before the services they translate: a new service's first connections
   // already leave with the balancer's address. (A reload writes them before it applies, see
@@ -232,8 +232,8 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   }
   if (ipvs_sliced_) {
     // The planner reads this generation's services from the running config's shared,
-    // immutable copy (`next` is config_, and config_shared_ its copy): no copy of its own.
-    ipvs_services_ = ipvs::Services(config_shared_, &config_shared_->services);
+    // immutable copy (`next` is *config_): no copy of its own.
+    ipvs_services_ = ipvs::Services(config_, &config_->services);
     ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
   }
   // Forget removed services.
@@ -299,8 +299,7 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
   out.changed = !changes.empty();
   if (out.changed)
     out.plan = std::make_shared<ReloadPlan>(make_reload_plan(*old, *loaded.config, changes));
-  out.shared = std::make_shared<const config::Config>(*loaded.config);
-  out.owned = std::make_shared<config::Config>(std::move(*loaded.config));
+  out.config = std::make_shared<const config::Config>(std::move(*loaded.config));
   out.result["ok"] = true;
   return out;
 }
@@ -343,26 +342,23 @@ void Daemon::commit_reload(Loaded& loaded) {
   const auto apply_start = Clock::now();
   if (loaded.changed) {
     // The old configuration (thousands of services' strings and vectors) is freed on the
-    // reload worker, not here.
-    reload_worker_.post(
-        [old = std::make_shared<config::Config>(std::move(config_)),
-         old_shared = std::move(config_shared_)]() -> Worker::Continuation { return {}; });
-    config_ = std::move(*loaded.owned);
-    config_shared_ = loaded.shared;
+    // reload worker, not here (unless a snapshot still holds it).
+    reload_worker_.post([old = std::move(config_)]() -> Worker::Continuation { return {}; });
+    config_ = loaded.config;
     ++generation_;
-    apply(config_, loaded.plan.get());
+    apply(*config_, loaded.plan.get());
   } else if (retry_ipvs) {
-    apply(config_);
+    apply(*config_);
   }
   // What the reload cost the loop (the rest ran on the reload and nft workers).
   log::info("reload apply took {:.1f} ms on the loop",
             std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
-  set_admin_group(config_.control.admin_group);
+  set_admin_group(config_->control.admin_group);
   ++reloads_ok_;
   last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
   log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
               result["changes"].size());
-  systemd_.ready(config::summary(config_));
+  systemd_.ready(config::summary(*config_));
 }
 
 void Daemon::reload(std::function<void(nlohmann::json)> done) {
@@ -379,7 +375,7 @@ void Daemon::start_reload() {
   systemd_.reloading("reloading " + config_path_);
   // The worker reads the file and diffs it against the running config's shared copy; reloads
   // run one at a time, so that copy is still the running config when the result comes back.
-  reload_worker_.post([this, path = config_path_, old = config_shared_,
+  reload_worker_.post([this, path = config_path_, old = config_,
                        waiters]() -> Worker::Continuation {
     auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
     return [this, loaded, waiters] {
@@ -403,7 +399,7 @@ void Daemon::start_reload() {
       }
       // The nftables table first (on the nft worker): a new service's first connections
       // already leave with the balancer's address.
-      apply_nft(loaded->shared, nft::TableManager::Why::config,
+      apply_nft(loaded->config, nft::TableManager::Why::config,
                 [this, loaded, finish](std::optional<std::string> e) {
                   if (e) {
                     // The kernel refused the new table: one transaction, so the old one is
@@ -425,9 +421,9 @@ int Daemon::healthy_backends(const config::Service& service) const {
 }
 
 void Daemon::reset_healthy_counts() {
-  // Shared, not copied: config_shared_ is config_'s read-only twin (start and reload set both).
+  // Shared, not copied: the running config is immutable.
   healthy_counts_.reset(
-      config_shared_, [this](const health::BackendKey& k) { return health_->status(k); },
+      config_, [this](const health::BackendKey& k) { return health_->status(k); },
       [this](const config::Service& s, const config::Backend& b) {
         return drains_.is_drained(s.name, b.address);
       });
@@ -467,7 +463,7 @@ void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
 }
 
 void Daemon::update_quorum() {
-  for (const auto& s : config_.services) update_quorum_of(s);
+  for (const auto& s : config_->services) update_quorum_of(s);
 }
 
 void Daemon::update_quorum_of(const config::Service& s) {
@@ -484,7 +480,7 @@ void Daemon::update_quorum_of(const config::Service& s) {
   if (step.announce && quorum_log_.allow(Clock::now(), step.below ? 0 : 1))
     log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
                 step.below ? "BELOW QUORUM" : "quorum restored");
-  if (tracked_.count(s.name)) update_tracked_weights(config_.vrrp);
+  if (tracked_.count(s.name)) update_tracked_weights(config_->vrrp);
 }
 
 void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& instances) {
@@ -505,7 +501,7 @@ void Daemon::on_health_change(const health::BackendKey& key, health::Status stat
   // Only this backend's service can have crossed its quorum: checking every service on every
   // transition cost O(services × backends) per flap.
   if (auto it = service_index_.find(key.service); it != service_index_.end())
-    update_quorum_of(config_.services[it->second]);
+    update_quorum_of(config_->services[it->second]);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
@@ -513,9 +509,9 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
   // The VRRP runtime logs the transition itself; here it drives the sync daemons and notify
   // scripts.
   vrrp_states_[{instance, family}] = to;
-  if (config_.ipvs.sync_daemon && config_.ipvs.sync_daemon->instance == instance)
-    sync_->set_master(sync_instance_is_master(config_));
-  for (const auto& i : config_.vrrp) {
+  if (config_->ipvs.sync_daemon && config_->ipvs.sync_daemon->instance == instance)
+    sync_->set_master(sync_instance_is_master(*config_));
+  for (const auto& i : config_->vrrp) {
     if (i.name != instance || !i.notify) continue;
     // keepalived's argument convention, so existing notify scripts keep working.
     notify_.run(instance,
@@ -565,13 +561,13 @@ nlohmann::json Daemon::drain(const net::Address& backend,
   const std::string text = backend.to_string();
   const std::string service = only_service.value_or("");
   bool known = false;
-  for (const auto& s : config_.services) {
+  for (const auto& s : config_->services) {
     if (!service.empty() && s.name != service) continue;
     for (const auto& b : s.backends) known |= b.address == backend;
   }
   if (!service.empty()) {
     bool service_known = false;
-    for (const auto& s : config_.services) service_known |= s.name == service;
+    for (const auto& s : config_->services) service_known |= s.name == service;
     if (!service_known)
       return {{"ok", false},
               {"error", "no service named '" + control::printable(service, 255) + "'"}};
@@ -585,10 +581,10 @@ nlohmann::json Daemon::drain(const net::Address& backend,
     return {{"ok", false},
             {"error", "backend " + text + (add ? " is already drained" : " is not drained") +
                           (service.empty() ? std::string() : " in service " + service)}};
-  if (auto e = drains_.save(config_.state_dir)) log::warning("drains not saved: {}", *e);
+  if (auto e = drains_.save(config_->state_dir)) log::warning("drains not saved: {}", *e);
   log::notice("{} backend={} service={}", add ? "drain" : "undrain", text,
               service.empty() ? "*" : service);
-  for (const auto& s : config_.services)
+  for (const auto& s : config_->services)
     if (service.empty() || s.name == service)
       healthy_counts_.drains_changed(s.name,
                                      [this](const config::Service& sv, const config::Backend& b) {
@@ -631,7 +627,7 @@ void Daemon::shutdown() {
   sync_->stop();
   if (ipvs_repair_) ipvs_repair_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
-  if (ipvs_ && config_.remove_services_on_exit) {
+  if (ipvs_ && config_->remove_services_on_exit) {
     if (ipvs_sliced_) ipvs_sliced_->finish();  // the plan in flight holds the model
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");

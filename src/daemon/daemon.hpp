@@ -56,8 +56,7 @@ struct ReloadPlan {
 // What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
 struct Loaded {
   nlohmann::json result;                         // {ok, errors, warnings, changes}
-  std::shared_ptr<config::Config> owned;         // the new config, when valid
-  std::shared_ptr<const config::Config> shared;  // a read-only copy for snapshots
+  std::shared_ptr<const config::Config> config;  // the new config, when valid
   std::shared_ptr<ReloadPlan> plan;              // what apply() changes (when changed)
   std::uint64_t descriptors = 0;                 // descriptors_needed of the new config
   bool changed = false;
@@ -177,9 +176,9 @@ class Daemon {
 
   boost::asio::io_context& io_;
   std::string config_path_;
-  config::Config config_;
-  // The same config, shared read-only with the workers (status snapshots, reload diffs).
-  std::shared_ptr<const config::Config> config_shared_;
+  // The running config, the only copy: immutable, shared read-only with the workers (status
+  // snapshots, reload diffs); a reload replaces the pointer.
+  std::shared_ptr<const config::Config> config_;
   boost::asio::signal_set signals_;
   Systemd systemd_;
   NotifyRunner notify_;
@@ -210,7 +209,7 @@ class Daemon {
   std::map<std::string, bool, std::less<>> quorum_;
   std::set<std::string, std::less<>> below_quorum_;
   std::set<std::string, std::less<>> tracked_;  // services some VRRP instance tracks
-  std::unordered_map<std::string, std::size_t> service_index_;  // name -> config_.services
+  std::unordered_map<std::string, std::size_t> service_index_;  // name -> config_->services
   // Quorum counts per service and port, updated on each health change and drain; copied into
   // status snapshots (O(services), no pass over the checks).
   health::HealthyCounts healthy_counts_;

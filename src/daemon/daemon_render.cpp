@@ -21,7 +21,7 @@ void Daemon::render(Want want, std::function<void(const Rendered&)> done) {
 
 StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   StatusSnapshot s;
-  s.config = config_shared_;
+  s.config = config_;
   s.config_file = config_path_;
   s.pid = ::getpid();
   s.started_at = started_at_;

@@ -54,7 +54,7 @@ void Daemon::apply_ipvs_tuning(const config::Config& cfg) {
 
 nlohmann::json Daemon::ipvs_tuning_status() const {
   // Read back now, not remembered from the last apply: someone else may have changed them.
-  const config::Ipvs want = ipvs::effective_ipvs(config_);
+  const config::Ipvs want = ipvs::effective_ipvs(*config_);
   const auto st = ipvs::read_tuning(want, tuning_kernel_.get(), tuning_kernel_error_, kSysctlDir);
   return to_json(st, want);
 }

@@ -90,7 +90,7 @@ void Daemon::schedule_nft_check() {
     if (ec || stopping_) return;
     // Only while the config wants a table, or one is left to delete.
     if (!nft_status_.wanted && !nft_status_.present) return schedule_nft_check();
-    apply_nft(config_shared_, nft::TableManager::Why::check, [this](std::optional<std::string> e) {
+    apply_nft(config_, nft::TableManager::Why::check, [this](std::optional<std::string> e) {
       if (e) log::err("nft: {}", *e);
       if (!stopping_) schedule_nft_check();
     });

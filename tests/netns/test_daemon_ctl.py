@@ -197,6 +197,9 @@ class DaemonAndCtl(unittest.TestCase):
         self.assertFalse({b["address"]: b for b in self.status()["services"][0]["backends"]}["127.0.0.2"]["drained"])
 
     def test_06_metrics_pass_promtool(self):
+        # test_05 ended with a restart: the backends come up after their first checks.
+        up = 'l4lb_backend_up{service="web",port="9001",backend="127.0.0.2"} 1'
+        netns.wait_until(lambda: up in self.metrics(), timeout=10, what="backend up in /metrics")
         text = self.metrics()
         for needle in ('l4lb_vrrp_state{vrrp_instance="front",family="ipv4",state="MASTER"} 1',
                        'l4lb_vip_master{vrrp_instance="front",vip="10.77.0.100/24"} 1',
