@@ -1,7 +1,6 @@
 // The loop's side of status and metrics: take a snapshot (short, on the loop), render it on
 // the render worker, hand the text to every request that waited for it. See
 // docs/ARCHITECTURE.md for what runs where.
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,10 +97,9 @@ void Daemon::start_render() {
         if (want_status)
           r.status_reply = reaper::make_reaped<std::string>(status_reply(*snap, StatusView::full));
         if (want_metrics) r.metrics = reaper::make_reaped<std::string>(metrics_text(*snap));
+        // No malloc_trim here: it locks the loop's arena for up to 100 ms at this size. The
+        // large buffers are mappings of their own, returned when freed (tune_allocator).
         snap.reset();
-        // The document of a large table is tens of MiB of small allocations; give them back
-        // to the system instead of keeping the peak as the daemon's resident size.
-        ::malloc_trim(0);
         return [this, r, waiters] {
           for (auto& w : *waiters)
             if (w.done) w.done(r);

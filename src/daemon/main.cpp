@@ -8,6 +8,7 @@
 
 #include "common/log.hpp"
 #include "config/loader.hpp"
+#include "daemon/allocator.hpp"
 #include "daemon/daemon.hpp"
 
 int main(int argc, char** argv) {
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
                                                        {"debug", log::Level::debug}};
   for (const auto& [name, l] : levels)
     if (level == name) log::set_max_level(l);
+
+  if (const char* e = daemon::tune_allocator()) log::warning("allocator: {}", e);
 
   // Absolute, so logs and status say which file, and a reload reads the same one.
   std::error_code ec;

@@ -1,0 +1,15 @@
+#include "daemon/allocator.hpp"
+
+#include <malloc.h>
+
+namespace l4lb::daemon {
+
+const char* tune_allocator() {
+  // Setting the threshold also turns off glibc's dynamic adjustment of it (and of
+  // M_TRIM_THRESHOLD, which stays at its 128 KiB default).
+  constexpr int kMmapThreshold = 128 * 1024;
+  if (::mallopt(M_MMAP_THRESHOLD, kMmapThreshold) != 1) return "mallopt(M_MMAP_THRESHOLD) refused";
+  return nullptr;
+}
+
+}  // namespace l4lb::daemon
