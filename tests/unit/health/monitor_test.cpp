@@ -152,7 +152,7 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   auto changed = *m.get(ka);
   CHECK(changed.status == Status::up);
   CHECK(changed.checks >= before.checks);
-  CHECK(m.spec(ka)->interval == milliseconds(30));
+  CHECK(m.spec(ka)->params->interval == milliseconds(30));
 
   svc.backends.pop_back();
   m.apply({svc, other});

@@ -133,15 +133,15 @@ TEST_CASE("check target: http Host defaults to the target address, v6 bracketed"
   auto s = service();
   s.health.type = config::HealthType::http;
   s.health.path = "/healthz";
-  CHECK(make_spec(s, 80, s.backends[0])->host == "10.0.0.1");
-  CHECK(make_spec(s, 80, s.backends[0])->path == "/healthz");
+  CHECK(make_spec(s, 80, s.backends[0])->http_host() == "10.0.0.1");
+  CHECK(make_spec(s, 80, s.backends[0])->params->path == "/healthz");
   s.backends[0].address = ip("2001:db8::5");
-  CHECK(make_spec(s, 80, s.backends[0])->host == "[2001:db8::5]");
+  CHECK(make_spec(s, 80, s.backends[0])->http_host() == "[2001:db8::5]");
   CHECK(make_spec(s, 80, s.backends[0])->target() == "[2001:db8::5]:80");
   s.health.host = "example.org";
-  CHECK(make_spec(s, 80, s.backends[0])->host == "example.org");
+  CHECK(make_spec(s, 80, s.backends[0])->http_host() == "example.org");
   s.health.expect_status.clear();
-  CHECK(make_spec(s, 80, s.backends[0])->expect_status ==
+  CHECK(make_spec(s, 80, s.backends[0])->params->expect_status ==
         std::vector<std::pair<int, int>>{{200, 399}});
 }
 
