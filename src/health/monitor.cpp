@@ -234,6 +234,10 @@ bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
   const std::size_t removed = changes.removed.size();
   const std::size_t added = changes.added.size();
   const std::size_t total = changes.size();
+  // One slot per added check, without the slack of growing by doubling (80,000 checks: 1.3 MB
+  // instead of 2 MB).
+  if (done == 0 && free_slots_.size() < added)
+    slots_.reserve(slots_.size() + (added - free_slots_.size()));
   for (std::size_t n = 0; done < total; ++done, ++n) {
     // Reading the clock costs more than one change: look at it every 16.
     if (n > 0 && n % 16 == 0 && Clock::now() >= deadline) return false;
