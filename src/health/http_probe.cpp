@@ -27,27 +27,28 @@ constexpr std::size_t kMinBuffer = 1024;
 
 class HttpProbe : public ProbeBase<HttpProbe> {
  public:
-  HttpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
-      : ProbeBase(io, std::move(spec), std::move(done)),
+  HttpProbe(asio::io_context& io, const CheckSpec& spec, ProbeDone done)
+      : ProbeBase(io, spec, std::move(done)),
         socket_(io),
-        buffer_(std::max(spec_->max_response_bytes, kMinBuffer)) {}
+        buffer_(std::max(spec_.params->max_response_bytes, kMinBuffer)) {}
 
   void start() { launch(); }
 
   void begin() {
-    const tcp::endpoint peer(to_asio(spec_->address), spec_->port);
+    const tcp::endpoint peer(to_asio(spec_.address), spec_.port);
     boost::system::error_code ec;
     socket_.open(peer.protocol(), ec);
     if (ec) return fail_later(classify(ec), "socket: " + ec.message());
-    if (spec_->source) {
-      socket_.bind(tcp::endpoint(to_asio(*spec_->source), 0), ec);
+    if (spec_.params->source) {
+      socket_.bind(tcp::endpoint(to_asio(*spec_.params->source), 0), ec);
       if (ec)
-        return fail_later(reason::bind, "bind " + spec_->source->to_string() + ": " + ec.message());
+        return fail_later(reason::bind,
+                          "bind " + spec_.params->source->to_string() + ": " + ec.message());
     }
     request_.version(11);
     request_.method(http::verb::get);
-    request_.target(spec_->path);
-    request_.set(http::field::host, spec_->host);
+    request_.target(spec_.params->path);
+    request_.set(http::field::host, spec_.http_host());
     request_.set(http::field::user_agent, "l4lb-health");
     request_.set(http::field::connection, "close");
     request_.prepare_payload();
@@ -79,7 +80,7 @@ class HttpProbe : public ProbeBase<HttpProbe> {
   void read_response() {
     parser_.emplace();
     // Header and body share one budget: neither alone may blow past it.
-    const auto limit = spec_->max_response_bytes;
+    const auto limit = spec_.params->max_response_bytes;
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(limit, std::numeric_limits<std::uint32_t>::max())));
     parser_->body_limit(limit);
@@ -95,7 +96,7 @@ class HttpProbe : public ProbeBase<HttpProbe> {
       if (ec == http::error::body_limit || ec == http::error::header_limit ||
           ec == http::error::buffer_overflow)
         return fail(reason::too_large,
-                    "response over " + std::to_string(spec_->max_response_bytes) + " bytes");
+                    "response over " + std::to_string(spec_.params->max_response_bytes) + " bytes");
       if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
           ec == asio::error::eof)
         return fail(reason::closed, "connection closed before a full response");
@@ -105,9 +106,10 @@ class HttpProbe : public ProbeBase<HttpProbe> {
     }
     const auto& res = parser_->get();
     const int status = static_cast<int>(res.result_int());
-    if (!status_accepted(status, spec_->expect_status))
+    if (!status_accepted(status, spec_.params->expect_status))
       return fail(reason::http_status, "status " + std::to_string(status));
-    if (spec_->expect && !reply_matches(res.body(), *spec_->expect, spec_->expect_prefix))
+    if (spec_.params->expect &&
+        !reply_matches(res.body(), *spec_.params->expect, spec_.params->expect_prefix))
       return fail(reason::bad_response, "body does not match expect");
     succeed();
   }
@@ -120,9 +122,8 @@ class HttpProbe : public ProbeBase<HttpProbe> {
 
 }  // namespace
 
-std::shared_ptr<Probe> start_http(asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
-                                  ProbeDone done) {
-  auto p = std::make_shared<HttpProbe>(io, std::move(spec), std::move(done));
+std::shared_ptr<Probe> start_http(asio::io_context& io, const CheckSpec& spec, ProbeDone done) {
+  auto p = std::make_shared<HttpProbe>(io, spec, std::move(done));
   p->start();
   return p;
 }

@@ -30,20 +30,19 @@ class InvalidProbe : public ProbeBase<InvalidProbe> {
 }  // namespace
 }  // namespace detail
 
-std::shared_ptr<Probe> start_probe(boost::asio::io_context& io,
-                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done,
-                                   std::shared_ptr<ProbeMemory> memory) {
-  switch (spec->type) {
+std::shared_ptr<Probe> start_probe(boost::asio::io_context& io, const CheckSpec& spec,
+                                   ProbeDone done, std::shared_ptr<ProbeMemory> memory) {
+  switch (spec.params->type) {
     case config::HealthType::tcp:
-      return detail::start_tcp(io, std::move(spec), std::move(done), std::move(memory));
+      return detail::start_tcp(io, spec, std::move(done), std::move(memory));
     case config::HealthType::udp:
-      return detail::start_udp(io, std::move(spec), std::move(done));
+      return detail::start_udp(io, spec, std::move(done));
     case config::HealthType::http:
-      return detail::start_http(io, std::move(spec), std::move(done));
+      return detail::start_http(io, spec, std::move(done));
     case config::HealthType::none:
       break;
   }
-  auto p = std::make_shared<detail::InvalidProbe>(io, std::move(spec), std::move(done));
+  auto p = std::make_shared<detail::InvalidProbe>(io, spec, std::move(done));
   p->start();
   return p;
 }

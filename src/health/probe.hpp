@@ -28,7 +28,7 @@ struct ProbeMemory {
   std::optional<net::Address> routed_source;
 };
 
-// Starts a probe of the kind spec->type says (tcp, udp or http; `none` is a programming
+// Starts a probe of the kind spec.params->type says (tcp, udp or http; `none` is a programming
 // error and fails with reason "socket"). `done` is called exactly once, never from inside
 // start_probe, unless cancel() comes first.
 //
@@ -48,8 +48,7 @@ struct ProbeMemory {
 //         `expect`, the body must match it like tcp's. A never-ending body is cut by the
 //         size limit or the timeout, whichever comes first.
 // `memory` may be null (every run looks everything up afresh).
-std::shared_ptr<Probe> start_probe(boost::asio::io_context& io,
-                                   std::shared_ptr<const CheckSpec> spec, ProbeDone done,
-                                   std::shared_ptr<ProbeMemory> memory = nullptr);
+std::shared_ptr<Probe> start_probe(boost::asio::io_context& io, const CheckSpec& spec,
+                                   ProbeDone done, std::shared_ptr<ProbeMemory> memory = nullptr);
 
 }  // namespace l4lb::health

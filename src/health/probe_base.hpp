@@ -21,8 +21,8 @@ class ProbeBase : public Probe,
                   public Deadlines::Target,
                   public std::enable_shared_from_this<Derived> {
  public:
-  ProbeBase(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
-      : io_(io), spec_(std::move(spec)), done_(std::move(done)) {}
+  ProbeBase(boost::asio::io_context& io, const CheckSpec& spec, ProbeDone done)
+      : io_(io), spec_(spec), done_(std::move(done)) {}
 
   void cancel() override {
     done_ = nullptr;
@@ -34,7 +34,7 @@ class ProbeBase : public Probe,
   void launch() {
     started_ = Clock::now();
     std::shared_ptr<Deadlines::Target> self = this->shared_from_this();
-    Deadlines::of(io_).add(spec_->timeout, self);
+    Deadlines::of(io_).add(spec_.params->timeout, self);
     static_cast<Derived*>(this)->begin();
   }
 
@@ -46,7 +46,7 @@ class ProbeBase : public Probe,
   // What the deadline means; the UDP weak check overrides it into a success.
   virtual void on_deadline() {
     fail(std::string(reason::timeout),
-         "no answer within " + std::to_string(spec_->timeout.count()) + "ms");
+         "no answer within " + std::to_string(spec_.params->timeout.count()) + "ms");
   }
 
   Micros elapsed() const { return std::chrono::duration_cast<Micros>(Clock::now() - started_); }
@@ -68,7 +68,7 @@ class ProbeBase : public Probe,
   bool finished() const { return finished_; }
 
   boost::asio::io_context& io_;
-  std::shared_ptr<const CheckSpec> spec_;
+  const CheckSpec spec_;  // a copy: the target, and the shared parameters
 
  private:
   void finish(ProbeResult r) {
@@ -89,10 +89,10 @@ class ProbeBase : public Probe,
 }  // namespace l4lb::health::detail
 
 namespace l4lb::health::detail {
-std::shared_ptr<Probe> start_tcp(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
-                                 ProbeDone done, std::shared_ptr<ProbeMemory> memory);
-std::shared_ptr<Probe> start_udp(boost::asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
+std::shared_ptr<Probe> start_tcp(boost::asio::io_context& io, const CheckSpec& spec, ProbeDone done,
+                                 std::shared_ptr<ProbeMemory> memory);
+std::shared_ptr<Probe> start_udp(boost::asio::io_context& io, const CheckSpec& spec,
                                  ProbeDone done);
-std::shared_ptr<Probe> start_http(boost::asio::io_context& io,
-                                  std::shared_ptr<const CheckSpec> spec, ProbeDone done);
+std::shared_ptr<Probe> start_http(boost::asio::io_context& io, const CheckSpec& spec,
+                                  ProbeDone done);
 }  // namespace l4lb::health::detail

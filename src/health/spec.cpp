@@ -4,6 +4,11 @@ namespace l4lb::health {
 
 std::string CheckSpec::target() const { return address.with_port(port); }
 
+std::string CheckSpec::http_host() const {
+  if (params && !params->host.empty()) return params->host;
+  return address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+}
+
 bool shares_check(const config::Service& service) {
   const config::Health& h = service.health;
   if (h.port) return true;
@@ -25,12 +30,40 @@ BackendKey check_key(const config::Service& service, std::uint16_t service_port,
   return BackendKey{service.name, port, backend.address};
 }
 
+std::optional<CheckParams> make_params(const config::Service& service) {
+  const config::Health& h = service.health;
+  if (h.type == config::HealthType::none) return std::nullopt;
+  CheckParams p;
+  p.type = h.type;
+  p.source = h.source;
+  p.interval = h.interval;
+  p.timeout = h.timeout;
+  p.rise = h.rise;
+  p.fall = h.fall;
+  p.send = h.send;
+  p.expect = h.expect;
+  p.expect_prefix = h.expect_prefix;
+  p.handshake = h.handshake;
+  if (p.type == config::HealthType::http) {
+    p.path = h.path.empty() ? "/" : h.path;
+    p.host = h.host;
+    p.expect_status =
+        h.expect_status.empty() ? std::vector<std::pair<int, int>>{{200, 399}} : h.expect_status;
+    p.max_response_bytes = h.max_response_bytes;
+  } else {
+    p.path.clear();
+    p.expect_status.clear();
+    p.max_response_bytes = 0;
+  }
+  return p;
+}
+
 std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t service_port,
-                                   const config::Backend& backend) {
+                                   const config::Backend& backend,
+                                   std::shared_ptr<const CheckParams> params) {
   const config::Health& h = service.health;
   if (h.type == config::HealthType::none) return std::nullopt;
   CheckSpec s;
-  s.type = h.type;
   s.address = h.address.value_or(backend.address);
   if (shares_check(service) && !service.ports.empty()) service_port = service.ports.front();
   if (h.port) {
@@ -42,44 +75,28 @@ std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t
   } else {
     return std::nullopt;
   }
-  s.source = h.source;
-  s.interval = h.interval;
-  s.timeout = h.timeout;
-  s.rise = h.rise;
-  s.fall = h.fall;
-  s.send = h.send;
-  s.expect = h.expect;
-  s.expect_prefix = h.expect_prefix;
-  s.handshake = h.handshake;
-  if (s.type == config::HealthType::http) {
-    s.path = h.path.empty() ? "/" : h.path;
-    if (!h.host.empty()) {
-      s.host = h.host;
-    } else {
-      s.host = s.address.is_v6() ? "[" + s.address.to_string() + "]" : s.address.to_string();
-    }
-    s.expect_status =
-        h.expect_status.empty() ? std::vector<std::pair<int, int>>{{200, 399}} : h.expect_status;
-    s.max_response_bytes = h.max_response_bytes;
-  } else {
-    s.path.clear();
-    s.expect_status.clear();
-    s.max_response_bytes = 0;
-  }
+  s.params =
+      params ? std::move(params) : std::make_shared<const CheckParams>(*make_params(service));
   return s;
 }
 
 std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& services) {
   std::map<BackendKey, CheckSpec> out;
+  std::shared_ptr<const CheckParams> last;  // the previous service's: usually equal
   for (const auto& svc : services) {
     if (svc.health.type == config::HealthType::none || svc.ports.empty()) continue;
+    auto params = make_params(svc);
+    if (!last || !(*last == *params))
+      last = std::make_shared<const CheckParams>(std::move(*params));
     // A shared check is the same for every port: look at the first one only.
     const std::size_t ports = shares_check(svc) ? 1 : svc.ports.size();
     for (std::size_t i = 0; i < ports; ++i) {
       for (const auto& b : svc.backends) {
-        const BackendKey key = check_key(svc, svc.ports[i], b);
-        if (out.contains(key)) continue;
-        if (auto spec = make_spec(svc, svc.ports[i], b)) out.emplace(key, std::move(*spec));
+        BackendKey key = check_key(svc, svc.ports[i], b);
+        auto hint = out.lower_bound(key);
+        if (hint != out.end() && hint->first == key) continue;
+        if (auto spec = make_spec(svc, svc.ports[i], b, last))
+          out.emplace_hint(hint, std::move(key), std::move(*spec));
       }
     }
   }

@@ -57,9 +57,8 @@ struct BackendHealth {
   Status status = Status::unknown;
   int consecutive_ok = 0;
   int consecutive_fail = 0;
-  std::string last_error;                // "" after a success; "<reason>: <detail>" after a failure
-  std::optional<Duration> last_latency;  // of the last successful check (ms, rounded down)
-  std::optional<std::chrono::microseconds> last_latency_us;  // the same, precise
+  std::string last_error;  // "" after a success; "<reason>: <detail>" after a failure
+  std::optional<std::chrono::microseconds> last_latency_us;  // of the last successful check
   std::chrono::system_clock::time_point last_transition{};   // epoch 0 = never changed
   std::uint64_t checks = 0;  // completed checks (successes + failures)
   std::uint64_t successes = 0;

@@ -24,9 +24,9 @@ using asio::ip::tcp;
 
 class TcpProbe : public ProbeBase<TcpProbe> {
  public:
-  TcpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done,
+  TcpProbe(asio::io_context& io, const CheckSpec& spec, ProbeDone done,
            std::shared_ptr<ProbeMemory> memory)
-      : ProbeBase(io, std::move(spec), std::move(done)), memory_(std::move(memory)) {}
+      : ProbeBase(io, spec, std::move(done)), memory_(std::move(memory)) {}
 
   void start() { launch(); }
 
@@ -40,7 +40,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
       auto from = source(half_open);
       if (!from) return;
       half_open_ = half_open.start(
-          spec_->address, spec_->port, *from,
+          spec_.address, spec_.port, *from,
           [self = shared_from_this()](HalfOpen::Outcome o, int err, Micros latency) {
             self->on_answer(o, err, latency);
           });
@@ -49,7 +49,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
     }
     auto self = shared_from_this();
     fd_ = Connector::of(io_).start(
-        spec_->address, spec_->port, spec_->source,
+        spec_.address, spec_.port, spec_.params->source,
         [self](int err, Connector::Stage stage) { self->on_connect(err, stage); });
     if (fd_ < 0)
       return fail_later(classify_errno(errno), std::string("socket: ") + std::strerror(errno));
@@ -78,23 +78,23 @@ class TcpProbe : public ProbeBase<TcpProbe> {
  private:
   // Succeeds on the handshake alone: nothing to send, nothing to read.
   bool connect_only() const {
-    return spec_->send.empty() && (!spec_->expect || spec_->expect->empty());
+    return spec_.params->send.empty() && (!spec_.params->expect || spec_.params->expect->empty());
   }
 
   bool half_open_wanted() const {
-    if (spec_->handshake == config::Handshake::full || !connect_only()) return false;
+    if (spec_.params->handshake == config::Handshake::full || !connect_only()) return false;
     // An IPv6 link-local address needs a scope, which the raw socket path does not carry.
-    if (spec_->address.is_v6() && spec_->address.is_link_local()) return false;
-    return HalfOpen::of(io_).available(spec_->address.family());
+    if (spec_.address.is_v6() && spec_.address.is_link_local()) return false;
+    return HalfOpen::of(io_).available(spec_.address.family());
   }
 
   // Where the SYN comes from: the configured source, else the routed one (remembered across
   // runs). Without a route the check fails at once, like connect()'s ENETUNREACH.
   std::optional<HalfOpen::From> source(HalfOpen& half_open) {
-    if (spec_->source) return HalfOpen::From{*spec_->source, true};
+    if (spec_.params->source) return HalfOpen::From{*spec_.params->source, true};
     if (memory_ && memory_->routed_source) return HalfOpen::From{*memory_->routed_source, false};
     int err = 0;
-    auto routed = half_open.routed_source(spec_->address, err);
+    auto routed = half_open.routed_source(spec_.address, err);
     if (!routed) {
       fail_later(classify_errno(err), std::string("connect: ") + std::strerror(err));
       return std::nullopt;
@@ -111,7 +111,7 @@ class TcpProbe : public ProbeBase<TcpProbe> {
 
   // Like the kernel's SYN retransmissions (1 s, then doubling) while the timeout lasts.
   void resend_after(std::chrono::milliseconds wait) {
-    if (elapsed() + wait >= spec_->timeout) return;
+    if (elapsed() + wait >= spec_.params->timeout) return;
     if (!resend_) resend_.emplace(io_);
     resend_->expires_after(wait);
     resend_->async_wait([self = shared_from_this(), wait](const boost::system::error_code& ec) {
@@ -130,7 +130,8 @@ class TcpProbe : public ProbeBase<TcpProbe> {
       case HalfOpen::Outcome::refused:
         return fail(reason::refused, "connect: Connection refused (RST to our SYN)", latency);
       case HalfOpen::Outcome::bad_source:
-        return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
+        return fail(reason::bind,
+                    "bind " + spec_.params->source->to_string() + ": " + std::strerror(err));
       case HalfOpen::Outcome::error:
         if (memory_) memory_->routed_source.reset();
         return fail(classify_errno(err), std::string("send SYN: ") + std::strerror(err));
@@ -140,18 +141,19 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   void on_connect(int err, Connector::Stage stage) {
     if (finished()) return;
     if (err != 0 && stage == Connector::Stage::bind)
-      return fail(reason::bind, "bind " + spec_->source->to_string() + ": " + std::strerror(err));
+      return fail(reason::bind,
+                  "bind " + spec_.params->source->to_string() + ": " + std::strerror(err));
     if (err != 0) return fail(classify_errno(err), std::string("connect: ") + std::strerror(err));
     if (connect_only()) return succeed();
     // Further I/O goes through Asio; the socket takes the descriptor over.
     boost::system::error_code ec;
     socket_.emplace(io_);
-    socket_->assign(spec_->address.is_v4() ? tcp::v4() : tcp::v6(), fd_, ec);
+    socket_->assign(spec_.address.is_v4() ? tcp::v4() : tcp::v6(), fd_, ec);
     if (ec) return fail(classify(ec), "assign: " + ec.message());
     fd_ = -1;
-    if (spec_->send.empty()) return after_send();
+    if (spec_.params->send.empty()) return after_send();
     asio::async_write(
-        *socket_, asio::buffer(spec_->send),
+        *socket_, asio::buffer(spec_.params->send),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
           if (self->finished()) return;
           if (ec) return self->fail(classify(ec), "send: " + ec.message());
@@ -160,9 +162,9 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   }
 
   void after_send() {
-    if (!spec_->expect || spec_->expect->empty()) return succeed();
+    if (!spec_.params->expect || spec_.params->expect->empty()) return succeed();
     // One byte beyond `expect` tells an exact match from a longer reply.
-    reply_.resize(spec_->expect->size() + 1);
+    reply_.resize(spec_.params->expect->size() + 1);
     read_more();
   }
 
@@ -175,13 +177,13 @@ class TcpProbe : public ProbeBase<TcpProbe> {
   void on_read(const boost::system::error_code& ec, std::size_t n) {
     if (finished()) return;
     got_ += n;
-    const std::string& expect = *spec_->expect;
+    const std::string& expect = *spec_.params->expect;
     const std::string_view have(reply_.data(), got_);
     const std::size_t common = std::min(have.size(), expect.size());
     if (have.substr(0, common) != std::string_view(expect).substr(0, common))
       return fail(reason::bad_response, "reply does not match expect");
     if (got_ >= expect.size()) {
-      if (got_ > expect.size() && !spec_->expect_prefix)
+      if (got_ > expect.size() && !spec_.params->expect_prefix)
         return fail(reason::bad_response, "reply longer than expect");
       // A byte stream has no message boundary: bytes arriving later cannot be told from a
       // next reply, so `expect.size()` matching bytes are a match.
@@ -206,9 +208,9 @@ class TcpProbe : public ProbeBase<TcpProbe> {
 
 }  // namespace
 
-std::shared_ptr<Probe> start_tcp(asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
-                                 ProbeDone done, std::shared_ptr<ProbeMemory> memory) {
-  auto p = std::make_shared<TcpProbe>(io, std::move(spec), std::move(done), std::move(memory));
+std::shared_ptr<Probe> start_tcp(asio::io_context& io, const CheckSpec& spec, ProbeDone done,
+                                 std::shared_ptr<ProbeMemory> memory) {
+  auto p = std::make_shared<TcpProbe>(io, spec, std::move(done), std::move(memory));
   p->start();
   return p;
 }

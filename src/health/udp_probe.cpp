@@ -14,29 +14,31 @@ using asio::ip::udp;
 
 class UdpProbe : public ProbeBase<UdpProbe> {
  public:
-  UdpProbe(asio::io_context& io, std::shared_ptr<const CheckSpec> spec, ProbeDone done)
-      : ProbeBase(io, std::move(spec), std::move(done)), socket_(io) {}
+  UdpProbe(asio::io_context& io, const CheckSpec& spec, ProbeDone done)
+      : ProbeBase(io, spec, std::move(done)), socket_(io) {}
 
   void start() { launch(); }
 
   void begin() {
-    const udp::endpoint peer(to_asio(spec_->address), spec_->port);
+    const udp::endpoint peer(to_asio(spec_.address), spec_.port);
     boost::system::error_code ec;
     socket_.open(peer.protocol(), ec);
     if (ec) return fail_later(classify(ec, true), "socket: " + ec.message());
-    if (spec_->source) {
-      socket_.bind(udp::endpoint(to_asio(*spec_->source), 0), ec);
+    if (spec_.params->source) {
+      socket_.bind(udp::endpoint(to_asio(*spec_.params->source), 0), ec);
       if (ec)
-        return fail_later(reason::bind, "bind " + spec_->source->to_string() + ": " + ec.message());
+        return fail_later(reason::bind,
+                          "bind " + spec_.params->source->to_string() + ": " + ec.message());
     }
     // Connecting a UDP socket only records the peer (no packet, no blocking); it is what
     // makes the kernel report the peer's ICMP port unreachable to us as ECONNREFUSED.
     socket_.connect(peer, ec);
     if (ec) return fail_later(classify(ec, true), "connect: " + ec.message());
     // One byte beyond `expect` tells an exact match from a longer datagram.
-    reply_.resize(std::max<std::size_t>(spec_->expect ? spec_->expect->size() + 1 : 0, 512));
+    reply_.resize(
+        std::max<std::size_t>(spec_.params->expect ? spec_.params->expect->size() + 1 : 0, 512));
     socket_.async_send(
-        asio::buffer(spec_->send),
+        asio::buffer(spec_.params->send),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
           if (self->finished()) return;
           if (ec) return self->fail(classify(ec, true), "send: " + ec.message());
@@ -51,9 +53,9 @@ class UdpProbe : public ProbeBase<UdpProbe> {
 
  protected:
   void on_deadline() override {
-    if (spec_->expect) {
+    if (spec_.params->expect) {
       return fail(reason::timeout,
-                  "no reply within " + std::to_string(spec_->timeout.count()) + "ms");
+                  "no reply within " + std::to_string(spec_.params->timeout.count()) + "ms");
     }
     succeed();  // the weak check: silence is taken for "port open"
   }
@@ -68,8 +70,9 @@ class UdpProbe : public ProbeBase<UdpProbe> {
   void on_reply(const boost::system::error_code& ec, std::size_t n) {
     if (finished()) return;
     if (ec) return fail(classify(ec, true), "receive: " + ec.message());
-    if (!spec_->expect) return succeed();
-    if (!reply_matches(std::string_view(reply_.data(), n), *spec_->expect, spec_->expect_prefix))
+    if (!spec_.params->expect) return succeed();
+    if (!reply_matches(std::string_view(reply_.data(), n), *spec_.params->expect,
+                       spec_.params->expect_prefix))
       return fail(reason::bad_response, "reply does not match expect");
     succeed();
   }
@@ -80,9 +83,8 @@ class UdpProbe : public ProbeBase<UdpProbe> {
 
 }  // namespace
 
-std::shared_ptr<Probe> start_udp(asio::io_context& io, std::shared_ptr<const CheckSpec> spec,
-                                 ProbeDone done) {
-  auto p = std::make_shared<UdpProbe>(io, std::move(spec), std::move(done));
+std::shared_ptr<Probe> start_udp(asio::io_context& io, const CheckSpec& spec, ProbeDone done) {
+  auto p = std::make_shared<UdpProbe>(io, spec, std::move(done));
   p->start();
   return p;
 }

@@ -152,7 +152,7 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   auto changed = *m.get(ka);
   CHECK(changed.status == Status::up);
   CHECK(changed.checks >= before.checks);
-  CHECK(m.spec(ka)->interval == milliseconds(30));
+  CHECK(m.spec(ka)->params->interval == milliseconds(30));
 
   svc.backends.pop_back();
   m.apply({svc, other});
@@ -219,6 +219,34 @@ TEST_CASE("monitor: changes applied in slices end where apply() would, and keep 
   CHECK(m.size() == whole.size());
   m.shutdown();
   whole.shutdown();
+}
+
+TEST_CASE("monitor: a removed check's planned runs never start the check that reuses its slot") {
+  asio::io_context io;
+  TcpServer a(io), b(io, TcpServer::Reply{}, 0, asio::ip::make_address("127.0.0.2"));
+  auto one = service("one", {a.port(), b.port()});
+  auto two = service("two", {a.port(), b.port()});
+  two.health.interval = milliseconds(50);
+  Monitor m(io, nullptr);
+  // Each swap removes two checks whose runs are planned and adds two that take their slots;
+  // a stale run that matched would start a check a second time within its interval.
+  for (int i = 0; i < 20; ++i) {
+    m.apply({i % 2 == 0 ? one : two});
+    io.run_for(milliseconds(i % 5));
+  }
+  m.apply({two});
+  REQUIRE(m.size() == 2);
+  const auto started = m.stats().probes_started;
+  io.run_for(milliseconds(500));
+  // Two checks every 50 ms for 500 ms: about 20 runs; doubled runs would be about 40.
+  CHECK(m.stats().probes_started - started <= 2 * (500 / 50 + 2));
+  CHECK(m.stats().in_flight <= 2);
+  for (const auto& b : two.backends) {
+    auto h = m.get(check_key(two, 80, b));
+    REQUIRE(h);
+    CHECK(h->status == Status::up);
+    CHECK(h->checks <= 500 / 50 + 2);
+  }
 }
 
 TEST_CASE("monitor: on_change may reconfigure the monitor from inside the callback") {

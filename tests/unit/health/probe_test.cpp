@@ -14,8 +14,17 @@ using HT = config::HealthType;
 
 namespace {
 
-CheckSpec spec(HT type, std::uint16_t port, milliseconds timeout = milliseconds(2000)) {
-  CheckSpec s;
+// The parameters and the target in one value the cases can edit field by field.
+struct Spec : CheckParams {
+  net::Address address;
+  std::uint16_t port = 0;
+  CheckSpec resolved() const {
+    return CheckSpec{address, port, std::make_shared<const CheckParams>(*this)};
+  }
+};
+
+Spec spec(HT type, std::uint16_t port, milliseconds timeout = milliseconds(2000)) {
+  Spec s;
   s.type = type;
   s.address = *net::Address::parse("127.0.0.1");
   s.port = port;
@@ -24,10 +33,10 @@ CheckSpec spec(HT type, std::uint16_t port, milliseconds timeout = milliseconds(
   return s;
 }
 
-ProbeResult probe(asio::io_context& io, const CheckSpec& s) {
+ProbeResult probe(asio::io_context& io, const Spec& s) {
   std::optional<ProbeResult> result;
   int calls = 0;
-  auto p = start_probe(io, std::make_shared<const CheckSpec>(s), [&](const ProbeResult& r) {
+  auto p = start_probe(io, s.resolved(), [&](const ProbeResult& r) {
     ++calls;
     result = r;
   });
@@ -223,9 +232,8 @@ TEST_CASE("cancel: the callback never runs afterwards, even with completions que
   for (auto port : {server.port(), hole.port(), closed_tcp_port()}) {
     for (auto type : {HT::tcp, HT::http, HT::udp}) {
       int calls = 0;
-      auto p =
-          start_probe(io, std::make_shared<const CheckSpec>(spec(type, port, milliseconds(50))),
-                      [&](const ProbeResult&) { ++calls; });
+      auto p = start_probe(io, spec(type, port, milliseconds(50)).resolved(),
+                           [&](const ProbeResult&) { ++calls; });
       io.poll();  // may complete (refused is immediate) or leave completions queued
       const int before = calls;
       p->cancel();

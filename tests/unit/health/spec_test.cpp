@@ -133,15 +133,15 @@ TEST_CASE("check target: http Host defaults to the target address, v6 bracketed"
   auto s = service();
   s.health.type = config::HealthType::http;
   s.health.path = "/healthz";
-  CHECK(make_spec(s, 80, s.backends[0])->host == "10.0.0.1");
-  CHECK(make_spec(s, 80, s.backends[0])->path == "/healthz");
+  CHECK(make_spec(s, 80, s.backends[0])->http_host() == "10.0.0.1");
+  CHECK(make_spec(s, 80, s.backends[0])->params->path == "/healthz");
   s.backends[0].address = ip("2001:db8::5");
-  CHECK(make_spec(s, 80, s.backends[0])->host == "[2001:db8::5]");
+  CHECK(make_spec(s, 80, s.backends[0])->http_host() == "[2001:db8::5]");
   CHECK(make_spec(s, 80, s.backends[0])->target() == "[2001:db8::5]:80");
   s.health.host = "example.org";
-  CHECK(make_spec(s, 80, s.backends[0])->host == "example.org");
+  CHECK(make_spec(s, 80, s.backends[0])->http_host() == "example.org");
   s.health.expect_status.clear();
-  CHECK(make_spec(s, 80, s.backends[0])->expect_status ==
+  CHECK(make_spec(s, 80, s.backends[0])->params->expect_status ==
         std::vector<std::pair<int, int>>{{200, 399}});
 }
 
@@ -161,6 +161,42 @@ TEST_CASE("check specs: equal specs compare equal; weight is not a check paramet
   // Backend weight is not a check parameter: changing it must not restart the check.
   s2.backends[0].weight = 7;
   CHECK(make_specs({service(), s2}) == specs);
+}
+
+TEST_CASE("check specs: the parameters are held once per service, and once for equal services") {
+  auto web = service();
+  auto mail = service();
+  mail.name = "mail";
+  auto db = service({5432});
+  db.name = "db";
+  db.health.timeout = milliseconds(300);
+  const auto specs = make_specs({web, mail, db});
+  const auto& first = specs.at(BackendKey{"web", 80, ip("10.0.0.1")}).params;
+  REQUIRE(first);
+  // Every check of web and mail (equal health settings, in a row) points at one CheckParams.
+  for (const auto& [key, spec] : specs) {
+    if (key.service == "db") continue;
+    CHECK(spec.params == first);
+  }
+  const auto& other = specs.at(BackendKey{"db", 5432, ip("10.0.0.1")}).params;
+  CHECK(other != first);
+  CHECK(other->timeout == milliseconds(300));
+  CHECK(specs.at(BackendKey{"db", 8080, ip("10.0.0.2")}).params == other);
+
+  // Equality is by value: specs from another make_specs (other pointers) compare equal, and a
+  // parameter change is a change of every check of the service, not of the others.
+  const auto again = make_specs({web, mail, db});
+  CHECK(again.at(BackendKey{"web", 80, ip("10.0.0.1")}).params != first);
+  CHECK(diff_specs(specs, again).empty());
+  mail.health.send = "PING";
+  const auto changes = diff_specs(specs, make_specs({web, mail, db}));
+  CHECK(changes.removed.empty());
+  CHECK(changes.added.empty());
+  REQUIRE(changes.changed.size() == 3);
+  for (const auto& [key, spec] : changes.changed) {
+    CHECK(key.service == "mail");
+    CHECK(spec.params->send == "PING");
+  }
 }
 
 TEST_CASE("start offsets: deterministic, inside the interval, spread evenly") {
