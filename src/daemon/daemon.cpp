@@ -1,6 +1,7 @@
 #include "daemon/daemon.hpp"
 
 #include <grp.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,14 @@ bool Daemon::start() {
   const auto t1 = std::chrono::steady_clock::now();
   apply(cfg);
   log::info("start: applied in {:.0f} ms (IPVS is planned and sent after this)", ms_since(t1));
+  // The load's peak (the file's tree, the check list being built) is freed by now but left
+  // holes in the heap; give those pages back once, while the loop does not run yet. Later it
+  // would stall the loop (daemon/allocator.hpp).
+  {
+    const auto t2 = std::chrono::steady_clock::now();
+    ::malloc_trim(0);
+    log::info("start: heap trimmed in {:.0f} ms", ms_since(t2));
+  }
   wait_signals();
   loop_lag_.start();
   log_summaries();

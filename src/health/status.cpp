@@ -37,8 +37,9 @@ void LatencyHistogram::record_seconds(double seconds) {
 }
 
 std::array<std::uint64_t, kLatencyBuckets.size() + 1> LatencyHistogram::cumulative() const {
-  auto out = counts;
-  for (std::size_t i = 1; i < out.size(); ++i) out[i] += out[i - 1];
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> out{};
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = sum += counts[i];
   return out;
 }
 

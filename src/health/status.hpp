@@ -44,7 +44,9 @@ struct LatencyHistogram {
   // counts[i] = checks with latency <= kLatencyBuckets[i] and > the previous bound (not
   // cumulative); counts.back() is the +Inf bucket. Every completed check is recorded, failed
   // ones too (a timeout shows as a check that took `timeout`).
-  std::array<std::uint64_t, kLatencyBuckets.size() + 1> counts{};
+  // 32 bits: one check a second fills a bucket in 136 years, and every check keeps one of
+  // these (80,000 at 10,000 x 8: 4 MB less than 64-bit counters).
+  std::array<std::uint32_t, kLatencyBuckets.size() + 1> counts{};
   double sum_seconds = 0;
   std::uint64_t total() const;
   void record(std::chrono::microseconds d);
