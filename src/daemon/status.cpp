@@ -468,7 +468,7 @@ bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
 std::string metrics_text(const StatusSnapshot& snap) {
   // The full document's services and checks in runs of a few hundred, each parsed on its own:
   // never the tree of the whole table (1 GB at 10,000 x 8).
-  constexpr std::size_t kRun = 256;
+  constexpr std::size_t kRun = 32;
   static const config::Config empty;
   const config::Config& cfg = snap.config ? *snap.config : empty;
   MetricsBuilder b;
