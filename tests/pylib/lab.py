@@ -349,9 +349,13 @@ esac
 mount -t tmpfs run /run
 mkdir -p /run/netns
 ip link set lo up
-for m in {modules}; do
-  modprobe {moddir} $m 2>>{out}/modprobe.log || echo "modprobe $m failed" >>{out}/modprobe.log
-done
+# One modprobe for all (each process start is dear under emulation: 22 took ~11 s); if any
+# fails, one by one, so that the log names the module.
+if ! modprobe {moddir} -a {modules} 2>>{out}/modprobe.log; then
+  for m in {modules}; do
+    modprobe {moddir} $m 2>>{out}/modprobe.log || echo "modprobe $m failed" >>{out}/modprobe.log
+  done
+fi
 # No module loads on demand, as in UML (whose kernel cannot find its modules): a test that
 # leaves one out (exclude=) sees what a kernel without it does.
 echo /bin/false > /proc/sys/kernel/modprobe 2>/dev/null
