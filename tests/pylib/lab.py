@@ -263,6 +263,7 @@ class Lab:
 
     def _qemu_command(self, init):
         vmlinuz, release = _qemu_kernel()
+        vmlinuz = _pvh_image(vmlinuz, release) or vmlinuz
         initrd = self.dir / "initrd.cpio"
         if not initrd.exists():
             _write_initramfs(initrd, release)
@@ -272,6 +273,58 @@ class Lab:
                 "-append", f"console=ttyS0 panic=-1 quiet qinit={init}",
                 "-fsdev", "local,id=root,path=/,security_model=passthrough",
                 "-device", "virtio-9p-pci,fsdev=root,mount_tag=root"]
+
+
+PVH_CACHE = Path(os.environ.get("L4LB_LAB_CACHE", "/var/tmp/l4lb-lab-cache"))
+
+
+def _pvh_image(vmlinuz, release):
+    """The uncompressed kernel (vmlinux) of `vmlinuz`, cached under PVH_CACHE, or None.
+
+    QEMU boots an ELF kernel with a PVH entry note directly in 64-bit mode: no real-mode setup
+    and no decompression, which under TCG took ~6 s of every boot (a boot that runs `echo`:
+    15.0 s with the bzImage, 8.7 s with this). Debian's kernel has CONFIG_PVH; its bzImage
+    carries the ELF xz-compressed."""
+    import lzma
+    st = vmlinuz.stat()
+    out = PVH_CACHE / f"vmlinux-{release}-{st.st_size}-{int(st.st_mtime)}"
+    if out.exists():
+        return out
+    data = vmlinuz.read_bytes()
+    start = data.find(b"\xfd7zXZ\x00")
+    if start < 0:
+        return None
+    try:
+        elf = lzma.LZMADecompressor().decompress(data[start:])
+    except lzma.LZMAError:
+        return None
+    if elf[:4] != b"\x7fELF" or not _has_pvh_note(elf):
+        return None
+    PVH_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(elf)
+    os.replace(tmp, out)  # parallel labs may race here: each writes its own file, one wins
+    return out
+
+
+def _has_pvh_note(elf):
+    """Whether a 64-bit little-endian ELF has the Xen note XEN_ELFNOTE_PHYS32_ENTRY (18)."""
+    import struct
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", elf,
+                                                                  phoff + i * phentsize)
+        if p_type != 4:  # PT_NOTE
+            continue
+        pos, end = p_offset, p_offset + p_filesz
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
+            name = elf[pos + 12:pos + 12 + namesz].rstrip(b"\0")
+            if name == b"Xen" and ntype == 18:
+                return True
+            pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False
 
 
 # The QEMU guest's first process: load virtio and 9p, mount the host's root, hand over.
