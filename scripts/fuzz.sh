@@ -8,7 +8,9 @@ set -eu
 seconds=${1:-60}
 src=$(cd "$(dirname "$0")/.." && pwd)
 build="$src/build-fuzz"
-jobs=${L4LB_JOBS:-2}
+# Build and run as many at once as there are cores (L4LB_JOBS overrides): the harnesses are
+# single-threaded, each still gets its full SECONDS.
+jobs=${L4LB_JOBS:-$(nproc)}
 
 # The libraries get coverage instrumentation too (fuzzer-no-link), or libFuzzer
 # would only see the harness itself and fuzz blind.
@@ -22,16 +24,27 @@ if [ -z "$targets" ]; then
   exit 1
 fi
 status=0
-for name in $targets; do
-  # One target at a time, so that one area's build break does not stop the others.
-  if ! cmake --build "$build" -j"$jobs" --target "$name" >"$build/$name.build.log" 2>&1; then
-    echo "fuzz.sh: $name does not build; see $build/$name.build.log" >&2
-    grep -m 5 'error' "$build/$name.build.log" >&2 || true
-    status=1
-    continue
-  fi
-  bin=$(find "$build" -type f -name "$name" -perm -u+x | head -n 1)
-  [ -n "$bin" ] || { echo "fuzz.sh: $name was not built" >&2; status=1; continue; }
+broken=""
+# All harnesses in one build (-k 0: keep going past a broken one), so both cores stay busy to
+# the end instead of idling while one harness links; then each target alone again, which only
+# redoes what failed, to tell which harness does not build.
+# shellcheck disable=SC2086
+if ! cmake --build "$build" -j"$jobs" --target $targets -- -k 0 >"$build/build.log" 2>&1; then
+  for name in $targets; do
+    if ! cmake --build "$build" -j"$jobs" --target "$name" >"$build/$name.build.log" 2>&1; then
+      echo "fuzz.sh: $name does not build; see $build/$name.build.log" >&2
+      grep -m 5 'error' "$build/$name.build.log" >&2 || true
+      broken="$broken $name"
+      status=1
+    fi
+  done
+  [ -n "$broken" ] || { echo "fuzz.sh: the build failed; see $build/build.log" >&2; tail -n 20 "$build/build.log" >&2; exit 1; }
+fi
+
+# fuzz_one NAME BIN: one harness for SECONDS; its exit status is the harness's.
+fuzz_one() {
+  name=$1
+  bin=$2
   corpus="$build/corpus/$name"
   crashes="$build/crashes/$name"
   mkdir -p "$corpus" "$crashes"
@@ -43,14 +56,44 @@ for name in $targets; do
   if [ -d "$src/fuzz/seeds/$name" ]; then cp -r "$src/fuzz/seeds/$name"/. "$corpus"/; fi
   dict=""
   [ -f "$src/fuzz/$name.dict" ] && dict="-dict=$src/fuzz/$name.dict"
-  echo "== $name: ${seconds}s"
   # shellcheck disable=SC2086
-  if ! "$bin" $dict -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-       -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" 2>"$build/$name.log"; then
-    echo "fuzz.sh: $name FAILED; see $build/$name.log and $crashes/" >&2
-    tail -n 40 "$build/$name.log" >&2
+  "$bin" $dict -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" 2>"$build/$name.log"
+}
+# report NAME RC: the harness's verdict and final stats, printed in the order they were started.
+report() {
+  if [ "$2" != 0 ]; then
+    echo "fuzz.sh: $1 FAILED; see $build/$1.log and $build/crashes/$1/" >&2
+    tail -n 40 "$build/$1.log" >&2
     status=1
   fi
-  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$build/$name.log" || true
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$build/$1.log" || true
+}
+
+# Batches of $jobs harnesses: all run for the same SECONDS, so a batch ends nearly together.
+batch=""
+run_batch() {
+  pids=""
+  for name in $batch; do
+    bin=$(find "$build" -type f -name "$name" -perm -u+x | head -n 1)
+    if [ -z "$bin" ]; then echo "fuzz.sh: $name was not built" >&2; status=1; continue; fi
+    echo "== $name: ${seconds}s"
+    fuzz_one "$name" "$bin" &
+    pids="$pids $name:$!"
+  done
+  for entry in $pids; do
+    rc=0
+    wait "${entry#*:}" || rc=$?
+    report "${entry%%:*}" "$rc"
+  done
+  batch=""
+}
+n=0
+for name in $targets; do
+  case " $broken " in *" $name "*) continue ;; esac
+  batch="$batch $name"
+  n=$((n + 1))
+  if [ $((n % jobs)) = 0 ]; then run_batch; fi
 done
+run_batch
 exit $status
