@@ -193,7 +193,10 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     queue_check_changes(std::move(plan->checks));  // in slices, after this handler
   else
     health_->apply(next.services);
-  reset_healthy_counts();
+  if (plan)
+    carry_over_healthy_counts(plan->touched_services);
+  else
+    reset_healthy_counts();
   for (const auto& s : next.services)
     if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
       log::notice(
@@ -433,6 +436,14 @@ void Daemon::reset_healthy_counts() {
   // Shared, not copied: the running config is immutable.
   healthy_counts_.reset(
       config_, [this](const health::BackendKey& k) { return health_->status(k); },
+      [this](const config::Service& s, const config::Backend& b) {
+        return drains_.is_drained(s.name, b.address);
+      });
+}
+
+void Daemon::carry_over_healthy_counts(const std::vector<std::size_t>& touched) {
+  healthy_counts_.carry_over(
+      config_, touched, [this](const health::BackendKey& k) { return health_->status(k); },
       [this](const config::Service& s, const config::Backend& b) {
         return drains_.is_drained(s.name, b.address);
       });

@@ -8,23 +8,59 @@ namespace l4lb::health {
 
 void HealthyCounts::reset(std::shared_ptr<const config::Config> config, const StatusOf& status_of,
                           const DrainedIn& drained) {
+  // Afresh: with no previous entries, carry_over has nothing to keep.
+  entries_.clear();
+  by_name_.clear();
+  config_.reset();
+  carry_over(std::move(config), {}, status_of, drained);
+}
+
+HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const StatusOf& status_of,
+                                          const DrainedIn& drained) {
+  Entry e;
+  e.service = &s;
+  e.status.reserve(s.ports.size() * s.backends.size());
+  const bool unchecked = s.health.type == config::HealthType::none;
+  for (auto port : s.ports)
+    for (const auto& b : s.backends)
+      e.status.push_back(unchecked ? Status::up : status_of(check_key(s, port, b)));
+  for (const auto& b : s.backends) e.drained.push_back(drained && drained(s, b) ? 1 : 0);
+  return e;
+}
+
+void HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
+                               const std::vector<std::size_t>& touched, const StatusOf& status_of,
+                               const DrainedIn& drained) {
+  // The previous entries stay readable (their names are views into the previous config, which
+  // `previous` keeps alive) until the new ones are built.
+  std::shared_ptr<const config::Config> previous = std::move(config_);
+  std::vector<Entry> old_entries = std::move(entries_);
+  std::unordered_map<std::string_view, std::size_t> old_by_name = std::move(by_name_);
   entries_.clear();
   flat_.clear();
   by_name_.clear();
   config_ = std::move(config);
   if (!config_) return;
-  entries_.reserve(config_->services.size());
-  for (const auto& s : config_->services) {
+  const auto& services = config_->services;
+  std::vector<char> is_touched(services.size(), 0);
+  for (auto i : touched)
+    if (i < services.size()) is_touched[i] = 1;
+  entries_.reserve(services.size());
+  by_name_.reserve(services.size());
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    const config::Service& s = services[i];
     Entry e;
-    e.service = &s;
+    auto it = is_touched[i] ? old_by_name.end() : old_by_name.find(s.name);
+    if (it != old_by_name.end() &&
+        old_entries[it->second].status.size() == s.ports.size() * s.backends.size() &&
+        old_entries[it->second].drained.size() == s.backends.size()) {
+      e = std::move(old_entries[it->second]);
+      e.service = &s;
+    } else {
+      e = fresh(s, status_of, drained);
+    }
     e.offset = flat_.size();
     flat_.resize(flat_.size() + s.ports.size());
-    e.status.reserve(s.ports.size() * s.backends.size());
-    const bool unchecked = s.health.type == config::HealthType::none;
-    for (auto port : s.ports)
-      for (const auto& b : s.backends)
-        e.status.push_back(unchecked ? Status::up : status_of(check_key(s, port, b)));
-    for (const auto& b : s.backends) e.drained.push_back(drained && drained(s, b) ? 1 : 0);
     by_name_.emplace(s.name, entries_.size());
     entries_.push_back(std::move(e));
     recount(entries_.back());

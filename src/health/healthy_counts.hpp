@@ -31,6 +31,16 @@ class HealthyCounts {
   void reset(std::shared_ptr<const config::Config> config, const StatusOf& status_of,
              const DrainedIn& drained);
 
+  // After a reload: counts `config`, keeping the statuses and drains of every service that is
+  // not in `touched` (indices into config->services) from the previous config's entry of the
+  // same name. An untouched service has the same ports, backends and checks (the reload's
+  // diff says so), so its statuses are what `status_of` would answer. O(services) plus
+  // O(ports x backends) of the touched services only: counting 10,000 x 8 afresh is 80,000
+  // status lookups on the loop (tens of ms) for every reload.
+  void carry_over(std::shared_ptr<const config::Config> config,
+                  const std::vector<std::size_t>& touched, const StatusOf& status_of,
+                  const DrainedIn& drained);
+
   // One check's status changed: O(ports x backends) of its service only.
   void on_change(const BackendKey& key, Status status);
 
@@ -67,6 +77,7 @@ class HealthyCounts {
     std::vector<Status> status;
     std::vector<std::uint8_t> drained;  // per backend
   };
+  Entry fresh(const config::Service& s, const StatusOf& status_of, const DrainedIn& drained);
   void recount(Entry& e);
   int lowest(const Entry& e) const;
 

@@ -137,3 +137,56 @@ TEST_CASE("healthy counts start from the statuses given at reset") {
   check_agrees(*cfg, w, counts);
   CHECK(counts.healthy("web") > 0);
 }
+
+TEST_CASE("carry_over keeps untouched services' statuses and recounts the touched ones") {
+  std::mt19937 rng(11);
+  auto before = std::make_shared<config::Config>();
+  before->services.push_back(service("kept", {80, 443}, 4, rng));
+  before->services.push_back(service("changed", {80}, 3, rng));
+  before->services.push_back(service("removed", {25}, 2, rng));
+  World w;
+  for (const auto& s : before->services)
+    for (auto port : s.ports)
+      for (const auto& b : s.backends) w.status[check_key(s, port, b)] = Status::up;
+  HealthyCounts counts;
+  counts.reset(before, w.status_of(), w.drained_in());
+  check_agrees(*before, w, counts);
+
+  // The next config: "added" first (indices move), "changed" gains a backend, "removed" gone.
+  auto after = std::make_shared<config::Config>();
+  after->services.push_back(service("added", {8080}, 3, rng));
+  after->services.push_back(before->services[0]);
+  auto changed = before->services[1];
+  config::Backend extra;
+  extra.address = ip("10.0.1.99");
+  extra.weight = 1;
+  changed.backends.push_back(extra);
+  after->services.push_back(changed);
+  for (const auto& b : after->services[0].backends)
+    w.status[check_key(after->services[0], 8080, b)] = Status::down;
+
+  // status_of must not be asked about the untouched service: its statuses are carried over.
+  std::size_t asked_about_kept = 0;
+  StatusOf status_of = [&](const BackendKey& k) {
+    if (k.service == "kept") ++asked_about_kept;
+    return w.status_of()(k);
+  };
+  counts.carry_over(after, {0, 2}, status_of, w.drained_in());
+  CHECK(asked_about_kept == 0);
+  check_agrees(*after, w, counts);
+  CHECK(counts.ports("removed").empty());
+  CHECK(counts.healthy("added") == 0);
+
+  // Changes after the carry-over land in the right entries.
+  const auto& kept = after->services[1];
+  const auto key = check_key(kept, 443, kept.backends[0]);
+  w.status[key] = Status::down;
+  counts.on_change(key, Status::down);
+  check_agrees(*after, w, counts);
+
+  // An untouched service whose shape does not match (a caller's mistake) is counted afresh.
+  auto odd = std::make_shared<config::Config>(*after);
+  odd->services[1].backends.pop_back();
+  counts.carry_over(odd, {}, w.status_of(), w.drained_in());
+  check_agrees(*odd, w, counts);
+}
