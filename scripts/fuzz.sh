@@ -4,6 +4,10 @@
 # Fails (exit 1) when any harness finds a crash; the reproducer is left in
 # build-fuzz/crashes/<harness>/.
 # Usage: scripts/fuzz.sh [SECONDS]   (default 60)
+#        scripts/fuzz.sh --build-unit-tests   configure build-fuzz and build the unit tests
+#                                             there (ASan+UBSan, clang), nothing else
+# The unit tests share this build's instrumented libraries: scripts/test.sh runs them here
+# under ASan+UBSan instead of compiling every library once more for a separate sanitizer build.
 set -eu
 seconds=${1:-60}
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +22,9 @@ san="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
 CC=clang CXX=clang++ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DL4LB_FUZZ=ON -DL4LB_WERROR=OFF -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+if [ "$seconds" = --build-unit-tests ]; then
+  exec cmake --build "$build" -j"$jobs" --target unit_tests
+fi
 targets=$(cmake --build "$build" --target help | sed -n 's/^\(fuzz_[A-Za-z0-9_]*\):.*/\1/p' | sort -u)
 if [ -z "$targets" ]; then
   echo "fuzz.sh: no fuzz_* targets configured" >&2

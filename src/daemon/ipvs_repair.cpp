@@ -147,7 +147,9 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
       note_failure(failed);
     }
   } else {
-    pending_.emplace();
+    // Pending{}, not emplace(): clang decides whether a nested struct with member initializers
+    // is default-constructible before the enclosing class is complete, and says no.
+    pending_ = Pending{};
     pending_->kernel = std::move(*table);
     pending_->generation = gen;
     pending_->resync = resync;
