@@ -150,7 +150,7 @@ void Daemon::apply_loop_scheduling(int priority) {
 namespace {
 
 // The service indices and check changes of a reload, worked out on the reload worker from the
-// running config's shared copy and the next one.
+// running config and the next one.
 ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to,
                             const config::ConfigDiff& changes) {
   ReloadPlan plan;
@@ -193,10 +193,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     queue_check_changes(std::move(plan->checks));  // in slices, after this handler
   else
     health_->apply(next.services);
-  if (plan)
-    carry_over_healthy_counts(plan->touched_services);
-  else
-    reset_healthy_counts();
+  update_healthy_counts(plan);
   for (const auto& s : next.services)
     if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
       log::notice(
@@ -243,8 +240,8 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     }
   }
   if (ipvs_sliced_) {
-    // The planner reads this generation's services from the running config's shared,
-    // immutable copy (`next` is *config_): no copy of its own.
+    // The planner reads this generation's services from the running config, shared and
+    // immutable (`next` is *config_): no copy of its own.
     ipvs_services_ = ipvs::Services(config_, &config_->services);
     ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
   }
@@ -385,8 +382,8 @@ void Daemon::start_reload() {
       std::move(reload_waiting_));
   reload_waiting_.clear();
   systemd_.reloading("reloading " + config_path_);
-  // The worker reads the file and diffs it against the running config's shared copy; reloads
-  // run one at a time, so that copy is still the running config when the result comes back.
+  // The worker reads the file and diffs it against the running config; reloads run one at a
+  // time, so that config is still the running one when the result comes back.
   reload_worker_.post([this, path = config_path_, old = config_,
                        waiters]() -> Worker::Continuation {
     auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
@@ -432,21 +429,16 @@ int Daemon::healthy_backends(const config::Service& service) const {
   return healthy_counts_.healthy(service.name);
 }
 
-void Daemon::reset_healthy_counts() {
+void Daemon::update_healthy_counts(const ReloadPlan* plan) {
   // Shared, not copied: the running config is immutable.
-  healthy_counts_.reset(
-      config_, [this](const health::BackendKey& k) { return health_->status(k); },
-      [this](const config::Service& s, const config::Backend& b) {
-        return drains_.is_drained(s.name, b.address);
-      });
-}
-
-void Daemon::carry_over_healthy_counts(const std::vector<std::size_t>& touched) {
-  healthy_counts_.carry_over(
-      config_, touched, [this](const health::BackendKey& k) { return health_->status(k); },
-      [this](const config::Service& s, const config::Backend& b) {
-        return drains_.is_drained(s.name, b.address);
-      });
+  auto status_of = [this](const health::BackendKey& k) { return health_->status(k); };
+  auto drained = [this](const config::Service& s, const config::Backend& b) {
+    return drains_.is_drained(s.name, b.address);
+  };
+  if (plan)  // a reload: only the services it touched are counted afresh
+    healthy_counts_.carry_over(config_, plan->touched_services, status_of, drained);
+  else
+    healthy_counts_.reset(config_, status_of, drained);
 }
 
 void Daemon::reconcile_ipvs() {

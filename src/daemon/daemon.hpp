@@ -166,9 +166,9 @@ class Daemon {
                           vrrp::State to);
   // health::healthy_count over this daemon's checks and drains (healthy_counts_, O(ports)).
   int healthy_backends(const config::Service& service) const;
-  void reset_healthy_counts();  // after health_->apply: every service recounted
-  // After a reload's apply: only the touched services recounted (HealthyCounts::carry_over).
-  void carry_over_healthy_counts(const std::vector<std::size_t>& touched);
+  // After the checks are applied: every service counted afresh (start), or with a reload's
+  // plan only the services it touched (HealthyCounts::carry_over).
+  void update_healthy_counts(const ReloadPlan* plan);
   void update_quorum_of(const config::Service& service);
   // Pushes policy::tracked_service_weights to the VRRP instances (after a quorum change or a
   // new set of instances).

@@ -49,6 +49,13 @@ struct World {
   }
 };
 
+// Every check of `cfg` up in `w`.
+void all_up(const config::Config& cfg, World& w) {
+  for (const auto& s : cfg.services)
+    for (auto port : s.ports)
+      for (const auto& b : s.backends) w.status[check_key(s, port, b)] = Status::up;
+}
+
 void check_agrees(const config::Config& cfg, const World& w, const HealthyCounts& counts) {
   for (const auto& s : cfg.services) {
     DrainedOf d = [&](const config::Backend& b) { return w.drained.contains({s.name, b.address}); };
@@ -129,9 +136,7 @@ TEST_CASE("healthy counts start from the statuses given at reset") {
   auto cfg = std::make_shared<config::Config>();
   cfg->services.push_back(service("web", {80, 443}, 4, rng));
   World w;
-  for (const auto& s : cfg->services)
-    for (auto port : s.ports)
-      for (const auto& b : s.backends) w.status[check_key(s, port, b)] = Status::up;
+  all_up(*cfg, w);
   HealthyCounts counts;
   counts.reset(cfg, w.status_of(), w.drained_in());
   check_agrees(*cfg, w, counts);
@@ -145,9 +150,7 @@ TEST_CASE("carry_over keeps untouched services' statuses and recounts the touche
   before->services.push_back(service("changed", {80}, 3, rng));
   before->services.push_back(service("removed", {25}, 2, rng));
   World w;
-  for (const auto& s : before->services)
-    for (auto port : s.ports)
-      for (const auto& b : s.backends) w.status[check_key(s, port, b)] = Status::up;
+  all_up(*before, w);
   HealthyCounts counts;
   counts.reset(before, w.status_of(), w.drained_in());
   check_agrees(*before, w, counts);
