@@ -1,6 +1,7 @@
-// Measures how late the event loop runs its handlers: a timer asks to fire every `period`
-// and records how much later than asked it actually fired. A handler that holds the loop
-// for 200 ms shows as one sample of about 200 ms — the same delay a VRRP advert timer saw.
+// Measures how late an event loop (the main loop, the VRRP thread) runs its handlers: a timer
+// asks to fire every `period` and records how much later than asked it actually fired. A
+// handler that holds the loop for 200 ms shows as one sample of about 200 ms — the same delay a
+// VRRP advert timer saw.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -10,7 +11,7 @@
 #include "common/histogram.hpp"
 #include "common/time.hpp"
 
-namespace l4lb::daemon {
+namespace l4lb {
 
 class LoopLagProbe {
  public:
@@ -37,4 +38,4 @@ class LoopLagProbe {
   DelayHistogram histogram_;
 };
 
-}  // namespace l4lb::daemon
+}  // namespace l4lb

@@ -99,11 +99,12 @@ bool Daemon::start() {
     metrics_listening_ = true;
   }
 
-  vrrp_ = std::make_unique<vrrp::Runtime>(
-      io_, vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from,
-                              vrrp::State to) { on_vrrp_transition(i, f, from, to); }});
-  vrrp_->set_state_dir(cfg.state_dir);
-  vrrp_->set_netlink_event_buffer(netlink_event_buffer_);
+  vrrp_ = std::make_unique<vrrp::Engine>(
+      io_,
+      vrrp::Hooks{[this](const std::string& i, net::Family f, vrrp::State from, vrrp::State to) {
+        on_vrrp_transition(i, f, from, to);
+      }},
+      cfg.state_dir, netlink_event_buffer_);
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
   sync_ = std::make_unique<ipvs::SyncController>(
@@ -135,11 +136,17 @@ bool Daemon::start() {
   return true;
 }
 
-void Daemon::apply_loop_scheduling(int priority) {
-  // Runs on the loop thread (start and reload both apply there), which is the one to raise.
+void Daemon::apply_scheduling(int priority) {
+  // Runs on the loop thread (start and reload both apply there); the VRRP thread sets its own.
   if (priority == loop_priority_) return;
-  if (auto e = set_thread_scheduling(priority)) {
+  vrrp_->on_thread([priority] {
     // Not fatal: VRRP still runs, only with less protection from other processes' CPU use.
+    if (auto e = set_thread_scheduling(priority))
+      log::err("realtime_priority: {}; the VRRP thread keeps {}", *e, thread_scheduling());
+    else
+      log::notice("VRRP thread scheduling: {}", thread_scheduling());
+  });
+  if (auto e = set_thread_scheduling(priority)) {
     log::err("realtime_priority: {}; the event loop keeps {}", *e, thread_scheduling());
     return;
   }
@@ -184,7 +191,7 @@ ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to
 void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   // Order matters: VRRP first (instances and their tracked services), then health checks (new
   // backends start as unknown), then the kernel table computed from both, then quorum.
-  apply_loop_scheduling(next.realtime_priority);
+  apply_scheduling(next.realtime_priority);
   // Instances that start now start with what their tracked services already take off.
   update_tracked_weights(next.vrrp);
   vrrp_->apply(next.vrrp);

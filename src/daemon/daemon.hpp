@@ -1,5 +1,6 @@
-// l4lbd's core: owns every component on one io_context and wires them together.
-//   config ──► vrrp::Runtime           (VIP ownership)
+// l4lbd's core: owns every component on one io_context and wires them together (VRRP runs
+// on a thread of its own behind vrrp::Engine, whose answers arrive on the loop).
+//   config ──► vrrp::Engine            (VIP ownership)
 //         ──► health::Monitor ──► quorum ──► vrrp priority
 //                             ──► ipvs::desired_table ──► ipvs::Programmer (netlink)
 // Reload is a transaction: load + validate the whole file first; on any error nothing is touched.
@@ -18,12 +19,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/loop_lag.hpp"
 #include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/drains.hpp"
 #include "daemon/ipvs_repair.hpp"
-#include "daemon/loop_lag.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/notify_runner.hpp"
 #include "daemon/snapshot.hpp"
@@ -38,8 +39,8 @@
 #include "ipvs/table_reader.hpp"
 #include "ipvs/tuning.hpp"
 #include "nft/table_manager.hpp"
+#include "vrrp/engine.hpp"
 #include "vrrp/netlink.hpp"
-#include "vrrp/runtime.hpp"
 
 namespace l4lb::daemon {
 
@@ -96,7 +97,7 @@ class Daemon {
   void set_admin_group(const std::optional<std::string>& group);
   void start_render();
   // Everything but the health checks, at once (small); the checks follow in slices.
-  StatusSnapshot snapshot(ipvs::Table kernel) const;
+  StatusSnapshot snapshot(ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) const;
   struct SnapshotJob {
     StatusSnapshot snapshot;
     std::optional<health::BackendKey> cursor;  // the last check copied
@@ -135,7 +136,7 @@ class Daemon {
   // With a plan (reload): only its changes; without (start): everything from scratch.
   void apply(const config::Config& next, ReloadPlan* plan = nullptr);
   // realtime_priority (scheduling.hpp): the loop thread's policy, changed only when it differs.
-  void apply_loop_scheduling(int priority);
+  void apply_scheduling(int priority);  // the loop's and the VRRP thread's
   void reconcile_ipvs();
   void ipvs_applied(const ipvs::ApplyResult& result);
   // `ipvs:` timeouts and sysctls (ipvs_tuning.cpp): written when configured and different.
@@ -185,7 +186,7 @@ class Daemon {
   Systemd systemd_;
   NotifyRunner notify_;
   Drains drains_;
-  std::unique_ptr<vrrp::Runtime> vrrp_;
+  std::unique_ptr<vrrp::Engine> vrrp_;  // VRRP on its own thread
   std::unique_ptr<health::Monitor> health_;
   std::unique_ptr<ipvs::Programmer> ipvs_;
   // Plans off the loop and sends in slices (declared after ipvs_: it goes first).

@@ -18,7 +18,8 @@ void Daemon::render(Want want, std::function<void(const Rendered&)> done) {
   start_render();
 }
 
-StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
+StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
+                                std::optional<vrrp::Engine::Status> vrrp) const {
   StatusSnapshot s;
   s.config = config_;
   s.config_file = config_path_;
@@ -28,9 +29,9 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   s.reloads_ok = reloads_ok_;
   s.reloads_failed = reloads_failed_;
   s.last_reload = last_reload_;
-  if (vrrp_) {
-    s.vrrp = vrrp_->status();
-    s.rtnetlink = vrrp_->netlink_stats();
+  if (vrrp) {
+    s.vrrp = std::move(vrrp->instances);
+    s.rtnetlink = vrrp->netlink;
   }
   if (health_) {
     s.health_running = true;  // the checks themselves are copied in slices (snapshot_checks)
@@ -53,6 +54,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel) const {
   s.nft = nft_status();
   if (ipvs_repair_) s.ipvs_repair = ipvs_repair_->status();
   s.lag.push_back({"loop", "timer_lateness", loop_lag_.histogram()});
+  if (vrrp) s.lag.push_back({"l4lb-vrrp", "timer_lateness", vrrp->lag});
   for (const Worker* w : {&render_worker_, &reload_worker_})
     s.lag.push_back({w->name(), "queue_delay", w->queue_delay()});
   return s;
@@ -69,9 +71,10 @@ void Daemon::start_render() {
     want_summary |= w.want == Want::status_summary;
     want_metrics |= w.want == Want::metrics;
   }
-  auto go = [this, waiters, want_status, want_summary, want_metrics](ipvs::Table kernel) {
+  auto go = [this, waiters, want_status, want_summary, want_metrics](
+                ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
     auto job = std::make_shared<SnapshotJob>();
-    job->snapshot = snapshot(std::move(kernel));
+    job->snapshot = snapshot(std::move(kernel), std::move(vrrp));
     job->started = Clock::now();
     // The summary alone needs the checks of the services that are not all fine.
     job->summary_only = !want_status && !want_metrics;
@@ -113,16 +116,22 @@ void Daemon::start_render() {
       job->snapshot.health.reserve(health_->size() + health_->size() / 8);
     snapshot_checks(std::move(job));
   };
-  if (!ipvs_) return go(ipvs::Table{});
-  if (!table_reader_) return go(ipvs_->current());
-  // The snapshot is taken when the table arrives, so that it shows the state of that moment.
-  table_reader_->read([this, go](std::optional<ipvs::Table> table, const std::string& error) {
-    if (!table) {
-      log::warning("ipvs dump for status failed: {}", error);
-      return go(ipvs_ ? ipvs_->model() : ipvs::Table{});
-    }
-    go(std::move(*table));
-  });
+  // The VRRP status first (a message to its thread and back, microseconds), then the kernel
+  // table: the snapshot is taken when the table arrives, so that it shows that moment's state.
+  auto read_table = [this, go](std::optional<vrrp::Engine::Status> vrrp) {
+    if (!ipvs_) return go(ipvs::Table{}, std::move(vrrp));
+    if (!table_reader_) return go(ipvs_->current(), std::move(vrrp));
+    table_reader_->read([this, go, vrrp = std::move(vrrp)](std::optional<ipvs::Table> table,
+                                                           const std::string& error) {
+      if (!table) {
+        log::warning("ipvs dump for status failed: {}", error);
+        return go(ipvs_ ? ipvs_->model() : ipvs::Table{}, vrrp);
+      }
+      go(std::move(*table), vrrp);
+    });
+  };
+  if (!vrrp_) return read_table(std::nullopt);
+  vrrp_->status([read_table](vrrp::Engine::Status s) { read_table(std::move(s)); });
 }
 
 void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {

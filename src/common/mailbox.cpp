@@ -1,0 +1,60 @@
+#include "common/mailbox.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <stdexcept>
+
+namespace l4lb {
+namespace {
+
+int make_eventfd() {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw std::runtime_error("eventfd: cannot create (out of descriptors?)");
+  return fd;
+}
+
+}  // namespace
+
+Mailbox::Mailbox(boost::asio::io_context& receiver) : wake_(receiver, make_eventfd()) { arm(); }
+
+Mailbox::~Mailbox() { *alive_ = false; }
+
+void Mailbox::send(std::function<void()> fn) {
+  {
+    std::lock_guard<PiMutex> lock(mutex_);
+    queue_.push_back(std::move(fn));
+  }
+  const std::uint64_t one = 1;
+  while (::write(wake_.native_handle(), &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+void Mailbox::arm() {
+  wake_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [this, alive = alive_](const boost::system::error_code& ec) {
+                     if (!*alive || ec == boost::asio::error::operation_aborted) return;
+                     deliver();
+                   });
+}
+
+void Mailbox::deliver() {
+  const auto alive = alive_;  // a function may end the receiver, and this mailbox with it
+  std::uint64_t count = 0;
+  while (::read(wake_.native_handle(), &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  std::deque<std::function<void()>> ready;
+  {
+    std::lock_guard<PiMutex> lock(mutex_);
+    ready.swap(queue_);
+  }
+  for (auto& fn : ready) {
+    fn();
+    if (!*alive) return;
+  }
+  arm();
+}
+
+}  // namespace l4lb
