@@ -127,6 +127,7 @@ def main():
         scraper = lab.spawn(m, ["python3", "-c", st.SCRAPER, st.METRICS, str(a.seconds),
                                 str(a.clients)], stdout=subprocess.PIPE)
         stop = time.monotonic() + a.seconds
+        capture_wall = time.time()  # to place the backup's transitions, if any, in the run
         lat, errors, rss = [], [], []
         threads = st.start_status_clients(master.sock, stop, a.clients, lat, errors)
         reloads, grow = 0, True
@@ -160,7 +161,12 @@ def main():
              "rss_peak_kib": rss_kib(master.proc.pid)[1],
              "log_suppressed": daemon.get("log_suppressed"),
              "backup_state": binst[0]["state"] if binst else None,
-             "backup_master_lines": backup.log().count("state=MASTER")})
+             "backup_master_lines": backup.log().count("state=MASTER"),
+             # Seconds from the capture's start to the backup's last transition: outside
+             # 0..seconds, the advert gaps above did not see what caused it.
+             "backup_transitions": binst[0]["transitions"] if binst else None,
+             "backup_last_transition_s": round(binst[0]["since"] - capture_wall, 2)
+             if binst else None})
         for d in (master, backup):
             d.stop()
 

@@ -138,7 +138,11 @@ bool Daemon::start() {
 
 void Daemon::apply_scheduling(int priority) {
   // Runs on the loop thread (start and reload both apply there); the VRRP thread sets its own.
+  // The loop runs one step below the VRRP thread: under SCHED_RR a thread does not preempt a
+  // running thread of its own priority but waits for its time slice (100 ms) to end, so a busy
+  // loop on the only free CPU would otherwise delay an advert by up to that much.
   if (priority == loop_priority_) return;
+  const int loop = priority > 1 ? priority - 1 : 0;
   vrrp_->on_thread([priority] {
     // Not fatal: VRRP still runs, only with less protection from other processes' CPU use.
     if (auto e = set_thread_scheduling(priority))
@@ -146,7 +150,7 @@ void Daemon::apply_scheduling(int priority) {
     else
       log::notice("VRRP thread scheduling: {}", thread_scheduling());
   });
-  if (auto e = set_thread_scheduling(priority)) {
+  if (auto e = set_thread_scheduling(loop)) {
     log::err("realtime_priority: {}; the event loop keeps {}", *e, thread_scheduling());
     return;
   }

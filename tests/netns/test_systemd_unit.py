@@ -328,9 +328,9 @@ class SystemdUnit(unittest.TestCase):
 
     def test_01b_loop_is_realtime_and_workers_are_not(self):
         # realtime_priority: 10 under the unit's sandbox (CAP_SYS_NICE, RestrictRealtime=no,
-        # sched_setscheduler allowed): the main thread (the event loop) runs SCHED_RR 10, every
-        # other thread (workers, created after it with SCHED_RESET_ON_FORK) normal scheduling,
-        # the workers at nice 10 (setpriority allowed).
+        # sched_setscheduler allowed): the VRRP thread runs SCHED_RR 10 and the main thread (the
+        # event loop) SCHED_RR 9, every other thread (workers, created with SCHED_RESET_ON_FORK) normal
+        # scheduling, the workers at nice 10 (setpriority allowed).
         m = self.machine
         pid = m.run(["systemctl", "show", "-P", "MainPID", "l4lbd"]).stdout.strip()
         rows = m.run(["ps", "-L", "-o", "tid=,cls=,rtprio=,ni=,comm=", "-p", pid]).stdout
@@ -339,16 +339,19 @@ class SystemdUnit(unittest.TestCase):
         limits = m.run(["sh", "-c", f"grep -i 'realtime priority' /proc/{pid}/limits /proc/1/limits;"
                         "systemctl show -p LimitRTPRIO -p LimitRTPRIOSoft l4lbd;"
                         "grep Cap /proc/1/status"], check=False).stdout
-        self.assertEqual(loop and loop[0][1:3], ["RR", "10"],
+        self.assertEqual(loop and loop[0][1:3], ["RR", "9"],
                          f"{rows}\n{limits}\n{m.journal()[-2000:]}")
-        others = [t for t in threads if t[0] != pid]
+        vrrp = [t for t in threads if t[4] == "l4lb-vrrp"]
+        self.assertEqual(vrrp and vrrp[0][1:3], ["RR", "10"], rows)
+        others = [t for t in threads if t[0] != pid and t[4] != "l4lb-vrrp"]
         self.assertTrue(others, rows)
         self.assertTrue(all(t[1] == "TS" for t in others), rows)
         # The workers sit 10 below the other normal threads (whatever nice the test runs at).
         render = [int(t[3]) for t in others if t[4] == "l4lb-render"]
         plain = [int(t[3]) for t in others if t[4] == "l4lbd"]
         self.assertTrue(render and plain and render[0] == plain[0] + 10, rows)
-        self.assertIn("event loop scheduling: SCHED_RR 10", m.journal())
+        self.assertIn("event loop scheduling: SCHED_RR 9", m.journal())
+        self.assertIn("VRRP thread scheduling: SCHED_RR 10", m.journal())
 
     def test_02_status_as_group_member(self):
         m = self.machine
