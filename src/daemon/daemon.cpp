@@ -180,6 +180,9 @@ ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to
       plan.removed_services.push_back(c.name);
     else
       touch(c.name);
+    if (c.change == config::Change::added)
+      if (auto it = plan.service_index.find(c.name); it != plan.service_index.end())
+        plan.added_services.push_back(it->second);
   }
   // Backend items are named "service/backend"; service names never hold a '/'.
   for (const auto& c : changes.backends)
@@ -443,11 +446,15 @@ int Daemon::healthy_backends(const config::Service& service) const {
 void Daemon::update_healthy_counts(const ReloadPlan* plan) {
   // Shared, not copied: the running config is immutable.
   auto status_of = [this](const health::BackendKey& k) { return health_->status(k); };
-  auto drained = [this](const config::Service& s, const config::Backend& b) {
-    return drains_.is_drained(s.name, b.address);
-  };
+  // Without drains (the usual case) nothing to ask for each backend.
+  health::HealthyCounts::DrainedIn drained;
+  if (!drains_.empty())
+    drained = [this](const config::Service& s, const config::Backend& b) {
+      return drains_.is_drained(s.name, b.address);
+    };
   if (plan)  // a reload: only the services it touched are counted afresh
-    healthy_counts_.carry_over(config_, plan->touched_services, status_of, drained);
+    healthy_counts_.carry_over(config_, plan->touched_services, plan->added_services, status_of,
+                               drained);
   else
     healthy_counts_.reset(config_, status_of, drained);
 }

@@ -51,6 +51,7 @@ struct ReloadPlan {
   // Indices into the next config's services whose quorum may have moved: added, changed,
   // with a changed backend or check.
   std::vector<std::size_t> touched_services;
+  std::vector<std::size_t> added_services;  // the new ones among them (no check exists yet)
   std::unordered_map<std::string, std::size_t> service_index;  // of the next config
 };
 

@@ -19,6 +19,7 @@ class Drains {
   bool remove(const net::Address& backend, const std::string& service);  // false: was not there
   bool is_drained(const std::string& service, const net::Address& backend) const;
   std::vector<std::pair<net::Address, std::string>> list() const;
+  bool empty() const { return entries_.empty(); }
 
   std::string to_json() const;
   // Returns an error message on malformed input (the set is then left unchanged).

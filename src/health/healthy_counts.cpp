@@ -12,10 +12,10 @@ void HealthyCounts::reset(std::shared_ptr<const config::Config> config, const St
   entries_.clear();
   by_name_.clear();
   config_.reset();
-  carry_over(std::move(config), {}, status_of, drained);
+  carry_over(std::move(config), {}, {}, status_of, drained);
 }
 
-HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const StatusOf& status_of,
+HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const StatusOf* status_of,
                                           const DrainedIn& drained) {
   Entry e;
   e.service = &s;
@@ -23,13 +23,16 @@ HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const Status
   const bool unchecked = s.health.type == config::HealthType::none;
   for (auto port : s.ports)
     for (const auto& b : s.backends)
-      e.status.push_back(unchecked ? Status::up : status_of(check_key(s, port, b)));
+      e.status.push_back(unchecked   ? Status::up
+                         : status_of ? (*status_of)(check_key(s, port, b))
+                                     : Status::unknown);
   for (const auto& b : s.backends) e.drained.push_back(drained && drained(s, b) ? 1 : 0);
   return e;
 }
 
 void HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
-                               const std::vector<std::size_t>& touched, const StatusOf& status_of,
+                               const std::vector<std::size_t>& touched,
+                               const std::vector<std::size_t>& added, const StatusOf& status_of,
                                const DrainedIn& drained) {
   // The previous entries stay readable (their names are views into the previous config, which
   // `previous` keeps alive) until the new ones are built.
@@ -42,9 +45,11 @@ void HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
   config_ = std::move(config);
   if (!config_) return;
   const auto& services = config_->services;
-  std::vector<char> is_touched(services.size(), 0);
+  std::vector<char> is_touched(services.size(), 0);  // 2: added
   for (auto i : touched)
     if (i < services.size()) is_touched[i] = 1;
+  for (auto i : added)
+    if (i < services.size()) is_touched[i] = 2;
   entries_.reserve(services.size());
   by_name_.reserve(services.size());
   for (std::size_t i = 0; i < services.size(); ++i) {
@@ -57,7 +62,7 @@ void HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
       e = std::move(old_entries[it->second]);
       e.service = &s;
     } else {
-      e = fresh(s, status_of, drained);
+      e = fresh(s, is_touched[i] == 2 ? nullptr : &status_of, drained);
     }
     e.offset = flat_.size();
     flat_.resize(flat_.size() + s.ports.size());

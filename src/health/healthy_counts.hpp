@@ -37,9 +37,13 @@ class HealthyCounts {
   // diff says so), so its statuses are what `status_of` would answer. O(services) plus
   // O(ports x backends) of the touched services only: counting 10,000 x 8 afresh is 80,000
   // status lookups on the loop (tens of ms) for every reload.
+  // `added` (a subset of `touched`): the services new in `config`. Their checks do not exist
+  // yet (the Monitor creates them after the apply, as unknown), so their statuses are
+  // `unknown` (`up` without health checks) without asking `status_of`: 5,000 added services
+  // were 40,000 lookups, 11-50 ms of the loop at 10,000 services.
   void carry_over(std::shared_ptr<const config::Config> config,
-                  const std::vector<std::size_t>& touched, const StatusOf& status_of,
-                  const DrainedIn& drained);
+                  const std::vector<std::size_t>& touched, const std::vector<std::size_t>& added,
+                  const StatusOf& status_of, const DrainedIn& drained);
 
   // One check's status changed: O(ports x backends) of its service only.
   void on_change(const BackendKey& key, Status status);
@@ -77,7 +81,8 @@ class HealthyCounts {
     std::vector<Status> status;
     std::vector<std::uint8_t> drained;  // per backend
   };
-  Entry fresh(const config::Service& s, const StatusOf& status_of, const DrainedIn& drained);
+  // `status_of` null: no check of `s` exists yet (every status unknown).
+  Entry fresh(const config::Service& s, const StatusOf* status_of, const DrainedIn& drained);
   void recount(Entry& e);
   int lowest(const Entry& e) const;
 

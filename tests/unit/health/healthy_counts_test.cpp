@@ -165,17 +165,18 @@ TEST_CASE("carry_over keeps untouched services' statuses and recounts the touche
   extra.weight = 1;
   changed.backends.push_back(extra);
   after->services.push_back(changed);
-  for (const auto& b : after->services[0].backends)
-    w.status[check_key(after->services[0], 8080, b)] = Status::down;
 
-  // status_of must not be asked about the untouched service: its statuses are carried over.
-  std::size_t asked_about_kept = 0;
+  // status_of must not be asked about the untouched service (its statuses are carried over)
+  // nor about the added one (its checks do not exist yet: unknown).
+  std::size_t asked_about_kept = 0, asked_about_added = 0;
   StatusOf status_of = [&](const BackendKey& k) {
     if (k.service == "kept") ++asked_about_kept;
+    if (k.service == "added") ++asked_about_added;
     return w.status_of()(k);
   };
-  counts.carry_over(after, {0, 2}, status_of, w.drained_in());
+  counts.carry_over(after, {0, 2}, {0}, status_of, w.drained_in());
   CHECK(asked_about_kept == 0);
+  CHECK(asked_about_added == 0);
   check_agrees(*after, w, counts);
   CHECK(counts.ports("removed").empty());
   CHECK(counts.healthy("added") == 0);
@@ -190,6 +191,6 @@ TEST_CASE("carry_over keeps untouched services' statuses and recounts the touche
   // An untouched service whose shape does not match (a caller's mistake) is counted afresh.
   auto odd = std::make_shared<config::Config>(*after);
   odd->services[1].backends.pop_back();
-  counts.carry_over(odd, {}, w.status_of(), w.drained_in());
+  counts.carry_over(odd, {}, {}, w.status_of(), w.drained_in());
   check_agrees(*odd, w, counts);
 }
