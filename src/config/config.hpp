@@ -197,7 +197,8 @@ struct Config {
   // On SIGTERM: leave IPVS services in place (default) so a restart adopts them.
   bool remove_services_on_exit = false;
   // SCHED_RR priority (1-99) of the VRRP thread, which sends the adverts; the event loop runs
-  // one below it. 0 keeps normal scheduling. Workers and child processes always run at normal scheduling.
+  // one below it. 0 keeps normal scheduling. Workers and child processes always run at normal
+  // scheduling.
   int realtime_priority = 0;
 };
 

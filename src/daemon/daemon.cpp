@@ -141,7 +141,7 @@ void Daemon::apply_scheduling(int priority) {
   // The loop runs one step below the VRRP thread: under SCHED_RR a thread does not preempt a
   // running thread of its own priority but waits for its time slice (100 ms) to end, so a busy
   // loop on the only free CPU would otherwise delay an advert by up to that much.
-  if (priority == loop_priority_) return;
+  if (priority == realtime_priority_) return;
   const int loop = priority > 1 ? priority - 1 : 0;
   vrrp_->on_thread([priority] {
     // Not fatal: VRRP still runs, only with less protection from other processes' CPU use.
@@ -154,7 +154,7 @@ void Daemon::apply_scheduling(int priority) {
     log::err("realtime_priority: {}; the event loop keeps {}", *e, thread_scheduling());
     return;
   }
-  loop_priority_ = priority;
+  realtime_priority_ = priority;
   log::notice("event loop scheduling: {}", thread_scheduling());
 }
 

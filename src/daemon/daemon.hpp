@@ -196,7 +196,7 @@ class Daemon {
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
   std::unique_ptr<IpvsRepair> ipvs_repair_;          // drift checks and retries (after the reader)
   int ipvs_rcvbuf_ = 0;
-  int loop_priority_ = 0;                  // the realtime_priority in effect (0: normal scheduling)
+  int realtime_priority_ = 0;              // the realtime_priority in effect (0: normal scheduling)
   std::optional<std::string> ipvs_error_;  // why IPVS could not be opened (reported once)
   std::uint64_t ipvs_operations_ = 0;
   std::uint64_t ipvs_operation_errors_ = 0;

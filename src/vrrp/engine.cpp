@@ -55,7 +55,7 @@ void Engine::shutdown(std::function<void()> done) {
 void Engine::status(std::function<void(Status)> done) {
   to_vrrp_.send([this, done = std::move(done)] {
     Status s{runtime_->status(), runtime_->netlink_stats(), lag_.histogram()};
-    to_loop_.send([done, s = std::move(s)] { done(s); });
+    to_loop_.send([done, s = std::move(s)]() mutable { done(std::move(s)); });
   });
 }
 
