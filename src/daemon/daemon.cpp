@@ -192,6 +192,7 @@ ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to
   for (const auto& [key, spec] : plan.checks.changed) touch(key.service);
   plan.touched_services.assign(touched.begin(), touched.end());
   plan.counts_index = health::HealthyCounts::index_for(from, to);
+  plan.previous_index = plan.counts_index.previous;
   return plan;
 }
 
@@ -263,14 +264,14 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   }
   // Forget removed services.
   if (plan) {
-    for (const auto& name : plan->removed_services) {
-      quorum_.erase(name);
-      below_quorum_.erase(name);
-    }
+    // Each kept service keeps its decision; added ones have none yet.
+    std::vector<std::int8_t> quorum(next.services.size(), -1);
+    for (std::size_t i = 0; i < quorum.size() && i < plan->previous_index.size(); ++i)
+      if (plan->previous_index[i] < quorum_.size()) quorum[i] = quorum_[plan->previous_index[i]];
+    quorum_ = std::move(quorum);
     reaper::dispose(std::exchange(service_index_, std::move(plan->service_index)));
   } else {
-    quorum_.clear();
-    below_quorum_.clear();
+    quorum_.assign(next.services.size(), -1);
     service_index_.clear();
     for (std::size_t i = 0; i < next.services.size(); ++i)
       service_index_.emplace(next.services[i].name, i);
@@ -283,7 +284,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     for (const auto& t : i.track_services) tracked_.insert(t.service);
   if (plan) {
     // Unchanged services have the same checks, statuses and drains: same quorum as before.
-    for (auto i : plan->touched_services) update_quorum_of(next.services[i]);
+    for (auto i : plan->touched_services) update_quorum_of(i);
   } else {
     update_quorum();
   }
@@ -509,31 +510,32 @@ void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
 }
 
 void Daemon::update_quorum() {
-  for (const auto& s : config_->services) update_quorum_of(s);
+  for (std::size_t i = 0; i < config_->services.size(); ++i) update_quorum_of(i);
 }
 
-void Daemon::update_quorum_of(const config::Service& s) {
+void Daemon::update_quorum_of(std::size_t service) {
+  if (service >= config_->services.size() || service >= quorum_.size()) return;
+  const config::Service& s = config_->services[service];
   const int healthy = healthy_backends(s);
-  auto it = quorum_.find(s.name);
+  std::int8_t& decision = quorum_[service];
   const auto step = policy::quorum_step(
-      it == quorum_.end() ? std::nullopt : std::optional<bool>(it->second), s, healthy);
+      decision < 0 ? std::nullopt : std::optional<bool>(decision == 1), s, healthy);
   if (!step.changed) return;
-  if (it != quorum_.end())
-    it->second = step.below;
-  else
-    quorum_.emplace(s.name, step.below);
-  if (step.below)
-    below_quorum_.insert(s.name);
-  else
-    below_quorum_.erase(s.name);
+  decision = step.below ? 1 : 0;
   if (step.announce && quorum_log_.allow(Clock::now(), step.below ? 0 : 1))
     log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
                 step.below ? "BELOW QUORUM" : "quorum restored");
   if (tracked_.count(s.name)) update_tracked_weights(config_->vrrp);
 }
 
+bool Daemon::below_quorum(std::string_view service) const {
+  auto it = service_index_.find(std::string(service));
+  return it != service_index_.end() && it->second < quorum_.size() && quorum_[it->second] == 1;
+}
+
 void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& instances) {
-  for (const auto& [instance, weight] : policy::tracked_service_weights(instances, below_quorum_))
+  for (const auto& [instance, weight] : policy::tracked_service_weights(
+           instances, [this](std::string_view s) { return below_quorum(s); }))
     vrrp_->set_tracked_service_weight(instance, weight);
 }
 
@@ -550,7 +552,7 @@ void Daemon::on_health_change(const health::BackendKey& key, health::Status stat
   // Only this backend's service can have crossed its quorum: checking every service on every
   // transition cost O(services × backends) per flap.
   if (auto it = service_index_.find(key.service); it != service_index_.end())
-    update_quorum_of(config_->services[it->second]);
+    update_quorum_of(it->second);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
