@@ -92,7 +92,7 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
                                  describe(root)));
     return;
   }
-  MapView top(Value{root, root_at, root_at, "top level"}, "the top level", kTopKeys, r);
+  MapView top(Value{root, root_at, root_at, ValueName("top level")}, "the top level", kTopKeys, r);
   parse_globals(top, c, r);
   Marks marks;
   std::set<std::string> vrrp_names_seen;  // including instances with errors
