@@ -33,24 +33,34 @@ std::optional<TextProblem> check_text(std::string_view text) {
   std::size_t i = 0;
   // A UTF-8 byte order mark is allowed by YAML; skip it.
   if (text.starts_with("\xEF\xBB\xBF")) i = 3;
-  while (i < text.size()) {
-    auto c = static_cast<unsigned char>(text[i]);
-    const Location at{line, column};
-    if (c == 0) return TextProblem{at, "the file contains a NUL byte; it is binary, not YAML text"};
-    if (c < 0x80) {
-      if (c == '\n') {
+  // Where the line/column count stands: it is brought up to a byte only when a multi-byte
+  // character or a problem needs it, so the common printable ASCII costs one comparison.
+  std::size_t counted = i;
+  auto position = [&](std::size_t upto) {
+    for (; counted < upto; ++counted) {
+      auto b = static_cast<unsigned char>(text[counted]);
+      if (b == '\n') {
         ++line;
         column = 1;
-      } else {
-        if (c < 0x20 && c != '\t' && c != '\r')
-          return TextProblem{at, fmt::format("control character 0x{:02x} is not allowed in YAML "
-                                             "text",
-                                             c)};
-        if (c == 0x7f) return TextProblem{at, "control character 0x7f is not allowed in YAML text"};
+      } else if ((b & 0xC0) != 0x80) {
         ++column;
       }
+    }
+    return Location{line, column};
+  };
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r') {
       ++i;
       continue;
+    }
+    const Location at = position(i);
+    if (c == 0) return TextProblem{at, "the file contains a NUL byte; it is binary, not YAML text"};
+    if (c < 0x80) {
+      if (c == 0x7f) return TextProblem{at, "control character 0x7f is not allowed in YAML text"};
+      return TextProblem{at, fmt::format("control character 0x{:02x} is not allowed in YAML "
+                                         "text",
+                                         c)};
     }
     // Multi-byte UTF-8: lead byte decides the length; reject overlong forms,
     // surrogates and code points above U+10FFFF (RFC 3629).
@@ -83,7 +93,6 @@ std::optional<TextProblem> check_text(std::string_view text) {
       return TextProblem{at,
                          fmt::format("control character U+{:04X} is not allowed in YAML text", cp)};
     i += len;
-    ++column;
   }
   return std::nullopt;
 }
