@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace l4lb::config {
 
 namespace {
@@ -49,6 +52,18 @@ std::optional<TextProblem> check_text(std::string_view text) {
     return Location{line, column};
   };
   while (i < text.size()) {
+    // Eight bytes at a time while they are all printable ASCII (0x20..0x7e): no byte has its
+    // top bit set, none is below 0x20, none is 0x7f (the usual bit tricks, exact per byte).
+    while (i + 8 <= text.size()) {
+      std::uint64_t x;
+      std::memcpy(&x, text.data() + i, 8);
+      constexpr std::uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+      const std::uint64_t below_20 = (x - 0x20 * k01) & ~x & k80;
+      const std::uint64_t is_7f = ((x ^ (0x7f * k01)) - k01) & ~(x ^ (0x7f * k01)) & k80;
+      if (((x & k80) | below_20 | is_7f) != 0) break;
+      i += 8;
+    }
+    if (i >= text.size()) break;
     auto c = static_cast<unsigned char>(text[i]);
     if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r') {
       ++i;
