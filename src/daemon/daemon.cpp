@@ -454,10 +454,6 @@ void Daemon::start_reload() {
   });
 }
 
-int Daemon::healthy_backends(const config::Service& service) const {
-  return healthy_counts_.healthy(service.name);
-}
-
 void Daemon::update_healthy_counts(ReloadPlan* plan) {
   // Shared, not copied: the running config is immutable.
   auto status_of = [this](const health::BackendKey& k) { return health_->status(k); };
@@ -516,7 +512,7 @@ void Daemon::update_quorum() {
 void Daemon::update_quorum_of(std::size_t service) {
   if (service >= config_->services.size() || service >= quorum_.size()) return;
   const config::Service& s = config_->services[service];
-  const int healthy = healthy_backends(s);
+  const int healthy = healthy_counts_.healthy_at(service);  // same positions as config_
   std::int8_t& decision = quorum_[service];
   const auto step = policy::quorum_step(
       decision < 0 ? std::nullopt : std::optional<bool>(decision == 1), s, healthy);

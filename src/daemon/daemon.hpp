@@ -171,8 +171,6 @@ class Daemon {
   void on_health_change(const health::BackendKey& key, health::Status status);
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                           vrrp::State to);
-  // health::healthy_count over this daemon's checks and drains (healthy_counts_, O(ports)).
-  int healthy_backends(const config::Service& service) const;
   // After the checks are applied: every service counted afresh (start), or with a reload's
   // plan only the services it touched (HealthyCounts::carry_over).
   void update_healthy_counts(ReloadPlan* plan);

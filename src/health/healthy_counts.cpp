@@ -33,6 +33,7 @@ HealthyCounts::Index HealthyCounts::index_for(const config::Config& previous,
     auto it = before.find(name);
     index.previous.push_back(it == before.end() ? npos : it->second);
     index.by_name.emplace(name, i);
+    if (it == before.end()) index.created.push_back(fresh(next.services[i], nullptr, {}));
   }
   return index;
 }
@@ -96,6 +97,7 @@ HealthyCounts::Leftovers HealthyCounts::build(Index index, const std::vector<std
   for (const auto& s : services) n_ports += s.ports.size();
   flat_.resize(n_ports);
   std::size_t offset = 0;
+  std::size_t created = 0;  // the next of index.created
   for (std::size_t i = 0; i < services.size(); ++i) {
     const config::Service& s = services[i];
     const std::size_t before = i < index.previous.size() ? index.previous[i] : npos;
@@ -113,6 +115,15 @@ HealthyCounts::Leftovers HealthyCounts::build(Index index, const std::vector<std
                   flat_.begin() + static_cast<std::ptrdiff_t>(offset));
       e.offset = offset;
       entries_.push_back(std::move(e));
+    } else if (is_touched[i] == 2 && before == npos && !drained && created < index.created.size() &&
+               index.created[created].status.size() == s.ports.size() * s.backends.size()) {
+      // Added, made on the reload worker; with drains in place it is made here (a drain may
+      // name a backend of a new service).
+      e = std::move(index.created[created]);
+      e.service = &s;
+      e.offset = offset;
+      entries_.push_back(std::move(e));
+      recount(entries_.back());
     } else {
       e = fresh(s, is_touched[i] == 2 ? nullptr : &status_of, drained);
       e.offset = offset;
@@ -120,6 +131,7 @@ HealthyCounts::Leftovers HealthyCounts::build(Index index, const std::vector<std
       recount(entries_.back());
     }
     offset += s.ports.size();
+    if (before == npos) ++created;
   }
   return left;
 }
@@ -197,6 +209,10 @@ int HealthyCounts::lowest(const Entry& e) const {
   int n = flat_[e.offset].healthy;
   for (std::size_t p = 1; p < n_ports; ++p) n = std::min(n, flat_[e.offset + p].healthy);
   return n;
+}
+
+int HealthyCounts::healthy_at(std::size_t service) const {
+  return service < entries_.size() ? lowest(entries_[service]) : 0;
 }
 
 int HealthyCounts::healthy(std::string_view service) const {

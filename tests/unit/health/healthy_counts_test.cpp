@@ -211,3 +211,34 @@ TEST_CASE("carry_over keeps untouched services' statuses and recounts the touche
   (void)counts.carry_over(swapped, std::move(wrong), {}, {}, w.status_of(), w.drained_in());
   check_agrees(*swapped, w, counts);
 }
+
+TEST_CASE("carry_over takes the added services' entries made with the index, without drains") {
+  std::mt19937 rng(13);
+  auto before = std::make_shared<config::Config>();
+  before->services.push_back(service("kept", {80}, 3, rng));
+  World w;
+  all_up(*before, w);
+  HealthyCounts counts;
+  counts.reset(before, w.status_of(), {});
+
+  auto after = std::make_shared<config::Config>(*before);
+  after->services.insert(after->services.begin(), service("new1", {80, 81}, 2, rng));
+  after->services.push_back(service("new2", {90}, 4, rng));
+  after->services.back().health.type = config::HealthType::none;  // counted as up at once
+  auto index = HealthyCounts::index_for(*before, *after);
+  REQUIRE(index.created.size() == 2);
+  // No status is asked for: the new services have no checks yet, the kept one is carried.
+  std::size_t asked = 0;
+  StatusOf status_of = [&](const BackendKey& k) {
+    ++asked;
+    return w.status_of()(k);
+  };
+  (void)counts.carry_over(after, std::move(index), {0, 2}, {0, 2}, status_of, {});
+  CHECK(asked == 0);
+  check_agrees(*after, w, counts);
+  CHECK(counts.healthy("new1") == 0);
+  CHECK(counts.healthy("new2") == 4);
+  CHECK(counts.healthy_at(2) == 4);
+  CHECK(counts.healthy_at(1) == counts.healthy("kept"));
+  CHECK(counts.healthy_at(3) == 0);  // out of range
+}
