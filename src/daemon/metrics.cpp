@@ -93,6 +93,11 @@ class Writer {
     for (const auto& [name, f] : families_)
       size += f.samples.size() + 2 * name.size() + f.help.size() + f.type.size() + 18;
     out.reserve(size);
+    take_to([&](std::string_view part) { out.append(part); });
+    return out;
+  }
+  // The same text in pieces; each family's samples are freed once handed on.
+  void take_to(const std::function<void(std::string_view)>& out) {
     for (const auto& name : order_) {
       auto& f = families_.at(name);
       for (std::string_view part :
@@ -100,10 +105,9 @@ class Writer {
             std::string_view(f.help), std::string_view("\n# TYPE "), std::string_view(name),
             std::string_view(" "), std::string_view(f.type), std::string_view("\n"),
             std::string_view(f.samples)})
-        out.append(part);
+        out(part);
       f.samples = std::string();
     }
-    return out;
   }
 
  private:
@@ -388,6 +392,12 @@ std::string MetricsBuilder::text() {
   check_totals(state_->w, state_->totals);
   state_->totals.clear();
   return state_->w.take();
+}
+
+void MetricsBuilder::text_to(const std::function<void(std::string_view)>& out) {
+  check_totals(state_->w, state_->totals);
+  state_->totals.clear();
+  state_->w.take_to(out);
 }
 
 std::string render_metrics(const nlohmann::json& status) {

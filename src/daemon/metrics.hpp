@@ -2,9 +2,11 @@
 // `l4lbctl status --json` returns, so the two can never disagree. Pure.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace l4lb::daemon {
 
@@ -22,6 +24,9 @@ class MetricsBuilder {
   void services(const nlohmann::json& services);
   void checks(const nlohmann::json& health);
   std::string text();  // once, at the end
+  // The same text in pieces, in order (once, at the end, instead of text()): each family's
+  // samples are freed as soon as they are handed on, so the text never exists twice.
+  void text_to(const std::function<void(std::string_view)>& out);
 
  private:
   struct State;

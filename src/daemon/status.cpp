@@ -353,7 +353,7 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
 }
 
 void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Config& cfg,
-                    bool summary) {
+                    bool summary, const std::function<void()>& between) {
   // A summary of a large config leaves out the services with nothing to look at (names only):
   // one entry per service made the summary of 10,000 services 5.8 MB to render and parse.
   const bool fold = summary && cfg.services.size() > kSummaryListsEveryServiceUpTo;
@@ -381,6 +381,7 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
       }
     }
     write_entries(w, snap, s, counts, quorum_met, summary);
+    if (between) between();
   }
   w.end_array();
   if (summary) {
@@ -393,7 +394,8 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
 
 }  // namespace
 
-void write_status(std::string& out, const StatusSnapshot& snap, StatusView view, bool bulk) {
+void write_status(std::string& out, const StatusSnapshot& snap, StatusView view, bool bulk,
+                  const std::function<void()>& between) {
   const bool summary = view == StatusView::summary;
   static const config::Config empty;
   const config::Config& cfg = snap.config ? *snap.config : empty;
@@ -409,11 +411,14 @@ void write_status(std::string& out, const StatusSnapshot& snap, StatusView view,
                               {"resyncs", nl.resyncs},
                               {"resync_errors", nl.resync_errors}});
   }
-  if (bulk) write_services(w, snap, cfg, summary);
+  if (bulk) write_services(w, snap, cfg, summary, between);
   if (bulk && !summary) {  // every check's detail: the bulk of the document at scale
     w.key("health");
     w.begin_array();
-    for (const auto& [key, h] : snap.health) write_check(w, key, *h);
+    for (const auto& [key, h] : snap.health) {
+      write_check(w, key, *h);
+      if (between) between();
+    }
     w.end_array();
   }
   if (snap.health_running) {
@@ -465,13 +470,15 @@ bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
   return false;
 }
 
-std::string metrics_text(const StatusSnapshot& snap) {
-  // The full document's services and checks in runs of a few hundred, each parsed on its own:
-  // never the tree of the whole table (1 GB at 10,000 x 8).
+namespace {
+
+// The full document's services and checks in runs of a few hundred, each parsed on its own:
+// never the tree of the whole table (1 GB at 10,000 x 8). The text itself is produced by the
+// builder at the end, grouped by family as the format requires.
+void build_metrics(MetricsBuilder& b, const StatusSnapshot& snap) {
   constexpr std::size_t kRun = 32;
   static const config::Config empty;
   const config::Config& cfg = snap.config ? *snap.config : empty;
-  MetricsBuilder b;
   {
     std::string out;  // everything but services and checks
     write_status(out, snap, StatusView::summary, /*bulk=*/false);
@@ -500,8 +507,20 @@ std::string metrics_text(const StatusSnapshot& snap) {
     w.end_array();
     b.checks(json::parse(out));
   }
-  out = std::string();
+}
+
+}  // namespace
+
+std::string metrics_text(const StatusSnapshot& snap) {
+  MetricsBuilder b;
+  build_metrics(b, snap);
   return b.text();
+}
+
+void metrics_to(TextStream& out, const StatusSnapshot& snap) {
+  MetricsBuilder b;
+  build_metrics(b, snap);
+  b.text_to([&](std::string_view piece) { out.write(piece); });
 }
 
 std::string status_reply(const StatusSnapshot& snap, StatusView view) {
@@ -509,6 +528,12 @@ std::string status_reply(const StatusSnapshot& snap, StatusView view) {
   write_status(out, snap, view);
   out += "}\n";
   return out;
+}
+
+void status_reply_to(TextStream& out, const StatusSnapshot& snap, StatusView view) {
+  out.buffer() += R"({"ok":true,"status":)";
+  write_status(out.buffer(), snap, view, true, [&] { out.flush_if_full(); });
+  out.buffer() += "}\n";
 }
 
 nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {

@@ -252,3 +252,42 @@ TEST_CASE("the summary from only the checks summary_needs_checks asks for is the
   auto snap = random_snapshot(3, 10);
   CHECK(daemon::summary_needs_checks(snap, snap.config->services.front(), 0));
 }
+
+TEST_CASE("chunk boundaries never change the bytes of a status reply or a scrape") {
+  auto snap = random_snapshot(11, 60);
+  add_counts(snap);
+  const std::string full = daemon::status_reply(snap, daemon::StatusView::full);
+  const std::string summary = daemon::status_reply(snap, daemon::StatusView::summary);
+  const std::string metrics = daemon::metrics_text(snap);
+  REQUIRE(full.size() > 10000);
+  for (std::size_t chunk_bytes : {std::size_t{1}, std::size_t{7}, std::size_t{333},
+                                  std::size_t{4096}, std::size_t{1} << 20}) {
+    INFO("chunk_bytes " << chunk_bytes);
+    auto streamed = [&](auto render, bool exact) {
+      std::string out;
+      std::size_t chunks = 0;
+      bool sizes_ok = true;
+      std::size_t last = 0;
+      daemon::TextStream s(
+          {chunk_bytes, 4, std::chrono::seconds(1)}, [&](daemon::TextStream::Chunk c) {
+            // Every chunk but the last is full; `write` cuts them exactly.
+            if (chunks > 0 && (last < chunk_bytes || (exact && last != chunk_bytes)))
+              sizes_ok = false;
+            last = c->size();
+            out += *c;
+            ++chunks;
+          });
+      render(s);
+      s.finish();
+      CHECK(sizes_ok);
+      CHECK(s.peak_live() == 1);  // each chunk was freed as soon as it was read
+      if (chunk_bytes < out.size()) CHECK(chunks > 1);
+      return out;
+    };
+    CHECK(streamed([&](auto& s) { status_reply_to(s, snap, daemon::StatusView::full); }, false) ==
+          full);
+    CHECK(streamed([&](auto& s) { status_reply_to(s, snap, daemon::StatusView::summary); },
+                   false) == summary);
+    CHECK(streamed([&](auto& s) { metrics_to(s, snap); }, true) == metrics);
+  }
+}
