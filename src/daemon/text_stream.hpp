@@ -5,10 +5,10 @@
 //
 // The worker appends to buffer(); each time a chunk is full it is published (handed to the
 // loop by `publish`). A chunk counts as live until its last holder lets go of it, i.e. until
-// every reader has written it to its socket; while `max_live` chunks are live the worker
-// waits (off the loop) for one to go. A stream that gets no chunk freed within `stall` is
-// aborted: the worker stops rendering it (a reader that makes no progress is dropped by its
-// own session before that; this is the backstop). Readers see chunks in order; concatenated,
+// every reader has written it to its socket; once `max_live` chunks are live the worker
+// waits (off the loop) until half of them are gone. A stream that gets no chunk freed within
+// `stall` is aborted: the worker stops rendering it (a reader that makes no progress is dropped by
+// its own session before that; this is the backstop). Readers see chunks in order; concatenated,
 // they are exactly the text, wherever the boundaries fall.
 #pragma once
 
@@ -66,6 +66,8 @@ class TextStream {
     mutable PiMutex mutex;
     std::condition_variable_any freed;
     std::size_t live = 0, peak = 0;
+    std::size_t resume_at = 0;  // a waiting worker goes on once live is down to this
+    bool waiting = false;       // the worker waits: wake it when live reaches resume_at
     bool aborted = false;
   };
   Limits limits_;

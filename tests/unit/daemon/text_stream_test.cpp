@@ -96,7 +96,7 @@ TEST_CASE("backpressure: the worker waits while max_live chunks are alive") {
   CHECK(published == 2);
   CHECK(s.live() == 2);
   CHECK_FALSE(done);
-  // Each chunk written lets exactly one more through.
+  // With two live at most, each chunk written lets exactly one more through.
   REQUIRE(held.release_one());
   REQUIRE(eventually([&] { return published == 3; }));
   std::this_thread::sleep_for(20ms);
@@ -109,6 +109,34 @@ TEST_CASE("backpressure: the worker waits while max_live chunks are alive") {
   CHECK(held.text == expected);
   CHECK(s.peak_live() == 2);
   CHECK(s.live() == 0);
+}
+
+TEST_CASE("once max_live chunks are alive, the worker waits until half of them are gone") {
+  Held held;
+  std::atomic<int> published{0};
+  TextStream s({1, 4, 10s}, [&](TextStream::Chunk c) {
+    std::lock_guard<std::mutex> lock(held.mutex);
+    held.chunks.push_back(std::move(c));
+    ++published;
+  });
+  std::thread worker([&] {
+    s.write(std::string(12, 'x'));
+    s.finish();
+  });
+  REQUIRE(eventually([&] { return published == 4; }));
+  REQUIRE(held.release_one());  // 3 alive: not yet
+  std::this_thread::sleep_for(50ms);
+  CHECK(published == 4);
+  REQUIRE(held.release_one());  // 2 alive: half gone, two more go out at once
+  REQUIRE(eventually([&] { return published == 6; }));
+  std::this_thread::sleep_for(50ms);
+  CHECK(published == 6);
+  while (published < 12 || held.count() > 0) {
+    if (!held.release_one()) std::this_thread::sleep_for(1ms);
+  }
+  worker.join();
+  CHECK(held.text == std::string(12, 'x'));
+  CHECK(s.peak_live() == 4);
 }
 
 TEST_CASE("a stream whose chunks nobody takes within `stall` is aborted") {
