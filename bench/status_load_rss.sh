@@ -65,6 +65,19 @@ for f in "$D"/lat.*; do
   awk -v f="$(basename "$f")" '{ n++; s += $1; if ($1 > m) m = $1; if ($2 != "ok" && $2 != "200") e++; b = $3 }
     END { printf "%s: %d replies, mean %.2f s, max %.2f s, errors %d, last size %d\n", f, n, s / n, m, e, b }' "$f"
 done
+# The loop's 10 ms timer lateness over the whole run (start included): max, and the share of
+# ticks later than 1 ms.
+"$L4LBCTL" -s "$D/ctl.sock" status --json --view summary > "$D/summary.json" || true
+python3 - "$D/summary.json" <<'PY' || true
+import json, sys
+for lag in json.load(open(sys.argv[1]))["daemon"]["lag"]:
+    if lag["thread"] == "loop":
+        h = lag["histogram"]
+        within = dict((b[0], b[1]) for b in h["buckets"]).get(0.001, 0)
+        late = 100 * (1 - within / h["count"])
+        print("loop timer lateness: max %.1f ms, %.2f %% of %d ticks over 1 ms"
+              % (h["max"] * 1000, late, h["count"]))
+PY
 if command -v promtool > /dev/null && [ -s "$D/m.1" ]; then
   promtool check metrics < "$D/m.1" > /dev/null 2>&1 && echo "promtool: ok" || echo "promtool: $(promtool check metrics < "$D/m.1" 2>&1 | head -3)"
 fi
