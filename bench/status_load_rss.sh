@@ -5,7 +5,8 @@
 # Prints the peak and median RSS and each client's latencies. Needs root (port 9 listener).
 #   sudo L4LB_BUILD_DIR=build bench/status_load_rss.sh [SERVICES] [BACKENDS] [DURATION]
 # L4LBD / L4LBCTL override the binaries (to measure an older build); STATUS_CLIENTS and
-# SCRAPERS (2 each) how many loops of each kind run.
+# SCRAPERS (2 each) how many loops of each kind run; ONE=status|metrics makes one request
+# only (KEEP=FILE keeps its reply).
 set -euo pipefail
 B=${L4LB_BUILD_DIR:-build}; N=${1:-10000}; M=${2:-8}; T=${3:-60}
 L4LBD=${L4LBD:-$B/src/daemon/l4lbd}; L4LBCTL=${L4LBCTL:-$B/src/ctl/l4lbctl}
@@ -39,6 +40,25 @@ P=$!; pids+=($P)
 sleep "${WAIT:-20}"
 kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$P/status"; }
 echo "idle: VmRSS $(kb VmRSS) kB VmHWM $(kb VmHWM) kB"
+# ONE=status or ONE=metrics: a single full status or scrape instead of the loops; its wall
+# time and the peak RSS it caused (VmHWM is reset first through /proc/PID/clear_refs).
+if [ -n "${ONE:-}" ]; then
+  echo 5 > "/proc/$P/clear_refs"
+  echo "hwm reset: VmRSS $(kb VmRSS) kB VmHWM $(kb VmHWM) kB"
+  ( while kill -0 "$P" 2>/dev/null; do kb VmRSS >> "$D/rss"; sleep 0.05; done ) &
+  pids+=($!)
+  s=$(date +%s.%N)
+  if [ "$ONE" = status ]; then
+    "$L4LBCTL" -s "$D/ctl.sock" status --json > "$D/out.one"
+  else
+    curl -s -o "$D/out.one" "http://127.0.0.1:$PORT/metrics"
+  fi
+  echo "one $ONE: $(echo "$(date +%s.%N) - $s" | bc) s, $(wc -c < "$D/out.one") bytes"
+  echo "after: VmRSS $(kb VmRSS) kB VmHWM $(kb VmHWM) kB"
+  if [ -n "${KEEP:-}" ]; then cp "$D/out.one" "$KEEP"; fi  # the reply, to compare builds
+  sort -n "$D/rss" | tail -1 | awk '{ printf "max VmRSS sampled every 50 ms: %d kB\n", $1 }'
+  exit 0
+fi
 end=$(($(date +%s) + T))
 status_loop() {
   while [ "$(date +%s)" -lt "$end" ]; do
