@@ -6,6 +6,7 @@
 // Reload is a transaction: load + validate the whole file first; on any error nothing is touched.
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -243,6 +244,10 @@ class Daemon {
   // The running rendering's streams: aborted when the daemon ends, so that a worker waiting
   // for readers that will never write again stops at once.
   std::vector<std::function<void()>> render_abort_;
+  // The running rendering's fanouts (pressed when another request waits), and the readers
+  // dropped for falling too far behind (status, metrics).
+  std::shared_ptr<std::array<TextFanout, 3>> render_fans_;
+  std::uint64_t slow_readers_dropped_ = 0;
   std::vector<std::function<void(nlohmann::json)>> reload_waiting_;  // for the next reload
   bool reload_running_ = false;
   LoopLagProbe loop_lag_{io_, std::chrono::milliseconds(10)};

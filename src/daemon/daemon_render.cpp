@@ -19,11 +19,19 @@ namespace {
 // more than ~1 MiB of a text in memory. A reader that takes nothing for 30 s (control) or
 // 10 s (HTTP) is dropped by its session; the stream's own stall limit is the backstop.
 constexpr TextStream::Limits kStreamLimits{256 * 1024, 4, std::chrono::seconds(60)};
+// A reader that falls behind the others keeps at most this much of a text unwritten
+// (TextFanout; docs/CONTROL.md): past it, it is disconnected.
+constexpr std::size_t kSlowReaderCap = 16 * 1024 * 1024;
+constexpr TextFanout::Limits kFanoutLimits{kStreamLimits.max_live, kSlowReaderCap};
 
 }  // namespace
 
 void Daemon::render(Want want, TextFanout::Reader reader) {
   render_waiting_.push_back(RenderWaiter{want, std::move(reader)});
+  // Someone waits for the worker: the running rendering no longer waits for its slowest
+  // reader (it falls behind and buffers, up to its cap).
+  if (render_fans_)
+    for (auto& fan : *render_fans_) fan.press();
   start_render();
 }
 
@@ -51,6 +59,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
     s.log_suppressed.emplace_back("health", health_->log_suppressed());
   }
   s.log_suppressed.emplace_back("quorum", quorum_log_.suppressed_total());
+  s.slow_readers_dropped = slow_readers_dropped_;
   s.drains = drains_;
   s.kernel = std::move(kernel);
   s.ipvs_available = ipvs_ != nullptr;
@@ -74,12 +83,21 @@ void Daemon::start_render() {
   render_running_ = true;
   // One fanout per text (status, summary, metrics), on the loop; chunks come back to them
   // through the worker's queue to the loop (never io_context::post from the worker).
-  auto fans = std::make_shared<std::array<TextFanout, 3>>();
+  auto fans = std::make_shared<std::array<TextFanout, 3>>(std::array<TextFanout, 3>{
+      TextFanout(kFanoutLimits, "status reply"), TextFanout(kFanoutLimits, "status summary reply"),
+      TextFanout(kFanoutLimits, "metrics scrape")});
   for (auto& w : render_waiting_)
     (*fans)[static_cast<std::size_t>(w.want)].add(std::move(w.reader));
   render_waiting_.clear();
   const bool want_status = !(*fans)[0].empty(), want_summary = !(*fans)[1].empty(),
              want_metrics = !(*fans)[2].empty();
+  for (auto& fan : *fans) {
+    fan.on_drop([this] { ++slow_readers_dropped_; });
+    // The texts of one rendering are written one after the other: the readers of the later
+    // ones wait for the worker, so none of them waits for a slow reader of another.
+    if (want_status + want_summary + want_metrics > 1) fan.press();
+  }
+  render_fans_ = fans;
   auto go = [this, fans, want_status, want_summary, want_metrics](
                 ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
     auto job = std::make_shared<SnapshotJob>();
@@ -104,9 +122,10 @@ void Daemon::start_render() {
       for (std::size_t i = 0; i < fans->size(); ++i) {
         if ((*fans)[i].empty()) continue;
         (*streams)[i] =
-            std::make_unique<TextStream>(kStreamLimits, [this, fans, i](TextStream::Chunk chunk) {
-              render_worker_.send_to_loop(
-                  [fans, i, chunk = std::move(chunk)] { (*fans)[i].chunk(chunk); });
+            std::make_unique<TextStream>(kStreamLimits, [this, fans, i](TextStream::Piece piece) {
+              render_worker_.send_to_loop([fans, i, piece = std::move(piece)]() mutable {
+                (*fans)[i].chunk(std::move(piece));
+              });
             });
         (*fans)[i].on_empty((*streams)[i]->abort_handle());
         render_abort_.push_back((*streams)[i]->abort_handle());
@@ -136,6 +155,7 @@ void Daemon::start_render() {
         return [this, fans, complete] {
           for (std::size_t i = 0; i < fans->size(); ++i) (*fans)[i].end(complete[i]);
           render_abort_.clear();
+          render_fans_.reset();
           render_running_ = false;
           start_render();  // requests that came in meanwhile share the next rendering
         };

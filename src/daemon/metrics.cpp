@@ -164,6 +164,9 @@ void daemon_metrics(Writer& w, const json& d) {
     w.add("l4lb_log_suppressed_total", "counter",
           "Log lines suppressed by rate limiting (summarised once a second), by category.",
           {{"category", category}}, count.is_number() ? count.get<double>() : 0);
+  w.add("l4lb_slow_readers_dropped_total", "counter",
+        "Status and /metrics clients disconnected for falling more than 16 MiB behind the others.",
+        {}, num(d, "slow_readers_dropped"));
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {

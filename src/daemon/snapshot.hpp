@@ -64,6 +64,7 @@ struct StatusSnapshot {
 
   std::vector<ThreadLag> lag;
   std::vector<std::pair<std::string, std::uint64_t>> log_suppressed;  // by category
+  std::uint64_t slow_readers_dropped = 0;  // status/metrics readers over their backlog cap
 };
 
 using control::StatusView;

@@ -147,6 +147,7 @@ json daemon_section(const StatusSnapshot& snap, const config::Config& cfg) {
   json suppressed = json::object();
   for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
   d["log_suppressed"] = suppressed;
+  d["slow_readers_dropped"] = snap.slow_readers_dropped;
   return d;
 }
 

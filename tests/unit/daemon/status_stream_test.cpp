@@ -269,7 +269,8 @@ TEST_CASE("chunk boundaries never change the bytes of a status reply or a scrape
       bool sizes_ok = true;
       std::size_t last = 0;
       daemon::TextStream s(
-          {chunk_bytes, 4, std::chrono::seconds(1)}, [&](daemon::TextStream::Chunk c) {
+          {chunk_bytes, 4, std::chrono::seconds(1)}, [&](daemon::TextStream::Piece p) {
+            const daemon::TextStream::Chunk& c = p.text;
             // Every chunk but the last is full; `write` cuts them exactly.
             if (chunks > 0 && (last < chunk_bytes || (exact && last != chunk_bytes)))
               sizes_ok = false;
