@@ -518,10 +518,116 @@ std::string metrics_text(const StatusSnapshot& snap) {
   return b.text();
 }
 
+namespace {
+
+// The entry /metrics reads for service `s`, port index `p`: the values write_entries puts in
+// the full document, taken from the snapshot without the document.
+MetricsEntry metrics_entry(const StatusSnapshot& snap, const config::Service& s, std::size_t p,
+                           const Counts& counts, bool quorum_met, bool backends) {
+  const std::uint16_t port = s.ports[p];
+  const ipvs::Service* live = live_service(snap, s, port);
+  const ipvs::Stats stats = live ? live->stats : ipvs::Stats{};
+  MetricsEntry e{s.name,
+                 s.vip.to_string(),
+                 std::to_string(port),
+                 std::string(config::to_string(s.protocol)),
+                 0,
+                 0,
+                 static_cast<double>(stats.conns),
+                 static_cast<double>(stats.inpkts),
+                 static_cast<double>(stats.outpkts),
+                 static_cast<double>(stats.inbytes),
+                 static_cast<double>(stats.outbytes),
+                 static_cast<double>(counts.healthy_on_port(p)),
+                 quorum_met,
+                 {}};
+  std::uint64_t active = 0, inactive = 0;
+  for (const auto& b : s.backends) {
+    const std::uint16_t dport = ipvs::dest_port(s, b, port);
+    const ipvs::Destination* d = nullptr;
+    if (live) {
+      auto it = live->destinations.find(ipvs::DestKey{b.address, dport});
+      if (it != live->destinations.end()) d = &it->second;
+    }
+    if (d) {
+      active += d->active_conns;
+      inactive += d->inactive_conns;
+    }
+    if (backends)
+      e.backends.push_back({b.address.to_string(), std::to_string(dport),
+                            static_cast<double>(d ? d->stats.conns : 0),
+                            static_cast<double>(d ? d->active_conns : 0),
+                            static_cast<double>(d ? d->inactive_conns : 0),
+                            static_cast<double>(d ? d->weight : 0)});
+  }
+  e.active_conns = static_cast<double>(active);
+  e.inactive_conns = static_cast<double>(inactive);
+  return e;
+}
+
+MetricsCheck metrics_check(const health::BackendKey& key, const health::BackendHealth& h) {
+  MetricsCheck c{key.service,
+                 key.port == 0 ? std::string("all") : std::to_string(key.port),
+                 key.address.to_string(),
+                 h.status == health::Status::up,
+                 static_cast<double>(h.checks),
+                 {},
+                 {},
+                 h.latency.sum_seconds,
+                 static_cast<double>(h.latency.total())};
+  for (const auto& [reason, count] : h.failures_by_reason)
+    c.failures.emplace_back(reason, static_cast<double>(count));
+  const auto cumulative = h.latency.cumulative();
+  for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
+    c.buckets.emplace_back(health::kLatencyBuckets[i], static_cast<double>(cumulative[i]));
+  return c;
+}
+
+}  // namespace
+
 void metrics_to(TextStream& out, const StatusSnapshot& snap) {
-  MetricsBuilder b;
-  build_metrics(b, snap);
-  b.text_to([&](std::string_view piece) { out.write(piece); });
+  // The sections other than services and checks: small, through the document.
+  {
+    std::string doc;
+    write_status(doc, snap, StatusView::summary, /*bulk=*/false);
+    MetricsBuilder b;
+    b.sections(json::parse(doc));
+    b.text_to([&](std::string_view piece) { out.write(piece); });
+  }
+  // Then family by family, one pass over the snapshot each, straight into the stream: the
+  // bytes metrics_text renders, never more than a chunk of them at once.
+  static const config::Config empty;
+  const config::Config& cfg = snap.config ? *snap.config : empty;
+  for (const auto& name : MetricsFamily::entry_families()) {
+    MetricsFamily family(name, out.buffer());
+    const bool backends = family.wants("l4lb_ipvs_backend_connections_total") ||
+                          family.wants("l4lb_ipvs_backend_current_connections") ||
+                          family.wants("l4lb_ipvs_backend_weight");
+    Counts counts(snap);
+    for (const auto& s : cfg.services) {
+      counts.next_service(s);
+      const bool quorum_met = !health::below_quorum(s, counts.healthy_service());
+      const std::size_t entries =
+          s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+      for (std::size_t p = 0; p < entries; ++p)
+        family.entry(metrics_entry(snap, s, p, counts, quorum_met, backends));
+      out.flush_if_full();
+    }
+  }
+  const bool first_has_failures =
+      !snap.health.empty() && std::any_of(snap.health.begin(), snap.health.end(), [&](auto& c) {
+        return c.first.service == snap.health.front().first.service &&
+               !c.second->failures_by_reason.empty();
+      });
+  for (const auto& name : MetricsFamily::check_families(first_has_failures)) {
+    MetricsFamily family(name, out.buffer());
+    for (const auto& [key, h] : snap.health) {
+      family.check(metrics_check(key, *h));
+      out.flush_if_full();
+    }
+    family.finish();
+    out.flush_if_full();
+  }
 }
 
 std::string status_reply(const StatusSnapshot& snap, StatusView view) {
