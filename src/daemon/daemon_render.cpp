@@ -98,8 +98,8 @@ void Daemon::start_render() {
     if (want_status + want_summary + want_metrics > 1) fan.press();
   }
   render_fans_ = fans;
-  auto go = [this, fans, want_status, want_summary, want_metrics](
-                ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
+  auto go = [this, fans, want_status, want_metrics](ipvs::Table kernel,
+                                                    std::optional<vrrp::Engine::Status> vrrp) {
     auto job = std::make_shared<SnapshotJob>();
     job->snapshot = snapshot(std::move(kernel), std::move(vrrp));
     job->started = Clock::now();
