@@ -18,7 +18,10 @@ int make_eventfd() {
 
 }  // namespace
 
-Mailbox::Mailbox(boost::asio::io_context& receiver) : wake_(receiver, make_eventfd()) { arm(); }
+Mailbox::Mailbox(boost::asio::io_context& receiver, std::function<bool()> wanted)
+    : wake_(receiver, make_eventfd()), wanted_(std::move(wanted)) {
+  arm();
+}
 
 Mailbox::~Mailbox() { *alive_ = false; }
 
@@ -33,28 +36,43 @@ void Mailbox::send(std::function<void()> fn) {
 }
 
 void Mailbox::arm() {
+  if (armed_ || (wanted_ && !wanted_())) return;
+  armed_ = true;
   wake_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                    [this, alive = alive_](const boost::system::error_code& ec) {
-                     if (!*alive || ec == boost::asio::error::operation_aborted) return;
+                     if (!*alive) return;
+                     armed_ = false;
+                     if (ec == boost::asio::error::operation_aborted) return;
                      deliver();
                    });
 }
 
 void Mailbox::deliver() {
-  const auto alive = alive_;  // a function may end the receiver, and this mailbox with it
   std::uint64_t count = 0;
   while (::read(wake_.native_handle(), &count, sizeof count) < 0 && errno == EINTR) {
   }
+  if (run_queued()) arm();
+}
+
+bool Mailbox::deliver_now() {
+  bool ran = false;
+  run_queued(&ran);
+  return ran;
+}
+
+bool Mailbox::run_queued(bool* ran) {
+  const auto alive = alive_;  // a function may end the receiver, and this mailbox with it
   std::deque<std::function<void()>> ready;
   {
     std::lock_guard<PiMutex> lock(mutex_);
     ready.swap(queue_);
   }
+  if (ran) *ran = !ready.empty();
   for (auto& fn : ready) {
     fn();
-    if (!*alive) return;
+    if (!*alive) return false;
   }
-  arm();
+  return true;
 }
 
 }  // namespace l4lb

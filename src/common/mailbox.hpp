@@ -6,6 +6,11 @@
 // meet in a queue under a priority-inheritance mutex, and an eventfd that the receiver's
 // io_context waits on says "look at the queue".
 //
+// By default the receiver always waits for mail (the VRRP engine's transitions come unasked).
+// Given `wanted`, it waits only while wanted() is true: a worker's return path expects mail
+// only while jobs are out, and an io_context with nothing else to do may then return from
+// run() (shutdown, unit tests).
+//
 // Construct and destroy on the receiver's thread (or before it runs / after it stopped).
 #pragma once
 
@@ -21,7 +26,7 @@ namespace l4lb {
 
 class Mailbox {
  public:
-  explicit Mailbox(boost::asio::io_context& receiver);
+  explicit Mailbox(boost::asio::io_context& receiver, std::function<bool()> wanted = {});
   ~Mailbox();  // what is still queued is dropped, unrun
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
@@ -29,11 +34,21 @@ class Mailbox {
   // Any thread. Runs `fn` on the receiver's thread, after everything sent before it.
   void send(std::function<void()> fn);
 
+  // Receiver thread. wanted() may have become true: wait for mail again.
+  void expect() { arm(); }
+  // Receiver thread. Runs what is queued now, without waiting for the eventfd (shutdown);
+  // false when nothing was queued.
+  bool deliver_now();
+
  private:
-  void arm();      // receiver: wait for the eventfd
-  void deliver();  // receiver: run what is queued
+  void arm();      // receiver: wait for the eventfd (if mail is wanted and not yet waited for)
+  void deliver();  // receiver: the eventfd fired
+  // Receiver: runs what is queued; false when a function destroyed the mailbox.
+  bool run_queued(bool* ran = nullptr);
 
   boost::asio::posix::stream_descriptor wake_;  // eventfd
+  std::function<bool()> wanted_;                // empty: always
+  bool armed_ = false;                          // receiver thread only
   PiMutex mutex_;                               // guards queue_
   std::deque<std::function<void()>> queue_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // receiver thread only

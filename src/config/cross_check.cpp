@@ -96,10 +96,12 @@ void check_static_vips(const Config& c, const Marks& marks, Reporter& r) {
   for (std::size_t i = 0; i < c.services.size(); ++i) {
     const auto& s = c.services[i];
     if (!marks.all_vips.contains(s.vip))
-      r.warning(marks.services[i].vip,
-                fmt::format("vip: {} of service '{}' is not a VIP of any vrrp instance; it is "
-                            "treated as a static address that must already be on this node",
-                            s.vip.to_string(), s.name));
+      r.warning_made_by(marks.services[i].vip, [&] {
+        return fmt::format(
+            "vip: {} of service '{}' is not a VIP of any vrrp instance; it is "
+            "treated as a static address that must already be on this node",
+            s.vip.to_string(), s.name);
+      });
   }
 }
 
@@ -143,8 +145,7 @@ void cross_check(const Config& config, const Marks& marks, Reporter& r) {
 }
 
 void check_track_references(const InstanceMarks& instance, const Marks& marks, Reporter& r) {
-  std::vector<std::string_view> names(marks.all_service_names.begin(),
-                                      marks.all_service_names.end());
+  const std::vector<std::string_view>& names = marks.all_service_names;
   for (const auto& t : instance.track_services) {
     if (t.service.empty()) continue;  // unreadable; already reported
     if (std::find(names.begin(), names.end(), t.service) == names.end())

@@ -92,12 +92,12 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
                                  describe(root)));
     return;
   }
-  MapView top(Value{root, root_at, root_at, "top level"}, "the top level", kTopKeys, r);
+  MapView top(Value{root, root_at, root_at, ValueName("top level")}, "the top level", kTopKeys, r);
   parse_globals(top, c, r);
   Marks marks;
   std::set<std::string> vrrp_names_seen;  // including instances with errors
   if (auto* f = top.find("services")) {
-    std::unordered_map<std::string, Location> names;
+    std::unordered_map<std::string_view, Location> names;  // in the document
     // Sized up front: growing by doubling moved every Service at each step (a quarter of
     // the load's page faults at 10,000 services).
     const std::size_t n = f->node.IsSequence() ? f->node.size() : 0;

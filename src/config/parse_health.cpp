@@ -69,7 +69,7 @@ bool parse_health(const Value& v, Health& h, Reporter& r) {
     h.type = static_cast<HealthType>(*t);
   }
   for (const auto& f : m.fields()) {
-    std::string_view key = f.name;
+    std::string_view key = f.name.base;  // a key: never an item
     bool applies =
         h.type == HealthType::none   ? key == "type"
         : contains(kCommonKeys, key) ? true

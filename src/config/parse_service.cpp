@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
+#include <memory>
 #include <set>
 
 #include "config/keys.hpp"
@@ -16,7 +18,9 @@ constexpr Duration kMaxPersistence{30LL * 24 * 3600 * 1000};
 
 void parse_ports(const Value* port, const Value* ports, int max_ports, Service& s,
                  ServiceMarks& marks, Reporter& r, bool& ok) {
-  std::set<std::uint16_t> seen;
+  // Made on the first list entry only: a single `port:` (one per service in a large file)
+  // needs none.
+  std::unique_ptr<std::bitset<65536>> seen;
   auto add_entry = [&](const Value& item) {
     if (!item.node.IsScalar()) {
       r.error(item.at, fmt::format("{}: expected a port or \"FIRST-LAST\" range, got {}", item.name,
@@ -31,13 +35,15 @@ void parse_ports(const Value* port, const Value* ports, int max_ports, Service& 
       return;
     }
     auto [first, last] = *range.value;
+    if (!seen) seen = std::make_unique<std::bitset<65536>>();
     for (unsigned p = first; p <= last; ++p) {
-      if (!seen.insert(static_cast<std::uint16_t>(p)).second) {
+      if (seen->test(p)) {
         r.error(item.at, fmt::format("{}: port {} is listed twice", item.name, p));
         ok = false;
         return;
       }
     }
+    for (unsigned p = first; p <= last; ++p) seen->set(p);
     for (unsigned p = first; p <= last; ++p) {
       s.ports.push_back(static_cast<std::uint16_t>(p));
       marks.ports.push_back(item.at);
@@ -210,8 +216,8 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
   if (auto* f = m.require("name", "service")) {
     marks.name_at = f->at;
     if (auto n = read_name(*f, r)) {
-      s.name = *n;
-      marks.name = *n;
+      s.name = std::move(*n);
+      marks.name = f->node.Scalar();  // the same text, kept in the document
     } else {
       ok = false;
     }
@@ -375,7 +381,21 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
   if (auto* f = m.find("health")) ok &= parse_health(*f, s.health, r);
   bool backends_ok = true;
   if (auto* f = m.find("backends")) {
+    // A short list is searched as it is; a long one through a set, made when it gets long
+    // (a set per service was 8 allocations for the usual 8 backends).
+    constexpr std::size_t kScanUpTo = 16;
     std::set<std::pair<net::Address, int>> seen;
+    auto listed = [&](const Backend& b) {
+      const std::pair<net::Address, int> key{b.address, b.port ? *b.port : -1};
+      if (s.backends.size() < kScanUpTo)
+        return std::any_of(s.backends.begin(), s.backends.end(), [&](const Backend& o) {
+          return o.address == b.address && o.port == b.port;
+        });
+      if (seen.empty())
+        for (const auto& o : s.backends) seen.insert({o.address, o.port ? *o.port : -1});
+      return !seen.insert(key).second;
+    };
+    if (f->node.IsSequence()) s.backends.reserve(f->node.size());
     backends_ok =
         for_each_item(*f, r,
                       [&](const Value& item) {
@@ -384,8 +404,7 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
                           backends_ok = false;
                           return;
                         }
-                        int effective_port = b->port ? *b->port : -1;
-                        if (!seen.insert({b->address, effective_port}).second) {
+                        if (listed(*b)) {
                           r.error(item.at, fmt::format("{}: backend {} is listed twice", item.name,
                                                        b->port ? b->address.with_port(*b->port)
                                                                : b->address.to_string()));

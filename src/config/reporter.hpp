@@ -14,6 +14,10 @@ class Reporter {
  public:
   void error(Location at, std::string message) { add(Severity::error, at, std::move(message)); }
   void warning(Location at, std::string message) { add(Severity::warning, at, std::move(message)); }
+  // The same, the message made only if it is kept: a rule that warns for every service (10,000
+  // of them) would otherwise format thousands of messages that are only counted.
+  template <typename Make>
+  void warning_made_by(Location at, Make&& make);
   std::size_t error_count() const { return errors_; }
 
   // File order (stable, so messages for one spot keep the order they were found in),
@@ -33,5 +37,13 @@ inline constexpr std::size_t kMaxDiagnostics = 100;
 // Most diagnostics one load keeps in memory to choose those first in file order from; any
 // further ones are only counted, so a file with millions of mistakes costs no memory for them.
 inline constexpr std::size_t kMaxKeptDiagnostics = 10 * kMaxDiagnostics;
+
+template <typename Make>
+void Reporter::warning_made_by(Location at, Make&& make) {
+  if (items_.size() >= kMaxKeptDiagnostics)
+    ++unkept_warnings_;  // what add() would do with it
+  else
+    add(Severity::warning, at, make());
+}
 
 }  // namespace l4lb::config

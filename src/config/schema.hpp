@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -24,16 +25,16 @@ struct InstanceMarks {
 };
 
 struct ServiceMarks {
-  std::string name;
+  std::string_view name;  // in the document (whose text outlives the marks)
   Location name_at;
   Location vip;
   std::vector<Location> ports;  // parallel to Service::ports (the entry each port came from)
 };
 
 struct Marks {
-  std::vector<InstanceMarks> vrrp;             // parallel to Config::vrrp
-  std::vector<ServiceMarks> services;          // parallel to Config::services
-  std::vector<std::string> all_service_names;  // including services that had errors
+  std::vector<InstanceMarks> vrrp;                  // parallel to Config::vrrp
+  std::vector<ServiceMarks> services;               // parallel to Config::services
+  std::vector<std::string_view> all_service_names;  // including services that had errors
   // VIPs of every instance, including instances that had errors: a broken
   // instance should not also make its services look like static VIPs.
   std::set<net::Address> all_vips;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace l4lb::config {
 
 namespace {
@@ -33,24 +36,46 @@ std::optional<TextProblem> check_text(std::string_view text) {
   std::size_t i = 0;
   // A UTF-8 byte order mark is allowed by YAML; skip it.
   if (text.starts_with("\xEF\xBB\xBF")) i = 3;
-  while (i < text.size()) {
-    auto c = static_cast<unsigned char>(text[i]);
-    const Location at{line, column};
-    if (c == 0) return TextProblem{at, "the file contains a NUL byte; it is binary, not YAML text"};
-    if (c < 0x80) {
-      if (c == '\n') {
+  // Where the line/column count stands: it is brought up to a byte only when a multi-byte
+  // character or a problem needs it, so the common printable ASCII costs one comparison.
+  std::size_t counted = i;
+  auto position = [&](std::size_t upto) {
+    for (; counted < upto; ++counted) {
+      auto b = static_cast<unsigned char>(text[counted]);
+      if (b == '\n') {
         ++line;
         column = 1;
-      } else {
-        if (c < 0x20 && c != '\t' && c != '\r')
-          return TextProblem{at, fmt::format("control character 0x{:02x} is not allowed in YAML "
-                                             "text",
-                                             c)};
-        if (c == 0x7f) return TextProblem{at, "control character 0x7f is not allowed in YAML text"};
+      } else if ((b & 0xC0) != 0x80) {
         ++column;
       }
+    }
+    return Location{line, column};
+  };
+  while (i < text.size()) {
+    // Eight bytes at a time while they are all printable ASCII (0x20..0x7e): no byte has its
+    // top bit set, none is below 0x20, none is 0x7f (the usual bit tricks, exact per byte).
+    while (i + 8 <= text.size()) {
+      std::uint64_t x;
+      std::memcpy(&x, text.data() + i, 8);
+      constexpr std::uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+      const std::uint64_t below_20 = (x - 0x20 * k01) & ~x & k80;
+      const std::uint64_t is_7f = ((x ^ (0x7f * k01)) - k01) & ~(x ^ (0x7f * k01)) & k80;
+      if (((x & k80) | below_20 | is_7f) != 0) break;
+      i += 8;
+    }
+    if (i >= text.size()) break;
+    auto c = static_cast<unsigned char>(text[i]);
+    if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r') {
       ++i;
       continue;
+    }
+    const Location at = position(i);
+    if (c == 0) return TextProblem{at, "the file contains a NUL byte; it is binary, not YAML text"};
+    if (c < 0x80) {
+      if (c == 0x7f) return TextProblem{at, "control character 0x7f is not allowed in YAML text"};
+      return TextProblem{at, fmt::format("control character 0x{:02x} is not allowed in YAML "
+                                         "text",
+                                         c)};
     }
     // Multi-byte UTF-8: lead byte decides the length; reject overlong forms,
     // surrogates and code points above U+10FFFF (RFC 3629).
@@ -83,7 +108,6 @@ std::optional<TextProblem> check_text(std::string_view text) {
       return TextProblem{at,
                          fmt::format("control character U+{:04X} is not allowed in YAML text", cp)};
     i += len;
-    ++column;
   }
   return std::nullopt;
 }

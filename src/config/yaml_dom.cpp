@@ -4,6 +4,7 @@
 #include <yaml.h>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 
@@ -54,7 +55,8 @@ class Composer {
     const std::size_t guess = std::min<std::size_t>(text.size() / 8 + 16, kMaxExpandedNodes);
     doc_.nodes_.reserve(guess);
     doc_.children_.reserve(guess);
-    weight_.reserve(guess);
+    // The scalars' text is at most about the file's (escapes may grow it a little).
+    doc_.scalars_.reserve(text.size() / 2);
     Parser parser;
     yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
                                  text.size());
@@ -80,23 +82,32 @@ class Composer {
                                fmt::format("YAML alias '*{}' refers to no earlier complete "
                                            "'&{}' anchor",
                                            name, name)};
-          expanded_ += weight_[it->second];
+          const std::uint64_t weight = it->second.weight;
+          expanded_ += weight;
           if (expanded_ > kMaxExpandedNodes)
             return SyntaxError{
                 location_of(e.start_mark),
                 fmt::format("YAML alias '*{}' expands the document beyond {} nodes ('&{}' has {} "
                             "nodes with its aliases, copied at every use); write the repeated "
                             "parts out or nest aliases less",
-                            name, kMaxExpandedNodes, name, weight_[it->second])};
-          attach(it->second);
-          add_weight(weight_[it->second]);
+                            name, kMaxExpandedNodes, name, weight)};
+          attach(it->second.id);
+          add_weight(weight);
           break;
         }
         case YAML_SCALAR_EVENT: {
+          const std::string_view value(reinterpret_cast<const char*>(e.data.scalar.value),
+                                       e.data.scalar.length);
+          if (doc_.scalars_.size() + value.size() > std::numeric_limits<std::uint32_t>::max())
+            return SyntaxError{location_of(e.start_mark), "the document's text is too large"};
           auto id = add(Document::Kind::scalar, e.start_mark);
           auto& n = doc_.nodes_[id];
-          n.scalar.assign(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
+          n.first = static_cast<std::uint32_t>(doc_.scalars_.size());
+          n.count = static_cast<std::uint32_t>(value.size());
+          doc_.scalars_.append(value);
           n.plain = e.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+          n.null = n.plain && (value.empty() || value == "~" || value == "null" ||
+                               value == "Null" || value == "NULL");
           name_anchor(e.data.scalar.anchor, id);
           attach(id);
           add_weight(1);
@@ -131,9 +142,8 @@ class Composer {
                                   pending_.begin() + static_cast<std::ptrdiff_t>(done.base),
                                   pending_.end());
             pending_.resize(done.base);
-            weight_[done.id] = done.weight;
             add_weight(done.weight);
-            if (!done.anchor.empty()) anchors_[done.anchor] = done.id;
+            if (!done.anchor.empty()) anchors_[done.anchor] = {done.id, done.weight};
           }
           break;
         default:  // stream start, document end
@@ -152,8 +162,7 @@ class Composer {
 
   std::uint32_t add(Document::Kind kind, const yaml_mark_t& mark) {
     auto id = static_cast<std::uint32_t>(doc_.nodes_.size());
-    doc_.nodes_.push_back(Document::NodeData{kind, false, location_of(mark), {}, 0, 0});
-    weight_.push_back(1);  // a collection's is set when it closes
+    doc_.nodes_.push_back(Document::NodeData{kind, false, false, location_of(mark), 0, 0});
     ++expanded_;
     return id;
   }
@@ -171,15 +180,19 @@ class Composer {
     }
   }
   void name_anchor(const yaml_char_t* anchor, std::uint32_t id) {
-    if (anchor) anchors_[reinterpret_cast<const char*>(anchor)] = id;
+    if (anchor) anchors_[reinterpret_cast<const char*>(anchor)] = {id, 1};
   }
 
   Document& doc_;
   std::vector<Open> open_;
   std::vector<std::uint32_t> pending_;  // children of the open collections, innermost last
-  std::vector<std::uint64_t> weight_;   // per node: its size with aliases expanded
   std::uint64_t expanded_ = 0;          // the whole document's, so far
-  std::unordered_map<std::string, std::uint32_t> anchors_;
+  // An anchored node and its size with aliases expanded (what each alias of it adds).
+  struct Anchored {
+    std::uint32_t id = 0;
+    std::uint64_t weight = 1;
+  };
+  std::unordered_map<std::string, Anchored> anchors_;
 };
 
 std::variant<Document, SyntaxError> Document::parse(std::string_view text) {
@@ -190,10 +203,7 @@ std::variant<Document, SyntaxError> Document::parse(std::string_view text) {
 
 bool Node::IsNull() const {
   if (!doc_) return true;
-  const auto& n = doc_->node(id_);
-  if (n.kind != Document::Kind::scalar || !n.plain) return false;
-  const std::string& s = n.scalar;
-  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+  return doc_->node(id_).null;
 }
 
 bool Node::IsScalar() const {
@@ -204,7 +214,7 @@ bool Node::IsMap() const { return doc_ && doc_->node(id_).kind == Document::Kind
 
 std::string_view Node::Scalar() const {
   if (!doc_ || doc_->node(id_).kind != Document::Kind::scalar) return {};
-  return doc_->node(id_).scalar;
+  return doc_->text(doc_->node(id_));
 }
 
 Location Node::location() const { return doc_ ? doc_->node(id_).at : Location{}; }

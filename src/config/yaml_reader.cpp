@@ -70,7 +70,7 @@ MapView::MapView(const Value& value, std::string_view what, std::span<const std:
     // point at the key instead.
     Location at = v.IsNull() ? key_at : v.location();
     if (at.line == 0) at = key_at;
-    fields_.push_back(Value{v, at, key_at, std::string(key)});
+    fields_.push_back(Value{v, at, key_at, ValueName(key)});
   }
 }
 
@@ -205,22 +205,23 @@ std::optional<std::string> read_path(const Value& v, std::size_t max_len, Report
   return s;
 }
 
-bool for_each_item(const Value& v, Reporter& r, const std::function<void(const Value&)>& each) {
-  if (v.node.IsNull()) return true;
-  if (!v.node.IsSequence()) {
-    r.error(v.at, fmt::format("{}: expected a list, got {}", v.name, describe(v.node)));
-    return false;
-  }
-  const std::size_t n = v.node.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    const yaml::Node item = v.node.item(i);
-    // An empty item ("- ") points at whatever follows it; use the list's position.
-    Location at = item.IsNull() ? v.at : item.location();
-    if (at.line == 0) at = v.at;
-    each(Value{item, at, at, fmt::format("{}[{}]", v.name, i)});
-  }
-  return true;
+void report_not_a_list(const Value& v, Reporter& r) {
+  r.error(v.at, fmt::format("{}: expected a list, got {}", v.name, describe(v.node)));
 }
+
+Value item_of(const Value& v, std::size_t i) {
+  const yaml::Node item = v.node.item(i);
+  // An empty item ("- ") points at whatever follows it; use the list's position.
+  Location at = item.IsNull() ? v.at : item.location();
+  if (at.line == 0) at = v.at;
+  const auto index = static_cast<std::uint32_t>(i);
+  ValueName name = v.name.index == ValueName::kNone
+                       ? ValueName(v.name.base, index, ValueName::kNone)
+                       : ValueName(v.name.base, v.name.index, index);
+  return Value{item, at, at, name};
+}
+
+std::string ValueName::str() const { return fmt::format("{}", *this); }
 
 }  // namespace l4lb::config
 

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "common/reaper.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
 #include "daemon/fd_limit.hpp"
@@ -191,6 +192,8 @@ ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to
   for (const auto& [key, spec] : plan.checks.added) touch(key.service);
   for (const auto& [key, spec] : plan.checks.changed) touch(key.service);
   plan.touched_services.assign(touched.begin(), touched.end());
+  plan.counts_index = health::HealthyCounts::index_for(from, to);
+  plan.previous_index = plan.counts_index.previous;
   return plan;
 }
 
@@ -262,14 +265,14 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
   }
   // Forget removed services.
   if (plan) {
-    for (const auto& name : plan->removed_services) {
-      quorum_.erase(name);
-      below_quorum_.erase(name);
-    }
-    service_index_ = std::move(plan->service_index);
+    // Each kept service keeps its decision; added ones have none yet.
+    std::vector<std::int8_t> quorum(next.services.size(), -1);
+    for (std::size_t i = 0; i < quorum.size() && i < plan->previous_index.size(); ++i)
+      if (plan->previous_index[i] < quorum_.size()) quorum[i] = quorum_[plan->previous_index[i]];
+    quorum_ = std::move(quorum);
+    reaper::dispose(std::exchange(service_index_, std::move(plan->service_index)));
   } else {
-    quorum_.clear();
-    below_quorum_.clear();
+    quorum_.assign(next.services.size(), -1);
     service_index_.clear();
     for (std::size_t i = 0; i < next.services.size(); ++i)
       service_index_.emplace(next.services[i].name, i);
@@ -282,7 +285,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     for (const auto& t : i.track_services) tracked_.insert(t.service);
   if (plan) {
     // Unchanged services have the same checks, statuses and drains: same quorum as before.
-    for (auto i : plan->touched_services) update_quorum_of(next.services[i]);
+    for (auto i : plan->touched_services) update_quorum_of(i);
   } else {
     update_quorum();
   }
@@ -325,6 +328,7 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
     out.plan = std::make_shared<ReloadPlan>(make_reload_plan(*old, *loaded.config, changes));
   out.config = std::make_shared<const config::Config>(std::move(*loaded.config));
   out.result["ok"] = true;
+  out.changes = out.result["changes"];  // status's copy, made here rather than on the loop
   return out;
 }
 
@@ -351,7 +355,7 @@ void Daemon::reject_reload(nlohmann::json& result) {
   log_lines(result["errors"], "reload ", log::Level::err);
   ++reloads_failed_;
   result["error"] = "invalid config";
-  last_reload_ = {{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}};
+  set_last_reload({{"ok", false}, {"time", now_unix()}, {"errors", result["errors"]}});
   log::err("reload rejected config={} errors={}: running configuration unchanged", config_path_,
            result["errors"].size());
   systemd_.ready("reload rejected; running previous configuration");
@@ -365,12 +369,14 @@ void Daemon::commit_reload(Loaded& loaded) {
   if (retry_ipvs) ipvs_error_.reset();
   const auto apply_start = Clock::now();
   if (loaded.changed) {
-    // The old configuration (thousands of services' strings and vectors) is freed on the
-    // reload worker, not here (unless a snapshot still holds it).
-    reload_worker_.post([old = std::move(config_)]() -> Worker::Continuation { return {}; });
+    std::shared_ptr<const config::Config> old = std::move(config_);
     config_ = loaded.config;
     ++generation_;
     apply(*config_, loaded.plan.get());
+    // The old configuration (thousands of services' strings and vectors) is freed on the
+    // reload worker, not here: apply() has let go of its other references (the quorum counts,
+    // the planner's services), and a snapshot that still holds it frees it on its own thread.
+    reload_worker_.post([old = std::move(old)]() -> Worker::Continuation { return {}; });
   } else if (retry_ipvs) {
     apply(*config_);
   }
@@ -379,10 +385,17 @@ void Daemon::commit_reload(Loaded& loaded) {
             std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
   set_admin_group(config_->control.admin_group);
   ++reloads_ok_;
-  last_reload_ = {{"ok", true}, {"time", now_unix()}, {"changes", result["changes"]}};
+  // The reply keeps its list of changes; status gets the copy the worker made.
+  set_last_reload({{"ok", true}, {"time", now_unix()}, {"changes", std::move(loaded.changes)}});
   log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
               result["changes"].size());
   systemd_.ready(config::summary(*config_));
+}
+
+void Daemon::set_last_reload(nlohmann::json record) {
+  // The record it replaces (a reload's thousands of change lines) is freed on the reaper, and
+  // status snapshots share it rather than copy it.
+  last_reload_ = reaper::make_reaped<nlohmann::json>(std::move(record));
 }
 
 void Daemon::reload(std::function<void(nlohmann::json)> done) {
@@ -401,7 +414,9 @@ void Daemon::start_reload() {
   // time, so that config is still the running one when the result comes back.
   reload_worker_.post([this, path = config_path_, old = config_,
                        waiters]() -> Worker::Continuation {
-    auto loaded = std::make_shared<Loaded>(load_and_diff(path, old));
+    // Freed on the reaper wherever its last holder lets go: a reload of 5,000 services holds
+    // 5,000 change lines twice and the plan's leftovers.
+    auto loaded = reaper::make_reaped_mutable<Loaded>(load_and_diff(path, old));
     return [this, loaded, waiters] {
       log_lines(loaded->result["warnings"], "reload ", log::Level::warning);
       // Every path ends here: the answer to every waiter, and the next reload if one waits.
@@ -444,7 +459,7 @@ int Daemon::healthy_backends(const config::Service& service) const {
   return healthy_counts_.healthy(service.name);
 }
 
-void Daemon::update_healthy_counts(const ReloadPlan* plan) {
+void Daemon::update_healthy_counts(ReloadPlan* plan) {
   // Shared, not copied: the running config is immutable.
   auto status_of = [this](const health::BackendKey& k) { return health_->status(k); };
   // Without drains (the usual case) nothing to ask for each backend.
@@ -453,10 +468,12 @@ void Daemon::update_healthy_counts(const ReloadPlan* plan) {
     drained = [this](const config::Service& s, const config::Backend& b) {
       return drains_.is_drained(s.name, b.address);
     };
-  if (plan)  // a reload: only the services it touched are counted afresh
-    healthy_counts_.carry_over(config_, plan->touched_services, plan->added_services, status_of,
-                               drained);
-  else
+  if (plan) {  // a reload: only the services it touched are counted afresh
+    // What the previous counts held (10,000s of blocks) is freed off the loop.
+    reaper::dispose(healthy_counts_.carry_over(config_, std::move(plan->counts_index),
+                                               plan->touched_services, plan->added_services,
+                                               status_of, drained));
+  } else
     healthy_counts_.reset(config_, status_of, drained);
 }
 
@@ -494,28 +511,32 @@ void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
 }
 
 void Daemon::update_quorum() {
-  for (const auto& s : config_->services) update_quorum_of(s);
+  for (std::size_t i = 0; i < config_->services.size(); ++i) update_quorum_of(i);
 }
 
-void Daemon::update_quorum_of(const config::Service& s) {
+void Daemon::update_quorum_of(std::size_t service) {
+  if (service >= config_->services.size() || service >= quorum_.size()) return;
+  const config::Service& s = config_->services[service];
   const int healthy = healthy_backends(s);
-  auto it = quorum_.find(s.name);
+  std::int8_t& decision = quorum_[service];
   const auto step = policy::quorum_step(
-      it == quorum_.end() ? std::nullopt : std::optional<bool>(it->second), s, healthy);
+      decision < 0 ? std::nullopt : std::optional<bool>(decision == 1), s, healthy);
   if (!step.changed) return;
-  quorum_.insert_or_assign(s.name, step.below);
-  if (step.below)
-    below_quorum_.insert(s.name);
-  else
-    below_quorum_.erase(s.name);
+  decision = step.below ? 1 : 0;
   if (step.announce && quorum_log_.allow(Clock::now(), step.below ? 0 : 1))
     log::notice("service={} quorum={} healthy={} {}", s.name, s.quorum, healthy,
                 step.below ? "BELOW QUORUM" : "quorum restored");
   if (tracked_.count(s.name)) update_tracked_weights(config_->vrrp);
 }
 
+bool Daemon::below_quorum(std::string_view service) const {
+  auto it = service_index_.find(std::string(service));
+  return it != service_index_.end() && it->second < quorum_.size() && quorum_[it->second] == 1;
+}
+
 void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& instances) {
-  for (const auto& [instance, weight] : policy::tracked_service_weights(instances, below_quorum_))
+  for (const auto& [instance, weight] : policy::tracked_service_weights(
+           instances, [this](std::string_view s) { return below_quorum(s); }))
     vrrp_->set_tracked_service_weight(instance, weight);
 }
 
@@ -532,7 +553,7 @@ void Daemon::on_health_change(const health::BackendKey& key, health::Status stat
   // Only this backend's service can have crossed its quorum: checking every service on every
   // transition cost O(services × backends) per flap.
   if (auto it = service_index_.find(key.service); it != service_index_.end())
-    update_quorum_of(config_->services[it->second]);
+    update_quorum_of(it->second);
 }
 
 void Daemon::on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,

@@ -14,19 +14,17 @@ QuorumStep quorum_step(std::optional<bool> was_below, const config::Service& ser
   return step;
 }
 
-int tracked_service_weight(const config::VrrpInstance& instance,
-                           const std::set<std::string, std::less<>>& below_quorum) {
+int tracked_service_weight(const config::VrrpInstance& instance, const IsBelowQuorum& below) {
   int weight = 0;
   for (const auto& t : instance.track_services)
-    if (below_quorum.count(t.service)) weight += t.weight;
+    if (below(t.service)) weight += t.weight;
   return weight;
 }
 
 std::map<std::string, int> tracked_service_weights(
-    const std::vector<config::VrrpInstance>& instances,
-    const std::set<std::string, std::less<>>& below_quorum) {
+    const std::vector<config::VrrpInstance>& instances, const IsBelowQuorum& below) {
   std::map<std::string, int> out;
-  for (const auto& i : instances) out[i.name] = tracked_service_weight(i, below_quorum);
+  for (const auto& i : instances) out[i.name] = tracked_service_weight(i, below);
   return out;
 }
 

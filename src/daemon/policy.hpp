@@ -8,10 +8,11 @@
 // Daemon only carries these decisions out.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -28,14 +29,15 @@ struct QuorumStep {
 // health::healthy_count of the service.
 QuorumStep quorum_step(std::optional<bool> was_below, const config::Service& service, int healthy);
 
+// Whether a service is below its quorum now (the last quorum_step's decision).
+using IsBelowQuorum = std::function<bool(std::string_view service)>;
+
 // What the services `instance` tracks add to its priority (their weights are negative)
 // while they are below quorum.
-int tracked_service_weight(const config::VrrpInstance& instance,
-                           const std::set<std::string, std::less<>>& below_quorum);
+int tracked_service_weight(const config::VrrpInstance& instance, const IsBelowQuorum& below);
 
 // The same for every instance, by name.
 std::map<std::string, int> tracked_service_weights(
-    const std::vector<config::VrrpInstance>& instances,
-    const std::set<std::string, std::less<>>& below_quorum);
+    const std::vector<config::VrrpInstance>& instances, const IsBelowQuorum& below);
 
 }  // namespace l4lb::daemon::policy

@@ -138,7 +138,7 @@ json daemon_section(const StatusSnapshot& snap, const config::Config& cfg) {
             {"reloads_ok", snap.reloads_ok},
             {"reloads_failed", snap.reloads_failed},
             {"summary", config::summary(cfg)}};
-  if (!snap.last_reload.is_null()) d["last_reload"] = snap.last_reload;
+  if (snap.last_reload) d["last_reload"] = *snap.last_reload;
   json lag = json::array();
   for (const auto& l : snap.lag)
     lag.push_back(

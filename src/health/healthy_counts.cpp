@@ -8,11 +8,33 @@ namespace l4lb::health {
 
 void HealthyCounts::reset(std::shared_ptr<const config::Config> config, const StatusOf& status_of,
                           const DrainedIn& drained) {
-  // Afresh: with no previous entries, carry_over has nothing to keep.
-  entries_.clear();
-  by_name_.clear();
-  config_.reset();
-  carry_over(std::move(config), {}, {}, status_of, drained);
+  config_ = std::move(config);
+  Index index;
+  if (config_) {
+    index.by_name.reserve(config_->services.size());
+    for (std::size_t i = 0; i < config_->services.size(); ++i)
+      index.by_name.emplace(config_->services[i].name, i);
+  }
+  // No previous positions: every entry counted afresh.
+  build(std::move(index), {}, {}, status_of, drained);
+}
+
+HealthyCounts::Index HealthyCounts::index_for(const config::Config& previous,
+                                              const config::Config& next) {
+  Index index;
+  std::unordered_map<std::string_view, std::size_t> before;
+  before.reserve(previous.services.size());
+  for (std::size_t i = 0; i < previous.services.size(); ++i)
+    before.emplace(previous.services[i].name, i);
+  index.previous.reserve(next.services.size());
+  index.by_name.reserve(next.services.size());
+  for (std::size_t i = 0; i < next.services.size(); ++i) {
+    const std::string& name = next.services[i].name;
+    auto it = before.find(name);
+    index.previous.push_back(it == before.end() ? npos : it->second);
+    index.by_name.emplace(name, i);
+  }
+  return index;
 }
 
 HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const StatusOf* status_of,
@@ -30,20 +52,39 @@ HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const Status
   return e;
 }
 
-void HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
-                               const std::vector<std::size_t>& touched,
-                               const std::vector<std::size_t>& added, const StatusOf& status_of,
-                               const DrainedIn& drained) {
-  // The previous entries stay readable (their names are views into the previous config, which
-  // `previous` keeps alive) until the new ones are built.
+HealthyCounts::Leftovers HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
+                                                   Index index,
+                                                   const std::vector<std::size_t>& touched,
+                                                   const std::vector<std::size_t>& added,
+                                                   const StatusOf& status_of,
+                                                   const DrainedIn& drained) {
+  // The previous entries' services stay readable (`previous` keeps their config alive) until
+  // the new entries are built; the caller decides where the previous config is freed.
   std::shared_ptr<const config::Config> previous = std::move(config_);
-  std::vector<Entry> old_entries = std::move(entries_);
-  std::unordered_map<std::string_view, std::size_t> old_by_name = std::move(by_name_);
+  config_ = std::move(config);
+  if (config_ && index.by_name.size() != config_->services.size()) {
+    // Not an index of this config (a caller's mistake): count afresh rather than misread.
+    index = Index{};
+    for (std::size_t i = 0; i < config_->services.size(); ++i)
+      index.by_name.emplace(config_->services[i].name, i);
+  }
+  Leftovers left = build(std::move(index), touched, added, status_of, drained);
+  left.config = std::move(previous);
+  return left;
+}
+
+HealthyCounts::Leftovers HealthyCounts::build(Index index, const std::vector<std::size_t>& touched,
+                                              const std::vector<std::size_t>& added,
+                                              const StatusOf& status_of, const DrainedIn& drained) {
+  Leftovers left;
+  left.entries = std::move(entries_);
+  left.by_name = std::move(by_name_);
+  std::vector<Entry>& old_entries = left.entries;
+  const std::vector<PortCounts> old_flat = std::move(flat_);
   entries_.clear();
   flat_.clear();
-  by_name_.clear();
-  config_ = std::move(config);
-  if (!config_) return;
+  by_name_ = std::move(index.by_name);
+  if (!config_) return left;
   const auto& services = config_->services;
   std::vector<char> is_touched(services.size(), 0);  // 2: added
   for (auto i : touched)
@@ -51,25 +92,36 @@ void HealthyCounts::carry_over(std::shared_ptr<const config::Config> config,
   for (auto i : added)
     if (i < services.size()) is_touched[i] = 2;
   entries_.reserve(services.size());
-  by_name_.reserve(services.size());
+  std::size_t n_ports = 0;
+  for (const auto& s : services) n_ports += s.ports.size();
+  flat_.resize(n_ports);
+  std::size_t offset = 0;
   for (std::size_t i = 0; i < services.size(); ++i) {
     const config::Service& s = services[i];
+    const std::size_t before = i < index.previous.size() ? index.previous[i] : npos;
     Entry e;
-    auto it = is_touched[i] ? old_by_name.end() : old_by_name.find(s.name);
-    if (it != old_by_name.end() &&
-        old_entries[it->second].status.size() == s.ports.size() * s.backends.size() &&
-        old_entries[it->second].drained.size() == s.backends.size()) {
-      e = std::move(old_entries[it->second]);
+    // An untouched service has the same ports, backends and checks as its previous entry;
+    // the sizes and the name are checked all the same (a wrong index must not misread).
+    if (!is_touched[i] && before < old_entries.size() &&
+        old_entries[before].service->name == s.name &&
+        old_entries[before].status.size() == s.ports.size() * s.backends.size() &&
+        old_entries[before].drained.size() == s.backends.size()) {
+      // Same statuses, drains and ports: same counts (no recount of 80,000 slots).
+      e = std::move(old_entries[before]);
       e.service = &s;
+      std::copy_n(old_flat.begin() + static_cast<std::ptrdiff_t>(e.offset), s.ports.size(),
+                  flat_.begin() + static_cast<std::ptrdiff_t>(offset));
+      e.offset = offset;
+      entries_.push_back(std::move(e));
     } else {
       e = fresh(s, is_touched[i] == 2 ? nullptr : &status_of, drained);
+      e.offset = offset;
+      entries_.push_back(std::move(e));
+      recount(entries_.back());
     }
-    e.offset = flat_.size();
-    flat_.resize(flat_.size() + s.ports.size());
-    by_name_.emplace(s.name, entries_.size());
-    entries_.push_back(std::move(e));
-    recount(entries_.back());
+    offset += s.ports.size();
   }
+  return left;
 }
 
 void HealthyCounts::recount(Entry& e) {

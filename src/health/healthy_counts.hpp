@@ -41,9 +41,28 @@ class HealthyCounts {
   // yet (the Monitor creates them after the apply, as unknown), so their statuses are
   // `unknown` (`up` without health checks) without asking `status_of`: 5,000 added services
   // were 40,000 lookups, 11-50 ms of the loop at 10,000 services.
-  void carry_over(std::shared_ptr<const config::Config> config,
-                  const std::vector<std::size_t>& touched, const std::vector<std::size_t>& added,
-                  const StatusOf& status_of, const DrainedIn& drained);
+  //
+  // `index` (from `index_for`, built off the loop) maps each service of `config` to its entry
+  // in the previous config and holds the name lookup for `config`: the loop does no hashing of
+  // 10,000 names. The previous config, entries and name lookup are returned, not released
+  // here: freeing them is megabytes and 10,000s of blocks, which the caller does off the loop.
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  struct Index {
+    std::vector<std::size_t> previous;  // per service of the next config; npos: new
+    std::unordered_map<std::string_view, std::size_t> by_name;  // views of the next config
+  };
+  static Index index_for(const config::Config& previous, const config::Config& next);
+  // What a carry-over leaves behind, for the caller to free off the loop.
+  struct Entry;
+  struct Leftovers {
+    std::shared_ptr<const config::Config> config;
+    std::vector<Entry> entries;
+    std::unordered_map<std::string_view, std::size_t> by_name;
+  };
+  [[nodiscard]] Leftovers carry_over(std::shared_ptr<const config::Config> config, Index index,
+                                     const std::vector<std::size_t>& touched,
+                                     const std::vector<std::size_t>& added,
+                                     const StatusOf& status_of, const DrainedIn& drained);
 
   // One check's status changed: O(ports x backends) of its service only.
   void on_change(const BackendKey& key, Status status);
@@ -74,13 +93,11 @@ class HealthyCounts {
   int healthy(std::string_view service) const;
 
  private:
-  struct Entry {
-    const config::Service* service = nullptr;  // in config_
-    std::size_t offset = 0;                    // of its first port in flat_
-    // Per port and backend (port-major): the status of that backend's check for that port.
-    std::vector<Status> status;
-    std::vector<std::uint8_t> drained;  // per backend
-  };
+  // The shared part of reset and carry_over: `index.previous` empty means nothing to keep.
+  // Returns the previous entries and name index.
+  Leftovers build(Index index, const std::vector<std::size_t>& touched,
+                  const std::vector<std::size_t>& added, const StatusOf& status_of,
+                  const DrainedIn& drained);
   // `status_of` null: no check of `s` exists yet (every status unknown).
   Entry fresh(const config::Service& s, const StatusOf* status_of, const DrainedIn& drained);
   void recount(Entry& e);
@@ -90,6 +107,14 @@ class HealthyCounts {
   std::vector<Entry> entries_;    // in config order
   std::vector<PortCounts> flat_;  // every entry's ports, in config order
   std::unordered_map<std::string_view, std::size_t> by_name_;  // views of config_'s names
+};
+
+struct HealthyCounts::Entry {
+  const config::Service* service = nullptr;  // in config_
+  std::size_t offset = 0;                    // of its first port in flat_
+  // Per port and backend (port-major): the status of that backend's check for that port.
+  std::vector<Status> status;
+  std::vector<std::uint8_t> drained;  // per backend
 };
 
 }  // namespace l4lb::health

@@ -1,29 +1,30 @@
 #include "ipvs/plan_worker.hpp"
 
-#include <boost/asio/post.hpp>
+#include <mutex>
 
 namespace l4lb::ipvs {
 
-PlanWorker::PlanWorker(boost::asio::io_context& io) : io_(io), thread_([this] { run(); }) {}
+PlanWorker::PlanWorker(boost::asio::io_context& io)
+    : to_loop_(io, [this] { return outstanding_ > 0; }), thread_([this] { run(); }) {}
 
 PlanWorker::~PlanWorker() {
-  *alive_ = false;
-  guard_.reset();
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_one();
   thread_.join();
+  // Continuations still in the mailbox die with it, unrun.
 }
 
 void PlanWorker::post(Job job) {
-  if (outstanding_++ == 0) guard_.emplace(io_.get_executor());
+  ++outstanding_;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(job));
   }
   wake_.notify_one();
+  to_loop_.expect();
 }
 
 void PlanWorker::run() {
@@ -38,29 +39,18 @@ void PlanWorker::run() {
       ++running_;
     }
     Continuation next = job();
+    job = nullptr;  // what the job captured is released here, before its continuation runs
+    // Sent before the job counts as finished, so that wait_idle() finds it in the mailbox.
+    to_loop_.send([this, next = std::move(next)] {
+      --outstanding_;
+      if (next) next();
+    });
     {
       std::lock_guard lock(mutex_);
-      ready_.push_back(std::move(next));
       --running_;
     }
     idle_.notify_all();
-    boost::asio::post(io_, [this, alive = alive_] {
-      if (*alive) run_ready();
-    });
   }
-}
-
-void PlanWorker::run_ready() {
-  std::vector<Continuation> ready;
-  {
-    std::lock_guard lock(mutex_);
-    ready.swap(ready_);
-  }
-  for (auto& c : ready) {
-    --outstanding_;
-    if (c) c();
-  }
-  if (outstanding_ == 0) guard_.reset();
 }
 
 void PlanWorker::wait_idle() {
@@ -68,9 +58,10 @@ void PlanWorker::wait_idle() {
     {
       std::unique_lock lock(mutex_);
       idle_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
-      if (ready_.empty()) return;
     }
-    run_ready();  // may queue more jobs: wait for those too
+    // Continuations may queue more jobs: wait for those too. Nothing in the mailbox means
+    // every finished job's continuation has run (or runs in a caller's frame further up).
+    if (outstanding_ == 0 || !to_loop_.deliver_now()) return;
   }
 }
 

@@ -2,18 +2,21 @@
 // reconciling it with the model of the kernel, writing the ownership record. The loop hands
 // it a job that owns everything it reads (moved in, never shared); the job returns a
 // continuation, which runs back on the loop. Jobs run one at a time, in order.
+//
+// Continuations come back through a Mailbox, not boost::asio::post: posting takes the
+// io_context's own mutex, which the loop takes on every handler and which does not inherit
+// priority (common/mailbox.hpp). The loop's side of the job queue is a priority-inheritance
+// mutex for the same reason.
 #pragma once
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <memory>
-#include <mutex>
-#include <optional>
 #include <thread>
-#include <vector>
+
+#include "common/mailbox.hpp"
+#include "common/pi_mutex.hpp"
 
 namespace l4lb::ipvs {
 
@@ -34,21 +37,17 @@ class PlanWorker {
 
  private:
   void run();
-  void run_ready();  // loop thread: the continuations of finished jobs
 
-  boost::asio::io_context& io_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards posted handlers
-  std::mutex mutex_;
-  std::condition_variable wake_;  // the worker: a job was queued, or stop
-  std::condition_variable idle_;  // wait_idle(): a job finished
+  PiMutex mutex_;                     // guards queue_, running_, stopping_
+  std::condition_variable_any wake_;  // the worker: a job was queued, or stop
+  std::condition_variable_any idle_;  // wait_idle(): a job finished
   std::deque<Job> queue_;
   std::size_t running_ = 0;
-  std::vector<Continuation> ready_;  // finished jobs' continuations, not yet run on the loop
   bool stopping_ = false;
-  // Loop thread only: jobs whose continuation has not run yet, and while there are any, the
-  // io_context has work outstanding (their continuations).
+  // Loop thread only: jobs whose continuation has not run yet; the mailbox waits only while
+  // there are any, so an io_context with nothing else to do can return from run().
   std::size_t outstanding_ = 0;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  Mailbox to_loop_;
   std::thread thread_;
 };
 

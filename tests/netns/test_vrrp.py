@@ -74,6 +74,52 @@ class VrrpTest(unittest.TestCase):
             is_master = d.state("vi", "ipv6" if ":" in vip else "ipv4") == "MASTER"
             self.assertEqual(self.has_vip(ns, vip), is_master, f"{d.name} vip vs state")
 
+    # -- tracked services ----------------------------------------------------------------------
+    def test_tracked_service_below_quorum_hands_over_and_back(self):
+        """The whole chain from a check to the wire: the backend stops answering, its service
+        falls below quorum, the instance's priority drops by the track weight and the backup
+        takes over; the backend answers again and the master preempts back."""
+        a, b = self.node("a", 1), self.node("b", 2)
+        port = 18080
+        listen = ("import socket,sys\n"
+                  "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                  f"s.bind(('127.0.0.1', {port})); s.listen(16); print('ready', flush=True)\n"
+                  "while True: s.accept()[0].close()\n")
+
+        def start_backend():
+            p = self.lab.spawn(a, [sys.executable, "-c", listen], stdout=subprocess.PIPE)
+            self.assertEqual(p.stdout.readline().strip(), b"ready")
+            return p
+
+        track = "    track:\n      services: [{service: web, weight: -150}]\n"
+        web = ("services:\n  - name: web\n    vip: " + VIP4 + "\n    port: 80\n"
+               "    health: {type: tcp, interval: 100ms, timeout: 50ms, rise: 1, fall: 1}\n"
+               f"    backends:\n      - {{address: 127.0.0.1, port: {port}}}\n")
+        backend = start_backend()
+        try:
+            da = self.daemon(a, "a", body(200, extra=track) + web)
+            db = self.daemon(b, "b", body(100))
+            self.wait_state(da, "MASTER", timeout=10)
+            self.wait_state(db, "BACKUP")
+            self.assertEqual(da.instance("vi")["priority"], 200)
+
+            netns.Lab.stop(backend)  # the only backend: web is below its quorum of 1
+            self.wait_state(db, "MASTER", timeout=10)
+            self.wait_state(da, "BACKUP")
+            self.assertEqual(da.instance("vi")["priority"], 50)
+            self.assertEqual(da.instance("vi")["priority_configured"], 200)
+            self.assertIn("BELOW QUORUM", da.log())
+            self.only_master_holds_vip([(a, da), (b, db)])
+
+            backend = start_backend()  # quorum restored: 200 again, and a preempts
+            self.wait_state(da, "MASTER", timeout=10)
+            self.wait_state(db, "BACKUP")
+            self.assertEqual(da.instance("vi")["priority"], 200)
+            self.assertIn("quorum restored", da.log())
+            self.only_master_holds_vip([(a, da), (b, db)])
+        finally:
+            netns.Lab.stop(backend)
+
     # -- election ------------------------------------------------------------------------------
     def test_election_by_priority(self):
         a, b, c = self.node("a", 1), self.node("b", 2), self.node("c", 3)

@@ -59,3 +59,42 @@ TEST_CASE("mailbox: a function may destroy the mailbox; the rest of its batch is
   REQUIRE(!box);
   REQUIRE(after == 0);
 }
+
+TEST_CASE("mailbox: waiting only while mail is wanted lets run() return when none is due") {
+  boost::asio::io_context io;
+  int due = 0, ran = 0;
+  Mailbox box(io, [&] { return due > 0; });
+  io.run();  // nothing wanted: returns at once
+  REQUIRE(ran == 0);
+  io.restart();
+  due = 2;
+  box.expect();
+  std::thread sender([&] {
+    for (int i = 0; i < 2; ++i)
+      box.send([&] {
+        --due;
+        ++ran;
+      });
+  });
+  io.run();  // returns once both arrived: the mailbox stops waiting
+  sender.join();
+  REQUIRE(ran == 2);
+  REQUIRE(due == 0);
+}
+
+TEST_CASE("mailbox: deliver_now runs what is queued without the io_context") {
+  boost::asio::io_context io;
+  Mailbox box(io);
+  std::vector<int> seen;
+  REQUIRE(!box.deliver_now());
+  std::thread sender([&] {
+    box.send([&] { seen.push_back(1); });
+    box.send([&] { seen.push_back(2); });
+  });
+  sender.join();
+  REQUIRE(box.deliver_now());
+  REQUIRE(seen == std::vector<int>{1, 2});
+  // The eventfd's wake-up finds an empty queue later; nothing runs twice.
+  io.run_for(std::chrono::milliseconds(20));
+  REQUIRE(seen == std::vector<int>{1, 2});
+}

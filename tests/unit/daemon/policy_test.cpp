@@ -2,6 +2,7 @@
 #include "daemon/policy.hpp"
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "health/quorum.hpp"
 
@@ -71,12 +72,13 @@ TEST_CASE("tracked service weights: the weights of tracked services below quorum
   const std::vector<config::VrrpInstance> instances{
       instance("a", {{"web", -50}, {"db", -20}}), instance("b", {{"web", -10}}), instance("c", {})};
   std::set<std::string, std::less<>> below;
-  auto w = policy::tracked_service_weights(instances, below);
+  const policy::IsBelowQuorum is_below = [&](std::string_view s) { return below.count(s) > 0; };
+  auto w = policy::tracked_service_weights(instances, is_below);
   CHECK(w == std::map<std::string, int>{{"a", 0}, {"b", 0}, {"c", 0}});
   below = {"web"};
-  w = policy::tracked_service_weights(instances, below);
+  w = policy::tracked_service_weights(instances, is_below);
   CHECK(w == std::map<std::string, int>{{"a", -50}, {"b", -10}, {"c", 0}});
   below = {"web", "db", "other"};
-  CHECK(policy::tracked_service_weight(instances[0], below) == -70);
-  CHECK(policy::tracked_service_weight(instances[2], below) == 0);
+  CHECK(policy::tracked_service_weight(instances[0], is_below) == -70);
+  CHECK(policy::tracked_service_weight(instances[2], is_below) == 0);
 }

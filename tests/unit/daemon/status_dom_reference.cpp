@@ -131,7 +131,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                    {"reloads_ok", snap.reloads_ok},
                    {"reloads_failed", snap.reloads_failed},
                    {"summary", config::summary(cfg)}};
-  if (!snap.last_reload.is_null()) doc["daemon"]["last_reload"] = snap.last_reload;
+  if (snap.last_reload) doc["daemon"]["last_reload"] = *snap.last_reload;
   json lag = json::array();
   for (const auto& l : snap.lag)
     lag.push_back(

@@ -174,7 +174,13 @@ TEST_CASE("carry_over keeps untouched services' statuses and recounts the touche
     if (k.service == "added") ++asked_about_added;
     return w.status_of()(k);
   };
-  counts.carry_over(after, {0, 2}, {0}, status_of, w.drained_in());
+  auto index = HealthyCounts::index_for(*before, *after);
+  CHECK(index.previous == std::vector<std::size_t>{HealthyCounts::npos, 0, 1});
+  // The previous config comes back to the caller, who frees it where it likes.
+  const auto left =
+      counts.carry_over(after, std::move(index), {0, 2}, {0}, status_of, w.drained_in());
+  CHECK(left.config == before);
+  CHECK(left.entries.size() == 3);
   CHECK(asked_about_kept == 0);
   CHECK(asked_about_added == 0);
   check_agrees(*after, w, counts);
@@ -191,6 +197,17 @@ TEST_CASE("carry_over keeps untouched services' statuses and recounts the touche
   // An untouched service whose shape does not match (a caller's mistake) is counted afresh.
   auto odd = std::make_shared<config::Config>(*after);
   odd->services[1].backends.pop_back();
-  counts.carry_over(odd, {}, {}, w.status_of(), w.drained_in());
+  (void)counts.carry_over(odd, HealthyCounts::index_for(*after, *odd), {}, {}, w.status_of(),
+                          w.drained_in());
   check_agrees(*odd, w, counts);
+
+  // An index that names another service at a position is not trusted either.
+  auto swapped = std::make_shared<config::Config>(*odd);
+  std::swap(swapped->services[0], swapped->services[2]);
+  auto wrong = HealthyCounts::index_for(*odd, *odd);  // positions of `odd`, not of `swapped`
+  wrong.by_name.clear();
+  for (std::size_t i = 0; i < swapped->services.size(); ++i)
+    wrong.by_name.emplace(swapped->services[i].name, i);
+  (void)counts.carry_over(swapped, std::move(wrong), {}, {}, w.status_of(), w.drained_in());
+  check_agrees(*swapped, w, counts);
 }
