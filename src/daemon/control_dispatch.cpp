@@ -20,10 +20,10 @@ void answer(std::string_view line, const Peer& peer, const AccessPolicy& policy,
         *replied = true;
         reply(std::move(response));
       },
-      [replied, reply](Reply::Line line) {
-        if (*replied) return;
+      [replied, reply]() -> TextFanout::Reader {
+        if (*replied) return [](TextFanout::Event, const TextStream::Chunk&) { return false; };
         *replied = true;
-        reply.raw(std::move(line));
+        return reply.stream();
       });
   try {
     auto parsed = parse_request(line);

@@ -15,29 +15,48 @@
 #include "common/address.hpp"
 #include "daemon/control_access.hpp"
 #include "daemon/control_request.hpp"
+#include "daemon/text_stream.hpp"
 
 namespace l4lb::daemon::control {
 
 // Sends the response line; the session closes after it. A response is a JSON object, or a line
-// already serialised off the loop (raw: one JSON object and its "\n", possibly shared by several
-// sessions, so a large status is neither copied nor dumped on the loop).
+// serialised off the loop and streamed in chunks (one JSON object and its "\n", the chunks
+// possibly shared by several sessions, so a large status is neither copied nor dumped on the
+// loop, nor ever whole in memory).
 class Reply {
  public:
   using Line = std::shared_ptr<const std::string>;
   using JsonSink = std::function<void(nlohmann::json response)>;
-  using LineSink = std::function<void(Line line)>;
-  // A sink of JSON only (tests, the fuzzer): raw lines reach it parsed back.
+  // Called once per streamed reply: the reader that takes its chunks (TextFanout::Reader).
+  using StreamSink = std::function<TextFanout::Reader()>;
+  // A sink of JSON only (tests, the fuzzer): streamed lines reach it parsed back.
   template <typename F>
   requires(!std::is_same_v<std::remove_cvref_t<F>, Reply> &&
            std::is_invocable_v<F&, nlohmann::json>) Reply(F json)
       : json_(std::move(json)) {}
-  Reply(JsonSink json, LineSink line) : json_(std::move(json)), line_(std::move(line)) {}
+  Reply(JsonSink json, StreamSink stream) : json_(std::move(json)), stream_(std::move(stream)) {}
 
   void operator()(nlohmann::json response) const { json_(std::move(response)); }
+  // The reader for a streamed reply.
+  TextFanout::Reader stream() const {
+    if (stream_) return stream_();
+    auto text = std::make_shared<std::string>();
+    return [json = json_, text](TextFanout::Event e, const TextStream::Chunk& chunk) {
+      if (e == TextFanout::Event::chunk) {
+        *text += *chunk;
+        return true;
+      }
+      auto parsed = e == TextFanout::Event::end
+                        ? nlohmann::json::parse(*text, nullptr, false)
+                        : nlohmann::json(nlohmann::json::value_t::discarded);
+      json(parsed.is_discarded() ? error_of("unparsable raw reply") : std::move(parsed));
+      return false;
+    };
+  }
+  // A whole line as a stream of one chunk.
   void raw(Line line) const {
-    if (line_) return line_(std::move(line));
-    auto parsed = nlohmann::json::parse(*line, nullptr, false);
-    json_(parsed.is_discarded() ? error_of("unparsable raw reply") : std::move(parsed));
+    auto reader = stream();
+    if (reader(TextFanout::Event::chunk, line)) reader(TextFanout::Event::end, nullptr);
   }
 
  private:
@@ -45,7 +64,7 @@ class Reply {
     return {{"ok", false}, {"error", message}};
   }
   JsonSink json_;
-  LineSink line_;
+  StreamSink stream_;
 };
 
 struct Handlers {

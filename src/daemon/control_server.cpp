@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include "common/log.hpp"
@@ -115,7 +116,7 @@ struct Session : std::enable_shared_from_this<Session> {
                                        std::to_string(shared->limits.request_timeout.count()) +
                                        " ms"));
     }
-    socket.close(ignored);  // the client does not take its reply
+    close();  // the client does not take its reply
   }
 
   void on_request(const boost::system::error_code& ec, std::size_t n) {
@@ -135,29 +136,67 @@ struct Session : std::enable_shared_from_this<Session> {
                      boost::asio::buffers_begin(buffer.data()) + static_cast<long>(n) - 1);
     // The reply may come later (status); the session lives until it is written.
     auto self = shared_from_this();
-    control::answer(
-        line, peer, shared->policy, shared->handlers,
-        control::Reply([self](nlohmann::json response) { self->send(response); },
-                       [self](control::Reply::Line line) { self->write(std::move(line)); }));
+    control::answer(line, peer, shared->policy, shared->handlers,
+                    control::Reply([self](nlohmann::json response) { self->send(response); },
+                                   [self] { return self->reader(); }));
   }
 
   void send(const nlohmann::json& response) {
-    write(std::make_shared<const std::string>(line_of(response)));
+    auto r = reader();
+    if (r(TextFanout::Event::chunk, std::make_shared<const std::string>(line_of(response))))
+      r(TextFanout::Event::end, nullptr);
   }
 
-  // The line may be shared with other sessions (one status rendering serves them all).
-  void write(control::Reply::Line line) {
-    if (phase == Phase::writing || !socket.is_open()) return;
+  // Takes the reply's chunks as they are rendered (shared with other sessions: one status
+  // rendering serves them all) and writes them in order. It says "no more" once the socket is
+  // gone, which frees the chunks it held: the rendering waits for the slowest session, so a
+  // client that takes nothing for reply_timeout is closed rather than holding everyone.
+  TextFanout::Reader reader() {
+    if (phase == Phase::writing)  // a second reply to one request: ignored
+      return [](TextFanout::Event, const TextStream::Chunk&) { return false; };
     phase = Phase::writing;
-    reply = std::move(line);
-    arm(shared->limits.reply_timeout);
+    return [self = shared_from_this()](TextFanout::Event e, const TextStream::Chunk& chunk) {
+      if (!self->socket.is_open()) return false;
+      if (e == TextFanout::Event::failed) {  // the text stopped short: no partial line
+        self->close();
+        return false;
+      }
+      if (e == TextFanout::Event::end)
+        self->ended = true;
+      else
+        self->pending.push_back(chunk);
+      self->pump();
+      return e == TextFanout::Event::chunk;
+    };
+  }
+
+  void pump() {
+    if (writing || !socket.is_open()) return;
+    if (pending.empty()) {
+      if (!ended) return;  // more to come
+      timer.cancel();
+      boost::system::error_code ignored;
+      socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
+      return;
+    }
+    writing = true;
+    arm(shared->limits.reply_timeout);  // per chunk: no progress for that long ends it
     auto self = shared_from_this();
-    boost::asio::async_write(
-        socket, boost::asio::buffer(*reply), [self](const boost::system::error_code&, std::size_t) {
-          self->timer.cancel();
-          boost::system::error_code ignored;
-          self->socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
-        });
+    boost::asio::async_write(socket, boost::asio::buffer(*pending.front()),
+                             [self](const boost::system::error_code& ec, std::size_t) {
+                               self->writing = false;
+                               self->timer.cancel();
+                               if (ec) return self->close();
+                               self->pending.pop_front();
+                               self->pump();
+                             });
+  }
+
+  void close() {
+    timer.cancel();
+    pending.clear();  // the chunks go back to the rendering now
+    boost::system::error_code ignored;
+    socket.close(ignored);
   }
 
   stream_protocol::socket socket;
@@ -166,7 +205,9 @@ struct Session : std::enable_shared_from_this<Session> {
   std::shared_ptr<ControlServer::Shared> shared;
   control::Peer peer;
   Phase phase = Phase::reading;
-  control::Reply::Line reply;
+  std::deque<TextStream::Chunk> pending;  // received, not yet written
+  bool writing = false;
+  bool ended = false;
 };
 
 // Over the session cap: one short error line, sent without waiting (it fits any fresh socket

@@ -22,7 +22,7 @@ namespace l4lb::daemon {
 struct ControlLimits {
   std::size_t max_sessions = 32;                    // more get "too many sessions", closed
   std::chrono::milliseconds request_timeout{5000};  // to send the whole request line
-  std::chrono::milliseconds reply_timeout{30000};   // for the client to take the reply
+  std::chrono::milliseconds reply_timeout{30000};   // for the client to take each reply chunk
 };
 
 class ControlServer {

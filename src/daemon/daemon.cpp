@@ -47,11 +47,12 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
       systemd_(io),
       notify_(io),
       control_(io, control_handlers()),
-      metrics_(io, [this](std::function<void(MetricsServer::Text)> done) {
-        render(Want::metrics, [done = std::move(done)](const Rendered& r) { done(r.metrics); });
-      }) {}
+      metrics_(io,
+               [this](TextFanout::Reader reader) { render(Want::metrics, std::move(reader)); }) {}
 
-Daemon::~Daemon() = default;
+Daemon::~Daemon() {
+  for (auto& abort : render_abort_) abort();  // the render worker may wait on a stream
+}
 
 bool Daemon::start() {
   started_at_ = now_unix();
@@ -573,14 +574,11 @@ void Daemon::on_vrrp_transition(const std::string& instance, net::Family family,
 
 control::Handlers Daemon::control_handlers() {
   // The requests arrive parsed, validated and authorised (control_dispatch.cpp). Status is
-  // rendered off the loop and sent as the serialised line it was rendered to.
+  // rendered off the loop and streamed as the serialised line it is rendered to.
   return control::Handlers{
       [this](control::StatusView view, control::Reply reply) {
-        const bool summary = view == control::StatusView::summary;
-        render(summary ? Want::status_summary : Want::status,
-               [reply = std::move(reply), summary](const Rendered& r) {
-                 reply.raw(summary ? r.status_summary_reply : r.status_reply);
-               });
+        render(view == control::StatusView::summary ? Want::status_summary : Want::status,
+               reply.stream());
       },
       [this](control::Reply reply) {
         reload([reply = std::move(reply)](nlohmann::json result) { reply(std::move(result)); });

@@ -6,6 +6,7 @@
 // Reload is a transaction: load + validate the whole file first; on any error nothing is touched.
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -88,14 +89,10 @@ class Daemon {
 
   // The status document (docs/STATUS.md) as the control socket's reply line and/or the
   // /metrics text, rendered on a worker thread from a snapshot taken on the loop (after the
-  // kernel's table is read off the loop). Requests made while one renders share the next.
-  struct Rendered {
-    std::shared_ptr<const std::string> status_reply;          // {"ok":true,"status":{...}}\n
-    std::shared_ptr<const std::string> status_summary_reply;  // the same, summary view
-    std::shared_ptr<const std::string> metrics;               // Prometheus text
-  };
+  // kernel's table is read off the loop) and streamed to `reader` in chunks on the loop
+  // (daemon/text_stream.hpp). Requests made while one renders share the next.
   enum class Want { status, status_summary, metrics };
-  void render(Want want, std::function<void(const Rendered&)> done);
+  void render(Want want, TextFanout::Reader reader);
 
  private:
   control::Handlers control_handlers();
@@ -247,10 +244,17 @@ class Daemon {
   Worker nft_worker_{io_, "l4lb-nft"};
   struct RenderWaiter {
     Want want;
-    std::function<void(const Rendered&)> done;
+    TextFanout::Reader reader;
   };
   std::vector<RenderWaiter> render_waiting_;  // for the next rendering
   bool render_running_ = false;
+  // The running rendering's streams: aborted when the daemon ends, so that a worker waiting
+  // for readers that will never write again stops at once.
+  std::vector<std::function<void()>> render_abort_;
+  // The running rendering's fanouts (pressed when another request waits), and the readers
+  // dropped for falling too far behind (status, metrics).
+  std::shared_ptr<std::array<TextFanout, 3>> render_fans_;
+  std::uint64_t slow_readers_dropped_ = 0;
   std::vector<std::function<void(nlohmann::json)>> reload_waiting_;  // for the next reload
   bool reload_running_ = false;
   LoopLagProbe loop_lag_{io_, std::chrono::milliseconds(10)};

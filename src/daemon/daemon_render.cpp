@@ -1,20 +1,37 @@
 // The loop's side of status and metrics: take a snapshot (short, on the loop), render it on
-// the render worker, hand the text to every request that waited for it. See
+// the render worker, stream the text chunk by chunk to every request that waited for it. See
 // docs/ARCHITECTURE.md for what runs where.
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
-#include "common/reaper.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/metrics.hpp"
 
 namespace l4lb::daemon {
 
-void Daemon::render(Want want, std::function<void(const Rendered&)> done) {
-  render_waiting_.push_back(RenderWaiter{want, std::move(done)});
+namespace {
+
+// 256 KiB pieces, at most 4 alive per text: the slowest reader holds the worker back, never
+// more than ~1 MiB of a text in memory. A reader that takes nothing for 30 s (control) or
+// 10 s (HTTP) is dropped by its session; the stream's own stall limit is the backstop.
+constexpr TextStream::Limits kStreamLimits{256 * 1024, 4, std::chrono::seconds(60)};
+// A reader that falls behind the others keeps at most this much of a text unwritten
+// (TextFanout; docs/CONTROL.md): past it, it is disconnected.
+constexpr std::size_t kSlowReaderCap = 16 * 1024 * 1024;
+constexpr TextFanout::Limits kFanoutLimits{kStreamLimits.max_live, kSlowReaderCap};
+
+}  // namespace
+
+void Daemon::render(Want want, TextFanout::Reader reader) {
+  render_waiting_.push_back(RenderWaiter{want, std::move(reader)});
+  // Someone waits for the worker: the running rendering no longer waits for its slowest
+  // reader (it falls behind and buffers, up to its cap).
+  if (render_fans_)
+    for (auto& fan : *render_fans_) fan.press();
   start_render();
 }
 
@@ -42,6 +59,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
     s.log_suppressed.emplace_back("health", health_->log_suppressed());
   }
   s.log_suppressed.emplace_back("quorum", quorum_log_.suppressed_total());
+  s.slow_readers_dropped = slow_readers_dropped_;
   s.drains = drains_;
   s.kernel = std::move(kernel);
   s.ipvs_available = ipvs_ != nullptr;
@@ -63,22 +81,31 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
 void Daemon::start_render() {
   if (render_running_ || render_waiting_.empty()) return;
   render_running_ = true;
-  auto waiters = std::make_shared<std::vector<RenderWaiter>>(std::move(render_waiting_));
+  // One fanout per text (status, summary, metrics), on the loop; chunks come back to them
+  // through the worker's queue to the loop (never io_context::post from the worker).
+  auto fans = std::make_shared<std::array<TextFanout, 3>>(std::array<TextFanout, 3>{
+      TextFanout(kFanoutLimits, "status reply"), TextFanout(kFanoutLimits, "status summary reply"),
+      TextFanout(kFanoutLimits, "metrics scrape")});
+  for (auto& w : render_waiting_)
+    (*fans)[static_cast<std::size_t>(w.want)].add(std::move(w.reader));
   render_waiting_.clear();
-  bool want_status = false, want_summary = false, want_metrics = false;
-  for (const auto& w : *waiters) {
-    want_status |= w.want == Want::status;
-    want_summary |= w.want == Want::status_summary;
-    want_metrics |= w.want == Want::metrics;
+  const bool want_status = !(*fans)[0].empty(), want_summary = !(*fans)[1].empty(),
+             want_metrics = !(*fans)[2].empty();
+  for (auto& fan : *fans) {
+    fan.on_drop([this] { ++slow_readers_dropped_; });
+    // The texts of one rendering are written one after the other: the readers of the later
+    // ones wait for the worker, so none of them waits for a slow reader of another.
+    if (want_status + want_summary + want_metrics > 1) fan.press();
   }
-  auto go = [this, waiters, want_status, want_summary, want_metrics](
-                ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
+  render_fans_ = fans;
+  auto go = [this, fans, want_status, want_metrics](ipvs::Table kernel,
+                                                    std::optional<vrrp::Engine::Status> vrrp) {
     auto job = std::make_shared<SnapshotJob>();
     job->snapshot = snapshot(std::move(kernel), std::move(vrrp));
     job->started = Clock::now();
     // The summary alone needs the checks of the services that are not all fine.
     job->summary_only = !want_status && !want_metrics;
-    job->done = [this, waiters, want_status, want_summary, want_metrics](SnapshotJob& finished) {
+    job->done = [this, fans](SnapshotJob& finished) {
       log::debug(
           "status snapshot: {} slices ({} over {} us), longest {} us, {} us in all",
           finished.slices, finished.long_slices, 2 * kSnapshotSlice.count(),
@@ -89,23 +116,46 @@ void Daemon::start_render() {
         std::sort(finished.snapshot.health.begin(), finished.snapshot.health.end(),
                   [](const auto& a, const auto& b) { return a.first < b.first; });
       auto snap = std::make_shared<const StatusSnapshot>(std::move(finished.snapshot));
-      render_worker_.post([this, snap, waiters, want_status, want_summary,
-                           want_metrics]() mutable -> Worker::Continuation {
-        Rendered r;
-        // Written straight into the reply text (status.cpp): no document tree. Reaped: the
-        // last holder is usually a session on the loop, and freeing megabytes is a munmap.
-        if (want_summary)
-          r.status_summary_reply =
-              reaper::make_reaped<std::string>(status_reply(*snap, StatusView::summary));
-        if (want_status)
-          r.status_reply = reaper::make_reaped<std::string>(status_reply(*snap, StatusView::full));
-        if (want_metrics) r.metrics = reaper::make_reaped<std::string>(metrics_text(*snap));
-        // No malloc_trim here: it locks the loop's arena for up to 100 ms at this size. The
-        // large buffers are mappings of their own, returned when freed (tune_allocator).
+      // The streams are made here, on the loop, so that the loop holds their abort handles:
+      // a fanout whose readers are all gone, or the daemon's end, stops the worker.
+      auto streams = std::make_shared<std::array<std::unique_ptr<TextStream>, 3>>();
+      for (std::size_t i = 0; i < fans->size(); ++i) {
+        if ((*fans)[i].empty()) continue;
+        (*streams)[i] =
+            std::make_unique<TextStream>(kStreamLimits, [this, fans, i](TextStream::Piece piece) {
+              render_worker_.send_to_loop([fans, i, piece = std::move(piece)]() mutable {
+                (*fans)[i].chunk(std::move(piece));
+              });
+            });
+        (*fans)[i].on_empty((*streams)[i]->abort_handle());
+        render_abort_.push_back((*streams)[i]->abort_handle());
+      }
+      render_worker_.post([this, snap, fans, streams]() mutable -> Worker::Continuation {
+        // Written straight into the streams (status.cpp): no document tree, and never a whole
+        // text in memory. Each text ends complete or failed (aborted: no reader left, or the
+        // daemon ends; or an allocation failed), so every reader gets its end.
+        std::array<bool, 3> complete{};
+        for (std::size_t i = 0; i < streams->size(); ++i) {
+          TextStream* out = (*streams)[i].get();
+          if (!out) continue;
+          try {
+            if (i == 2)
+              metrics_to(*out, *snap);
+            else
+              status_reply_to(*out, *snap, i == 0 ? StatusView::full : StatusView::summary);
+            out->finish();
+            complete[i] = true;
+          } catch (const TextStream::Aborted&) {
+          } catch (const std::exception& e) {
+            log::err("rendering failed: {}", e.what());
+          }
+        }
         snap.reset();
-        return [this, r, waiters] {
-          for (auto& w : *waiters)
-            if (w.done) w.done(r);
+        streams.reset();  // its buffers; the chunks themselves live until written
+        return [this, fans, complete] {
+          for (std::size_t i = 0; i < fans->size(); ++i) (*fans)[i].end(complete[i]);
+          render_abort_.clear();
+          render_fans_.reset();
           render_running_ = false;
           start_render();  // requests that came in meanwhile share the next rendering
         };

@@ -62,10 +62,23 @@ std::string str(const json& j, const char* key) {
 
 // Collects samples per metric family so each family's HELP/TYPE is printed once, as the
 // format requires, even though samples are produced object by object.
+//
+// With a focus (streaming, MetricsFamily), it keeps nothing: the samples of that one family go
+// straight to `out`, its HELP/TYPE before the first of them; every other family is skipped.
 class Writer {
  public:
+  Writer() = default;
+  Writer(std::string_view focus, std::string& out) : focus_(focus), out_(&out) {}
+  // Whether samples of `name` are taken (callers skip building their labels otherwise).
+  bool wants(std::string_view name) const { return !out_ || name == focus_; }
   void add(const std::string& name, const char* type, const char* help, const Labels& ls,
            double value) {
+    if (out_) {
+      if (name != focus_) return;
+      header(name, type, help);
+      *out_ += name + labels(ls) + " " + fmt::format("{}", value) + "\n";
+      return;
+    }
     auto& f = families_[name];
     if (f.type.empty()) {
       f.type = type;
@@ -76,6 +89,12 @@ class Writer {
   }
   // Histogram samples: name_bucket/_sum/_count under one family `name`.
   void raw(const std::string& name, const char* type, const char* help, const std::string& lines) {
+    if (out_) {
+      if (name != focus_) return;
+      header(name, type, help);
+      *out_ += lines;
+      return;
+    }
     auto& f = families_[name];
     if (f.type.empty()) {
       f.type = type;
@@ -93,6 +112,11 @@ class Writer {
     for (const auto& [name, f] : families_)
       size += f.samples.size() + 2 * name.size() + f.help.size() + f.type.size() + 18;
     out.reserve(size);
+    take_to([&](std::string_view part) { out.append(part); });
+    return out;
+  }
+  // The same text in pieces; each family's samples are freed once handed on.
+  void take_to(const std::function<void(std::string_view)>& out) {
     for (const auto& name : order_) {
       auto& f = families_.at(name);
       for (std::string_view part :
@@ -100,16 +124,23 @@ class Writer {
             std::string_view(f.help), std::string_view("\n# TYPE "), std::string_view(name),
             std::string_view(" "), std::string_view(f.type), std::string_view("\n"),
             std::string_view(f.samples)})
-        out.append(part);
+        out(part);
       f.samples = std::string();
     }
-    return out;
   }
 
  private:
+  void header(std::string_view name, const char* type, const char* help) {
+    if (header_done_) return;
+    header_done_ = true;
+    *out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
   struct Family {
     std::string type, help, samples;
   };
+  std::string focus_;
+  std::string* out_ = nullptr;
+  bool header_done_ = false;
   std::map<std::string, Family> families_;
   std::vector<std::string> order_;
 };
@@ -160,6 +191,9 @@ void daemon_metrics(Writer& w, const json& d) {
     w.add("l4lb_log_suppressed_total", "counter",
           "Log lines suppressed by rate limiting (summarised once a second), by category.",
           {{"category", category}}, count.is_number() ? count.get<double>() : 0);
+  w.add("l4lb_slow_readers_dropped_total", "counter",
+        "Status and /metrics clients disconnected for falling more than 16 MiB behind the others.",
+        {}, num(d, "slow_readers_dropped"));
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {
@@ -210,7 +244,7 @@ void vrrp_metrics(Writer& w, const json& instances) {
 }
 
 void traffic(Writer& w, const std::string& prefix, const char* what, const Labels& base,
-             const json& s) {
+             const MetricsEntry& e) {
   auto with = [&](const char* k, const char* v) {
     Labels l = base;
     l.emplace_back(k, v);
@@ -219,51 +253,74 @@ void traffic(Writer& w, const std::string& prefix, const char* what, const Label
   // "current_connections", not "connections": a gauge `X` beside the counter `X_total` would be
   // one family name for two types in OpenMetrics.
   w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
-        with("state", "active"), num(s, "active_conns"));
+        with("state", "active"), e.active_conns);
   w.add(prefix + "_current_connections", "gauge", "Current IPVS connections by state.",
-        with("state", "inactive"), num(s, "inactive_conns"));
-  w.add(prefix + "_connections_total", "counter", what, base, num(s, "conns_total"));
+        with("state", "inactive"), e.inactive_conns);
+  w.add(prefix + "_connections_total", "counter", what, base, e.conns_total);
   w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.", with("direction", "in"),
-        num(s, "packets_in"));
+        e.packets_in);
   w.add(prefix + "_packets_total", "counter", "IPVS packets by direction.",
-        with("direction", "out"), num(s, "packets_out"));
+        with("direction", "out"), e.packets_out);
   w.add(prefix + "_bytes_total", "counter", "IPVS bytes by direction.", with("direction", "in"),
-        num(s, "bytes_in"));
+        e.bytes_in);
   w.add(prefix + "_bytes_total", "counter", "IPVS bytes by direction.", with("direction", "out"),
-        num(s, "bytes_out"));
+        e.bytes_out);
+}
+
+// One entry of status "services" (one service and port).
+void entry_metrics(Writer& w, const MetricsEntry& e) {
+  Labels base = {
+      {"service", e.service}, {"vip", e.vip}, {"port", e.port}, {"protocol", e.protocol}};
+  traffic(w, "l4lb_ipvs_service", "Connections scheduled by the IPVS virtual service.", base, e);
+  w.add("l4lb_service_healthy_backends", "gauge", "Backends currently passing health checks.", base,
+        e.healthy);
+  w.add("l4lb_service_quorum_met", "gauge", "1 while healthy backends >= quorum.", base,
+        e.quorum_met ? 1 : 0);
+  if (!w.wants("l4lb_ipvs_backend_connections_total") &&
+      !w.wants("l4lb_ipvs_backend_current_connections") && !w.wants("l4lb_ipvs_backend_weight"))
+    return;
+  for (const auto& b : e.backends) {
+    // Per backend: gauges and the new-connection counter (how evenly the scheduler spreads).
+    // Packets, bytes, check counts and a latency histogram per backend made ~26 series
+    // each, 2.1 million at 10,000 services x 8 backends; the service's counters and its
+    // checks' aggregate stand for them.
+    Labels bl = base;
+    bl.emplace_back("backend", b.address);
+    bl.emplace_back("backend_port", b.port);
+    w.add("l4lb_ipvs_backend_connections_total", "counter",
+          "Connections scheduled to the IPVS destination.", bl, b.conns_total);
+    for (const char* state : {"active", "inactive"}) {
+      Labels l = bl;
+      l.emplace_back("state", state);
+      w.add("l4lb_ipvs_backend_current_connections", "gauge",
+            "Current IPVS connections to the destination by state.", l,
+            state == std::string_view("active") ? b.active_conns : b.inactive_conns);
+    }
+    w.add("l4lb_ipvs_backend_weight", "gauge", "Weight in the kernel now.", bl, b.weight);
+  }
 }
 
 void service_metrics(Writer& w, const json& services) {
   for (const auto& s : services) {
-    Labels base = {{"service", str(s, "name")},
-                   {"vip", str(s, "vip")},
-                   {"port", str(s, "port")},
-                   {"protocol", str(s, "protocol")}};
-    traffic(w, "l4lb_ipvs_service", "Connections scheduled by the IPVS virtual service.", base, s);
-    w.add("l4lb_service_healthy_backends", "gauge", "Backends currently passing health checks.",
-          base, num(s, "healthy"));
-    w.add("l4lb_service_quorum_met", "gauge", "1 while healthy backends >= quorum.", base,
-          flag(s, "quorum_met", false) ? 1 : 0);
-    if (!s.contains("backends") || !s["backends"].is_array()) continue;
-    for (const auto& b : s["backends"]) {
-      // Per backend: gauges and the new-connection counter (how evenly the scheduler spreads).
-      // Packets, bytes, check counts and a latency histogram per backend made ~26 series
-      // each, 2.1 million at 10,000 services x 8 backends; the service's counters and its
-      // checks' aggregate stand for them.
-      Labels bl = base;
-      bl.emplace_back("backend", str(b, "address"));
-      bl.emplace_back("backend_port", str(b, "port"));
-      w.add("l4lb_ipvs_backend_connections_total", "counter",
-            "Connections scheduled to the IPVS destination.", bl, num(b, "conns_total"));
-      for (const char* state : {"active", "inactive"}) {
-        Labels l = bl;
-        l.emplace_back("state", state);
-        w.add("l4lb_ipvs_backend_current_connections", "gauge",
-              "Current IPVS connections to the destination by state.", l,
-              num(b, state == std::string_view("active") ? "active_conns" : "inactive_conns"));
-      }
-      w.add("l4lb_ipvs_backend_weight", "gauge", "Weight in the kernel now.", bl, num(b, "weight"));
-    }
+    MetricsEntry e{str(s, "name"),
+                   str(s, "vip"),
+                   str(s, "port"),
+                   str(s, "protocol"),
+                   num(s, "active_conns"),
+                   num(s, "inactive_conns"),
+                   num(s, "conns_total"),
+                   num(s, "packets_in"),
+                   num(s, "packets_out"),
+                   num(s, "bytes_in"),
+                   num(s, "bytes_out"),
+                   num(s, "healthy"),
+                   flag(s, "quorum_met", false),
+                   {}};
+    if (s.contains("backends") && s["backends"].is_array())
+      for (const auto& b : s["backends"])
+        e.backends.push_back({str(b, "address"), str(b, "port"), num(b, "conns_total"),
+                              num(b, "active_conns"), num(b, "inactive_conns"), num(b, "weight")});
+    entry_metrics(w, e);
   }
 }
 
@@ -275,39 +332,54 @@ struct CheckTotals {
   double sum = 0, count = 0;
 };
 
+void check_metrics(Writer& w, CheckTotals& t, const MetricsCheck& c) {
+  if (w.wants("l4lb_backend_up"))
+    w.add("l4lb_backend_up", "gauge", "1 if the backend passes its health check, else 0.",
+          {{"service", c.service}, {"port", c.port}, {"backend", c.backend}}, c.up ? 1 : 0);
+  t.checks += c.checks;
+  for (const auto& [reason, count] : c.failures) t.failures[reason] += count;
+  std::size_t i = 0;
+  for (const auto& [upper, count] : c.buckets) {
+    const std::string le = fmt::format("{}", upper);
+    if (i < t.buckets.size() && t.buckets[i].first == le)
+      t.buckets[i].second += count;
+    else if (i == t.buckets.size())
+      t.buckets.emplace_back(le, count);
+    ++i;
+  }
+  t.sum += c.sum;
+  t.count += c.count;
+}
+
 void health_metrics(Writer& w, std::map<std::string, CheckTotals>& totals, const json& checks) {
   for (const auto& c : checks) {
     // A check shared by every port of its service (status "port": null) is port="all".
     const bool shared = !c.contains("port") || c["port"].is_null();
-    const std::string service = str(c, "service");
-    Labels base = {{"service", service},
-                   {"port", shared ? std::string("all") : str(c, "port")},
-                   {"backend", str(c, "backend")}};
-    w.add("l4lb_backend_up", "gauge", "1 if the backend passes its health check, else 0.", base,
-          str(c, "status") == "up" ? 1 : 0);
-    CheckTotals& t = totals[service];
-    t.checks += num(c, "checks");
+    MetricsCheck m{str(c, "service"),
+                   shared ? std::string("all") : str(c, "port"),
+                   str(c, "backend"),
+                   str(c, "status") == "up",
+                   num(c, "checks"),
+                   {},
+                   {},
+                   0,
+                   0};
     if (c.contains("failures") && c["failures"].is_object())
       for (const auto& [reason, count] : c["failures"].items())
-        t.failures[reason] += count.is_number() ? count.get<double>() : 0;
+        m.failures.emplace_back(reason, count.is_number() ? count.get<double>() : 0);
     const json h = get(c, "latency_histogram", json::object());
-    std::size_t i = 0;
     for (const auto& b : get(h, "buckets", json::array())) {
       if (!b.is_array() || b.size() != 2 || !b[0].is_number() || !b[1].is_number()) continue;
-      const std::string le = fmt::format("{}", b[0].get<double>());
-      if (i < t.buckets.size() && t.buckets[i].first == le)
-        t.buckets[i].second += b[1].get<double>();
-      else if (i == t.buckets.size())
-        t.buckets.emplace_back(le, b[1].get<double>());
-      ++i;
+      m.buckets.emplace_back(b[0].get<double>(), b[1].get<double>());
     }
-    t.sum += num(h, "sum");
-    t.count += num(h, "count");
+    m.sum = num(h, "sum");
+    m.count = num(h, "count");
+    check_metrics(w, totals[m.service], m);
   }
 }
 
-void check_totals(Writer& w, const std::map<std::string, CheckTotals>& totals) {
-  for (const auto& [service, t] : totals) {
+void service_totals(Writer& w, const std::string& service, const CheckTotals& t) {
+  {
     const Labels base = {{"service", service}};
     w.add("l4lb_health_checks_total", "counter", "Health checks run, all backends of the service.",
           base, t.checks);
@@ -332,6 +404,10 @@ void check_totals(Writer& w, const std::map<std::string, CheckTotals>& totals) {
     w.raw(name, "histogram",
           "Duration of health checks (successful and failed), all backends of the service.", lines);
   }
+}
+
+void check_totals(Writer& w, const std::map<std::string, CheckTotals>& totals) {
+  for (const auto& [service, t] : totals) service_totals(w, service, t);
 }
 
 // ipvs.sync_daemon (docs/STATUS.md): which daemons run, which should, and the IPVS
@@ -388,6 +464,68 @@ std::string MetricsBuilder::text() {
   check_totals(state_->w, state_->totals);
   state_->totals.clear();
   return state_->w.take();
+}
+
+void MetricsBuilder::text_to(const std::function<void(std::string_view)>& out) {
+  check_totals(state_->w, state_->totals);
+  state_->totals.clear();
+  state_->w.take_to(out);
+}
+
+struct MetricsFamily::State {
+  State(std::string_view family, std::string& out) : w(family, out) {}
+  Writer w;
+  std::string service;  // whose checks are being summed
+  CheckTotals totals;
+  bool any = false;
+};
+
+MetricsFamily::MetricsFamily(std::string_view family, std::string& out)
+    : state_(std::make_unique<State>(family, out)) {}
+MetricsFamily::~MetricsFamily() = default;
+
+bool MetricsFamily::wants(std::string_view family) const { return state_->w.wants(family); }
+
+void MetricsFamily::entry(const MetricsEntry& e) { entry_metrics(state_->w, e); }
+
+void MetricsFamily::check(const MetricsCheck& c) {
+  State& s = *state_;
+  if (s.any && c.service != s.service) {
+    service_totals(s.w, s.service, s.totals);
+    s.totals = CheckTotals{};
+  }
+  s.any = true;
+  s.service = c.service;
+  check_metrics(s.w, s.totals, c);
+}
+
+void MetricsFamily::finish() {
+  State& s = *state_;
+  if (s.any) service_totals(s.w, s.service, s.totals);
+  s.any = false;
+}
+
+const std::vector<std::string>& MetricsFamily::entry_families() {
+  static const std::vector<std::string> names = {"l4lb_ipvs_service_current_connections",
+                                                 "l4lb_ipvs_service_connections_total",
+                                                 "l4lb_ipvs_service_packets_total",
+                                                 "l4lb_ipvs_service_bytes_total",
+                                                 "l4lb_service_healthy_backends",
+                                                 "l4lb_service_quorum_met",
+                                                 "l4lb_ipvs_backend_connections_total",
+                                                 "l4lb_ipvs_backend_current_connections",
+                                                 "l4lb_ipvs_backend_weight"};
+  return names;
+}
+
+std::vector<std::string> MetricsFamily::check_families(bool first_service_has_failures) {
+  // In the order a whole rendering meets them: the first service's sums come first, and its
+  // failures (when it has any) before its duration histogram.
+  if (first_service_has_failures)
+    return {"l4lb_backend_up", "l4lb_health_checks_total", "l4lb_health_check_failures_total",
+            "l4lb_health_check_duration_seconds"};
+  return {"l4lb_backend_up", "l4lb_health_checks_total", "l4lb_health_check_duration_seconds",
+          "l4lb_health_check_failures_total"};
 }
 
 std::string render_metrics(const nlohmann::json& status) {

@@ -1,11 +1,15 @@
 #include "daemon/metrics_server.hpp"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <deque>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "common/address.hpp"
 #include "common/log.hpp"
@@ -55,20 +59,15 @@ struct Session : std::enable_shared_from_this<Session> {
       response.result(http::status::method_not_allowed);
       message = "GET only\n";
     } else {
-      response.result(http::status::ok);
-      response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      return shared->render([self = shared_from_this()](MetricsServer::Text text) {
-        self->text = std::move(text);
-        self->write();
-      });
+      return stream_metrics();
     }
     write();
   }
 
+  // A short answer (404, 405), whole.
   void write() {
     const auto& req = parser.get();
-    if (!text) text = std::make_shared<const std::string>(std::move(message));
-    response.body() = http::span_body<const char>::value_type(text->data(), text->size());
+    response.body() = http::span_body<const char>::value_type(message.data(), message.size());
     response.prepare_payload();
     if (req.method() == http::verb::head) response.body() = {};
     // A scraper that does not take its answer is dropped too.
@@ -80,13 +79,102 @@ struct Session : std::enable_shared_from_this<Session> {
     });
   }
 
+  // The exposition text as it is rendered: the header at once, then each chunk of the text as
+  // an HTTP/1.1 chunk (RFC 9112 7.1; an HTTP/1.0 client gets the text delimited by the
+  // connection's close). Without a final zero-length chunk a client sees a truncated reply,
+  // which is what a rendering that stops short must look like.
+  void stream_metrics() {
+    const auto& req = parser.get();
+    head.version(req.version());
+    head.result(http::status::ok);
+    head.keep_alive(false);
+    head.set(http::field::server, "l4lbd");
+    head.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    chunked = req.version() >= 11;
+    if (chunked) head.chunked(true);
+    serializer.emplace(head);
+    head_only = req.method() == http::verb::head;
+    writing = true;
+    stream.expires_after(std::chrono::seconds(10));
+    auto self = shared_from_this();
+    http::async_write_header(stream, *serializer, [self](boost::beast::error_code e, std::size_t) {
+      self->writing = false;
+      if (e) return self->close();
+      self->pump();
+    });
+    if (head_only) {
+      ended = true;
+      return;
+    }
+    shared->render([self](TextFanout::Event e, const TextStream::Chunk& chunk) {
+      if (!self->stream.socket().is_open()) return false;
+      if (e == TextFanout::Event::failed) {
+        self->close();
+        return false;
+      }
+      if (e == TextFanout::Event::end)
+        self->ended = true;
+      else
+        self->pending.push_back(chunk);
+      self->pump();
+      return e == TextFanout::Event::chunk;
+    });
+  }
+
+  void pump() {
+    if (writing || !stream.socket().is_open()) return;
+    if (pending.empty() && !ended) return;  // more to come
+    if (pending.empty() && (!chunked || head_only || finished)) {
+      boost::beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    std::vector<boost::asio::const_buffer> out;
+    if (pending.empty()) {
+      out.push_back(boost::asio::buffer(kLastChunk));  // the end of the chunked body
+      finished = true;
+    } else {
+      const std::string& text = *pending.front();
+      if (chunked) {
+        size_line = fmt::format("{:x}\r\n", text.size());
+        out.push_back(boost::asio::buffer(size_line));
+      }
+      out.push_back(boost::asio::buffer(text));
+      if (chunked) out.push_back(boost::asio::buffer(kCrlf));
+    }
+    writing = true;
+    // A scraper that takes no chunk for 10 s is dropped: the rendering waits for the slowest.
+    stream.expires_after(std::chrono::seconds(10));
+    auto self = shared_from_this();
+    boost::asio::async_write(stream, out, [self](boost::beast::error_code e, std::size_t) {
+      self->writing = false;
+      if (e) return self->close();
+      if (!self->pending.empty() && !self->finished) self->pending.pop_front();
+      self->pump();
+    });
+  }
+
+  void close() {
+    pending.clear();  // the chunks go back to the rendering now
+    boost::beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
+
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  static constexpr std::string_view kCrlf = "\r\n";
+
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
-  // The body points into `text`, which the session keeps alive until the write ends.
+  // The body points into `message`, which the session keeps alive until the write ends.
   http::response<http::span_body<const char>> response;
   std::string message;
-  MetricsServer::Text text;
+  // The streamed answer: its header, then chunks as they come.
+  http::response<http::empty_body> head;
+  std::optional<http::response_serializer<http::empty_body>> serializer;
+  std::deque<TextStream::Chunk> pending;  // received, not yet written
+  std::string size_line;
+  bool chunked = false, head_only = false, writing = false, ended = false, finished = false;
   std::shared_ptr<MetricsServer::Shared> shared;
 };
 

@@ -1,6 +1,7 @@
 // HTTP endpoint for Prometheus (Boost.Beast): GET /metrics. Anything else is 404/405.
 // The listener is optional (`metrics.listen`); one request per connection, bounded sizes, at
-// most kMaxConnections at once (more get 503), 10 s for the request and 10 s for the reply.
+// most kMaxConnections at once (more get 503), 10 s for the request and 10 s for each chunk of
+// the reply (chunked transfer encoding: the text is streamed as it is rendered).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -12,14 +13,15 @@
 #include <optional>
 #include <string>
 
+#include "daemon/text_stream.hpp"
+
 namespace l4lb::daemon {
 
 class MetricsServer {
  public:
-  // Produces the exposition text by calling `done` once, later on the loop (it is rendered
-  // off the loop); the text may be shared by several scrapes.
-  using Text = std::shared_ptr<const std::string>;
-  using Render = std::function<void(std::function<void(Text text)> done)>;
+  // Streams the exposition text to `reader` in chunks, later on the loop (it is rendered off
+  // the loop); the chunks may be shared by several scrapes.
+  using Render = std::function<void(TextFanout::Reader reader)>;
   MetricsServer(boost::asio::io_context& io, Render render);
   // `listen` is "HOST:PORT" ("127.0.0.1:9465", "[::1]:9465"). Returns an error message on failure.
   std::optional<std::string> listen(const std::string& listen);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "config/config.hpp"
 #include "daemon/control_request.hpp"
 #include "daemon/drains.hpp"
+#include "daemon/text_stream.hpp"
 #include "health/healthy_counts.hpp"
 #include "health/monitor.hpp"
 #include "health/status.hpp"
@@ -64,6 +66,7 @@ struct StatusSnapshot {
 
   std::vector<ThreadLag> lag;
   std::vector<std::pair<std::string, std::uint64_t>> log_suppressed;  // by category
+  std::uint64_t slow_readers_dropped = 0;  // status/metrics readers over their backlog cap
 };
 
 using control::StatusView;
@@ -76,10 +79,14 @@ inline constexpr std::size_t kSummaryListsEveryServiceUpTo = 100;
 // The status document (docs/STATUS.md) for a snapshot, in one of its views, appended to `out`
 // as JSON text (no document tree). Pure; runs on a worker thread.
 // `bulk` false: without services and health (the other sections, for /metrics).
+// `between`, when set, is called after each service's entries and each check: where the text
+// may be handed on (streamed) without changing a byte of it.
 void write_status(std::string& out, const StatusSnapshot& s, StatusView view = StatusView::full,
-                  bool bulk = true);
+                  bool bulk = true, const std::function<void()>& between = {});
 // The control socket's reply line: {"ok":true,"status":DOCUMENT}\n.
 std::string status_reply(const StatusSnapshot& s, StatusView view);
+// The same line written into a stream, chunk by chunk (the stream is not finished here).
+void status_reply_to(TextStream& out, const StatusSnapshot& s, StatusView view);
 // Whether the summary view needs the checks of service `s` (whose ports start at
 // `counts_offset` in healthy_counts.ports): not when the loop's counts say every backend is fine
 // and, with IPVS, the kernel table holds every one of them. The loop copies only these
@@ -88,6 +95,8 @@ bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
                           std::size_t counts_offset);
 // /metrics (metrics.hpp) for the snapshot: the full view, fed to the renderer in runs.
 std::string metrics_text(const StatusSnapshot& s);
+// The same text written into a stream, chunk by chunk (the stream is not finished here).
+void metrics_to(TextStream& out, const StatusSnapshot& s);
 // The same document parsed (for tests and small callers; costly at scale).
 nlohmann::json status_document(const StatusSnapshot& s, StatusView view = StatusView::full);
 

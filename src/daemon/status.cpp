@@ -147,6 +147,7 @@ json daemon_section(const StatusSnapshot& snap, const config::Config& cfg) {
   json suppressed = json::object();
   for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
   d["log_suppressed"] = suppressed;
+  d["slow_readers_dropped"] = snap.slow_readers_dropped;
   return d;
 }
 
@@ -353,7 +354,7 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
 }
 
 void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Config& cfg,
-                    bool summary) {
+                    bool summary, const std::function<void()>& between) {
   // A summary of a large config leaves out the services with nothing to look at (names only):
   // one entry per service made the summary of 10,000 services 5.8 MB to render and parse.
   const bool fold = summary && cfg.services.size() > kSummaryListsEveryServiceUpTo;
@@ -381,6 +382,7 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
       }
     }
     write_entries(w, snap, s, counts, quorum_met, summary);
+    if (between) between();
   }
   w.end_array();
   if (summary) {
@@ -393,7 +395,8 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
 
 }  // namespace
 
-void write_status(std::string& out, const StatusSnapshot& snap, StatusView view, bool bulk) {
+void write_status(std::string& out, const StatusSnapshot& snap, StatusView view, bool bulk,
+                  const std::function<void()>& between) {
   const bool summary = view == StatusView::summary;
   static const config::Config empty;
   const config::Config& cfg = snap.config ? *snap.config : empty;
@@ -409,11 +412,14 @@ void write_status(std::string& out, const StatusSnapshot& snap, StatusView view,
                               {"resyncs", nl.resyncs},
                               {"resync_errors", nl.resync_errors}});
   }
-  if (bulk) write_services(w, snap, cfg, summary);
+  if (bulk) write_services(w, snap, cfg, summary, between);
   if (bulk && !summary) {  // every check's detail: the bulk of the document at scale
     w.key("health");
     w.begin_array();
-    for (const auto& [key, h] : snap.health) write_check(w, key, *h);
+    for (const auto& [key, h] : snap.health) {
+      write_check(w, key, *h);
+      if (between) between();
+    }
     w.end_array();
   }
   if (snap.health_running) {
@@ -465,13 +471,15 @@ bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
   return false;
 }
 
-std::string metrics_text(const StatusSnapshot& snap) {
-  // The full document's services and checks in runs of a few hundred, each parsed on its own:
-  // never the tree of the whole table (1 GB at 10,000 x 8).
+namespace {
+
+// The full document's services and checks in runs of a few hundred, each parsed on its own:
+// never the tree of the whole table (1 GB at 10,000 x 8). The text itself is produced by the
+// builder at the end, grouped by family as the format requires.
+void build_metrics(MetricsBuilder& b, const StatusSnapshot& snap) {
   constexpr std::size_t kRun = 32;
   static const config::Config empty;
   const config::Config& cfg = snap.config ? *snap.config : empty;
-  MetricsBuilder b;
   {
     std::string out;  // everything but services and checks
     write_status(out, snap, StatusView::summary, /*bulk=*/false);
@@ -500,8 +508,126 @@ std::string metrics_text(const StatusSnapshot& snap) {
     w.end_array();
     b.checks(json::parse(out));
   }
-  out = std::string();
+}
+
+}  // namespace
+
+std::string metrics_text(const StatusSnapshot& snap) {
+  MetricsBuilder b;
+  build_metrics(b, snap);
   return b.text();
+}
+
+namespace {
+
+// The entry /metrics reads for service `s`, port index `p`: the values write_entries puts in
+// the full document, taken from the snapshot without the document.
+MetricsEntry metrics_entry(const StatusSnapshot& snap, const config::Service& s, std::size_t p,
+                           const Counts& counts, bool quorum_met, bool backends) {
+  const std::uint16_t port = s.ports[p];
+  const ipvs::Service* live = live_service(snap, s, port);
+  const ipvs::Stats stats = live ? live->stats : ipvs::Stats{};
+  MetricsEntry e{s.name,
+                 s.vip.to_string(),
+                 std::to_string(port),
+                 std::string(config::to_string(s.protocol)),
+                 0,
+                 0,
+                 static_cast<double>(stats.conns),
+                 static_cast<double>(stats.inpkts),
+                 static_cast<double>(stats.outpkts),
+                 static_cast<double>(stats.inbytes),
+                 static_cast<double>(stats.outbytes),
+                 static_cast<double>(counts.healthy_on_port(p)),
+                 quorum_met,
+                 {}};
+  std::uint64_t active = 0, inactive = 0;
+  for (const auto& b : s.backends) {
+    const std::uint16_t dport = ipvs::dest_port(s, b, port);
+    const ipvs::Destination* d = nullptr;
+    if (live) {
+      auto it = live->destinations.find(ipvs::DestKey{b.address, dport});
+      if (it != live->destinations.end()) d = &it->second;
+    }
+    if (d) {
+      active += d->active_conns;
+      inactive += d->inactive_conns;
+    }
+    if (backends)
+      e.backends.push_back({b.address.to_string(), std::to_string(dport),
+                            static_cast<double>(d ? d->stats.conns : 0),
+                            static_cast<double>(d ? d->active_conns : 0),
+                            static_cast<double>(d ? d->inactive_conns : 0),
+                            static_cast<double>(d ? d->weight : 0)});
+  }
+  e.active_conns = static_cast<double>(active);
+  e.inactive_conns = static_cast<double>(inactive);
+  return e;
+}
+
+MetricsCheck metrics_check(const health::BackendKey& key, const health::BackendHealth& h) {
+  MetricsCheck c{key.service,
+                 key.port == 0 ? std::string("all") : std::to_string(key.port),
+                 key.address.to_string(),
+                 h.status == health::Status::up,
+                 static_cast<double>(h.checks),
+                 {},
+                 {},
+                 h.latency.sum_seconds,
+                 static_cast<double>(h.latency.total())};
+  for (const auto& [reason, count] : h.failures_by_reason)
+    c.failures.emplace_back(reason, static_cast<double>(count));
+  const auto cumulative = h.latency.cumulative();
+  for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
+    c.buckets.emplace_back(health::kLatencyBuckets[i], static_cast<double>(cumulative[i]));
+  return c;
+}
+
+}  // namespace
+
+void metrics_to(TextStream& out, const StatusSnapshot& snap) {
+  // The sections other than services and checks: small, through the document.
+  {
+    std::string doc;
+    write_status(doc, snap, StatusView::summary, /*bulk=*/false);
+    MetricsBuilder b;
+    b.sections(json::parse(doc));
+    b.text_to([&](std::string_view piece) { out.write(piece); });
+  }
+  // Then family by family, one pass over the snapshot each, straight into the stream: the
+  // bytes metrics_text renders, never more than a chunk of them at once.
+  static const config::Config empty;
+  const config::Config& cfg = snap.config ? *snap.config : empty;
+  for (const auto& name : MetricsFamily::entry_families()) {
+    MetricsFamily family(name, out.buffer());
+    const bool backends = family.wants("l4lb_ipvs_backend_connections_total") ||
+                          family.wants("l4lb_ipvs_backend_current_connections") ||
+                          family.wants("l4lb_ipvs_backend_weight");
+    Counts counts(snap);
+    for (const auto& s : cfg.services) {
+      counts.next_service(s);
+      const bool quorum_met = !health::below_quorum(s, counts.healthy_service());
+      const std::size_t entries =
+          s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+      for (std::size_t p = 0; p < entries; ++p)
+        family.entry(metrics_entry(snap, s, p, counts, quorum_met, backends));
+      out.flush_if_full();
+    }
+  }
+  const bool first_has_failures =
+      !snap.health.empty() && std::any_of(snap.health.begin(), snap.health.end(), [&](auto& c) {
+        return c.first.service == snap.health.front().first.service &&
+               !c.second->failures_by_reason.empty();
+      });
+  for (const auto& name : MetricsFamily::check_families(first_has_failures)) {
+    MetricsFamily family(name, out.buffer());
+    for (const auto& [key, h] : snap.health) {
+      family.check(metrics_check(key, *h));
+      out.flush_if_full();
+    }
+    family.finish();
+    out.flush_if_full();
+  }
 }
 
 std::string status_reply(const StatusSnapshot& snap, StatusView view) {
@@ -509,6 +635,12 @@ std::string status_reply(const StatusSnapshot& snap, StatusView view) {
   write_status(out, snap, view);
   out += "}\n";
   return out;
+}
+
+void status_reply_to(TextStream& out, const StatusSnapshot& snap, StatusView view) {
+  out.buffer() += R"({"ok":true,"status":)";
+  write_status(out.buffer(), snap, view, true, [&] { out.flush_if_full(); });
+  out.buffer() += "}\n";
 }
 
 nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {

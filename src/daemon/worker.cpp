@@ -62,6 +62,14 @@ void Worker::post(Job job) {
   arm();
 }
 
+void Worker::send_to_loop(Continuation c) {
+  {
+    std::lock_guard<PiMutex> lock(mutex_);
+    done_.push_back({Clock::duration::zero(), std::move(c), true});
+  }
+  signal_eventfd(to_loop_.native_handle());
+}
+
 void Worker::arm() {
   if (armed_ || outstanding_ == 0) return;
   armed_ = true;
@@ -85,6 +93,11 @@ void Worker::deliver() {
     done.swap(done_);
   }
   for (auto& d : done) {
+    if (d.interim) {
+      if (d.next) d.next();
+      if (!*alive) return;
+      continue;
+    }
     --outstanding_;
     queue_delay_.record(d.delay);
     ++jobs_done_;
@@ -127,7 +140,7 @@ void Worker::run() {
     item.second = nullptr;
     {
       std::lock_guard<PiMutex> lock(mutex_);
-      done_.push_back({delay, std::move(next)});
+      done_.push_back({delay, std::move(next), false});
     }
     signal_eventfd(to_loop_.native_handle());
   }

@@ -38,6 +38,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   void post(Job job);
+  // From inside a running job (worker thread): run `c` on the loop now, ahead of the job's
+  // own continuation (in the order sent). How a rendering hands over its text chunk by chunk.
+  void send_to_loop(Continuation c);
 
   const std::string& name() const { return name_; }
   // Loop thread only.
@@ -55,6 +58,7 @@ class Worker {
   struct Done {
     Clock::duration delay;
     Continuation next;
+    bool interim = false;  // sent by send_to_loop: the job is still running
   };
   PiMutex mutex_;  // guards queue_, done_ and stopping_
   std::deque<std::pair<TimePoint, Job>> queue_;

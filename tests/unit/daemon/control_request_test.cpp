@@ -283,11 +283,19 @@ TEST_CASE("a pre-serialised reply reaches the session as the same line, once") {
              }};
   std::vector<nlohmann::json> json_replies;
   std::vector<Reply::Line> raw_replies;
+  int ends = 0;
   Reply sink([&](nlohmann::json j) { json_replies.push_back(std::move(j)); },
-             [&](Reply::Line l) { raw_replies.push_back(std::move(l)); });
+             [&]() -> l4lb::daemon::TextFanout::Reader {
+               return [&](l4lb::daemon::TextFanout::Event e, const Reply::Line& l) {
+                 if (e == l4lb::daemon::TextFanout::Event::chunk) raw_replies.push_back(l);
+                 if (e == l4lb::daemon::TextFanout::Event::end) ++ends;
+                 return true;
+               };
+             });
   answer(R"({"command":"status"})", Peer{0, 0, {}}, {}, h, sink);
   REQUIRE(raw_replies.size() == 1);
   CHECK(raw_replies[0] == line);  // the very same buffer
+  CHECK(ends == 1);
   CHECK(json_replies.empty());
 
   // A JSON-only sink (tests, the fuzzer) gets the raw line parsed back.

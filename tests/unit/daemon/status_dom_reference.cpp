@@ -140,6 +140,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
   json suppressed = json::object();
   for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
   doc["daemon"]["log_suppressed"] = suppressed;
+  doc["daemon"]["slow_readers_dropped"] = snap.slow_readers_dropped;
 
   json vrrp = json::array();
   for (const auto& i : snap.vrrp) {
