@@ -29,17 +29,15 @@ void signal_eventfd(int fd) {
 }  // namespace
 
 Worker::Worker(boost::asio::io_context& io, std::string name)
-    : io_(io),
-      name_(std::move(name)),
+    : name_(std::move(name)),
       to_worker_(make_eventfd(0)),
-      to_loop_(io, make_eventfd(EFD_NONBLOCK)),
+      to_loop_(io, [this] { return outstanding_ > 0; }),
       thread_([this] { run(); }) {
   // Shows in top -H / ps -L, so that the thread's CPU time can be told from the loop's.
   ::pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());
 }
 
 Worker::~Worker() {
-  *alive_ = false;
   {
     std::lock_guard<PiMutex> lock(mutex_);
     stopping_ = true;
@@ -48,8 +46,8 @@ Worker::~Worker() {
   signal_eventfd(to_worker_);
   thread_.join();
   ::close(to_worker_);
-  // to_loop_ closes with its descriptor object; a wait still pending ends as aborted and
-  // finds alive_ false. Continuations not yet run die here, with the done_ queue.
+  // Continuations not yet run die with the mailbox, unrun; a wait still pending ends as
+  // aborted and finds the mailbox gone.
 }
 
 void Worker::post(Job job) {
@@ -59,53 +57,10 @@ void Worker::post(Job job) {
   }
   signal_eventfd(to_worker_);
   ++outstanding_;
-  arm();
+  to_loop_.expect();
 }
 
-void Worker::send_to_loop(Continuation c) {
-  {
-    std::lock_guard<PiMutex> lock(mutex_);
-    done_.push_back({Clock::duration::zero(), std::move(c), true});
-  }
-  signal_eventfd(to_loop_.native_handle());
-}
-
-void Worker::arm() {
-  if (armed_ || outstanding_ == 0) return;
-  armed_ = true;
-  to_loop_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                      [this, alive = alive_](const boost::system::error_code& ec) {
-                        if (!*alive) return;
-                        armed_ = false;
-                        if (ec == boost::asio::error::operation_aborted) return;
-                        deliver();
-                      });
-}
-
-void Worker::deliver() {
-  const auto alive = alive_;  // a continuation may end the daemon, and this worker with it
-  std::uint64_t count = 0;
-  while (::read(to_loop_.native_handle(), &count, sizeof count) < 0 && errno == EINTR) {
-  }
-  std::deque<Done> done;
-  {
-    std::lock_guard<PiMutex> lock(mutex_);
-    done.swap(done_);
-  }
-  for (auto& d : done) {
-    if (d.interim) {
-      if (d.next) d.next();
-      if (!*alive) return;
-      continue;
-    }
-    --outstanding_;
-    queue_delay_.record(d.delay);
-    ++jobs_done_;
-    if (d.next) d.next();
-    if (!*alive) return;
-  }
-  arm();
-}
+void Worker::send_to_loop(Continuation c) { to_loop_.send(std::move(c)); }
 
 void Worker::run() {
   // Below the loop: on a busy host the kernel runs the loop (VRRP, checks) first and renders
@@ -138,11 +93,12 @@ void Worker::run() {
     // The job's captures die here, before the continuation can run: whatever they share with
     // it (a request's reply callback, a session) is then released on the loop, never here.
     item.second = nullptr;
-    {
-      std::lock_guard<PiMutex> lock(mutex_);
-      done_.push_back({delay, std::move(next), false});
-    }
-    signal_eventfd(to_loop_.native_handle());
+    to_loop_.send([this, delay, next = std::move(next)] {
+      --outstanding_;
+      queue_delay_.record(delay);
+      ++jobs_done_;
+      if (next) next();  // may destroy this worker: nothing after it
+    });
   }
 }
 

@@ -7,13 +7,13 @@
 // (on the loop, when the continuation arrives) as the worker's queue delay.
 //
 // The two directions meet in queues under a priority-inheritance mutex, each with an eventfd
-// to wake the other side; the worker never posts to the io_context, whose own mutex the loop
-// takes on every handler: a worker at nice +10 preempted while holding it stalled a SCHED_RR
-// loop for milliseconds (perf sched, 10 of 16 waits of the loop in a stability run).
+// to wake the other side (the way back is a common/mailbox.hpp Mailbox); the worker never
+// posts to the io_context, whose own mutex the loop takes on every handler: a worker at nice
+// +10 preempted while holding it stalled a SCHED_RR loop for milliseconds (perf sched, 10 of
+// 16 waits of the loop in a stability run).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/histogram.hpp"
+#include "common/mailbox.hpp"
 #include "common/pi_mutex.hpp"
 #include "common/time.hpp"
 
@@ -49,27 +50,19 @@ class Worker {
 
  private:
   void run();
-  void arm();      // loop: wait for finished jobs (while any is outstanding)
-  void deliver();  // loop: run the continuations that arrived
 
-  boost::asio::io_context& io_;
   std::string name_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // loop thread only
-  struct Done {
-    Clock::duration delay;
-    Continuation next;
-    bool interim = false;  // sent by send_to_loop: the job is still running
-  };
-  PiMutex mutex_;  // guards queue_, done_ and stopping_
+  PiMutex mutex_;  // guards queue_ and stopping_
   std::deque<std::pair<TimePoint, Job>> queue_;
-  std::deque<Done> done_;
   bool stopping_ = false;
-  int to_worker_ = -1;  // eventfd: jobs queued (the worker blocks reading it)
-  boost::asio::posix::stream_descriptor to_loop_;  // eventfd: continuations queued
-  std::size_t outstanding_ = 0;                    // loop thread only: posted, not delivered
-  bool armed_ = false;                             // loop thread only
-  DelayHistogram queue_delay_;                     // loop thread only
-  std::uint64_t jobs_done_ = 0;                    // loop thread only
+  int to_worker_ = -1;           // eventfd: jobs queued (the worker blocks reading it)
+  std::size_t outstanding_ = 0;  // loop thread only: posted, continuation not yet run
+  DelayHistogram queue_delay_;   // loop thread only
+  std::uint64_t jobs_done_ = 0;  // loop thread only
+  // Continuations (and send_to_loop's interim messages) back to the loop; it waits for mail
+  // only while jobs are outstanding, so an io_context with nothing else to do returns from
+  // run() (tests, shutdown).
+  Mailbox to_loop_;
   std::thread thread_;
 };
 

@@ -386,7 +386,7 @@ void HalfOpen::arm(Lane& l) {
   l.registered = true;
   l.armed = true;
   l.watcher->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                        [this, &l](const boost::system::error_code& ec) {
+                        [&l](const boost::system::error_code& ec) {
                           if (ec) {
                             l.armed = false;
                             return;

@@ -48,8 +48,7 @@ class TcpServer {
   using Reply = std::function<std::string(std::size_t)>;
   TcpServer(asio::io_context& io, Reply reply = {}, std::size_t read_first = 0,
             const asio::ip::address& address = kLoopback)
-      : io_(io),
-        acceptor_(io, tcp::endpoint(address, 0)),
+      : acceptor_(io, tcp::endpoint(address, 0)),
         reply_(std::move(reply)),
         read_first_(read_first) {
     accept();
@@ -82,7 +81,6 @@ class TcpServer {
       accept();
     });
   }
-  asio::io_context& io_;
   tcp::acceptor acceptor_;
   Reply reply_;
   std::size_t read_first_;
@@ -144,7 +142,7 @@ class HttpServer {
  public:
   enum class Mode { ok, error500, slow_body, endless_body, huge_header, garbage };
   HttpServer(asio::io_context& io, Mode mode)
-      : io_(io), acceptor_(io, tcp::endpoint(kLoopback, 0)), mode_(mode) {
+      : acceptor_(io, tcp::endpoint(kLoopback, 0)), mode_(mode) {
     accept();
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
@@ -212,7 +210,6 @@ class HttpServer {
         return send(c, "SSH-2.0-OpenSSH_9.2\r\n\r\n", nullptr);
     }
   }
-  asio::io_context& io_;
   tcp::acceptor acceptor_;
   Mode mode_;
   std::string last_request_;
