@@ -155,20 +155,10 @@ struct Session : std::enable_shared_from_this<Session> {
     if (phase == Phase::writing)  // a second reply to one request: ignored
       return [](TextFanout::Event, const TextStream::Chunk&) { return false; };
     phase = Phase::writing;
-    return [self = shared_from_this()](TextFanout::Event e, const TextStream::Chunk& chunk) {
-      if (!self->socket.is_open()) return false;
-      if (e == TextFanout::Event::failed) {  // the text stopped short: no partial line
-        self->close();
-        return false;
-      }
-      if (e == TextFanout::Event::end)
-        self->ended = true;
-      else
-        self->pending.push_back(chunk);
-      self->pump();
-      return e == TextFanout::Event::chunk;
-    };
+    return session_reader(shared_from_this());
   }
+
+  bool open() const { return socket.is_open(); }
 
   void pump() {
     if (writing || !socket.is_open()) return;

@@ -106,20 +106,10 @@ struct Session : std::enable_shared_from_this<Session> {
       ended = true;
       return;
     }
-    shared->render([self](TextFanout::Event e, const TextStream::Chunk& chunk) {
-      if (!self->stream.socket().is_open()) return false;
-      if (e == TextFanout::Event::failed) {
-        self->close();
-        return false;
-      }
-      if (e == TextFanout::Event::end)
-        self->ended = true;
-      else
-        self->pending.push_back(chunk);
-      self->pump();
-      return e == TextFanout::Event::chunk;
-    });
+    shared->render(session_reader(self));
   }
+
+  bool open() const { return stream.socket().is_open(); }
 
   void pump() {
     if (writing || !stream.socket().is_open()) return;

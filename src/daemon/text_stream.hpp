@@ -139,4 +139,25 @@ class TextFanout {
   std::function<void()> abort_;
 };
 
+// The reader of a session that writes a text to its socket (the control socket's reply, an
+// HTTP scrape): chunks are queued in `session->pending`, the end sets `session->ended`, and
+// `session->pump()` writes what is queued; a text that stopped short closes the session (no
+// partial reply). It wants nothing more once the session is closed (`session->open()`).
+template <typename Session>
+TextFanout::Reader session_reader(std::shared_ptr<Session> session) {
+  return [session = std::move(session)](TextFanout::Event e, const TextStream::Chunk& chunk) {
+    if (!session->open()) return false;
+    if (e == TextFanout::Event::failed) {
+      session->close();
+      return false;
+    }
+    if (e == TextFanout::Event::end)
+      session->ended = true;
+    else
+      session->pending.push_back(chunk);
+    session->pump();
+    return e == TextFanout::Event::chunk;
+  };
+}
+
 }  // namespace l4lb::daemon
