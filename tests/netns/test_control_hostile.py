@@ -32,14 +32,6 @@ TAG = f"l4t{os.getpid() % 100000}"
 GROUP, ADMIN, USER, OPER = f"{TAG}g", f"{TAG}a", f"{TAG}u", f"{TAG}o"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def body(port, admin=ADMIN):
     return (f"  group: {GROUP}\n"
             f"  admin_group: {admin}\n"
@@ -120,7 +112,7 @@ class HostileControl(unittest.TestCase):
                       OPER])
             cls.made_users.append(OPER)
             os.chmod(cls.lab.tmp, 0o755)  # the users must reach the socket's directory
-            cls.port = free_port()
+            cls.port = netns.free_port()
             cls.d = Daemon(cls.lab, None, "lb", body(cls.port), log_level="info")
             os.chmod(cls.d.dir, 0o755)
             cls.d.start()
@@ -327,7 +319,7 @@ class SocketGroupUnderUnitCapabilities(unittest.TestCase):
 
     def run_with_caps(self, lab, name, caps):
         g = grp.getgrnam("nogroup")
-        d = Daemon(lab, None, name, f"  group: nogroup\n" + body(free_port())
+        d = Daemon(lab, None, name, f"  group: nogroup\n" + body(netns.free_port())
                    .replace(f"  group: {GROUP}\n", ""))
         d.proc = lab.spawn(None, ["setpriv", f"--bounding-set=-all,{caps}", L4LBD, "-c", d.conf,
                                   "--log-level", "info"], log=f"{name}.log")

@@ -30,14 +30,6 @@ import testmain  # noqa: E402
 SERVICES, BACKENDS = 3000, 8
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def body(port):
     out = [f"metrics: {{listen: \"127.0.0.1:{port}\"}}",
            "vrrp:", "  - {name: front, interface: eth0, vrid: 7, priority: 150, "
@@ -81,7 +73,7 @@ class StatusStream(unittest.TestCase):
             cls.ns = cls.lab.node("lb")
             hub = cls.lab.bridge()
             cls.lab.link(cls.ns, hub, "eth0", ["10.78.0.1/24"])
-            cls.port = free_port()
+            cls.port = netns.free_port()
             cls.d = netns.L4lbd(cls.lab, cls.ns, "lb", body(cls.port), log_level="info")
             cls.d.start()
             netns.wait_until(lambda: cls.d.ctl("status").returncode == 0, timeout=60,

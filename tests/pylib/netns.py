@@ -20,6 +20,7 @@ import atexit
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,13 @@ def _install_handlers():
 def unique(prefix):
     """A name unique to this process: prefix + pid + counter (kept short for ifnames)."""
     return f"{prefix}{os.getpid() % 100000}x{next(_counter)}"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free now (for a daemon's metrics listener)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sh(cmd, check=True, capture=True, timeout=30, input=None):
