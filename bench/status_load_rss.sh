@@ -15,28 +15,8 @@ D=$(mktemp -d /tmp/status-load.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$D"; }
 trap cleanup EXIT
-python3 - "$N" "$M" "$D" "$PORT" > "$D/big.yaml" <<'PY'
-import sys
-n, m, d, port = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-out = [f"state_dir: {d}/state", f"control: {{socket: {d}/ctl.sock}}",
-       f"metrics: {{listen: '127.0.0.1:{port}'}}", "services:"]
-for i in range(n):
-    out += [f"  - name: svc-{i:05d}", f"    vip: 10.{(i >> 8) & 255}.{i & 255}.1", "    port: 80",
-            "    health: {type: tcp, interval: 60s, timeout: 1s}", "    backends:"]
-    for k in range(m):
-        j = i * m + k
-        out.append(f"      - {{address: 127.{1 + (j >> 16)}.{(j >> 8) & 255}.{j & 255}, port: 9}}")
-print("\n".join(out))
-PY
-mkdir -p "$D/state"
-python3 -c '
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 9)); s.listen(4096)
-while True: s.accept()[0].close()' &
-pids+=($!)
-"$L4LBD" -c "$D/big.yaml" > "$D/l4lbd.log" 2>&1 &
-P=$!; pids+=($P)
+. "$(dirname "$0")/status_daemon.sh"
+start_status_daemon "$N" "$M" "$D" "$PORT" "$L4LBD"
 sleep "${WAIT:-20}"
 kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$P/status"; }
 echo "idle: VmRSS $(kb VmRSS) kB VmHWM $(kb VmHWM) kB"

@@ -9,28 +9,8 @@ D=$(mktemp -d /tmp/status-scale.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$D"; }
 trap cleanup EXIT
-python3 - "$N" "$M" "$D" > "$D/big.yaml" <<'PY'
-import sys
-n, m, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-out = [f"state_dir: {d}/state", f"control: {{socket: {d}/ctl.sock}}",
-       "metrics: {listen: '127.0.0.1:19101'}", "services:"]
-for i in range(n):
-    out += [f"  - name: svc-{i:05d}", f"    vip: 10.{(i >> 8) & 255}.{i & 255}.1", "    port: 80",
-            "    health: {type: tcp, interval: 60s, timeout: 1s}", "    backends:"]
-    for k in range(m):
-        j = i * m + k
-        out.append(f"      - {{address: 127.{1 + (j >> 16)}.{(j >> 8) & 255}.{j & 255}, port: 9}}")
-print("\n".join(out))
-PY
-mkdir -p "$D/state"
-python3 -c '
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 9)); s.listen(4096)
-while True: s.accept()[0].close()' &
-pids+=($!)
-"$B/src/daemon/l4lbd" -c "$D/big.yaml" --log-level debug > "$D/l4lbd.log" 2>&1 &
-P=$!; pids+=($P)
+. "$(dirname "$0")/status_daemon.sh"
+start_status_daemon "$N" "$M" "$D" 19101 "$B/src/daemon/l4lbd" --log-level debug
 sleep "${WAIT:-70}"  # the first checks are spread over the 60 s interval
 rss() { grep -E 'VmRSS|VmHWM' "/proc/$P/status" | tr -s ' \t' ' ' | tr '\n' ' '; echo; }
 raw() {  # the daemon's reply alone, read off the socket
