@@ -193,7 +193,6 @@ ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to
   for (const auto& [key, spec] : plan.checks.changed) touch(key.service);
   plan.touched_services.assign(touched.begin(), touched.end());
   plan.counts_index = health::HealthyCounts::index_for(from, to);
-  plan.previous_index = plan.counts_index.previous;
   return plan;
 }
 
@@ -211,6 +210,23 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     queue_check_changes(std::move(plan->checks));  // in slices, after this handler
   else
     health_->apply(next.services);
+  // The services' positions are this generation's from here on: the quorum decisions follow
+  // them (removed services' are dropped), and so does the name index. Before the quorum
+  // counts take the plan's index (update_healthy_counts moves it).
+  if (plan) {
+    // Each kept service keeps its decision; added ones have none yet.
+    const auto& previous = plan->counts_index.previous;
+    std::vector<std::int8_t> quorum(next.services.size(), -1);
+    for (std::size_t i = 0; i < quorum.size() && i < previous.size(); ++i)
+      if (previous[i] < quorum_.size()) quorum[i] = quorum_[previous[i]];
+    quorum_ = std::move(quorum);
+    reaper::dispose(std::exchange(service_index_, std::move(plan->service_index)));
+  } else {
+    quorum_.assign(next.services.size(), -1);
+    service_index_.clear();
+    for (std::size_t i = 0; i < next.services.size(); ++i)
+      service_index_.emplace(next.services[i].name, i);
+  }
   update_healthy_counts(plan);
   for (const auto& s : next.services)
     if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
@@ -262,20 +278,6 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     // immutable (`next` is *config_): no copy of its own.
     ipvs_services_ = ipvs::Services(config_, &config_->services);
     ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
-  }
-  // Forget removed services.
-  if (plan) {
-    // Each kept service keeps its decision; added ones have none yet.
-    std::vector<std::int8_t> quorum(next.services.size(), -1);
-    for (std::size_t i = 0; i < quorum.size() && i < plan->previous_index.size(); ++i)
-      if (plan->previous_index[i] < quorum_.size()) quorum[i] = quorum_[plan->previous_index[i]];
-    quorum_ = std::move(quorum);
-    reaper::dispose(std::exchange(service_index_, std::move(plan->service_index)));
-  } else {
-    quorum_.assign(next.services.size(), -1);
-    service_index_.clear();
-    for (std::size_t i = 0; i < next.services.size(); ++i)
-      service_index_.emplace(next.services[i].name, i);
   }
   apply_ipvs_tuning(next);
   if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);

@@ -54,9 +54,9 @@ struct ReloadPlan {
   std::vector<std::size_t> touched_services;
   std::vector<std::size_t> added_services;  // the new ones among them (no check exists yet)
   std::unordered_map<std::string, std::size_t> service_index;  // of the next config
-  // Per service of the next config: its position in the running one (npos: added).
-  std::vector<std::size_t> previous_index;
-  health::HealthyCounts::Index counts_index;  // the quorum counts' carry-over, built here
+  // Each service's position in the running config (`previous`, also what the quorum
+  // decisions follow) and the quorum counts' carry-over, built on the reload worker.
+  health::HealthyCounts::Index counts_index;
 };
 
 // What the reload worker hands back to the loop. Shared pointers: a continuation is copyable.
@@ -212,8 +212,8 @@ class Daemon {
   boost::asio::steady_timer nft_timer_{io_};
   // The last quorum decision (policy::quorum_step) of each service of config_, at the same
   // positions: -1 none yet, 0 quorum met, 1 below. Positions, not names: a reload carries
-  // 10,000 decisions over by index (ReloadPlan::previous_index) instead of hashing names, and
-  // a health change finds its service's slot in O(1) (a sorted map of names was 7 % of the
+  // 10,000 decisions over by index (ReloadPlan::counts_index.previous) instead of hashing names,
+  // and a health change finds its service's slot in O(1) (a sorted map of names was 7 % of the
   // loop's time in a reload profile).
   std::vector<std::int8_t> quorum_;
   std::set<std::string, std::less<>> tracked_;  // services some VRRP instance tracks

@@ -10,29 +10,29 @@ void HealthyCounts::reset(std::shared_ptr<const config::Config> config, const St
                           const DrainedIn& drained) {
   config_ = std::move(config);
   Index index;
-  if (config_) {
-    index.by_name.reserve(config_->services.size());
-    for (std::size_t i = 0; i < config_->services.size(); ++i)
-      index.by_name.emplace(config_->services[i].name, i);
-  }
+  if (config_) index.by_name = names_of(*config_);
   // No previous positions: every entry counted afresh.
   build(std::move(index), {}, {}, status_of, drained);
+}
+
+std::unordered_map<std::string_view, std::size_t> HealthyCounts::names_of(
+    const config::Config& config) {
+  std::unordered_map<std::string_view, std::size_t> names;
+  names.reserve(config.services.size());
+  for (std::size_t i = 0; i < config.services.size(); ++i)
+    names.emplace(config.services[i].name, i);
+  return names;
 }
 
 HealthyCounts::Index HealthyCounts::index_for(const config::Config& previous,
                                               const config::Config& next) {
   Index index;
-  std::unordered_map<std::string_view, std::size_t> before;
-  before.reserve(previous.services.size());
-  for (std::size_t i = 0; i < previous.services.size(); ++i)
-    before.emplace(previous.services[i].name, i);
+  const auto before = names_of(previous);
+  index.by_name = names_of(next);
   index.previous.reserve(next.services.size());
-  index.by_name.reserve(next.services.size());
   for (std::size_t i = 0; i < next.services.size(); ++i) {
-    const std::string& name = next.services[i].name;
-    auto it = before.find(name);
+    auto it = before.find(next.services[i].name);
     index.previous.push_back(it == before.end() ? npos : it->second);
-    index.by_name.emplace(name, i);
     if (it == before.end()) index.created.push_back(fresh(next.services[i], nullptr, {}));
   }
   return index;
@@ -66,8 +66,7 @@ HealthyCounts::Leftovers HealthyCounts::carry_over(std::shared_ptr<const config:
   if (config_ && index.by_name.size() != config_->services.size()) {
     // Not an index of this config (a caller's mistake): count afresh rather than misread.
     index = Index{};
-    for (std::size_t i = 0; i < config_->services.size(); ++i)
-      index.by_name.emplace(config_->services[i].name, i);
+    index.by_name = names_of(*config_);
   }
   Leftovers left = build(std::move(index), touched, added, status_of, drained);
   left.config = std::move(previous);

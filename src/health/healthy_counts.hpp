@@ -103,6 +103,8 @@ class HealthyCounts {
   Leftovers build(Index index, const std::vector<std::size_t>& touched,
                   const std::vector<std::size_t>& added, const StatusOf& status_of,
                   const DrainedIn& drained);
+  // Each service's name (a view into `config`) to its position.
+  static std::unordered_map<std::string_view, std::size_t> names_of(const config::Config& config);
   // `status_of` null: no check of `s` exists yet (every status unknown).
   static Entry fresh(const config::Service& s, const StatusOf* status_of, const DrainedIn& drained);
   void recount(Entry& e);
