@@ -88,6 +88,7 @@ class SlicedProgrammer {
   bool idle() const { return phase_ == Phase::idle; }
   bool waiting() const { return pending_.has_value(); }
   const Stats& stats() const { return stats_; }
+  const Worker& worker() const { return worker_; }  // its queue delay, for status
 
  private:
   enum class Phase { idle, planning, sending, recording };
