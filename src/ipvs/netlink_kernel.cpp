@@ -10,6 +10,7 @@
 #include <netlink/socket.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -329,7 +330,10 @@ std::vector<OpResult> NetlinkKernel::apply(std::span<const Operation> ops) {
 void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
                                std::vector<OpResult>& results) {
   std::vector<unsigned char> buf;
-  buf.reserve(max_batch_bytes_ + 1024);
+  // Room for the chunk as it usually encodes (under 160 bytes an operation): one allocation,
+  // not one per doubling. Not the batch limit itself: a slice of 32 operations would take a
+  // fresh 1 MiB mapping each time.
+  buf.reserve(std::min(max_batch_bytes_, (end - begin) * 160) + 256);
   while (begin < end) {
     // Sequence numbers are consecutive within a batch: an answer's index is its offset.
     const std::uint32_t first_seq = nl_socket_use_seq(sock_);
