@@ -1,6 +1,8 @@
 #include "health/monitor.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 
 #include "common/log.hpp"
 #include "health/deadlines.hpp"
@@ -100,12 +102,6 @@ Monitor::Monitor(asio::io_context& io, OnChange on_change)
       on_change_(std::move(on_change)),
       timer_(io, [this](TimePoint now) { start_due(now); }) {}
 
-namespace {
-std::int64_t millis(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-}  // namespace
-
 std::uint32_t Monitor::take_slot(Check& check) {
   std::uint32_t id;
   if (!free_slots_.empty()) {
@@ -128,45 +124,23 @@ void Monitor::remove(std::map<BackendKey, Check>::iterator it) {
 }
 
 void Monitor::plan(TimePoint at, std::uint32_t slot, std::uint32_t generation) {
-  auto [it, added] = runs_.try_emplace(millis(at));
-  if (added && !spare_.empty()) {  // a bucket's vector, kept with its capacity
-    it->second = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  it->second.push_back(Run{at, slot, generation});
+  runs_.push_back(Run{at, slot, generation});
+  std::push_heap(runs_.begin(), runs_.end(), std::greater<>{});
   timer_.due(at);
 }
 
-TimePoint Monitor::earliest_run() const {
-  const auto& first = runs_.begin()->second;
-  TimePoint at = first.front().at;
-  for (const Run& r : first) at = std::min(at, r.at);
-  return at;
-}
+TimePoint Monitor::earliest_run() const { return runs_.front().at; }
 
 void Monitor::start_due(TimePoint now) {
   // Collected first: a run that fails at once reports on a later turn, but stay safe anyway.
   std::vector<Check*> due;
   due.swap(due_);  // a buffer kept between firings: at 10,000 checks/s this allocates nothing
-  const std::int64_t now_ms = millis(now);
-  while (!runs_.empty() && runs_.begin()->first <= now_ms) {
-    auto it = runs_.begin();
-    std::vector<Run> later;  // in the millisecond of `now`, not yet due
-    for (Run& r : it->second) {
-      if (r.at > now) {
-        later.push_back(std::move(r));
-        continue;
-      }
-      const Slot& slot = slots_[r.slot];
-      if (slot.check && slot.generation == r.generation) due.push_back(slot.check);
-    }
-    if (!later.empty()) {
-      it->second = std::move(later);
-      break;
-    }
-    it->second.clear();
-    spare_.push_back(std::move(it->second));
-    runs_.erase(it);
+  while (!runs_.empty() && runs_.front().at <= now) {
+    std::pop_heap(runs_.begin(), runs_.end(), std::greater<>{});
+    const Run r = runs_.back();
+    runs_.pop_back();
+    const Slot& slot = slots_[r.slot];
+    if (slot.check && slot.generation == r.generation) due.push_back(slot.check);
   }
   if (!runs_.empty()) timer_.due(earliest_run());
   // run() never completes a probe from inside (start_probe), so no check goes meanwhile.
@@ -199,9 +173,15 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
 }
 
 void Monitor::apply(const std::vector<config::Service>& services) {
-  std::map<BackendKey, CheckSpec> running;
-  for (const auto& [key, check] : checks_) running.emplace_hint(running.end(), key, check.spec);
-  apply_changes(diff_specs(running, make_specs(services)));
+  CheckChanges changes;
+  {
+    // Gone before the checks are made: the specs of every check in a map (10 MB at 80,000
+    // checks) need not sit beside them (diff_specs also frees the map's nodes as it goes).
+    std::map<BackendKey, CheckSpec> running;
+    for (const auto& [key, check] : checks_) running.emplace_hint(running.end(), key, check.spec);
+    changes = diff_specs(running, make_specs(services));
+  }
+  apply_changes(std::move(changes));
 }
 
 void Monitor::apply_changes(CheckChanges changes) {
@@ -238,6 +218,7 @@ bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
   // instead of 2 MB).
   if (done == 0 && free_slots_.size() < added)
     slots_.reserve(slots_.size() + (added - free_slots_.size()));
+  if (done == 0) runs_.reserve(runs_.size() + added);  // the same for their first runs
   for (std::size_t n = 0; done < total; ++done, ++n) {
     // Reading the clock costs more than one change: look at it every 16.
     if (n > 0 && n % 16 == 0 && Clock::now() >= deadline) return false;
