@@ -57,16 +57,11 @@ struct Monitor::Check {
       return;
     }
     BackendHealth& rec = writable();
-    ++rec.checks;
     rec.latency.record(r.latency);
-    if (r.ok) {
-      ++rec.successes;
-      rec.last_error.clear();
-      rec.last_latency_us = r.latency;
-    } else {
-      rec.count_failure(r.reason);
-      rec.last_error = r.error_text();
-    }
+    if (r.ok)
+      rec.note_success(r.latency);
+    else
+      rec.note_failure(r.reason, r.error_text());
     Streak streak{rec.status, rec.consecutive_ok, rec.consecutive_fail};
     auto changed =
         apply_result(streak, r.ok, spec.params->rise, spec.params->fall, monitor.start_mode_);
