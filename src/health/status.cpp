@@ -56,8 +56,8 @@ BackendHealth::BackendHealth(const BackendHealth& o)
       consecutive_ok(o.consecutive_ok),
       consecutive_fail(o.consecutive_fail),
       status(o.status),
-      failures_(o.failures_ ? std::make_unique<FailureLog>(*o.failures_) : nullptr),
-      last_latency_us_(o.last_latency_us_) {}
+      last_latency_us_(o.last_latency_us_),
+      failures_(o.failures_ ? std::make_unique<FailureLog>(*o.failures_) : nullptr) {}
 
 BackendHealth& BackendHealth::operator=(const BackendHealth& o) {
   if (this != &o) *this = BackendHealth(o);
@@ -65,6 +65,9 @@ BackendHealth& BackendHealth::operator=(const BackendHealth& o) {
 }
 
 BackendHealth::~BackendHealth() = default;
+
+// The size the comment in status.hpp promises (LP64: 8-byte pointers and time points).
+static_assert(sizeof(void*) != 8 || sizeof(BackendHealth) == 104);
 
 BackendHealth::FailureLog& BackendHealth::failure_log() {
   if (!failures_) failures_ = std::make_unique<FailureLog>();

@@ -117,9 +117,10 @@ struct BackendHealth {
 
   // Microseconds in 32 bits: a latency is bounded by the check's timeout (at most its
   // interval); 71 minutes saturate. kNoLatency = no success yet.
+  // (Declared after `status` so that it fills the padding after it.)
   static constexpr std::uint32_t kNoLatency = UINT32_MAX;
-  std::unique_ptr<FailureLog> failures_;
   std::uint32_t last_latency_us_ = kNoLatency;
+  std::unique_ptr<FailureLog> failures_;
 };
 
 // The counters of the half-open TCP checker (half_open.hpp), one set per io_context.
