@@ -98,17 +98,17 @@ void write_check(JsonWriter& w, const health::BackendKey& key, const health::Bac
   w.field("status", health::to_string(h.status));
   w.field("consecutive_ok", h.consecutive_ok);
   w.field("consecutive_fail", h.consecutive_fail);
-  w.field("last_error", h.last_error);
-  h.last_latency_us ? w.field("latency_ms", h.last_latency_us->count() / 1000.0)
-                    : w.null_field("latency_ms");
+  w.field("last_error", h.last_error());
+  const auto latency = h.last_latency();
+  latency ? w.field("latency_ms", latency->count() / 1000.0) : w.null_field("latency_ms");
   h.last_transition.time_since_epoch().count() == 0
       ? w.null_field("last_transition")
       : w.field("last_transition", unix_seconds(h.last_transition));
-  w.field("checks", h.checks);
+  w.field("checks", h.checks());
   w.field("transitions", h.transitions);
   w.key("failures");
   w.begin_object();
-  for (const auto& [reason, count] : h.failures_by_reason) w.field(reason, count);
+  h.for_each_failure([&](std::string_view reason, std::uint64_t count) { w.field(reason, count); });
   w.end_object();
   w.key("latency_histogram");
   w.begin_object();
@@ -264,9 +264,9 @@ void write_backend(JsonWriter& w, const BackendView& v) {
   w.field("health", v.state);
   w.field("drained", v.drained);
   w.field("in_kernel", v.dest != nullptr);
-  h && h->last_latency_us ? w.field("latency_ms", h->last_latency_us->count() / 1000.0)
-                          : w.null_field("latency_ms");
-  w.field("last_error", h ? std::string_view(h->last_error) : std::string_view());
+  const auto latency = h ? h->last_latency() : std::nullopt;
+  latency ? w.field("latency_ms", latency->count() / 1000.0) : w.null_field("latency_ms");
+  w.field("last_error", h ? h->last_error() : std::string_view());
   w.field("active_conns", v.dest ? v.dest->active_conns : 0);
   w.field("inactive_conns", v.dest ? v.dest->inactive_conns : 0);
   write_traffic(w, v.dest ? v.dest->stats : ipvs::Stats{});
@@ -570,13 +570,14 @@ MetricsCheck metrics_check(const health::BackendKey& key, const health::BackendH
                  key.port == 0 ? std::string("all") : std::to_string(key.port),
                  key.address.to_string(),
                  h.status == health::Status::up,
-                 static_cast<double>(h.checks),
+                 static_cast<double>(h.checks()),
                  {},
                  {},
                  h.latency.sum_seconds,
                  static_cast<double>(h.latency.total())};
-  for (const auto& [reason, count] : h.failures_by_reason)
+  h.for_each_failure([&](std::string_view reason, std::uint64_t count) {
     c.failures.emplace_back(reason, static_cast<double>(count));
+  });
   const auto cumulative = h.latency.cumulative();
   for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
     c.buckets.emplace_back(health::kLatencyBuckets[i], static_cast<double>(cumulative[i]));
@@ -616,8 +617,7 @@ void metrics_to(TextStream& out, const StatusSnapshot& snap) {
   }
   const bool first_has_failures =
       !snap.health.empty() && std::any_of(snap.health.begin(), snap.health.end(), [&](auto& c) {
-        return c.first.service == snap.health.front().first.service &&
-               !c.second->failures_by_reason.empty();
+        return c.first.service == snap.health.front().first.service && c.second->has_failures();
       });
   for (const auto& name : MetricsFamily::check_families(first_has_failures)) {
     MetricsFamily family(name, out.buffer());

@@ -53,7 +53,8 @@ void put_traffic(json& j, const ipvs::Stats& s) {
 
 json health_json(const health::BackendKey& key, const health::BackendHealth& h) {
   json failures = json::object();
-  for (const auto& [reason, count] : h.failures_by_reason) failures[reason] = count;
+  h.for_each_failure(
+      [&](std::string_view reason, std::uint64_t count) { failures[std::string(reason)] = count; });
   json buckets = json::array();
   auto cumulative = h.latency.cumulative();
   for (std::size_t i = 0; i < health::kLatencyBuckets.size(); ++i)
@@ -64,12 +65,12 @@ json health_json(const health::BackendKey& key, const health::BackendHealth& h) 
           {"status", std::string(health::to_string(h.status))},
           {"consecutive_ok", h.consecutive_ok},
           {"consecutive_fail", h.consecutive_fail},
-          {"last_error", h.last_error},
-          {"latency_ms", h.last_latency_us ? json(h.last_latency_us->count() / 1000.0) : json()},
+          {"last_error", h.last_error()},
+          {"latency_ms", h.last_latency() ? json(h.last_latency()->count() / 1000.0) : json()},
           {"last_transition", h.last_transition.time_since_epoch().count() == 0
                                   ? json()
                                   : json(unix_seconds(h.last_transition))},
-          {"checks", h.checks},
+          {"checks", h.checks()},
           {"transitions", h.transitions},
           {"failures", failures},
           {"latency_histogram",
@@ -236,8 +237,8 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                    {"drained", drained},
                    {"in_kernel", dest != nullptr},
                    {"latency_ms",
-                    h && h->last_latency_us ? json(h->last_latency_us->count() / 1000.0) : json()},
-                   {"last_error", h ? h->last_error : ""},
+                    h && h->last_latency() ? json(h->last_latency()->count() / 1000.0) : json()},
+                   {"last_error", h ? h->last_error() : ""},
                    {"active_conns", dest ? dest->active_conns : 0},
                    {"inactive_conns", dest ? dest->inactive_conns : 0}};
         put_traffic(bj, dest ? dest->stats : ipvs::Stats{});

@@ -78,15 +78,13 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
     auto h = std::make_shared<health::BackendHealth>();
     h->status = chance(bad) ? static_cast<health::Status>(rng() % 3) : health::Status::up;
     h->consecutive_ok = static_cast<int>(rng() % 5);
-    h->checks = rng() % 1000;
     h->transitions = rng() % 4;
     if (h->status != health::Status::up) {
-      h->last_error =
-          chance(0.5) ? "refused: connect: \"Connection refused\"\n" : "bad_response: caf\xC3\xA9";
-      h->count_failure("refused");
       h->count_failure("timeout");
+      h->note_failure("refused", chance(0.5) ? "refused: connect: \"Connection refused\"\n"
+                                             : "bad_response: caf\xC3\xA9");
     } else {
-      h->last_latency_us = std::chrono::microseconds(rng() % 5000);
+      h->note_success(std::chrono::microseconds(rng() % 5000));
     }
     if (chance(0.5))
       h->last_transition = std::chrono::system_clock::time_point(
@@ -214,7 +212,7 @@ TEST_CASE("an error text that is not UTF-8 cannot break the document") {
   // The DOM renderer threw on it (nlohmann's dump), failing every status and scrape.
   auto snap = random_snapshot(9, 3, 1.0);
   auto h = std::make_shared<health::BackendHealth>(*snap.health.front().second);
-  h->last_error = "bad_response: \xFF\xFE got";
+  h->note_failure("bad_response", "bad_response: \xFF\xFE got");
   snap.health.front().second = h;
   const json doc = daemon::status_document(snap, daemon::StatusView::full);
   CHECK(doc["health"][0]["last_error"] == "bad_response: \xEF\xBF\xBD\xEF\xBF\xBD got");

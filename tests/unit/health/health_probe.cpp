@@ -136,16 +136,16 @@ void emit(const json& j) { std::cout << j.dump() << '\n' << std::flush; }
 
 json backend_json(const health::BackendKey& k, const health::BackendHealth& h) {
   json failures = json::object();
-  for (const auto& [r, n] : h.failures_by_reason) failures[r] = n;
+  h.for_each_failure([&](std::string_view r, std::uint64_t n) { failures[std::string(r)] = n; });
   return {{"service", k.service},
           {"port", k.port},
           {"backend", k.address.to_string()},
           {"status", std::string(health::to_string(h.status))},
-          {"checks", h.checks},
-          {"successes", h.successes},
+          {"checks", h.checks()},
+          {"successes", h.successes()},
           {"failures", failures},
-          {"last_error", h.last_error},
-          {"last_latency_us", h.last_latency_us ? json(h.last_latency_us->count()) : json()},
+          {"last_error", h.last_error()},
+          {"last_latency_us", h.last_latency() ? json(h.last_latency()->count()) : json()},
           {"transitions", h.transitions}};
 }
 
@@ -190,10 +190,10 @@ int main(int argc, char** argv) {
            {"backend", k.address.to_string()},
            {"status", std::string(health::to_string(s))}};
     if (h) {
-      j["checks"] = h->checks;
+      j["checks"] = h->checks();
       j["consecutive_ok"] = h->consecutive_ok;
       j["consecutive_fail"] = h->consecutive_fail;
-      j["error"] = h->last_error;
+      j["error"] = h->last_error();
     }
     if (auto spec = mp->spec(k)) j["target"] = spec->target();
     emit(j);

@@ -4,6 +4,7 @@
 
 #include <boost/asio/error.hpp>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <map>
 
 #include "health/result.hpp"
@@ -287,7 +288,70 @@ TEST_CASE("latency histogram and failure counters") {
   CHECK(b.failures("timeout") == 2);
   CHECK(b.failures("refused") == 1);
   CHECK(b.failures("reset") == 0);
-  CHECK(b.failures_by_reason.front().first == "timeout");
+  std::vector<std::pair<std::string, std::uint64_t>> seen;
+  b.for_each_failure([&](std::string_view r, std::uint64_t n) { seen.emplace_back(r, n); });
+  // In order of first occurrence, not of kFailureReasons (the status document's key order).
+  CHECK(seen == std::vector<std::pair<std::string, std::uint64_t>>{{"timeout", 2}, {"refused", 1}});
+}
+
+TEST_CASE("health record: failure reasons are the closed set of health::reason") {
+  for (auto r :
+       {reason::refused, reason::timeout, reason::reset, reason::closed, reason::unreachable,
+        reason::icmp_unreachable, reason::bad_response, reason::http_status, reason::too_large,
+        reason::bind, reason::socket, reason::local_resources})
+    CHECK(kFailureReasons[failure_reason_index(r)] == r);
+  // Whatever classify() can return is in the set too.
+  for (int err : {ECONNREFUSED, ETIMEDOUT, ECONNRESET, EHOSTUNREACH, ENETUNREACH, EMFILE,
+                  EADDRNOTAVAIL, EPIPE, EINVAL, 0})
+    for (bool udp : {false, true}) {
+      INFO(err << " udp " << udp);
+      CHECK(kFailureReasons[failure_reason_index(classify_errno(err, udp))] ==
+            classify_errno(err, udp));
+    }
+  CHECK(kFailureReasons[failure_reason_index("no such reason")] == "socket");
+}
+
+TEST_CASE("health record: successes, errors and latency derived from the compact fields") {
+  BackendHealth b;
+  CHECK(b.checks() == 0);
+  CHECK(b.successes() == 0);
+  CHECK(!b.last_latency());
+  CHECK(b.last_error().empty());
+  CHECK(!b.has_failures());
+
+  b.latency.record(Micros(1500));
+  b.note_success(Micros(1500));
+  CHECK(b.checks() == 1);
+  CHECK(b.successes() == 1);
+  CHECK(b.last_latency() == Micros(1500));
+  CHECK(!b.has_failures());
+
+  b.latency.record(Micros(1000000));
+  b.note_failure("timeout", "timeout: no answer within 1000ms");
+  CHECK(b.checks() == 2);
+  CHECK(b.successes() == 1);
+  CHECK(b.failures("timeout") == 1);
+  CHECK(b.last_error() == "timeout: no answer within 1000ms");
+  CHECK(b.last_latency() == Micros(1500));  // of the last success
+
+  // A copy (copy on write) owns its failure log: changing one leaves the other as it was.
+  BackendHealth copy = b;
+  copy.latency.record(Micros(200));
+  copy.note_success(Micros(200));
+  CHECK(copy.last_error().empty());
+  CHECK(copy.failures("timeout") == 1);
+  CHECK(b.last_error() == "timeout: no answer within 1000ms");
+  copy.note_failure("refused", "refused: connection refused");
+  CHECK(b.failures("refused") == 0);
+  b = copy;
+  CHECK(b.failures("refused") == 1);
+  CHECK(b.last_error() == "refused: connection refused");
+
+  // Latencies past 32 bits of microseconds saturate instead of wrapping.
+  b.note_success(std::chrono::hours(2));
+  CHECK(b.last_latency() == Micros(UINT32_MAX - 1));
+  b.note_success(Micros(-5));
+  CHECK(b.last_latency() == Micros(0));
 }
 
 TEST_CASE("diff_specs: removed, added and changed keys, in key order, from one pass") {
