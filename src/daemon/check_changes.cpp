@@ -15,7 +15,8 @@ void Daemon::queue_check_changes(health::CheckChanges changes) {
   if (pending_checks_.size() == 1) {
     check_slices_ = {};
     check_slices_.started = Clock::now();
-    apply_check_slice();
+    // After the handler that queued them (a reload's apply): never part of it.
+    boost::asio::post(io_, [this] { apply_check_slice(); });
   }
 }
 

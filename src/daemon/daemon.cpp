@@ -228,12 +228,8 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       service_index_.emplace(next.services[i].name, i);
   }
   update_healthy_counts(plan);
-  for (const auto& s : next.services)
-    if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
-      log::notice(
-          "health service={} ports={}: one check per backend for all ports (more than {} "
-          "ports); set health.per_port: true to check each port",
-          s.name, s.ports.size(), health::kMaxPerPortChecks);
+  if (!plan)  // a reload says so of the services it touches, in its slices
+    for (const auto& s : next.services) note_shared_checks(s);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
     auto kernel = ipvs::open_netlink_kernel(error, ipvs_rcvbuf_);
@@ -287,12 +283,22 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     for (const auto& t : i.track_services) tracked_.insert(t.service);
   if (plan) {
     // Unchanged services have the same checks, statuses and drains: same quorum as before.
-    for (auto i : plan->touched_services) update_quorum_of(i);
+    // The counts' carry-over and the touched services' quorum follow in slices
+    // (reload_slices.cpp); the weights are pushed again when they end.
+    start_reload_slices(std::move(plan->touched_services));
   } else {
     update_quorum();
   }
   // New instances, changed track lists, removed services: the weights once for all.
   update_tracked_weights(next.vrrp);
+}
+
+void Daemon::note_shared_checks(const config::Service& s) {
+  if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
+    log::notice(
+        "health service={} ports={}: one check per backend for all ports (more than {} "
+        "ports); set health.per_port: true to check each port",
+        s.name, s.ports.size(), health::kMaxPerPortChecks);
 }
 
 namespace {
@@ -371,6 +377,9 @@ void Daemon::commit_reload(Loaded& loaded) {
   if (retry_ipvs) ipvs_error_.reset();
   const auto apply_start = Clock::now();
   if (loaded.changed) {
+    // The last reload's slices count positions of the running config: they end before it is
+    // replaced (in practice long ago: this reload's parse took longer than they do).
+    finish_reload_slices();
     std::shared_ptr<const config::Config> old = std::move(config_);
     config_ = loaded.config;
     ++generation_;
@@ -466,11 +475,14 @@ void Daemon::update_healthy_counts(ReloadPlan* plan) {
     drained = [this](const config::Service& s, const config::Backend& b) {
       return drains_.is_drained(s.name, b.address);
     };
-  if (plan) {  // a reload: only the services it touched are counted afresh
-    // What the previous counts held (10,000s of blocks) is freed off the loop.
-    reaper::dispose(healthy_counts_.carry_over(config_, std::move(plan->counts_index),
-                                               plan->touched_services, plan->added_services,
-                                               status_of, drained));
+  if (plan) {
+    // A reload: the counts switch to the next config's positions now; each service's entry is
+    // carried over (or, if the reload touched it, counted afresh) in the reload's slices or
+    // when it is first used (reload_slices.cpp). What the previous counts held (10,000s of
+    // blocks) is freed off the loop.
+    reaper::dispose(healthy_counts_.begin_carry_over(config_, std::move(plan->counts_index),
+                                                     plan->touched_services, plan->added_services,
+                                                     status_of, drained));
   } else
     healthy_counts_.reset(config_, status_of, drained);
 }

@@ -128,7 +128,27 @@ class Daemon {
     std::chrono::microseconds longest{0};
     TimePoint started;
   } check_slices_;
-  bool summary_checks_slice(SnapshotJob& job);  // true when the last service was done
+  // A reload's follow-up on the loop (reload_slices.cpp): the quorum counts' carry-over to the
+  // next config's positions (HealthyCounts::carry_over_step) and then the quorum of the
+  // services the reload touched, in slices of at most kCheckSlice. Status snapshots asked for
+  // meanwhile wait for the end (after_reload_slices_); the next reload's commit finishes them
+  // first.
+  void start_reload_slices(std::vector<std::size_t> touched);
+  void reload_slice();
+  bool reload_slice_work(TimePoint deadline);  // true when everything is done
+  void finish_reload_slices();                 // whatever is left, at once
+  void end_reload_slices();
+  struct ReloadSlices {
+    bool active = false;
+    std::vector<std::size_t> touched;  // positions in config_, quorum decided in this order
+    std::size_t quorum_done = 0;
+    int slices = 0;
+    std::chrono::microseconds longest{0};
+    TimePoint started;
+  } reload_slices_;
+  std::vector<std::function<void()>> after_reload_slices_;
+  void note_shared_checks(const config::Service& s);  // the "one check per backend" notice
+  bool summary_checks_slice(SnapshotJob& job);        // true when the last service was done
   void start_reload();
   void reject_reload(nlohmann::json& result);
   void set_last_reload(nlohmann::json record);
