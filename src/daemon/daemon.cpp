@@ -15,6 +15,7 @@
 
 #include "common/log.hpp"
 #include "common/reaper.hpp"
+#include "common/thread_cpu.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
 #include "daemon/fd_limit.hpp"
@@ -376,6 +377,7 @@ void Daemon::commit_reload(Loaded& loaded) {
   const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
   if (retry_ipvs) ipvs_error_.reset();
   const auto apply_start = Clock::now();
+  const auto apply_cpu = thread_cpu_time();
   if (loaded.changed) {
     // The last reload's slices count positions of the running config: they end before it is
     // replaced (in practice long ago: this reload's parse took longer than they do).
@@ -392,8 +394,9 @@ void Daemon::commit_reload(Loaded& loaded) {
     apply(*config_);
   }
   // What the reload cost the loop (the rest ran on the reload and nft workers).
-  log::info("reload apply took {:.1f} ms on the loop",
-            std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
+  log::info("reload apply took {:.1f} ms on the loop ({:.1f} ms of CPU)",
+            std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count(),
+            std::chrono::duration<double, std::milli>(thread_cpu_time() - apply_cpu).count());
   set_admin_group(config_->control.admin_group);
   ++reloads_ok_;
   // The reply keeps its list of changes; status gets the copy the worker made.

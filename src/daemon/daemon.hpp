@@ -125,7 +125,7 @@ class Daemon {
     std::size_t done = 0;  // of pending_checks_.front()
     std::size_t changes = 0;
     int slices = 0;
-    std::chrono::microseconds longest{0};
+    std::chrono::microseconds longest{0}, longest_cpu{0};  // wall clock, the thread's CPU time
     TimePoint started;
   } check_slices_;
   // A reload's follow-up on the loop (reload_slices.cpp): the quorum counts' carry-over to the
@@ -143,7 +143,7 @@ class Daemon {
     std::vector<std::size_t> touched;  // positions in config_, quorum decided in this order
     std::size_t quorum_done = 0;
     int slices = 0;
-    std::chrono::microseconds longest{0};
+    std::chrono::microseconds longest{0}, longest_cpu{0};  // wall clock, the thread's CPU time
     TimePoint started;
   } reload_slices_;
   std::vector<std::function<void()>> after_reload_slices_;

@@ -17,6 +17,7 @@
 
 #include "common/log.hpp"
 #include "common/reaper.hpp"
+#include "common/thread_cpu.hpp"
 #include "daemon/daemon.hpp"
 
 namespace l4lb::daemon {
@@ -58,11 +59,15 @@ bool Daemon::reload_slice_work(TimePoint deadline) {
 void Daemon::reload_slice() {
   if (!reload_slices_.active || stopping_) return;
   const auto begin = Clock::now();
+  const auto cpu0 = thread_cpu_time();
   const bool done = reload_slice_work(begin + kCheckSlice);
   const auto spent = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin);
+  const auto cpu = thread_cpu_time() - cpu0;
   reload_slices_.longest = std::max(reload_slices_.longest, spent);
+  reload_slices_.longest_cpu = std::max(reload_slices_.longest_cpu, cpu);
   ++reload_slices_.slices;
-  log::debug("reload slice {} took {} us", reload_slices_.slices, spent.count());
+  log::debug("reload slice {} took {} us ({} us of CPU)", reload_slices_.slices, spent.count(),
+             cpu.count());
   if (done) return end_reload_slices();
   // The next slice after whatever else is queued on the loop (probe results, control I/O).
   boost::asio::post(io_, [this] { reload_slice(); });
@@ -76,9 +81,11 @@ void Daemon::finish_reload_slices() {
 
 void Daemon::end_reload_slices() {
   const auto& r = reload_slices_;
-  log::info("reload slices: {} services' quorum in {} slice(s), longest {} us, {:.1f} ms in all",
-            r.touched.size(), r.slices, r.longest.count(),
-            std::chrono::duration<double, std::milli>(Clock::now() - r.started).count());
+  log::info(
+      "reload slices: {} services' quorum in {} slice(s), longest {} us ({} us of CPU), {:.1f} "
+      "ms in all",
+      r.touched.size(), r.slices, r.longest.count(), r.longest_cpu.count(),
+      std::chrono::duration<double, std::milli>(Clock::now() - r.started).count());
   reaper::dispose(std::move(reload_slices_.touched));
   reload_slices_ = {};
   // Every service decided: the weights once for all (update_quorum_of pushed them only for
