@@ -218,6 +218,11 @@ HealthyCounts::Leftovers HealthyCounts::finish_carry_over_const() const {
   return left;
 }
 
+HealthyCounts::All HealthyCounts::all() const {
+  (void)finish_carry_over_const();
+  return {config_, flat_};
+}
+
 void HealthyCounts::recount(Entry& e) const {
   const config::Service& s = *e.service;
   const std::size_t nb = s.backends.size();

@@ -126,10 +126,7 @@ class HealthyCounts {
   };
   // Every service carried (pending() or not): the caller waits for pending() to clear rather
   // than pay for the rest here.
-  All all() const {
-    (void)finish_carry_over_const();
-    return {config_, flat_};
-  }
+  All all() const;
   // healthy_on_port / healthy_count, as quorum.hpp defines them; 0 for an unknown service or
   // port.
   int healthy_on_port(std::string_view service, std::uint16_t port) const;
