@@ -338,6 +338,9 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
   out.config = std::make_shared<const config::Config>(std::move(*loaded.config));
   out.result["ok"] = true;
   out.changes = out.result["changes"];  // status's copy, made here rather than on the loop
+  // The reply to `l4lbctl reload`, as control_server.cpp's line_of writes it.
+  out.reply_line = std::make_shared<const std::string>(
+      out.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   return out;
 }
 
@@ -412,7 +415,7 @@ void Daemon::set_last_reload(nlohmann::json record) {
   last_reload_ = reaper::make_reaped<nlohmann::json>(std::move(record));
 }
 
-void Daemon::reload(std::function<void(nlohmann::json)> done) {
+void Daemon::reload(ReloadDone done) {
   reload_waiting_.push_back(std::move(done));
   start_reload();
 }
@@ -420,8 +423,7 @@ void Daemon::reload(std::function<void(nlohmann::json)> done) {
 void Daemon::start_reload() {
   if (reload_running_ || reload_waiting_.empty() || stopping_) return;
   reload_running_ = true;
-  auto waiters = std::make_shared<std::vector<std::function<void(nlohmann::json)>>>(
-      std::move(reload_waiting_));
+  auto waiters = std::make_shared<std::vector<ReloadDone>>(std::move(reload_waiting_));
   reload_waiting_.clear();
   systemd_.reloading("reloading " + config_path_);
   // The worker reads the file and diffs it against the running config; reloads run one at a
@@ -436,17 +438,19 @@ void Daemon::start_reload() {
       // Every path ends here: the answer to every waiter, and the next reload if one waits.
       auto finish = [this, loaded, waiters] {
         for (auto& done : *waiters)
-          if (done) done(loaded->result);
+          if (done) done(loaded->result, loaded->reply_line);
         reload_running_ = false;
         start_reload();  // requests that came in meanwhile: one more reload for all of them
       };
       if (!loaded->result["ok"].get<bool>()) {
+        loaded->reply_line.reset();
         reject_reload(loaded->result);
         return finish();
       }
       if (auto e = ensure_descriptor_limit(loaded->descriptors)) {
         // The new config needs more descriptors than the hard limit allows: refused whole.
         loaded->result["errors"].push_back(config_path_ + ": error: " + *e);
+        loaded->reply_line.reset();
         reject_reload(loaded->result);
         return finish();
       }
@@ -459,6 +463,7 @@ void Daemon::start_reload() {
                     // still in place; refuse the whole reload so that rules and services stay
                     // consistent.
                     loaded->result["errors"].push_back(config_path_ + ": error: nftables: " + *e);
+                    loaded->reply_line.reset();
                     reject_reload(loaded->result);
                   } else {
                     commit_reload(*loaded);
@@ -598,7 +603,13 @@ control::Handlers Daemon::control_handlers() {
                reply.stream());
       },
       [this](control::Reply reply) {
-        reload([reply = std::move(reply)](nlohmann::json result) { reply(std::move(result)); });
+        reload([reply = std::move(reply)](const nlohmann::json& result,
+                                          const std::shared_ptr<const std::string>& line) {
+          if (!line) return reply(result);
+          // Rendered on the reload worker: the loop only hands the line over.
+          auto reader = reply.stream();
+          if (reader(TextFanout::Event::chunk, line)) reader(TextFanout::Event::end, nullptr);
+        });
       },
       [this](const net::Address& backend, const std::optional<std::string>& service, bool add) {
         return drain(backend, service, add);

@@ -66,6 +66,9 @@ struct Loaded {
   std::shared_ptr<const config::Config> config;  // the new config, when valid
   std::shared_ptr<ReloadPlan> plan;              // what apply() changes (when changed)
   std::uint64_t descriptors = 0;                 // descriptors_needed of the new config
+  // `result` as the reply line, rendered on the worker; dropped when the loop rejects the
+  // reload after all (the result changes then).
+  std::shared_ptr<const std::string> reply_line;
   bool changed = false;
 };
 
@@ -85,7 +88,11 @@ class Daemon {
   // The reload transaction: the file is loaded, validated and diffed on a worker thread, the
   // change applied on the loop. `done` gets {ok, errors[], warnings[], changes[]} on the loop.
   // A reload asked for while one runs is coalesced into one more reload after it.
-  void reload(std::function<void(nlohmann::json)> done);
+  // `line`, when given, is the result as the control socket's reply line, rendered on the reload
+  // worker (a reload of 5,000 services answers with 5,000 change lines: ~1.5 ms to serialise).
+  using ReloadDone = std::function<void(const nlohmann::json& result,
+                                        const std::shared_ptr<const std::string>& line)>;
+  void reload(ReloadDone done);
 
   // The status document (docs/STATUS.md) as the control socket's reply line and/or the
   // /metrics text, rendered on a worker thread from a snapshot taken on the loop (after the
@@ -275,7 +282,7 @@ class Daemon {
   // dropped for falling too far behind (status, metrics).
   std::shared_ptr<std::array<TextFanout, 3>> render_fans_;
   std::uint64_t slow_readers_dropped_ = 0;
-  std::vector<std::function<void(nlohmann::json)>> reload_waiting_;  // for the next reload
+  std::vector<ReloadDone> reload_waiting_;  // for the next reload
   bool reload_running_ = false;
   LoopLagProbe loop_lag_{io_, std::chrono::milliseconds(10)};
   boost::asio::steady_timer summary_timer_{io_};
