@@ -196,7 +196,8 @@ class Daemon {
   void on_vrrp_transition(const std::string& instance, net::Family family, vrrp::State from,
                           vrrp::State to);
   // After the checks are applied: every service counted afresh (start), or with a reload's
-  // plan only the services it touched (HealthyCounts::carry_over).
+  // plan only the services it touched, carried over in the reload's slices
+  // (HealthyCounts::begin_carry_over, reload_slices.cpp).
   void update_healthy_counts(ReloadPlan* plan);
   void update_quorum_of(std::size_t service);  // a position in config_->services
   bool below_quorum(std::string_view service) const;
