@@ -30,7 +30,7 @@
 #include "daemon/notify_runner.hpp"
 #include "daemon/snapshot.hpp"
 #include "daemon/systemd.hpp"
-#include "daemon/worker.hpp"
+#include "common/worker.hpp"
 #include "health/healthy_counts.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"

@@ -73,8 +73,11 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
   if (ipvs_repair_) s.ipvs_repair = ipvs_repair_->status();
   s.lag.push_back({"loop", "timer_lateness", loop_lag_.histogram()});
   if (vrrp) s.lag.push_back({"l4lb-vrrp", "timer_lateness", vrrp->lag});
-  for (const Worker* w : {&render_worker_, &reload_worker_})
+  for (const Worker* w : {&render_worker_, &reload_worker_, &nft_worker_})
     s.lag.push_back({w->name(), "queue_delay", w->queue_delay()});
+  if (ipvs_sliced_)
+    s.lag.push_back(
+        {ipvs_sliced_->worker().name(), "queue_delay", ipvs_sliced_->worker().queue_delay()});
   return s;
 }
 

@@ -7,7 +7,9 @@
 #include <netlink/msg.h>
 
 #include <bit>
+#include <cstddef>
 #include <cstring>
+#include <vector>
 
 namespace l4lb::ipvs::codec {
 
@@ -80,26 +82,53 @@ std::uint8_t v4_prefix(std::uint32_t be_mask) {
   return static_cast<std::uint8_t>(std::countl_one(ntohl(be_mask)));
 }
 
-int put_addr(nl_msg* m, int attr, const net::Address& a) {
-  std::uint8_t buf[16] = {};  // union nf_inet_addr
-  std::memcpy(buf, a.data(), a.size());
-  return nla_put(m, attr, sizeof(buf), buf);
+// Writes netlink attributes in place at the end of a batch buffer, as libnl's nla_put and
+// nla_nest_start/end would into a message of their own (nested attributes flagged
+// NLA_F_NESTED, every attribute padded to 4 bytes with zeros).
+class AttrWriter {
+ public:
+  explicit AttrWriter(std::vector<unsigned char>& out) : out_(out) {}
+
+  std::size_t put(int type, const void* data, std::size_t len) {
+    const std::size_t at = out_.size();
+    out_.resize(at + NLA_ALIGN(NLA_HDRLEN + len));  // the padding is zeroed
+    const nlattr a{static_cast<std::uint16_t>(NLA_HDRLEN + len), static_cast<std::uint16_t>(type)};
+    std::memcpy(out_.data() + at, &a, sizeof a);
+    if (len) std::memcpy(out_.data() + at + NLA_HDRLEN, data, len);
+    return at;
+  }
+  template <class T>
+  void put_value(int type, T v) {
+    put(type, &v, sizeof v);
+  }
+  void put_string(int type, const std::string& v) { put(type, v.c_str(), v.size() + 1); }
+  void put_addr(int type, const net::Address& a) {
+    std::uint8_t buf[16] = {};  // union nf_inet_addr
+    std::memcpy(buf, a.data(), a.size());
+    put(type, buf, sizeof buf);
+  }
+  std::size_t begin_nest(int type) { return put(NLA_F_NESTED | type, nullptr, 0); }
+  void end_nest(std::size_t at) {
+    const auto len = static_cast<std::uint16_t>(out_.size() - at);
+    std::memcpy(out_.data() + at + offsetof(nlattr, nla_len), &len, sizeof len);
+  }
+
+ private:
+  std::vector<unsigned char>& out_;
+};
+
+void put_service_key(AttrWriter& w, const ServiceKey& k) {
+  w.put_value(IPVS_SVC_ATTR_AF, static_cast<std::uint16_t>(net::to_af(k.family())));
+  if (k.protocol == Protocol::fwmark) return w.put_value(IPVS_SVC_ATTR_FWMARK, k.fwmark);
+  w.put_value(IPVS_SVC_ATTR_PROTOCOL, static_cast<std::uint16_t>(k.protocol));
+  w.put_addr(IPVS_SVC_ATTR_ADDR, k.address);
+  w.put_value(IPVS_SVC_ATTR_PORT, htons(k.port));
 }
 
-int put_service_key(nl_msg* m, const ServiceKey& k) {
-  int err = nla_put_u16(m, IPVS_SVC_ATTR_AF, static_cast<std::uint16_t>(net::to_af(k.family())));
-  if (k.protocol == Protocol::fwmark)
-    return err ? err : nla_put_u32(m, IPVS_SVC_ATTR_FWMARK, k.fwmark);
-  err = err ? err : nla_put_u16(m, IPVS_SVC_ATTR_PROTOCOL, static_cast<std::uint16_t>(k.protocol));
-  err = err ? err : put_addr(m, IPVS_SVC_ATTR_ADDR, k.address);
-  return err ? err : nla_put_u16(m, IPVS_SVC_ATTR_PORT, htons(k.port));
-}
-
-int put_service(nl_msg* m, const ServiceSettings& s, bool full) {
-  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_SERVICE);
-  if (!nest) return -1;
-  int err = put_service_key(m, s.key);
-  if (full && !err) {
+void put_service(AttrWriter& w, const ServiceSettings& s, bool full) {
+  const std::size_t nest = w.begin_nest(IPVS_CMD_ATTR_SERVICE);
+  put_service_key(w, s.key);
+  if (full) {
     ip_vs_flags flags{};
     flags.flags = (s.persistent ? IP_VS_SVC_F_PERSISTENT : 0) |
                   (s.sh_fallback ? IP_VS_SVC_F_SCHED_SH_FALLBACK : 0) |
@@ -107,40 +136,43 @@ int put_service(nl_msg* m, const ServiceSettings& s, bool full) {
                   (s.one_packet ? IP_VS_SVC_F_ONEPACKET : 0);
     flags.mask = ~0u;
     const std::uint32_t mask = s.key.family() == net::Family::v4 ? v4_mask(s.netmask) : s.netmask;
-    err = nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler.c_str());
-    err = err ? err : nla_put(m, IPVS_SVC_ATTR_FLAGS, sizeof(flags), &flags);
-    err = err ? err : nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, s.timeout);
-    err = err ? err : nla_put_u32(m, IPVS_SVC_ATTR_NETMASK, mask);
+    w.put_string(IPVS_SVC_ATTR_SCHED_NAME, s.scheduler);
+    w.put(IPVS_SVC_ATTR_FLAGS, &flags, sizeof flags);
+    w.put_value(IPVS_SVC_ATTR_TIMEOUT, s.timeout);
+    w.put_value(IPVS_SVC_ATTR_NETMASK, mask);
   }
-  nla_nest_end(m, nest);
-  return err;
+  w.end_nest(nest);
 }
 
-int put_dest(nl_msg* m, const DestSettings& d, bool full) {
-  nlattr* nest = nla_nest_start(m, IPVS_CMD_ATTR_DEST);
-  if (!nest) return -1;
-  int err = put_addr(m, IPVS_DEST_ATTR_ADDR, d.address);
-  err = err ? err : nla_put_u16(m, IPVS_DEST_ATTR_PORT, htons(d.port));
-  err = err ? err
-            : nla_put_u16(m, IPVS_DEST_ATTR_ADDR_FAMILY,
-                          static_cast<std::uint16_t>(net::to_af(d.address.family())));
+void put_dest(AttrWriter& w, const DestSettings& d, bool full) {
+  const std::size_t nest = w.begin_nest(IPVS_CMD_ATTR_DEST);
+  w.put_addr(IPVS_DEST_ATTR_ADDR, d.address);
+  w.put_value(IPVS_DEST_ATTR_PORT, htons(d.port));
+  w.put_value(IPVS_DEST_ATTR_ADDR_FAMILY,
+              static_cast<std::uint16_t>(net::to_af(d.address.family())));
   if (full) {
-    err = err ? err
-              : nla_put_u32(m, IPVS_DEST_ATTR_FWD_METHOD, static_cast<std::uint32_t>(d.forward));
-    err = err ? err : nla_put_u32(m, IPVS_DEST_ATTR_WEIGHT, d.weight);
-    err = err ? err : nla_put_u32(m, IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
-    err = err ? err : nla_put_u32(m, IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
+    w.put_value(IPVS_DEST_ATTR_FWD_METHOD, static_cast<std::uint32_t>(d.forward));
+    w.put_value(IPVS_DEST_ATTR_WEIGHT, d.weight);
+    w.put_value(IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
+    w.put_value(IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
   }
-  nla_nest_end(m, nest);
-  return err;
+  w.end_nest(nest);
 }
 
-// Room for one operation's message (the largest, a service with every attribute, is under 200
-// bytes); other requests take libnl's default (a page).
-constexpr std::size_t kOperationMsgSize = 1024;
+// The same attributes through libnl, for the requests that are not batched (a dump's service
+// key): one encoding of the attributes, in AttrWriter, copied into the libnl message.
+int put_service_libnl(nl_msg* m, const ServiceSettings& s, bool full) {
+  std::vector<unsigned char> attrs;
+  AttrWriter w(attrs);
+  put_service(w, s, full);
+  void* room = nlmsg_reserve(m, attrs.size(), NLA_ALIGNTO);
+  if (!room) return -1;
+  std::memcpy(room, attrs.data(), attrs.size());
+  return 0;
+}
 
-MsgPtr new_request(int family_id, std::uint8_t cmd, int flags, std::size_t size = 0) {
-  MsgPtr m(size ? nlmsg_alloc_size(size) : nlmsg_alloc());
+MsgPtr new_request(int family_id, std::uint8_t cmd, int flags) {
+  MsgPtr m(nlmsg_alloc());
   if (!m) return nullptr;
   if (!genlmsg_put(m.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_id, 0, flags, cmd, IPVS_GENL_VERSION))
     return nullptr;
@@ -216,16 +248,25 @@ nlattr* top_attr(nlmsghdr* nlh, int which, std::string& error) {
 
 }  // namespace
 
-MsgPtr encode_operation(int family_id, const Operation& op) {
-  // nlmsg_alloc() zeroes a page per message: 370 MB of memset for the 90,000 operations of
-  // 10,000 x 8. The largest operation (a service with every attribute) is under 200 bytes.
-  MsgPtr m = new_request(family_id, command_of(op.kind), 0, kOperationMsgSize);
-  if (!m) return nullptr;
+void append_operation(std::vector<unsigned char>& batch, int family_id, std::uint32_t seq,
+                      std::uint32_t port, const Operation& op) {
+  const std::size_t start = batch.size();
+  batch.resize(start + NLMSG_HDRLEN + GENL_HDRLEN);  // headers first, zeroed; length below
+  nlmsghdr h{};
+  h.nlmsg_type = static_cast<std::uint16_t>(family_id);
+  h.nlmsg_flags = NLM_F_REQUEST;
+  h.nlmsg_seq = seq;
+  h.nlmsg_pid = port;
+  genlmsghdr g{};
+  g.cmd = command_of(op.kind);
+  g.version = IPVS_GENL_VERSION;
+  std::memcpy(batch.data() + start + NLMSG_HDRLEN, &g, sizeof g);
+  AttrWriter w(batch);
   using K = Operation::Kind;
-  const bool full_svc = op.kind == K::add_service || op.kind == K::edit_service;
-  if (put_service(m.get(), op.service, full_svc) < 0) return nullptr;
-  if (!op.is_service_op() && put_dest(m.get(), op.dest, op.kind != K::del_dest) < 0) return nullptr;
-  return m;
+  put_service(w, op.service, op.kind == K::add_service || op.kind == K::edit_service);
+  if (!op.is_service_op()) put_dest(w, op.dest, op.kind != K::del_dest);
+  h.nlmsg_len = static_cast<std::uint32_t>(batch.size() - start);  // attributes end aligned
+  std::memcpy(batch.data() + start, &h, sizeof h);
 }
 
 MsgPtr encode_service_dump(int family_id) {
@@ -236,7 +277,7 @@ MsgPtr encode_dest_dump(int family_id, const ServiceKey& key) {
   MsgPtr m = new_request(family_id, IPVS_CMD_GET_DEST, NLM_F_DUMP);
   Service s;
   s.key = key;
-  if (!m || put_service(m.get(), s, false) < 0) return nullptr;
+  if (!m || put_service_libnl(m.get(), s, false) < 0) return nullptr;
   return m;
 }
 

@@ -1,9 +1,12 @@
-// Encoding IPVS requests and decoding IPVS replies (<linux/ip_vs.h> attributes) with
-// libnl. Pure: no sockets, so it is unit-tested and fuzzed on its own.
+// Encoding IPVS requests and decoding IPVS replies (<linux/ip_vs.h> attributes): operations
+// are written straight into a batch buffer, the rest through libnl. Pure: no sockets, so it is
+// unit-tested and fuzzed on its own.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ipvs/kernel.hpp"
 #include "ipvs/operation.hpp"
@@ -19,8 +22,13 @@ struct MsgFree {
 };
 using MsgPtr = std::unique_ptr<nl_msg, MsgFree>;
 
-// One request message (header flags: NLM_F_REQUEST only; the sender adds seq/ACK).
-MsgPtr encode_operation(int family_id, const Operation& op);
+// Appends one operation's request to a batch of requests sent in one sendmsg: netlink and
+// genl headers (NLM_F_REQUEST, `seq`, `port` as the sender; the sender adds NLM_F_ACK to the
+// last one), the attributes as libnl writes them, padded to 4 bytes. Written in place: no
+// allocation per operation (one libnl message each cost a 1 KiB calloc, a copy and a free,
+// 90,000 times for a table of 10,000 services x 8).
+void append_operation(std::vector<unsigned char>& batch, int family_id, std::uint32_t seq,
+                      std::uint32_t port, const Operation& op);
 MsgPtr encode_service_dump(int family_id);
 MsgPtr encode_dest_dump(int family_id, const ServiceKey& key);
 MsgPtr encode_info_request(int family_id);

@@ -10,10 +10,11 @@
 #include <netlink/socket.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <unordered_map>
+#include <optional>
 
 #include "ipvs/netlink_codec.hpp"
 
@@ -328,49 +329,47 @@ std::vector<OpResult> NetlinkKernel::apply(std::span<const Operation> ops) {
 // (which alone has NLM_F_ACK). So when the last ACK arrives, every answer is in.
 void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
                                std::vector<OpResult>& results) {
+  std::vector<unsigned char> buf;
+  // Room for the chunk as it usually encodes (under 160 bytes an operation): one allocation,
+  // not one per doubling. Not the batch limit itself: a slice of 32 operations would take a
+  // fresh 1 MiB mapping each time.
+  buf.reserve(std::min(max_batch_bytes_, (end - begin) * 160) + 256);
   while (begin < end) {
-    std::vector<unsigned char> buf;
-    std::unordered_map<std::uint32_t, std::size_t> by_seq;
+    // Sequence numbers are consecutive within a batch: an answer's index is its offset.
+    const std::uint32_t first_seq = nl_socket_use_seq(sock_);
+    const std::uint32_t port = nl_socket_get_local_port(sock_);
+    buf.clear();
     std::size_t i = begin;
-    std::uint32_t last_seq = 0;
+    std::size_t last_off = 0;
     for (; i < end; ++i) {
-      codec::MsgPtr m = codec::encode_operation(family_, ops[i]);
-      if (!m) {
-        results[i] = {EMSGSIZE, "cannot encode the request"};
-        ++counters_.failed;
-        continue;
+      const std::size_t off = buf.size();
+      codec::append_operation(buf, family_, first_seq + static_cast<std::uint32_t>(i - begin), port,
+                              ops[i]);
+      if (off > 0 && buf.size() > max_batch_bytes_) {
+        buf.resize(off);  // next batch
+        break;
       }
-      nl_complete_msg(sock_, m.get());
-      nlmsghdr* h = nlmsg_hdr(m.get());
-      const std::size_t len = NLMSG_ALIGN(h->nlmsg_len);
-      if (!buf.empty() && buf.size() + len > max_batch_bytes_) break;
-      by_seq[h->nlmsg_seq] = i;
-      last_seq = h->nlmsg_seq;
-      const auto* p = reinterpret_cast<const unsigned char*>(h);
-      buf.insert(buf.end(), p, p + h->nlmsg_len);
-      buf.resize(buf.size() + (len - h->nlmsg_len), 0);
+      last_off = off;
     }
     const std::size_t sent_end = i;
-    if (by_seq.empty()) {
-      begin = sent_end;
-      continue;
-    }
+    // Every sequence number after the first one: the socket's counter moves past the batch.
+    for (std::size_t k = begin + 1; k < sent_end; ++k) nl_socket_use_seq(sock_);
+    const std::uint32_t last_seq = first_seq + static_cast<std::uint32_t>(sent_end - 1 - begin);
+    auto index_of = [&](std::uint32_t seq) -> std::optional<std::size_t> {
+      const std::uint32_t k = seq - first_seq;  // wraps for a late answer from before
+      if (k >= sent_end - begin) return std::nullopt;
+      return begin + k;
+    };
     // The last message carries the only NLM_F_ACK.
-    std::size_t last_off = 0;
-    for (std::size_t off = 0; off < buf.size();) {
-      auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + off);
-      last_off = off;
-      off += NLMSG_ALIGN(h->nlmsg_len);
-    }
     reinterpret_cast<nlmsghdr*>(buf.data() + last_off)->nlmsg_flags |= NLM_F_ACK;
 
     ++counters_.batches;
-    counters_.operations += by_seq.size();
+    counters_.operations += sent_end - begin;
     int sent = nl_sendto(sock_, buf.data(), buf.size());
     if (sent < 0) {
       const std::string why = fmt::format("netlink send failed: {}", nl_geterror(sent));
-      for (auto& [seq, idx] : by_seq) results[idx] = {errno_of(sent), why};
-      counters_.failed += by_seq.size();
+      for (std::size_t k = begin; k < sent_end; ++k) results[k] = {errno_of(sent), why};
+      counters_.failed += sent_end - begin;
       begin = sent_end;
       continue;
     }
@@ -385,18 +384,18 @@ void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin
         // Lost ACKs (ENOBUFS) or no answer: the outcome of the rest is unknown.
         const std::string why = fmt::format("no answer from the kernel ({}); outcome unknown",
                                             n == 0 ? "no data" : nl_geterror(n));
-        for (auto& [seq, idx] : by_seq) {
-          if (results[idx].ok()) results[idx] = {EIO, why};
+        for (std::size_t k = begin; k < sent_end; ++k) {
+          if (results[k].ok()) results[k] = {EIO, why};
         }
         break;
       }
       for (auto* h = reinterpret_cast<nlmsghdr*>(rbuf); nlmsg_ok(h, n); h = nlmsg_next(h, &n)) {
         if (h->nlmsg_type != NLMSG_ERROR) continue;
-        auto it = by_seq.find(h->nlmsg_seq);
-        if (it == by_seq.end()) continue;
+        const auto idx = index_of(h->nlmsg_seq);
+        if (!idx) continue;
         const int err = -static_cast<nlmsgerr*>(nlmsg_data(h))->error;
         if (err) {
-          results[it->second] = {err, explain_error(ops[it->second], err)};
+          results[*idx] = {err, explain_error(ops[*idx], err)};
           ++counters_.failed;
         }
         if (h->nlmsg_seq == last_seq) done = true;

@@ -46,7 +46,7 @@ SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& prog
       done_(std::move(done)),
       options_(options),
       states_(std::move(check_port)),
-      worker_(io) {}
+      worker_(io, "l4lb-plan", 0) {}
 
 SlicedProgrammer::~SlicedProgrammer() { *alive_ = false; }
 
@@ -106,7 +106,7 @@ void SlicedProgrammer::start(Request req) {
   auto changes = std::make_shared<std::vector<StateChange>>(std::move(changes_));
   changes_.clear();
   const bool adopt = std::exchange(adopt_, false);
-  worker_.post([this, p, changes, adopt, full, req = std::move(req)]() -> PlanWorker::Continuation {
+  worker_.post([this, p, changes, adopt, full, req = std::move(req)]() -> Worker::Continuation {
     // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
     const auto t0 = Steady::now();
     states_.apply(*changes);
@@ -223,7 +223,7 @@ void SlicedProgrammer::record() {
   p->ops = slicer_->release();  // freed on the worker
   slicer_.reset();
   p->lent = programmer_.lend();
-  worker_.post([this, p]() -> PlanWorker::Continuation {
+  worker_.post([this, p]() -> Worker::Continuation {
     p->ops = {};
     p->record_error = save_record(p->lent, p->record_seconds);
     return [this, p] {

@@ -30,8 +30,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/worker.hpp"
 #include "ipvs/backend_states.hpp"
-#include "ipvs/plan_worker.hpp"
 #include "ipvs/programmer.hpp"
 #include "ipvs/slicer.hpp"
 
@@ -88,6 +88,7 @@ class SlicedProgrammer {
   bool idle() const { return phase_ == Phase::idle; }
   bool waiting() const { return pending_.has_value(); }
   const Stats& stats() const { return stats_; }
+  const Worker& worker() const { return worker_; }  // its queue delay, for status
 
  private:
   enum class Phase { idle, planning, sending, recording };
@@ -131,7 +132,7 @@ class SlicedProgrammer {
   std::vector<std::string> conflicts_;                       // of the last whole plan
   Services indexed_;                                         // the services index_ is of
   std::unordered_map<std::string_view, std::size_t> index_;  // service name -> position
-  PlanWorker worker_;                                        // last: stops (joins) first
+  Worker worker_;                                            // last: stops (joins) first
 };
 
 }  // namespace l4lb::ipvs

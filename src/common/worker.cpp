@@ -1,4 +1,4 @@
-#include "daemon/worker.hpp"
+#include "common/worker.hpp"
 
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -10,7 +10,7 @@
 
 #include "common/log.hpp"
 
-namespace l4lb::daemon {
+namespace l4lb {
 namespace {
 
 int make_eventfd(int flags) {
@@ -28,8 +28,9 @@ void signal_eventfd(int fd) {
 
 }  // namespace
 
-Worker::Worker(boost::asio::io_context& io, std::string name)
+Worker::Worker(boost::asio::io_context& io, std::string name, int nice)
     : name_(std::move(name)),
+      nice_(nice),
       to_worker_(make_eventfd(0)),
       to_loop_(io, [this] { return outstanding_ > 0; }),
       thread_([this] { run(); }) {
@@ -63,9 +64,10 @@ void Worker::post(Job job) {
 void Worker::send_to_loop(Continuation c) { to_loop_.send(std::move(c)); }
 
 void Worker::run() {
-  // Below the loop: on a busy host the kernel runs the loop (VRRP, checks) first and renders
-  // with what is left. setpriority on a thread id affects only that thread on Linux.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  // Below the loop (nice +10 for the daemon's workers): on a busy host the kernel runs the loop
+  // (VRRP, checks) first and renders with what is left. setpriority on a thread id affects
+  // only that thread on Linux.
+  if (nice_ != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);
   for (;;) {
     std::pair<TimePoint, Job> item;
     {
@@ -80,6 +82,7 @@ void Worker::run() {
       if (stopping_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     const auto delay = Clock::now() - item.first;
     Continuation next;
@@ -93,13 +96,31 @@ void Worker::run() {
     // The job's captures die here, before the continuation can run: whatever they share with
     // it (a request's reply callback, a session) is then released on the loop, never here.
     item.second = nullptr;
+    // Sent before the job counts as finished, so that wait_idle() finds it in the mailbox.
     to_loop_.send([this, delay, next = std::move(next)] {
       --outstanding_;
       queue_delay_.record(delay);
       ++jobs_done_;
       if (next) next();  // may destroy this worker: nothing after it
     });
+    {
+      std::lock_guard<PiMutex> lock(mutex_);
+      --running_;
+    }
+    idle_.notify_all();
   }
 }
 
-}  // namespace l4lb::daemon
+void Worker::wait_idle() {
+  for (;;) {
+    {
+      std::unique_lock<PiMutex> lock(mutex_);
+      idle_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
+    }
+    // Continuations may queue more jobs: wait for those too. Nothing in the mailbox means
+    // every finished job's continuation has run (or runs in a caller's frame further up).
+    if (outstanding_ == 0 || !to_loop_.deliver_now()) return;
+  }
+}
+
+}  // namespace l4lb
