@@ -15,6 +15,7 @@
 
 #include "common/log.hpp"
 #include "common/reaper.hpp"
+#include "common/thread_cpu.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
 #include "daemon/fd_limit.hpp"
@@ -228,12 +229,8 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       service_index_.emplace(next.services[i].name, i);
   }
   update_healthy_counts(plan);
-  for (const auto& s : next.services)
-    if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
-      log::notice(
-          "health service={} ports={}: one check per backend for all ports (more than {} "
-          "ports); set health.per_port: true to check each port",
-          s.name, s.ports.size(), health::kMaxPerPortChecks);
+  if (!plan)  // a reload says so of the services it touches, in its slices
+    for (const auto& s : next.services) note_shared_checks(s);
   if (!next.services.empty() && !ipvs_ && !ipvs_error_) {
     std::string error;
     auto kernel = ipvs::open_netlink_kernel(error, ipvs_rcvbuf_);
@@ -287,12 +284,22 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
     for (const auto& t : i.track_services) tracked_.insert(t.service);
   if (plan) {
     // Unchanged services have the same checks, statuses and drains: same quorum as before.
-    for (auto i : plan->touched_services) update_quorum_of(i);
+    // The counts' carry-over and the touched services' quorum follow in slices
+    // (reload_slices.cpp); the weights are pushed again when they end.
+    start_reload_slices(std::move(plan->touched_services));
   } else {
     update_quorum();
   }
   // New instances, changed track lists, removed services: the weights once for all.
   update_tracked_weights(next.vrrp);
+}
+
+void Daemon::note_shared_checks(const config::Service& s) {
+  if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
+    log::notice(
+        "health service={} ports={}: one check per backend for all ports (more than {} "
+        "ports); set health.per_port: true to check each port",
+        s.name, s.ports.size(), health::kMaxPerPortChecks);
 }
 
 namespace {
@@ -331,6 +338,9 @@ Loaded load_and_diff(const std::string& path, const std::shared_ptr<const config
   out.config = std::make_shared<const config::Config>(std::move(*loaded.config));
   out.result["ok"] = true;
   out.changes = out.result["changes"];  // status's copy, made here rather than on the loop
+  // The reply to `l4lbctl reload`, as control_server.cpp's line_of writes it.
+  out.reply_line = std::make_shared<const std::string>(
+      out.result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   return out;
 }
 
@@ -370,7 +380,11 @@ void Daemon::commit_reload(Loaded& loaded) {
   const bool retry_ipvs = !ipvs_ && ipvs_error_.has_value();
   if (retry_ipvs) ipvs_error_.reset();
   const auto apply_start = Clock::now();
+  const auto apply_cpu = thread_cpu_time();
   if (loaded.changed) {
+    // The last reload's slices count positions of the running config: they end before it is
+    // replaced (in practice long ago: this reload's parse took longer than they do).
+    finish_reload_slices();
     std::shared_ptr<const config::Config> old = std::move(config_);
     config_ = loaded.config;
     ++generation_;
@@ -383,8 +397,9 @@ void Daemon::commit_reload(Loaded& loaded) {
     apply(*config_);
   }
   // What the reload cost the loop (the rest ran on the reload and nft workers).
-  log::info("reload apply took {:.1f} ms on the loop",
-            std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count());
+  log::info("reload apply took {:.1f} ms on the loop ({:.1f} ms of CPU)",
+            std::chrono::duration<double, std::milli>(Clock::now() - apply_start).count(),
+            std::chrono::duration<double, std::milli>(thread_cpu_time() - apply_cpu).count());
   set_admin_group(config_->control.admin_group);
   ++reloads_ok_;
   // The reply keeps its list of changes; status gets the copy the worker made.
@@ -400,7 +415,7 @@ void Daemon::set_last_reload(nlohmann::json record) {
   last_reload_ = reaper::make_reaped<nlohmann::json>(std::move(record));
 }
 
-void Daemon::reload(std::function<void(nlohmann::json)> done) {
+void Daemon::reload(ReloadDone done) {
   reload_waiting_.push_back(std::move(done));
   start_reload();
 }
@@ -408,8 +423,7 @@ void Daemon::reload(std::function<void(nlohmann::json)> done) {
 void Daemon::start_reload() {
   if (reload_running_ || reload_waiting_.empty() || stopping_) return;
   reload_running_ = true;
-  auto waiters = std::make_shared<std::vector<std::function<void(nlohmann::json)>>>(
-      std::move(reload_waiting_));
+  auto waiters = std::make_shared<std::vector<ReloadDone>>(std::move(reload_waiting_));
   reload_waiting_.clear();
   systemd_.reloading("reloading " + config_path_);
   // The worker reads the file and diffs it against the running config; reloads run one at a
@@ -424,17 +438,19 @@ void Daemon::start_reload() {
       // Every path ends here: the answer to every waiter, and the next reload if one waits.
       auto finish = [this, loaded, waiters] {
         for (auto& done : *waiters)
-          if (done) done(loaded->result);
+          if (done) done(loaded->result, loaded->reply_line);
         reload_running_ = false;
         start_reload();  // requests that came in meanwhile: one more reload for all of them
       };
       if (!loaded->result["ok"].get<bool>()) {
+        loaded->reply_line.reset();
         reject_reload(loaded->result);
         return finish();
       }
       if (auto e = ensure_descriptor_limit(loaded->descriptors)) {
         // The new config needs more descriptors than the hard limit allows: refused whole.
         loaded->result["errors"].push_back(config_path_ + ": error: " + *e);
+        loaded->reply_line.reset();
         reject_reload(loaded->result);
         return finish();
       }
@@ -447,6 +463,7 @@ void Daemon::start_reload() {
                     // still in place; refuse the whole reload so that rules and services stay
                     // consistent.
                     loaded->result["errors"].push_back(config_path_ + ": error: nftables: " + *e);
+                    loaded->reply_line.reset();
                     reject_reload(loaded->result);
                   } else {
                     commit_reload(*loaded);
@@ -466,11 +483,14 @@ void Daemon::update_healthy_counts(ReloadPlan* plan) {
     drained = [this](const config::Service& s, const config::Backend& b) {
       return drains_.is_drained(s.name, b.address);
     };
-  if (plan) {  // a reload: only the services it touched are counted afresh
-    // What the previous counts held (10,000s of blocks) is freed off the loop.
-    reaper::dispose(healthy_counts_.carry_over(config_, std::move(plan->counts_index),
-                                               plan->touched_services, plan->added_services,
-                                               status_of, drained));
+  if (plan) {
+    // A reload: the counts switch to the next config's positions now; each service's entry is
+    // carried over (or, if the reload touched it, counted afresh) in the reload's slices or
+    // when it is first used (reload_slices.cpp). What the previous counts held (10,000s of
+    // blocks) is freed off the loop.
+    reaper::dispose(healthy_counts_.begin_carry_over(config_, std::move(plan->counts_index),
+                                                     plan->touched_services, plan->added_services,
+                                                     status_of, drained));
   } else
     healthy_counts_.reset(config_, status_of, drained);
 }
@@ -583,7 +603,13 @@ control::Handlers Daemon::control_handlers() {
                reply.stream());
       },
       [this](control::Reply reply) {
-        reload([reply = std::move(reply)](nlohmann::json result) { reply(std::move(result)); });
+        reload([reply = std::move(reply)](const nlohmann::json& result,
+                                          const std::shared_ptr<const std::string>& line) {
+          if (!line) return reply(result);
+          // Rendered on the reload worker: the loop only hands the line over.
+          auto reader = reply.stream();
+          if (reader(TextFanout::Event::chunk, line)) reader(TextFanout::Event::end, nullptr);
+        });
       },
       [this](const net::Address& backend, const std::optional<std::string>& service, bool add) {
         return drain(backend, service, add);

@@ -101,8 +101,8 @@ void Daemon::start_render() {
     if (want_status + want_summary + want_metrics > 1) fan.press();
   }
   render_fans_ = fans;
-  auto go = [this, fans, want_status, want_metrics](ipvs::Table kernel,
-                                                    std::optional<vrrp::Engine::Status> vrrp) {
+  auto take = [this, fans, want_status, want_metrics](ipvs::Table kernel,
+                                                      std::optional<vrrp::Engine::Status> vrrp) {
     auto job = std::make_shared<SnapshotJob>();
     job->snapshot = snapshot(std::move(kernel), std::move(vrrp));
     job->started = Clock::now();
@@ -168,6 +168,15 @@ void Daemon::start_render() {
     if (health_ && !job->summary_only)
       job->snapshot.health.reserve(health_->size() + health_->size() / 8);
     snapshot_checks(std::move(job));
+  };
+  // While a reload's follow-up runs (reload_slices.cpp) the snapshot waits for its end: the
+  // quorum counts are then all of the new config's.
+  auto go = [this, take](ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
+    if (!reload_slices_.active) return take(std::move(kernel), std::move(vrrp));
+    after_reload_slices_.push_back(
+        [take, kernel = std::move(kernel), vrrp = std::move(vrrp)]() mutable {
+          take(std::move(kernel), std::move(vrrp));
+        });
   };
   // The VRRP status first (a message to its thread and back, microseconds), then the kernel
   // table: the snapshot is taken when the table arrives, so that it shows that moment's state.

@@ -6,13 +6,38 @@
 
 namespace l4lb::health {
 
+// A carry-over in steps: what the previous counts were, and which service is still to carry.
+struct HealthyCounts::Pending {
+  std::shared_ptr<const config::Config> previous_config;  // keeps old_entries' services alive
+  std::vector<Entry> old_entries;
+  std::vector<PortCounts> old_flat;
+  std::unordered_map<std::string_view, std::size_t> old_by_name;
+  std::vector<std::size_t> previous;  // per service of config_: its old position, or npos
+  // Per service of config_: what is left to do for it.
+  enum : std::uint8_t { untouched, touched, added, carried };
+  std::vector<std::uint8_t> state;
+  std::size_t cursor = 0;  // every service before it is carried
+  std::size_t left = 0;    // services not carried yet
+  StatusOf status_of;
+  DrainedIn drained;
+};
+
+HealthyCounts::HealthyCounts() = default;
+HealthyCounts::~HealthyCounts() = default;
+HealthyCounts::HealthyCounts(HealthyCounts&&) noexcept = default;
+HealthyCounts& HealthyCounts::operator=(HealthyCounts&&) noexcept = default;
+
 void HealthyCounts::reset(std::shared_ptr<const config::Config> config, const StatusOf& status_of,
                           const DrainedIn& drained) {
+  pending_.reset();
+  entries_.clear();
+  flat_.clear();
+  by_name_.clear();
   config_ = std::move(config);
-  Index index;
-  if (config_) index.by_name = names_of(*config_);
+  if (!config_) return;
   // No previous positions: every entry counted afresh.
-  build(std::move(index), {}, {}, status_of, drained);
+  (void)begin_carry_over(config_, fresh_index(*config_), {}, {}, status_of, drained);
+  (void)finish_carry_over();
 }
 
 std::unordered_map<std::string_view, std::size_t> HealthyCounts::names_of(
@@ -24,16 +49,31 @@ std::unordered_map<std::string_view, std::size_t> HealthyCounts::names_of(
   return names;
 }
 
+HealthyCounts::Index HealthyCounts::fresh_index(const config::Config& config) {
+  Index index;
+  index.by_name = names_of(config);
+  index.previous.assign(config.services.size(), npos);
+  index.entries.resize(config.services.size());
+  for (std::size_t i = 0; i < config.services.size(); ++i) {
+    index.entries[i].offset = index.ports;
+    index.ports += config.services[i].ports.size();
+  }
+  return index;
+}
+
 HealthyCounts::Index HealthyCounts::index_for(const config::Config& previous,
                                               const config::Config& next) {
   Index index;
   const auto before = names_of(previous);
   index.by_name = names_of(next);
   index.previous.reserve(next.services.size());
+  index.entries.resize(next.services.size());
   for (std::size_t i = 0; i < next.services.size(); ++i) {
     auto it = before.find(next.services[i].name);
     index.previous.push_back(it == before.end() ? npos : it->second);
-    if (it == before.end()) index.created.push_back(fresh(next.services[i], nullptr, {}));
+    if (it == before.end()) index.entries[i] = fresh(next.services[i], nullptr, {});
+    index.entries[i].offset = index.ports;
+    index.ports += next.services[i].ports.size();
   }
   return index;
 }
@@ -59,83 +99,131 @@ HealthyCounts::Leftovers HealthyCounts::carry_over(std::shared_ptr<const config:
                                                    const std::vector<std::size_t>& added,
                                                    const StatusOf& status_of,
                                                    const DrainedIn& drained) {
-  // The previous entries' services stay readable (`previous` keeps their config alive) until
-  // the new entries are built; the caller decides where the previous config is freed.
-  std::shared_ptr<const config::Config> previous = std::move(config_);
-  config_ = std::move(config);
-  if (config_ && index.by_name.size() != config_->services.size()) {
-    // Not an index of this config (a caller's mistake): count afresh rather than misread.
-    index = Index{};
-    index.by_name = names_of(*config_);
-  }
-  Leftovers left = build(std::move(index), touched, added, status_of, drained);
-  left.config = std::move(previous);
+  Leftovers earlier =
+      begin_carry_over(std::move(config), std::move(index), touched, added, status_of, drained);
+  Leftovers left = finish_carry_over();
+  if (earlier.config) left.config = std::move(earlier.config);  // the oldest, for the caller
   return left;
 }
 
-HealthyCounts::Leftovers HealthyCounts::build(Index index, const std::vector<std::size_t>& touched,
-                                              const std::vector<std::size_t>& added,
-                                              const StatusOf& status_of, const DrainedIn& drained) {
-  Leftovers left;
-  left.entries = std::move(entries_);
-  left.by_name = std::move(by_name_);
-  std::vector<Entry>& old_entries = left.entries;
-  const std::vector<PortCounts> old_flat = std::move(flat_);
+HealthyCounts::Leftovers HealthyCounts::begin_carry_over(
+    std::shared_ptr<const config::Config> config, Index index,
+    const std::vector<std::size_t>& touched, const std::vector<std::size_t>& added,
+    StatusOf status_of, DrainedIn drained) {
+  // The index is relative to the counts as they are: a carry-over still pending ends first.
+  Leftovers earlier = finish_carry_over();
+  auto p = std::make_unique<Pending>();
+  // The previous entries' services stay readable (`previous_config` keeps their config alive)
+  // until the last of them is carried; the caller decides where that config is freed.
+  p->previous_config = std::move(config_);
+  p->old_entries = std::move(entries_);
+  p->old_flat = std::move(flat_);
+  p->old_by_name = std::move(by_name_);
   entries_.clear();
   flat_.clear();
-  by_name_ = std::move(index.by_name);
-  if (!config_) return left;
+  by_name_.clear();
+  config_ = std::move(config);
+  if (!config_) return earlier;
   const auto& services = config_->services;
-  std::vector<char> is_touched(services.size(), 0);  // 2: added
+  if (index.by_name.size() != services.size() || index.entries.size() != services.size() ||
+      index.previous.size() != services.size())
+    // Not an index of this config (a caller's mistake): count afresh rather than misread.
+    index = fresh_index(*config_);
+  by_name_ = std::move(index.by_name);
+  entries_ = std::move(index.entries);
+  flat_.resize(index.ports);
+  p->previous = std::move(index.previous);
+  p->state.assign(services.size(), Pending::untouched);
   for (auto i : touched)
-    if (i < services.size()) is_touched[i] = 1;
+    if (i < services.size()) p->state[i] = Pending::touched;
   for (auto i : added)
-    if (i < services.size()) is_touched[i] = 2;
-  entries_.reserve(services.size());
-  std::size_t n_ports = 0;
-  for (const auto& s : services) n_ports += s.ports.size();
-  flat_.resize(n_ports);
-  std::size_t offset = 0;
-  std::size_t created = 0;  // the next of index.created
-  for (std::size_t i = 0; i < services.size(); ++i) {
-    const config::Service& s = services[i];
-    const std::size_t before = i < index.previous.size() ? index.previous[i] : npos;
-    Entry e;
-    // An untouched service has the same ports, backends and checks as its previous entry;
-    // the sizes and the name are checked all the same (a wrong index must not misread).
-    if (!is_touched[i] && before < old_entries.size() &&
-        old_entries[before].service->name == s.name &&
-        old_entries[before].status.size() == s.ports.size() * s.backends.size() &&
-        old_entries[before].drained.size() == s.backends.size()) {
-      // Same statuses, drains and ports: same counts (no recount of 80,000 slots).
-      e = std::move(old_entries[before]);
-      e.service = &s;
-      std::copy_n(old_flat.begin() + static_cast<std::ptrdiff_t>(e.offset), s.ports.size(),
-                  flat_.begin() + static_cast<std::ptrdiff_t>(offset));
-      e.offset = offset;
-      entries_.push_back(std::move(e));
-    } else if (is_touched[i] == 2 && before == npos && !drained && created < index.created.size() &&
-               index.created[created].status.size() == s.ports.size() * s.backends.size()) {
-      // Added, made on the reload worker; with drains in place it is made here (a drain may
-      // name a backend of a new service).
-      e = std::move(index.created[created]);
-      e.service = &s;
-      e.offset = offset;
-      entries_.push_back(std::move(e));
-      recount(entries_.back());
-    } else {
-      e = fresh(s, is_touched[i] == 2 ? nullptr : &status_of, drained);
-      e.offset = offset;
-      entries_.push_back(std::move(e));
-      recount(entries_.back());
-    }
-    offset += s.ports.size();
-    if (before == npos) ++created;
+    if (i < services.size()) p->state[i] = Pending::added;
+  p->left = services.size();
+  p->status_of = std::move(status_of);
+  p->drained = std::move(drained);
+  pending_ = std::move(p);
+  if (pending_->left == 0) (void)finish_carry_over();  // an empty config: nothing to carry
+  return earlier;
+}
+
+void HealthyCounts::carry(std::size_t i) const {
+  Pending& p = *pending_;
+  const config::Service& s = config_->services[i];
+  Entry& e = entries_[i];
+  const std::size_t offset = e.offset;  // placed by the index
+  const std::size_t before = p.previous[i];
+  const auto& old = p.old_entries;
+  // An untouched service has the same ports, backends and checks as its previous entry;
+  // the sizes and the name are checked all the same (a wrong index must not misread).
+  if (p.state[i] == Pending::untouched && before < old.size() && old[before].service &&
+      old[before].service->name == s.name &&
+      old[before].status.size() == s.ports.size() * s.backends.size() &&
+      old[before].drained.size() == s.backends.size() &&
+      old[before].offset + s.ports.size() <= p.old_flat.size()) {
+    // Same statuses, drains and ports: same counts (no recount).
+    const std::size_t old_offset = old[before].offset;
+    e = std::move(p.old_entries[before]);
+    e.service = &s;
+    e.offset = offset;
+    std::copy_n(p.old_flat.begin() + static_cast<std::ptrdiff_t>(old_offset), s.ports.size(),
+                flat_.begin() + static_cast<std::ptrdiff_t>(offset));
+  } else if (p.state[i] == Pending::added && before == npos && !p.drained &&
+             e.status.size() == s.ports.size() * s.backends.size() &&
+             e.drained.size() == s.backends.size()) {
+    // Added, made on the reload worker; with drains in place it is made here (a drain may
+    // name a backend of a new service).
+    e.service = &s;
+    recount(e);
+  } else {
+    e = fresh(s, p.state[i] == Pending::added ? nullptr : &p.status_of, p.drained);
+    e.offset = offset;
+    recount(e);
   }
+  p.state[i] = Pending::carried;
+  --p.left;
+}
+
+void HealthyCounts::ensure(std::size_t i) const {
+  if (pending_ && i < pending_->state.size() && pending_->state[i] != Pending::carried) carry(i);
+}
+
+std::optional<HealthyCounts::Leftovers> HealthyCounts::carry_over_step(std::size_t max_services) {
+  if (!pending_) return std::nullopt;
+  Pending& p = *pending_;
+  for (std::size_t n = 0; n < max_services && p.cursor < p.state.size(); ++p.cursor)
+    if (p.state[p.cursor] != Pending::carried) {
+      carry(p.cursor);
+      ++n;
+    }
+  while (p.cursor < p.state.size() && p.state[p.cursor] == Pending::carried) ++p.cursor;
+  if (p.left > 0) return std::nullopt;
+  return finish_carry_over_const();
+}
+
+HealthyCounts::Leftovers HealthyCounts::finish_carry_over() { return finish_carry_over_const(); }
+
+HealthyCounts::Leftovers HealthyCounts::finish_carry_over_const() const {
+  Leftovers left;
+  if (!pending_) return left;
+  Pending& p = *pending_;
+  for (std::size_t i = p.cursor; i < p.state.size() && p.left > 0; ++i)
+    if (p.state[i] != Pending::carried) carry(i);
+  left.config = std::move(p.previous_config);
+  left.entries = std::move(p.old_entries);
+  left.by_name = std::move(p.old_by_name);
+  left.counts = std::move(p.old_flat);
+  left.previous = std::move(p.previous);
+  left.state = std::move(p.state);
+  pending_.reset();
   return left;
 }
 
-void HealthyCounts::recount(Entry& e) {
+HealthyCounts::All HealthyCounts::all() const {
+  (void)finish_carry_over_const();
+  return {config_, flat_};
+}
+
+void HealthyCounts::recount(Entry& e) const {
   const config::Service& s = *e.service;
   const std::size_t nb = s.backends.size();
   for (std::size_t p = 0; p < s.ports.size(); ++p) {
@@ -153,6 +241,7 @@ void HealthyCounts::recount(Entry& e) {
 void HealthyCounts::on_change(const BackendKey& key, Status status) {
   auto it = by_name_.find(key.service);
   if (it == by_name_.end()) return;
+  ensure(it->second);
   Entry& e = entries_[it->second];
   const config::Service& s = *e.service;
   if (s.health.type == config::HealthType::none) return;  // counted as up whatever happens
@@ -179,6 +268,7 @@ void HealthyCounts::on_change(const BackendKey& key, Status status) {
 void HealthyCounts::drains_changed(const std::string& service, const DrainedIn& drained) {
   auto it = by_name_.find(service);
   if (it == by_name_.end()) return;
+  ensure(it->second);
   Entry& e = entries_[it->second];
   for (std::size_t b = 0; b < e.service->backends.size(); ++b)
     e.drained[b] = drained && drained(*e.service, e.service->backends[b]) ? 1 : 0;
@@ -188,6 +278,7 @@ void HealthyCounts::drains_changed(const std::string& service, const DrainedIn& 
 std::span<const HealthyCounts::PortCounts> HealthyCounts::ports(std::string_view service) const {
   auto it = by_name_.find(service);
   if (it == by_name_.end()) return {};
+  ensure(it->second);
   const Entry& e = entries_[it->second];
   return {flat_.data() + e.offset, e.service->ports.size()};
 }
@@ -195,6 +286,7 @@ std::span<const HealthyCounts::PortCounts> HealthyCounts::ports(std::string_view
 int HealthyCounts::healthy_on_port(std::string_view service, std::uint16_t port) const {
   auto it = by_name_.find(service);
   if (it == by_name_.end()) return 0;
+  ensure(it->second);
   const Entry& e = entries_[it->second];
   const auto& ports = e.service->ports;
   auto p = std::find(ports.begin(), ports.end(), port);
@@ -211,12 +303,16 @@ int HealthyCounts::lowest(const Entry& e) const {
 }
 
 int HealthyCounts::healthy_at(std::size_t service) const {
-  return service < entries_.size() ? lowest(entries_[service]) : 0;
+  if (service >= entries_.size()) return 0;
+  ensure(service);
+  return lowest(entries_[service]);
 }
 
 int HealthyCounts::healthy(std::string_view service) const {
   auto it = by_name_.find(service);
-  return it == by_name_.end() ? 0 : lowest(entries_[it->second]);
+  if (it == by_name_.end()) return 0;
+  ensure(it->second);
+  return lowest(entries_[it->second]);
 }
 
 }  // namespace l4lb::health

@@ -212,6 +212,10 @@ bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
   const std::size_t removed = changes.removed.size();
   const std::size_t added = changes.added.size();
   const std::size_t total = changes.size();
+  // Room for the removed checks' slots before the first of them is freed: growing this vector
+  // by doubling while thousands of freed blocks waited in malloc's fast bins made each growth
+  // consolidate them all (malloc_consolidate: 0.8-1.7 ms in one slice of a 40,000-check removal).
+  if (done == 0) free_slots_.reserve(free_slots_.size() + removed);
   // One slot per added check, without the slack of growing by doubling (80,000 checks: 1.3 MB
   // instead of 2 MB).
   if (done == 0 && free_slots_.size() < added)

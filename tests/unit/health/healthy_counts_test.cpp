@@ -226,7 +226,11 @@ TEST_CASE("carry_over takes the added services' entries made with the index, wit
   after->services.push_back(service("new2", {90}, 4, rng));
   after->services.back().health.type = config::HealthType::none;  // counted as up at once
   auto index = HealthyCounts::index_for(*before, *after);
-  REQUIRE(index.created.size() == 2);
+  // The new services' entries are made with the index, at their positions.
+  REQUIRE(index.entries.size() == 3);
+  CHECK(index.entries[0].status.size() == 4);
+  CHECK(index.entries[1].status.empty());  // kept: carried over on the loop
+  CHECK(index.entries[2].status.size() == 4);
   // No status is asked for: the new services have no checks yet, the kept one is carried.
   std::size_t asked = 0;
   StatusOf status_of = [&](const BackendKey& k) {
@@ -241,4 +245,138 @@ TEST_CASE("carry_over takes the added services' entries made with the index, wit
   CHECK(counts.healthy_at(2) == 4);
   CHECK(counts.healthy_at(1) == counts.healthy("kept"));
   CHECK(counts.healthy_at(3) == 0);  // out of range
+}
+
+namespace {
+
+// A config of `n` services named s0..s(n-1), ports and backends varying with the name.
+std::shared_ptr<config::Config> many(std::size_t from, std::size_t to, std::mt19937& rng) {
+  auto cfg = std::make_shared<config::Config>();
+  for (std::size_t i = from; i < to; ++i) {
+    std::vector<std::uint16_t> ports{80};
+    if (i % 3 == 0) ports.push_back(443);
+    cfg->services.push_back(
+        service("s" + std::to_string(i), ports, 2 + static_cast<int>(i % 4), rng));
+  }
+  return cfg;
+}
+
+void random_status(const config::Config& cfg, World& w, std::mt19937& rng) {
+  for (const auto& s : cfg.services)
+    for (auto port : s.ports)
+      for (const auto& b : s.backends)
+        w.status[check_key(s, port, b)] = rng() % 3 == 0 ? Status::down : Status::up;
+}
+
+}  // namespace
+
+TEST_CASE("a carry-over in steps answers as a whole one at every step") {
+  std::mt19937 rng(17);
+  auto before = many(0, 60, rng);
+  World w;
+  random_status(*before, w, rng);
+  w.drained.insert({"s7", before->services[7].backends[0].address});
+  HealthyCounts counts;
+  counts.reset(before, w.status_of(), w.drained_in());
+  check_agrees(*before, w, counts);
+
+  // The next config: s0..s19 removed, s60..s89 added, s30 changed (touched), the rest kept.
+  auto after = many(20, 90, rng);
+  for (std::size_t i = 0; i < 40; ++i) {  // the kept ones are the same services as before
+    const std::size_t old_pos = 20 + i;
+    if (old_pos < 60) after->services[i] = before->services[old_pos];
+  }
+  after->services[10].backends.pop_back();  // s30: changed
+  std::vector<std::size_t> touched{10}, added;
+  for (std::size_t i = 40; i < 70; ++i) {
+    touched.push_back(i);
+    added.push_back(i);
+  }
+  std::sort(touched.begin(), touched.end());
+  auto index = HealthyCounts::index_for(*before, *after);
+  StatusOf status_of = w.status_of();
+  auto earlier =
+      counts.begin_carry_over(after, std::move(index), touched, added, status_of, w.drained_in());
+  CHECK(earlier.config == nullptr);  // nothing was pending
+  REQUIRE(counts.pending());
+
+  // Before any step: reads carry what they read, changes land in the right entry.
+  const auto& kept = after->services[25];  // s45, not carried yet
+  const auto key = check_key(kept, 80, kept.backends[0]);
+  w.status[key] = w.status[key] == Status::up ? Status::down : Status::up;
+  counts.on_change(key, w.status[key]);
+  CHECK(counts.healthy_at(25) ==
+        healthy_count(kept, w.status_of(), [](const config::Backend&) { return false; }));
+  // A removed service's check that still reports changes nothing.
+  counts.on_change(check_key(before->services[3], 80, before->services[3].backends[0]),
+                   Status::down);
+
+  std::optional<HealthyCounts::Leftovers> left;
+  int steps = 0;
+  while (!(left = counts.carry_over_step(7))) {
+    ++steps;
+    REQUIRE(counts.pending());
+    REQUIRE(steps < 20);
+    // Changes between steps, to carried and not yet carried services alike.
+    const auto& s = after->services[static_cast<std::size_t>(rng() % after->services.size())];
+    const auto k = check_key(s, s.ports[0], s.backends[0]);
+    w.status[k] = rng() % 2 ? Status::up : Status::down;
+    counts.on_change(k, w.status[k]);
+  }
+  CHECK(!counts.pending());
+  CHECK(steps == 9);  // 70 services, 7 a step, s45 carried early: the 10th step ends it
+  CHECK(left->config == before);
+  CHECK(left->entries.size() == 60);
+  check_agrees(*after, w, counts);
+  CHECK(counts.healthy("s75") == 0);  // added: its checks do not exist yet
+  CHECK(!counts.carry_over_step(7));  // nothing pending: nothing to do
+}
+
+TEST_CASE("a carry-over still pending is finished by the next one, and by a drain or all()") {
+  std::mt19937 rng(19);
+  auto a = many(0, 30, rng);
+  World w;
+  random_status(*a, w, rng);
+  HealthyCounts counts;
+  counts.reset(a, w.status_of(), w.drained_in());
+
+  auto b = many(10, 40, rng);
+  for (std::size_t i = 0; i < 20; ++i) b->services[i] = a->services[10 + i];
+  std::vector<std::size_t> added_b;
+  for (std::size_t i = 20; i < 30; ++i) added_b.push_back(i);
+  (void)counts.begin_carry_over(b, HealthyCounts::index_for(*a, *b), added_b, added_b,
+                                w.status_of(), w.drained_in());
+  REQUIRE(counts.carry_over_step(5) == std::nullopt);  // 5 of 30 carried
+
+  // A second reload arrives: its index is relative to b, which the counts finish first.
+  random_status(*b, w, rng);  // b's checks ran meanwhile
+  for (const auto& s : b->services)
+    for (auto port : s.ports)
+      for (const auto& be : s.backends)
+        counts.on_change(check_key(s, port, be), w.status[check_key(s, port, be)]);
+  auto c = many(0, 35, rng);
+  for (std::size_t i = 10; i < 35; ++i) c->services[i] = b->services[i - 10];
+  std::vector<std::size_t> added_c;
+  for (std::size_t i = 0; i < 10; ++i) added_c.push_back(i);
+  auto earlier = counts.begin_carry_over(c, HealthyCounts::index_for(*b, *c), added_c, added_c,
+                                         w.status_of(), w.drained_in());
+  CHECK(earlier.config == a);  // the first carry-over's leftovers
+  REQUIRE(counts.pending());
+  // A drain of a service not carried yet: carried first, then drained.
+  w.drained.insert({c->services[30].name, c->services[30].backends[0].address});
+  counts.drains_changed(c->services[30].name, w.drained_in());
+  CHECK(counts.pending());
+  // all() (a status snapshot) carries the rest: it must see every service of c.
+  const auto all = counts.all();
+  CHECK(!counts.pending());
+  CHECK(all.config == c);
+  std::size_t ports = 0;
+  for (const auto& s : c->services) ports += s.ports.size();
+  CHECK(all.ports.size() == ports);
+  // The added services (named like a's removed ones) have no checks yet: unknown.
+  for (auto i : added_c)
+    for (auto port : c->services[i].ports)
+      for (const auto& be : c->services[i].backends)
+        w.status.erase(check_key(c->services[i], port, be));
+  check_agrees(*c, w, counts);
 }
