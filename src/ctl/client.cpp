@@ -89,6 +89,13 @@ std::variant<std::string, ClientError> call_raw(const std::string& socket_path,
   }
   if (in.empty() && !send_error.empty()) return ClientError{send_error};
   if (in.empty()) return ClientError{"l4lbd closed the connection without an answer"};
+  // Every answer is one line: without its newline the daemon hung up mid-answer. It does that
+  // to a client that falls too far behind others sharing the same rendering (docs/CONTROL.md).
+  if (in.back() != '\n')
+    return ClientError{"l4lbd closed the connection after " + std::to_string(in.size()) +
+                       " bytes, before its answer was complete (it drops a client that reads "
+                       "more than 16 MiB behind others asking at the same time; "
+                       "daemon.slow_readers_dropped counts them): try again"};
   return in;
 }
 

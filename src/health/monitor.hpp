@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -128,7 +129,11 @@ class Monitor {
 
   boost::asio::io_context& io_;
   OnChange on_change_;
-  std::vector<Run> runs_;    // a min-heap by `at` (std::push_heap with std::greater)
+  // A min-heap by `at` (std::push_heap with std::greater). A deque, like slots_: 40,000 checks
+  // added by a reload grow it block by block, where a vector reserved or doubled in one slice
+  // (a copy of the 80,000 entries there are, 1.3 MB in a fresh mapping: 0.7 ms of one loop
+  // handler on this host).
+  std::deque<Run> runs_;
   std::vector<Check*> due_;  // start_due()'s buffer
   // Runs due close together start together (the TCP SYNs of one batch in one system call),
   // at most Pacer::kMaxGap after their slot.
@@ -138,7 +143,7 @@ class Monitor {
   // counts ×80,000). A node does not move while it exists; a check's probe is cancelled (its
   // callback never runs) before its node goes.
   std::map<BackendKey, Check> checks_;
-  std::vector<Slot> slots_;
+  std::deque<Slot> slots_;  // by slot id; see runs_ for why not a vector
   std::vector<std::uint32_t> free_slots_;
   Stats stats_;
   TimePoint last_local_error_log_{};

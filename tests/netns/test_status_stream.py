@@ -194,5 +194,35 @@ class StatusStream(unittest.TestCase):
         self.assertEqual(self.d.ctl("status").returncode, 0)
 
 
+    def test_04_an_answer_cut_short_is_named_as_such(self):
+        # What a dropped slow reader (or a daemon killed mid-answer) leaves the client: part of
+        # the line, then EOF. l4lbctl must say so, not call it "not JSON".
+        import tempfile
+        import threading
+        path = os.path.join(tempfile.mkdtemp(prefix="l4lb-cut-"), "cut.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(4)
+
+        def serve():
+            for _ in range(2):
+                c, _ = srv.accept()
+                c.recv(4096)
+                c.sendall(b'{"ok": true, "status": {"view": "full", "services": [')
+                c.close()
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            for args in (["status", "--json"], ["status"]):
+                r = subprocess.run([self.d.l4lbctl, "-s", path, *args], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertNotEqual(r.returncode, 0, r.stdout)
+                self.assertIn("before its answer was complete", r.stderr)
+                self.assertNotIn("not JSON", r.stderr)
+        finally:
+            srv.close()
+            t.join(5)
+            os.unlink(path)
+
 if __name__ == "__main__":
     testmain.main()
