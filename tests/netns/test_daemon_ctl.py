@@ -61,11 +61,7 @@ class DaemonAndCtl(unittest.TestCase):
         hub = cls.lab.bridge()
         cls.lab.link(cls.ns, hub, "eth0", ["10.77.0.1/24"])
         # One healthy backend (127.0.0.2:9001 listens), one dead (127.0.0.3:9001 does not).
-        cls.lab.spawn(cls.ns, [sys.executable, "-c",
-                               "import socket,time\n"
-                               "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                               "s.bind(('127.0.0.2', 9001)); s.listen(64)\n"
-                               "while True:\n  c,_=s.accept(); c.close()\n"])
+        cls.lab.tcp_listener(cls.ns, "127.0.0.2", 9001)
         cls.notify_out = cls.lab.path("notify.out")
         script = cls.lab.write("notify.sh", f"#!/bin/sh\necho \"$@ $L4LB_FAMILY\" >> {cls.notify_out}\n")
         os.chmod(script, 0o755)

@@ -134,11 +134,7 @@ class RealPrometheus(unittest.TestCase):
         cls.lab.link(cls.ns, hub, "eth0", ["10.78.0.1/24"])
         cls.lab.link(cls.peer, hub, "eth0", ["10.78.0.2/24"])
         # One healthy backend (127.0.0.2:9001 listens), one dead (127.0.0.3:9001 does not).
-        cls.lab.spawn(cls.ns, [sys.executable, "-c",
-                               "import socket\n"
-                               "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                               "s.bind(('127.0.0.2', 9001)); s.listen(64)\n"
-                               "while True:\n  c,_=s.accept(); c.close()\n"])
+        cls.lab.tcp_listener(cls.ns, "127.0.0.2", 9001)
         cls.d = netns.L4lbd(cls.lab, cls.ns, "lb", config_body(), log_level="info")
         cls.d.start()
         netns.wait_until(lambda: cls.d.state("front") == "MASTER", timeout=15, what="MASTER")

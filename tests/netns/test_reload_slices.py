@@ -61,11 +61,7 @@ class ReloadSlices(unittest.TestCase):
         hub = cls.lab.bridge()
         cls.lab.link(cls.ns, hub, "eth0", ["10.77.0.1/24"])
         # web: 127.0.0.2:9001 listens, 127.0.0.3:9001 does not (one healthy backend of two).
-        cls.lab.spawn(cls.ns, [sys.executable, "-c",
-                               "import socket\n"
-                               "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                               "s.bind(('127.0.0.2', 9001)); s.listen(64)\n"
-                               "while True:\n  c,_=s.accept(); c.close()\n"])
+        cls.lab.tcp_listener(cls.ns, "127.0.0.2", 9001)
         cls.d = netns.L4lbd(cls.lab, cls.ns, "lb", config_body())
         cls.d.start()
         if cls.d.use_driver:

@@ -191,11 +191,7 @@ class StateFiles(unittest.TestCase):
         self.assertTrue(d.alive())
 
     def test_descriptor_exhaustion_never_takes_a_backend_down(self):
-        self.lab.spawn(self.ns, [sys.executable, "-c",
-                                 "import socket\n"
-                                 "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-                                 "s.bind(('127.0.0.2', 9001)); s.listen(64)\n"
-                                 "while True:\n  c,_=s.accept(); c.close()\n"])
+        self.lab.tcp_listener(self.ns, "127.0.0.2", 9001)
         text = ("vrrp:\n  - name: vi\n    interface: eth0\n    vrid: 7\n    priority: 150\n"
                 "    advert_interval: 50ms\n    vips: [10.77.0.100/24]\n"
                 "services:\n  - name: web\n    vip: 10.77.0.100\n    port: 80\n"

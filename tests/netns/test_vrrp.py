@@ -467,12 +467,7 @@ class VrrpTest(unittest.TestCase):
         self.wait_state(db, "MASTER")
         self.wait_state(da, "BACKUP")
         # the backend comes up: quorum regained, a preempts again
-        srv = self.lab.spawn(a, ["python3", "-c",
-                                 "import socket,time\n"
-                                 "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
-                                 "socket.SO_REUSEADDR, 1)\n"
-                                 "s.bind(('10.77.0.1', 8080)); s.listen(16)\n"
-                                 "while True: c,_=s.accept(); c.close()\n"])
+        srv = self.lab.tcp_listener(a, "10.77.0.1", 8080, backlog=16)
         netns.wait_until(lambda: da.instance("vi")["priority"] == 150, 10, what="priority back")
         self.wait_state(da, "MASTER")
         self.wait_state(db, "BACKUP")

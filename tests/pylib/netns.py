@@ -213,6 +213,15 @@ class Lab:
     def out(self, ns, cmd, timeout=30):
         return self.run(ns, cmd, timeout=timeout).stdout
 
+    def tcp_listener(self, ns, address, port, backlog=64):
+        """A TCP backend that accepts every connection and closes it at once (a TCP check's
+        healthy target), run in `ns` until close()."""
+        return self.spawn(ns, [sys.executable, "-c",
+                               "import socket\n"
+                               "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                               f"s.bind(({address!r}, {port})); s.listen({backlog})\n"
+                               "while True:\n  c,_=s.accept(); c.close()\n"])
+
     def spawn(self, ns, cmd, stdout=None, stderr=None, log=None, env=None, **kw):
         """Start a long-running process in `ns` (own process group; killed on close()).
 
