@@ -87,6 +87,7 @@ Table Programmer::adopt(Table kernel) {
 }
 
 Table Programmer::current() {
+  if (lent_) return model_;  // empty: the kernel socket is with the plan worker
   Table t;
   std::string error;
   if (kernel_->dump(t, error)) return t;
@@ -108,7 +109,9 @@ std::optional<std::string> save_record(Lent& state, double& seconds) {
 Lent Programmer::lend() {
   lent_ = true;
   ++generation_;
-  Lent l{std::move(model_), std::move(owned_), std::move(saved_owned_), record_path_};
+  counters_ = kernel_->counters();
+  Lent l{std::move(model_), std::move(owned_), std::move(saved_owned_), record_path_,
+         kernel_.get()};
   model_ = Table{};
   owned_.clear();
   saved_owned_.clear();
@@ -119,29 +122,21 @@ void Programmer::give_back(Lent state) {
   model_ = std::move(state.model);
   owned_ = std::move(state.owned);
   saved_owned_ = std::move(state.saved_owned);
+  if (state.stale) synced_ = false;
   lent_ = false;
   ++generation_;
 }
 
-void Programmer::save_record(ApplyResult* result) {
-  if (owned_ == saved_owned_) return;
-  Lent l{{}, std::move(owned_), std::move(saved_owned_), record_path_};
-  double seconds = 0;
-  auto error = ipvs::save_record(l, seconds);
-  owned_ = std::move(l.owned);
-  saved_owned_ = std::move(l.saved_owned);
-  if (error) {
-    log::err("ipvs cannot write the ownership record: {}", *error);
-    if (result && result->error.empty()) result->error = "ownership record: " + *error;
-  }
-  if (result) result->record_seconds += seconds;
+void note_record_error(const std::optional<std::string>& error, ApplyResult& result) {
+  if (!error) return;
+  log::err("ipvs cannot write the ownership record: {}", *error);
+  if (result.error.empty()) result.error = "ownership record: " + *error;
 }
 
-void Programmer::run(std::span<const Operation> ops, ApplyResult& result) {
+void send(Lent& state, std::span<const Operation> ops, ApplyResult& result) {
   if (ops.empty()) return;
-  ++generation_;
   const auto t0 = std::chrono::steady_clock::now();
-  auto results = kernel_->apply(ops);
+  auto results = state.kernel->apply(ops);
   result.kernel_seconds += since(t0);
   result.issued += ops.size();
   const auto t1 = std::chrono::steady_clock::now();
@@ -151,8 +146,8 @@ void Programmer::run(std::span<const Operation> ops, ApplyResult& result) {
     const OpResult r = i < results.size() ? results[i] : OpResult{EIO, "no answer"};
     if (r.ok()) {
       ++result.applied;
-      apply_to(model_, op);
-      if (op.kind == Operation::Kind::del_service) owned_.erase(op.service.key);
+      apply_to(state.model, op);
+      if (op.kind == Operation::Kind::del_service) state.owned.erase(op.service.key);
       continue;
     }
     result.failed.push_back({op.to_string(), r.error, r.message});
@@ -166,9 +161,10 @@ void Programmer::run(std::span<const Operation> ops, ApplyResult& result) {
     // answer) keeps it: the kernel may well hold the service now, and one l4lbd created but
     // no longer claimed would count as someone else's for good. The resync that EIO forces
     // drops the claim if the service is not there.
-    if (op.kind == Operation::Kind::add_service && r.error != EIO) owned_.erase(op.service.key);
+    if (op.kind == Operation::Kind::add_service && r.error != EIO)
+      state.owned.erase(op.service.key);
   }
-  if (drift) synced_ = false;
+  if (drift) state.stale = true;
   result.model_seconds += since(t1);
 }
 
@@ -184,29 +180,29 @@ ApplyResult Programmer::apply(const Table& desired) {
       return result;
     }
   }
+  // The same path as a plan worker's: the state lent, the operations sent through it.
+  Lent state = lend();
   const auto t0 = std::chrono::steady_clock::now();
-  Plan plan = reconcile(desired, model_, owned_);
+  Plan plan = reconcile(desired, state.model, state.owned);
   result.plan_seconds = since(t0);
   for (const auto& c : plan.conflicts) result.conflicts.push_back(c.to_string());
-  if (plan.ops.empty()) {
-    save_record(&result);  // a re-read may have dropped services that vanished
-    return result;
-  }
-
   // Claim the services about to be created before creating them, so a crash in between
-  // leaves at worst a stale claim (dropped at the next start), never an orphan.
-  claim(plan.ops, owned_);
-  save_record(&result);
-
-  // Services first (one batch), so destinations of a service the kernel refused are not sent
-  // at all; then everything else as one batch.
-  Slicer slicer(std::move(plan.ops));
-  while (!slicer.step(*this, result, std::numeric_limits<std::size_t>::max())) {
+  // leaves at worst a stale claim (dropped at the next start), never an orphan. With nothing
+  // to send the record may still change: a re-read may have dropped services that vanished.
+  claim(plan.ops, state.owned);
+  note_record_error(save_record(state, result.record_seconds), result);
+  if (!plan.ops.empty()) {
+    // Services first (one batch), so destinations of a service the kernel refused are not
+    // sent at all; then everything else as one batch.
+    Slicer slicer(std::move(plan.ops));
+    while (!slicer.step(state, result, std::numeric_limits<std::size_t>::max())) {
+    }
+    note_record_error(save_record(state, result.record_seconds), result);
+    log::info("ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts",
+              result.issued, result.applied, result.failed.size(), result.skipped.size(),
+              result.conflicts.size());
   }
-  save_record(&result);
-  log::info("ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts",
-            result.issued, result.applied, result.failed.size(), result.skipped.size(),
-            result.conflicts.size());
+  give_back(std::move(state));
   return result;
 }
 

@@ -42,18 +42,29 @@ struct ApplyResult {
   }
 };
 
-// What a plan is computed from, lent to the plan worker for the time it takes (moved, never
-// copied: a copy of a 10,000 x 8 model would hold the loop for milliseconds).
+// What a plan is computed from and its operations are sent with, lent to the plan worker for
+// the time it takes (moved, never copied: a copy of a 10,000 x 8 model would hold the loop for
+// milliseconds). The kernel comes with it: while lent, only the borrower sends operations.
 struct Lent {
   Table model;                       // the kernel as l4lbd believes it is
   std::set<ServiceKey> owned;        // services l4lbd created
   std::set<ServiceKey> saved_owned;  // what the ownership record on disk says
   std::string record_path;
+  Kernel* kernel = nullptr;  // the Programmer's: its netlink socket and counters
+  bool stale = false;        // an answer showed the model no longer matches the kernel
 };
+
+// Sends `ops` in order through `state.kernel` (Kernel::apply batches them) and updates the model
+// and the owned set from the answers; failures go to `result`, and an answer that shows the
+// model is stale sets `state.stale`. Any thread, while it holds the Lent. The caller keeps
+// reconcile()'s order (see Slicer).
+void send(Lent& state, std::span<const Operation> ops, ApplyResult& result);
 
 // Writes the ownership record if `owned` differs from what was last written. Any thread.
 // Returns the error message, or nullopt.
 std::optional<std::string> save_record(Lent& state, double& seconds);
+// Logs a save_record() error and reports it in `result` (the first error stands).
+void note_record_error(const std::optional<std::string>& error, ApplyResult& result);
 
 class Programmer {
  public:
@@ -64,15 +75,14 @@ class Programmer {
   // shutdown). The daemon uses SlicedProgrammer, which does the same work in pieces.
   ApplyResult apply(const Table& desired);
 
-  // Sends `ops` in order as one batch and updates the model and the owned set from the
-  // answers (failures go to `result`). The caller keeps reconcile()'s order.
-  void run(std::span<const Operation> ops, ApplyResult& result);
-  // Hands the model and the ownership state to a plan worker; until give_back() the
-  // Programmer holds an empty model and must not plan or send.
+  // Hands the model, the ownership state and the kernel to a plan worker; until give_back()
+  // the Programmer holds an empty model and must not plan, send or dump. give_back() marks
+  // the model stale if the borrower found it so.
   Lent lend();
   void give_back(Lent state);
   bool lent() const { return lent_; }
-  // A fresh dump with counters, for status and metrics (the model if the dump fails).
+  // A fresh dump with counters, for status and metrics (the model if the dump fails; an empty
+  // table while lent: the socket is the borrower's).
   Table current();
   // Re-reads the kernel into the model (after someone else changed the tables).
   bool resync(std::string& error);
@@ -90,13 +100,12 @@ class Programmer {
   const std::set<ServiceKey>& owned() const { return owned_; }
   // What l4lbd believes is in the kernel (no traffic counters): the model apply() works from.
   const Table& model() const { return model_; }
-  const KernelCounters& counters() const { return kernel_->counters(); }
+  // The kernel's counters as of the last give_back() while lent (the borrower moves them).
+  const KernelCounters& counters() const { return lent_ ? counters_ : kernel_->counters(); }
   const std::string& record_path() const { return record_path_; }
-  Kernel& kernel() { return *kernel_; }
+  Kernel& kernel() { return *kernel_; }  // not while lent
 
  private:
-  void save_record(ApplyResult* result);
-
   std::unique_ptr<Kernel> kernel_;
   std::string record_path_;
   std::set<ServiceKey> owned_;
@@ -104,6 +113,7 @@ class Programmer {
   Table model_;
   bool synced_ = false;
   bool lent_ = false;
+  KernelCounters counters_;  // a copy taken at lend(), read while lent
   std::uint64_t generation_ = 0;
 };
 

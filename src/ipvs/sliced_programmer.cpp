@@ -1,9 +1,6 @@
 #include "ipvs/sliced_programmer.hpp"
 
-#include <time.h>
-
 #include <boost/asio/post.hpp>
-#include <limits>
 #include <set>
 #include <utility>
 #include <variant>
@@ -17,24 +14,14 @@ using Steady = std::chrono::steady_clock;
 double since(Steady::time_point t) {
   return std::chrono::duration<double>(Steady::now() - t).count();
 }
-// CPU time of the calling thread: a slice's own cost, without the time the thread was
-// preempted (on a busy host that dominates the wall-clock figure).
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 const std::vector<config::Service> kNoServices;
 }  // namespace
 
 // A job's inputs and outputs; the loop touches it only before the job and in its continuation.
 struct SlicedProgrammer::Planned {
   Lent lent;
-  std::vector<Operation> ops;
-  std::vector<std::string> conflicts;
-  double plan_seconds = 0;
-  double record_seconds = 0;
-  std::optional<std::string> record_error;
+  ApplyResult result;                       // what was sent, planned and recorded; conflicts
+  std::optional<std::string> record_error;  // the first one
   std::size_t adopted = 0;
   bool incremental = false;
 };
@@ -80,9 +67,8 @@ void SlicedProgrammer::maybe_start() {
 }
 
 void SlicedProgrammer::start(Request req) {
+  const auto h0 = Steady::now();
   result_ = ApplyResult{};
-  plan_slices_ = 0;
-  plan_max_slice_ = plan_max_slice_cpu_ = 0;
   if (!programmer_.synced()) {
     // After an error the model may be stale: re-read the kernel first (the error path only).
     std::string error;
@@ -100,41 +86,52 @@ void SlicedProgrammer::start(Request req) {
   const bool full = std::exchange(full_next_, false) || adopt_ ||
                     req.services != planned_services_ || programmer_.generation() != gen_done_;
   planned_services_ = req.services;
-  phase_ = Phase::planning;
+  phase_ = Phase::running;
   auto p = std::make_shared<Planned>();
   p->lent = programmer_.lend();
   auto changes = std::make_shared<std::vector<StateChange>>(std::move(changes_));
   changes_.clear();
   const bool adopt = std::exchange(adopt_, false);
-  worker_.post([this, p, changes, adopt, full, req = std::move(req)]() -> Worker::Continuation {
-    // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
-    const auto t0 = Steady::now();
-    states_.apply(*changes);
-    const auto& services = req.services ? *req.services : kNoServices;
-    if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
-    const BackendStateFn state = [&](const config::Service& s, std::uint16_t port,
-                                     const config::Backend& b) {
-      BackendState st;
-      st.health = states_.health(s, port, b);
-      st.drained = req.drained && req.drained(s.name, b.address);
-      return st;
-    };
-    Plan plan;
-    if (full) {
-      plan = reconcile(desired_table(services, state), p->lent.model, p->lent.owned);
-      conflicts_.clear();
-      for (const auto& c : plan.conflicts) conflicts_.push_back(c.to_string());
-    } else {
-      p->incremental = true;
-      plan = plan_services(req.services, *changes, state, p->lent);
-    }
-    p->plan_seconds = since(t0);
-    p->conflicts = conflicts_;  // a health change neither makes nor settles a conflict
-    p->ops = std::move(plan.ops);
-    claim(p->ops, p->lent.owned);
-    p->record_error = save_record(p->lent, p->record_seconds);
-    return [this, p] { planned(*p); };
-  });
+  const std::size_t batch_ops = options_.batch_ops;
+  worker_.post(
+      [this, p, changes, adopt, full, batch_ops, req = std::move(req)]() -> Worker::Continuation {
+        // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
+        const auto t0 = Steady::now();
+        states_.apply(*changes);
+        const auto& services = req.services ? *req.services : kNoServices;
+        if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
+        const BackendStateFn state = [&](const config::Service& s, std::uint16_t port,
+                                         const config::Backend& b) {
+          BackendState st;
+          st.health = states_.health(s, port, b);
+          st.drained = req.drained && req.drained(s.name, b.address);
+          return st;
+        };
+        Plan plan;
+        if (full) {
+          plan = reconcile(desired_table(services, state), p->lent.model, p->lent.owned);
+          conflicts_.clear();
+          for (const auto& c : plan.conflicts) conflicts_.push_back(c.to_string());
+        } else {
+          p->incremental = true;
+          plan = plan_services(req.services, *changes, state, p->lent);
+        }
+        ApplyResult& r = p->result;
+        r.plan_seconds = since(t0);
+        r.conflicts = conflicts_;  // a health change neither makes nor settles a conflict
+        // Claimed before created, so a crash in between leaves at worst a stale claim.
+        claim(plan.ops, p->lent.owned);
+        p->record_error = save_record(p->lent, r.record_seconds);
+        if (!plan.ops.empty()) {
+          Slicer slicer(std::move(plan.ops));
+          while (!slicer.step(p->lent, r, batch_ops)) {
+          }
+          auto again = save_record(p->lent, r.record_seconds);
+          if (!p->record_error) p->record_error = std::move(again);
+        }  // the operations are freed here, not on the loop
+        return [this, p] { finished(*p); };
+      });
+  note_handler(h0);
 }
 
 // Worker thread. The desired table of the services named in `changes` only, reconciled with
@@ -165,77 +162,27 @@ Plan SlicedProgrammer::plan_services(const Services& services,
   return reconcile(desired, part, lent.owned);
 }
 
-void SlicedProgrammer::planned(Planned& p) {
+void SlicedProgrammer::finished(Planned& p) {
+  const auto h0 = Steady::now();
   programmer_.give_back(std::move(p.lent));
   if (p.incremental) ++stats_.incremental;
-  result_.plan_seconds += p.plan_seconds;
-  result_.record_seconds += p.record_seconds;
-  result_.conflicts = std::move(p.conflicts);
-  stats_.last_plan_seconds = p.plan_seconds;
+  ApplyResult& r = p.result;
+  stats_.last_plan_seconds = r.plan_seconds;
+  stats_.last_send_seconds = r.kernel_seconds;
+  r.kernel_seconds += result_.kernel_seconds;  // a re-read at the start, if there was one
+  result_ = std::move(r);
   if (p.adopted) {
     stats_.adopted = p.adopted;
     log::notice("ipvs adopted {} live backend(s) from the kernel; kept until their first check",
                 p.adopted);
   }
-  if (p.record_error) {
-    log::err("ipvs cannot write the ownership record: {}", *p.record_error);
-    result_.error = "ownership record: " + *p.record_error;
-  }
-  if (p.ops.empty()) {
-    complete();
-    return;
-  }
-  slicer_.emplace(std::move(p.ops));
-  phase_ = Phase::sending;
-  schedule_slice();
+  note_record_error(p.record_error, result_);
+  complete();
+  note_handler(h0);
 }
 
-void SlicedProgrammer::schedule_slice() {
-  boost::asio::post(io_, [this, alive = alive_, epoch = epoch_] {
-    if (!*alive || epoch != epoch_ || phase_ != Phase::sending) return;
-    slice();
-  });
-}
-
-void SlicedProgrammer::slice() {
-  const auto t0 = Steady::now();
-  const double cpu0 = thread_cpu_seconds();
-  bool done = false;
-  do {
-    done = slicer_->step(programmer_, result_, options_.batch_ops);
-  } while (!done && Steady::now() - t0 < options_.slice);
-  const double wall = since(t0), cpu = thread_cpu_seconds() - cpu0;
-  ++stats_.slices;
-  ++plan_slices_;
-  stats_.max_slice_seconds = std::max(stats_.max_slice_seconds, wall);
-  stats_.max_slice_cpu_seconds = std::max(stats_.max_slice_cpu_seconds, cpu);
-  plan_max_slice_ = std::max(plan_max_slice_, wall);
-  plan_max_slice_cpu_ = std::max(plan_max_slice_cpu_, cpu);
-  if (done)
-    record();
-  else
-    schedule_slice();
-}
-
-void SlicedProgrammer::record() {
-  phase_ = Phase::recording;
-  auto p = std::make_shared<Planned>();
-  p->ops = slicer_->release();  // freed on the worker
-  slicer_.reset();
-  p->lent = programmer_.lend();
-  worker_.post([this, p]() -> Worker::Continuation {
-    p->ops = {};
-    p->record_error = save_record(p->lent, p->record_seconds);
-    return [this, p] {
-      programmer_.give_back(std::move(p->lent));
-      result_.record_seconds += p->record_seconds;
-      if (p->record_error) {
-        log::err("ipvs cannot write the ownership record: {}", *p->record_error);
-        if (result_.error.empty()) result_.error = "ownership record: " + *p->record_error;
-      }
-      complete();
-    };
-  });
+void SlicedProgrammer::note_handler(Steady::time_point t0) {
+  stats_.max_handler_seconds = std::max(stats_.max_handler_seconds, since(t0));
 }
 
 void SlicedProgrammer::complete() {
@@ -247,11 +194,10 @@ void SlicedProgrammer::complete() {
     full_next_ = true;
   if (result_.issued > 0)
     log::info(
-        "ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts; plan {:.1f} "
-        "ms (worker), {} slices, longest {:.2f} ms ({:.2f} ms CPU)",
+        "ipvs apply: {} operations, {} applied, {} failed, {} skipped, {} conflicts; on the plan "
+        "worker: plan {:.1f} ms, netlink {:.1f} ms",
         result_.issued, result_.applied, result_.failed.size(), result_.skipped.size(),
-        result_.conflicts.size(), result_.plan_seconds * 1000, plan_slices_, plan_max_slice_ * 1000,
-        plan_max_slice_cpu_ * 1000);
+        result_.conflicts.size(), result_.plan_seconds * 1000, result_.kernel_seconds * 1000);
   ApplyResult result = std::move(result_);
   result_ = ApplyResult{};
   if (done_) done_(result);  // may hold() (a drift check waiting for this plan to end)
@@ -260,15 +206,9 @@ void SlicedProgrammer::complete() {
 
 void SlicedProgrammer::finish() {
   pending_.reset();
-  while (phase_ != Phase::idle) {
-    if (phase_ == Phase::sending) {
-      ++epoch_;  // the slice already posted must not run after this
-      while (!slicer_->step(programmer_, result_, std::numeric_limits<std::size_t>::max())) {
-      }
-      record();
-    }
-    worker_.wait_idle();
-  }
+  // The worker finishes the plan in flight; its continuation runs here (and would start a
+  // queued request, which there is none of now).
+  while (phase_ != Phase::idle) worker_.wait_idle();
 }
 
 }  // namespace l4lb::ipvs

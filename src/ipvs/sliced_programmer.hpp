@@ -1,11 +1,19 @@
-// The daemon's way of programming IPVS without holding the event loop (which also runs VRRP):
-//   1. on the loop: lend the Programmer's model and ownership state (moved, O(1)) to
-//   2. the plan worker: desired_table + reconcile + claim new services in the ownership record
-//      (pure work and one file write; ~0.1 s at 10,000 x 8 on the host, more in the lab);
-//   3. on the loop: the operations are sent in slices of about `Options::slice` of loop time
-//      (a few kernel batches each), each slice a handler of its own, so adverts and health
-//      checks run in between;
-//   4. the ownership record is rewritten on the worker after the last slice.
+// The daemon's way of programming IPVS without holding the event loop (which runs the health
+// checks, the control socket and reloads; VRRP has a thread of its own):
+//   1. on the loop: lend the Programmer's model, ownership state and kernel socket (moved,
+//      O(1)) to
+//   2. the plan worker, which plans (desired_table + reconcile), claims the new services in
+//      the ownership record, sends the operations in the kernel's large batches (Slicer keeps
+//      Programmer::apply's order and skip rules), updates the model from the answers and
+//      writes the record again;
+//   3. back on the loop: the state is given back and the result reported, both O(1) but for
+//      the failures' list.
+// Why the worker sends, not the loop: in slices of 0.5 ms of loop time the lab's emulated CPU
+// sent 32 operations a slice, 2,813 slices for 10,000 x 8, and the per-batch costs (a
+// sendmsg, its skb, the ACKs, a loop turn) doubled the netlink time of start-up against the
+// same operations in 23 batches (docs/BENCHMARKS.md, "Start-up"). From the worker no handler
+// of the loop waits for netlink at all.
+//
 // Requests made while a plan is in flight are coalesced into one plan that starts when this
 // one is done (it sees every health change noted meanwhile): however fast checks flap, at
 // most one plan runs at a time and the loop's share per request is O(1). A health
@@ -23,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,8 +49,9 @@ namespace l4lb::ipvs {
 class SlicedProgrammer {
  public:
   struct Options {
-    std::size_t batch_ops = 32;            // operations per kernel batch
-    std::chrono::microseconds slice{500};  // loop time a slice may take
+    // Operations per Kernel::apply call (the kernel object cuts those into netlink batches
+    // by its socket's buffers); tests set a few to see the pieces.
+    std::size_t batch_ops = std::numeric_limits<std::size_t>::max();
     // When the model is stale (a failed operation): re-read the kernel on the loop before
     // the next plan (true), or wait until someone else re-reads it off the loop and adopts
     // the dump (false: the daemon's IpvsRepair does, with backoff) and request()s again.
@@ -56,11 +66,11 @@ class SlicedProgrammer {
     std::uint64_t plans = 0;        // plans completed
     std::uint64_t coalesced = 0;    // requests folded into a later plan
     std::uint64_t incremental = 0;  // plans of the changed services only
-    std::uint64_t slices = 0;
-    double max_slice_seconds = 0;      // the longest single slice (wall clock, loop time)
-    double max_slice_cpu_seconds = 0;  // the same in CPU time of the loop thread
-    double last_plan_seconds = 0;      // worker time of the last plan (desired + reconcile)
-    std::size_t adopted = 0;           // live backends adopted by the first plan
+    double last_plan_seconds = 0;   // worker time of the last plan (desired + reconcile)
+    double last_send_seconds = 0;   // worker time of the last plan's netlink batches
+    // The longest loop handler of this object (a plan's start or its result), wall clock.
+    double max_handler_seconds = 0;
+    std::size_t adopted = 0;  // live backends adopted by the first plan
   };
 
   // `programmer` must outlive this object and is used only through it from now on.
@@ -77,7 +87,7 @@ class SlicedProgrammer {
   // Makes the kernel match `services` under the noted health and `drained`: now if idle,
   // else once the plan in flight is done.
   void request(Services services, DrainedFn drained);
-  // Shutdown: finishes the plan in flight here and now (blocking), drops queued requests.
+  // Shutdown: waits for the plan in flight (blocking), drops queued requests.
   void finish();
   // While held, no plan starts (requests wait, coalesced); the plan in flight, if any, goes
   // on. release() starts the waiting request.
@@ -91,7 +101,7 @@ class SlicedProgrammer {
   const Worker& worker() const { return worker_; }  // its queue delay, for status
 
  private:
-  enum class Phase { idle, planning, sending, recording };
+  enum class Phase { idle, running };
   struct Request {
     Services services;
     DrainedFn drained;
@@ -99,11 +109,9 @@ class SlicedProgrammer {
   struct Planned;
   void maybe_start();
   void start(Request req);
-  void planned(Planned& p);
-  void schedule_slice();
-  void slice();
-  void record();
+  void finished(Planned& p);
   void complete();
+  void note_handler(std::chrono::steady_clock::time_point t0);
   Plan plan_services(const Services& services, const std::vector<StateChange>& changes,
                      const BackendStateFn& state, const Lent& lent);
 
@@ -120,12 +128,7 @@ class SlicedProgrammer {
   Services planned_services_;   // of the last plan
   std::uint64_t gen_done_ = 0;  // the Programmer's generation when the last plan ended
   ApplyResult result_;          // of the plan in flight
-  std::optional<Slicer> slicer_;
-  std::uint64_t epoch_ = 0;  // voids a posted slice that finish() already did
   Stats stats_;
-  // Of the plan in flight, for its log line (stats_ holds the totals).
-  std::uint64_t plan_slices_ = 0;
-  double plan_max_slice_ = 0, plan_max_slice_cpu_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // The worker thread's, touched only by jobs (after construction):
   BackendStates states_;

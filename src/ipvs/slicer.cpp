@@ -9,7 +9,7 @@ Slicer::Slicer(std::vector<Operation> ops) : ops_(std::move(ops)) {
   while (n_adds_ < ops_.size() && ops_[n_adds_].kind == Operation::Kind::add_service) ++n_adds_;
 }
 
-bool Slicer::step(Programmer& programmer, ApplyResult& result, std::size_t max_ops) {
+bool Slicer::step(Lent& state, ApplyResult& result, std::size_t max_ops) {
   if (done()) return true;
   ++steps_;
   max_ops = std::max<std::size_t>(1, max_ops);
@@ -18,10 +18,10 @@ bool Slicer::step(Programmer& programmer, ApplyResult& result, std::size_t max_o
     const std::size_t n = std::min(max_ops, n_adds_ - next_);
     const std::size_t failed_before = result.failed.size();
     const auto piece = all.subspan(next_, n);
-    programmer.run(piece, result);
+    send(state, piece, result);
     if (result.failed.size() != failed_before) {
       for (const auto& op : piece)
-        if (!programmer.model().services.count(op.service.key)) refused_.insert(op.service.key);
+        if (!state.model.services.count(op.service.key)) refused_.insert(op.service.key);
     }
     next_ += n;
     return done();
@@ -30,7 +30,7 @@ bool Slicer::step(Programmer& programmer, ApplyResult& result, std::size_t max_o
   const auto piece = all.subspan(next_, n);
   next_ += n;
   if (refused_.empty()) {
-    programmer.run(piece, result);
+    send(state, piece, result);
     return done();
   }
   kept_.clear();
@@ -40,7 +40,7 @@ bool Slicer::step(Programmer& programmer, ApplyResult& result, std::size_t max_o
     else
       kept_.push_back(op);
   }
-  programmer.run(kept_, result);
+  send(state, kept_, result);
   return done();
 }
 

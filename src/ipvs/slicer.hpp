@@ -1,6 +1,5 @@
-// Sends a plan's operations a few at a time, so the event loop can run VRRP adverts and
-// health checks between the pieces (90,000 operations take about a second of netlink time in
-// the kernel lab; sent in one go they stopped the loop for that long).
+// Sends a plan's operations in pieces of a bounded size (the plan worker: as many as the kernel
+// object takes; tests: a few, to see the pieces).
 //
 // Keeps Programmer::apply's rules across the pieces: every add-service is sent before any
 // other operation, and the operations of a service the kernel refused are skipped (reported
@@ -21,9 +20,9 @@ class Slicer {
   // `ops` in reconcile()'s order (every add-service first).
   explicit Slicer(std::vector<Operation> ops);
 
-  // Sends at most `max_ops` operations (one kernel batch) and returns true once every
+  // Sends at most `max_ops` operations (one Kernel::apply) and returns true once every
   // operation has been sent or skipped. Results accumulate in `result`.
-  bool step(Programmer& programmer, ApplyResult& result, std::size_t max_ops);
+  bool step(Lent& state, ApplyResult& result, std::size_t max_ops);
 
   bool done() const { return next_ >= ops_.size(); }
   std::size_t total() const { return ops_.size(); }

@@ -154,9 +154,8 @@ int main(int argc, char** argv) {
   };
   if (mode == "oneshot") out["handler_ms"] = handler_ms;
   if (sliced) {
-    out["slices"] = sliced->stats().slices;
-    out["max_slice_ms"] = sliced->stats().max_slice_seconds * 1000;
-    out["max_slice_cpu_ms"] = sliced->stats().max_slice_cpu_seconds * 1000;
+    out["max_handler_ms"] = sliced->stats().max_handler_seconds * 1000;
+    out["send_ms"] = sliced->stats().last_send_seconds * 1000;
   }
   std::cout << out.dump() << std::endl;
   sliced.reset();

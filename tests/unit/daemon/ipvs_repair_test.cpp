@@ -289,7 +289,7 @@ struct SlicedRig {
     fs::remove_all(dir);
     fs::create_directories(dir);
     p = std::make_unique<Programmer>(std::make_unique<SharedKernel>(k), dir.string());
-    SlicedProgrammer::Options o{1, 0us};  // one operation per slice
+    SlicedProgrammer::Options o{1};  // one operation per kernel batch
     o.resync_on_loop = false;
     sp = std::make_unique<SlicedProgrammer>(
         io, *p,
