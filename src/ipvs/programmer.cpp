@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "common/log.hpp"
@@ -17,7 +18,7 @@ double since(std::chrono::steady_clock::time_point t) {
 }
 }  // namespace
 
-void apply_to(Table& t, const Operation& op) {
+void apply_to(Table& t, const Operation& op, Table* donor) {
   using K = Operation::Kind;
   auto it = t.services.find(op.service.key);
   switch (op.kind) {
@@ -36,6 +37,20 @@ void apply_to(Table& t, const Operation& op) {
       if (it != t.services.end()) t.services.erase(it);
       return;
     case K::add_dest:
+      if (it == t.services.end()) return;
+      if (donor) {
+        // The destination's own node from the table the operation was planned from: moved,
+        // not copied, so a fresh model does not allocate (or first touch) a second table.
+        if (auto from = donor->services.find(op.service.key); from != donor->services.end()) {
+          if (auto node = from->second.destinations.extract(op.dest.key()); !node.empty()) {
+            auto placed = it->second.destinations.insert(std::move(node));
+            static_cast<DestSettings&>(placed.position->second) = op.dest;
+            return;
+          }
+        }
+      }
+      static_cast<DestSettings&>(it->second.destinations[op.dest.key()]) = op.dest;
+      return;
     case K::edit_dest:
       if (it != t.services.end())
         static_cast<DestSettings&>(it->second.destinations[op.dest.key()]) = op.dest;
@@ -133,7 +148,7 @@ void note_record_error(const std::optional<std::string>& error, ApplyResult& res
   if (result.error.empty()) result.error = "ownership record: " + *error;
 }
 
-void send(Lent& state, std::span<const Operation> ops, ApplyResult& result) {
+void send(Lent& state, std::span<const Operation> ops, ApplyResult& result, Table* donor) {
   if (ops.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
   auto results = state.kernel->apply(ops);
@@ -146,7 +161,7 @@ void send(Lent& state, std::span<const Operation> ops, ApplyResult& result) {
     const OpResult r = i < results.size() ? results[i] : OpResult{EIO, "no answer"};
     if (r.ok()) {
       ++result.applied;
-      apply_to(state.model, op);
+      apply_to(state.model, op, donor);
       if (op.kind == Operation::Kind::del_service) state.owned.erase(op.service.key);
       continue;
     }
@@ -183,7 +198,7 @@ ApplyResult Programmer::apply(const Table& desired) {
   // The same path as a plan worker's: the state lent, the operations sent through it.
   Lent state = lend();
   const auto t0 = std::chrono::steady_clock::now();
-  Plan plan = reconcile(desired, state.model, state.owned);
+  RefPlan plan = reconcile_refs(desired, state.model, state.owned);
   result.plan_seconds = since(t0);
   for (const auto& c : plan.conflicts) result.conflicts.push_back(c.to_string());
   // Claim the services about to be created before creating them, so a crash in between
@@ -206,12 +221,23 @@ ApplyResult Programmer::apply(const Table& desired) {
   return result;
 }
 
-void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned) {
-  // reconcile() puts every add-service first.
+namespace {
+// reconcile() puts every add-service first.
+template <typename Op>
+void claim_adds(const std::vector<Op>& ops, std::set<ServiceKey>& owned) {
   for (const auto& op : ops) {
     if (op.kind != Operation::Kind::add_service) break;
-    owned.insert(op.service.key);
+    if constexpr (std::is_same_v<Op, OpRef>)
+      owned.insert(op.service->key);
+    else
+      owned.insert(op.service.key);
   }
 }
+}  // namespace
+
+void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned) {
+  claim_adds(ops, owned);
+}
+void claim(const std::vector<OpRef>& ops, std::set<ServiceKey>& owned) { claim_adds(ops, owned); }
 
 }  // namespace l4lb::ipvs

@@ -57,8 +57,8 @@ struct Lent {
 // Sends `ops` in order through `state.kernel` (Kernel::apply batches them) and updates the model
 // and the owned set from the answers; failures go to `result`, and an answer that shows the
 // model is stale sets `state.stale`. Any thread, while it holds the Lent. The caller keeps
-// reconcile()'s order (see Slicer).
-void send(Lent& state, std::span<const Operation> ops, ApplyResult& result);
+// reconcile()'s order (see Slicer). Added destinations are moved from `donor` (apply_to).
+void send(Lent& state, std::span<const Operation> ops, ApplyResult& result, Table* donor = nullptr);
 
 // Writes the ownership record if `owned` differs from what was last written. Any thread.
 // Returns the error message, or nullopt.
@@ -121,9 +121,12 @@ class Programmer {
 // owned: claimed before they are created, so a crash in between leaves at worst a stale claim
 // (dropped at the next start), never an orphan.
 void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned);
+void claim(const std::vector<OpRef>& ops, std::set<ServiceKey>& owned);
 
-// Applies one successful operation to a table (the model of the kernel).
-void apply_to(Table& t, const Operation& op);
+// Applies one successful operation to a table (the model of the kernel). An added
+// destination's node is moved from `donor` when it holds one with that key (the table the
+// operation was planned from; its settings are the operation's), else made.
+void apply_to(Table& t, const Operation& op, Table* donor = nullptr);
 
 }  // namespace l4lb::ipvs
 

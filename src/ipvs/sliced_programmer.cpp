@@ -92,55 +92,63 @@ void SlicedProgrammer::start(Request req) {
   auto changes = std::make_shared<std::vector<StateChange>>(std::move(changes_));
   changes_.clear();
   const bool adopt = std::exchange(adopt_, false);
-  const std::size_t batch_ops = options_.batch_ops;
-  worker_.post(
-      [this, p, changes, adopt, full, batch_ops, req = std::move(req)]() -> Worker::Continuation {
-        // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
-        const auto t0 = Steady::now();
-        states_.apply(*changes);
-        const auto& services = req.services ? *req.services : kNoServices;
-        if (adopt) p->adopted = states_.adopt(services, p->lent.model, p->lent.owned);
-        const BackendStateFn state = [&](const config::Service& s, std::uint16_t port,
-                                         const config::Backend& b) {
-          BackendState st;
-          st.health = states_.health(s, port, b);
-          st.drained = req.drained && req.drained(s.name, b.address);
-          return st;
-        };
-        Plan plan;
-        if (full) {
-          plan = reconcile(desired_table(services, state), p->lent.model, p->lent.owned);
-          conflicts_.clear();
-          for (const auto& c : plan.conflicts) conflicts_.push_back(c.to_string());
-        } else {
-          p->incremental = true;
-          plan = plan_services(req.services, *changes, state, p->lent);
-        }
-        ApplyResult& r = p->result;
-        r.plan_seconds = since(t0);
-        r.conflicts = conflicts_;  // a health change neither makes nor settles a conflict
-        // Claimed before created, so a crash in between leaves at worst a stale claim.
-        claim(plan.ops, p->lent.owned);
-        p->record_error = save_record(p->lent, r.record_seconds);
-        if (!plan.ops.empty()) {
-          Slicer slicer(std::move(plan.ops));
-          while (!slicer.step(p->lent, r, batch_ops)) {
-          }
-          auto again = save_record(p->lent, r.record_seconds);
-          if (!p->record_error) p->record_error = std::move(again);
-        }  // the operations are freed here, not on the loop
-        return [this, p] { finished(*p); };
-      });
+  worker_.post([this, p, changes, adopt, full, req = std::move(req)]() -> Worker::Continuation {
+    plan_and_send(*p, *changes, adopt, full, req);
+    return [this, p] { finished(*p); };
+  });
   note_handler(h0);
 }
 
-// Worker thread. The desired table of the services named in `changes` only, reconciled with
-// their part of the model: the same operations a whole plan would find, since nothing else
-// changed (SlicedProgrammer::start decides that).
-Plan SlicedProgrammer::plan_services(const Services& services,
+// Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
+void SlicedProgrammer::plan_and_send(Planned& p, const std::vector<StateChange>& changes,
+                                     bool adopt, bool full, const Request& req) {
+  const auto t0 = Steady::now();
+  states_.apply(changes);
+  const auto& services = req.services ? *req.services : kNoServices;
+  if (adopt) p.adopted = states_.adopt(services, p.lent.model, p.lent.owned);
+  const BackendStateFn state = [&](const config::Service& s, std::uint16_t port,
+                                   const config::Backend& b) {
+    BackendState st;
+    st.health = states_.health(s, port, b);
+    st.drained = req.drained && req.drained(s.name, b.address);
+    return st;
+  };
+  // The operations point into `desired` and the model (or, for a partial plan, `part`), so
+  // all three live until the last piece is sent.
+  Table desired, part;
+  RefPlan plan;
+  if (full) {
+    desired = desired_table(services, state);
+    plan = reconcile_refs(desired, p.lent.model, p.lent.owned);
+    conflicts_.clear();
+    for (const auto& c : plan.conflicts) conflicts_.push_back(c.to_string());
+  } else {
+    p.incremental = true;
+    plan_services(req.services, changes, state, p.lent, desired, part);
+    plan = reconcile_refs(desired, part, p.lent.owned);
+  }
+  ApplyResult& r = p.result;
+  r.plan_seconds = since(t0);
+  r.conflicts = conflicts_;  // a health change neither makes nor settles a conflict
+  // Claimed before created, so a crash in between leaves at worst a stale claim.
+  claim(plan.ops, p.lent.owned);
+  p.record_error = save_record(p.lent, r.record_seconds);
+  if (plan.ops.empty()) return;
+  Slicer slicer(std::move(plan.ops), &desired);
+  while (!slicer.step(p.lent, r, options_.batch_ops)) {
+  }
+  auto again = save_record(p.lent, r.record_seconds);
+  if (!p.record_error) p.record_error = std::move(again);
+}  // the plan's tables are freed here, not on the loop
+
+// Worker thread. The desired table of the services named in `changes` only, and their part
+// of the model: reconciled, they give the same operations a whole plan would find, since
+// nothing else changed (SlicedProgrammer::start decides that).
+void SlicedProgrammer::plan_services(const Services& services,
                                      const std::vector<StateChange>& changes,
-                                     const BackendStateFn& state, const Lent& lent) {
-  if (!services) return {};
+                                     const BackendStateFn& state, const Lent& lent, Table& desired,
+                                     Table& part) {
+  if (!services) return;
   if (indexed_ != services) {
     index_.clear();
     index_.reserve(services->size());
@@ -154,12 +162,10 @@ Plan SlicedProgrammer::plan_services(const Services& services,
   std::vector<config::Service> subset;
   subset.reserve(touched.size());
   for (auto i : touched) subset.push_back((*services)[i]);
-  Table desired = desired_table(subset, state);
-  Table part;
+  desired = desired_table(subset, state);
   for (const auto& [key, svc] : desired.services)
     if (auto it = lent.model.services.find(key); it != lent.model.services.end())
       part.services.emplace(key, it->second);
-  return reconcile(desired, part, lent.owned);
 }
 
 void SlicedProgrammer::finished(Planned& p) {

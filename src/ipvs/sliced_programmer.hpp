@@ -31,7 +31,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,9 +48,9 @@ namespace l4lb::ipvs {
 class SlicedProgrammer {
  public:
   struct Options {
-    // Operations per Kernel::apply call (the kernel object cuts those into netlink batches
-    // by its socket's buffers); tests set a few to see the pieces.
-    std::size_t batch_ops = std::numeric_limits<std::size_t>::max();
+    // Operations made and sent per Kernel::apply call: NetlinkKernel's largest batch, so the
+    // pieces cost no extra round trips; tests set a few to see the pieces.
+    std::size_t batch_ops = 4096;
     // When the model is stale (a failed operation): re-read the kernel on the loop before
     // the next plan (true), or wait until someone else re-reads it off the loop and adopts
     // the dump (false: the daemon's IpvsRepair does, with backoff) and request()s again.
@@ -112,8 +111,10 @@ class SlicedProgrammer {
   void finished(Planned& p);
   void complete();
   void note_handler(std::chrono::steady_clock::time_point t0);
-  Plan plan_services(const Services& services, const std::vector<StateChange>& changes,
-                     const BackendStateFn& state, const Lent& lent);
+  void plan_and_send(Planned& p, const std::vector<StateChange>& changes, bool adopt, bool full,
+                     const Request& req);
+  void plan_services(const Services& services, const std::vector<StateChange>& changes,
+                     const BackendStateFn& state, const Lent& lent, Table& desired, Table& part);
 
   boost::asio::io_context& io_;
   Programmer& programmer_;

@@ -112,8 +112,9 @@ TEST_CASE("Slicer sends the plan in order, at most N operations per step") {
   std::vector<std::vector<std::string>> batches;
   Programmer p(std::make_unique<Recording>(k, batches), dir.str());
   const Table desired = big_table(10, 5);
-  Plan plan = reconcile(desired, p.model(), p.owned());
-  const auto expected = strings(plan.ops);
+  // The Slicer makes each piece's operations from references into the tables planned from.
+  RefPlan plan = reconcile_refs(desired, p.model(), p.owned());
+  const auto expected = strings(reconcile(desired, p.model(), p.owned()).ops);
   REQUIRE(plan.ops.size() == 60);
 
   Slicer s(std::move(plan.ops));
@@ -157,7 +158,7 @@ TEST_CASE("Slicer: a failure in a middle slice is reported, a refused service's 
   add(bad, dest("10.1.0.2", 9));
   put(next, bad);
 
-  Plan plan = reconcile(next, p.model(), p.owned());
+  RefPlan plan = reconcile_refs(next, p.model(), p.owned());
   {
     Lent l = p.lend();
     claim(plan.ops, l.owned);  // as the plan worker does
