@@ -329,10 +329,12 @@ std::vector<OpResult> NetlinkKernel::apply(std::span<const Operation> ops) {
 // (which alone has NLM_F_ACK). So when the last ACK arrives, every answer is in.
 void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
                                std::vector<OpResult>& results) {
-  std::vector<unsigned char> buf;
+  // The socket's own buffer, kept between calls (at most max_batch_bytes_ plus one message):
+  // the plan worker sends a large plan in pieces of 4,096 operations, and a fresh buffer for
+  // each piece (a new mapping of about 650 KB) had every page of it faulted in again.
   // Room for the chunk as it usually encodes (under 160 bytes an operation): one allocation,
-  // not one per doubling. Not the batch limit itself: a slice of 32 operations would take a
-  // fresh 1 MiB mapping each time.
+  // not one per doubling; not the batch limit itself, for a small chunk's sake.
+  std::vector<unsigned char>& buf = encode_buf_;
   buf.reserve(std::min(max_batch_bytes_, (end - begin) * 160) + 256);
   while (begin < end) {
     // Sequence numbers are consecutive within a batch: an answer's index is its offset.

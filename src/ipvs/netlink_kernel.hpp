@@ -46,6 +46,7 @@ class NetlinkKernel : public Kernel {
   int family_ = 0;
   std::size_t max_batch_ = 64;
   std::size_t max_batch_bytes_ = 64 * 1024;
+  std::vector<unsigned char> encode_buf_;  // send_chunk's, reused
 };
 
 }  // namespace l4lb::ipvs
