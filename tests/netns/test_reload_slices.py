@@ -111,14 +111,18 @@ class ReloadSlices(unittest.TestCase):
         self.assertEqual(int(lines[-1][0]), ADDED + 1)
 
     def test_2_reloads_in_quick_succession_end_in_the_last_config(self):
-        before = len(self.slice_lines())
+        sighups = lambda: self.d.log().count("SIGHUP: reloading")
+        before = sighups()
         gen = self.d.status_json()["daemon"]["generation"]
         # Back to one service (3,000 removed, web's quorum 1 again), then at once to 3,001.
         self.d.write_config(config_body(web_quorum=1))
         self.d.reload()
         self.d.write_config(config_body(web_quorum=2, added=ADDED))
         self.d.reload()
-        netns.wait_until(lambda: len(self.slice_lines()) >= before + 1, 30, what="a reload")
+        # On a busy host both signals may be taken after the second write (or coalesce into
+        # one): then no reload changes anything, which is right too. What must hold is that
+        # the daemon ends in the last config.
+        netns.wait_until(lambda: sighups() >= before + 1, 30, what="a reload")
 
         def settled():
             st = self.d.status_json()
@@ -126,7 +130,8 @@ class ReloadSlices(unittest.TestCase):
                 not self.quorum_met(st, "web")
         netns.wait_until(settled, 30, what="the second config")
         st = self.d.status_json()
-        self.assertIn(st["daemon"]["generation"], (gen + 1, gen + 2))  # SIGHUPs may coalesce
+        # Each reload that read a changed file is a generation; none did if both read the last.
+        self.assertIn(st["daemon"]["generation"], (gen, gen + 1, gen + 2))
         netns.wait_until(lambda: self.priority() == 50, 5, what="priority with web below quorum")
         # And back: web's quorum met again, the weight given back.
         self.d.write_config(config_body(web_quorum=1))
