@@ -34,8 +34,8 @@ json sync_section(const StatusSnapshot& snap) {
   std::uint64_t active = 0, inactive = 0;
   for (const auto& [key, svc] : snap.kernel.services)
     for (const auto& [dkey, d] : svc.destinations) {
-      active += d.active_conns;
-      inactive += d.inactive_conns;
+      active += snap.kernel.counters(d).active_conns;
+      inactive += snap.kernel.counters(d).inactive_conns;
     }
   sync["connections"] = {{"active", active}, {"inactive", inactive}};
   return sync;
@@ -228,6 +228,7 @@ struct BackendView {
   const config::Backend* backend;
   std::uint16_t port;
   const ipvs::Destination* dest;
+  const ipvs::DestCounters* traffic;  // dest's counters (zero without them)
   const health::BackendHealth* health;
   std::string_view state;
   bool drained;
@@ -238,10 +239,14 @@ struct BackendView {
 
 BackendView backend_view(const StatusSnapshot& snap, const config::Service& s, std::uint16_t port,
                          const config::Backend& b, const ipvs::Service* live) {
-  BackendView v{&b, ipvs::dest_port(s, b, port), nullptr, nullptr, "", false, false};
+  static const ipvs::DestCounters kNone;
+  BackendView v{&b, ipvs::dest_port(s, b, port), nullptr, &kNone, nullptr, "", false, false};
   if (live) {
     auto d = live->destinations.find(ipvs::DestKey{b.address, v.port});
-    if (d != live->destinations.end()) v.dest = &d->second;
+    if (d != live->destinations.end()) {
+      v.dest = &d->second;
+      v.traffic = &snap.kernel.counters(d->second);
+    }
   }
   v.health = find_health(snap, health::check_key(s, port, b));
   v.state = s.health.type == config::HealthType::none
@@ -267,9 +272,9 @@ void write_backend(JsonWriter& w, const BackendView& v) {
   const auto latency = h ? h->last_latency() : std::nullopt;
   latency ? w.field("latency_ms", latency->count() / 1000.0) : w.null_field("latency_ms");
   w.field("last_error", h ? h->last_error() : std::string_view());
-  w.field("active_conns", v.dest ? v.dest->active_conns : 0);
-  w.field("inactive_conns", v.dest ? v.dest->inactive_conns : 0);
-  write_traffic(w, v.dest ? v.dest->stats : ipvs::Stats{});
+  w.field("active_conns", v.traffic->active_conns);
+  w.field("inactive_conns", v.traffic->inactive_conns);
+  write_traffic(w, v.traffic->stats);
   w.end_object();
 }
 
@@ -332,16 +337,14 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
         if (!live) break;
         auto d = live->destinations.find(ipvs::DestKey{b.address, ipvs::dest_port(s, b, port)});
         if (d != live->destinations.end()) {
-          active += d->second.active_conns;
-          inactive += d->second.inactive_conns;
+          active += snap.kernel.counters(d->second).active_conns;
+          inactive += snap.kernel.counters(d->second).inactive_conns;
         }
         continue;
       }
       const BackendView v = backend_view(snap, s, port, b, live);
-      if (v.dest) {
-        active += v.dest->active_conns;
-        inactive += v.dest->inactive_conns;
-      }
+      active += v.traffic->active_conns;
+      inactive += v.traffic->inactive_conns;
       if (summary && !v.needs_look) continue;
       write_backend(w, v);
     }
@@ -549,15 +552,14 @@ MetricsEntry metrics_entry(const StatusSnapshot& snap, const config::Service& s,
       auto it = live->destinations.find(ipvs::DestKey{b.address, dport});
       if (it != live->destinations.end()) d = &it->second;
     }
-    if (d) {
-      active += d->active_conns;
-      inactive += d->inactive_conns;
-    }
+    static const ipvs::DestCounters kNone;
+    const ipvs::DestCounters& c = d ? snap.kernel.counters(*d) : kNone;
+    active += c.active_conns;
+    inactive += c.inactive_conns;
     if (backends)
       e.backends.push_back({b.address.to_string(), std::to_string(dport),
-                            static_cast<double>(d ? d->stats.conns : 0),
-                            static_cast<double>(d ? d->active_conns : 0),
-                            static_cast<double>(d ? d->inactive_conns : 0),
+                            static_cast<double>(c.stats.conns), static_cast<double>(c.active_conns),
+                            static_cast<double>(c.inactive_conns),
                             static_cast<double>(d ? d->weight : 0)});
   }
   e.active_conns = static_cast<double>(active);

@@ -421,7 +421,8 @@ bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
   return true;
 }
 
-bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error) {
+bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error,
+                 DestCounters* counters) {
   nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_DEST, error);
   if (!nest) return false;
   nlattr* a[IPVS_DEST_ATTR_MAX + 1];
@@ -446,11 +447,13 @@ bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, st
   out.weight = get(IPVS_DEST_ATTR_WEIGHT);
   out.upper_threshold = get(IPVS_DEST_ATTR_U_THRESH);
   out.lower_threshold = get(IPVS_DEST_ATTR_L_THRESH);
-  out.active_conns = get(IPVS_DEST_ATTR_ACTIVE_CONNS);
-  out.inactive_conns = get(IPVS_DEST_ATTR_INACT_CONNS);
-  out.persist_conns = get(IPVS_DEST_ATTR_PERSIST_CONNS);
-  if (a[IPVS_DEST_ATTR_STATS64] && !decode_stats(a[IPVS_DEST_ATTR_STATS64], out.stats, error))
+  DestCounters c;
+  c.active_conns = get(IPVS_DEST_ATTR_ACTIVE_CONNS);
+  c.inactive_conns = get(IPVS_DEST_ATTR_INACT_CONNS);
+  c.persist_conns = get(IPVS_DEST_ATTR_PERSIST_CONNS);
+  if (a[IPVS_DEST_ATTR_STATS64] && !decode_stats(a[IPVS_DEST_ATTR_STATS64], c.stats, error))
     return false;
+  if (counters) *counters = c;
   return true;
 }
 

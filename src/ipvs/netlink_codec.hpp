@@ -45,7 +45,9 @@ MsgPtr encode_daemon_dump(int family_id);
 // Replies. Each returns false and sets `error` for a malformed message; a message must
 // never crash the decoder whatever its bytes.
 bool decode_service(nlmsghdr* nlh, Service& out, std::string& error);
-bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error);
+// `counters`, when given, receives the destination's traffic counters.
+bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error,
+                 DestCounters* counters = nullptr);
 bool decode_info(nlmsghdr* nlh, Info& out, std::string& error);
 bool decode_daemon(nlmsghdr* nlh, SyncDaemon& out, std::string& error);
 bool decode_config(nlmsghdr* nlh, Timeouts& out, std::string& error);

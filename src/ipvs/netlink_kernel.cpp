@@ -299,8 +299,10 @@ bool NetlinkKernel::dump(Table& out, std::string& error) {
         d.get(), true,
         [&](nlmsghdr* h) {
           Destination dst;
-          if (!codec::decode_dest(h, fam, dst, perr)) return false;
-          svc.destinations[dst.key()] = std::move(dst);
+          DestCounters c;
+          if (!codec::decode_dest(h, fam, dst, perr, &c)) return false;
+          out.set_counters(dst, c);
+          svc.destinations[dst.key()] = dst;
           return true;
         },
         error);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/address.hpp"
 
@@ -66,10 +67,20 @@ struct DestSettings {
   std::string to_string() const;  // "10.1.0.1:8080 masq weight 1"
 };
 
-struct Destination : DestSettings {
-  // Read from the kernel; never compared by the reconciler.
+// A destination's traffic as the kernel reports it: only dumps have it (Table::counters).
+struct DestCounters {
   std::uint32_t active_conns = 0, inactive_conns = 0, persist_conns = 0;
   Stats stats;
+};
+
+struct Destination : DestSettings {
+  // Where this destination's counters are in its dump's Table::dest_counters; kNoCounters in
+  // the model and the desired table, which never have any. Kept out of line because the
+  // model and each plan's desired table hold 80,000 destinations at 10,000 x 8: inline, the
+  // counters were 96 of a map node's 192 bytes (7.7 MB of the model, and as many pages to
+  // fault in at start-up).
+  static constexpr std::uint32_t kNoCounters = 0xffffffff;
+  std::uint32_t counters = kNoCounters;
 };
 
 // What l4lbd sets on a virtual service (and what operations carry).
@@ -98,6 +109,19 @@ struct Service : ServiceSettings {
 
 struct Table {
   std::map<ServiceKey, Service> services;
+  // The destinations' counters of a dump, in dump order (Destination::counters); empty in
+  // the model and the desired table.
+  std::vector<DestCounters> dest_counters;
+  // `d`'s counters, zero when it has none (a model's, a desired table's, or a stale index).
+  const DestCounters& counters(const Destination& d) const {
+    static const DestCounters kNone;
+    return d.counters < dest_counters.size() ? dest_counters[d.counters] : kNone;
+  }
+  // Adds a dump's counters for `d`.
+  void set_counters(Destination& d, const DestCounters& c) {
+    d.counters = static_cast<std::uint32_t>(dest_counters.size());
+    dest_counters.push_back(c);
+  }
 
   std::size_t destination_count() const;
   bool operator==(const Table& o) const;  // settings only (stats and counters ignored)

@@ -31,8 +31,8 @@ json sync_section(const StatusSnapshot& snap) {
   std::uint64_t active = 0, inactive = 0;
   for (const auto& [key, svc] : snap.kernel.services)
     for (const auto& [dkey, d] : svc.destinations) {
-      active += d.active_conns;
-      inactive += d.inactive_conns;
+      active += snap.kernel.counters(d).active_conns;
+      inactive += snap.kernel.counters(d).inactive_conns;
     }
   sync["connections"] = {{"active", active}, {"inactive", inactive}};
   return sync;
@@ -221,8 +221,8 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                 : std::string(health::to_string(h ? h->status : health::Status::unknown));
         const bool drained = snap.drains.is_drained(s.name, b.address);
         if (dest) {
-          active += dest->active_conns;
-          inactive += dest->inactive_conns;
+          active += snap.kernel.counters(*dest).active_conns;
+          inactive += snap.kernel.counters(*dest).inactive_conns;
         }
         // The summary lists only what needs a look: not up, drained, or missing from the kernel.
         // (Without IPVS nothing is in the kernel; the ipvs section says so once.)
@@ -239,9 +239,9 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
                    {"latency_ms",
                     h && h->last_latency() ? json(h->last_latency()->count() / 1000.0) : json()},
                    {"last_error", h ? h->last_error() : ""},
-                   {"active_conns", dest ? dest->active_conns : 0},
-                   {"inactive_conns", dest ? dest->inactive_conns : 0}};
-        put_traffic(bj, dest ? dest->stats : ipvs::Stats{});
+                   {"active_conns", dest ? snap.kernel.counters(*dest).active_conns : 0},
+                   {"inactive_conns", dest ? snap.kernel.counters(*dest).inactive_conns : 0}};
+        put_traffic(bj, dest ? snap.kernel.counters(*dest).stats : ipvs::Stats{});
         backends.push_back(bj);
       }
       svc["active_conns"] = active;

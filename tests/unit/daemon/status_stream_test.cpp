@@ -109,9 +109,11 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
           d.address = b.address;
           d.port = ipvs::dest_port(s, b, port);
           d.weight = b.weight;
-          d.active_conns = rng() % 10;
-          d.inactive_conns = rng() % 10;
-          d.stats.inpkts = rng() % 1000;
+          ipvs::DestCounters c;
+          c.active_conns = rng() % 10;
+          c.inactive_conns = rng() % 10;
+          c.stats.inpkts = rng() % 1000;
+          snap.kernel.set_counters(d, c);
           live.destinations.emplace(d.key(), d);
         }
         snap.kernel.services.emplace(live.key, live);

@@ -46,8 +46,10 @@ TEST_CASE("counters in the kernel table are not differences") {
   Table want = big_table(2, 2);
   Table have = want;
   auto& d = have.services.begin()->second.destinations.begin()->second;
-  d.active_conns = 7;
-  d.stats.conns = 1000;
+  ipvs::DestCounters c;
+  c.active_conns = 7;
+  c.stats.conns = 1000;
+  have.set_counters(d, c);
   have.services.begin()->second.stats.inbytes = 99;
   CHECK(reconcile(want, have, keys(have)).ops.empty());
 }
