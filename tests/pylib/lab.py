@@ -65,11 +65,38 @@ def backend():
 
     UML 6.1 cannot start a process on a host whose CPU has AMX: the host kernel refuses its
     short XSAVE buffer (ptrace set fp regs: EFAULT, then "Attempted to kill init"). There the
-    lab falls back to QEMU. L4LB_LAB_BACKEND=uml|qemu forces one."""
+    lab falls back to QEMU. It does the same when Debian's UML kernel lacks what the lab's
+    tests need: user-mode-linux 6.1um4 builds nf_tables without NAT (no nft_nat,
+    nft_chain_nat), so SNAT, fwmark and the end-to-end demo cannot run there.
+    L4LB_LAB_BACKEND=uml|qemu forces one."""
     forced = os.environ.get("L4LB_LAB_BACKEND")
     if forced in ("uml", "qemu"):
         return forced
-    return "qemu" if _uml_broken() else "uml"
+    return "qemu" if _uml_broken() or _uml_missing(UML_NEEDS) else "uml"
+
+
+# Modules beyond IPVS that some lab test loads, which the UML kernel must have (as a module
+# or built in) for the lab to use it.
+UML_NEEDS = ["nft_nat", "nft_chain_nat", "nft_masq", "nft_ct"]
+
+
+def _uml_missing(modules):
+    """The `modules` Debian's UML kernel has neither as a module nor built in ([] without UML:
+    then available() says what is missing)."""
+    release = _kernel_release()
+    if not release:
+        return []
+    root = UML_MODULES / release
+    names = set()
+    for listing in ("modules.dep", "modules.builtin"):
+        try:
+            with open(root / listing) as f:
+                for line in f:
+                    path = line.split(":", 1)[0].strip()
+                    names.add(os.path.basename(path).split(".ko")[0].replace("-", "_"))
+        except OSError:
+            pass
+    return [m for m in modules if m not in names]
 
 
 def time_scale():
