@@ -239,8 +239,8 @@ struct BackendView {
 
 BackendView backend_view(const StatusSnapshot& snap, const config::Service& s, std::uint16_t port,
                          const config::Backend& b, const ipvs::Service* live) {
-  static const ipvs::DestCounters kNone;
-  BackendView v{&b, ipvs::dest_port(s, b, port), nullptr, &kNone, nullptr, "", false, false};
+  BackendView v{
+      &b, ipvs::dest_port(s, b, port), nullptr, &ipvs::kNoDestCounters, nullptr, "", false, false};
   if (live) {
     auto d = live->destinations.find(ipvs::DestKey{b.address, v.port});
     if (d != live->destinations.end()) {
@@ -552,8 +552,7 @@ MetricsEntry metrics_entry(const StatusSnapshot& snap, const config::Service& s,
       auto it = live->destinations.find(ipvs::DestKey{b.address, dport});
       if (it != live->destinations.end()) d = &it->second;
     }
-    static const ipvs::DestCounters kNone;
-    const ipvs::DestCounters& c = d ? snap.kernel.counters(*d) : kNone;
+    const ipvs::DestCounters& c = d ? snap.kernel.counters(*d) : ipvs::kNoDestCounters;
     active += c.active_conns;
     inactive += c.inactive_conns;
     if (backends)

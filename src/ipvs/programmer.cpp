@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <chrono>
 #include <limits>
-#include <type_traits>
 #include <utility>
 
 #include "common/log.hpp"
@@ -224,23 +223,12 @@ ApplyResult Programmer::apply(const Table& desired) {
   return result;
 }
 
-namespace {
-// reconcile() puts every add-service first.
-template <typename Op>
-void claim_adds(const std::vector<Op>& ops, std::set<ServiceKey>& owned) {
+void claim(const std::vector<OpRef>& ops, std::set<ServiceKey>& owned) {
+  // reconcile_refs() puts every add-service first.
   for (const auto& op : ops) {
     if (op.kind != Operation::Kind::add_service) break;
-    if constexpr (std::is_same_v<Op, OpRef>)
-      owned.insert(op.service->key);
-    else
-      owned.insert(op.service.key);
+    owned.insert(op.service->key);
   }
 }
-}  // namespace
-
-void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned) {
-  claim_adds(ops, owned);
-}
-void claim(const std::vector<OpRef>& ops, std::set<ServiceKey>& owned) { claim_adds(ops, owned); }
 
 }  // namespace l4lb::ipvs

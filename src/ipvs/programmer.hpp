@@ -120,7 +120,6 @@ class Programmer {
 // Records the services `ops` are about to create (reconcile()'s leading add-services) as
 // owned: claimed before they are created, so a crash in between leaves at worst a stale claim
 // (dropped at the next start), never an orphan.
-void claim(const std::vector<Operation>& ops, std::set<ServiceKey>& owned);
 void claim(const std::vector<OpRef>& ops, std::set<ServiceKey>& owned);
 
 // Applies one successful operation to a table (the model of the kernel). An added

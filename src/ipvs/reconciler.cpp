@@ -21,10 +21,6 @@ constexpr std::size_t phase_of(Operation::Kind k) {
   return kPhases.size() - 1;
 }
 
-}  // namespace
-
-namespace {
-
 // Finds every operation and the conflicts, calling emit(OpRef) in table order.
 template <typename Emit>
 void find_changes(const Table& desired, const Table& current, const std::set<ServiceKey>& owned,

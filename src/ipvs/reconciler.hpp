@@ -33,9 +33,6 @@ struct OpRef {
   Operation make() const {
     return dest ? Operation::on_dest(kind, *service, *dest) : Operation::on_service(kind, *service);
   }
-  static OpRef of(const Operation& op) {  // a view of an operation already made
-    return {op.kind, &op.service, op.is_service_op() ? nullptr : &op.dest};
-  }
 };
 
 struct RefPlan {

@@ -72,6 +72,7 @@ struct DestCounters {
   std::uint32_t active_conns = 0, inactive_conns = 0, persist_conns = 0;
   Stats stats;
 };
+inline constexpr DestCounters kNoDestCounters{};  // what a destination without counters reads
 
 struct Destination : DestSettings {
   // Where this destination's counters are in its dump's Table::dest_counters; kNoCounters in
@@ -114,8 +115,7 @@ struct Table {
   std::vector<DestCounters> dest_counters;
   // `d`'s counters, zero when it has none (a model's, a desired table's, or a stale index).
   const DestCounters& counters(const Destination& d) const {
-    static const DestCounters kNone;
-    return d.counters < dest_counters.size() ? dest_counters[d.counters] : kNone;
+    return d.counters < dest_counters.size() ? dest_counters[d.counters] : kNoDestCounters;
   }
   // Adds a dump's counters for `d`.
   void set_counters(Destination& d, const DestCounters& c) {
