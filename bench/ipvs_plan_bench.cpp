@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/ipvs_services.hpp"
 #include "ipvs/sliced_programmer.hpp"
 
 using namespace l4lb;
@@ -37,34 +38,13 @@ class AcceptingKernel : public Kernel {
   }
 };
 
-Services make_services(int n, int m) {
-  auto v = std::make_shared<std::vector<config::Service>>();
-  v->reserve(n);
-  for (int i = 0; i < n; ++i) {
-    config::Service s;
-    s.name = "bulk" + std::to_string(1000 + i);
-    s.vip = *net::Address::parse("10.0.100.1");
-    s.ports = {static_cast<std::uint16_t>(1000 + i)};
-    s.scheduler = "rr";
-    s.health.type = config::HealthType::none;
-    for (int j = 0; j < m; ++j) {
-      config::Backend b;
-      b.address = *net::Address::parse("10.1.0." + std::to_string(11 + j));
-      b.port = 8080;
-      s.backends.push_back(b);
-    }
-    v->push_back(std::move(s));
-  }
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int m = argc > 2 ? std::atoi(argv[2]) : 8;
   const int runs = argc > 3 ? std::atoi(argv[3]) : 5;
-  const auto services = make_services(n, m);
+  const auto services = bench::ipvs_services(n, m);
   for (int r = 0; r < runs; ++r) {
     const auto dir = std::filesystem::temp_directory_path() /
                      ("ipvs-plan-bench-" + std::to_string(::getpid()) + "-" + std::to_string(r));

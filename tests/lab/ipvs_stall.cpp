@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/ipvs_services.hpp"
 #include "ipvs/fake_kernel.hpp"
 #include "ipvs/sliced_programmer.hpp"
 
@@ -25,25 +26,6 @@ using namespace l4lb;
 using Steady = std::chrono::steady_clock;
 
 namespace {
-
-ipvs::Services make_services(int n, int m) {
-  auto v = std::make_shared<std::vector<config::Service>>();
-  for (int i = 0; i < n; ++i) {
-    config::Service s;
-    s.name = "s" + std::to_string(i);
-    s.vip = *net::Address::parse("10.0.100.1");
-    s.ports = {static_cast<std::uint16_t>(1000 + i)};
-    s.scheduler = "rr";
-    s.health.type = config::HealthType::none;
-    for (int j = 0; j < m; ++j) {
-      config::Backend b;
-      b.address = *net::Address::parse("10.1.0." + std::to_string(11 + j));
-      s.backends.push_back(b);
-    }
-    v->push_back(std::move(s));
-  }
-  return v;
-}
 
 double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -77,7 +59,7 @@ int main(int argc, char** argv) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("ipvs-stall-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  auto services = make_services(n, m);
+  auto services = bench::ipvs_services(n, m);
   boost::asio::io_context io;
   ipvs::Programmer programmer(std::move(kernel), dir.string());
 
