@@ -69,6 +69,29 @@ def services_body(count, backends):
     return "\n".join(lines) + "\n"
 
 
+def memory_kinds_kib(pid):
+    """Resident kB by kind of mapping: the main arena ([heap]), the threads' malloc arenas
+    (glibc's 64 MiB-aligned heaps), other anonymous memory (mmapped chunks, stacks), files."""
+    kinds, cur = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                name = head[5] if len(head) > 5 else ""
+                if name == "[heap]":
+                    cur = "main_arena"
+                elif name:
+                    cur = "file" if name.startswith("/") else "other"
+                elif lo % (64 << 20) == 0 and head[1].startswith("rw"):
+                    cur = "thread_arenas"
+                else:
+                    cur = "anon"
+            elif head[0] == "Rss:":
+                kinds[cur] = kinds.get(cur, 0) + int(head[1])
+    return kinds
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         fields = dict(l.split(":", 1) for l in f if ":" in l)
@@ -88,6 +111,8 @@ def main():
     ap.add_argument("--delta", type=int, default=5000, help="services added/removed per reload")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--flap", type=float, default=1.0, help="%% of backends flapping per second")
+    ap.add_argument("--mem-detail", action="store_true",
+                    help="a JSON line per second: the master's resident memory by mapping kind")
     a = ap.parse_args()
     netns.require_root()
     out = lambda d: print(json.dumps(d), flush=True)  # noqa: E731
@@ -136,8 +161,15 @@ def main():
         lat, errors, rss = [], [], []
         threads = st.start_status_clients(master.sock, stop, a.clients, lat, errors)
         reloads, grow = 0, True
+        t_run = time.monotonic()
         while time.monotonic() < stop:
-            time.sleep(min(5, max(0, stop - time.monotonic())))
+            until = min(stop, time.monotonic() + 5)
+            while time.monotonic() < until:
+                time.sleep(min(1, max(0, until - time.monotonic())))
+                if a.mem_detail:
+                    out({"phase": "memory", "t": round(time.monotonic() - t_run, 1),
+                         "rss_kib": rss_kib(master.proc.pid)[0],
+                         **memory_kinds_kib(master.proc.pid)})
             rss.append(rss_kib(master.proc.pid))
             if time.monotonic() >= stop - 0.5:
                 break
@@ -170,6 +202,7 @@ def main():
                                             default=0), 1),
              "lag": lag,
              "status_requests": len(lat), "status_errors": len(errors),
+             "status_error_texts": errors[:5],
              "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
              "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
              "rss_peak_kib": rss_kib(master.proc.pid)[1],
