@@ -16,6 +16,7 @@ Environment: L4LB_BUILD_DIR (default build/).
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -69,6 +70,46 @@ def services_body(count, backends):
     return "\n".join(lines) + "\n"
 
 
+def memory_kinds_kib(pid):
+    """Resident kB by kind of mapping: the main arena ([heap]), the threads' malloc arenas
+    (glibc's 64 MiB-aligned heaps), other anonymous memory (mmapped chunks, stacks), files."""
+    kinds, cur = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                name = head[5] if len(head) > 5 else ""
+                if name == "[heap]":
+                    cur = "main_arena"
+                elif name:
+                    cur = "file" if name.startswith("/") else "other"
+                elif lo % (64 << 20) == 0 and head[1].startswith("rw"):
+                    cur = "thread_arenas"
+                else:
+                    cur = "anon"
+            elif head[0] == "Rss:":
+                kinds[cur] = kinds.get(cur, 0) + int(head[1])
+    return kinds
+
+
+def status_client(sock, stop, results):
+    """One status client in a process of its own, every 100 ms until the monotonic time `stop`
+    (system-wide on Linux); puts (latencies, error texts). Not a thread: parsing one full reply
+    (over 100 MB at 10,000 x 8) holds the interpreter lock for seconds, and a client thread that
+    cannot read meanwhile falls 16 MiB behind the other and is rightly dropped by the daemon
+    (the slow-reader cap, docs/ARCHITECTURE.md)."""
+    lat, errors = [], []
+    while time.monotonic() < stop:
+        try:
+            dt, _ = st.status_raw(sock, timeout=120)
+            lat.append(dt)
+        except (OSError, ValueError) as e:
+            errors.append(str(e))
+        time.sleep(0.1)
+    results.put((lat, errors))
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         fields = dict(l.split(":", 1) for l in f if ":" in l)
@@ -88,6 +129,10 @@ def main():
     ap.add_argument("--delta", type=int, default=5000, help="services added/removed per reload")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--flap", type=float, default=1.0, help="%% of backends flapping per second")
+    ap.add_argument("--mem-detail", action="store_true",
+                    help="a JSON line per second: the master's resident memory by mapping kind "
+                    "(reading smaps takes the master's mmap lock: its threads may be late, "
+                    "a VRRP thread lateness of 70 ms was seen once; not for timing figures)")
     a = ap.parse_args()
     netns.require_root()
     out = lambda d: print(json.dumps(d), flush=True)  # noqa: E731
@@ -134,10 +179,21 @@ def main():
         stop = time.monotonic() + a.seconds
         capture_wall = time.time()  # to place the backup's transitions, if any, in the run
         lat, errors, rss = [], [], []
-        threads = st.start_status_clients(master.sock, stop, a.clients, lat, errors)
+        results = multiprocessing.get_context("fork").Queue()
+        clients = [multiprocessing.get_context("fork").Process(
+            target=status_client, args=(master.sock, stop, results)) for _ in range(a.clients)]
+        for c in clients:
+            c.start()
         reloads, grow = 0, True
+        t_run = time.monotonic()
         while time.monotonic() < stop:
-            time.sleep(min(5, max(0, stop - time.monotonic())))
+            until = min(stop, time.monotonic() + 5)
+            while time.monotonic() < until:
+                time.sleep(min(1, max(0, until - time.monotonic())))
+                if a.mem_detail:
+                    out({"phase": "memory", "t": round(time.monotonic() - t_run, 1),
+                         "rss_kib": rss_kib(master.proc.pid)[0],
+                         **memory_kinds_kib(master.proc.pid)})
             rss.append(rss_kib(master.proc.pid))
             if time.monotonic() >= stop - 0.5:
                 break
@@ -145,8 +201,12 @@ def main():
             master.write_config(base + services_body(n, a.backends))
             master.reload()
             reloads, grow = reloads + 1, not grow
-        for t in threads:
-            t.join()
+        for _ in clients:
+            client_lat, client_errors = results.get()
+            lat += client_lat
+            errors += client_errors
+        for c in clients:
+            c.join()
         gaps = json.loads(capture.stdout.readline())
         probed = json.loads(probe.stdout.readline())
         long_gaps = gaps.pop("long_gaps")  # >= 2 x the interval
@@ -170,9 +230,12 @@ def main():
                                             default=0), 1),
              "lag": lag,
              "status_requests": len(lat), "status_errors": len(errors),
+             "status_error_texts": errors[:5],
              "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
              "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
              "rss_peak_kib": rss_kib(master.proc.pid)[1],
+             # After the run, with the services of the last reload (10,000 after an even count).
+             "rss_end_kib": rss_kib(master.proc.pid)[0],
              "log_suppressed": daemon.get("log_suppressed"),
              "backup_state": binst[0]["state"] if binst else None,
              "backup_master_lines": backup.log().count("state=MASTER"),

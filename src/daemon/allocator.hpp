@@ -17,4 +17,20 @@ namespace l4lb::daemon {
 // Returns the error to log when glibc refused, else nothing.
 const char* tune_allocator();
 
+// Gives the arenas' free pages back to the system (malloc_trim(0)) and returns how long it took.
+//
+// Why, after a reload: the fixed threshold keeps large buffers out of the arenas, but a reload
+// is also hundreds of thousands of small blocks (the next config, the check diff, the plan, the
+// change list) made on the reload worker, in that thread's own arena, beside the blocks of the
+// config it replaces. Once the reload is done most of them are free, in holes under blocks still
+// alive, and glibc gives back only the free memory at an arena's top: at 10,000 x 8, reloads
+// alternating between 10,000 and 15,000 services left the reload worker's arena at 45-57 MB
+// resident for 7-12 MB in use (docs/BENCHMARKS.md, "Stop 17: memory"), so the daemon grew from
+// 50 to 110 MiB after four reloads (72 MiB with the trim). Never on the loop or the VRRP
+// thread: the call takes milliseconds (2-14 ms measured there) and holds each arena's lock
+// while it walks it, the main arena's (the loop's) for about 3 ms at that size (perf, the
+// madvise calls into [heap]). glibc cannot trim one arena alone; what would make the trim
+// unnecessary is a smaller peak on the reload worker. Runs at nice 0 for the call.
+double release_free_memory();
+
 }  // namespace l4lb::daemon

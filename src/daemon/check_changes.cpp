@@ -49,6 +49,7 @@ void Daemon::apply_check_slice() {
           check_slices_.changes, check_slices_.slices, check_slices_.longest.count(),
           check_slices_.longest_cpu.count(),
           std::chrono::duration<double, std::milli>(Clock::now() - check_slices_.started).count());
+      release_reload_memory();
       return;
     }
   }

@@ -18,6 +18,7 @@
 #include "common/thread_cpu.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "daemon/allocator.hpp"
 #include "daemon/fd_limit.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/policy.hpp"
@@ -389,10 +390,11 @@ void Daemon::commit_reload(Loaded& loaded) {
     config_ = loaded.config;
     ++generation_;
     apply(*config_, loaded.plan.get());
-    // The old configuration (thousands of services' strings and vectors) is freed on the
-    // reload worker, not here: apply() has let go of its other references (the quorum counts,
-    // the planner's services), and a snapshot that still holds it frees it on its own thread.
-    reload_worker_.post([old = std::move(old)]() -> Worker::Continuation { return {}; });
+    // The old configuration (thousands of services' strings and vectors) is freed off the
+    // loop once the reload's follow-up is done (release_reload_memory); apply() has let go of
+    // its other references (the quorum counts, the planner's services), and a snapshot that
+    // still holds it frees it on its own thread.
+    retire_config(std::move(old));
   } else if (retry_ipvs) {
     apply(*config_);
   }
@@ -407,6 +409,27 @@ void Daemon::commit_reload(Loaded& loaded) {
   log::notice("reload applied config={} generation={} changes={}", config_path_, generation_,
               result["changes"].size());
   systemd_.ready(config::summary(*config_));
+}
+
+void Daemon::retire_config(std::shared_ptr<const config::Config> old) {
+  // A reload committed while the previous one's check changes still run: that one's config
+  // goes now, this one's when the follow-up of both is done.
+  if (retired_config_) reaper::dispose(std::move(retired_config_));
+  retired_config_ = std::move(old);
+  release_after_reload_ = true;
+}
+
+void Daemon::release_reload_memory() {
+  if (!release_after_reload_ || reload_slices_.active || !pending_checks_.empty()) return;
+  release_after_reload_ = false;
+  // On the reaper, after the reload's leftovers handed to it before (the plan's check changes,
+  // the previous quorum counts, the result): in its order, so they are free when the arenas are
+  // trimmed (daemon/allocator.hpp says why, and why not here).
+  reaper::defer([old = std::move(retired_config_)]() mutable {
+    old.reset();
+    const double ms = release_free_memory();
+    log::info("reload: free memory given back in {:.1f} ms (off the loop)", ms);
+  });
 }
 
 void Daemon::set_last_reload(nlohmann::json record) {

@@ -22,6 +22,7 @@
 
 #include "common/loop_lag.hpp"
 #include "common/rate_limit.hpp"
+#include "common/worker.hpp"
 #include "config/config.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/drains.hpp"
@@ -30,7 +31,6 @@
 #include "daemon/notify_runner.hpp"
 #include "daemon/snapshot.hpp"
 #include "daemon/systemd.hpp"
-#include "common/worker.hpp"
 #include "health/healthy_counts.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
@@ -154,6 +154,12 @@ class Daemon {
     TimePoint started;
   } reload_slices_;
   std::vector<std::function<void()>> after_reload_slices_;
+  // The config a reload replaced, kept until the reload's follow-up (its check changes and
+  // slices) is done; then it is freed and the arenas trimmed, off the loop.
+  void retire_config(std::shared_ptr<const config::Config> old);
+  void release_reload_memory();  // when the follow-up is done; else nothing
+  std::shared_ptr<const config::Config> retired_config_;
+  bool release_after_reload_ = false;
   void note_shared_checks(const config::Service& s);  // the "one check per backend" notice
   bool summary_checks_slice(SnapshotJob& job);        // true when the last service was done
   void start_reload();

@@ -93,6 +93,7 @@ void Daemon::end_reload_slices() {
   update_tracked_weights(config_->vrrp);
   // The snapshots that waited, each after whatever is queued now.
   for (auto& take : std::exchange(after_reload_slices_, {})) boost::asio::post(io_, take);
+  release_reload_memory();
 }
 
 }  // namespace l4lb::daemon

@@ -109,6 +109,13 @@ class ReloadSlices(unittest.TestCase):
         lines = self.slice_lines()
         self.assertTrue(lines, "no 'reload slices' line")
         self.assertEqual(int(lines[-1][0]), ADDED + 1)
+        # Once the follow-up is done the replaced config is freed and the arenas trimmed, off
+        # the loop (daemon/allocator.hpp): once per reload, after its slices.
+        netns.wait_until(lambda: "free memory given back" in self.d.log(), 10,
+                         what="the memory given back after the reload")
+        log = self.d.log()
+        self.assertEqual(log.count("free memory given back"), 1)
+        self.assertLess(log.rindex("reload slices:"), log.index("free memory given back"))
 
     def test_2_reloads_in_quick_succession_end_in_the_last_config(self):
         sighups = lambda: self.d.log().count("SIGHUP: reloading")
