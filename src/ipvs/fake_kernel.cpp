@@ -83,25 +83,22 @@ bool FakeKernel::stop_sync_daemon(SyncRole role, std::string& error) {
   return false;
 }
 
-std::vector<OpResult> FakeKernel::apply(std::span<const Operation> ops) {
-  std::vector<OpResult> results;
-  results.reserve(ops.size());
+std::vector<OpFailure> FakeKernel::apply(std::span<const Operation> ops) {
+  std::vector<OpFailure> failures;
   if (!ops.empty()) ++counters_.batches;
   const std::optional<std::size_t> lost = std::exchange(nobufs_after, std::nullopt);
   if (lost && *lost < ops.size()) ++counters_.nobufs;
-  for (const auto& op : ops) {
+  for (std::size_t i = 0; i < ops.size(); ++i) {
     ++counters_.operations;
-    OpResult r;
-    r.error = apply_one(op);
-    if (lost && results.size() >= *lost) {
-      r = {EIO, "no answer from the kernel (Out of memory); outcome unknown"};
-    } else if (r.error) {
+    const int error = apply_one(ops[i]);
+    if (lost && i >= *lost) {
+      failures.push_back({i, EIO, "no answer from the kernel (Out of memory); outcome unknown"});
+    } else if (error) {
       ++counters_.failed;
-      r.message = explain_error(op, r.error);
+      failures.push_back({i, error, explain_error(ops[i], error)});
     }
-    results.push_back(std::move(r));
   }
-  return results;
+  return failures;
 }
 
 int FakeKernel::apply_one(const Operation& op) {

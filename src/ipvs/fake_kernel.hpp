@@ -16,7 +16,7 @@ class FakeKernel : public Kernel {
   FakeKernel();
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
-  std::vector<OpResult> apply(std::span<const Operation> ops) override;
+  std::vector<OpFailure> apply(std::span<const Operation> ops) override;
   std::optional<Timeouts> timeouts(std::string& error) override;
   bool set_timeouts(const Timeouts& t, std::string& error) override;
   // The kernel's rules: EEXIST for a second daemon of one role, ENODEV for an interface not

@@ -65,9 +65,9 @@ class Kernel {
   // Every virtual service with its destinations and counters. False + error on failure
   // (then `out` is unspecified).
   virtual bool dump(Table& out, std::string& error) = 0;
-  // Applies every operation in order; one failing does not stop the others. Returns one
-  // result per operation, in the same order.
-  virtual std::vector<OpResult> apply(std::span<const Operation> ops) = 0;
+  // Applies every operation in order; one failing does not stop the others. Returns the
+  // failed ones by ascending index (empty: all applied).
+  virtual std::vector<OpFailure> apply(std::span<const Operation> ops) = 0;
   // IPVS_CMD_GET_CONFIG / IPVS_CMD_SET_CONFIG. Not every Kernel speaks them: the default
   // says so rather than pretending.
   virtual std::optional<Timeouts> timeouts(std::string& error) {

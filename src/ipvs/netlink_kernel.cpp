@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <optional>
 
 #include "ipvs/netlink_codec.hpp"
@@ -315,22 +316,22 @@ bool NetlinkKernel::dump(Table& out, std::string& error) {
   return true;
 }
 
-std::vector<OpResult> NetlinkKernel::apply(std::span<const Operation> ops) {
-  std::vector<OpResult> results(ops.size());
+std::vector<OpFailure> NetlinkKernel::apply(std::span<const Operation> ops) {
+  std::vector<OpFailure> failures;
   std::size_t begin = 0;
   while (begin < ops.size()) {
     const std::size_t end = std::min(ops.size(), begin + max_batch_);
-    send_chunk(ops, begin, end, results);
+    send_chunk(ops, begin, end, failures);
     begin = end;
   }
-  return results;
+  return failures;
 }
 
 // One sendmsg carries many messages; the kernel processes them in order inside the
 // call, queueing an error ACK for each failure and a final ACK for the last message
 // (which alone has NLM_F_ACK). So when the last ACK arrives, every answer is in.
 void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
-                               std::vector<OpResult>& results) {
+                               std::vector<OpFailure>& failures) {
   // The socket's own buffer, kept between calls (at most max_batch_bytes_ plus one message):
   // the plan worker sends a large plan in pieces of 4,096 operations, and a fresh buffer for
   // each piece (a new mapping of about 650 KB) had every page of it faulted in again.
@@ -372,11 +373,13 @@ void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin
     int sent = nl_sendto(sock_, buf.data(), buf.size());
     if (sent < 0) {
       const std::string why = fmt::format("netlink send failed: {}", nl_geterror(sent));
-      for (std::size_t k = begin; k < sent_end; ++k) results[k] = {errno_of(sent), why};
+      for (std::size_t k = begin; k < sent_end; ++k) failures.push_back({k, errno_of(sent), why});
       counters_.failed += sent_end - begin;
       begin = sent_end;
       continue;
     }
+    // The answers come in sequence order: this batch's failures start here, ascending.
+    const std::size_t batch_failures = failures.size();
     bool done = false;
     while (!done) {
       sockaddr_nl peer{};
@@ -388,9 +391,18 @@ void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin
         // Lost ACKs (ENOBUFS) or no answer: the outcome of the rest is unknown.
         const std::string why = fmt::format("no answer from the kernel ({}); outcome unknown",
                                             n == 0 ? "no data" : nl_geterror(n));
+        // Every operation of the batch not answered with an error is unknown now.
+        std::vector<OpFailure> all;
+        all.reserve(sent_end - begin);
+        std::size_t f = batch_failures;
         for (std::size_t k = begin; k < sent_end; ++k) {
-          if (results[k].ok()) results[k] = {EIO, why};
+          if (f < failures.size() && failures[f].index == k)
+            all.push_back(std::move(failures[f++]));
+          else
+            all.push_back({k, EIO, why});
         }
+        failures.resize(batch_failures);
+        std::move(all.begin(), all.end(), std::back_inserter(failures));
         break;
       }
       for (auto* h = reinterpret_cast<nlmsghdr*>(rbuf); nlmsg_ok(h, n); h = nlmsg_next(h, &n)) {
@@ -399,7 +411,7 @@ void NetlinkKernel::send_chunk(std::span<const Operation> ops, std::size_t begin
         if (!idx) continue;
         const int err = -static_cast<nlmsgerr*>(nlmsg_data(h))->error;
         if (err) {
-          results[*idx] = {err, explain_error(ops[*idx], err)};
+          failures.push_back({*idx, err, explain_error(ops[*idx], err)});
           ++counters_.failed;
         }
         if (h->nlmsg_seq == last_seq) done = true;

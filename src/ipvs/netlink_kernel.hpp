@@ -24,7 +24,7 @@ class NetlinkKernel : public Kernel {
 
   std::optional<Info> info(std::string& error) override;
   bool dump(Table& out, std::string& error) override;
-  std::vector<OpResult> apply(std::span<const Operation> ops) override;
+  std::vector<OpFailure> apply(std::span<const Operation> ops) override;
   std::optional<Timeouts> timeouts(std::string& error) override;
   bool set_timeouts(const Timeouts& t, std::string& error) override;
   std::optional<std::vector<SyncDaemon>> sync_daemons(std::string& error) override;
@@ -40,7 +40,7 @@ class NetlinkKernel : public Kernel {
   int request(nl_msg* msg, bool dump, const std::function<bool(nlmsghdr*)>& on_reply,
               std::string& error);
   void send_chunk(std::span<const Operation> ops, std::size_t begin, std::size_t end,
-                  std::vector<OpResult>& results);
+                  std::vector<OpFailure>& failures);
 
   nl_sock* sock_ = nullptr;
   int family_ = 0;

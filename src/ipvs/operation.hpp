@@ -29,10 +29,13 @@ struct Operation {
 
 std::string_view to_string(Operation::Kind k);
 
-struct OpResult {
-  int error = 0;        // 0 = applied; otherwise a positive errno from the kernel
-  std::string message;  // human explanation when error != 0
-  bool ok() const { return error == 0; }
+// An operation the kernel did not apply. A batch's answer lists only these: a plan of 90,000
+// operations that all succeed allocates nothing for its answers (one result per operation was
+// 160 KB a 4,096-operation piece, a fresh mapping faulted in at every piece).
+struct OpFailure {
+  std::size_t index = 0;  // into the operations sent
+  int error = 0;          // a positive errno from the kernel; EIO: no answer, outcome unknown
+  std::string message;    // the refusal in the operator's words
 };
 
 // What the kernel refusal means for this operation, in the operator's words.

@@ -67,7 +67,6 @@ Programmer::Programmer(std::unique_ptr<Kernel> kernel, std::string state_dir)
   if (!error.empty()) {
     log::err("ipvs ownership record unreadable, owning nothing: {}", error);
   }
-  saved_owned_ = owned_;
   if (!resync(error)) log::err("ipvs cannot read the kernel tables: {}", error);
 }
 
@@ -96,6 +95,7 @@ Table Programmer::adopt(Table kernel) {
       ++it;
     } else {
       it = owned_.erase(it);
+      owned_unsaved_ = true;
     }
   }
   log::info("ipvs kernel holds {} services, {} destinations; {} owned by l4lbd",
@@ -113,11 +113,11 @@ Table Programmer::current() {
 }
 
 std::optional<std::string> save_record(Lent& state, double& seconds) {
-  if (state.owned == state.saved_owned) return std::nullopt;
+  if (!state.owned_unsaved) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
   std::string error;
   const bool ok = save_owned(state.record_path, state.owned, error);
-  if (ok) state.saved_owned = state.owned;
+  if (ok) state.owned_unsaved = false;
   seconds += since(t0);
   if (ok) return std::nullopt;
   return error;
@@ -127,18 +127,17 @@ Lent Programmer::lend() {
   lent_ = true;
   ++generation_;
   counters_ = kernel_->counters();
-  Lent l{std::move(model_), std::move(owned_), std::move(saved_owned_), record_path_,
+  Lent l{std::move(model_), std::move(owned_), std::exchange(owned_unsaved_, false), record_path_,
          kernel_.get()};
   model_ = Table{};
   owned_.clear();
-  saved_owned_.clear();
   return l;
 }
 
 void Programmer::give_back(Lent state) {
   model_ = std::move(state.model);
   owned_ = std::move(state.owned);
-  saved_owned_ = std::move(state.saved_owned);
+  owned_unsaved_ = state.owned_unsaved;
   if (state.stale) synced_ = false;
   lent_ = false;
   ++generation_;
@@ -153,20 +152,23 @@ void note_record_error(const std::optional<std::string>& error, ApplyResult& res
 void send(Lent& state, std::span<const Operation> ops, ApplyResult& result, Table* donor) {
   if (ops.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
-  auto results = state.kernel->apply(ops);
+  const auto failures = state.kernel->apply(ops);
   result.kernel_seconds += since(t0);
   result.issued += ops.size();
   const auto t1 = std::chrono::steady_clock::now();
   bool drift = false;
+  auto failure = failures.begin();
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const Operation& op = ops[i];
-    const OpResult r = i < results.size() ? results[i] : OpResult{EIO, "no answer"};
-    if (r.ok()) {
+    while (failure != failures.end() && failure->index < i) ++failure;  // (ascending)
+    if (failure == failures.end() || failure->index != i) {
       ++result.applied;
       apply_to(state.model, op, donor);
-      if (op.kind == Operation::Kind::del_service) state.owned.erase(op.service.key);
+      if (op.kind == Operation::Kind::del_service && state.owned.erase(op.service.key))
+        state.owned_unsaved = true;
       continue;
     }
+    const OpFailure& r = *failure;
     result.failed.push_back({op.to_string(), r.error, r.message});
     log::err("ipvs {}: {}", op.to_string(), r.message);
     // The kernel disagreeing about existence means our model is stale.
@@ -178,8 +180,9 @@ void send(Lent& state, std::span<const Operation> ops, ApplyResult& result, Tabl
     // answer) keeps it: the kernel may well hold the service now, and one l4lbd created but
     // no longer claimed would count as someone else's for good. The resync that EIO forces
     // drops the claim if the service is not there.
-    if (op.kind == Operation::Kind::add_service && r.error != EIO)
-      state.owned.erase(op.service.key);
+    if (op.kind == Operation::Kind::add_service && r.error != EIO &&
+        state.owned.erase(op.service.key))
+      state.owned_unsaved = true;
   }
   if (drift) state.stale = true;
   result.model_seconds += since(t1);
@@ -206,7 +209,7 @@ ApplyResult Programmer::apply(const Table& desired) {
   // Claim the services about to be created before creating them, so a crash in between
   // leaves at worst a stale claim (dropped at the next start), never an orphan. With nothing
   // to send the record may still change: a re-read may have dropped services that vanished.
-  claim(plan.ops, state.owned);
+  claim(plan.ops, state);
   note_record_error(save_record(state, result.record_seconds), result);
   if (!plan.ops.empty()) {
     // Services first (one batch), so destinations of a service the kernel refused are not
@@ -223,11 +226,11 @@ ApplyResult Programmer::apply(const Table& desired) {
   return result;
 }
 
-void claim(const std::vector<OpRef>& ops, std::set<ServiceKey>& owned) {
+void claim(const std::vector<OpRef>& ops, Lent& state) {
   // reconcile_refs() puts every add-service first.
   for (const auto& op : ops) {
     if (op.kind != Operation::Kind::add_service) break;
-    owned.insert(op.service->key);
+    if (state.owned.insert(op.service->key).second) state.owned_unsaved = true;
   }
 }
 

@@ -131,7 +131,7 @@ void SlicedProgrammer::plan_and_send(Planned& p, const std::vector<StateChange>&
   r.plan_seconds = since(t0);
   r.conflicts = conflicts_;  // a health change neither makes nor settles a conflict
   // Claimed before created, so a crash in between leaves at worst a stale claim.
-  claim(plan.ops, p.lent.owned);
+  claim(plan.ops, p.lent);
   p.record_error = save_record(p.lent, r.record_seconds);
   if (plan.ops.empty()) return;
   Slicer slicer(std::move(plan.ops), &desired);

@@ -55,7 +55,7 @@ class SharedKernel : public Kernel {
     counters_ = k_.counters();
     return ok;
   }
-  std::vector<OpResult> apply(std::span<const Operation> ops) override {
+  std::vector<OpFailure> apply(std::span<const Operation> ops) override {
     auto r = k_.apply(ops);
     counters_ = k_.counters();
     return r;

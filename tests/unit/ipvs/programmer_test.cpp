@@ -93,6 +93,26 @@ TEST_CASE("restart adopts the live table: no operation, and stale owned ones go"
   CHECK(load_owned(third.record_path(), error).size() == 2);
 }
 
+TEST_CASE("a service removed by hand while l4lbd was down leaves the record") {
+  FakeKernel k;
+  StateDir dir;
+  Table t = web();
+  auto extra = service("10.0.0.1", 81);
+  add(extra, dest("10.1.0.1", 81));
+  put(t, extra);
+  { Programmer(shared(k), dir.str()).apply(t); }
+  std::string error;
+  REQUIRE(load_owned(dir.str() + "/" + kOwnedFileName, error).size() == 3);
+  // Someone deletes port 81; the next start re-reads the kernel and forgets it. The record is
+  // rewritten at the next apply even though that apply sends nothing for it.
+  k.apply(std::vector<Operation>{Operation::on_service(Operation::Kind::del_service, extra)});
+  Programmer again(shared(k), dir.str());
+  CHECK(again.owned().size() == 2);
+  auto r = again.apply(web());
+  CHECK(r.issued == 0);
+  CHECK(load_owned(again.record_path(), error).size() == 2);
+}
+
 TEST_CASE("services someone else made are left alone and reported") {
   FakeKernel k;
   StateDir dir;

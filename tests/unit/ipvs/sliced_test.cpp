@@ -43,7 +43,7 @@ class Recording : public SharedKernel {
  public:
   explicit Recording(Kernel& k, std::vector<std::vector<std::string>>& batches)
       : SharedKernel(k), batches_(batches) {}
-  std::vector<OpResult> apply(std::span<const Operation> ops) override {
+  std::vector<OpFailure> apply(std::span<const Operation> ops) override {
     auto& b = batches_.emplace_back();
     for (const auto& op : ops) b.push_back(op.to_string());
     return SharedKernel::apply(ops);
@@ -161,7 +161,7 @@ TEST_CASE("Slicer: a failure in a middle slice is reported, a refused service's 
   RefPlan plan = reconcile_refs(next, p.model(), p.owned());
   {
     Lent l = p.lend();
-    claim(plan.ops, l.owned);  // as the plan worker does
+    claim(plan.ops, l);  // as the plan worker does
     CHECK(l.owned.count(bad.key));
     p.give_back(std::move(l));
   }
