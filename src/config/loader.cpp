@@ -74,7 +74,57 @@ void parse_globals(const MapView& top, Config& c, Reporter& r) {
   }
 }
 
-void parse_document(std::string_view text, const yaml::Node& root, Config& c, Reporter& r) {
+// The services list, one item at a time: while the file is parsed (yaml::StreamedList), each
+// item as soon as it is complete.
+class ServicesReader {
+ public:
+  ServicesReader(Config& c, Marks& marks, Reporter& r, std::size_t expected)
+      : c_(c), marks_(marks), r_(r) {
+    // Sized up front: growing by doubling moved every Service at each step (a quarter of the
+    // load's page faults at 10,000 services). Reserved but untouched pages cost nothing.
+    c.services.reserve(expected);
+    marks.services.reserve(expected);
+    marks.all_service_names.reserve(expected);
+    names_.reserve(expected);
+  }
+
+  void item(const Value& item) {
+    ServiceMarks sm;
+    auto s = parse_service(item, sm, r_);
+    if (!sm.name.empty()) {
+      sm.name = marks_.name_store.emplace_back(sm.name);
+      auto [it, fresh] = names_.emplace(sm.name, sm.name_at);
+      if (!fresh) {
+        r_.error(sm.name_at, fmt::format("name: duplicate service name '{}' (first at line {})",
+                                         sm.name, it->second.line));
+        return;
+      }
+      marks_.all_service_names.push_back(sm.name);
+    }
+    if (s) {
+      c_.services.push_back(std::move(*s));
+      marks_.services.push_back(std::move(sm));
+    }
+  }
+
+ private:
+  Config& c_;
+  Marks& marks_;
+  Reporter& r_;
+  std::unordered_map<std::string_view, Location> names_;  // into marks_.name_store
+};
+
+// At least the number of services in `text`: each has its own `name` key (a service that
+// does not is an error, and the vector then grows).
+std::size_t expected_services(std::string_view text) {
+  std::size_t n = 0;
+  for (auto at = text.find("name"); at != std::string_view::npos; at = text.find("name", at + 4))
+    ++n;
+  return n;
+}
+
+void parse_document(std::string_view text, const yaml::Node& root, Config& c, Marks& marks,
+                    ServicesReader& services, Reporter& r) {
   if (root.IsNull()) {
     // A document that is just "null" or "~" is not empty, but has nothing to read.
     if (auto at = first_content(text))
@@ -94,35 +144,11 @@ void parse_document(std::string_view text, const yaml::Node& root, Config& c, Re
   }
   MapView top(Value{root, root_at, root_at, ValueName("top level")}, "the top level", kTopKeys, r);
   parse_globals(top, c, r);
-  Marks marks;
   std::set<std::string> vrrp_names_seen;  // including instances with errors
-  if (auto* f = top.find("services")) {
-    std::unordered_map<std::string_view, Location> names;  // in the document
-    // Sized up front: growing by doubling moved every Service at each step (a quarter of
-    // the load's page faults at 10,000 services).
-    const std::size_t n = f->node.IsSequence() ? f->node.size() : 0;
-    c.services.reserve(n);
-    marks.services.reserve(n);
-    marks.all_service_names.reserve(n);
-    names.reserve(n);
-    for_each_item(*f, r, [&](const Value& item) {
-      ServiceMarks sm;
-      auto s = parse_service(item, sm, r);
-      if (!sm.name.empty()) {
-        auto [it, fresh] = names.emplace(sm.name, sm.name_at);
-        if (!fresh) {
-          r.error(sm.name_at, fmt::format("name: duplicate service name '{}' (first at line {})",
-                                          sm.name, it->second.line));
-          return;
-        }
-        marks.all_service_names.push_back(sm.name);
-      }
-      if (s) {
-        c.services.push_back(std::move(*s));
-        marks.services.push_back(std::move(sm));
-      }
-    });
-  }
+  // The list's items were read while the file was parsed; this reports a `services` that is
+  // not a list (and reads any items the tree kept).
+  if (auto* f = top.find("services"))
+    for_each_item(*f, r, [&](const Value& item) { services.item(item); });
   if (auto* f = top.find("vrrp")) {
     std::unordered_map<std::string, Location> names;
     for_each_item(*f, r, [&](const Value& item) {
@@ -238,11 +264,22 @@ LoadResult load_text(std::string_view text, std::string_view file_name,
     r.error(problem->at, problem->message);
   } else {
     try {
-      auto parsed = yaml::Document::parse(text);
-      if (auto* error = std::get_if<yaml::SyntaxError>(&parsed))
+      Marks marks;
+      ServicesReader services(config, marks, r, expected_services(text));
+      const yaml::StreamedList stream{
+          "services", [&](yaml::Node key, yaml::Node list, yaml::Node item, std::size_t i) {
+            const Location list_at = list.location();
+            const Value list_value{list, list_at, key.location(), ValueName(key.Scalar())};
+            services.item(item_value(list_value, item, i));
+          }};
+      auto parsed = yaml::Document::parse(text, &stream);
+      if (auto* error = std::get_if<yaml::SyntaxError>(&parsed)) {
+        // What the items before it had wrong is left out: the syntax error is the one to fix.
+        r = Reporter{};
         r.error(error->at, error->message);
-      else
-        parse_document(text, std::get<yaml::Document>(parsed).root(), config, r);
+      } else {
+        parse_document(text, std::get<yaml::Document>(parsed).root(), config, marks, services, r);
+      }
     } catch (const std::bad_alloc&) {
       r.error({}, "out of memory while reading the file");
     } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // cross-checks that need the whole config. Internal to the config library.
 #pragma once
 
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -25,7 +26,7 @@ struct InstanceMarks {
 };
 
 struct ServiceMarks {
-  std::string_view name;  // in the document (whose text outlives the marks)
+  std::string_view name;  // in Marks::name_store once the service is listed
   Location name_at;
   Location vip;
   std::vector<Location> ports;  // parallel to Service::ports (the entry each port came from)
@@ -35,6 +36,9 @@ struct Marks {
   std::vector<InstanceMarks> vrrp;                  // parallel to Config::vrrp
   std::vector<ServiceMarks> services;               // parallel to Config::services
   std::vector<std::string_view> all_service_names;  // including services that had errors
+  // The services' names, where the views above point: a streamed item's tree is gone once it
+  // is read (yaml::StreamedList). A deque: its strings never move.
+  std::deque<std::string> name_store;
   // VIPs of every instance, including instances that had errors: a broken
   // instance should not also make its services look like static VIPs.
   std::set<net::Address> all_vips;

@@ -46,7 +46,7 @@ struct Event {
 // Builds the tree from libyaml's event stream.
 class Composer {
  public:
-  explicit Composer(Document& doc) : doc_(doc) {}
+  Composer(Document& doc, const StreamedList* stream) : doc_(doc), stream_(stream) {}
 
   std::optional<SyntaxError> run(std::string_view text) {
     // About one node per 9 bytes in a typical file (10,000 services x 8 backends: 390,000
@@ -95,6 +95,7 @@ class Composer {
                             name, kMaxExpandedNodes, name, weight)};
           attach(it->second.id);
           add_weight(weight);
+          item_done(it->second.id);
           break;
         }
         case YAML_SCALAR_EVENT: {
@@ -113,6 +114,7 @@ class Composer {
           name_anchor(e.data.scalar.anchor, id);
           attach(id);
           add_weight(1);
+          item_done(id);
           break;
         }
         case YAML_SEQUENCE_START_EVENT:
@@ -122,12 +124,14 @@ class Composer {
                                fmt::format("YAML nesting is deeper than {} levels", kMaxDepth)};
           bool seq = e.type == YAML_SEQUENCE_START_EVENT;
           auto id = add(seq ? Document::Kind::sequence : Document::Kind::mapping, e.start_mark);
+          const bool streamed = seq && is_streamed_value();
           attach(id);
           const yaml_char_t* anchor =
               seq ? e.data.sequence_start.anchor : e.data.mapping_start.anchor;
           // Named when complete, so an alias cannot point into its own ancestor (a cycle).
           open_.push_back({id, anchor ? std::string(reinterpret_cast<const char*>(anchor)) : "", 1,
                            pending_.size()});
+          if (streamed) start_stream(id);
           break;
         }
         case YAML_SEQUENCE_END_EVENT:
@@ -145,7 +149,12 @@ class Composer {
                                   pending_.end());
             pending_.resize(done.base);
             add_weight(done.weight);
-            if (!done.anchor.empty()) anchors_[done.anchor] = {done.id, done.weight};
+            if (!done.anchor.empty()) {
+              anchors_[done.anchor] = {done.id, done.weight};
+              ++anchors_named_;
+            }
+            if (list_.active && done.id == list_.id) list_.active = false;  // the list ends
+            item_done(done.id);
           }
           break;
         default:  // stream start, document end
@@ -187,10 +196,58 @@ class Composer {
     }
   }
   void name_anchor(const yaml_char_t* anchor, std::uint32_t id) {
-    if (anchor) anchors_[reinterpret_cast<const char*>(anchor)] = {id, 1};
+    if (!anchor) return;
+    anchors_[reinterpret_cast<const char*>(anchor)] = {id, 1};
+    ++anchors_named_;
+  }
+
+  // The collection about to be attached is the value of the streamed top-level key: the root
+  // mapping is the only open collection and holds an odd number of children (its key last).
+  bool is_streamed_value() const {
+    if (!stream_ || list_.done || open_.size() != 1) return false;
+    const Open& root = open_.back();
+    if (doc_.nodes_[root.id].type() != Document::Kind::mapping) return false;
+    if ((pending_.size() - root.base) % 2 != 1) return false;
+    const auto& key = doc_.nodes_[pending_.back()];
+    return key.type() == Document::Kind::scalar && doc_.text(key) == stream_->key;
+  }
+  void start_stream(std::uint32_t list) {
+    list_.active = list_.done = true;  // only the first such key (a second is a duplicate)
+    list_.key = pending_[pending_.size() - 2];
+    list_.id = list;
+    mark();
+  }
+  void mark() {
+    list_.nodes = doc_.nodes_.size();
+    list_.children = doc_.children_.size();
+    list_.scalars = doc_.scalars_.size();
+    list_.anchors = anchors_named_;
+  }
+  // `id` is complete; if it is an item of the streamed list, hand it over and drop it.
+  void item_done(std::uint32_t id) {
+    if (!list_.active || open_.empty() || open_.back().id != list_.id) return;
+    stream_->each(Node(&doc_, list_.key), Node(&doc_, list_.id), Node(&doc_, id), list_.index++);
+    pending_.pop_back();  // not a child of the list
+    if (anchors_named_ == list_.anchors) {
+      // Nothing in it can be named by a later alias: its nodes go. Capacity stays, and the next
+      // item reuses the same pages.
+      doc_.nodes_.resize(list_.nodes);
+      doc_.children_.resize(list_.children);
+      doc_.scalars_.resize(list_.scalars);
+    }
+    mark();
   }
 
   Document& doc_;
+  const StreamedList* stream_ = nullptr;
+  struct {
+    bool active = false;  // inside the streamed list
+    bool done = false;    // it has been found (only one is streamed)
+    std::uint32_t key = 0, id = 0;
+    std::size_t index = 0;
+    std::size_t nodes = 0, children = 0, scalars = 0, anchors = 0;  // sizes before this item
+  } list_;
+  std::size_t anchors_named_ = 0;
   std::vector<Open> open_;
   std::vector<std::uint32_t> pending_;  // children of the open collections, innermost last
   std::uint64_t expanded_ = 0;          // the whole document's, so far
@@ -202,9 +259,10 @@ class Composer {
   std::unordered_map<std::string, Anchored> anchors_;
 };
 
-std::variant<Document, SyntaxError> Document::parse(std::string_view text) {
+std::variant<Document, SyntaxError> Document::parse(std::string_view text,
+                                                    const StreamedList* stream) {
   Document doc;
-  if (auto error = Composer(doc).run(text)) return *error;
+  if (auto error = Composer(doc, stream).run(text)) return *error;
   return doc;
 }
 

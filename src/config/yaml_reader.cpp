@@ -209,8 +209,9 @@ void report_not_a_list(const Value& v, Reporter& r) {
   r.error(v.at, fmt::format("{}: expected a list, got {}", v.name, describe(v.node)));
 }
 
-Value item_of(const Value& v, std::size_t i) {
-  const yaml::Node item = v.node.item(i);
+Value item_of(const Value& v, std::size_t i) { return item_value(v, v.node.item(i), i); }
+
+Value item_value(const Value& v, const yaml::Node& item, std::size_t i) {
   // An empty item ("- ") points at whatever follows it; use the list's position.
   Location at = item.IsNull() ? v.at : item.location();
   if (at.line == 0) at = v.at;

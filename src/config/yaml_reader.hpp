@@ -88,6 +88,8 @@ std::optional<std::string> read_path(const Value& v, std::size_t max_len, Report
 void report_not_a_list(const Value& v, Reporter& r);
 // The value of item `i` of the list `v`.
 Value item_of(const Value& v, std::size_t i);
+// The same for an item handed over on its own (yaml::StreamedList), not held by `v`'s node.
+Value item_value(const Value& v, const yaml::Node& item, std::size_t i);
 
 // Calls `each` for every item of a list (an empty value counts as an empty list).
 // Returns false (and reports) when the value is not a list. A template rather than a

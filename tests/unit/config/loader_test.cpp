@@ -336,6 +336,31 @@ services:
   CHECK(r.config->services[1].backends.size() == 2);
 }
 
+TEST_CASE("services are read while the file is parsed; a syntax error still stands alone") {
+  // The first service has an error of its own, read before the parser reaches the bad line:
+  // only the syntax error is reported, as when the whole tree was built first.
+  auto r = load_text(R"(services:
+  - name: web
+    vip: 10.0.0.1
+    port: 80
+    colour: blue
+    backends: [10.1.0.1]
+  - name: [unclosed
+)",
+                     "f.yaml");
+  CHECK_FALSE(r.ok());
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].message.find("YAML syntax error") == 0);
+  // A whole service repeated by an alias is a duplicate name (at the anchor's text, which the
+  // alias shares).
+  auto d = diagnostics(R"(services:
+  - &web {name: web, vip: 10.0.0.1, port: 80, backends: [10.1.0.1]}
+  - *web
+)");
+  REQUIRE(d.size() == 2);  // and the static-VIP warning
+  CHECK(d[0] == "t.yaml:2:17: error: name: duplicate service name 'web' (first at line 2)");
+}
+
 TEST_CASE("a UTF-8 byte order mark is accepted") {
   auto r = load_text("\xEF\xBB\xBFnode_name: x\nstate_dir: rel\n", "f");
   REQUIRE(r.diagnostics.size() == 1);
