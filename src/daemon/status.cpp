@@ -325,7 +325,7 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
       w.field("fwmark", *s.fwmark);
       w.field("ports_total", s.ports.size());
     }
-    write_traffic(w, live ? live->stats : ipvs::Stats{});
+    write_traffic(w, live ? snap.kernel.stats(*live) : ipvs::kNoStats);
     // Listed: every backend (full), those that need a look (summary; none when the counts
     // and the kernel say all are fine).
     const bool list_none = summary && !port_needs_look(snap, s, p, live, counts);
@@ -529,7 +529,7 @@ MetricsEntry metrics_entry(const StatusSnapshot& snap, const config::Service& s,
                            const Counts& counts, bool quorum_met, bool backends) {
   const std::uint16_t port = s.ports[p];
   const ipvs::Service* live = live_service(snap, s, port);
-  const ipvs::Stats stats = live ? live->stats : ipvs::Stats{};
+  const ipvs::Stats& stats = live ? snap.kernel.stats(*live) : ipvs::kNoStats;
   MetricsEntry e{s.name,
                  s.vip.to_string(),
                  std::to_string(port),

@@ -369,7 +369,7 @@ bool decode_daemon(nlmsghdr* nlh, SyncDaemon& out, std::string& error) {
   return true;
 }
 
-bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
+bool decode_service(nlmsghdr* nlh, Service& out, std::string& error, Stats* stats) {
   nlattr* nest = top_attr(nlh, IPVS_CMD_ATTR_SERVICE, error);
   if (!nest) return false;
   nlattr* a[IPVS_SVC_ATTR_MAX + 1];
@@ -417,7 +417,8 @@ bool decode_service(nlmsghdr* nlh, Service& out, std::string& error) {
         fam == net::Family::v4 ? v4_prefix(m) : static_cast<std::uint8_t>(std::min(m, 128u));
   }
   nlattr* st = a[IPVS_SVC_ATTR_STATS64] ? a[IPVS_SVC_ATTR_STATS64] : nullptr;
-  if (st && !decode_stats(st, out.stats, error)) return false;
+  Stats ignored;
+  if (st && !decode_stats(st, stats ? *stats : ignored, error)) return false;
   return true;
 }
 

@@ -44,7 +44,8 @@ MsgPtr encode_daemon_dump(int family_id);
 
 // Replies. Each returns false and sets `error` for a malformed message; a message must
 // never crash the decoder whatever its bytes.
-bool decode_service(nlmsghdr* nlh, Service& out, std::string& error);
+// `stats`, when given, receives the service's traffic totals.
+bool decode_service(nlmsghdr* nlh, Service& out, std::string& error, Stats* stats = nullptr);
 // `counters`, when given, receives the destination's traffic counters.
 bool decode_dest(nlmsghdr* nlh, net::Family service_family, Destination& out, std::string& error,
                  DestCounters* counters = nullptr);

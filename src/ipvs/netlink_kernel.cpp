@@ -280,7 +280,9 @@ bool NetlinkKernel::dump(Table& out, std::string& error) {
       m.get(), true,
       [&](nlmsghdr* h) {
         Service s;
-        if (!codec::decode_service(h, s, perr)) return false;
+        Stats st;
+        if (!codec::decode_service(h, s, perr, &st)) return false;
+        out.set_stats(s, st);
         out.services[s.key] = std::move(s);
         return true;
       },

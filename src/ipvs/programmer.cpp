@@ -82,9 +82,10 @@ bool Programmer::resync(std::string& error) {
 
 Table Programmer::adopt(Table kernel) {
   ++generation_;
-  // A model has no traffic counters: the dump's go (its destinations' indexes then point
-  // past the end, which reads as none).
+  // A model has no traffic counters: the dump's go (its services' and destinations' indexes then
+  // point past the end, which reads as none).
   std::vector<DestCounters>().swap(kernel.dest_counters);
+  std::vector<Stats>().swap(kernel.service_stats);
   Table old = std::exchange(model_, std::move(kernel));
   synced_ = true;
   // Adopt what is still there; forget owned services that disappeared meanwhile.

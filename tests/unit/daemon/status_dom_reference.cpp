@@ -204,7 +204,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
         svc["fwmark"] = *s.fwmark;
         svc["ports_total"] = s.ports.size();
       }
-      put_traffic(svc, live ? live->stats : ipvs::Stats{});
+      put_traffic(svc, live ? snap.kernel.stats(*live) : ipvs::Stats{});
       json backends = json::array();
       std::uint64_t active = 0, inactive = 0;
       for (const auto& b : s.backends) {

@@ -101,8 +101,10 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
         if (chance(0.1)) continue;  // service missing from the kernel
         ipvs::Service live;
         live.key = ipvs::service_key(s, port);
-        live.stats.conns = rng() % 100;
-        live.stats.inbps = rng() % 100000;
+        ipvs::Stats totals;
+        totals.conns = rng() % 100;
+        totals.inbps = rng() % 100000;
+        snap.kernel.set_stats(live, totals);
         for (const auto& b : s.backends) {
           if (chance(0.1)) continue;  // destination missing
           ipvs::Destination d;
