@@ -114,11 +114,15 @@ class ServicesReader {
   std::unordered_map<std::string_view, Location> names_;  // into marks_.name_store
 };
 
-// At least the number of services in `text`: each has its own `name` key (a service that
-// does not is an error, and the vector then grows).
+// About the number of services in `text`, for reserving: each has its own `name` key (a
+// service without one is an error, and the vector then grows). Capped by the file's size, so
+// that a file of nothing but "name" does not reserve for millions: a service takes at least
+// 24 bytes ("{name: a, vip: ::, port: 1}" and its backends).
 std::size_t expected_services(std::string_view text) {
+  const std::size_t most = text.size() / 24;
   std::size_t n = 0;
-  for (auto at = text.find("name"); at != std::string_view::npos; at = text.find("name", at + 4))
+  for (auto at = text.find("name"); at != std::string_view::npos && n < most;
+       at = text.find("name", at + 4))
     ++n;
   return n;
 }
