@@ -13,7 +13,7 @@ Table: 10,000 TCP virtual services x 8 destinations (90,000 operations), NAT, rr
      longest round trip is the longest stall of the loop it saw (plus the probe's own
      scheduling); only with --probe, since it costs the one-CPU guest time.
   2b. stall: tests/lab/ipvs_stall (netlink): a 1 ms timer's lateness on the loop while
-     empty -> converged, programmed in one handler (the old way) and sliced.
+     empty -> converged, programmed in one handler (the old way) and on the plan worker.
   3. `ipvsadm -R` restoring the same rules.
   4. keepalived (--check only) with the same virtual_server blocks, until the kernel holds
      all of it (the last service complete, polled every --poll seconds; /proc/net/ip_vs checked after),
@@ -257,9 +257,9 @@ else:
     emit({"bench": "ipvs_apply", "impl": "l4lbd", "skipped": "l4lbd not built"})
 
 # 2b. How long programming holds the loop (tests/lab/ipvs_stall.cpp): a 1 ms timer's lateness
-# while empty -> N x M is programmed, in one handler (before) and sliced (now).
+# while empty -> N x M is programmed, in one handler (before) and on the plan worker (now).
 def bench_stall():
-    for mode in ("oneshot", "sliced"):
+    for mode in ("oneshot", "worker"):
         enter(f"stall-{mode}")
         out = subprocess.run(nsx([str(BUILD_DIR / "tests/unit/ipvs/ipvs_stall"), "--kernel",
                                   "netlink", "--mode", mode, "--services", str(N), "--dests",

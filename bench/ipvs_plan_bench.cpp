@@ -1,5 +1,5 @@
 // What the first IPVS plan costs the plan worker at start-up (docs/BENCHMARKS.md, "Start-up"):
-// the real SlicedProgrammer job (BackendStates, desired_table, reconcile, claim, the ownership
+// the real PlanWorker job (BackendStates, desired_table, reconcile, claim, the ownership
 // record, Slicer, the model updated from every answer) against a kernel that accepts every
 // operation at once, so only l4lbd's own work is timed. N services x M backends, one port
 // each, no health checks, as bench/ipvs_bench.py's distinct file. One JSON line per run:
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "bench/ipvs_services.hpp"
-#include "ipvs/sliced_programmer.hpp"
+#include "ipvs/plan_worker.hpp"
 
 using namespace l4lb;
 using namespace l4lb::ipvs;
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &ru0);
     const auto t0 = std::chrono::steady_clock::now();
     {
-      SlicedProgrammer sp(
+      PlanWorker sp(
           io, p,
           [](const config::Service&, std::uint16_t port, const config::Backend&) { return port; },
           [&](const ApplyResult& a) { result = a; });

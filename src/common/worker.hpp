@@ -1,6 +1,6 @@
 // A worker thread for heavy pure work that must stay off the event loop: rendering status and
 // metrics, loading and diffing a reload, nftables transactions (daemon), building and
-// reconciling the IPVS plan (ipvs::SlicedProgrammer). The loop hands it a job that owns
+// reconciling the IPVS plan (ipvs::PlanWorker). The loop hands it a job that owns
 // everything it reads (an immutable snapshot, a file name, moved-in state); the job returns the
 // continuation, which comes back and runs on the loop. Nothing is shared with the loop but the
 // queue itself.

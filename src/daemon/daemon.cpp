@@ -239,9 +239,9 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       ipvs_ = std::make_unique<ipvs::Programmer>(std::move(kernel), next.state_dir);
       // A stale model (a failed operation) is re-read off the loop by ipvs_repair_, which
       // then asks for a plan again: never a whole-table dump on the loop.
-      ipvs::SlicedProgrammer::Options options;
+      ipvs::PlanWorker::Options options;
       options.resync_on_loop = false;
-      ipvs_sliced_ = std::make_unique<ipvs::SlicedProgrammer>(
+      ipvs_plans_ = std::make_unique<ipvs::PlanWorker>(
           io_, *ipvs_,
           [](const config::Service& s, std::uint16_t port, const config::Backend& b) {
             return health::check_key(s, port, b).port;
@@ -252,7 +252,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       if (health_->stats().probes_finished > 0) {
         for (const auto& [key, h] : health_->snapshot())
           if (h->status != health::Status::unknown)
-            ipvs_sliced_->note(ipvs::HealthChange{
+            ipvs_plans_->note(ipvs::HealthChange{
                 key.service, key.port, key.address,
                 h->status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
       }
@@ -263,7 +263,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
         log::warning("ipvs: no second netlink socket for status ({}); status reads on the loop",
                      error);
       ipvs_repair_ = std::make_unique<IpvsRepair>(
-          io_, *ipvs_, table_reader_.get(), [this] { reconcile_ipvs(); }, ipvs_sliced_.get());
+          io_, *ipvs_, table_reader_.get(), [this] { reconcile_ipvs(); }, ipvs_plans_.get());
       // The first dump failed: the plans wait for a checked re-read.
       if (!ipvs_->synced()) ipvs_repair_->check(true);
     } else {
@@ -271,11 +271,11 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       log::err("ipvs unavailable: {}; services are not programmed (VRRP continues)", error);
     }
   }
-  if (ipvs_sliced_) {
+  if (ipvs_plans_) {
     // The planner reads this generation's services from the running config, shared and
     // immutable (`next` is *config_): no copy of its own.
     ipvs_services_ = ipvs::Services(config_, &config_->services);
-    ipvs_sliced_->note(ipvs::ConfigChange{ipvs_services_});
+    ipvs_plans_->note(ipvs::ConfigChange{ipvs_services_});
   }
   apply_ipvs_tuning(next);
   if (ipvs_repair_) ipvs_repair_->set_interval(next.ipvs.reconcile_interval);
@@ -519,14 +519,14 @@ void Daemon::update_healthy_counts(ReloadPlan* plan) {
 }
 
 void Daemon::reconcile_ipvs() {
-  if (!ipvs_sliced_) return;
+  if (!ipvs_plans_) return;
   // The planner runs on its own thread: it gets its own copy of the drains (a small set).
   // While a plan is in flight this only replaces the waiting request: one plan at a time
   // however many checks change meanwhile.
-  ipvs_sliced_->request(ipvs_services_,
-                        [drains = drains_](const std::string& s, const net::Address& a) {
-                          return drains.is_drained(s, a);
-                        });
+  ipvs_plans_->request(ipvs_services_,
+                       [drains = drains_](const std::string& s, const net::Address& a) {
+                         return drains.is_drained(s, a);
+                       });
 }
 
 void Daemon::ipvs_applied(const ipvs::ApplyResult& result) {
@@ -583,12 +583,11 @@ void Daemon::update_tracked_weights(const std::vector<config::VrrpInstance>& ins
 
 void Daemon::on_health_change(const health::BackendKey& key, health::Status status) {
   // health::Monitor logs the transition (rate-limited under flaps).
-  if (ipvs_sliced_)  // from now on the check decides (an adopted backend stops being one)
-    ipvs_sliced_->note(ipvs::HealthChange{key.service, key.port, key.address,
-                                          status == health::Status::up ? ipvs::Health::up
-                                          : status == health::Status::down
-                                              ? ipvs::Health::down
-                                              : ipvs::Health::unknown});
+  if (ipvs_plans_)  // from now on the check decides (an adopted backend stops being one)
+    ipvs_plans_->note(ipvs::HealthChange{key.service, key.port, key.address,
+                                         status == health::Status::up     ? ipvs::Health::up
+                                         : status == health::Status::down ? ipvs::Health::down
+                                                                          : ipvs::Health::unknown});
   healthy_counts_.on_change(key, status);
   reconcile_ipvs();
   // Only this backend's service can have crossed its quorum: checking every service on every
@@ -686,7 +685,7 @@ nlohmann::json Daemon::drain(const net::Address& backend,
                                      [this](const config::Service& sv, const config::Backend& b) {
                                        return drains_.is_drained(sv.name, b.address);
                                      });
-  if (ipvs_sliced_) ipvs_sliced_->note(ipvs::DrainChange{});  // the next plan is a whole one
+  if (ipvs_plans_) ipvs_plans_->note(ipvs::DrainChange{});  // the next plan is a whole one
   reconcile_ipvs();
   update_quorum();
   return {{"ok", true},
@@ -724,7 +723,7 @@ void Daemon::shutdown() {
   if (ipvs_repair_) ipvs_repair_->stop();
   // IPVS services are left in place (a restart adopts them) unless asked otherwise.
   if (ipvs_ && config_->remove_services_on_exit) {
-    if (ipvs_sliced_) ipvs_sliced_->finish();  // the plan in flight holds the model
+    if (ipvs_plans_) ipvs_plans_->finish();  // the plan in flight holds the model
     ipvs_->apply(ipvs::Table{});
     log::notice("ipvs services removed on exit (remove_services_on_exit)");
     remove_nft_table();

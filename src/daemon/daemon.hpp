@@ -34,8 +34,8 @@
 #include "health/healthy_counts.hpp"
 #include "health/monitor.hpp"
 #include "ipvs/desired.hpp"
+#include "ipvs/plan_worker.hpp"
 #include "ipvs/programmer.hpp"
-#include "ipvs/sliced_programmer.hpp"
 #include "ipvs/sync_controller.hpp"
 #include "ipvs/table_reader.hpp"
 #include "ipvs/tuning.hpp"
@@ -226,7 +226,7 @@ class Daemon {
   std::unique_ptr<health::Monitor> health_;
   std::unique_ptr<ipvs::Programmer> ipvs_;
   // Plans off the loop and sends in slices (declared after ipvs_: it goes first).
-  std::unique_ptr<ipvs::SlicedProgrammer> ipvs_sliced_;
+  std::unique_ptr<ipvs::PlanWorker> ipvs_plans_;
   ipvs::Services ipvs_services_;  // the config generation being programmed (immutable)
   std::unique_ptr<ipvs::TableReader> table_reader_;  // null: status reads on the loop
   std::unique_ptr<IpvsRepair> ipvs_repair_;          // drift checks and retries (after the reader)

@@ -75,9 +75,9 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
   if (vrrp) s.lag.push_back({"l4lb-vrrp", "timer_lateness", vrrp->lag});
   for (const Worker* w : {&render_worker_, &reload_worker_, &nft_worker_})
     s.lag.push_back({w->name(), "queue_delay", w->queue_delay()});
-  if (ipvs_sliced_)
+  if (ipvs_plans_)
     s.lag.push_back(
-        {ipvs_sliced_->worker().name(), "queue_delay", ipvs_sliced_->worker().queue_delay()});
+        {ipvs_plans_->worker().name(), "queue_delay", ipvs_plans_->worker().queue_delay()});
   return s;
 }
 

@@ -13,12 +13,12 @@ constexpr std::size_t kLoggedItems = 10;  // per check; the rest is a count
 
 IpvsRepair::IpvsRepair(boost::asio::io_context& io, ipvs::Programmer& programmer,
                        ipvs::TableReader* reader, std::function<void()> reconcile,
-                       ipvs::SlicedProgrammer* sliced)
+                       ipvs::PlanWorker* plans)
     : programmer_(programmer),
       io_(io),
       reader_(reader),
       reconcile_(std::move(reconcile)),
-      sliced_(sliced),
+      plans_(plans),
       periodic_(io),
       retry_(io) {}
 
@@ -54,7 +54,7 @@ void IpvsRepair::after_apply(const ipvs::ApplyResult& result) {
     repairing_ = 0;
   }
   note_failure(result);
-  if (waiting_ && !in_flight_ && (!sliced_ || sliced_->idle())) {
+  if (waiting_ && !in_flight_ && (!plans_ || plans_->idle())) {
     waiting_ = false;
     check(std::exchange(waiting_resync_, false));
   }
@@ -98,7 +98,7 @@ void IpvsRepair::check(bool resync) {
     again_resync_ |= resync;
     return;
   }
-  if (sliced_ && !sliced_->idle()) {
+  if (plans_ && !plans_->idle()) {
     // The model is lent to the plan worker or operations are being sent: a dump now could
     // not be compared. after_apply() of that plan starts this check.
     waiting_ = true;
@@ -106,7 +106,7 @@ void IpvsRepair::check(bool resync) {
     return;
   }
   in_flight_ = true;
-  if (sliced_) sliced_->hold();  // until finish_check(): the model stays as it is
+  if (plans_) plans_->hold();  // until finish_check(): the model stays as it is
   const std::uint64_t gen = programmer_.generation();
   if (!reader_) {
     ipvs::Table t;
@@ -161,7 +161,7 @@ void IpvsRepair::dumped(std::optional<ipvs::Table> table, const std::string& err
 
 void IpvsRepair::finish_check() {
   in_flight_ = false;
-  if (sliced_) sliced_->release();  // starts the plan that waited (the repair's, if any)
+  if (plans_) plans_->release();  // starts the plan that waited (the repair's, if any)
   if (again_) {
     again_ = false;
     const bool r = std::exchange(again_resync_, false);
@@ -228,7 +228,7 @@ void IpvsRepair::compared() {
   }
   if (stale) ++counters_.resyncs;
   dispose(programmer_.adopt(std::move(p.kernel)));
-  // Counted when the plan reports to after_apply(): right here without a SlicedProgrammer,
+  // Counted when the plan reports to after_apply(): right here without a PlanWorker,
   // after finish_check() releases it with one.
   repairing_ = drift.items.size();
   reconcile_();

@@ -6,7 +6,7 @@
 // drifted or the model is known stale, adopts the dump as the model and reconciles: only
 // services l4lbd owns are repaired; someone else's are never touched.
 //
-// With the daemon's ipvs::SlicedProgrammer the model is lent to its plan worker while a plan
+// With the daemon's ipvs::PlanWorker the model is lent to its plan worker while a plan
 // is made and operations go out slice by slice: a check waits until no plan is in flight
 // (it starts from after_apply() of the plan that ends), then hold()s the programmer from
 // its dump to its repair, so the dump is consistent with the model it is compared with and
@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "ipvs/drift.hpp"
+#include "ipvs/plan_worker.hpp"
 #include "ipvs/programmer.hpp"
-#include "ipvs/sliced_programmer.hpp"
 #include "ipvs/table_reader.hpp"
 
 namespace l4lb::daemon {
@@ -48,11 +48,11 @@ struct IpvsRepairCounters {
 class IpvsRepair {
  public:
   // `reconcile` computes the desired table and applies it (Daemon::reconcile_ipvs), which
-  // in turn reports every ApplyResult to after_apply(), at once or (through `sliced`) when
-  // its plan is done. `reader` may be null: then the dump is made on the loop. `sliced`
+  // in turn reports every ApplyResult to after_apply(), at once or (through `plans`) when
+  // its plan is done. `reader` may be null: then the dump is made on the loop. `plans`
   // null: `reconcile` applies synchronously.
   IpvsRepair(boost::asio::io_context& io, ipvs::Programmer& programmer, ipvs::TableReader* reader,
-             std::function<void()> reconcile, ipvs::SlicedProgrammer* sliced = nullptr);
+             std::function<void()> reconcile, ipvs::PlanWorker* plans = nullptr);
   ~IpvsRepair();
   IpvsRepair(const IpvsRepair&) = delete;
   IpvsRepair& operator=(const IpvsRepair&) = delete;
@@ -92,7 +92,7 @@ class IpvsRepair {
   boost::asio::io_context& io_;
   ipvs::TableReader* reader_;
   std::function<void()> reconcile_;
-  ipvs::SlicedProgrammer* sliced_;
+  ipvs::PlanWorker* plans_;
   std::chrono::milliseconds interval_{0};
   boost::asio::steady_timer periodic_;
   boost::asio::steady_timer retry_;

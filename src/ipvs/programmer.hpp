@@ -74,7 +74,7 @@ class Programmer {
   Programmer(std::unique_ptr<Kernel> kernel, std::string state_dir);
 
   // Plans, sends every operation and writes the record, all at once (tests, the lab driver,
-  // shutdown). The daemon uses SlicedProgrammer, which does the same work in pieces.
+  // shutdown). The daemon uses PlanWorker, which does the same work in pieces.
   ApplyResult apply(const Table& desired);
 
   // Hands the model, the ownership state and the kernel to a plan worker; until give_back()

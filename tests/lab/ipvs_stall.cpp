@@ -1,8 +1,8 @@
 // How long programming IPVS holds the event loop: a 1 ms timer on the loop records how late
 // it fires while empty -> N services x M destinations is programmed, either the old way (one
-// handler: desired_table + Programmer::apply) or through SlicedProgrammer. One JSON line.
+// handler: desired_table + Programmer::apply) or through PlanWorker. One JSON line.
 //
-//   ipvs_stall --mode idle|oneshot|sliced [--kernel fake|netlink] [--services N] [--dests M]
+//   ipvs_stall --mode idle|oneshot|worker [--kernel fake|netlink] [--services N] [--dests M]
 //
 // The fake kernel runs anywhere (its operations are cheaper than netlink ones); netlink needs
 // IPVS (the kernel lab). Test-only driver, not installed.
@@ -20,7 +20,7 @@
 
 #include "bench/ipvs_services.hpp"
 #include "ipvs/fake_kernel.hpp"
-#include "ipvs/sliced_programmer.hpp"
+#include "ipvs/plan_worker.hpp"
 
 using namespace l4lb;
 using Steady = std::chrono::steady_clock;
@@ -32,7 +32,7 @@ double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string mode = "sliced", kernel_name = "fake";
+  std::string mode = "worker", kernel_name = "fake";
   int n = 10000, m = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
       n = std::stoi(v);
     else if (a == "--dests")
       m = std::stoi(v);
+  }
+  if (mode != "idle" && mode != "oneshot" && mode != "worker") {
+    std::cerr << "ipvs_stall: --mode must be idle, oneshot or worker\n";
+    return 2;
   }
   std::unique_ptr<ipvs::Kernel> kernel;
   std::string error;
@@ -79,7 +83,7 @@ int main(int argc, char** argv) {
 
   ipvs::ApplyResult result;
   double handler_ms = 0;
-  std::unique_ptr<ipvs::SlicedProgrammer> sliced;
+  std::unique_ptr<ipvs::PlanWorker> plans;
   const auto t0 = Steady::now();
   auto finish = [&](const ipvs::ApplyResult& r) {
     // The probe's pending deadline counts too (the one-shot handler never lets it fire).
@@ -108,12 +112,12 @@ int main(int argc, char** argv) {
     });
   } else {
     // Every service here is unchecked (health: none): which check a port maps to is moot.
-    sliced = std::make_unique<ipvs::SlicedProgrammer>(
+    plans = std::make_unique<ipvs::PlanWorker>(
         io, programmer,
         [](const config::Service&, std::uint16_t port, const config::Backend&) { return port; },
         finish);
-    sliced->note(ipvs::ConfigChange{services});
-    sliced->request(services, nullptr);
+    plans->note(ipvs::ConfigChange{services});
+    plans->request(services, nullptr);
   }
   arm(Steady::now() + std::chrono::milliseconds(1));
   io.run();
@@ -135,12 +139,12 @@ int main(int argc, char** argv) {
       {"record_ms", result.record_seconds * 1000},
   };
   if (mode == "oneshot") out["handler_ms"] = handler_ms;
-  if (sliced) {
-    out["max_handler_ms"] = sliced->stats().max_handler_seconds * 1000;
-    out["send_ms"] = sliced->stats().last_send_seconds * 1000;
+  if (plans) {
+    out["max_handler_ms"] = plans->stats().max_handler_seconds * 1000;
+    out["send_ms"] = plans->stats().last_send_seconds * 1000;
   }
   std::cout << out.dump() << std::endl;
-  sliced.reset();
+  plans.reset();
   std::filesystem::remove_all(dir);
   return result.ok() ? 0 : 1;
 }

@@ -272,15 +272,15 @@ Services web(int backends) {
       std::vector<config::Service>{web_service(backends)});
 }
 
-// The daemon's wiring: plans through a SlicedProgrammer (model lent to its worker,
+// The daemon's wiring: plans through a PlanWorker (model lent to its worker,
 // operations sent slice by slice), the repair told about it.
 struct SlicedRig {
-  fs::path dir = fs::temp_directory_path() / ("ipvs-repair-sliced-" + std::to_string(::getpid()));
+  fs::path dir = fs::temp_directory_path() / ("ipvs-repair-plans-" + std::to_string(::getpid()));
   boost::asio::io_context io;
   FakeKernel k;
   Services services = web(2);
   std::unique_ptr<Programmer> p;
-  std::unique_ptr<SlicedProgrammer> sp;
+  std::unique_ptr<PlanWorker> sp;
   std::unique_ptr<TableReader> reader;
   std::unique_ptr<daemon::IpvsRepair> repair;
   std::vector<ApplyResult> results;
@@ -289,9 +289,9 @@ struct SlicedRig {
     fs::remove_all(dir);
     fs::create_directories(dir);
     p = std::make_unique<Programmer>(std::make_unique<SharedKernel>(k), dir.string());
-    SlicedProgrammer::Options o{1};  // one operation per kernel batch
+    PlanWorker::Options o{1};  // one operation per kernel batch
     o.resync_on_loop = false;
-    sp = std::make_unique<SlicedProgrammer>(
+    sp = std::make_unique<PlanWorker>(
         io, *p,
         [](const config::Service&, std::uint16_t port, const config::Backend&) { return port; },
         [this](const ApplyResult& r) {
@@ -329,7 +329,7 @@ Table table_of(const Services& s) {
 
 }  // namespace
 
-TEST_CASE("ipvs repair with sliced plans: a check waits for the plan, holds the next one") {
+TEST_CASE("ipvs repair with plans on the worker: a check waits for the plan, holds the next one") {
   SlicedRig r;
   r.reconcile();
   REQUIRE(r.run_until([&] { return r.results.size() == 1 && r.sp->idle(); }));
@@ -362,7 +362,8 @@ TEST_CASE("ipvs repair with sliced plans: a check waits for the plan, holds the 
   CHECK_FALSE(r.sp->waiting());
 }
 
-TEST_CASE("ipvs repair with sliced plans: a failed operation's re-read is made off the loop") {
+TEST_CASE(
+    "ipvs repair with plans on the worker: a failed operation's re-read is made off the loop") {
   SlicedRig r;
   r.reconcile();
   REQUIRE(r.run_until([&] { return r.results.size() == 1 && r.sp->idle(); }));

@@ -1,6 +1,8 @@
 // Slicer (operations in order, a bounded number per step, errors in the middle),
-// SlicedProgrammer (planning and sending on the worker, coalescing, shutdown) and
+// PlanWorker (planning and sending on the worker, coalescing, shutdown) and
 // BackendStates (the planner's own copy of the health results).
+#include "ipvs/plan_worker.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
@@ -11,7 +13,6 @@
 #include "ipvs/backend_states.hpp"
 #include "ipvs/fake_kernel.hpp"
 #include "ipvs/ownership.hpp"
-#include "ipvs/sliced_programmer.hpp"
 #include "ipvs/slicer.hpp"
 
 using namespace l4lb;
@@ -96,7 +97,7 @@ std::vector<std::string> strings(const std::vector<Operation>& ops) {
   return out;
 }
 
-// Runs the loop until the SlicedProgrammer reports `n` more plans (or nothing is left to run).
+// Runs the loop until the PlanWorker reports `n` more plans (or nothing is left to run).
 void run_plans(boost::asio::io_context& io, const std::size_t& done, std::size_t n) {
   const std::size_t target = done + n;
   io.restart();
@@ -185,7 +186,7 @@ TEST_CASE("Slicer: a failure in a middle slice is reported, a refused service's 
   CHECK(k.table().services.begin()->second.destinations.count(gone) == 0);
 }
 
-TEST_CASE("SlicedProgrammer: planned and sent on the worker while the loop runs on") {
+TEST_CASE("PlanWorker: planned and sent on the worker while the loop runs on") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
@@ -194,9 +195,8 @@ TEST_CASE("SlicedProgrammer: planned and sent on the worker while the loop runs 
   std::size_t plans = 0;
   ApplyResult last;
   // At most 8 operations per kernel batch.
-  SlicedProgrammer sp(
-      io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; },
-      SlicedProgrammer::Options{8});
+  PlanWorker sp(
+      io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; }, PlanWorker::Options{8});
   auto s = services(20, 4);
   sp.note(ConfigChange{s});
   sp.request(s, nullptr);
@@ -254,16 +254,16 @@ TEST_CASE("SlicedProgrammer: planned and sent on the worker while the loop runs 
   }
 }
 
-TEST_CASE("SlicedProgrammer: requests during a plan coalesce into one plan after it") {
+TEST_CASE("PlanWorker: requests during a plan coalesce into one plan after it") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
   std::vector<std::size_t> issued;
-  SlicedProgrammer sp(
+  PlanWorker sp(
       io, p, check_port, [&](const ApplyResult& r) { ++plans, issued.push_back(r.issued); },
-      SlicedProgrammer::Options{4});
+      PlanWorker::Options{4});
   auto checked = services(10, 3, config::HealthType::tcp);
   sp.note(ConfigChange{checked});
   sp.request(checked, nullptr);  // every backend unknown, wait_first_check: services only
@@ -294,14 +294,14 @@ TEST_CASE("SlicedProgrammer: requests during a plan coalesce into one plan after
   CHECK(k.table() == expected);
 }
 
-TEST_CASE("SlicedProgrammer: a reload that removes a service while checks flap") {
+TEST_CASE("PlanWorker: a reload that removes a service while checks flap") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(
-      io, p, check_port, [&](const ApplyResult&) { ++plans; }, SlicedProgrammer::Options{4});
+  PlanWorker sp(
+      io, p, check_port, [&](const ApplyResult&) { ++plans; }, PlanWorker::Options{4});
   auto gen1 = services(3, 2, config::HealthType::tcp);
   sp.note(ConfigChange{gen1});
   sp.note(HealthChange{"s1", 1001, addr("10.1.0.1"), Health::up});
@@ -320,7 +320,7 @@ TEST_CASE("SlicedProgrammer: a reload that removes a service while checks flap")
   CHECK(k.table().destination_count() == 0);
 }
 
-TEST_CASE("SlicedProgrammer: restart adopts live destinations without an operation") {
+TEST_CASE("PlanWorker: restart adopts live destinations without an operation") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
@@ -332,7 +332,7 @@ TEST_CASE("SlicedProgrammer: restart adopts live destinations without an operati
   const auto ops = k.counters().operations;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(io, p, check_port, [&](const ApplyResult&) { ++plans; });
+  PlanWorker sp(io, p, check_port, [&](const ApplyResult&) { ++plans; });
   sp.note(ConfigChange{checked});
   sp.request(checked, nullptr);  // no check result yet: the live ones are kept
   run_plans(io, plans, 1);
@@ -347,14 +347,14 @@ TEST_CASE("SlicedProgrammer: restart adopts live destinations without an operati
   CHECK(k.table().destination_count() == 19);
 }
 
-TEST_CASE("SlicedProgrammer::finish completes the plan in flight without the loop") {
+TEST_CASE("PlanWorker::finish completes the plan in flight without the loop") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(
-      io, p, check_port, [&](const ApplyResult&) { ++plans; }, SlicedProgrammer::Options{4});
+  PlanWorker sp(
+      io, p, check_port, [&](const ApplyResult&) { ++plans; }, PlanWorker::Options{4});
   auto s = services(6, 2);
   sp.request(s, nullptr);
   sp.request(services(2, 2), nullptr);  // queued: dropped by finish()
@@ -451,14 +451,14 @@ TEST_CASE("BackendStates: each port of a service has its own check, a shared che
   CHECK(st.health((*shared)[0], 636, b) == Health::up);
 }
 
-TEST_CASE("SlicedProgrammer: hold() keeps plans waiting, release() starts the latest") {
+TEST_CASE("PlanWorker: hold() keeps plans waiting, release() starts the latest") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
-  SlicedProgrammer sp(
-      io, p, check_port, [&](const ApplyResult&) { ++plans; }, SlicedProgrammer::Options{4});
+  PlanWorker sp(
+      io, p, check_port, [&](const ApplyResult&) { ++plans; }, PlanWorker::Options{4});
   sp.hold();
   const auto gen = p.generation();
   sp.request(services(3, 2), nullptr);
@@ -478,16 +478,16 @@ TEST_CASE("SlicedProgrammer: hold() keeps plans waiting, release() starts the la
   CHECK(p.generation() > gen);
 }
 
-TEST_CASE("SlicedProgrammer: a stale model waits for an outside re-read (resync_on_loop off)") {
+TEST_CASE("PlanWorker: a stale model waits for an outside re-read (resync_on_loop off)") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
   ApplyResult last;
-  SlicedProgrammer::Options o{4};
+  PlanWorker::Options o{4};
   o.resync_on_loop = false;
-  SlicedProgrammer sp(
+  PlanWorker sp(
       io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; }, o);
   auto s = services(2, 2);
   sp.request(s, nullptr);
@@ -518,16 +518,15 @@ TEST_CASE("SlicedProgrammer: a stale model waits for an outside re-read (resync_
   CHECK(k.table() == want(services(2, 3)));
 }
 
-TEST_CASE("SlicedProgrammer: plans of the flapping services only find what a whole plan finds") {
+TEST_CASE("PlanWorker: plans of the flapping services only find what a whole plan finds") {
   boost::asio::io_context io;
   FakeKernel k;
   StateDir dir;
   Programmer p(std::make_unique<SharedKernel>(k), dir.str());
   std::size_t plans = 0;
   ApplyResult last;
-  SlicedProgrammer sp(
-      io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; },
-      SlicedProgrammer::Options{16});
+  PlanWorker sp(
+      io, p, check_port, [&](const ApplyResult& r) { ++plans, last = r; }, PlanWorker::Options{16});
   // 40 services x 4 backends, every other one on two ports (a check per port), half of them
   // draining on failure (weight 0) instead of removing.
   auto v = std::make_shared<std::vector<config::Service>>();

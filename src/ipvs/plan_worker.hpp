@@ -12,7 +12,8 @@
 // sent 32 operations a slice, 2,813 slices for 10,000 x 8, and the per-batch costs (a
 // sendmsg, its skb, the ACKs, a loop turn) doubled the netlink time of start-up against the
 // same operations in 23 batches (docs/BENCHMARKS.md, "Start-up"). From the worker no handler
-// of the loop waits for netlink at all.
+// of the loop waits for netlink at all. (Called SlicedProgrammer while it still sent from the
+// loop in slices; docs/BENCHMARKS.md's older sections use that name.)
 //
 // Requests made while a plan is in flight are coalesced into one plan that starts when this
 // one is done (it sees every health change noted meanwhile): however fast checks flap, at
@@ -45,7 +46,7 @@
 
 namespace l4lb::ipvs {
 
-class SlicedProgrammer {
+class PlanWorker {
  public:
   struct Options {
     // Operations made and sent per Kernel::apply call: NetlinkKernel's largest batch, so the
@@ -73,12 +74,11 @@ class SlicedProgrammer {
   };
 
   // `programmer` must outlive this object and is used only through it from now on.
-  SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port,
-                   Done done, Options options);
-  SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port,
-                   Done done)
-      : SlicedProgrammer(io, programmer, std::move(check_port), std::move(done), Options{}) {}
-  ~SlicedProgrammer();
+  PlanWorker(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port, Done done,
+             Options options);
+  PlanWorker(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port, Done done)
+      : PlanWorker(io, programmer, std::move(check_port), std::move(done), Options{}) {}
+  ~PlanWorker();
 
   // Something the next plan must know, in the order it happened (loop thread). Anything but a
   // HealthChange makes the next plan a whole one.

@@ -1,4 +1,4 @@
-#include "ipvs/sliced_programmer.hpp"
+#include "ipvs/plan_worker.hpp"
 
 #include <boost/asio/post.hpp>
 #include <set>
@@ -18,7 +18,7 @@ const std::vector<config::Service> kNoServices;
 }  // namespace
 
 // A job's inputs and outputs; the loop touches it only before the job and in its continuation.
-struct SlicedProgrammer::Planned {
+struct PlanWorker::Planned {
   Lent lent;
   ApplyResult result;                       // what was sent, planned and recorded; conflicts
   std::optional<std::string> record_error;  // the first one
@@ -26,8 +26,8 @@ struct SlicedProgrammer::Planned {
   bool incremental = false;
 };
 
-SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& programmer,
-                                   CheckPortFn check_port, Done done, Options options)
+PlanWorker::PlanWorker(boost::asio::io_context& io, Programmer& programmer, CheckPortFn check_port,
+                       Done done, Options options)
     : io_(io),
       programmer_(programmer),
       done_(std::move(done)),
@@ -35,14 +35,14 @@ SlicedProgrammer::SlicedProgrammer(boost::asio::io_context& io, Programmer& prog
       states_(std::move(check_port)),
       worker_(io, "l4lb-plan", 0) {}
 
-SlicedProgrammer::~SlicedProgrammer() { *alive_ = false; }
+PlanWorker::~PlanWorker() { *alive_ = false; }
 
-void SlicedProgrammer::note(StateChange change) {
+void PlanWorker::note(StateChange change) {
   if (!std::holds_alternative<HealthChange>(change)) full_next_ = true;
   changes_.push_back(std::move(change));
 }
 
-void SlicedProgrammer::request(Services services, DrainedFn drained) {
+void PlanWorker::request(Services services, DrainedFn drained) {
   // The latest request stands for every earlier one that has not started: it carries the
   // newest services and drains, and the plan reads every health change noted until it starts.
   if (pending_) ++stats_.coalesced;
@@ -50,14 +50,14 @@ void SlicedProgrammer::request(Services services, DrainedFn drained) {
   maybe_start();
 }
 
-void SlicedProgrammer::hold() { held_ = true; }
+void PlanWorker::hold() { held_ = true; }
 
-void SlicedProgrammer::release() {
+void PlanWorker::release() {
   held_ = false;
   maybe_start();
 }
 
-void SlicedProgrammer::maybe_start() {
+void PlanWorker::maybe_start() {
   if (phase_ != Phase::idle || held_ || !pending_) return;
   // A stale model waits for the re-read (which request()s again), unless we re-read here.
   if (!programmer_.synced() && !options_.resync_on_loop) return;
@@ -66,7 +66,7 @@ void SlicedProgrammer::maybe_start() {
   start(std::move(next));
 }
 
-void SlicedProgrammer::start(Request req) {
+void PlanWorker::start(Request req) {
   const auto h0 = Steady::now();
   result_ = ApplyResult{};
   if (!programmer_.synced()) {
@@ -100,8 +100,8 @@ void SlicedProgrammer::start(Request req) {
 }
 
 // Worker thread: only `p`, `changes`, `req` and the worker's members are touched here.
-void SlicedProgrammer::plan_and_send(Planned& p, const std::vector<StateChange>& changes,
-                                     bool adopt, bool full, const Request& req) {
+void PlanWorker::plan_and_send(Planned& p, const std::vector<StateChange>& changes, bool adopt,
+                               bool full, const Request& req) {
   const auto t0 = Steady::now();
   states_.apply(changes);
   const auto& services = req.services ? *req.services : kNoServices;
@@ -143,11 +143,10 @@ void SlicedProgrammer::plan_and_send(Planned& p, const std::vector<StateChange>&
 
 // Worker thread. The desired table of the services named in `changes` only, and their part
 // of the model: reconciled, they give the same operations a whole plan would find, since
-// nothing else changed (SlicedProgrammer::start decides that).
-void SlicedProgrammer::plan_services(const Services& services,
-                                     const std::vector<StateChange>& changes,
-                                     const BackendStateFn& state, const Lent& lent, Table& desired,
-                                     Table& part) {
+// nothing else changed (PlanWorker::start decides that).
+void PlanWorker::plan_services(const Services& services, const std::vector<StateChange>& changes,
+                               const BackendStateFn& state, const Lent& lent, Table& desired,
+                               Table& part) {
   if (!services) return;
   if (indexed_ != services) {
     index_.clear();
@@ -168,7 +167,7 @@ void SlicedProgrammer::plan_services(const Services& services,
       part.services.emplace(key, it->second);
 }
 
-void SlicedProgrammer::finished(Planned& p) {
+void PlanWorker::finished(Planned& p) {
   const auto h0 = Steady::now();
   programmer_.give_back(std::move(p.lent));
   if (p.incremental) ++stats_.incremental;
@@ -187,11 +186,11 @@ void SlicedProgrammer::finished(Planned& p) {
   note_handler(h0);
 }
 
-void SlicedProgrammer::note_handler(Steady::time_point t0) {
+void PlanWorker::note_handler(Steady::time_point t0) {
   stats_.max_handler_seconds = std::max(stats_.max_handler_seconds, since(t0));
 }
 
-void SlicedProgrammer::complete() {
+void PlanWorker::complete() {
   phase_ = Phase::idle;
   ++stats_.plans;
   // The next plan may be a partial one only if this one left the model exactly as planned.
@@ -210,7 +209,7 @@ void SlicedProgrammer::complete() {
   maybe_start();
 }
 
-void SlicedProgrammer::finish() {
+void PlanWorker::finish() {
   pending_.reset();
   // The worker finishes the plan in flight; its continuation runs here (and would start a
   // queued request, which there is none of now).
