@@ -42,6 +42,20 @@ Table web(std::uint32_t weight2 = 1) {
   return t;
 }
 
+// A third service, on port 81, that the restart tests take away.
+Service port_81() {
+  auto extra = service("10.0.0.1", 81);
+  add(extra, dest("10.1.0.1", 81));
+  return extra;
+}
+
+// web() and port_81(), as one l4lbd applied before it stopped.
+Table web_and_port_81() {
+  Table t = web();
+  put(t, port_81());
+  return t;
+}
+
 }  // namespace
 
 TEST_CASE("apply converges, then costs nothing, then one change is one operation") {
@@ -71,10 +85,7 @@ TEST_CASE("apply converges, then costs nothing, then one change is one operation
 TEST_CASE("restart adopts the live table: no operation, and stale owned ones go") {
   FakeKernel k;
   StateDir dir;
-  Table t = web();
-  auto extra = service("10.0.0.1", 81);
-  add(extra, dest("10.1.0.1", 81));
-  put(t, extra);
+  const Table t = web_and_port_81();
   { Programmer(shared(k), dir.str()).apply(t); }
 
   const auto before = k.counters().operations;
@@ -96,16 +107,12 @@ TEST_CASE("restart adopts the live table: no operation, and stale owned ones go"
 TEST_CASE("a service removed by hand while l4lbd was down leaves the record") {
   FakeKernel k;
   StateDir dir;
-  Table t = web();
-  auto extra = service("10.0.0.1", 81);
-  add(extra, dest("10.1.0.1", 81));
-  put(t, extra);
-  { Programmer(shared(k), dir.str()).apply(t); }
+  { Programmer(shared(k), dir.str()).apply(web_and_port_81()); }
   std::string error;
   REQUIRE(load_owned(dir.str() + "/" + kOwnedFileName, error).size() == 3);
   // Someone deletes port 81; the next start re-reads the kernel and forgets it. The record is
   // rewritten at the next apply even though that apply sends nothing for it.
-  k.apply(std::vector<Operation>{Operation::on_service(Operation::Kind::del_service, extra)});
+  k.apply(std::vector<Operation>{Operation::on_service(Operation::Kind::del_service, port_81())});
   Programmer again(shared(k), dir.str());
   CHECK(again.owned().size() == 2);
   auto r = again.apply(web());
