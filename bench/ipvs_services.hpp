@@ -20,7 +20,7 @@ inline ipvs::Services ipvs_services(int n, int m) {
     s.vip = *net::Address::parse("10.0.100.1");
     s.ports = {static_cast<std::uint16_t>(1000 + i)};
     s.scheduler = "rr";
-    s.health.type = config::HealthType::none;
+    s.health.edit().type = config::HealthType::none;
     for (int j = 0; j < m; ++j) {
       config::Backend b;
       b.address = *net::Address::parse("10.1.0." + std::to_string(11 + j));

@@ -107,7 +107,7 @@ std::vector<std::string> service_fields(const Service& a, const Service& b) {
   compare(
       a, b, "wait_first_check", [](auto& x) { return x.wait_first_check; }, f);
   compare(
-      a, b, "health", [](auto& x) { return health_key(x.health); }, f);
+      a, b, "health", [](auto& x) { return health_key(*x.health); }, f);
   return f;
 }
 

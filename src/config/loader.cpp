@@ -102,6 +102,7 @@ class ServicesReader {
       marks_.all_service_names.push_back(sm.name);
     }
     if (s) {
+      share_health(*s);
       c_.services.push_back(std::move(*s));
       marks_.services.push_back(std::move(sm));
     }
@@ -112,6 +113,20 @@ class ServicesReader {
   Marks& marks_;
   Reporter& r_;
   std::unordered_map<std::string_view, Location> names_;  // into marks_.name_store
+  // The distinct health settings met so far (a few at most in a real file): a service whose
+  // settings equal one of them points to that instance (config::SharedHealth says why).
+  std::vector<SharedHealth> healths_;
+
+  void share_health(Service& s) {
+    for (const auto& h : healths_)
+      if (h == s.health) {
+        s.health = h;
+        return;
+      }
+    // Past this many kinds, each further kind is kept by its own services alone.
+    constexpr std::size_t kKinds = 16;
+    if (healths_.size() < kKinds) healths_.push_back(s.health);
+  }
 };
 
 // About the number of services in `text`, for reserving: each has its own `name` key (a

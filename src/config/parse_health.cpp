@@ -61,7 +61,6 @@ bool read_status(const Value& item, std::vector<std::pair<int, int>>& out, Repor
 bool parse_health(const Value& v, Health& h, Reporter& r) {
   MapView m(v, "health", kHealthKeys, r);
   if (!m.valid()) return false;
-  h.location = v.at;
   bool ok = true;
   if (auto* f = m.find("type")) {
     auto t = read_enum(*f, kHealthTypes, r);

@@ -378,7 +378,12 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
     else
       ok = false;
   }
-  if (auto* f = m.find("health")) ok &= parse_health(*f, s.health, r);
+  if (auto* f = m.find("health")) {
+    Health h;
+    ok &= parse_health(*f, h, r);
+    s.health = SharedHealth(std::move(h));
+    s.health_location = f->at;
+  }
   bool backends_ok = true;
   if (auto* f = m.find("backends")) {
     // A short list is searched as it is; a long one through a set, made when it gets long
@@ -416,8 +421,8 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
         backends_ok;
     ok &= backends_ok;
   }
-  if (s.fwmark && s.health.per_port.value_or(false)) {
-    r.error(s.health.location,
+  if (s.fwmark && s.health->per_port.value_or(false)) {
+    r.error(s.health_location,
             "health: per_port: true cannot apply to a fwmark service (one "
             "IPVS service for all its ports; one check per backend decides)");
     ok = false;
@@ -431,13 +436,13 @@ std::optional<Service> parse_service(const Value& v, ServiceMarks& marks, Report
                                         b.address.to_string()));
         ok = false;
       }
-  if (s.health.source && !s.health.address) {
+  if (s.health->source && !s.health->address) {
     for (const auto& b : s.backends) {
-      if (b.address.family() != s.health.source->family()) {
+      if (b.address.family() != s.health->source->family()) {
         r.error(
-            s.health.location,
+            s.health_location,
             fmt::format("health: source {} is {} but backend {} is {}",
-                        s.health.source->to_string(), net::family_name(s.health.source->family()),
+                        s.health->source->to_string(), net::family_name(s.health->source->family()),
                         b.address.to_string(), net::family_name(b.address.family())));
         ok = false;
         break;

@@ -296,7 +296,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
 }
 
 void Daemon::note_shared_checks(const config::Service& s) {
-  if (s.health.type != config::HealthType::none && health::shares_check_by_size(s))
+  if (s.health->type != config::HealthType::none && health::shares_check_by_size(s))
     log::notice(
         "health service={} ports={}: one check per backend for all ports (more than {} "
         "ports); set health.per_port: true to check each port",

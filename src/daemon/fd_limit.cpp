@@ -30,7 +30,7 @@ std::uint64_t descriptors_needed(const config::Config& cfg) {
   constexpr std::uint64_t kBase = 256;
   std::uint64_t checks = 0;
   for (const auto& s : cfg.services)
-    if (holds_a_descriptor(s.health)) checks += std::uint64_t{s.ports.size()} * s.backends.size();
+    if (holds_a_descriptor(*s.health)) checks += std::uint64_t{s.ports.size()} * s.backends.size();
   return kBase + checks;
 }
 

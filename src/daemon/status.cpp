@@ -249,7 +249,7 @@ BackendView backend_view(const StatusSnapshot& snap, const config::Service& s, s
     }
   }
   v.health = find_health(snap, health::check_key(s, port, b));
-  v.state = s.health.type == config::HealthType::none
+  v.state = s.health->type == config::HealthType::none
                 ? std::string_view("unchecked")
                 : health::to_string(v.health ? v.health->status : health::Status::unknown);
   v.drained = snap.drains.is_drained(s.name, b.address);

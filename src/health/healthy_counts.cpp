@@ -83,7 +83,7 @@ HealthyCounts::Entry HealthyCounts::fresh(const config::Service& s, const Status
   Entry e;
   e.service = &s;
   e.status.reserve(s.ports.size() * s.backends.size());
-  const bool unchecked = s.health.type == config::HealthType::none;
+  const bool unchecked = s.health->type == config::HealthType::none;
   for (auto port : s.ports)
     for (const auto& b : s.backends)
       e.status.push_back(unchecked   ? Status::up
@@ -244,7 +244,7 @@ void HealthyCounts::on_change(const BackendKey& key, Status status) {
   ensure(it->second);
   Entry& e = entries_[it->second];
   const config::Service& s = *e.service;
-  if (s.health.type == config::HealthType::none) return;  // counted as up whatever happens
+  if (s.health->type == config::HealthType::none) return;  // counted as up whatever happens
   const std::size_t nb = s.backends.size();
   const bool shared = shares_check(s);
   for (std::size_t p = 0; p < s.ports.size(); ++p)

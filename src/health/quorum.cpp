@@ -8,7 +8,7 @@ namespace l4lb::health {
 
 int healthy_on_port(const config::Service& service, std::uint16_t service_port,
                     const StatusOf& status_of, const DrainedOf& drained) {
-  const bool unchecked = service.health.type == config::HealthType::none;
+  const bool unchecked = service.health->type == config::HealthType::none;
   int n = 0;
   for (const auto& b : service.backends) {
     if (b.weight == 0 || (drained && drained(b))) continue;  // no need to look the check up
@@ -22,7 +22,7 @@ int healthy_count(const config::Service& service, const StatusOf& status_of,
                   const DrainedOf& drained) {
   if (service.ports.empty()) return 0;
   // With a shared check (or no checks at all) every port counts the same backends.
-  if (shares_check(service) || service.health.type == config::HealthType::none)
+  if (shares_check(service) || service.health->type == config::HealthType::none)
     return healthy_on_port(service, service.ports.front(), status_of, drained);
   int lowest = healthy_on_port(service, service.ports.front(), status_of, drained);
   for (std::size_t i = 1; i < service.ports.size() && lowest > 0; ++i)

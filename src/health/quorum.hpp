@@ -20,7 +20,7 @@ using DrainedOf = std::function<bool(const config::Backend&)>;
 inline bool counts_for_quorum(const config::Service& service, const config::Backend& backend,
                               Status check_status, bool drained) {
   if (backend.weight == 0 || drained) return false;
-  return service.health.type == config::HealthType::none || check_status == Status::up;
+  return service.health->type == config::HealthType::none || check_status == Status::up;
 }
 
 // Backends serving `service_port` of `service`: weight > 0, not drained, and their check for

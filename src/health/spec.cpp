@@ -10,7 +10,7 @@ std::string CheckSpec::http_host() const {
 }
 
 bool shares_check(const config::Service& service) {
-  const config::Health& h = service.health;
+  const config::Health& h = *service.health;
   if (h.port) return true;
   // One IPVS service for all ports: one check per backend decides it (the loader refuses
   // per_port: true with fwmark).
@@ -20,7 +20,7 @@ bool shares_check(const config::Service& service) {
 }
 
 bool shares_check_by_size(const config::Service& service) {
-  return !service.health.port && !service.health.per_port &&
+  return !service.health->port && !service.health->per_port &&
          service.ports.size() > kMaxPerPortChecks;
 }
 
@@ -31,7 +31,7 @@ BackendKey check_key(const config::Service& service, std::uint16_t service_port,
 }
 
 std::optional<CheckParams> make_params(const config::Service& service) {
-  const config::Health& h = service.health;
+  const config::Health& h = *service.health;
   if (h.type == config::HealthType::none) return std::nullopt;
   CheckParams p;
   p.type = h.type;
@@ -61,7 +61,7 @@ std::optional<CheckParams> make_params(const config::Service& service) {
 std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t service_port,
                                    const config::Backend& backend,
                                    std::shared_ptr<const CheckParams> params) {
-  const config::Health& h = service.health;
+  const config::Health& h = *service.health;
   if (h.type == config::HealthType::none) return std::nullopt;
   CheckSpec s;
   s.address = h.address.value_or(backend.address);
@@ -84,7 +84,7 @@ std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& s
   std::map<BackendKey, CheckSpec> out;
   std::shared_ptr<const CheckParams> last;  // the previous service's: usually equal
   for (const auto& svc : services) {
-    if (svc.health.type == config::HealthType::none || svc.ports.empty()) continue;
+    if (svc.health->type == config::HealthType::none || svc.ports.empty()) continue;
     auto params = make_params(svc);
     if (!last || !(*last == *params))
       last = std::make_shared<const CheckParams>(std::move(*params));

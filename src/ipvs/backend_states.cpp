@@ -22,7 +22,7 @@ void BackendStates::apply(std::span<const StateChange> changes) {
 void BackendStates::retain(const std::vector<config::Service>& services) {
   std::map<std::string_view, std::set<CheckId>> checked;
   for (const auto& s : services) {
-    if (s.health.type == config::HealthType::none) continue;
+    if (s.health->type == config::HealthType::none) continue;
     auto& ids = checked[s.name];
     for (auto port : s.ports)
       for (const auto& b : s.backends) ids.insert(CheckId{check_port_(s, port, b), b.address});

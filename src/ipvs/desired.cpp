@@ -55,7 +55,7 @@ Table desired_table(const std::vector<config::Service>& services, const BackendS
       Service svc = service_settings(s, port);
       for (const auto& b : s.backends) {
         BackendState st = state ? state(s, port, b) : BackendState{};
-        if (s.health.type == config::HealthType::none) st.health = Health::up;
+        if (s.health->type == config::HealthType::none) st.health = Health::up;
         std::uint32_t weight = b.weight;
         bool present = true;
         switch (st.health) {

@@ -38,7 +38,7 @@ TEST_CASE("moving blocks around the file is not a change") {
   for (auto& s : b.services) {
     s.location.line += 10;
     for (auto& be : s.backends) be.location.line += 10;
-    s.health.location.line += 10;
+    s.health_location.line += 10;
   }
   for (auto& i : b.vrrp) i.location.line += 3;
   CHECK(diff(a, b).empty());
@@ -98,7 +98,7 @@ TEST_CASE("service field changes") {
   auto& s = b.services[0];
   s.ports.push_back(8443);
   s.scheduler = "wlc";
-  s.health.interval = Duration{5000};
+  s.health.edit().interval = Duration{5000};
   s.quorum = 2;
   b.services[1].sh_port = true;
   auto d = diff(a, b);

@@ -65,9 +65,9 @@ TEST_CASE("the example's values arrive typed") {
   CHECK(web.name == "ipa-web");
   CHECK(web.ports == std::vector<std::uint16_t>{80, 443});
   CHECK(web.scheduler == "rr");
-  CHECK(web.health.type == HealthType::http);
-  CHECK(web.health.path == "/ipa/ui/");
-  CHECK(web.health.expect_status == std::vector<std::pair<int, int>>{{200, 399}});
+  CHECK(web.health->type == HealthType::http);
+  CHECK(web.health->path == "/ipa/ui/");
+  CHECK(web.health->expect_status == std::vector<std::pair<int, int>>{{200, 399}});
   const auto& ldap = c.services[1];
   CHECK(ldap.scheduler == "sh");
   CHECK(ldap.sh_fallback);
@@ -77,15 +77,15 @@ TEST_CASE("the example's values arrive typed") {
   CHECK(krb_udp.protocol == Protocol::udp);
   CHECK(krb_udp.persistence == Duration{60000});
   CHECK(krb_udp.persistence_netmask == 32);
-  CHECK(krb_udp.health.type == HealthType::udp);
-  CHECK(krb_udp.health.send == "l4lb-probe");
-  CHECK_FALSE(krb_udp.health.expect.has_value());
+  CHECK(krb_udp.health->type == HealthType::udp);
+  CHECK(krb_udp.health->send == "l4lb-probe");
+  CHECK_FALSE(krb_udp.health->expect.has_value());
   const auto& ldap6 = c.services[4];
   CHECK(ldap6.vip.is_v6());
   CHECK(ldap6.backends[0].port == 1389);
-  CHECK(ldap6.health.source->to_string() == "2001:db8:35::41");
+  CHECK(ldap6.health->source->to_string() == "2001:db8:35::41");
   CHECK(c.services[5].ports == std::vector<std::uint16_t>{443, 80});
-  CHECK(c.services[5].health.type == HealthType::none);
+  CHECK(c.services[5].health->type == HealthType::none);
   CHECK(c.state_dir == "/run/l4lb");
   CHECK(c.control.socket == "/run/l4lb/l4lbd.sock");
   CHECK(c.metrics.listen == "127.0.0.1:9465");
@@ -118,8 +118,8 @@ TEST_CASE("defaults fill what the file leaves out") {
   CHECK(s.scheduler == "wlc");
   CHECK(s.forward == Forward::nat);
   CHECK(s.quorum == 1);
-  CHECK(s.health.type == HealthType::tcp);
-  CHECK(s.health.interval == Duration{2000});
+  CHECK(s.health->type == HealthType::tcp);
+  CHECK(s.health->interval == Duration{2000});
   CHECK(s.backends[0].weight == 1);
   CHECK(s.backends[0].location.line == 10);
   CHECK_FALSE(c.metrics.listen.has_value());
@@ -332,7 +332,7 @@ services:
 )",
                      "f");
   REQUIRE(r.ok());
-  CHECK(r.config->services[1].health.interval == l4lb::Duration{5000});
+  CHECK(r.config->services[1].health->interval == l4lb::Duration{5000});
   CHECK(r.config->services[1].backends.size() == 2);
 }
 
@@ -421,4 +421,55 @@ TEST_CASE("error lists are capped in memory and in what is reported") {
   CHECK(r.diagnostics.back().severity == Severity::error);
   CHECK_THAT(r.diagnostics.back().message, Catch::Matchers::StartsWith("2900 more error(s) and "));
   CHECK(r.error_count() == kMaxDiagnostics + 1);
+}
+
+TEST_CASE("services with equal health settings share one instance; editing one copies it") {
+  const std::string text = R"(services:
+  - name: a
+    vip: 10.0.0.1
+    port: 80
+    health: {type: http, path: /ok}
+    backends: [{address: 10.1.0.1}]
+  - name: b
+    vip: 10.0.0.1
+    port: 81
+    health:
+      type: http
+      path: /ok
+    backends: [{address: 10.1.0.1}]
+  - name: c
+    vip: 10.0.0.1
+    port: 82
+    health: {type: http, path: /other}
+    backends: [{address: 10.1.0.1}]
+  - name: d
+    vip: 10.0.0.1
+    port: 83
+    backends: [{address: 10.1.0.1}]
+  - name: e
+    vip: 10.0.0.1
+    port: 84
+    backends: [{address: 10.1.0.1}]
+)";
+  INFO(joined(diagnostics(text)));
+  auto r = load_text(text, "l4lb.yaml", "n");
+  REQUIRE(r.ok());
+  auto& s = r.config->services;
+  REQUIRE(s.size() == 5);
+  CHECK(&*s[0].health == &*s[1].health);  // written differently, equal values
+  CHECK(&*s[0].health != &*s[2].health);
+  CHECK(s[2].health->path == "/other");
+  CHECK(&*s[3].health == &*s[4].health);  // the defaults
+  CHECK(s[3].health->type == HealthType::tcp);
+  // Each service keeps where its own block is, for messages.
+  CHECK(s[0].health_location.line == 5);
+  CHECK(s[1].health_location.line == 11);
+  CHECK(s[3].health_location.line == 0);
+
+  Service copy = s[0];
+  copy.health.edit().path = "/changed";
+  CHECK(copy.health->path == "/changed");
+  CHECK(s[0].health->path == "/ok");
+  CHECK(s[1].health->path == "/ok");
+  CHECK(&*s[0].health == &*s[1].health);
 }

@@ -346,10 +346,10 @@ TEST_CASE("health: per_port, and its contradiction with an explicit port") {
   expect_ok(svc("{type: tcp, port: 9000, per_port: false}"));
   auto on = load_text(svc("{type: http, per_port: true}"), "t");
   REQUIRE(on.ok());
-  CHECK(on.config->services[0].health.per_port == true);
+  CHECK(on.config->services[0].health->per_port == true);
   auto unset = load_text(svc("{type: tcp}"), "t");
   REQUIRE(unset.ok());
-  CHECK(!unset.config->services[0].health.per_port);
+  CHECK(!unset.config->services[0].health->per_port);
   expect_lines(svc("{type: tcp, port: 9000, per_port: true}"),
                {"t.yaml:7:47: error: per_port: true contradicts 'port: 9000', which checks one "
                 "port for all the service's ports; drop one of the two"});
@@ -374,16 +374,16 @@ TEST_CASE("health: keys by type, expect_status forms, timeout within interval") 
   expect_ok(svc("{type: tcp, send: \"PING\\r\\n\", expect: \"+PONG\", expect_prefix: true}"));
   auto r = load_text(svc("{type: http, expect_status: [200, \"300-302\"]}"), "t");
   REQUIRE(r.ok());
-  CHECK(r.config->services[0].health.expect_status ==
+  CHECK(r.config->services[0].health->expect_status ==
         std::vector<std::pair<int, int>>{{200, 200}, {300, 302}});
   expect_ok(svc("{type: tcp, handshake: half-open}"));
   expect_ok(svc("{type: tcp, handshake: full, send: x, expect: y}"));
   auto hs = load_text(svc("{type: tcp, handshake: full}"), "t");
   REQUIRE(hs.ok());
-  CHECK(hs.config->services[0].health.handshake == Handshake::full);
+  CHECK(hs.config->services[0].health->handshake == Handshake::full);
   auto dflt = load_text(svc("{type: tcp}"), "t");
   REQUIRE(dflt.ok());
-  CHECK(dflt.config->services[0].health.handshake == Handshake::automatic);
+  CHECK(dflt.config->services[0].health->handshake == Handshake::automatic);
   expect_lines(svc("{type: tcp, handshake: half-open, send: x}"),
                {"t.yaml:7:36: error: handshake: half-open sends nothing after the SYN-ACK, so it "
                 "cannot check 'send'/'expect'; use full (or leave the default, auto)"});

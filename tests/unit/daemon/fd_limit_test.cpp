@@ -13,21 +13,21 @@ TEST_CASE("descriptors: one per checked service port and backend, on top of a fi
   config::Service s;
   s.ports = {389, 636};
   s.backends.resize(3);
-  s.health.type = config::HealthType::tcp;
-  s.health.handshake = config::Handshake::full;
+  s.health.edit().type = config::HealthType::tcp;
+  s.health.edit().handshake = config::Handshake::full;
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 6);
-  s.health.type = config::HealthType::none;  // unchecked backends need no descriptor
+  s.health.edit().type = config::HealthType::none;  // unchecked backends need no descriptor
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 6);
-  s.health.type = config::HealthType::tcp;  // half-open checks share raw sockets
-  s.health.handshake = config::Handshake::automatic;
+  s.health.edit().type = config::HealthType::tcp;  // half-open checks share raw sockets
+  s.health.edit().handshake = config::Handshake::automatic;
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 6);
-  s.health.send = "PING\r\n";  // ...unless they must talk: then connect()
+  s.health.edit().send = "PING\r\n";  // ...unless they must talk: then connect()
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 12);
-  s.health.type = config::HealthType::udp;
+  s.health.edit().type = config::HealthType::udp;
   cfg.services.push_back(s);
   CHECK(daemon::descriptors_needed(cfg) == base + 18);
 }

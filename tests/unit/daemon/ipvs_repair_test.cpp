@@ -258,7 +258,7 @@ config::Service web_service(int backends) {
   s.vip = addr("10.0.0.1");
   s.ports = {80};
   s.scheduler = "rr";
-  s.health.type = config::HealthType::none;
+  s.health.edit().type = config::HealthType::none;
   for (int i = 0; i < backends; ++i) {
     config::Backend b;
     b.address = addr("10.1.0." + std::to_string(i + 1));

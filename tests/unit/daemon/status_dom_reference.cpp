@@ -216,7 +216,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
         }
         const health::BackendHealth* h = find_health(snap, health::check_key(s, port, b));
         std::string state =
-            s.health.type == config::HealthType::none
+            s.health->type == config::HealthType::none
                 ? "unchecked"
                 : std::string(health::to_string(h ? h->status : health::Status::unknown));
         const bool drained = snap.drains.is_drained(s.name, b.address);

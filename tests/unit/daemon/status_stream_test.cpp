@@ -40,11 +40,11 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
         break;
       case 2:
         s.ports = {80, 443, 8443};
-        s.health.per_port = false;  // one shared check per backend
+        s.health.edit().per_port = false;  // one shared check per backend
         break;
       case 3:
         s.ports = {53};
-        s.health.type = config::HealthType::none;
+        s.health.edit().type = config::HealthType::none;
         break;
       default:
         s.ports = {30000, 30001, 30002};

@@ -103,7 +103,7 @@ Input load(const std::string& path) {
     config::Service s;
     s.name = js.at("name");
     for (const auto& p : js.value("ports", json::array())) s.ports.push_back(p);
-    if (js.contains("health")) s.health = parse_health(js["health"]);
+    if (js.contains("health")) s.health = config::SharedHealth(parse_health(js["health"]));
     for (const auto& jb : js.value("backends", json::array())) {
       config::Backend b;
       b.address = addr(jb.at("address"));

@@ -69,7 +69,7 @@ void check_agrees(const config::Config& cfg, const World& w, const HealthyCounts
       CHECK(ports[p].healthy == healthy_on_port(s, s.ports[p], w.status_of(), d));
       int fine = 0;  // up (or unchecked) and not drained, whatever the weight
       for (const auto& b : s.backends) {
-        const bool up = s.health.type == config::HealthType::none ||
+        const bool up = s.health->type == config::HealthType::none ||
                         w.status_of()(check_key(s, s.ports[p], b)) == Status::up;
         fine += up && !d(b) ? 1 : 0;
       }
@@ -86,10 +86,10 @@ TEST_CASE("healthy counts agree with healthy_count over random changes and drain
     cfg->services.push_back(service("one-port", {80}, 6, rng));
     cfg->services.push_back(service("ldap", {389, 636}, 5, rng));
     auto shared = service("shared", {80, 443, 8443}, 4, rng);
-    shared.health.per_port = false;  // one check per backend for every port
+    shared.health.edit().per_port = false;  // one check per backend for every port
     cfg->services.push_back(shared);
     auto none = service("unchecked", {53}, 3, rng);
-    none.health.type = config::HealthType::none;
+    none.health.edit().type = config::HealthType::none;
     cfg->services.push_back(none);
     cfg->services.push_back(service("empty", {}, 2, rng));
 
@@ -224,7 +224,7 @@ TEST_CASE("carry_over takes the added services' entries made with the index, wit
   auto after = std::make_shared<config::Config>(*before);
   after->services.insert(after->services.begin(), service("new1", {80, 81}, 2, rng));
   after->services.push_back(service("new2", {90}, 4, rng));
-  after->services.back().health.type = config::HealthType::none;  // counted as up at once
+  after->services.back().health.edit().type = config::HealthType::none;  // counted as up at once
   auto index = HealthyCounts::index_for(*before, *after);
   // The new services' entries are made with the index, at their positions.
   REQUIRE(index.entries.size() == 3);

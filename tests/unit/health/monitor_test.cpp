@@ -20,10 +20,10 @@ config::Service service(const std::string& name, std::vector<std::uint16_t> back
   s.name = name;
   s.vip = *net::Address::parse("192.0.2.1");
   s.ports = {80};
-  s.health.interval = milliseconds(20);
-  s.health.timeout = milliseconds(1000);
-  s.health.rise = 3;
-  s.health.fall = 2;
+  s.health.edit().interval = milliseconds(20);
+  s.health.edit().timeout = milliseconds(1000);
+  s.health.edit().rise = 3;
+  s.health.edit().fall = 2;
   // Distinct loopback addresses, so that the tests need not rely on the port in the key.
   int i = 1;
   for (auto port : backend_ports) {
@@ -50,8 +50,8 @@ TEST_CASE("monitor: a flapping backend changes status exactly as rise/fall say")
       io, [&](std::size_t n) { return n < script.size() && script[n] == '0' ? "NO" : "OK"; }, 1);
   auto svc = service("flap", {server.port()});
   svc.backends[0].address = *net::Address::parse("127.0.0.1");
-  svc.health.send = "?";
-  svc.health.expect = "OK";
+  svc.health.edit().send = "?";
+  svc.health.edit().expect = "OK";
 
   std::vector<Event> events;
   Monitor* mp = nullptr;
@@ -128,7 +128,7 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   TcpServer a(io), b(io, TcpServer::Reply{}, 0, asio::ip::make_address("127.0.0.2"));
   auto svc = service("web", {a.port(), b.port()});
   auto other = service("none", {a.port()});
-  other.health.type = config::HealthType::none;
+  other.health.edit().type = config::HealthType::none;
   int changes = 0;
   Monitor m(io, [&](const BackendKey&, Status) { ++changes; });
   m.apply({svc, other});
@@ -147,7 +147,7 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   CHECK(same.status == Status::up);
   CHECK(m.stats().in_flight <= 2);
 
-  svc.health.interval = milliseconds(30);  // changed: restart, status and counters kept
+  svc.health.edit().interval = milliseconds(30);  // changed: restart, status and counters kept
   m.apply({svc, other});
   auto changed = *m.get(ka);
   CHECK(changed.status == Status::up);
@@ -178,13 +178,14 @@ TEST_CASE("monitor: changes applied in slices end where apply() would, and keep 
   std::vector<config::Service> first, second;
   for (int i = 0; i < 300; ++i) {
     auto s = service(fmt::format("s{:03}", i), {a.port()});
-    s.health.interval = milliseconds(60000);  // the test is about the set of checks, not runs
+    s.health.edit().interval =
+        milliseconds(60000);                  // the test is about the set of checks, not runs
     (i < 200 ? first : second).push_back(s);  // s000-s199, then s200-s299 ...
   }
   // ... and the second set keeps s100-s199, half of them with another timeout.
   for (int i = 100; i < 200; ++i) {
     auto s = first[i];
-    if (i % 2) s.health.timeout = milliseconds(500);
+    if (i % 2) s.health.edit().timeout = milliseconds(500);
     second.push_back(s);
   }
   Monitor m(io, nullptr);
@@ -226,7 +227,7 @@ TEST_CASE("monitor: a removed check's planned runs never start the check that re
   TcpServer a(io), b(io, TcpServer::Reply{}, 0, asio::ip::make_address("127.0.0.2"));
   auto one = service("one", {a.port(), b.port()});
   auto two = service("two", {a.port(), b.port()});
-  two.health.interval = milliseconds(50);
+  two.health.edit().interval = milliseconds(50);
   Monitor m(io, nullptr);
   // Each swap removes two checks whose runs are planned and adds two that take their slots;
   // a stale run that matched would start a check a second time within its interval.
@@ -273,9 +274,9 @@ TEST_CASE("monitor: 2,000 checks on one interval are spread, all come up") {
   config::Service svc = service("many", {});
   // 1,000 probes a second, each allowed 5 s: under ASan on a loaded 2-core machine a 500 ms
   // interval with 1 s timeouts let checks time out and go down again before all were up.
-  svc.health.interval = milliseconds(2000);
-  svc.health.timeout = milliseconds(5000);
-  svc.health.address = *net::Address::parse("127.0.0.1");  // keys differ, one listener
+  svc.health.edit().interval = milliseconds(2000);
+  svc.health.edit().timeout = milliseconds(5000);
+  svc.health.edit().address = *net::Address::parse("127.0.0.1");  // keys differ, one listener
   for (int i = 0; i < 2000; ++i) {
     config::Backend b;
     b.address = *net::Address::parse(fmt::format("127.1.{}.{}", i / 250, 1 + i % 250));
@@ -323,7 +324,7 @@ TEST_CASE("monitor: each port of a multi-port service is checked on its own") {
   CHECK(healthy_count(svc, status_of, nullptr) == 0);
 
   // health.port: one shared check (on the open port) for both.
-  svc.health.port = open.port();
+  svc.health.edit().port = open.port();
   m.apply({svc});
   CHECK(m.size() == 1);
   const BackendKey shared{"two", 0, b.address};
@@ -338,7 +339,7 @@ TEST_CASE(
   auto a = service("a", {up.port()});
   auto b = service("b", {up.port(), up.port()});
   b.ports = {80, 443};
-  b.health.per_port = false;  // shared checks: port 0 in the key
+  b.health.edit().per_port = false;  // shared checks: port 0 in the key
   auto c = service("c", {up.port()});
   Monitor m(io, nullptr);
   m.apply({a, b, c});

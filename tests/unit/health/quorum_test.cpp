@@ -71,7 +71,7 @@ TEST_CASE("quorum: drained and weight-0 backends do not count") {
 
 TEST_CASE("quorum: a `none` service counts every serving backend") {
   auto s = ldap();
-  s.health.type = config::HealthType::none;
+  s.health.edit().type = config::HealthType::none;
   World w;
   for (const auto& b : s.backends) w.status[BackendKey{"ldap", 389, b.address}] = Status::down;
   CHECK(healthy_count(s, w.status_of(), w.drained_of()) == 3);
@@ -82,7 +82,7 @@ TEST_CASE("quorum: a `none` service counts every serving backend") {
 
 TEST_CASE("quorum: a shared check counts once for all ports") {
   auto s = ldap();
-  s.health.port = 9000;
+  s.health.edit().port = 9000;
   World w;
   w.status[BackendKey{"ldap", 0, ip("10.0.0.2")}] = Status::down;
   // Per-port keys are not consulted: the shared check is the only one.

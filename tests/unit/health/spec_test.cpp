@@ -41,12 +41,12 @@ TEST_CASE("check target: health.port > backend.port > the service port; health.a
   CHECK(make_spec(s, 443, s.backends[0])->port == 443);
   CHECK(make_spec(s, 80, s.backends[1])->port == 8080);
 
-  s.health.port = 9000;
+  s.health.edit().port = 9000;
   CHECK(make_spec(s, 80, s.backends[0])->port == 9000);
   CHECK(make_spec(s, 443, s.backends[0])->port == 9000);
   CHECK(make_spec(s, 80, s.backends[1])->port == 9000);
 
-  s.health.address = ip("10.9.9.9");
+  s.health.edit().address = ip("10.9.9.9");
   CHECK(make_spec(s, 80, s.backends[1])->address == ip("10.9.9.9"));
 }
 
@@ -69,7 +69,7 @@ TEST_CASE("check specs: one per service x port x backend by default") {
 TEST_CASE("check specs: health.port or per_port: false share one check for all ports") {
   auto s = service({389, 636});
   s.backends[1].port.reset();
-  s.health.port = 9000;
+  s.health.edit().port = 9000;
   CHECK(shares_check(s));
   CHECK_FALSE(shares_check_by_size(s));
   auto specs = make_specs({s});
@@ -79,8 +79,8 @@ TEST_CASE("check specs: health.port or per_port: false share one check for all p
   CHECK(check_key(s, 636, s.backends[0]) == key);
   CHECK(specs.at(key).port == 9000);
 
-  s.health.port.reset();
-  s.health.per_port = false;
+  s.health.edit().port.reset();
+  s.health.edit().per_port = false;
   specs = make_specs({s});
   REQUIRE(specs.size() == 2);
   CHECK(specs.at(key).port == 389);  // the first port stands for all
@@ -99,7 +99,7 @@ TEST_CASE("check specs: more than kMaxPerPortChecks ports share unless per_port:
   auto specs = make_specs({s});
   REQUIRE(specs.size() == 2);
   CHECK(specs.at(BackendKey{"web", 0, ip("10.0.0.2")}).port == 30000);
-  s.health.per_port = true;
+  s.health.edit().per_port = true;
   CHECK_FALSE(shares_check(s));
   CHECK_FALSE(shares_check_by_size(s));
   CHECK(make_specs({s}).size() == 2 * (kMaxPerPortChecks + 1));
@@ -121,7 +121,7 @@ TEST_CASE("check specs: a mapped backend port is checked, and keyed, on its own 
 
 TEST_CASE("check target: none has no check; no port anywhere has no check") {
   auto s = service();
-  s.health.type = config::HealthType::none;
+  s.health.edit().type = config::HealthType::none;
   CHECK(!make_spec(s, 80, s.backends[0]));
   CHECK(make_specs({s}).empty());
   auto p = service({});
@@ -132,16 +132,16 @@ TEST_CASE("check target: none has no check; no port anywhere has no check") {
 
 TEST_CASE("check target: http Host defaults to the target address, v6 bracketed") {
   auto s = service();
-  s.health.type = config::HealthType::http;
-  s.health.path = "/healthz";
+  s.health.edit().type = config::HealthType::http;
+  s.health.edit().path = "/healthz";
   CHECK(make_spec(s, 80, s.backends[0])->http_host() == "10.0.0.1");
   CHECK(make_spec(s, 80, s.backends[0])->params->path == "/healthz");
   s.backends[0].address = ip("2001:db8::5");
   CHECK(make_spec(s, 80, s.backends[0])->http_host() == "[2001:db8::5]");
   CHECK(make_spec(s, 80, s.backends[0])->target() == "[2001:db8::5]:80");
-  s.health.host = "example.org";
+  s.health.edit().host = "example.org";
   CHECK(make_spec(s, 80, s.backends[0])->http_host() == "example.org");
-  s.health.expect_status.clear();
+  s.health.edit().expect_status.clear();
   CHECK(make_spec(s, 80, s.backends[0])->params->expect_status ==
         std::vector<std::pair<int, int>>{{200, 399}});
 }
@@ -157,7 +157,7 @@ TEST_CASE("check specs: equal specs compare equal; weight is not a check paramet
   CHECK(specs.contains(BackendKey{"mail", 443, ip("10.0.0.1")}));
   auto again = make_specs({s1, s2});
   CHECK(specs == again);
-  s1.health.interval = milliseconds(500);
+  s1.health.edit().interval = milliseconds(500);
   CHECK(make_specs({s1, s2}) != specs);
   // Backend weight is not a check parameter: changing it must not restart the check.
   s2.backends[0].weight = 7;
@@ -170,7 +170,7 @@ TEST_CASE("check specs: the parameters are held once per service, and once for e
   mail.name = "mail";
   auto db = service({5432});
   db.name = "db";
-  db.health.timeout = milliseconds(300);
+  db.health.edit().timeout = milliseconds(300);
   const auto specs = make_specs({web, mail, db});
   const auto& first = specs.at(BackendKey{"web", 80, ip("10.0.0.1")}).params;
   REQUIRE(first);
@@ -189,7 +189,7 @@ TEST_CASE("check specs: the parameters are held once per service, and once for e
   const auto again = make_specs({web, mail, db});
   CHECK(again.at(BackendKey{"web", 80, ip("10.0.0.1")}).params != first);
   CHECK(diff_specs(specs, again).empty());
-  mail.health.send = "PING";
+  mail.health.edit().send = "PING";
   const auto changes = diff_specs(specs, make_specs({web, mail, db}));
   CHECK(changes.removed.empty());
   CHECK(changes.added.empty());
@@ -366,7 +366,7 @@ TEST_CASE("diff_specs: removed, added and changed keys, in key order, from one p
   config::Backend c;
   c.address = ip("10.0.0.3");
   a2.backends.push_back(c);
-  a2.health.interval = milliseconds(5000);
+  a2.health.edit().interval = milliseconds(5000);
   auto d = service({5432});
   d.name = "db";
   const auto to = make_specs({a2, b, d});

@@ -109,7 +109,7 @@ TEST_CASE("health policy: up, down (remove / drain), unknown, drained") {
     CHECK(find(t, 80, "10.1.0.1", 80)->weight == 0);
   }
   SECTION("health type none is always up") {
-    s.health.type = config::HealthType::none;
+    s.health.edit().type = config::HealthType::none;
     Table t = desired_table({s}, fn);
     CHECK(find(t, 80, "10.1.0.2", 80)->weight == 5);
     CHECK(find(t, 80, "10.1.0.3", 80)->weight == 5);
@@ -118,7 +118,7 @@ TEST_CASE("health policy: up, down (remove / drain), unknown, drained") {
 
 TEST_CASE("service settings: forward, flags, persistence, protocol, IPv6") {
   auto s = web();
-  s.health.type = config::HealthType::none;
+  s.health.edit().type = config::HealthType::none;
   s.forward = config::Forward::dr;
   s.protocol = config::Protocol::udp;
   s.scheduler = "sh";
@@ -156,7 +156,7 @@ TEST_CASE("service settings: forward, flags, persistence, protocol, IPv6") {
 
 TEST_CASE("one_packet reaches the kernel table; off by default") {
   auto s = web();
-  s.health.type = config::HealthType::none;
+  s.health.edit().type = config::HealthType::none;
   s.protocol = config::Protocol::udp;
   Table t = desired_table({s}, nullptr);
   const auto key = ServiceKey::inet(Protocol::udp, addr("10.0.0.1"), 80);
@@ -174,7 +174,7 @@ TEST_CASE("a fwmark service is one mark service for all its ports, destinations 
   for (unsigned p = 30000; p <= 32767; ++p) s.ports.push_back(static_cast<std::uint16_t>(p));
   s.fwmark = 0x4c000001u;
   s.persistence = Duration{300000};
-  s.health.type = config::HealthType::none;
+  s.health.edit().type = config::HealthType::none;
   Table t = desired_table({s}, nullptr);
   REQUIRE(t.services.size() == 1);
   const auto key = ServiceKey::mark(net::Family::v4, 0x4c000001u);

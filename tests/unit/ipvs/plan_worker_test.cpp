@@ -61,7 +61,7 @@ config::Service svc(const std::string& name, std::uint16_t port, int backends,
   s.vip = addr("10.0.0.1");
   s.ports = {port};
   s.scheduler = "rr";
-  s.health.type = type;
+  s.health.edit().type = type;
   for (int i = 0; i < backends; ++i) {
     config::Backend b;
     b.address = addr("10.1.0." + std::to_string(i + 1));
@@ -233,7 +233,7 @@ TEST_CASE("PlanWorker: planned and sent on the worker while the loop runs on") {
     const auto ops = k.counters().operations;
     // s3 gets a check (that does not hold back unknown backends) and it reports one down.
     auto next = std::make_shared<std::vector<config::Service>>(*s);
-    (*next)[3].health.type = config::HealthType::tcp;
+    (*next)[3].health.edit().type = config::HealthType::tcp;
     (*next)[3].wait_first_check = false;
     sp.note(ConfigChange{next});
     sp.note(HealthChange{"s3", 1003, addr("10.1.0.2"), Health::down});
@@ -408,7 +408,7 @@ TEST_CASE("BackendStates: results, adoption, and forgetting what the checks forg
 
   // A reload that drops s1 and makes s0 unchecked forgets both; re-adding starts unknown.
   auto none = std::make_shared<std::vector<config::Service>>(*gen);
-  (*none)[0].health.type = config::HealthType::none;
+  (*none)[0].health.edit().type = config::HealthType::none;
   none->pop_back();
   std::vector<StateChange> reload{ConfigChange{none}, ConfigChange{gen}};
   st.apply(reload);
@@ -441,7 +441,7 @@ TEST_CASE("BackendStates: each port of a service has its own check, a shared che
 
   // health.port: one check (key port 0) decides every port.
   auto shared = std::make_shared<std::vector<config::Service>>(*gen);
-  (*shared)[0].health.port = 8080;
+  (*shared)[0].health.edit().port = 8080;
   Services shared_gen = shared;
   std::vector<StateChange> reload{ConfigChange{shared_gen},
                                   HealthChange{"s0", 0, b.address, Health::up}};
