@@ -201,6 +201,9 @@ def main():
             master.write_config(base + services_body(n, a.backends))
             master.reload()
             reloads, grow = reloads + 1, not grow
+        # The threads' lag over the storm itself, before anything that follows it (the arenas
+        # are trimmed once reloads have settled, during the final full status below).
+        _, during = st.status_raw(master.sock, timeout=60, view="summary")
         for _ in clients:
             client_lat, client_errors = results.get()
             lat += client_lat
@@ -214,9 +217,12 @@ def main():
         scrapes = json.loads(scraper.stdout.readline())
         _, final = st.status_raw(master.sock, timeout=300)
         daemon = final["status"]["daemon"]
-        lag = {f"{l['thread']}_{l['kind']}": {"max_ms": round(l["histogram"]["max"] * 1e3, 1),
-                                               "count": l["histogram"]["count"]}
-               for l in daemon.get("lag", [])}
+        def lag_of(d):
+            return {f"{l['thread']}_{l['kind']}": {"max_ms": round(l["histogram"]["max"] * 1e3, 1),
+                                                    "count": l["histogram"]["count"]}
+                    for l in d.get("lag", [])}
+        lag = lag_of(during["status"]["daemon"])
+        lag_after = lag_of(daemon)
         binst = [i for i in backup.status() or [] if i["name"] == "vi"]
         out({"phase": "result", "services": a.services, "backends": a.backends,
              "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
@@ -228,11 +234,16 @@ def main():
              "host_stalls": len(probed["stalls"]),
              "host_stall_max_ms": round(max(((e - s) * 1e3 for s, e in probed["stalls"]),
                                             default=0), 1),
-             "lag": lag,
+             "lag": lag,  # at the storm's end
+             "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
              "status_requests": len(lat), "status_errors": len(errors),
              "status_error_texts": errors[:5],
              "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
              "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
+             # Each sample closes a 5 s phase: the even ones at --services (the first before
+             # any reload, the rest after a reload back), the odd ones at --services + --delta.
+             "rss_at_base_kib": [r[0] for r in rss[0::2]],
+             "rss_at_grown_kib": [r[0] for r in rss[1::2]],
              "rss_peak_kib": rss_kib(master.proc.pid)[1],
              # After the run, with the services of the last reload (10,000 after an even count).
              "rss_end_kib": rss_kib(master.proc.pid)[0],

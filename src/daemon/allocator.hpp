@@ -30,7 +30,9 @@ const char* tune_allocator();
 // thread: the call takes milliseconds (2-14 ms measured there) and holds each arena's lock
 // while it walks it, the main arena's (the loop's) for about 3 ms at that size (perf, the
 // madvise calls into [heap]). glibc cannot trim one arena alone; what would make the trim
-// unnecessary is a smaller peak on the reload worker. Runs at nice 0 for the call.
+// unnecessary is a smaller peak on the reload worker. Runs at nice 0 for the call. The daemon
+// calls it once reloads have settled, not after each (Daemon::kTrimAfterQuiet): on a VM where
+// madvise is dear the same trim took 20-94 ms of CPU and the loop ran up to 157 ms late.
 double release_free_memory();
 
 }  // namespace l4lb::daemon

@@ -422,13 +422,21 @@ void Daemon::retire_config(std::shared_ptr<const config::Config> old) {
 void Daemon::release_reload_memory() {
   if (!release_after_reload_ || reload_slices_.active || !pending_checks_.empty()) return;
   release_after_reload_ = false;
-  // On the reaper, after the reload's leftovers handed to it before (the plan's check changes,
-  // the previous quorum counts, the result): in its order, so they are free when the arenas are
-  // trimmed (daemon/allocator.hpp says why, and why not here).
-  reaper::defer([old = std::move(retired_config_)]() mutable {
-    old.reset();
-    const double ms = release_free_memory();
-    log::info("reload: free memory given back in {:.1f} ms (off the loop)", ms);
+  // The replaced config goes now, on the reaper; the trim waits until reloads have settled
+  // (kTrimAfterQuiet says why). Both on the reaper, after the reload's leftovers handed to it
+  // before (the plan's check changes, the previous quorum counts, the result): in its order,
+  // so they are free when the arenas are trimmed (daemon/allocator.hpp says why not here).
+  reaper::dispose(std::move(retired_config_));
+  trim_timer_.expires_after(kTrimAfterQuiet);
+  trim_timer_.async_wait([](const boost::system::error_code& ec) {
+    if (ec) return;  // a reload came first, or shutdown
+    reaper::defer([] {
+      const double ms = release_free_memory();
+      log::info(
+          "reload: free memory given back in {:.1f} ms (off the loop, {} s after the last "
+          "reload)",
+          ms, kTrimAfterQuiet.count());
+    });
   });
 }
 
@@ -446,6 +454,7 @@ void Daemon::reload(ReloadDone done) {
 void Daemon::start_reload() {
   if (reload_running_ || reload_waiting_.empty() || stopping_) return;
   reload_running_ = true;
+  trim_timer_.cancel();  // not settled yet: the trim waits for this reload's follow-up
   auto waiters = std::make_shared<std::vector<ReloadDone>>(std::move(reload_waiting_));
   reload_waiting_.clear();
   systemd_.reloading("reloading " + config_path_);
@@ -716,6 +725,7 @@ void Daemon::shutdown() {
   systemd_.stopping("stopping: handing VIPs over");
   loop_lag_.stop();
   summary_timer_.cancel();
+  trim_timer_.cancel();
   control_.close();
   metrics_.close();
   health_->shutdown();

@@ -109,9 +109,10 @@ class ReloadSlices(unittest.TestCase):
         lines = self.slice_lines()
         self.assertTrue(lines, "no 'reload slices' line")
         self.assertEqual(int(lines[-1][0]), ADDED + 1)
-        # Once the follow-up is done the replaced config is freed and the arenas trimmed, off
-        # the loop (daemon/allocator.hpp): once per reload, after its slices.
-        netns.wait_until(lambda: "free memory given back" in self.d.log(), 10,
+        # Once the follow-up is done the replaced config is freed, and the arenas are trimmed
+        # off the loop (daemon/allocator.hpp) once reloads have settled: 10 s after the last
+        # follow-up, once, after its slices.
+        netns.wait_until(lambda: "free memory given back" in self.d.log(), 30,
                          what="the memory given back after the reload")
         log = self.d.log()
         self.assertEqual(log.count("free memory given back"), 1)

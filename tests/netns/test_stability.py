@@ -214,13 +214,15 @@ def start_status_clients(sock_path, stop, count, latencies, errors, timeout=120)
     return threads
 
 
-def status_raw(sock_path, timeout=30):
-    """One status request on the control socket; returns (seconds, parsed reply)."""
+def status_raw(sock_path, timeout=30, view=None):
+    """One status request on the control socket (the full view unless `view` says
+    otherwise); returns (seconds, parsed reply)."""
     t0 = time.monotonic()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(sock_path)
-        s.sendall(b'{"command":"status"}\n')
+        s.sendall(json.dumps({"command": "status", **({"view": view} if view else {})})
+                  .encode() + b"\n")
         chunks = []
         while True:
             b = s.recv(1 << 20)
