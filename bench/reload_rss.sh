@@ -1,7 +1,8 @@
 #!/bin/bash
 # RSS across reloads (docs/BENCHMARKS.md, "Stop 17: memory"): bench/status_daemon.sh's N x 8
-# config (60 s TCP checks, no status load), then RELOADS SIGHUP reloads 8 s apart, alternately
-# to N + DELTA services and back to N. Prints the RSS after each reload, split by mapping kind
+# config (60 s TCP checks, no status load), then RELOADS SIGHUP reloads GAP (default 14) s
+# apart, past the trim that follows a settled reload by 10 s, alternately to N + DELTA services
+# and back to N. Prints the RSS after each reload, split by mapping kind
 # (the main arena, the threads' malloc arenas, other anonymous memory, files; from smaps), and
 # the daemon's own log lines about the memory given back. Needs root (port 9 listener).
 #   sudo L4LB_BUILD_DIR=build bench/reload_rss.sh [N] [DELTA] [RELOADS]
@@ -48,7 +49,7 @@ for i in $(seq 1 "$R"); do
   if [ $((i % 2)) = 1 ]; then cp "$D/large.yaml" "$D/big.yaml"; n=$((N + DELTA)); else
     cp "$D/small.yaml" "$D/big.yaml"; n=$N; fi
   kill -HUP "$P"
-  sleep 8
+  sleep "${GAP:-14}"  # past the trim, 10 s after the reload has settled
   show "after reload $i ($n services)"
 done
 grep -E "reload apply took|free memory given back" "$D/l4lbd.log" || true
