@@ -427,9 +427,16 @@ void Daemon::release_reload_memory() {
   // before (the plan's check changes, the previous quorum counts, the result): in its order,
   // so they are free when the arenas are trimmed (daemon/allocator.hpp says why not here).
   reaper::dispose(std::move(retired_config_));
+  arm_trim();
+}
+
+void Daemon::arm_trim() {
+  if (stopping_) return;  // the timer would keep the loop running after shutdown
+  trim_pending_ = true;
   trim_timer_.expires_after(kTrimAfterQuiet);
-  trim_timer_.async_wait([](const boost::system::error_code& ec) {
-    if (ec) return;  // a reload came first, or shutdown
+  trim_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // a reload came first (it arms the wait again when done), or shutdown
+    trim_pending_ = false;
     reaper::defer([] {
       const double ms = release_free_memory();
       log::info(
@@ -472,6 +479,11 @@ void Daemon::start_reload() {
         for (auto& done : *waiters)
           if (done) done(loaded->result, loaded->reply_line);
         reload_running_ = false;
+        // The start cancelled a pending trim's wait. A committed reload with a follow-up
+        // arms it when that is done (release_reload_memory); any other reload (rejected, or
+        // nothing to follow up) arms it again here, or the earlier reload's memory would wait
+        // for the next reload that commits.
+        if (trim_pending_ && !release_after_reload_) arm_trim();
         start_reload();  // requests that came in meanwhile: one more reload for all of them
       };
       if (!loaded->result["ok"].get<bool>()) {

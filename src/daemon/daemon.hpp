@@ -302,6 +302,9 @@ class Daemon {
   // memory until the reloads stop (docs/BENCHMARKS.md, stop 19).
   static constexpr std::chrono::seconds kTrimAfterQuiet{10};
   boost::asio::steady_timer trim_timer_{io_};
+  bool trim_pending_ = false;  // a reload's memory waits for the trim (kept across a
+                               // rejected or unchanged reload, which has no follow-up)
+  void arm_trim();
 };
 
 }  // namespace l4lb::daemon

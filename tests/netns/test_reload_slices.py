@@ -148,6 +148,27 @@ class ReloadSlices(unittest.TestCase):
         self.assertTrue(self.quorum_met(self.d.status_json(), "web"))
         netns.wait_until(lambda: self.priority() == 150, 5, what="priority 150")
 
+    def test_3_a_rejected_reload_does_not_lose_the_pending_trim(self):
+        # A reload that commits, then at once one that is rejected: the rejected reload
+        # cancels the trim's wait when it starts and has no follow-up of its own, so it must
+        # arm the wait again, or the first reload's memory would wait for the next good reload.
+        trims = lambda: self.d.log().count("free memory given back")
+        rejected = lambda: self.d.log().count("rejected")
+        self.d.write_config(config_body(web_quorum=1, added=10))
+        r = self.d.ctl("reload", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.d.write_config("services: [\n")  # a syntax error
+        bad = rejected()
+        r = self.d.ctl("reload", timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        netns.wait_until(lambda: rejected() > bad, 10, what="the reload rejected")
+        after_rejection = trims()
+        netns.wait_until(lambda: trims() > after_rejection, 30,
+                         what="the trim after the rejected reload")
+        self.d.write_config(config_body(web_quorum=1))  # as the other tests expect it
+        r = self.d.ctl("reload", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
 
 if __name__ == "__main__":
     testmain.main()
