@@ -15,12 +15,6 @@ void compare(const T& a, const T& b, std::string_view field, Getter get,
   if (!(get(a) == get(b))) out.emplace_back(field);
 }
 
-auto health_key(const Health& h) {
-  return std::tie(h.type, h.port, h.per_port, h.address, h.source, h.interval, h.timeout, h.rise,
-                  h.fall, h.send, h.expect, h.expect_prefix, h.path, h.host, h.expect_status,
-                  h.max_response_bytes, h.handshake);
-}
-
 std::vector<std::string> instance_fields(const VrrpInstance& a, const VrrpInstance& b) {
   std::vector<std::string> f;
   compare(
@@ -107,7 +101,7 @@ std::vector<std::string> service_fields(const Service& a, const Service& b) {
   compare(
       a, b, "wait_first_check", [](auto& x) { return x.wait_first_check; }, f);
   compare(
-      a, b, "health", [](auto& x) { return health_key(*x.health); }, f);
+      a, b, "health", [](auto& x) -> const SharedHealth& { return x.health; }, f);
   return f;
 }
 
