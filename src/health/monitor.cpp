@@ -173,11 +173,12 @@ void Monitor::transition(Check& check, Status to, const std::string& why) {
 void Monitor::apply(const std::vector<config::Service>& services) {
   CheckChanges changes;
   {
-    // Gone before the checks are made: the specs of every check in a map (10 MB at 80,000
-    // checks) need not sit beside them (diff_specs also frees the map's nodes as it goes).
-    std::map<BackendKey, CheckSpec> running;
-    for (const auto& [key, check] : checks_) running.emplace_hint(running.end(), key, check.spec);
-    changes = diff_specs(running, make_specs(services));
+    // Gone before the checks are made: the specs of every running check (7 MB at 80,000
+    // checks) need not sit beside them.
+    std::vector<CheckSpecs::Entry> running;
+    running.reserve(checks_.size());
+    for (const auto& [key, check] : checks_) running.emplace_back(key, check.spec);
+    changes = diff_specs(CheckSpecs::from_sorted(std::move(running)), make_specs(services));
   }
   apply_changes(std::move(changes));
 }

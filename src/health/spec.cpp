@@ -1,6 +1,15 @@
 #include "health/spec.hpp"
 
+#include <algorithm>
+#include <cassert>
+#include <stdexcept>
+
 namespace l4lb::health {
+
+const std::shared_ptr<const CheckParams>& default_params() {
+  static const auto params = std::make_shared<const CheckParams>();
+  return params;
+}
 
 std::string CheckSpec::target() const { return address.with_port(port); }
 
@@ -80,27 +89,61 @@ std::optional<CheckSpec> make_spec(const config::Service& service, std::uint16_t
   return s;
 }
 
-std::map<BackendKey, CheckSpec> make_specs(const std::vector<config::Service>& services) {
-  std::map<BackendKey, CheckSpec> out;
+CheckSpecs CheckSpecs::from_sorted(std::vector<Entry> entries) {
+  assert(std::adjacent_find(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+           return !(a.first < b.first);
+         }) == entries.end());
+  CheckSpecs out;
+  out.entries_ = std::move(entries);
+  return out;
+}
+
+const CheckSpec* CheckSpecs::find(const BackendKey& key) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
+                             [](const Entry& e, const BackendKey& k) { return e.first < k; });
+  return it != entries_.end() && it->first == key ? &it->second : nullptr;
+}
+
+const CheckSpec& CheckSpecs::at(const BackendKey& key) const {
+  if (const CheckSpec* spec = find(key)) return *spec;
+  throw std::out_of_range("no check " + key.service + " " + key.address.with_port(key.port));
+}
+
+CheckSpecs make_specs(const std::vector<config::Service>& services) {
+  auto by_key = [](const CheckSpecs::Entry& a, const CheckSpecs::Entry& b) {
+    return a.first < b.first;
+  };
+  auto same_key = [](const CheckSpecs::Entry& a, const CheckSpecs::Entry& b) {
+    return a.first == b.first;
+  };
+  std::size_t most = 0;
+  for (const auto& svc : services)
+    most += (shares_check(svc) ? std::min<std::size_t>(1, svc.ports.size()) : svc.ports.size()) *
+            svc.backends.size();
+  std::vector<CheckSpecs::Entry> out;
+  out.reserve(most);                        // one allocation, at the most it can take
   std::shared_ptr<const CheckParams> last;  // the previous service's: usually equal
   for (const auto& svc : services) {
     if (svc.health->type == config::HealthType::none || svc.ports.empty()) continue;
     auto params = make_params(svc);
     if (!last || !(*last == *params))
       last = std::make_shared<const CheckParams>(std::move(*params));
+    const std::size_t first = out.size();
     // A shared check is the same for every port: look at the first one only.
     const std::size_t ports = shares_check(svc) ? 1 : svc.ports.size();
-    for (std::size_t i = 0; i < ports; ++i) {
-      for (const auto& b : svc.backends) {
-        BackendKey key = check_key(svc, svc.ports[i], b);
-        auto hint = out.lower_bound(key);
-        if (hint != out.end() && hint->first == key) continue;
+    for (std::size_t i = 0; i < ports; ++i)
+      for (const auto& b : svc.backends)
         if (auto spec = make_spec(svc, svc.ports[i], b, last))
-          out.emplace_hint(hint, std::move(key), std::move(*spec));
-      }
-    }
+          out.emplace_back(check_key(svc, svc.ports[i], b), std::move(*spec));
+    // Keys carry the service's name, and names are unique: a key can repeat only within one
+    // service. Keep the first of each (a stable sort of the service's few entries).
+    auto begin = out.begin() + static_cast<std::ptrdiff_t>(first);
+    if (!std::is_sorted(begin, out.end(), by_key)) std::stable_sort(begin, out.end(), by_key);
+    out.erase(std::unique(begin, out.end(), same_key), out.end());
   }
-  return out;
+  // Services are usually listed in name order already; otherwise one sort of distinct keys.
+  if (!std::is_sorted(out.begin(), out.end(), by_key)) std::sort(out.begin(), out.end(), by_key);
+  return CheckSpecs::from_sorted(std::move(out));
 }
 
 std::uint64_t key_hash(const BackendKey& key) {
@@ -140,13 +183,12 @@ TimePoint next_start(TimePoint previous_start, TimePoint finished, Duration inte
   return previous_start + slots * interval;
 }
 
-CheckChanges diff_specs(const std::map<BackendKey, CheckSpec>& from,
-                        std::map<BackendKey, CheckSpec> to) {
-  // Two passes: the first counts, so that each list is allocated once at its size, and the
-  // second moves each entry of `to` out and frees its node. At start (80,000 checks, all
-  // added) growing the list by doubling while the whole map stayed alive peaked at 23 MB
-  // beside the checks being created; now the map shrinks as the list fills.
-  std::size_t removed = 0, added = 0, changed = 0;
+CheckChanges diff_specs(const CheckSpecs& from, CheckSpecs to_specs) {
+  // Two passes: the first counts, so that the removed and changed lists are allocated once at
+  // their size; the second moves the added entries to the front of `to`'s own array, which
+  // becomes the added list (no second array of them beside it: at start every check is added).
+  std::vector<CheckSpecs::Entry> to = std::move(to_specs).release();
+  std::size_t removed = 0, changed = 0;
   auto a = from.begin();
   auto b = to.begin();
   while (a != from.end() || b != to.end()) {
@@ -154,7 +196,6 @@ CheckChanges diff_specs(const std::map<BackendKey, CheckSpec>& from,
       ++removed;
       ++a;
     } else if (a == from.end() || b->first < a->first) {
-      ++added;
       ++b;
     } else {
       if (!(a->second == b->second)) ++changed;
@@ -164,27 +205,27 @@ CheckChanges diff_specs(const std::map<BackendKey, CheckSpec>& from,
   }
   CheckChanges out;
   out.removed.reserve(removed);
-  out.added.reserve(added);
   out.changed.reserve(changed);
   a = from.begin();
-  b = to.begin();
-  while (a != from.end() || b != to.end()) {
+  auto kept = to.begin();  // the end of the added entries moved so far
+  for (b = to.begin(); a != from.end() || b != to.end();) {
     if (b == to.end() || (a != from.end() && a->first < b->first)) {
       out.removed.push_back(a->first);
       ++a;
     } else if (a == from.end() || b->first < a->first) {
-      auto node = to.extract(b++);
-      out.added.emplace_back(std::move(node.key()), std::move(node.mapped()));
+      if (kept != b) *kept = std::move(*b);
+      ++kept;
+      ++b;
     } else {
-      if (!(a->second == b->second)) {
-        auto node = to.extract(b++);
-        out.changed.emplace_back(std::move(node.key()), std::move(node.mapped()));
-      } else {
-        ++b;
-      }
+      if (!(a->second == b->second)) out.changed.push_back(std::move(*b));
       ++a;
+      ++b;
     }
   }
+  to.erase(kept, to.end());
+  // A reload that adds few checks to many keeps a small list, not the whole array.
+  if (to.size() < to.capacity() / 2) to.shrink_to_fit();
+  out.added = std::move(to);
   return out;
 }
 

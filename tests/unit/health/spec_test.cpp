@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/error.hpp>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <map>
+#include <stdexcept>
 
 #include "health/result.hpp"
 
@@ -117,6 +119,39 @@ TEST_CASE("check specs: a mapped backend port is checked, and keyed, on its own 
   CHECK(specs.at(BackendKey{"web", 8080, ip("10.0.0.2")}).port == 8080);
   CHECK(specs.at(BackendKey{"web", 8081, ip("10.0.0.2")}).port == 8081);
   CHECK(specs.at(BackendKey{"web", 80, ip("10.0.0.1")}).port == 80);
+}
+
+TEST_CASE(
+    "check specs: in key order whatever the services' order; a repeated key keeps its first "
+    "entry") {
+  auto web = service();
+  auto api = service({8443});
+  api.name = "api";
+  // The same address twice under a shared check (per_port: false): one key, with the first
+  // entry's target (the second maps port 7000). The backends are also out of address order.
+  auto db = service({5432});
+  db.name = "db";
+  db.health.edit().per_port = false;
+  config::Backend first, again, low;
+  first.address = ip("10.0.0.9");
+  again.address = ip("10.0.0.9");
+  again.port = 7000;
+  low.address = ip("10.0.0.1");
+  db.backends = {first, again, low};
+  const auto specs = make_specs({web, db, api});
+  std::vector<BackendKey> keys;
+  for (const auto& [key, spec] : specs) keys.push_back(key);
+  CHECK(std::is_sorted(keys.begin(), keys.end()));
+  CHECK(std::adjacent_find(keys.begin(), keys.end()) == keys.end());
+  CHECK(keys.size() == 1 + 2 + 4);  // api: 1 x 1; db: 2 distinct addresses; web: 2 x 2
+  CHECK(keys.front().service == "api");
+  CHECK(specs.contains(BackendKey{"db", 0, ip("10.0.0.1")}));
+  CHECK(specs.at(BackendKey{"db", 0, ip("10.0.0.9")}).port == 5432);
+  CHECK_FALSE(specs.contains(BackendKey{"db", 5432, ip("10.0.0.9")}));
+  CHECK(specs.find(BackendKey{"nope", 0, ip("10.0.0.9")}) == nullptr);
+  CHECK_THROWS_AS(specs.at(BackendKey{"nope", 0, ip("10.0.0.9")}), std::out_of_range);
+  // The same services in another order: the same specs.
+  CHECK(make_specs({api, db, web}) == specs);
 }
 
 TEST_CASE("check target: none has no check; no port anywhere has no check") {
@@ -386,11 +421,13 @@ TEST_CASE("diff_specs: removed, added and changed keys, in key order, from one p
   CHECK(changes.size() == 7);
 
   // Applying the difference to `from` gives `to`, whatever was in it.
-  auto applied = from;
+  std::map<BackendKey, CheckSpec> applied(from.begin(), from.end());
   for (const auto& k : changes.removed) applied.erase(k);
   for (const auto& [k, s] : changes.added) applied.emplace(k, s);
   for (const auto& [k, s] : changes.changed) applied.insert_or_assign(k, s);
-  CHECK(applied == to);
+  CHECK(std::equal(
+      applied.begin(), applied.end(), to.begin(), to.end(),
+      [](const auto& x, const auto& y) { return x.first == y.first && x.second == y.second; }));
   CHECK(diff_specs(to, to).empty());
   CHECK(diff_specs({}, to).added.size() == to.size());
   CHECK(diff_specs(to, {}).removed.size() == to.size());
