@@ -95,7 +95,10 @@ struct Monitor::Check {
 Monitor::Monitor(asio::io_context& io, OnChange on_change)
     : io_(io),
       on_change_(std::move(on_change)),
-      timer_(io, [this](TimePoint now) { start_due(now); }) {
+      timer_(io, [this](TimePoint now) { start_due(now); }),
+      // A tree node: the key and check, after the tree's links (color and three pointers).
+      check_nodes_(sizeof(std::pair<const BackendKey, Check>) + 4 * sizeof(void*)),
+      checks_(CheckMap::allocator_type(check_nodes_)) {
   // The node size the comment on Check's members promises (LP64; 32 B of tree links).
   static_assert(sizeof(void*) != 8 || sizeof(std::pair<const BackendKey, Check>) + 32 <= 200);
 }
@@ -113,7 +116,7 @@ std::uint32_t Monitor::take_slot(Check& check) {
   return id;
 }
 
-void Monitor::remove(std::map<BackendKey, Check>::iterator it) {
+void Monitor::remove(CheckMap::iterator it) {
   Check& check = it->second;
   check.stop(*this);  // voids its planned run
   slots_[check.slot_id].check = nullptr;
@@ -308,6 +311,7 @@ void Monitor::note_local_error(const std::string& what) {
 
 Monitor::Stats Monitor::stats() const {
   Stats s = stats_;
+  s.check_memory = check_nodes_.stats();
   if (asio::has_service<detail::HalfOpen>(io_)) s.half_open = detail::HalfOpen::of(io_).stats();
   return s;
 }

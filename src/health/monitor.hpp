@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/block_pool.hpp"
 #include "common/rate_limit.hpp"
 #include "config/config.hpp"
 #include "health/pacer.hpp"
@@ -90,7 +91,8 @@ class Monitor {
     // Probes that failed for want of our own resources (descriptors, buffers, memory):
     // counted here, never held against the backend.
     std::uint64_t local_resource_errors = 0;
-    HalfOpenStats half_open;  // zero until a half-open TCP check has run
+    HalfOpenStats half_open;        // zero until a half-open TCP check has run
+    BlockPool::Stats check_memory;  // the checks' own memory (checks_ below)
   };
   Stats stats() const;
 
@@ -122,7 +124,9 @@ class Monitor {
   TimePoint earliest_run() const;
   void plan(TimePoint at, std::uint32_t slot, std::uint32_t generation);
   std::uint32_t take_slot(Check& check);
-  void remove(std::map<BackendKey, Check>::iterator it);
+  using CheckMap = std::map<BackendKey, Check, std::less<BackendKey>,
+                            PoolAllocator<std::pair<const BackendKey, Check>>>;
+  void remove(CheckMap::iterator it);
   void start_due(TimePoint now);
   void transition(Check& check, Status to, const std::string& why);
   void note_local_error(const std::string& what);
@@ -141,8 +145,11 @@ class Monitor {
   StartMode start_mode_ = StartMode::fast;
   // The checks, in the map's nodes (one allocation per check: at 80,000 checks every byte
   // counts ×80,000). A node does not move while it exists; a check's probe is cancelled (its
-  // callback never runs) before its node goes.
-  std::map<BackendKey, Check> checks_;
+  // callback never runs) before its node goes. The nodes come from a pool of their own
+  // (declared first: it outlives the map): the checks a reload adds fill chunks of their own,
+  // which go back to the system when a later reload removes those checks (block_pool.hpp).
+  BlockPool check_nodes_;
+  CheckMap checks_;
   std::deque<Slot> slots_;  // by slot id; see runs_ for why not a vector
   std::vector<std::uint32_t> free_slots_;
   Stats stats_;

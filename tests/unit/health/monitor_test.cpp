@@ -172,6 +172,36 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   CHECK(changes == seen);
 }
 
+TEST_CASE("monitor: the checks a reload removes give their memory back to the system") {
+  asio::io_context io;
+  std::vector<config::Service> base, grown;
+  for (int i = 0; i < 1500; ++i) {
+    // 8 backends each (ports that nobody checks within the test: the interval is 60 s).
+    auto s = service(fmt::format("s{:04}", i), {9, 9, 9, 9, 9, 9, 9, 9});
+    s.health.edit().interval = milliseconds(60000);
+    grown.push_back(s);
+    if (i < 500) base.push_back(s);
+  }
+  Monitor m(io, nullptr);
+  m.apply(base);
+  REQUIRE(m.size() == 4000);
+  const auto at_base = m.stats().check_memory;
+  CHECK(at_base.blocks_in_use == 4000);  // every check's node is in the pool
+  m.apply(grown);
+  REQUIRE(m.size() == 12000);
+  const auto at_grown = m.stats().check_memory;
+  CHECK(at_grown.chunks > at_base.chunks + 20);
+  // Removing the added services frees whole chunks: back to the base's, one spare kept.
+  m.apply(base);
+  REQUIRE(m.size() == 4000);
+  const auto after = m.stats().check_memory;
+  CHECK(after.blocks_in_use == 4000);
+  CHECK(after.chunks <= at_base.chunks + 1);
+  CHECK(after.chunks_released >= at_grown.chunks - at_base.chunks - 1);
+  m.shutdown();
+  CHECK(m.stats().check_memory.blocks_in_use == 0);
+}
+
 TEST_CASE("monitor: changes applied in slices end where apply() would, and keep state") {
   asio::io_context io;
   TcpServer a(io);
