@@ -234,6 +234,12 @@ def main():
              "host_stalls": len(probed["stalls"]),
              "host_stall_max_ms": round(max(((e - s) * 1e3 for s, e in probed["stalls"]),
                                             default=0), 1),
+             # Where in the run (s since the clients started) the long gaps and the host's
+             # stalls of 20 ms or more fell, with their length in ms: [at, ms].
+             "long_gaps_at": [[round(g0 - capture_wall, 2), round((g1 - g0) * 1e3, 1)]
+                              for g0, g1 in long_gaps],
+             "host_stalls_at": [[round(s - capture_wall, 2), round((e - s) * 1e3, 1)]
+                                for s, e in probed["stalls"] if e - s >= 0.02],
              "lag": lag,  # at the storm's end
              "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
              "status_requests": len(lat), "status_errors": len(errors),

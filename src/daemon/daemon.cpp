@@ -253,7 +253,7 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
         for (const auto& [key, h] : health_->snapshot())
           if (h->status != health::Status::unknown)
             ipvs_plans_->note(ipvs::HealthChange{
-                key.service, key.port, key.address,
+                key->service, key->port, key->address,
                 h->status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
       }
       // A second socket for status dumps, read by a thread of their own.

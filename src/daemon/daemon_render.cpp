@@ -51,7 +51,8 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
     s.rtnetlink = vrrp->netlink;
   }
   if (health_) {
-    s.health_running = true;  // the checks themselves are copied in slices (snapshot_checks)
+    s.health_running = true;        // the checks themselves are copied in slices (snapshot_checks)
+    s.health_pin = health_->pin();  // their keys stay until the snapshot ends
     s.healthy_counts = healthy_counts_.all();
     const auto stats = health_->stats();
     s.half_open = stats.half_open;
@@ -117,7 +118,7 @@ void Daemon::start_render() {
               .count());
       if (finished.summary_only)  // copied service by service, in config order
         std::sort(finished.snapshot.health.begin(), finished.snapshot.health.end(),
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
+                  [](const auto& a, const auto& b) { return *a.first < *b.first; });
       auto snap = std::make_shared<const StatusSnapshot>(std::move(finished.snapshot));
       // The streams are made here, on the loop, so that the loop holds their abort handles:
       // a fanout whose readers are all gone, or the daemon's end, stops the worker.
@@ -159,6 +160,7 @@ void Daemon::start_render() {
           for (std::size_t i = 0; i < fans->size(); ++i) (*fans)[i].end(complete[i]);
           render_abort_.clear();
           render_fans_.reset();
+          if (health_) health_->release_unpinned();  // checks removed while it rendered
           render_running_ = false;
           start_render();  // requests that came in meanwhile share the next rendering
         };

@@ -45,6 +45,8 @@ struct StatusSnapshot {
 
   std::vector<vrrp::InstanceStatus> vrrp;
   bool health_running = false;
+  // Keeps the checks' keys that `health` points at (declared first: it goes last).
+  health::Monitor::Pin health_pin;
   health::Monitor::Snapshot health;  // ordered by key; the records are shared, immutable
   // Quorum counts per service and port (kept on the loop; copied whole, O(services)). Used
   // when their config is `config`; otherwise status counts from `health`.

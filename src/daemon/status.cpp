@@ -53,8 +53,8 @@ json histogram_json(const DelayHistogram& h) {
 // The check's health in the snapshot (ordered by key), or null.
 const health::BackendHealth* find_health(const StatusSnapshot& s, const health::BackendKey& key) {
   auto it = std::lower_bound(s.health.begin(), s.health.end(), key,
-                             [](const auto& entry, const auto& k) { return entry.first < k; });
-  if (it == s.health.end() || it->first != key) return nullptr;
+                             [](const auto& entry, const auto& k) { return *entry.first < k; });
+  if (it == s.health.end() || *it->first != key) return nullptr;
   return it->second.get();
 }
 
@@ -420,7 +420,7 @@ void write_status(std::string& out, const StatusSnapshot& snap, StatusView view,
     w.key("health");
     w.begin_array();
     for (const auto& [key, h] : snap.health) {
-      write_check(w, key, *h);
+      write_check(w, *key, *h);
       if (between) between();
     }
     w.end_array();
@@ -507,7 +507,7 @@ void build_metrics(MetricsBuilder& b, const StatusSnapshot& snap) {
     JsonWriter w(out);
     w.begin_array();
     for (std::size_t end = std::min(snap.health.size(), i + 8 * kRun); i < end; ++i)
-      write_check(w, snap.health[i].first, *snap.health[i].second);
+      write_check(w, *snap.health[i].first, *snap.health[i].second);
     w.end_array();
     b.checks(json::parse(out));
   }
@@ -618,12 +618,12 @@ void metrics_to(TextStream& out, const StatusSnapshot& snap) {
   }
   const bool first_has_failures =
       !snap.health.empty() && std::any_of(snap.health.begin(), snap.health.end(), [&](auto& c) {
-        return c.first.service == snap.health.front().first.service && c.second->has_failures();
+        return c.first->service == snap.health.front().first->service && c.second->has_failures();
       });
   for (const auto& name : MetricsFamily::check_families(first_has_failures)) {
     MetricsFamily family(name, out.buffer());
     for (const auto& [key, h] : snap.health) {
-      family.check(metrics_check(key, *h));
+      family.check(metrics_check(*key, *h));
       out.flush_if_full();
     }
     family.finish();

@@ -121,7 +121,46 @@ void Monitor::remove(CheckMap::iterator it) {
   check.stop(*this);  // voids its planned run
   slots_[check.slot_id].check = nullptr;
   free_slots_.push_back(check.slot_id);
-  checks_.erase(it);
+  if (pins_.empty()) {
+    checks_.erase(it);
+    return;
+  }
+  // Some pins may be released already: release_unpinned() sorts that out.
+  parked_.push_back(checks_.extract(it));
+  parked_pins_before_.push_back(pins_made_);
+}
+
+Monitor::Pin Monitor::pin() {
+  release_unpinned();
+  auto state = std::make_shared<PinState>();
+  state->number = ++pins_made_;
+  pins_.push_back(state);
+  // The deleter holds the state, not the monitor: a pin released late touches only it.
+  return Pin(state.get(), [state](const void*) {
+    // Release: the reader's last use of a key happens before the loop sees the flag.
+    state->released.store(true, std::memory_order_release);
+  });
+}
+
+bool Monitor::release_unpinned(std::chrono::microseconds budget) {
+  std::erase_if(pins_, [](const auto& p) { return p->released.load(std::memory_order_acquire); });
+  // A node removed after pin N was made (pins_before >= N) may be in that pin's snapshot.
+  const std::uint64_t oldest = pins_.empty() ? UINT64_MAX : pins_.front()->number;
+  // In slices: a reload that removed 40,000 checks during a rendering parks them all, and
+  // freeing them at once held the loop for tens of milliseconds.
+  const auto deadline =
+      budget == std::chrono::microseconds::max() ? TimePoint::max() : Clock::now() + budget;
+  for (std::size_t n = 1;
+       parked_head_ < parked_.size() && parked_pins_before_[parked_head_] < oldest; ++n) {
+    parked_[parked_head_++] = {};  // frees the node
+    if (n % 64 == 0 && Clock::now() >= deadline) break;
+  }
+  if (parked_head_ == parked_.size()) {
+    parked_.clear();
+    parked_pins_before_.clear();
+    parked_head_ = 0;
+  }
+  return parked_.empty();
 }
 
 void Monitor::plan(TimePoint at, std::uint32_t slot, std::uint32_t generation) {
@@ -133,6 +172,7 @@ void Monitor::plan(TimePoint at, std::uint32_t slot, std::uint32_t generation) {
 TimePoint Monitor::earliest_run() const { return runs_.front().at; }
 
 void Monitor::start_due(TimePoint now) {
+  if (!parked_.empty()) release_unpinned();  // a slice, between checks
   // Collected first: a run that fails at once reports on a later turn, but stay safe anyway.
   std::vector<Check*> due;
   due.swap(due_);  // a buffer kept between firings: at 10,000 checks/s this allocates nothing
@@ -193,6 +233,7 @@ void Monitor::apply_changes(CheckChanges changes) {
 
 bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
                                   std::chrono::microseconds budget) {
+  release_unpinned();
   const TimePoint now = Clock::now();
   const TimePoint deadline =
       budget == std::chrono::microseconds::max() ? TimePoint::max() : now + budget;
@@ -259,7 +300,7 @@ std::optional<CheckSpec> Monitor::spec(const BackendKey& key) const {
 Monitor::Snapshot Monitor::snapshot() const {
   Snapshot out;
   out.reserve(checks_.size());
-  for (const auto& [key, check] : checks_) out.emplace_back(key, check.health);
+  for (const auto& [key, check] : checks_) out.emplace_back(&key, check.health);
   return out;
 }
 
@@ -269,7 +310,7 @@ bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
   const auto deadline = Clock::now() + budget;
   // Reading the clock costs more than copying one pointer: look at it every 256.
   for (std::size_t n = 1; it != checks_.end(); ++it, ++n) {
-    out.emplace_back(it->first, it->second.health);
+    out.emplace_back(&it->first, it->second.health);
     if (n % 256 == 0 && Clock::now() >= deadline) {
       cursor = it->first;
       return std::next(it) == checks_.end();
@@ -284,12 +325,13 @@ void Monitor::snapshot_service(const std::string& service, Snapshot& out) const 
   auto it = checks_.lower_bound(BackendKey{service, 0, net::Address{}});
   while (it != checks_.begin() && std::prev(it)->first.service == service) --it;
   for (; it != checks_.end() && it->first.service == service; ++it)
-    out.emplace_back(it->first, it->second.health);
+    out.emplace_back(&it->first, it->second.health);
 }
 
 void Monitor::shutdown() {
-  for (auto& [key, check] : checks_) check.stop(*this);
-  checks_.clear();
+  // Through remove(): a snapshot still being rendered keeps its keys (parked).
+  while (!checks_.empty()) remove(checks_.begin());
+  release_unpinned(std::chrono::microseconds::max());  // all, unless still pinned
   slots_.clear();
   free_slots_.clear();
   runs_.clear();

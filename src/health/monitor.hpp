@@ -3,6 +3,7 @@
 // and VRRP priority changes (quorum). It does not talk to IPVS or VRRP itself.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <functional>
@@ -63,7 +64,21 @@ class Monitor {
   // snapshot holds, it replaces it (copy on write), so taking a snapshot copies pointers, not
   // records, and a worker thread may read it while the loop runs on.
   using Shared = std::shared_ptr<const BackendHealth>;
-  using Snapshot = std::vector<std::pair<BackendKey, Shared>>;  // ordered by key
+  // An entry names its check by a pointer to the check's own key (24 B an entry; a copy of the
+  // key made each entry 72 B, 6.5 MB for a snapshot of 80,000 checks). The key stays valid while
+  // the check runs, and after it is removed for as long as a Pin taken before is alive.
+  using Entry = std::pair<const BackendKey*, Shared>;
+  using Snapshot = std::vector<Entry>;  // ordered by key
+  // While a pin is alive, the checks removed after it was taken keep their nodes (their keys);
+  // once no pin older than a node's removal is alive, the node is freed, in slices: at the next
+  // change, pin(), batch of due checks, or release_unpinned(). A pin may be released on any
+  // thread (a snapshot ends on the render worker).
+  using Pin = std::shared_ptr<const void>;
+  Pin pin();
+  // Frees the parked nodes no pin can hold, for up to `budget`; true when none is left.
+  bool release_unpinned(std::chrono::microseconds budget = kReleaseSlice);
+  static constexpr std::chrono::microseconds kReleaseSlice{500};
+  // Valid until the checks next change, unless pinned (see Entry).
   Snapshot snapshot() const;
   // One bounded slice of snapshot(): appends the checks after `cursor` (from the first when
   // empty) in key order until `budget` has passed, and moves `cursor` on. Returns true when
@@ -150,6 +165,22 @@ class Monitor {
   // which go back to the system when a later reload removes those checks (block_pool.hpp).
   BlockPool check_nodes_;
   CheckMap checks_;
+  // Removed checks whose keys a pinned snapshot may still read (see Pin); before the pool's end.
+  // A pin can hold only checks removed after it was taken: each pin has a number (pins_made_ at
+  // its making), each parked node the number of pins made before its removal, and a node goes
+  // once every pin that could hold it (number <= the node's) is released. Renderings follow
+  // one another without a gap, so "no pin alive" may never come.
+  struct PinState {
+    std::uint64_t number;
+    std::atomic<bool> released{false};
+  };
+  // In order of removal, so of pins_before; freed from parked_head_ on (a queue in vectors:
+  // the node type cannot be a member of a struct here, where Check is incomplete).
+  std::vector<CheckMap::node_type> parked_;
+  std::vector<std::uint64_t> parked_pins_before_;
+  std::size_t parked_head_ = 0;
+  std::vector<std::shared_ptr<PinState>> pins_;  // not yet seen released, oldest first
+  std::uint64_t pins_made_ = 0;
   std::deque<Slot> slots_;  // by slot id; see runs_ for why not a vector
   std::vector<std::uint32_t> free_slots_;
   Stats stats_;

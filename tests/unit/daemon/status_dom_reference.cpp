@@ -89,8 +89,8 @@ json histogram_json(const DelayHistogram& h) {
 // The check's health in the snapshot (ordered by key), or null.
 const health::BackendHealth* find_health(const StatusSnapshot& s, const health::BackendKey& key) {
   auto it = std::lower_bound(s.health.begin(), s.health.end(), key,
-                             [](const auto& entry, const auto& k) { return entry.first < k; });
-  if (it == s.health.end() || it->first != key) return nullptr;
+                             [](const auto& entry, const auto& k) { return *entry.first < k; });
+  if (it == s.health.end() || *it->first != key) return nullptr;
   return it->second.get();
 }
 
@@ -255,7 +255,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
 
   if (!summary) {  // every check's detail: the bulk of the document at scale
     json checks = json::array();
-    for (const auto& [key, h] : snap.health) checks.push_back(health_json(key, *h));
+    for (const auto& [key, h] : snap.health) checks.push_back(health_json(*key, *h));
     doc["health"] = checks;
   }
   if (snap.health_running) {

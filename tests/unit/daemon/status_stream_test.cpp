@@ -73,7 +73,10 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
   snap.ipvs_conflicts = {"tcp 10.0.0.1:80 exists but was not created by l4lbd"};
   snap.lag.push_back({"loop", "timer_lateness", {}});
   snap.log_suppressed = {{"health", 3}, {"quorum", 0}};
-  for (const auto& [key, spec] : health::make_specs(cfg->services)) {
+  // The snapshot points at the checks' keys: its pin keeps them (here, the specs that hold them).
+  auto specs = std::make_shared<const health::CheckSpecs>(health::make_specs(cfg->services));
+  snap.health_pin = specs;
+  for (const auto& [key, spec] : *specs) {
     (void)spec;
     auto h = std::make_shared<health::BackendHealth>();
     h->status = chance(bad) ? static_cast<health::Status>(rng() % 3) : health::Status::up;
@@ -90,7 +93,7 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
       h->last_transition = std::chrono::system_clock::time_point(
           std::chrono::milliseconds(1764057600123LL + static_cast<long long>(rng() % 100000)));
     for (int r = 0; r < 5; ++r) h->latency.record(std::chrono::microseconds(rng() % 3000000));
-    snap.health.emplace_back(key, h);
+    snap.health.emplace_back(&key, h);
   }
   for (const auto& s : cfg->services)
     for (const auto& b : s.backends)
@@ -130,9 +133,9 @@ void add_counts(daemon::StatusSnapshot& snap) {
       snap.config,
       [&](const health::BackendKey& k) {
         auto it = std::lower_bound(snap.health.begin(), snap.health.end(), k,
-                                   [](const auto& e, const auto& key) { return e.first < key; });
-        return it != snap.health.end() && it->first == k ? it->second->status
-                                                         : health::Status::unknown;
+                                   [](const auto& e, const auto& key) { return *e.first < key; });
+        return it != snap.health.end() && *it->first == k ? it->second->status
+                                                          : health::Status::unknown;
       },
       [&](const config::Service& s, const config::Backend& b) {
         return snap.drains.is_drained(s.name, b.address);
@@ -236,7 +239,7 @@ TEST_CASE("the summary from only the checks summary_needs_checks asks for is the
         if (daemon::summary_needs_checks(snap, s, offset)) {
           ++needed;
           for (const auto& e : snap.health)
-            if (e.first.service == s.name) partial.health.push_back(e);
+            if (e.first->service == s.name) partial.health.push_back(e);
         }
         offset += s.ports.size();
       }

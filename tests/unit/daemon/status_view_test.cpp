@@ -1,5 +1,6 @@
 // The status document's views (docs/STATUS.md): what the summary keeps and leaves out.
 #include <catch2/catch.hpp>
+#include <deque>
 
 #include "daemon/snapshot.hpp"
 #include "health/spec.hpp"
@@ -31,13 +32,16 @@ daemon::StatusSnapshot snapshot() {
   snap.config = cfg;
   snap.health_running = true;
   snap.ipvs_available = true;
+  // The snapshot points at the checks' keys: its pin keeps them.
+  auto keys = std::make_shared<std::deque<health::BackendKey>>();
+  snap.health_pin = keys;
   for (const auto& b : s.backends) {
     auto h = std::make_shared<health::BackendHealth>();
     h->status = b.address == ip("192.168.1.2") ? health::Status::down : health::Status::up;
-    snap.health.emplace_back(health::check_key(s, 80, b), h);
+    snap.health.emplace_back(&keys->emplace_back(health::check_key(s, 80, b)), h);
   }
   std::sort(snap.health.begin(), snap.health.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
+            [](const auto& x, const auto& y) { return *x.first < *y.first; });
   snap.drains.add(ip("192.168.1.3"), "web");
   ipvs::Service live;
   live.key = ipvs::service_key(s, 80);

@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
     json all = json::array();
     for (const auto& [k, h] : monitor.snapshot()) {
       counts[std::string(health::to_string(h->status))]++;
-      if (summary) all.push_back(backend_json(k, *h));
+      if (summary) all.push_back(backend_json(*k, *h));
     }
     end["status_counts"] = counts;
     const auto st = monitor.stats();
