@@ -10,8 +10,6 @@ namespace l4lb {
 
 namespace {
 
-constexpr std::size_t kAlign = 16;
-
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
 }  // namespace
@@ -24,15 +22,15 @@ struct BlockPool::Chunk {
   std::uint32_t used = 0;   // blocks allocated
   std::uint32_t fresh = 0;  // blocks handed out at least once: [0, fresh)
   bool linked = false;      // in partial_
-
-  unsigned char* block(std::size_t i, std::size_t bytes) {
-    return reinterpret_cast<unsigned char*>(this) + round_up(sizeof(Chunk), kAlign) + i * bytes;
-  }
 };
 
-BlockPool::BlockPool(std::size_t block_bytes)
-    : block_bytes_(round_up(block_bytes < sizeof(void*) ? sizeof(void*) : block_bytes, kAlign)),
-      blocks_per_chunk_((kChunkBytes - round_up(sizeof(Chunk), kAlign)) / block_bytes_) {
+BlockPool::BlockPool(std::size_t block_bytes, std::size_t align)
+    : align_(align < alignof(void*) ? alignof(void*) : align),
+      block_bytes_(round_up(block_bytes < sizeof(void*) ? sizeof(void*) : block_bytes, align_)),
+      first_block_(round_up(sizeof(Chunk), align_)),
+      blocks_per_chunk_((kChunkBytes - first_block_) / block_bytes_) {
+  if ((align_ & (align_ - 1)) != 0 || align_ > 4096)
+    throw std::invalid_argument("BlockPool: alignment not a power of two up to 4096");
   if (block_bytes_ > kChunkBytes / 4) throw std::invalid_argument("BlockPool: block too large");
 }
 
@@ -91,7 +89,7 @@ void* BlockPool::allocate() {
     block = c->free;
     c->free = *static_cast<void**>(block);
   } else {
-    block = c->block(c->fresh++, block_bytes_);
+    block = reinterpret_cast<unsigned char*>(c) + first_block_ + c->fresh++ * block_bytes_;
   }
   ++c->used;
   ++in_use_;

@@ -97,7 +97,8 @@ Monitor::Monitor(asio::io_context& io, OnChange on_change)
       on_change_(std::move(on_change)),
       timer_(io, [this](TimePoint now) { start_due(now); }),
       // A tree node: the key and check, after the tree's links (color and three pointers).
-      check_nodes_(sizeof(std::pair<const BackendKey, Check>) + 4 * sizeof(void*)),
+      check_nodes_(sizeof(std::pair<const BackendKey, Check>) + 4 * sizeof(void*),
+                   alignof(std::pair<const BackendKey, Check>)),
       checks_(CheckMap::allocator_type(check_nodes_)) {
   // The node size the comment on Check's members promises (LP64; 32 B of tree links).
   static_assert(sizeof(void*) != 8 || sizeof(std::pair<const BackendKey, Check>) + 32 <= 200);

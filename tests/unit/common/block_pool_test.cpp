@@ -84,4 +84,16 @@ TEST_CASE("block pool: a std::map's nodes come from the pool; other sizes from o
 
 TEST_CASE("block pool: blocks larger than a quarter chunk are refused") {
   CHECK_THROWS_AS(BlockPool(BlockPool::kChunkBytes / 2), std::invalid_argument);
+  CHECK_THROWS_AS(BlockPool(64, 24), std::invalid_argument);
+}
+
+TEST_CASE("block pool: blocks aligned to 8 are packed at their size") {
+  BlockPool pool(200, 8);
+  CHECK(pool.block_bytes() == 200);
+  void* a = pool.allocate();
+  void* b = pool.allocate();
+  CHECK(reinterpret_cast<std::uintptr_t>(a) % 8 == 0);
+  CHECK(static_cast<unsigned char*>(b) - static_cast<unsigned char*>(a) == 200);
+  pool.deallocate(a);
+  pool.deallocate(b);
 }
