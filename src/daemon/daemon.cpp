@@ -169,8 +169,7 @@ namespace {
 ReloadPlan make_reload_plan(const config::Config& from, const config::Config& to,
                             const config::ConfigDiff& changes) {
   ReloadPlan plan;
-  plan.checks =
-      health::diff_specs(health::make_specs(from.services), health::make_specs(to.services));
+  plan.checks = health::diff_checks(from.services, to.services);
   plan.service_index.reserve(to.services.size());
   for (std::size_t i = 0; i < to.services.size(); ++i)
     plan.service_index.emplace(to.services[i].name, i);

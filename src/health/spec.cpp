@@ -109,41 +109,103 @@ const CheckSpec& CheckSpecs::at(const BackendKey& key) const {
   throw std::out_of_range("no check " + key.service + " " + key.address.with_port(key.port));
 }
 
+namespace {
+
+bool by_key(const CheckSpecs::Entry& a, const CheckSpecs::Entry& b) { return a.first < b.first; }
+bool same_key(const CheckSpecs::Entry& a, const CheckSpecs::Entry& b) { return a.first == b.first; }
+
+// The most checks `svc` can ask for (before duplicates are dropped).
+std::size_t most_checks(const config::Service& svc) {
+  return (shares_check(svc) ? std::min<std::size_t>(1, svc.ports.size()) : svc.ports.size()) *
+         svc.backends.size();
+}
+
+// Appends the checks of one service to `out`, in key order, each key once (its first entry).
+// `last` is the previous service's parameters, shared when equal.
+void append_service_specs(const config::Service& svc, std::vector<CheckSpecs::Entry>& out,
+                          std::shared_ptr<const CheckParams>& last) {
+  if (svc.health->type == config::HealthType::none || svc.ports.empty()) return;
+  auto params = make_params(svc);
+  if (!last || !(*last == *params)) last = std::make_shared<const CheckParams>(std::move(*params));
+  const std::size_t first = out.size();
+  // A shared check is the same for every port: look at the first one only.
+  const std::size_t ports = shares_check(svc) ? 1 : svc.ports.size();
+  for (std::size_t i = 0; i < ports; ++i)
+    for (const auto& b : svc.backends)
+      if (auto spec = make_spec(svc, svc.ports[i], b, last))
+        out.emplace_back(check_key(svc, svc.ports[i], b), std::move(*spec));
+  // Keys carry the service's name, and names are unique: a key can repeat only within one
+  // service. Keep the first of each (a stable sort of the service's few entries).
+  auto begin = out.begin() + static_cast<std::ptrdiff_t>(first);
+  if (!std::is_sorted(begin, out.end(), by_key)) std::stable_sort(begin, out.end(), by_key);
+  out.erase(std::unique(begin, out.end(), same_key), out.end());
+}
+
+// The services in name order (names are unique).
+std::vector<const config::Service*> by_name(const std::vector<config::Service>& services) {
+  std::vector<const config::Service*> out;
+  out.reserve(services.size());
+  for (const auto& s : services) out.push_back(&s);
+  auto less = [](const config::Service* a, const config::Service* b) { return a->name < b->name; };
+  if (!std::is_sorted(out.begin(), out.end(), less)) std::sort(out.begin(), out.end(), less);
+  return out;
+}
+
+}  // namespace
+
 CheckSpecs make_specs(const std::vector<config::Service>& services) {
-  auto by_key = [](const CheckSpecs::Entry& a, const CheckSpecs::Entry& b) {
-    return a.first < b.first;
-  };
-  auto same_key = [](const CheckSpecs::Entry& a, const CheckSpecs::Entry& b) {
-    return a.first == b.first;
-  };
   std::size_t most = 0;
-  for (const auto& svc : services)
-    most += (shares_check(svc) ? std::min<std::size_t>(1, svc.ports.size()) : svc.ports.size()) *
-            svc.backends.size();
+  for (const auto& svc : services) most += most_checks(svc);
   std::vector<CheckSpecs::Entry> out;
   out.reserve(most);                        // one allocation, at the most it can take
   std::shared_ptr<const CheckParams> last;  // the previous service's: usually equal
-  for (const auto& svc : services) {
-    if (svc.health->type == config::HealthType::none || svc.ports.empty()) continue;
-    auto params = make_params(svc);
-    if (!last || !(*last == *params))
-      last = std::make_shared<const CheckParams>(std::move(*params));
-    const std::size_t first = out.size();
-    // A shared check is the same for every port: look at the first one only.
-    const std::size_t ports = shares_check(svc) ? 1 : svc.ports.size();
-    for (std::size_t i = 0; i < ports; ++i)
-      for (const auto& b : svc.backends)
-        if (auto spec = make_spec(svc, svc.ports[i], b, last))
-          out.emplace_back(check_key(svc, svc.ports[i], b), std::move(*spec));
-    // Keys carry the service's name, and names are unique: a key can repeat only within one
-    // service. Keep the first of each (a stable sort of the service's few entries).
-    auto begin = out.begin() + static_cast<std::ptrdiff_t>(first);
-    if (!std::is_sorted(begin, out.end(), by_key)) std::stable_sort(begin, out.end(), by_key);
-    out.erase(std::unique(begin, out.end(), same_key), out.end());
-  }
+  for (const auto& svc : services) append_service_specs(svc, out, last);
   // Services are usually listed in name order already; otherwise one sort of distinct keys.
   if (!std::is_sorted(out.begin(), out.end(), by_key)) std::sort(out.begin(), out.end(), by_key);
   return CheckSpecs::from_sorted(std::move(out));
+}
+
+CheckChanges diff_checks(const std::vector<config::Service>& from,
+                         const std::vector<config::Service>& to) {
+  const auto a = by_name(from), b = by_name(to);
+  // Room for the most each list can take: reserved, not touched, so not resident beyond what
+  // is written (each list is one mapping of its own above 128 KiB).
+  std::size_t removed_most = 0, added_most = 0, changed_most = 0;
+  for (const auto* s : a) removed_most += most_checks(*s);
+  for (const auto* s : b) added_most += most_checks(*s);
+  changed_most = std::min(removed_most, added_most);
+  CheckChanges out;
+  out.removed.reserve(removed_most);
+  out.added.reserve(added_most);
+  out.changed.reserve(changed_most);
+  std::vector<CheckSpecs::Entry> old_checks, new_checks;  // one service's, reused
+  std::shared_ptr<const CheckParams> last_old, last_new;
+  std::size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    old_checks.clear();
+    new_checks.clear();
+    // Service names order the keys, so walking the services in name order emits every list in
+    // key order.
+    const int order = i == a.size() ? 1 : j == b.size() ? -1 : a[i]->name.compare(b[j]->name);
+    if (order <= 0) append_service_specs(*a[i++], old_checks, last_old);
+    if (order >= 0) append_service_specs(*b[j++], new_checks, last_new);
+    auto x = old_checks.begin();
+    auto y = new_checks.begin();
+    while (x != old_checks.end() || y != new_checks.end()) {
+      if (y == new_checks.end() || (x != old_checks.end() && x->first < y->first)) {
+        out.removed.push_back(std::move(x->first));
+        ++x;
+      } else if (x == old_checks.end() || y->first < x->first) {
+        out.added.push_back(std::move(*y));
+        ++y;
+      } else {
+        if (!(x->second == y->second)) out.changed.push_back(std::move(*y));
+        ++x;
+        ++y;
+      }
+    }
+  }
+  return out;
 }
 
 std::uint64_t key_hash(const BackendKey& key) {

@@ -140,6 +140,13 @@ struct CheckChanges {
   std::size_t size() const { return removed.size() + added.size() + changed.size(); }
 };
 
+// diff_specs(make_specs(from), make_specs(to)) without making either: the services of both
+// configs are walked side by side in name order, one service's checks made at a time. The
+// reload worker's way: the two arrays were 19 MB at once for a reload from 10,000 to 15,000
+// services x 8, all of it in the daemon's peak.
+CheckChanges diff_checks(const std::vector<config::Service>& from,
+                         const std::vector<config::Service>& to);
+
 // One pass over both. Pure. The added checks are moved out of `to`, in place: its array
 // becomes the `added` list.
 CheckChanges diff_specs(const CheckSpecs& from, CheckSpecs to);

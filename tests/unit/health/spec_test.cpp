@@ -7,7 +7,10 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <map>
+#include <numeric>
+#include <random>
 #include <stdexcept>
+#include <type_traits>
 
 #include "health/result.hpp"
 
@@ -431,4 +434,78 @@ TEST_CASE("diff_specs: removed, added and changed keys, in key order, from one p
   CHECK(diff_specs(to, to).empty());
   CHECK(diff_specs({}, to).added.size() == to.size());
   CHECK(diff_specs(to, {}).removed.size() == to.size());
+}
+
+TEST_CASE("diff_checks gives what diff_specs of both configs' make_specs gives") {
+  std::mt19937 rng(20261201);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto random_service = [&](int id) {
+    config::Service s;
+    s.name = fmt::format("svc-{:02}", id);
+    s.vip = ip("192.0.2.10");
+    for (int p = 0, n = 1 + pick(3); p < n; ++p)
+      s.ports.push_back(static_cast<std::uint16_t>(80 + pick(4)));
+    std::sort(s.ports.begin(), s.ports.end());
+    s.ports.erase(std::unique(s.ports.begin(), s.ports.end()), s.ports.end());
+    for (int k = 0, n = pick(5); k < n; ++k) {
+      config::Backend b;
+      b.address = ip(fmt::format("10.0.0.{}", 1 + pick(6)).c_str());  // repeats happen
+      if (pick(3) == 0) b.port = static_cast<std::uint16_t>(8000 + pick(3));
+      s.backends.push_back(b);
+    }
+    switch (pick(6)) {
+      case 0:
+        s.health.edit().type = config::HealthType::none;
+        break;
+      case 1:
+        s.health.edit().per_port = false;
+        break;
+      case 2:
+        s.health.edit().interval = milliseconds(500 * (1 + pick(3)));
+        break;
+      case 3:
+        s.health.edit().port = static_cast<std::uint16_t>(9000 + pick(2));
+        break;
+      default:
+        break;
+    }
+    return s;
+  };
+  auto random_config = [&] {
+    std::vector<config::Service> services;
+    std::vector<int> ids(30);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), rng);  // not in name order
+    for (int id : ids)
+      if (pick(3) != 0) services.push_back(random_service(id));
+    return services;
+  };
+  auto keys = [](const auto& list) {
+    std::vector<BackendKey> out;
+    for (const auto& e : list) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(e)>, BackendKey>)
+        out.push_back(e);
+      else
+        out.push_back(e.first);
+    }
+    return out;
+  };
+  for (int round = 0; round < 300; ++round) {
+    INFO("round " << round);
+    const auto from = random_config();
+    // The next config: mostly the same services, some changed, some gone, some new.
+    auto to = pick(4) == 0 ? random_config() : from;
+    for (auto& s : to)
+      if (pick(4) == 0) s = random_service(std::stoi(s.name.substr(4)));
+    if (!to.empty() && pick(2) == 0) to.erase(to.begin() + pick(static_cast<int>(to.size())));
+    const auto want = diff_specs(make_specs(from), make_specs(to));
+    const auto got = diff_checks(from, to);
+    CHECK(keys(got.removed) == keys(want.removed));
+    CHECK(keys(got.added) == keys(want.added));
+    CHECK(keys(got.changed) == keys(want.changed));
+    for (std::size_t i = 0; i < std::min(got.added.size(), want.added.size()); ++i)
+      CHECK(got.added[i].second == want.added[i].second);
+    for (std::size_t i = 0; i < std::min(got.changed.size(), want.changed.size()); ++i)
+      CHECK(got.changed[i].second == want.changed[i].second);
+  }
 }
