@@ -151,6 +151,27 @@ std::vector<const config::Service*> by_name(const std::vector<config::Service>& 
   return out;
 }
 
+// Walks two lists of entries in key order side by side: removed(old) for a key only in `olds`,
+// added(young) for a key only in `youngs`, both(old, young) for a key in both, in key order.
+template <typename Olds, typename Youngs, typename Removed, typename Added, typename Both>
+void merge_by_key(Olds& olds, Youngs& youngs, Removed removed, Added added, Both both) {
+  auto x = olds.begin();
+  auto y = youngs.begin();
+  while (x != olds.end() || y != youngs.end()) {
+    if (y == youngs.end() || (x != olds.end() && x->first < y->first))
+      removed(*x++);
+    else if (x == olds.end() || y->first < x->first)
+      added(*y++);
+    else
+      both(*x++, *y++);
+  }
+}
+
+// A key in both lists: a change when the parameters differ (the next entry is moved out).
+void note_changed(CheckChanges& out, const CheckSpecs::Entry& old, CheckSpecs::Entry& young) {
+  if (!(old.second == young.second)) out.changed.push_back(std::move(young));
+}
+
 }  // namespace
 
 CheckSpecs make_specs(const std::vector<config::Service>& services) {
@@ -189,21 +210,10 @@ CheckChanges diff_checks(const std::vector<config::Service>& from,
     const int order = i == a.size() ? 1 : j == b.size() ? -1 : a[i]->name.compare(b[j]->name);
     if (order <= 0) append_service_specs(*a[i++], old_checks, last_old);
     if (order >= 0) append_service_specs(*b[j++], new_checks, last_new);
-    auto x = old_checks.begin();
-    auto y = new_checks.begin();
-    while (x != old_checks.end() || y != new_checks.end()) {
-      if (y == new_checks.end() || (x != old_checks.end() && x->first < y->first)) {
-        out.removed.push_back(std::move(x->first));
-        ++x;
-      } else if (x == old_checks.end() || y->first < x->first) {
-        out.added.push_back(std::move(*y));
-        ++y;
-      } else {
-        if (!(x->second == y->second)) out.changed.push_back(std::move(*y));
-        ++x;
-        ++y;
-      }
-    }
+    merge_by_key(
+        old_checks, new_checks, [&](auto& old) { out.removed.push_back(std::move(old.first)); },
+        [&](auto& young) { out.added.push_back(std::move(young)); },
+        [&](auto& old, auto& young) { note_changed(out, old, young); });
   }
   return out;
 }
@@ -251,39 +261,20 @@ CheckChanges diff_specs(const CheckSpecs& from, CheckSpecs to_specs) {
   // becomes the added list (no second array of them beside it: at start every check is added).
   std::vector<CheckSpecs::Entry> to = std::move(to_specs).release();
   std::size_t removed = 0, changed = 0;
-  auto a = from.begin();
-  auto b = to.begin();
-  while (a != from.end() || b != to.end()) {
-    if (b == to.end() || (a != from.end() && a->first < b->first)) {
-      ++removed;
-      ++a;
-    } else if (a == from.end() || b->first < a->first) {
-      ++b;
-    } else {
-      if (!(a->second == b->second)) ++changed;
-      ++a;
-      ++b;
-    }
-  }
+  merge_by_key(
+      from, to, [&](const auto&) { ++removed; }, [](const auto&) {},
+      [&](const auto& old, const auto& young) { changed += !(old.second == young.second); });
   CheckChanges out;
   out.removed.reserve(removed);
   out.changed.reserve(changed);
-  a = from.begin();
   auto kept = to.begin();  // the end of the added entries moved so far
-  for (b = to.begin(); a != from.end() || b != to.end();) {
-    if (b == to.end() || (a != from.end() && a->first < b->first)) {
-      out.removed.push_back(a->first);
-      ++a;
-    } else if (a == from.end() || b->first < a->first) {
-      if (kept != b) *kept = std::move(*b);
-      ++kept;
-      ++b;
-    } else {
-      if (!(a->second == b->second)) out.changed.push_back(std::move(*b));
-      ++a;
-      ++b;
-    }
-  }
+  merge_by_key(
+      from, to, [&](const auto& old) { out.removed.push_back(old.first); },
+      [&](auto& young) {
+        if (&*kept != &young) *kept = std::move(young);
+        ++kept;
+      },
+      [&](const auto& old, auto& young) { note_changed(out, old, young); });
   to.erase(kept, to.end());
   // A reload that adds few checks to many keeps a small list, not the whole array.
   if (to.size() < to.capacity() / 2) to.shrink_to_fit();
