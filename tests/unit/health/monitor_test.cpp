@@ -173,16 +173,23 @@ TEST_CASE("monitor: apply keeps unchanged checks, restarts changed ones, drops r
   CHECK(changes == seen);
 }
 
-TEST_CASE("monitor: the checks a reload removes give their memory back to the system") {
-  asio::io_context io;
-  std::vector<config::Service> base, grown;
-  for (int i = 0; i < 1500; ++i) {
-    // 8 backends each (ports that nobody checks within the test: the interval is 60 s).
+// `grown` services of 8 backends each, and the first `base` of them: a reload between the two
+// adds or removes the rest. Checked every 60 s, so no check runs within a test.
+std::pair<std::vector<config::Service>, std::vector<config::Service>> base_and_grown(int base,
+                                                                                     int grown) {
+  std::vector<config::Service> b, g;
+  for (int i = 0; i < grown; ++i) {
     auto s = service(fmt::format("s{:04}", i), {9, 9, 9, 9, 9, 9, 9, 9});
     s.health.edit().interval = milliseconds(60000);
-    grown.push_back(s);
-    if (i < 500) base.push_back(s);
+    g.push_back(s);
+    if (i < base) b.push_back(s);
   }
+  return {b, g};
+}
+
+TEST_CASE("monitor: the checks a reload removes give their memory back to the system") {
+  asio::io_context io;
+  const auto [base, grown] = base_and_grown(500, 1500);
   Monitor m(io, nullptr);
   m.apply(base);
   REQUIRE(m.size() == 4000);
@@ -205,13 +212,7 @@ TEST_CASE("monitor: the checks a reload removes give their memory back to the sy
 
 TEST_CASE("monitor: a pinned snapshot's keys outlive the checks a reload removes") {
   asio::io_context io;
-  std::vector<config::Service> base, grown;
-  for (int i = 0; i < 400; ++i) {
-    auto s = service(fmt::format("s{:04}", i), {9, 9, 9, 9, 9, 9, 9, 9});
-    s.health.edit().interval = milliseconds(60000);
-    grown.push_back(s);
-    if (i < 100) base.push_back(s);
-  }
+  const auto [base, grown] = base_and_grown(100, 400);
   Monitor m(io, nullptr);
   m.apply(grown);
   REQUIRE(m.size() == 3200);
