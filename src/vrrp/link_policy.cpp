@@ -56,11 +56,18 @@ LinkDecision decide_links(const config::VrrpInstance& cfg, net::Family family,
             " on " + cfg.interface);
     for (const auto& v : vips)
       if (has_address(*link, v.address)) d.vips_seen.push_back(v);
-    // Only a VIP we saw on the interface after adding it counts as removed: the add's own
-    // address event may not have reached the view yet.
-    if (facts.master)
+    // A VIP we added counts as removed once the view is known to have caught up with the
+    // add: we saw it there since, or a full re-read ended after the add. Before that, the
+    // add's own address event may still be on its way. The re-read matters when events were
+    // lost: if both the add's event and a later removal's were dropped, the VIP is never
+    // seen, and only the re-read tells that it is gone.
+    if (facts.master) {
       for (const auto& v : facts.confirmed)
         if (!has_address(*link, v.address)) d.vips_removed.push_back(v);
+      for (const auto& [v, rereads_at_add] : facts.unconfirmed)
+        if (links.rereads() > rereads_at_add && !has_address(*link, v.address))
+          d.vips_removed.push_back(v);
+    }
   }
   // A tracked interface with a weight lowers the priority; one without a weight is a fault.
   for (const auto& t : cfg.track_interfaces) {

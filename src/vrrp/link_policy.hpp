@@ -5,6 +5,8 @@
 // only, so every rule is unit-tested without a kernel; vrrp::Router carries the decision out.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,13 +23,15 @@ struct LinkFacts {
   std::string vip_error;            // why the last VIP add failed ("" when it did not)
   bool master = false;              // VIPs are expected on the interface only as Master
   std::set<net::Prefix> confirmed;  // VIPs we added and have since seen on the interface
+  // VIPs we added and have not seen since, each with the view's re-read count at the add.
+  std::map<net::Prefix, std::uint64_t> unconfirmed;
 };
 
 struct LinkDecision {
   std::string fault_reason;               // "" = no fault; the first reason that applies
   std::optional<net::Address> primary;    // none: no usable address (a fault reason says so)
   int track_weight = 0;                   // sum of the weights of tracked interfaces not up
-  std::vector<net::Prefix> vips_removed;  // confirmed VIPs gone from the interface (Master)
+  std::vector<net::Prefix> vips_removed;  // our VIPs known gone from the interface (Master)
   std::vector<net::Prefix> vips_seen;     // VIPs present on the interface now
 };
 

@@ -50,6 +50,10 @@ class LinkView {
  public:
   virtual ~LinkView() = default;
   virtual std::optional<LinkInfo> link(const std::string& name) const = 0;
+  // How many complete re-reads of the kernel's links and addresses the view has made. A
+  // re-read that ended after something was done to the kernel shows its effect, whatever
+  // events were lost on the way.
+  virtual std::uint64_t rereads() const = 0;
 };
 
 class Netlink : public AddressTable, public LinkView {
@@ -65,6 +69,7 @@ class Netlink : public AddressTable, public LinkView {
   Netlink& operator=(const Netlink&) = delete;
 
   std::optional<LinkInfo> link(const std::string& name) const override;
+  std::uint64_t rereads() const override { return stats_.resyncs; }
   // Called (on the io_context) after a batch of link/address events was applied.
   void on_change(std::function<void()> cb) { on_change_ = std::move(cb); }
 

@@ -106,10 +106,14 @@ void Router::links_changed() {
   } else {
     socket_.reset();  // reopened (on the new ifindex) when the interface comes back
   }
-  LinkFacts facts{socket_ != nullptr, vip_error_, machine_.state() == State::master, confirmed_};
+  LinkFacts facts{socket_ != nullptr, vip_error_, machine_.state() == State::master, confirmed_,
+                  unconfirmed_};
   const LinkDecision d = decide_links(cfg_, family_, env_.netlink, facts);
   for (const auto& v : d.vips_seen)
-    if (owned_.count(v)) confirmed_.insert(v);
+    if (owned_.count(v)) {
+      confirmed_.insert(v);
+      unconfirmed_.erase(v);
+    }
   if (d.primary && (!have_primary_ || *d.primary != primary_)) {
     primary_ = *d.primary;
     have_primary_ = true;
@@ -137,6 +141,7 @@ void Router::restore_vips(const std::vector<net::Prefix>& removed) {
                  v.to_string(), cfg_.interface);
     owned_.erase(v);
     confirmed_.erase(v);
+    unconfirmed_.erase(v);
     env_.record.remove(cfg_.interface, v);
     ++vip_repairs_;
   }
@@ -177,6 +182,8 @@ void Router::update(const config::VrrpInstance& cfg) {
         env_.netlink.remove(ifindex_, v, error);
         env_.record.remove(cfg_.interface, v);
         owned_.erase(v);
+        confirmed_.erase(v);  // else its absence would read as a removal from outside
+        unconfirmed_.erase(v);
       }
     add_vips();  // adds only the new ones; existing ones report "exists" and stay owned
   }
@@ -274,6 +281,7 @@ void Router::add_vips() {
     switch (env_.netlink.add(ifindex_, v, error)) {
       case AddressTable::Result::ok:
         owned_.insert(v);
+        unconfirmed_[v] = env_.netlink.rereads();
         env_.record.add(cfg_.interface, v);
         break;
       case AddressTable::Result::exists:
@@ -308,6 +316,7 @@ void Router::remove_vips() {
   }
   owned_.clear();
   confirmed_.clear();
+  unconfirmed_.clear();
 }
 
 void Router::announce_round() {

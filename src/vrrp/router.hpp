@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -83,7 +84,9 @@ class Router {
   int garp_left_ = 0;
   std::set<net::Prefix> owned_;      // VIPs we added (and so may remove)
   std::set<net::Prefix> confirmed_;  // owned VIPs seen on the interface since (drift check)
-  std::string vip_error_;            // a VIP add failed: Fault until the retry
+  // Owned VIPs not seen yet, with the view's re-read count when we added them (LinkFacts).
+  std::map<net::Prefix, std::uint64_t> unconfirmed_;
+  std::string vip_error_;  // a VIP add failed: Fault until the retry
   boost::asio::steady_timer retry_timer_;
   std::uint64_t vip_repairs_ = 0, vip_add_errors_ = 0;
   bool adoption_checked_ = false;

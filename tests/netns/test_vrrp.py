@@ -443,6 +443,14 @@ class VrrpTest(unittest.TestCase):
         netns.wait_until(lambda: self.has_vip(a, "10.77.0.101"), 3, what="new VIP")
         self.assertEqual(da.state("vi"), "MASTER")
         self.assertEqual(da.instance("vi")["transitions"], t0)
+        # the second VIP dropped again: it leaves the Master, and its absence is no repair
+        da.write_config(body(160))
+        da.reload()
+        netns.wait_until(lambda: not self.has_vip(a, "10.77.0.101"), 3, what="dropped VIP gone")
+        time.sleep(0.3)
+        self.assertFalse(self.has_vip(a, "10.77.0.101"))
+        self.assertEqual(da.instance("vi")["vip_repairs"], 0)
+        self.assertEqual(da.state("vi"), "MASTER")
         # a lower priority than b's: b preempts
         da.write_config(body(50, vips=(VIP4 + "/24", "10.77.0.101/24")))
         da.reload()

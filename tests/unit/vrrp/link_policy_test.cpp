@@ -13,6 +13,8 @@ net::Prefix P(const char* s) { return *net::Prefix::parse(s); }
 
 struct FakeLinks : LinkView {
   std::map<std::string, LinkInfo> links;
+  std::uint64_t reread_count = 0;
+  std::uint64_t rereads() const override { return reread_count; }
   std::optional<LinkInfo> link(const std::string& name) const override {
     auto it = links.find(name);
     if (it == links.end()) return std::nullopt;
@@ -152,6 +154,33 @@ TEST_CASE("link policy: a confirmed VIP gone from the link is reported only whil
   CHECK(d.vips_removed.empty());
   // A VIP we added but never saw yet (its address event is still on its way) is not "removed".
   facts.confirmed.clear();
+  l.addresses.pop_back();
+  d = decide_links(instance(), net::Family::v4, links, facts);
+  CHECK(d.vips_removed.empty());
+}
+
+TEST_CASE(
+    "link policy: a VIP never seen since its add is removed once a re-read after the add misses "
+    "it") {
+  // Both the add's event and a later removal's were lost in an overflow: the VIP is never
+  // seen, and only a full re-read made after the add can tell that it is gone.
+  FakeLinks links;
+  auto& l = links.add("eth1");
+  l.addresses = {{P("10.0.0.1/24"), false, false}};
+  links.reread_count = 3;
+  auto facts = open_socket();
+  facts.master = true;
+  facts.unconfirmed = {{P("10.0.0.100/24"), 3}};  // added when the view had made 3 re-reads
+  auto d = decide_links(instance(), net::Family::v4, links, facts);
+  CHECK(d.vips_removed.empty());  // no re-read since the add: its event may be on its way
+  links.reread_count = 4;
+  d = decide_links(instance(), net::Family::v4, links, facts);
+  CHECK(d.vips_removed == std::vector<net::Prefix>{P("10.0.0.100/24")});
+  l.addresses.push_back({P("10.0.0.100/24"), false, false});  // the re-read shows it
+  d = decide_links(instance(), net::Family::v4, links, facts);
+  CHECK(d.vips_removed.empty());
+  CHECK(d.vips_seen == std::vector<net::Prefix>{P("10.0.0.100/24")});
+  facts.master = false;  // a Backup expects no VIP
   l.addresses.pop_back();
   d = decide_links(instance(), net::Family::v4, links, facts);
   CHECK(d.vips_removed.empty());
