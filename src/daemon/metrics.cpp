@@ -550,6 +550,9 @@ void MetricsBuilder::sections(const nlohmann::json& status) {
   w.add("l4lb_rtnetlink_resyncs_total", "counter",
         "Full re-reads of the kernel's links and addresses, by result.", {{"result", "error"}},
         num(rtnl, "resync_errors"));
+  w.add("l4lb_rtnetlink_resyncs_total", "counter",
+        "Full re-reads of the kernel's links and addresses, by result.",
+        {{"result", "interrupted"}}, num(rtnl, "resync_interrupted"));
   const json checker = get(status, "health_checker", json::object());
   w.add("l4lb_health_local_resource_errors_total", "counter",
         "Probes that failed for want of l4lbd's own descriptors, buffers or memory; they never "

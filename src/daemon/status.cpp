@@ -413,7 +413,8 @@ void write_status(std::string& out, const StatusSnapshot& snap, StatusView view,
     const auto& nl = *snap.rtnetlink;
     w.field("rtnetlink", json{{"overflows", nl.overflows},
                               {"resyncs", nl.resyncs},
-                              {"resync_errors", nl.resync_errors}});
+                              {"resync_errors", nl.resync_errors},
+                              {"resync_interrupted", nl.resync_interrupted}});
   }
   if (bulk) write_services(w, snap, cfg, summary, between);
   if (bulk && !summary) {  // every check's detail: the bulk of the document at scale

@@ -7,6 +7,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/rtnl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +44,22 @@ rtnl_addr* make_addr(int ifindex, const net::Prefix& p) {
   if (p.address.is_v6()) rtnl_addr_set_flags(a, IFA_F_NODAD);
   nl_addr_put(local);
   return a;
+}
+
+// nl_cache_refill restarts a dump that the kernel marks inconsistent (NLM_F_DUMP_INTR: the
+// table changed between two parts of the dump) but keeps what the cut pass had added, so an
+// address deleted between the passes stays in the view. So each pass starts from an empty
+// cache here, and a table that keeps changing is given up after a few passes (-NLE_DUMP_INTR)
+// rather than holding the VRRP thread for as long as the changes go on.
+// `request` is the dump's message type (RTM_GETLINK, RTM_GETADDR), all families.
+int refill(nl_sock* sk, nl_cache* cache, int request, int max_passes) {
+  int err = -NLE_DUMP_INTR;
+  for (int pass = 0; pass < max_passes && err == -NLE_DUMP_INTR; ++pass) {
+    nl_cache_clear(cache);
+    err = nl_rtgen_request(sk, request, AF_UNSPEC, NLM_F_DUMP);
+    if (err >= 0) err = nl_cache_pickup(sk, cache);
+  }
+  return err;
 }
 
 }  // namespace
@@ -109,8 +126,14 @@ bool Netlink::drain_events() {
 }
 
 bool Netlink::resync() {
-  int err = links_ ? nl_cache_refill(req_, links_) : 0;
-  if (err >= 0 && addrs_) err = nl_cache_refill(req_, addrs_);
+  int err = links_ ? refill(req_, links_, RTM_GETLINK, kMaxDumpPasses) : 0;
+  if (err >= 0 && addrs_) err = refill(req_, addrs_, RTM_GETADDR, kMaxDumpPasses);
+  if (err == -NLE_DUMP_INTR) {
+    ++stats_.resync_interrupted;
+    log::info("rtnetlink: links and addresses kept changing during {} re-reads; retrying",
+              kMaxDumpPasses);
+    return false;
+  }
   if (err < 0) {
     ++stats_.resync_errors;
     log::err("rtnetlink: re-reading links and addresses failed ({}); retrying", nl_geterror(err));

@@ -77,6 +77,8 @@ class Netlink : public AddressTable, public LinkView {
     std::uint64_t overflows = 0;      // event stream errors (ENOBUFS: events were lost)
     std::uint64_t resyncs = 0;        // full re-reads of links and addresses that succeeded
     std::uint64_t resync_errors = 0;  // re-reads that failed (retried)
+    // Re-reads put off because every dump of the try was cut by changes (retried).
+    std::uint64_t resync_interrupted = 0;
   };
   Stats stats() const { return stats_; }
 
@@ -86,6 +88,9 @@ class Netlink : public AddressTable, public LinkView {
  private:
   // Bounds the work of one drain (each read returns up to 16 KiB of events).
   static constexpr int kMaxDrainReads = 4096;
+  // Bounds one re-read: dumps of a table that keeps changing (the kernel marks them
+  // inconsistent) are tried again at most this many times, then after a pause.
+  static constexpr int kMaxDumpPasses = 4;
 
   void wait();
   bool drain_events();

@@ -116,7 +116,7 @@ void Runtime::set_netlink_event_buffer(int bytes) { impl_->event_buffer = bytes;
 Runtime::NetlinkStats Runtime::netlink_stats() const {
   if (!impl_->netlink) return {};
   const auto s = impl_->netlink->stats();
-  return {s.overflows, s.resyncs, s.resync_errors};
+  return {s.overflows, s.resyncs, s.resync_errors, s.resync_interrupted};
 }
 
 void Runtime::apply(const std::vector<config::VrrpInstance>& wanted) {

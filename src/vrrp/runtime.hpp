@@ -59,7 +59,7 @@ class Runtime {
   // Event overflows and re-reads of the kernel's links and addresses (zero before the first
   // instance starts).
   struct NetlinkStats {
-    std::uint64_t overflows = 0, resyncs = 0, resync_errors = 0;
+    std::uint64_t overflows = 0, resyncs = 0, resync_errors = 0, resync_interrupted = 0;
   };
   NetlinkStats netlink_stats() const;
   // Make the running instances match `instances` (matched by name). New ones start; removed

@@ -173,8 +173,10 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
   doc["vrrp"] = vrrp;
   if (snap.rtnetlink) {
     const auto& nl = *snap.rtnetlink;
-    doc["rtnetlink"] = {
-        {"overflows", nl.overflows}, {"resyncs", nl.resyncs}, {"resync_errors", nl.resync_errors}};
+    doc["rtnetlink"] = {{"overflows", nl.overflows},
+                        {"resyncs", nl.resyncs},
+                        {"resync_errors", nl.resync_errors},
+                        {"resync_interrupted", nl.resync_interrupted}};
   }
 
   json services = json::array();
