@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
@@ -23,6 +24,16 @@ constexpr TextStream::Limits kStreamLimits{256 * 1024, 4, std::chrono::seconds(6
 // (TextFanout; docs/CONTROL.md): past it, it is disconnected.
 constexpr std::size_t kSlowReaderCap = 16 * 1024 * 1024;
 constexpr TextFanout::Limits kFanoutLimits{kStreamLimits.max_live, kSlowReaderCap};
+
+// The daemon's footprint for this rendering; a failure to read it is logged once.
+std::optional<ProcessStats> process_stats() {
+  static std::atomic<bool> warned{false};
+  std::string error;
+  auto stats = read_process_stats(error);
+  if (!stats && !warned.exchange(true))
+    log::warning("status: process statistics unavailable ({}); daemon.process is left out", error);
+  return stats;
+}
 
 }  // namespace
 
@@ -119,7 +130,7 @@ void Daemon::start_render() {
       if (finished.summary_only)  // copied service by service, in config order
         std::sort(finished.snapshot.health.begin(), finished.snapshot.health.end(),
                   [](const auto& a, const auto& b) { return *a.first < *b.first; });
-      auto snap = std::make_shared<const StatusSnapshot>(std::move(finished.snapshot));
+      auto snap = std::make_shared<StatusSnapshot>(std::move(finished.snapshot));
       // The streams are made here, on the loop, so that the loop holds their abort handles:
       // a fanout whose readers are all gone, or the daemon's end, stops the worker.
       auto streams = std::make_shared<std::array<std::unique_ptr<TextStream>, 3>>();
@@ -138,6 +149,7 @@ void Daemon::start_render() {
         // Written straight into the streams (status.cpp): no document tree, and never a whole
         // text in memory. Each text ends complete or failed (aborted: no reader left, or the
         // daemon ends; or an allocation failed), so every reader gets its end.
+        snap->process = process_stats();
         std::array<bool, 3> complete{};
         for (std::size_t i = 0; i < streams->size(); ++i) {
           TextStream* out = (*streams)[i].get();

@@ -194,6 +194,23 @@ void daemon_metrics(Writer& w, const json& d) {
   w.add("l4lb_slow_readers_dropped_total", "counter",
         "Status and /metrics clients disconnected for falling more than 16 MiB behind the others.",
         {}, num(d, "slow_readers_dropped"));
+  // Prometheus' standard process collector names, so that stock dashboards and alerts work.
+  if (const json p = get(d, "process", json::object()); !p.empty()) {
+    w.add("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", {},
+          num(p, "resident_bytes"));
+    w.add("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", {},
+          num(p, "virtual_bytes"));
+    w.add("process_open_fds", "gauge", "Number of open file descriptors.", {}, num(p, "open_fds"));
+    w.add("process_max_fds", "gauge", "Maximum number of open file descriptors (soft limit).", {},
+          num(p, "max_fds"));
+    w.add("process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.", {},
+          num(p, "cpu_seconds"));
+    w.add("process_start_time_seconds", "gauge", "Start time of the process since the epoch.", {},
+          num(d, "started_at"));
+    w.add("l4lb_process_peak_resident_memory_bytes", "gauge",
+          "Largest resident memory size since start (VmHWM) in bytes.", {},
+          num(p, "peak_resident_bytes"));
+  }
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {

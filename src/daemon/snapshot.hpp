@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/histogram.hpp"
+#include "common/process_stats.hpp"
 #include "config/config.hpp"
 #include "daemon/control_request.hpp"
 #include "daemon/drains.hpp"
@@ -69,6 +70,9 @@ struct StatusSnapshot {
   std::vector<ThreadLag> lag;
   std::vector<std::pair<std::string, std::uint64_t>> log_suppressed;  // by category
   std::uint64_t slow_readers_dropped = 0;  // status/metrics readers over their backlog cap
+  // Read by the render worker just before it renders (O(open descriptors)); none when /proc
+  // could not be read.
+  std::optional<ProcessStats> process;
 };
 
 using control::StatusView;

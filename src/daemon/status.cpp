@@ -148,6 +148,15 @@ json daemon_section(const StatusSnapshot& snap, const config::Config& cfg) {
   for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
   d["log_suppressed"] = suppressed;
   d["slow_readers_dropped"] = snap.slow_readers_dropped;
+  if (snap.process) {
+    const auto& p = *snap.process;
+    d["process"] = {{"resident_bytes", p.resident_bytes},
+                    {"peak_resident_bytes", p.peak_resident_bytes},
+                    {"virtual_bytes", p.virtual_bytes},
+                    {"open_fds", p.open_fds},
+                    {"max_fds", p.max_fds},
+                    {"cpu_seconds", p.cpu_seconds}};
+  }
   return d;
 }
 

@@ -274,6 +274,34 @@ class RealPrometheus(unittest.TestCase):
         # The template variables find this target.
         self.assertEqual(self.api("label/job/values", **{"match[]": "l4lb_build_info"})["data"], [JOB])
 
+    def test_06_process_series_are_the_kernel_figures(self):
+        # The standard process collector series against /proc/<pid> read right after.
+        values = {}
+        for line in self.metrics_text().splitlines():
+            m = re.match(r"(process_\w+|l4lb_start_time_seconds) (\S+)$", line)
+            if m:
+                values[m.group(1)] = float(m.group(2))
+        daemon = self.d.status_json()["daemon"]
+        pid = daemon["pid"]
+        self.assertEqual(set(daemon["process"]), {"resident_bytes", "peak_resident_bytes",
+                                                  "virtual_bytes", "open_fds", "max_fds",
+                                                  "cpu_seconds"})
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        with open(f"/proc/{pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f)
+        rss = int(status["VmRSS"].split()[0]) * 1024
+        with open(f"/proc/{pid}/limits") as f:
+            soft = next(int(line.split()[3]) for line in f if line.startswith("Max open files"))
+        # The scrape's own connection and the status request come and go: a few either way.
+        self.assertLessEqual(abs(values["process_open_fds"] - fds), 4, (values, fds))
+        self.assertEqual(values["process_max_fds"], soft)
+        self.assertGreater(values["process_resident_memory_bytes"], 0.7 * rss)
+        self.assertLess(values["process_resident_memory_bytes"], 1.3 * rss)
+        self.assertGreaterEqual(values["process_virtual_memory_bytes"],
+                                values["process_resident_memory_bytes"])
+        self.assertGreater(values["process_cpu_seconds_total"], 0)
+        self.assertEqual(values["process_start_time_seconds"], values["l4lb_start_time_seconds"])
+
     def test_05_rules_evaluate_and_the_provoked_alerts_are_active(self):
         def alerts():
             return {(a["labels"]["alertname"], a["labels"].get("backend", ""))

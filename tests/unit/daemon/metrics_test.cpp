@@ -13,7 +13,10 @@ json sample_status() {
   return json::parse(R"({
     "daemon": {"node": "lb-a", "version": "0.1.0", "generation": 3, "reloads_ok": 2,
                "reloads_failed": 1, "started_at": 1000.5,
-               "last_reload": {"ok": false, "time": 2000}},
+               "last_reload": {"ok": false, "time": 2000},
+               "process": {"resident_bytes": 52428800, "peak_resident_bytes": 67108864,
+                           "virtual_bytes": 1073741824, "open_fds": 120, "max_fds": 65536,
+                           "cpu_seconds": 12.5}},
     "vrrp": [{"name": "ingress", "family": "ipv4", "state": "MASTER", "priority": 90,
               "priority_configured": 150, "transitions": 2, "adverts_sent": 10,
               "adverts_received": 4, "drops": {"bad_checksum": 3, "ttl": 1},
@@ -91,6 +94,22 @@ TEST_CASE("metrics carry VRRP state, VIP location, IPVS traffic and health") {
   CHECK(has_line(text, R"(l4lb_reloads_total{result="failed"} 1)"));
   CHECK(has_line(text, "l4lb_last_reload_success 0"));
   CHECK(has_line(text, "l4lb_config_generation 3"));
+}
+
+TEST_CASE("the daemon's footprint under the standard process collector names") {
+  auto text = render_metrics(sample_status());
+  CHECK(has_line(text, "process_resident_memory_bytes 52428800"));
+  CHECK(has_line(text, "l4lb_process_peak_resident_memory_bytes 67108864"));
+  CHECK(has_line(text, "process_virtual_memory_bytes 1073741824"));
+  CHECK(has_line(text, "process_open_fds 120"));
+  CHECK(has_line(text, "process_max_fds 65536"));
+  CHECK(has_line(text, "process_cpu_seconds_total 12.5"));
+  CHECK(has_line(text, "process_start_time_seconds 1000.5"));
+  // Without them (/proc unreadable) the series are left out, not reported as 0.
+  auto status = sample_status();
+  status["daemon"].erase("process");
+  text = render_metrics(status);
+  CHECK(text.find("process_") == std::string::npos);
 }
 
 TEST_CASE("each metric family has exactly one HELP and TYPE, before its samples") {
@@ -171,7 +190,14 @@ TEST_CASE("metric names follow Prometheus conventions: counters end in _total, n
     std::string name, type;
     t >> name >> type;
     INFO(line);
-    CHECK(name.rfind("l4lb_", 0) == 0);
+    // Ours are l4lb_*; the process collector's keep Prometheus' standard names.
+    static const std::set<std::string> process = {"process_resident_memory_bytes",
+                                                  "process_virtual_memory_bytes",
+                                                  "process_open_fds",
+                                                  "process_max_fds",
+                                                  "process_cpu_seconds_total",
+                                                  "process_start_time_seconds"};
+    CHECK((name.rfind("l4lb_", 0) == 0 || process.count(name) == 1));
     const bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
     CHECK(total == (type == "counter"));
     if (type == "histogram") CHECK(name.find("_seconds") != std::string::npos);

@@ -142,6 +142,15 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
   for (const auto& [category, count] : snap.log_suppressed) suppressed[category] = count;
   doc["daemon"]["log_suppressed"] = suppressed;
   doc["daemon"]["slow_readers_dropped"] = snap.slow_readers_dropped;
+  if (snap.process) {
+    const auto& p = *snap.process;
+    doc["daemon"]["process"] = {{"resident_bytes", p.resident_bytes},
+                                {"peak_resident_bytes", p.peak_resident_bytes},
+                                {"virtual_bytes", p.virtual_bytes},
+                                {"open_fds", p.open_fds},
+                                {"max_fds", p.max_fds},
+                                {"cpu_seconds", p.cpu_seconds}};
+  }
 
   json vrrp = json::array();
   for (const auto& i : snap.vrrp) {

@@ -73,6 +73,7 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
   snap.ipvs_conflicts = {"tcp 10.0.0.1:80 exists but was not created by l4lbd"};
   snap.lag.push_back({"loop", "timer_lateness", {}});
   snap.log_suppressed = {{"health", 3}, {"quorum", 0}};
+  if (chance(0.5)) snap.process = ProcessStats{52428800, 67108864, 1073741824, 120, 65536, 12.5};
   // The snapshot points at the checks' keys: its pin keeps them (here, the specs that hold them).
   auto specs = std::make_shared<const health::CheckSpecs>(health::make_specs(cfg->services));
   snap.health_pin = specs;
