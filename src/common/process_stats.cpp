@@ -1,14 +1,13 @@
 #include "common/process_stats.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 namespace l4lb {
@@ -20,49 +19,40 @@ double seconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
 }
 
-// The number of open descriptors, this directory stream's own not counted.
-std::optional<std::uint64_t> count_fds(std::string& error) {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (!dir) {
-    error = errno_text("/proc/self/fd");
-    return std::nullopt;
-  }
-  const int own = ::dirfd(dir);
-  std::uint64_t n = 0;
-  errno = 0;
-  while (const dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] == '.') continue;  // "." and ".."
-    if (std::atoi(e->d_name) != own) ++n;
-  }
-  const int read_errno = errno;
-  ::closedir(dir);
-  if (read_errno != 0) {
-    errno = read_errno;
-    error = errno_text("/proc/self/fd");
-    return std::nullopt;
-  }
-  return n;
-}
-
 }  // namespace
 
-std::optional<ProcessStats> read_process_stats(std::string& error) {
+ProcessStatsReader::ProcessStatsReader() {
+  statm_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (statm_ < 0) open_error_ = errno_text("/proc/self/statm");
+  fd_dir_ = ::opendir("/proc/self/fd");
+  if (!fd_dir_ && open_error_.empty()) open_error_ = errno_text("/proc/self/fd");
+}
+
+ProcessStatsReader::~ProcessStatsReader() {
+  if (statm_ >= 0) ::close(statm_);
+  if (fd_dir_) ::closedir(fd_dir_);
+}
+
+std::optional<ProcessStats> ProcessStatsReader::read(std::string& error) {
+  if (!open_error_.empty()) {
+    error = open_error_;
+    return std::nullopt;
+  }
   ProcessStats s;
-  const long page = ::sysconf(_SC_PAGESIZE);
-  FILE* statm = std::fopen("/proc/self/statm", "re");
-  if (!statm) {
+  std::array<char, 256> text{};
+  const ssize_t n = ::pread(statm_, text.data(), text.size() - 1, 0);
+  if (n < 0) {
     error = errno_text("/proc/self/statm");
     return std::nullopt;
   }
   unsigned long long size = 0, resident = 0;
-  const int fields = std::fscanf(statm, "%llu %llu", &size, &resident);
-  std::fclose(statm);
-  if (fields != 2) {
+  if (std::sscanf(text.data(), "%llu %llu", &size, &resident) != 2) {
     error = "/proc/self/statm: unexpected content";
     return std::nullopt;
   }
-  s.virtual_bytes = size * static_cast<std::uint64_t>(page);
-  s.resident_bytes = resident * static_cast<std::uint64_t>(page);
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  s.virtual_bytes = size * page;
+  s.resident_bytes = resident * page;
 
   rusage usage{};
   if (::getrusage(RUSAGE_SELF, &usage) != 0) {
@@ -82,9 +72,14 @@ std::optional<ProcessStats> read_process_stats(std::string& error) {
   }
   s.max_fds = limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : limit.rlim_cur;
 
-  const auto fds = count_fds(error);
-  if (!fds) return std::nullopt;
-  s.open_fds = *fds;
+  ::rewinddir(fd_dir_);  // the kernel lists the table as it is now
+  errno = 0;
+  while (const dirent* e = ::readdir(fd_dir_))
+    if (e->d_name[0] != '.') ++s.open_fds;  // not "." and ".."
+  if (errno != 0) {
+    error = errno_text("/proc/self/fd");
+    return std::nullopt;
+  }
   return s;
 }
 

@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "common/loop_lag.hpp"
+#include "common/process_stats.hpp"
 #include "common/rate_limit.hpp"
 #include "common/worker.hpp"
 #include "config/config.hpp"
@@ -105,6 +106,8 @@ class Daemon {
   control::Handlers control_handlers();
   void set_admin_group(const std::optional<std::string>& group);
   void start_render();
+  // On the render worker: the daemon's footprint; a failure is logged once.
+  std::optional<ProcessStats> process_stats();
   // Everything but the health checks, at once (small); the checks follow in slices.
   StatusSnapshot snapshot(ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) const;
   struct SnapshotJob {
@@ -272,6 +275,9 @@ class Daemon {
   bool stopping_ = false;
   int netlink_event_buffer_ = vrrp::Netlink::kDefaultEventBuffer;
 
+  // The render worker's alone (declared first: it outlives the worker).
+  ProcessStatsReader process_stats_;
+  bool process_stats_warned_ = false;
   // Off-loop work (docs/ARCHITECTURE.md): one thread renders, one loads reloads.
   Worker render_worker_{io_, "l4lb-render"};
   Worker reload_worker_{io_, "l4lb-reload"};

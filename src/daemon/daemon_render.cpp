@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <boost/asio/post.hpp>
+#include <utility>
 
 #include "common/log.hpp"
 #include "daemon/daemon.hpp"
@@ -24,16 +24,6 @@ constexpr TextStream::Limits kStreamLimits{256 * 1024, 4, std::chrono::seconds(6
 // (TextFanout; docs/CONTROL.md): past it, it is disconnected.
 constexpr std::size_t kSlowReaderCap = 16 * 1024 * 1024;
 constexpr TextFanout::Limits kFanoutLimits{kStreamLimits.max_live, kSlowReaderCap};
-
-// The daemon's footprint for this rendering; a failure to read it is logged once.
-std::optional<ProcessStats> process_stats() {
-  static std::atomic<bool> warned{false};
-  std::string error;
-  auto stats = read_process_stats(error);
-  if (!stats && !warned.exchange(true))
-    log::warning("status: process statistics unavailable ({}); daemon.process is left out", error);
-  return stats;
-}
 
 }  // namespace
 
@@ -91,6 +81,14 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
     s.lag.push_back(
         {ipvs_plans_->worker().name(), "queue_delay", ipvs_plans_->worker().queue_delay()});
   return s;
+}
+
+std::optional<ProcessStats> Daemon::process_stats() {
+  std::string error;
+  auto stats = process_stats_.read(error);
+  if (!stats && !std::exchange(process_stats_warned_, true))
+    log::warning("status: process statistics unavailable ({}); daemon.process is left out", error);
+  return stats;
 }
 
 void Daemon::start_render() {

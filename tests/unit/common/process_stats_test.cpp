@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <vector>
 
@@ -13,8 +14,9 @@ using namespace l4lb;
 namespace {
 
 ProcessStats read_ok() {
+  static ProcessStatsReader reader;
   std::string error;
-  auto s = read_process_stats(error);
+  auto s = reader.read(error);
   INFO(error);
   REQUIRE(s);
   return *s;
@@ -34,7 +36,7 @@ TEST_CASE("process stats: memory as the kernel counts it") {
   CHECK(grown.peak_resident_bytes >= grown.resident_bytes);
 }
 
-TEST_CASE("process stats: open descriptors are counted one by one, the reader's own excluded") {
+TEST_CASE("process stats: open descriptors are counted one by one") {
   const auto before = read_ok();
   std::vector<int> fds;
   for (int i = 0; i < 10; ++i) fds.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -52,6 +54,25 @@ TEST_CASE("process stats: the descriptor limit is the soft RLIMIT_NOFILE") {
   CHECK(read_ok().max_fds == lower.rlim_cur);
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
   CHECK(read_ok().max_fds == saved.rlim_cur);
+}
+
+TEST_CASE("process stats: read with a full descriptor table") {
+  // The reader keeps its descriptors: it needs none to count the others, even at the limit.
+  const auto before = read_ok();
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit full = saved;
+  full.rlim_cur = before.open_fds + 5;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &full) == 0);
+  std::vector<int> fds;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fds.push_back(fd);
+  CHECK(errno == EMFILE);  // the table is full: no descriptor is left for anyone
+  CHECK(!fds.empty());
+  const auto at_limit = read_ok();
+  CHECK(at_limit.open_fds == before.open_fds + fds.size());
+  CHECK(at_limit.max_fds == full.rlim_cur);
+  for (int fd : fds) ::close(fd);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
 }
 
 TEST_CASE("process stats: CPU time grows with work") {
