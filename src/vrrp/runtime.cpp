@@ -171,6 +171,7 @@ void Runtime::set_tracked_service_weight(const std::string& instance, int weight
 void Runtime::shutdown(std::function<void()> done) {
   for (auto& [name, inst] : impl_->instances)
     for (auto& r : inst.routers) r->shutdown();
+  impl_->record.flush();  // the VIPs just removed are out of the record before the exit
   if (done) boost::asio::post(impl_->io, std::move(done));
 }
 

@@ -8,8 +8,10 @@
 namespace l4lb::vrrp {
 
 void VipRecord::open(const std::string& path) {
+  writer_.reset();  // what the previous file still had pending is written first
   path_ = path;
   entries_.clear();
+  if (!path_.empty()) writer_ = std::make_unique<StateWriter>(path_, "VIP ownership");
   auto file = state_file::read(path_);
   if (!file.error.empty()) {
     // Without the record a VIP left by a crash looks foreign: it is used but never removed.
@@ -50,12 +52,15 @@ void VipRecord::remove(const std::string& ifname, const net::Prefix& p) {
   if (entries_.erase({ifname, p})) save();
 }
 
+void VipRecord::flush() {
+  if (writer_) writer_->flush();
+}
+
 void VipRecord::save() const {
-  if (path_.empty()) return;
+  if (!writer_) return;
   std::string text;
   for (const auto& [ifname, p] : entries_) text += ifname + ' ' + p.to_string() + '\n';
-  if (auto error = state_file::write(path_, text))
-    log::warning("VIP ownership not recorded: {}", *error);
+  writer_->write(std::move(text));
 }
 
 }  // namespace l4lb::vrrp

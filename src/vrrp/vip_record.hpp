@@ -2,13 +2,20 @@
 // when nothing removed them) recognises its own addresses: it keeps them while it becomes
 // Master again and removes them as soon as another Master is seen, and it still never
 // touches a VIP somebody else put on the interface.
+//
+// The file is written in the background (common/state_writer.hpp): the VRRP thread never waits
+// for the disk. A crash in the milliseconds between an add and its write leaves that VIP out
+// of the record, and the next run then treats it as foreign (used, never removed), as a crash
+// between the add and a synchronous write did, in a window a little wider.
 #pragma once
 
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "common/address.hpp"
+#include "common/state_writer.hpp"
 
 namespace l4lb::vrrp {
 
@@ -19,10 +26,13 @@ class VipRecord {
   bool contains(const std::string& ifname, const net::Prefix& p) const;
   void add(const std::string& ifname, const net::Prefix& p);
   void remove(const std::string& ifname, const net::Prefix& p);
+  // Waits until the file holds every change made so far (shutdown).
+  void flush();
 
  private:
   void save() const;
   std::string path_;
+  std::unique_ptr<StateWriter> writer_;  // none without a path
   std::set<std::pair<std::string, net::Prefix>> entries_;
 };
 

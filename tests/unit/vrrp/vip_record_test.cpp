@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 using namespace l4lb;
 
@@ -21,8 +23,12 @@ TEST_CASE("VIP record survives a restart and ignores garbage") {
     CHECK_FALSE(r.contains("eth0", p1));
     r.add("eth0", p1);
     r.add("eth0", p2);
+    r.flush();  // written in the background; flush waits for the disk
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text == "eth0 10.0.0.100/24\neth0 2001:db8::1/64\n");
     r.remove("eth0", p2);
-  }
+  }  // what is pending is written when the record goes
   {
     vrrp::VipRecord r;
     r.open(path);
