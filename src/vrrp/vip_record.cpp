@@ -11,6 +11,7 @@ void VipRecord::open(const std::string& path) {
   writer_.reset();  // what the previous file still had pending is written first
   path_ = path;
   entries_.clear();
+  text_bytes_ = 0;
   if (!path_.empty()) writer_ = std::make_unique<StateWriter>(path_, "VIP ownership");
   auto file = state_file::read(path_);
   if (!file.error.empty()) {
@@ -34,10 +35,18 @@ void VipRecord::open(const std::string& path) {
       log::warning("{}:{}: ignoring unreadable VIP record line", path_, n);
       continue;
     }
-    entries_.emplace(ifname, *p);
+    insert(ifname, *p);
   }
   if (bad > 0 && entries_.empty())
     log::warning("{}: moved to {}", path_, state_file::set_aside(path_));
+}
+
+bool VipRecord::insert(const std::string& ifname, const net::Prefix& p) {
+  auto [it, added] = entries_.try_emplace({ifname, p});
+  if (!added) return false;
+  it->second = ifname + ' ' + p.to_string() + '\n';
+  text_bytes_ += it->second.size();
+  return true;
 }
 
 bool VipRecord::contains(const std::string& ifname, const net::Prefix& p) const {
@@ -45,11 +54,15 @@ bool VipRecord::contains(const std::string& ifname, const net::Prefix& p) const 
 }
 
 void VipRecord::add(const std::string& ifname, const net::Prefix& p) {
-  if (entries_.emplace(ifname, p).second) save();
+  if (insert(ifname, p)) save();
 }
 
 void VipRecord::remove(const std::string& ifname, const net::Prefix& p) {
-  if (entries_.erase({ifname, p})) save();
+  auto it = entries_.find({ifname, p});
+  if (it == entries_.end()) return;
+  text_bytes_ -= it->second.size();
+  entries_.erase(it);
+  save();
 }
 
 void VipRecord::flush() {
@@ -59,7 +72,8 @@ void VipRecord::flush() {
 void VipRecord::save() const {
   if (!writer_) return;
   std::string text;
-  for (const auto& [ifname, p] : entries_) text += ifname + ' ' + p.to_string() + '\n';
+  text.reserve(text_bytes_);
+  for (const auto& [key, line] : entries_) text += line;
   writer_->write(std::move(text));
 }
 

@@ -9,8 +9,9 @@
 // between the add and a synchronous write did, in a window a little wider.
 #pragma once
 
+#include <cstddef>
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <utility>
 
@@ -30,10 +31,14 @@ class VipRecord {
   void flush();
 
  private:
+  bool insert(const std::string& ifname, const net::Prefix& p);  // false: already there
   void save() const;
   std::string path_;
   std::unique_ptr<StateWriter> writer_;  // none without a path
-  std::set<std::pair<std::string, net::Prefix>> entries_;
+  // Each entry with its line of the file, made once: the file is written whole at every
+  // change, and formatting every address again made a takeover of 1,024 VIPs quadratic.
+  std::map<std::pair<std::string, net::Prefix>, std::string> entries_;
+  std::size_t text_bytes_ = 0;  // the lines' total length
 };
 
 }  // namespace l4lb::vrrp
