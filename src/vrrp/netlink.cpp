@@ -96,6 +96,7 @@ void Netlink::wait() {
                      [this](const boost::system::error_code& ec) {
                        if (ec) return;
                        int n = nl_cache_mngr_data_ready(mngr_);
+                       views_.clear();
                        if (n < 0) {
                          // Typically ENOBUFS: events were lost, so re-read everything.
                          ++stats_.overflows;
@@ -126,6 +127,7 @@ bool Netlink::drain_events() {
 }
 
 bool Netlink::resync() {
+  views_.clear();  // the caches are emptied and refilled, whatever the outcome
   int err = links_ ? refill(req_, links_, RTM_GETLINK, kMaxDumpPasses) : 0;
   if (err >= 0 && addrs_) err = refill(req_, addrs_, RTM_GETADDR, kMaxDumpPasses);
   if (err == -NLE_DUMP_INTR) {
@@ -139,6 +141,7 @@ bool Netlink::resync() {
     log::err("rtnetlink: re-reading links and addresses failed ({}); retrying", nl_geterror(err));
     return false;
   }
+  views_.clear();
   ++stats_.resyncs;
   return true;
 }
@@ -156,6 +159,12 @@ void Netlink::retry_resync() {
 }
 
 std::optional<LinkInfo> Netlink::link(const std::string& name) const {
+  auto [it, added] = views_.try_emplace(name);
+  if (added) it->second = read_link(name);
+  return it->second;
+}
+
+std::optional<LinkInfo> Netlink::read_link(const std::string& name) const {
   rtnl_link* l = rtnl_link_get_by_name(links_, name.c_str());
   if (!l) return std::nullopt;
   LinkInfo info;

@@ -93,6 +93,7 @@ class Netlink : public AddressTable, public LinkView {
   static constexpr int kMaxDumpPasses = 4;
 
   void wait();
+  std::optional<LinkInfo> read_link(const std::string& name) const;  // from the caches
   bool drain_events();
   bool resync();
   void retry_resync();
@@ -105,6 +106,9 @@ class Netlink : public AddressTable, public LinkView {
   nl_cache* addrs_ = nullptr;
   nl_sock* req_ = nullptr;  // requests (address add/delete, resync)
   std::function<void()> on_change_;
+  // link() answers since the caches last changed: every router asks after each batch of
+  // events, and each answer is a walk over every address of the host.
+  mutable std::map<std::string, std::optional<LinkInfo>> views_;
 };
 
 }  // namespace l4lb::vrrp

@@ -120,6 +120,41 @@ class VrrpTest(unittest.TestCase):
         finally:
             netns.Lab.stop(backend)
 
+    def test_taking_over_a_thousand_vips_keeps_adverts_on_time(self):
+        """64 instances x 16 VIPs change hands by preemption. Taking over 1,024 addresses must
+        not hold the new Master's VRRP thread: its adverts keep time, and the old Master,
+        now Backup, never sees a Master_Down (it goes MASTER once per instance, at its start,
+        and never again). Each VIP added used to be recorded with two fsyncs on that thread,
+        and each record formatted every address again: adverts went out up to 1 s apart at
+        100 ms."""
+        a, b = self.node("a", 1), self.node("b", 2)
+        def many(prio):
+            text = "vrrp:\n"
+            for k in range(64):
+                vips = ", ".join(f'"10.{80 + (k * 16 + v) // 250}.{(k * 16 + v) % 250}.1/32"'
+                                 for v in range(16))
+                text += (f"  - name: vi{k}\n    interface: eth0\n    vrid: {k + 1}\n"
+                         f"    priority: {prio}\n    advert_interval: 100ms\n"
+                         f"    vips: [{vips}]\n")
+            return text
+        db = self.daemon(b, "b", many(100))
+        netns.wait_until(lambda: all(db.state(f"vi{k}") == "MASTER" for k in range(64)), 20,
+                         what="b MASTER of all 64")
+        da = self.daemon(a, "a", many(150))
+        netns.wait_until(lambda: all(da.state(f"vi{k}") == "MASTER" for k in range(64)), 20,
+                         what="a MASTER of all 64 (preempted)")
+        netns.wait_until(lambda: all(db.state(f"vi{k}") == "BACKUP" for k in range(64)), 10,
+                         what="b BACKUP of all 64")
+        time.sleep(2)  # 20 advert intervals: room for a Master_Down on b
+        self.assertEqual(db.log().count("state=MASTER from=BACKUP"), 64, db.log()[-3000:])
+        self.assertTrue(all(db.state(f"vi{k}") == "BACKUP" for k in range(64)))
+        n = int(self.lab.run(a, ["sh", "-c", "ip -4 addr show dev eth0 | grep -c 'inet 10.8'"])
+                .stdout)
+        self.assertEqual(n, 1024)
+        worst = max(i["advert_send_intervals"].get("max", 0) for i in da.status_json()["vrrp"])
+        print(f"\n1,024 VIPs taken over: advert interval max {worst * 1000:.1f} ms at 100 ms",
+              file=sys.stderr)
+
     # -- election ------------------------------------------------------------------------------
     def test_election_by_priority(self):
         a, b, c = self.node("a", 1), self.node("b", 2), self.node("c", 3)
