@@ -141,7 +141,6 @@ bool Netlink::resync() {
     log::err("rtnetlink: re-reading links and addresses failed ({}); retrying", nl_geterror(err));
     return false;
   }
-  views_.clear();
   ++stats_.resyncs;
   return true;
 }
