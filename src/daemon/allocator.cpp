@@ -1,15 +1,37 @@
 #include "daemon/allocator.hpp"
 
+#include <fmt/format.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
+
+// jemalloc's control interface, when l4lbd is linked with it (CMake's L4LB_JEMALLOC); null
+// otherwise (glibc's malloc, the sanitizer builds and the tests).
+extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void* newp,
+                       std::size_t newlen) __attribute__((weak));
 
 namespace l4lb::daemon {
+namespace {
+
+bool jemalloc() { return mallctl != nullptr; }
+
+}  // namespace
 
 const char* tune_allocator() {
+  if (jemalloc()) {
+    // Its settings come with the binary (jemalloc_conf.cpp); MALLOC_CONF may have turned the
+    // purging thread off, or it could not start.
+    bool background = false;
+    std::size_t len = sizeof background;
+    if (mallctl("background_thread", &background, &len, nullptr, 0) != 0 || !background)
+      return "jemalloc's background thread is off: freed memory is given back by the threads "
+             "that free it";
+    return nullptr;
+  }
   // Setting the threshold also turns off glibc's dynamic adjustment of it (and of
   // M_TRIM_THRESHOLD, which stays at its 128 KiB default).
   constexpr int kMmapThreshold = 128 * 1024;
@@ -17,17 +39,30 @@ const char* tune_allocator() {
   return nullptr;
 }
 
+std::string allocator_name() {
+  if (!jemalloc()) return "glibc malloc";
+  const char* version = nullptr;
+  std::size_t len = sizeof version;
+  if (mallctl("version", &version, &len, nullptr, 0) != 0 || !version) return "jemalloc";
+  return fmt::format("jemalloc {}", version);
+}
+
 double release_free_memory() {
-  // The trim holds the main arena's lock while it walks it (about 3 ms at 10,000 x 8), and the
-  // loop waits for that lock at its next malloc. Called from a niced thread (the reaper), it
-  // could be preempted while holding it: it runs at normal priority for the trim (lowering
-  // the nice value needs CAP_SYS_NICE, which the shipped unit keeps; without it, as it is).
+  // glibc's trim holds the main arena's lock while it walks it (about 3 ms at 10,000 x 8),
+  // and the loop waits for that lock at its next malloc. Called from a niced thread (the
+  // reaper), it could be preempted while holding it: it runs at normal priority for the call
+  // (lowering the nice value needs CAP_SYS_NICE, which the shipped unit keeps; without it, as
+  // it is).
   const auto tid = static_cast<id_t>(::gettid());
   errno = 0;
   const int nice = ::getpriority(PRIO_PROCESS, tid);
   const bool raised = errno == 0 && nice > 0 && ::setpriority(PRIO_PROCESS, tid, 0) == 0;
   const auto t0 = std::chrono::steady_clock::now();
-  ::malloc_trim(0);
+  if (jemalloc())
+    // Every arena (4096 is MALLCTL_ARENAS_ALL): what the decay has not given back yet.
+    mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+  else
+    ::malloc_trim(0);
   const auto t1 = std::chrono::steady_clock::now();
   if (raised) ::setpriority(PRIO_PROCESS, tid, nice);
   return std::chrono::duration<double, std::milli>(t1 - t0).count();

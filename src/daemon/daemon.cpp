@@ -1,7 +1,6 @@
 #include "daemon/daemon.hpp"
 
 #include <grp.h>
-#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -126,9 +125,8 @@ bool Daemon::start() {
   // holes in the heap; give those pages back once, while the loop does not run yet. Later it
   // would stall the loop (daemon/allocator.hpp).
   {
-    const auto t2 = std::chrono::steady_clock::now();
-    ::malloc_trim(0);
-    log::info("start: heap trimmed in {:.0f} ms", ms_since(t2));
+    const double ms = release_free_memory();
+    log::info("start: free memory given back in {:.0f} ms", ms);
   }
   wait_signals();
   loop_lag_.start();

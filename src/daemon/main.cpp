@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     if (level == name) log::set_max_level(l);
 
   if (const char* e = daemon::tune_allocator()) log::warning("allocator: {}", e);
+  log::info("allocator: {}", daemon::allocator_name());
 
   // Absolute, so logs and status say which file, and a reload reads the same one.
   std::error_code ec;

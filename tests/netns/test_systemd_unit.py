@@ -43,7 +43,7 @@ MIRROR = os.environ.get("L4LB_DEBIAN_MIRROR")
 # What the container needs: systemd as init, l4lbd's shared libraries, ip, nft for the
 # sandbox probe. Changing this list rebuilds the cached root (the stamp records it).
 INCLUDE = ("systemd,systemd-sysv,dbus,iproute2,procps,nftables,"
-           "libnl-3-200,libnl-route-3-200,libnl-genl-3-200,libfmt9,libyaml-0-2")
+           "libnl-3-200,libnl-route-3-200,libnl-genl-3-200,libfmt9,libyaml-0-2,libjemalloc2")
 STAMP = ".l4lb-root-ok"
 
 VIP = "10.78.0.100"

@@ -1,0 +1,19 @@
+// jemalloc's settings for l4lbd, read by jemalloc when it starts (before main). The
+// environment's MALLOC_CONF is applied after these, so an operator can still override one.
+// Why each (daemon/allocator.hpp has the measurements):
+// - background_thread: freed pages are given back by jemalloc's own thread, never by the
+//   loop or the VRRP thread in the middle of their work (glibc's malloc_trim did it under
+//   the arena's lock, 20-94 ms on a VM where madvise is dear).
+// - dirty_decay_ms:1000: pages freed stay for about a second, then go: a reload's peak is
+//   given back before the next reload, not kept as holes for good.
+// - muzzy_decay_ms:0: no MADV_FREE stage; such pages still count as resident until the
+//   kernel wants them, which is what an operator's RSS alert sees.
+// - narenas:1: one arena for every thread, so the holes one thread's work leaves (the reload
+//   worker's) are filled by the others' blocks; each thread's small blocks go through its own
+//   cache, so the arena's lock is rarely taken.
+// - tcache_max:1024: those per-thread caches hold blocks of at most 1 KiB.
+extern "C" {
+// NOLINTNEXTLINE: the name and type are jemalloc's interface.
+const char* malloc_conf =
+    "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1,tcache_max:1024";
+}
