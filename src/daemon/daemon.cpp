@@ -126,7 +126,7 @@ bool Daemon::start() {
   // would stall the loop (daemon/allocator.hpp).
   {
     const double ms = release_free_memory();
-    log::info("start: free memory given back in {:.0f} ms", ms);
+    log::info("start: heap trimmed in {:.0f} ms", ms);
   }
   wait_signals();
   loop_lag_.start();
