@@ -244,6 +244,9 @@ def main():
              "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
              "status_requests": len(lat), "status_errors": len(errors),
              "status_error_texts": errors[:5],
+             # Status and scrape readers the daemon closed for falling 16 MiB behind the
+             # others (docs/ARCHITECTURE.md, the slow-reader cap): an error above, by design.
+             "slow_readers_dropped": daemon.get("slow_readers_dropped"),
              "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
              "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
              # Each sample closes a 5 s phase: the even ones at --services (the first before
