@@ -8,7 +8,7 @@
 // walks and madvises every arena while holding its lock, the loop's included: 20-94 ms of CPU
 // a call on a VM where madvise is dear, the loop up to 157 ms late (docs/BENCHMARKS.md, "Stop
 // 19"), so it ran only once reloads had settled. jemalloc gives back freed pages wherever they
-// are, from a thread of its own, about a second after they are freed. Measured in the
+// are, from a thread of its own, within a second of their being freed. Measured in the
 // stability bench's reload storm (10,000 <-> 15,000 services x 8, reloads every 5 s, status
 // and scrapes; docs/BENCHMARKS.md, "Stop 22"): 88-106 MiB at 10,000 services with glibc,
 // 73-77 MiB with jemalloc so set; after the storm 83-86 against 66 MiB. Preloaded with its
