@@ -10,16 +10,16 @@
 // 19"), so it ran only once reloads had settled. jemalloc gives back freed pages wherever they
 // are, from a thread of its own, within a second of their being freed. Measured in the
 // stability bench's reload storm (10,000 <-> 15,000 services x 8, reloads every 5 s, status
-// and scrapes; docs/BENCHMARKS.md, "Stop 22"): 88-106 MiB at 10,000 services with glibc,
-// 73-77 MiB with jemalloc so set; after the storm 83-86 against 66 MiB. Preloaded with its
-// defaults (10 s decays, MADV_FREE, 8 arenas) it did worse than glibc (stop 19): the settings
-// are the point.
+// and scrapes; docs/BENCHMARKS.md, "Stop 22"), interleaved runs of one commit: 90-94 MiB at
+// 10,000 services with glibc, 69-75 MiB with jemalloc so set; after the storm 84-86 against
+// 68-71 MiB. Preloaded with its defaults (10 s decays, MADV_FREE, 8 arenas) it did worse
+// than glibc (stop 19): the settings are the point.
 //
 // Without jemalloc (glibc), tune_allocator() gives every allocation of 128 KiB or more a
-// mapping of its own, returned to the system when freed. Why: the large transient buffers (a status
-// reply or a /metrics text of tens of MiB, an IPVS dump, a snapshot's check list) would otherwise
-// be carved from the arenas once glibc's dynamic threshold has risen (it grows to 32 MiB after the
-// first large free), and the arena keeps the peak as resident memory.
+// mapping of its own, returned to the system when freed. Why: the large transient buffers (a
+// status reply or a /metrics text of tens of MiB, an IPVS dump, a snapshot's check list) would
+// otherwise be carved from the arenas once glibc's dynamic threshold has risen (it grows to
+// 32 MiB after the first large free), and the arena keeps the peak as resident memory.
 
 #pragma once
 

@@ -6,8 +6,8 @@
 //   the arena's lock, 20-94 ms on a VM where madvise is dear).
 // - dirty_decay_ms:250: pages freed are kept for reuse a little while (a quarter of a second
 //   to decay), then go: a reload's peak is given back long before the next reload, not kept
-//   as holes for good. At 1000 the storm's 10,000-service phases held 73-79 MiB, at 250
-//   68-75 (two runs each).
+//   as holes for good. At 1000 the storm's 10,000-service phases held 70.8-81.0 MiB (4
+//   runs), at 250 68.1-81.4, mostly under 76 (3 runs); after the storm 66-72 against 62-66.
 // - muzzy_decay_ms:0: no MADV_FREE stage; such pages still count as resident until the
 //   kernel wants them, which is what an operator's RSS alert sees.
 // - narenas:1: one arena for every thread, so the holes one thread's work leaves (the reload
