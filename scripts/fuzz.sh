@@ -17,10 +17,11 @@ build="$src/build-fuzz"
 jobs=${L4LB_JOBS:-$(nproc)}
 
 # The libraries get coverage instrumentation too (fuzzer-no-link), or libFuzzer
-# would only see the harness itself and fuzz blind.
+# would only see the harness itself and fuzz blind. No jemalloc: ASan's runtime is the malloc.
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
 CC=clang CXX=clang++ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DL4LB_FUZZ=ON -DL4LB_WERROR=OFF -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" \
+  -DL4LB_FUZZ=ON -DL4LB_WERROR=OFF -DL4LB_JEMALLOC=OFF -DCMAKE_C_FLAGS="$san" \
+  -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 if [ "$seconds" = --build-unit-tests ]; then
   exec cmake --build "$build" -j"$jobs" --target unit_tests
