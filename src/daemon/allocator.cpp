@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 // jemalloc's control interface, when l4lbd is linked with it (CMake's L4LB_JEMALLOC); null
 // otherwise (glibc's malloc, the sanitizer builds and the tests).
@@ -45,6 +46,23 @@ std::string allocator_name() {
   std::size_t len = sizeof version;
   if (mallctl("version", &version, &len, nullptr, 0) != 0 || !version) return "jemalloc";
   return fmt::format("jemalloc {}", version);
+}
+
+std::optional<AllocatorStats> allocator_stats() {
+  if (!jemalloc()) return std::nullopt;
+  // The statistics are a copy made at an "epoch"; writing it makes a new one.
+  std::uint64_t epoch = 1;
+  std::size_t len = sizeof epoch;
+  if (mallctl("epoch", &epoch, &len, &epoch, len) != 0) return std::nullopt;
+  AllocatorStats s;
+  std::size_t value = 0;
+  len = sizeof value;
+  if (mallctl("stats.allocated", &value, &len, nullptr, 0) != 0) return std::nullopt;
+  s.allocated_bytes = value;
+  len = sizeof value;
+  if (mallctl("stats.resident", &value, &len, nullptr, 0) != 0) return std::nullopt;
+  s.resident_bytes = value;
+  return s;
 }
 
 double release_free_memory() {

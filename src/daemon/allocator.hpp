@@ -23,6 +23,8 @@
 
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace l4lb::daemon {
@@ -32,6 +34,19 @@ const char* tune_allocator();
 
 // "jemalloc 5.3.0-0-g..." or "glibc malloc", for the start-up log.
 std::string allocator_name();
+
+// What the allocator holds against what is in use: the difference between the process's
+// resident size and `allocated_bytes` is the allocator's keeping (free pages not given back
+// yet, partly used pages, its own metadata) plus what it does not see (the mapped files, the
+// check nodes' pool, the threads' stacks). Read by the render worker for each status and
+// scrape (a few microseconds).
+struct AllocatorStats {
+  std::uint64_t allocated_bytes = 0;  // in blocks the daemon has allocated and not freed
+  std::uint64_t resident_bytes = 0;   // the allocator's pages in memory, its metadata included
+};
+// With jemalloc only (its "stats.allocated" and "stats.resident", refreshed); nothing with
+// glibc, whose own figures (mallinfo2) lock every arena to add them up.
+std::optional<AllocatorStats> allocator_stats();
 
 // Gives free memory back to the system now and returns how long it took: jemalloc's pages
 // not yet purged by its decay, or glibc's arenas' holes (malloc_trim(0)). The daemon calls it

@@ -148,6 +148,7 @@ void Daemon::start_render() {
         // text in memory. Each text ends complete or failed (aborted: no reader left, or the
         // daemon ends; or an allocation failed), so every reader gets its end.
         snap->process = process_stats();
+        snap->allocator = allocator_stats();
         std::array<bool, 3> complete{};
         for (std::size_t i = 0; i < streams->size(); ++i) {
           TextStream* out = (*streams)[i].get();

@@ -211,6 +211,14 @@ void daemon_metrics(Writer& w, const json& d) {
           "Largest resident memory size since start (VmHWM) in bytes.", {},
           num(p, "peak_resident_bytes"));
   }
+  if (const json a = get(d, "allocator", json::object()); !a.empty()) {
+    w.add("l4lb_allocator_allocated_bytes", "gauge",
+          "Bytes in blocks the daemon has allocated and not freed (jemalloc).", {},
+          num(a, "allocated_bytes"));
+    w.add("l4lb_allocator_resident_bytes", "gauge",
+          "Bytes of the allocator's pages in memory, its metadata included (jemalloc).", {},
+          num(a, "resident_bytes"));
+  }
 }
 
 void vrrp_metrics(Writer& w, const json& instances) {

@@ -17,6 +17,7 @@
 #include "common/histogram.hpp"
 #include "common/process_stats.hpp"
 #include "config/config.hpp"
+#include "daemon/allocator.hpp"
 #include "daemon/control_request.hpp"
 #include "daemon/drains.hpp"
 #include "daemon/text_stream.hpp"
@@ -73,6 +74,7 @@ struct StatusSnapshot {
   // Read by the render worker just before it renders (O(open descriptors)); none when /proc
   // could not be read.
   std::optional<ProcessStats> process;
+  std::optional<AllocatorStats> allocator;  // the same moment; none without jemalloc
 };
 
 using control::StatusView;

@@ -157,6 +157,9 @@ json daemon_section(const StatusSnapshot& snap, const config::Config& cfg) {
                     {"max_fds", p.max_fds},
                     {"cpu_seconds", p.cpu_seconds}};
   }
+  if (snap.allocator)
+    d["allocator"] = {{"allocated_bytes", snap.allocator->allocated_bytes},
+                      {"resident_bytes", snap.allocator->resident_bytes}};
   return d;
 }
 

@@ -5,7 +5,8 @@ with TCP checks, reloads to 2N services and back to N, and its resident size mus
 near where it was before, within a few seconds: well before the trim that follows settled
 reloads (Daemon::kTrimAfterQuiet, 10 s), which this test must not wait for. With glibc's
 malloc (the daemon built with L4LB_JEMALLOC=OFF) the reload's freed blocks stay resident in
-holes until that trim, and the test fails (docs/BENCHMARKS.md, "Stop 22")."""
+holes until that trim, and the test fails (docs/BENCHMARKS.md, "Stop 22"). The allocator's own
+figures (daemon.allocator, l4lb_allocator_*) are read against the process's."""
 
 import os
 import sys
@@ -21,10 +22,12 @@ BACKENDS = 8
 # How long the resident size may take to come back: jemalloc's dirty decay is 250 ms
 # (src/daemon/jemalloc_conf.cpp); the settled trim comes 10 s after the last reload.
 SETTLE_S = 5.0
+METRICS_PORT = 19466
 
 
 def config_body(services):
-    lines = ["node_name: memtest\n", "services:\n"]
+    lines = ["node_name: memtest\n", f"metrics: {{listen: \"127.0.0.1:{METRICS_PORT}\"}}\n",
+             "services:\n"]
     for i in range(services):
         bes = ", ".join(f"{{address: 127.0.{1 + j}.{1 + i % 250}, port: 9101}}"
                         for j in range(BACKENDS))
@@ -91,6 +94,24 @@ class ReloadMemory(unittest.TestCase):
                              f"resident size still {samples[-1] / 1024:.1f} MiB "
                              f"{SETTLE_S} s after the reload back (before: "
                              f"{before / 1024:.1f} MiB)")
+
+    def test_b_the_allocator_reports_what_it_holds(self):
+        said = [l for l in self.d.log().splitlines() if "allocator: " in l]
+        self.assertTrue(said and "allocator: jemalloc" in said[0], said)
+        st = self.d.status_json()["daemon"]
+        a, p = st["allocator"], st["process"]
+        # Live blocks fit in the allocator's pages, and those in the process's resident size.
+        self.assertGreater(a["allocated_bytes"], 1 << 20, a)
+        self.assertLessEqual(a["allocated_bytes"], a["resident_bytes"], a)
+        self.assertLessEqual(a["resident_bytes"], p["resident_bytes"], (a, p))
+        text = self.lab.out(self.ns, ["curl", "-sf", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
+                            timeout=60)
+        series = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith("l4lb_allocator_")}
+        self.assertEqual(set(series), {"l4lb_allocator_allocated_bytes",
+                                       "l4lb_allocator_resident_bytes"}, series)
+        self.assertLessEqual(series["l4lb_allocator_allocated_bytes"],
+                             series["l4lb_allocator_resident_bytes"], series)
 
 
 if __name__ == "__main__":

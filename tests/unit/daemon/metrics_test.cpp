@@ -16,7 +16,8 @@ json sample_status() {
                "last_reload": {"ok": false, "time": 2000},
                "process": {"resident_bytes": 52428800, "peak_resident_bytes": 67108864,
                            "virtual_bytes": 1073741824, "open_fds": 120, "max_fds": 65536,
-                           "cpu_seconds": 12.5}},
+                           "cpu_seconds": 12.5},
+               "allocator": {"allocated_bytes": 35651584, "resident_bytes": 41943040}},
     "vrrp": [{"name": "ingress", "family": "ipv4", "state": "MASTER", "priority": 90,
               "priority_configured": 150, "transitions": 2, "adverts_sent": 10,
               "adverts_received": 4, "drops": {"bad_checksum": 3, "ttl": 1},
@@ -105,11 +106,15 @@ TEST_CASE("the daemon's footprint under the standard process collector names") {
   CHECK(has_line(text, "process_max_fds 65536"));
   CHECK(has_line(text, "process_cpu_seconds_total 12.5"));
   CHECK(has_line(text, "process_start_time_seconds 1000.5"));
+  CHECK(has_line(text, "l4lb_allocator_allocated_bytes 35651584"));
+  CHECK(has_line(text, "l4lb_allocator_resident_bytes 41943040"));
   // Without them (/proc unreadable) the series are left out, not reported as 0.
   auto status = sample_status();
   status["daemon"].erase("process");
+  status["daemon"].erase("allocator");  // a build without jemalloc
   text = render_metrics(status);
   CHECK(text.find("process_") == std::string::npos);
+  CHECK(text.find("l4lb_allocator_") == std::string::npos);
 }
 
 TEST_CASE("each metric family has exactly one HELP and TYPE, before its samples") {
