@@ -20,15 +20,22 @@ namespace {
 
 bool jemalloc() { return mallctl != nullptr; }
 
+// One of jemalloc's read-only controls, of the type its manual gives; nothing if it refused.
+template <typename T>
+std::optional<T> read_control(const char* name) {
+  T value{};
+  std::size_t len = sizeof value;
+  if (mallctl(name, &value, &len, nullptr, 0) != 0) return std::nullopt;
+  return value;
+}
+
 }  // namespace
 
 const char* tune_allocator() {
   if (jemalloc()) {
     // Its settings come with the binary (jemalloc_conf.cpp); MALLOC_CONF may have turned the
     // purging thread off, or it could not start.
-    bool background = false;
-    std::size_t len = sizeof background;
-    if (mallctl("background_thread", &background, &len, nullptr, 0) != 0 || !background)
+    if (!read_control<bool>("background_thread").value_or(false))
       return "jemalloc's background thread is off: freed memory is given back by the threads "
              "that free it";
     return nullptr;
@@ -42,10 +49,9 @@ const char* tune_allocator() {
 
 std::string allocator_name() {
   if (!jemalloc()) return "glibc malloc";
-  const char* version = nullptr;
-  std::size_t len = sizeof version;
-  if (mallctl("version", &version, &len, nullptr, 0) != 0 || !version) return "jemalloc";
-  return fmt::format("jemalloc {}", version);
+  const auto version = read_control<const char*>("version");
+  if (!version || !*version) return "jemalloc";
+  return fmt::format("jemalloc {}", *version);
 }
 
 std::optional<AllocatorStats> allocator_stats() {
@@ -54,15 +60,10 @@ std::optional<AllocatorStats> allocator_stats() {
   std::uint64_t epoch = 1;
   std::size_t len = sizeof epoch;
   if (mallctl("epoch", &epoch, &len, &epoch, len) != 0) return std::nullopt;
-  AllocatorStats s;
-  std::size_t value = 0;
-  len = sizeof value;
-  if (mallctl("stats.allocated", &value, &len, nullptr, 0) != 0) return std::nullopt;
-  s.allocated_bytes = value;
-  len = sizeof value;
-  if (mallctl("stats.resident", &value, &len, nullptr, 0) != 0) return std::nullopt;
-  s.resident_bytes = value;
-  return s;
+  const auto allocated = read_control<std::size_t>("stats.allocated");
+  const auto resident = read_control<std::size_t>("stats.resident");
+  if (!allocated || !resident) return std::nullopt;
+  return AllocatorStats{*allocated, *resident};
 }
 
 double release_free_memory() {

@@ -124,10 +124,7 @@ bool Daemon::start() {
   // The load's peak (the file's tree, the check list being built) is freed by now but left
   // holes in the heap; give those pages back once, while the loop does not run yet. Later it
   // would stall the loop (daemon/allocator.hpp).
-  {
-    const double ms = release_free_memory();
-    log::info("start: heap trimmed in {:.0f} ms", ms);
-  }
+  log::info("start: heap trimmed in {:.0f} ms", release_free_memory());
   wait_signals();
   loop_lag_.start();
   log_summaries();
