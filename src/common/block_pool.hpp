@@ -1,7 +1,7 @@
 // Fixed-size blocks for many small objects of one kind that come and go in batches, in chunks
 // of memory of their own: a chunk whose blocks are all free goes back to the system at once.
 //
-// Why not malloc: the health checks a reload adds (40,000 map nodes of 200 B for 5,000
+// Why not malloc: the health checks a reload adds (40,000 map nodes of 288 B for 5,000
 // services x 8) sit in the loop's malloc arena beside blocks that outlive them (the check
 // records, which are replaced all the time). When a later reload removes those checks, their
 // nodes become holes under live blocks, and glibc gives back only an arena's free top: during
@@ -30,7 +30,7 @@ class BlockPool {
 
   // `block_bytes` is rounded up to `align` (a power of two, at least a pointer's), the
   // alignment of every block; at most a quarter of a chunk. A map node needs 8, not malloc's
-  // 16: 200 B nodes stay 200 B (80,000 of them at 10,000 x 8).
+  // 16: 200 B nodes stay 200 B (the check nodes were; 80,000 of them at 10,000 x 8).
   explicit BlockPool(std::size_t block_bytes, std::size_t align = alignof(std::max_align_t));
   // Unmaps every chunk. Blocks still allocated then are the owner's bug.
   ~BlockPool();

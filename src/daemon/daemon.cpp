@@ -244,11 +244,12 @@ void Daemon::apply(const config::Config& next, ReloadPlan* plan) {
       // IPVS opened on a reload: the checks may already have results that the planner
       // has not seen (at start there are none yet).
       if (health_->stats().probes_finished > 0) {
-        for (const auto& [key, h] : health_->snapshot())
-          if (h->status != health::Status::unknown)
+        health_->for_each([this](const health::BackendKey& key, const health::BackendHealth& h) {
+          if (h.status != health::Status::unknown)
             ipvs_plans_->note(ipvs::HealthChange{
-                key->service, key->port, key->address,
-                h->status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
+                key.service, key.port, key.address,
+                h.status == health::Status::up ? ipvs::Health::up : ipvs::Health::down});
+        });
       }
       // A second socket for status dumps, read by a thread of their own.
       if (auto reader_kernel = ipvs::open_netlink_kernel(error))

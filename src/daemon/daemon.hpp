@@ -108,23 +108,9 @@ class Daemon {
   void start_render();
   // On the render worker: the daemon's footprint; a failure is logged once.
   std::optional<ProcessStats> process_stats();
-  // Everything but the health checks, at once (small); the checks follow in slices.
+  // Everything but the health checks, at once (small); the rendering reads the checks as it
+  // writes them (check_source.hpp).
   StatusSnapshot snapshot(ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) const;
-  struct SnapshotJob {
-    StatusSnapshot snapshot;
-    std::optional<health::BackendKey> cursor;  // the last check copied
-    // Only the summary is wanted: only the checks of the services it needs (by the counts),
-    // service by service.
-    bool summary_only = false;
-    std::size_t service_cursor = 0, counts_offset = 0;
-    TimePoint started;
-    int slices = 0, long_slices = 0;
-    std::chrono::microseconds longest_slice{0};
-    std::function<void(SnapshotJob&)> done;
-  };
-  // At most this much loop time per slice of the checks' copy (about 300 checks here).
-  static constexpr std::chrono::microseconds kSnapshotSlice{500};
-  void snapshot_checks(std::shared_ptr<SnapshotJob> job);
   // Check changes (check_changes.cpp): a reload's additions, removals and restarts of health
   // checks, queued in reload order and carried out in slices of at most kCheckSlice.
   static constexpr std::chrono::microseconds kCheckSlice{500};
@@ -164,7 +150,6 @@ class Daemon {
   std::shared_ptr<const config::Config> retired_config_;
   bool release_after_reload_ = false;
   void note_shared_checks(const config::Service& s);  // the "one check per backend" notice
-  bool summary_checks_slice(SnapshotJob& job);        // true when the last service was done
   void start_reload();
   void reject_reload(nlohmann::json& result);
   void set_last_reload(nlohmann::json record);

@@ -52,8 +52,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
     s.rtnetlink = vrrp->netlink;
   }
   if (health_) {
-    s.health_running = true;        // the checks themselves are copied in slices (snapshot_checks)
-    s.health_pin = health_->pin();  // their keys stay until the snapshot ends
+    s.health_running = true;  // the checks themselves are read while rendering (start_render)
     s.healthy_counts = healthy_counts_.all();
     const auto stats = health_->stats();
     s.half_open = stats.half_open;
@@ -111,76 +110,62 @@ void Daemon::start_render() {
     if (want_status + want_summary + want_metrics > 1) fan.press();
   }
   render_fans_ = fans;
-  auto take = [this, fans, want_status, want_metrics](ipvs::Table kernel,
-                                                      std::optional<vrrp::Engine::Status> vrrp) {
-    auto job = std::make_shared<SnapshotJob>();
-    job->snapshot = snapshot(std::move(kernel), std::move(vrrp));
-    job->started = Clock::now();
-    // The summary alone needs the checks of the services that are not all fine.
-    job->summary_only = !want_status && !want_metrics;
-    job->done = [this, fans](SnapshotJob& finished) {
-      log::debug(
-          "status snapshot: {} slices ({} over {} us), longest {} us, {} us in all",
-          finished.slices, finished.long_slices, 2 * kSnapshotSlice.count(),
-          finished.longest_slice.count(),
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - finished.started)
-              .count());
-      if (finished.summary_only)  // copied service by service, in config order
-        std::sort(finished.snapshot.health.begin(), finished.snapshot.health.end(),
-                  [](const auto& a, const auto& b) { return *a.first < *b.first; });
-      auto snap = std::make_shared<StatusSnapshot>(std::move(finished.snapshot));
-      // The streams are made here, on the loop, so that the loop holds their abort handles:
-      // a fanout whose readers are all gone, or the daemon's end, stops the worker.
-      auto streams = std::make_shared<std::array<std::unique_ptr<TextStream>, 3>>();
-      for (std::size_t i = 0; i < fans->size(); ++i) {
-        if ((*fans)[i].empty()) continue;
-        (*streams)[i] =
-            std::make_unique<TextStream>(kStreamLimits, [this, fans, i](TextStream::Piece piece) {
-              render_worker_.send_to_loop([fans, i, piece = std::move(piece)]() mutable {
-                (*fans)[i].chunk(std::move(piece));
-              });
+  auto take = [this, fans](ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
+    auto snap = std::make_shared<StatusSnapshot>(snapshot(std::move(kernel), std::move(vrrp)));
+    if (health_) {
+      // The checks are read run by run while the texts are written (check_source.hpp): no
+      // copy of the whole table is held while readers pace the rendering.
+      auto checks = std::make_shared<LoopChecks>(
+          render_worker_, [this]() -> const health::Monitor* { return health_.get(); });
+      render_abort_.push_back(checks->abort_handle());
+      snap->checks = std::move(checks);
+    }
+    // The streams are made here, on the loop, so that the loop holds their abort handles:
+    // a fanout whose readers are all gone, or the daemon's end, stops the worker.
+    auto streams = std::make_shared<std::array<std::unique_ptr<TextStream>, 3>>();
+    for (std::size_t i = 0; i < fans->size(); ++i) {
+      if ((*fans)[i].empty()) continue;
+      (*streams)[i] =
+          std::make_unique<TextStream>(kStreamLimits, [this, fans, i](TextStream::Piece piece) {
+            render_worker_.send_to_loop([fans, i, piece = std::move(piece)]() mutable {
+              (*fans)[i].chunk(std::move(piece));
             });
-        (*fans)[i].on_empty((*streams)[i]->abort_handle());
-        render_abort_.push_back((*streams)[i]->abort_handle());
-      }
-      render_worker_.post([this, snap, fans, streams]() mutable -> Worker::Continuation {
-        // Written straight into the streams (status.cpp): no document tree, and never a whole
-        // text in memory. Each text ends complete or failed (aborted: no reader left, or the
-        // daemon ends; or an allocation failed), so every reader gets its end.
-        snap->process = process_stats();
-        snap->allocator = allocator_stats();
-        std::array<bool, 3> complete{};
-        for (std::size_t i = 0; i < streams->size(); ++i) {
-          TextStream* out = (*streams)[i].get();
-          if (!out) continue;
-          try {
-            if (i == 2)
-              metrics_to(*out, *snap);
-            else
-              status_reply_to(*out, *snap, i == 0 ? StatusView::full : StatusView::summary);
-            out->finish();
-            complete[i] = true;
-          } catch (const TextStream::Aborted&) {
-          } catch (const std::exception& e) {
-            log::err("rendering failed: {}", e.what());
-          }
+          });
+      (*fans)[i].on_empty((*streams)[i]->abort_handle());
+      render_abort_.push_back((*streams)[i]->abort_handle());
+    }
+    render_worker_.post([this, snap, fans, streams]() mutable -> Worker::Continuation {
+      // Written straight into the streams (status.cpp): no document tree, and never a whole
+      // text in memory. Each text ends complete or failed (aborted: no reader left, or the
+      // daemon ends; or an allocation failed), so every reader gets its end.
+      snap->process = process_stats();
+      snap->allocator = allocator_stats();
+      std::array<bool, 3> complete{};
+      for (std::size_t i = 0; i < streams->size(); ++i) {
+        TextStream* out = (*streams)[i].get();
+        if (!out) continue;
+        try {
+          if (i == 2)
+            metrics_to(*out, *snap);
+          else
+            status_reply_to(*out, *snap, i == 0 ? StatusView::full : StatusView::summary);
+          out->finish();
+          complete[i] = true;
+        } catch (const TextStream::Aborted&) {
+        } catch (const std::exception& e) {
+          log::err("rendering failed: {}", e.what());
         }
-        snap.reset();
-        streams.reset();  // its buffers; the chunks themselves live until written
-        return [this, fans, complete] {
-          for (std::size_t i = 0; i < fans->size(); ++i) (*fans)[i].end(complete[i]);
-          render_abort_.clear();
-          render_fans_.reset();
-          if (health_) health_->release_unpinned();  // checks removed while it rendered
-          render_running_ = false;
-          start_render();  // requests that came in meanwhile share the next rendering
-        };
-      });
-    };
-    // Room for every check up front: growing the vector would copy it all in one slice.
-    if (health_ && !job->summary_only)
-      job->snapshot.health.reserve(health_->size() + health_->size() / 8);
-    snapshot_checks(std::move(job));
+      }
+      snap.reset();
+      streams.reset();  // its buffers; the chunks themselves live until written
+      return [this, fans, complete] {
+        for (std::size_t i = 0; i < fans->size(); ++i) (*fans)[i].end(complete[i]);
+        render_abort_.clear();
+        render_fans_.reset();
+        render_running_ = false;
+        start_render();  // requests that came in meanwhile share the next rendering
+      };
+    });
   };
   // While a reload's follow-up runs (reload_slices.cpp) the snapshot waits for its end: the
   // quorum counts are then all of the new config's.
@@ -207,39 +192,6 @@ void Daemon::start_render() {
   };
   if (!vrrp_) return read_table(std::nullopt);
   vrrp_->status([read_table](vrrp::Engine::Status s) { read_table(std::move(s)); });
-}
-
-void Daemon::snapshot_checks(std::shared_ptr<SnapshotJob> job) {
-  // One slice now, the next after whatever else is queued on the loop (adverts, checks).
-  const auto begin = Clock::now();
-  const bool last =
-      !health_ || (job->summary_only ? summary_checks_slice(*job)
-                                     : health_->snapshot_slice(job->cursor, job->snapshot.health,
-                                                               kSnapshotSlice));
-  job->longest_slice =
-      std::max(job->longest_slice,
-               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin));
-  ++job->slices;
-  if (Clock::now() - begin > 2 * kSnapshotSlice) ++job->long_slices;
-  if (last) return job->done(*job);
-  boost::asio::post(io_,
-                    [this, job = std::move(job)]() mutable { snapshot_checks(std::move(job)); });
-}
-
-bool Daemon::summary_checks_slice(SnapshotJob& job) {
-  // The snapshot's own config and counts: a reload between two slices does not mix configs.
-  StatusSnapshot& snap = job.snapshot;
-  if (!snap.config) return true;
-  const auto& services = snap.config->services;
-  const auto deadline = Clock::now() + kSnapshotSlice;
-  for (std::size_t n = 1; job.service_cursor < services.size(); ++n) {
-    const config::Service& s = services[job.service_cursor++];
-    if (summary_needs_checks(snap, s, job.counts_offset))
-      health_->snapshot_service(s.name, snap.health);
-    job.counts_offset += s.ports.size();
-    if (n % 64 == 0 && Clock::now() >= deadline) break;
-  }
-  return job.service_cursor == services.size();
 }
 
 void Daemon::log_summaries() {

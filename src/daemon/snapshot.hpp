@@ -1,6 +1,8 @@
 // Everything the status document and /metrics need, copied on the loop in one short step and
 // then read by a worker thread only: nothing in it points at loop-owned state. The config is
-// shared (immutable once applied), the rest is copied; see docs/ARCHITECTURE.md.
+// shared (immutable once applied), the rest is copied, but for the health checks: the worker
+// reads those as it writes them, through messages to the loop (check_source.hpp); see
+// docs/ARCHITECTURE.md.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +20,7 @@
 #include "common/process_stats.hpp"
 #include "config/config.hpp"
 #include "daemon/allocator.hpp"
+#include "daemon/check_source.hpp"
 #include "daemon/control_request.hpp"
 #include "daemon/drains.hpp"
 #include "daemon/text_stream.hpp"
@@ -47,11 +50,10 @@ struct StatusSnapshot {
 
   std::vector<vrrp::InstanceStatus> vrrp;
   bool health_running = false;
-  // Keeps the checks' keys that `health` points at (declared first: it goes last).
-  health::Monitor::Pin health_pin;
-  health::Monitor::Snapshot health;  // ordered by key; the records are shared, immutable
+  // Where the rendering reads the checks, run by run (check_source.hpp); null: no checks.
+  std::shared_ptr<CheckSource> checks;
   // Quorum counts per service and port (kept on the loop; copied whole, O(services)). Used
-  // when their config is `config`; otherwise status counts from `health`.
+  // when their config is `config`; otherwise status counts from the checks.
   health::HealthyCounts::All healthy_counts;
   health::HalfOpenStats half_open;
   std::uint64_t health_local_resource_errors = 0;

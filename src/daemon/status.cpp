@@ -50,31 +50,79 @@ json histogram_json(const DelayHistogram& h) {
       {"buckets", buckets}, {"sum", h.sum_seconds}, {"count", h.total()}, {"max", h.max_seconds}};
 }
 
-// The check's health in the snapshot (ordered by key), or null.
-const health::BackendHealth* find_health(const StatusSnapshot& s, const health::BackendKey& key) {
-  auto it = std::lower_bound(s.health.begin(), s.health.end(), key,
-                             [](const auto& entry, const auto& k) { return *entry.first < k; });
-  if (it == s.health.end() || *it->first != key) return nullptr;
-  return it->second.get();
+bool key_less(const health::Monitor::Copy& a, const health::Monitor::Copy& b) {
+  return a.first < b.first;
 }
 
-health::Status status_of(const StatusSnapshot& s, const health::BackendKey& key) {
-  const health::BackendHealth* h = find_health(s, key);
+// The check's record among `checks` (ordered by key), or null.
+const health::BackendHealth* find_health(const CheckCopies& checks, const health::BackendKey& key) {
+  auto it = std::lower_bound(checks.begin(), checks.end(), key,
+                             [](const auto& entry, const auto& k) { return entry.first < k; });
+  if (it == checks.end() || it->first != key) return nullptr;
+  return &it->second;
+}
+
+health::Status status_of(const CheckCopies& checks, const health::BackendKey& key) {
+  const health::BackendHealth* h = find_health(checks, key);
   return h ? h->status : health::Status::unknown;
 }
 
-// Quorum's count (health/quorum.hpp): the service's, or one port's.
-int healthy_backends(const StatusSnapshot& snap, const config::Service& service) {
+// Quorum's count (health/quorum.hpp): the service's, or one port's, from its checks.
+int healthy_backends(const StatusSnapshot& snap, const CheckCopies& checks,
+                     const config::Service& service) {
   return health::healthy_count(
-      service, [&](const health::BackendKey& k) { return status_of(snap, k); },
+      service, [&](const health::BackendKey& k) { return status_of(checks, k); },
       [&](const config::Backend& b) { return snap.drains.is_drained(service.name, b.address); });
 }
 
-int healthy_backends(const StatusSnapshot& snap, const config::Service& service,
-                     std::uint16_t port) {
+int healthy_backends(const StatusSnapshot& snap, const CheckCopies& checks,
+                     const config::Service& service, std::uint16_t port) {
   return health::healthy_on_port(
-      service, port, [&](const health::BackendKey& k) { return status_of(snap, k); },
+      service, port, [&](const health::BackendKey& k) { return status_of(checks, k); },
       [&](const config::Backend& b) { return snap.drains.is_drained(service.name, b.address); });
+}
+
+// A rendering reads the services' checks run by run: about this many checks a run, at least one
+// whole service; and the checks section as many at a time. Each read is a message to the loop
+// and back (check_source.hpp), and the loop copies them in one handler: 2,048 checks took
+// 0.15-0.5 ms of it on a 2-vCPU VM; 512 a read made a status of 10,000 x 8 a quarter slower
+// (240 round trips).
+constexpr std::size_t kRunChecks = 2048;
+constexpr std::size_t kCheckSlice = 2048;
+
+CheckSource& source_of(const StatusSnapshot& snap) {
+  static CheckList none;  // read only
+  return snap.checks ? *snap.checks : none;
+}
+
+// The end of the run of services that starts at `first`.
+std::size_t run_end(const config::Config& cfg, std::size_t first) {
+  std::size_t checks = 0, i = first;
+  do {
+    const auto& s = cfg.services[i++];
+    checks += s.backends.size() * std::max<std::size_t>(1, s.ports.size());
+  } while (i < cfg.services.size() && checks < kRunChecks);
+  return i;
+}
+
+// The checks of the named services, ordered by key (find_health's order).
+CheckCopies run_checks(const StatusSnapshot& snap, const std::vector<std::string>& names) {
+  CheckCopies out;
+  if (!names.empty()) source_of(snap).services(names, out);
+  std::sort(out.begin(), out.end(), key_less);
+  return out;
+}
+
+// Every check in key order, kCheckSlice at a time: f(key, record) for each.
+template <typename F>
+void for_each_check(const StatusSnapshot& snap, F&& f) {
+  std::optional<health::BackendKey> cursor;
+  CheckCopies slice;
+  for (bool last = false; !last;) {
+    slice.clear();
+    last = source_of(snap).next(cursor, kCheckSlice, slice);
+    for (const auto& [key, h] : slice) f(key, h);
+  }
 }
 
 void write_traffic(JsonWriter& w, const ipvs::Stats& s) {
@@ -203,14 +251,18 @@ class Counts {
       : snap_(snap),
         usable_(snap.health_running && snap.healthy_counts.config &&
                 snap.healthy_counts.config == snap.config) {}
-  // Before each service, in config order.
-  void next_service(const config::Service& s) {
+  // Whether the counts are the snapshot's config's: otherwise they come from the checks.
+  bool usable() const { return usable_; }
+  // Before each service, in config order: `checks` holds the service's checks when the counts
+  // are not usable.
+  void next_service(const config::Service& s, const CheckCopies& checks) {
     service_ = &s;
+    checks_ = &checks;
     if (usable_) offset_ = next_offset_, next_offset_ += s.ports.size();
   }
   int healthy_service() const {
     if (!snap_.health_running) return 0;
-    if (!usable_) return healthy_backends(snap_, *service_);
+    if (!usable_) return healthy_backends(snap_, *checks_, *service_);
     if (service_->ports.empty()) return 0;
     int n = port(0).healthy;
     for (std::size_t p = 1; p < service_->ports.size(); ++p) n = std::min(n, port(p).healthy);
@@ -218,7 +270,8 @@ class Counts {
   }
   int healthy_on_port(std::size_t p) const {
     if (!snap_.health_running) return 0;
-    return usable_ ? port(p).healthy : healthy_backends(snap_, *service_, service_->ports[p]);
+    return usable_ ? port(p).healthy
+                   : healthy_backends(snap_, *checks_, *service_, service_->ports[p]);
   }
   // Whether every backend is known to be up (or unchecked) and not drained on this port,
   // without looking at the checks; false when not known.
@@ -233,6 +286,7 @@ class Counts {
   const StatusSnapshot& snap_;
   bool usable_;
   const config::Service* service_ = nullptr;
+  const CheckCopies* checks_ = nullptr;
   std::size_t offset_ = 0, next_offset_ = 0;
 };
 
@@ -249,8 +303,9 @@ struct BackendView {
   bool needs_look;
 };
 
-BackendView backend_view(const StatusSnapshot& snap, const config::Service& s, std::uint16_t port,
-                         const config::Backend& b, const ipvs::Service* live) {
+BackendView backend_view(const StatusSnapshot& snap, const CheckCopies& checks,
+                         const config::Service& s, std::uint16_t port, const config::Backend& b,
+                         const ipvs::Service* live) {
   BackendView v{
       &b, ipvs::dest_port(s, b, port), nullptr, &ipvs::kNoDestCounters, nullptr, "", false, false};
   if (live) {
@@ -260,7 +315,7 @@ BackendView backend_view(const StatusSnapshot& snap, const config::Service& s, s
       v.traffic = &snap.kernel.counters(d->second);
     }
   }
-  v.health = find_health(snap, health::check_key(s, port, b));
+  v.health = find_health(checks, health::check_key(s, port, b));
   v.state = s.health->type == config::HealthType::none
                 ? std::string_view("unchecked")
                 : health::to_string(v.health ? v.health->status : health::Status::unknown);
@@ -292,8 +347,9 @@ void write_backend(JsonWriter& w, const BackendView& v) {
 
 // Whether the summary needs to list any backend of this port: answered from the counts when
 // every backend is fine and IPVS (when there) holds them all; otherwise backend by backend.
-bool port_needs_look(const StatusSnapshot& snap, const config::Service& s, std::size_t p,
-                     const ipvs::Service* live, const Counts& counts) {
+bool port_needs_look(const StatusSnapshot& snap, const CheckCopies& checks,
+                     const config::Service& s, std::size_t p, const ipvs::Service* live,
+                     const Counts& counts) {
   if (counts.all_fine(p)) {
     if (!snap.ipvs_available) return false;
     if (!live) return !s.backends.empty();
@@ -303,7 +359,7 @@ bool port_needs_look(const StatusSnapshot& snap, const config::Service& s, std::
     return false;
   }
   for (const auto& b : s.backends)
-    if (backend_view(snap, s, s.ports[p], b, live).needs_look) return true;
+    if (backend_view(snap, checks, s, s.ports[p], b, live).needs_look) return true;
   return false;
 }
 
@@ -315,8 +371,8 @@ const ipvs::Service* live_service(const StatusSnapshot& snap, const config::Serv
 
 // The service's entries (one per port; one for a fwmark service): in the summary only the
 // backends that need a look.
-void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Service& s,
-                   const Counts& counts, bool quorum_met, bool summary) {
+void write_entries(JsonWriter& w, const StatusSnapshot& snap, const CheckCopies& checks,
+                   const config::Service& s, const Counts& counts, bool quorum_met, bool summary) {
   const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
   for (std::size_t p = 0; p < entries; ++p) {
     const std::uint16_t port = s.ports[p];
@@ -340,7 +396,7 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
     write_traffic(w, live ? snap.kernel.stats(*live) : ipvs::kNoStats);
     // Listed: every backend (full), those that need a look (summary; none when the counts
     // and the kernel say all are fine).
-    const bool list_none = summary && !port_needs_look(snap, s, p, live, counts);
+    const bool list_none = summary && !port_needs_look(snap, checks, s, p, live, counts);
     std::uint64_t active = 0, inactive = 0;
     w.key("backends");
     w.begin_array();
@@ -354,7 +410,7 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
         }
         continue;
       }
-      const BackendView v = backend_view(snap, s, port, b, live);
+      const BackendView v = backend_view(snap, checks, s, port, b, live);
       active += v.traffic->active_conns;
       inactive += v.traffic->inactive_conns;
       if (summary && !v.needs_look) continue;
@@ -368,6 +424,32 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const config::Serv
   }
 }
 
+// One service's entries, unless the summary folds it into `services_fine`.
+void write_service(JsonWriter& w, const StatusSnapshot& snap, const CheckCopies& checks,
+                   const config::Service& s, Counts& counts, bool summary, bool fold,
+                   std::vector<std::string_view>& fine_services,
+                   const std::function<void()>& between) {
+  counts.next_service(s, checks);
+  const int healthy_service = counts.healthy_service();
+  const bool quorum_met = !health::below_quorum(s, healthy_service);
+  // A fwmark service is one IPVS service: one entry (its first port), not one per port
+  // (8,304 entries for three NodePort ranges made the status too slow to render).
+  const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+  if (fold && quorum_met) {
+    bool fine = true;
+    for (std::size_t p = 0; p < entries && fine; ++p) {
+      const ipvs::Service* live = live_service(snap, s, s.ports[p]);
+      fine = (live || !snap.ipvs_available) && !port_needs_look(snap, checks, s, p, live, counts);
+    }
+    if (fine) {
+      fine_services.push_back(s.name);
+      return;
+    }
+  }
+  write_entries(w, snap, checks, s, counts, quorum_met, summary);
+  if (between) between();
+}
+
 void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Config& cfg,
                     bool summary, const std::function<void()>& between) {
   // A summary of a large config leaves out the services with nothing to look at (names only):
@@ -377,27 +459,22 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
   Counts counts(snap);
   w.key("services");
   w.begin_array();
-  for (const auto& s : cfg.services) {
-    counts.next_service(s);
-    const int healthy_service = counts.healthy_service();
-    const bool quorum_met = !health::below_quorum(s, healthy_service);
-    // A fwmark service is one IPVS service: one entry (its first port), not one per port
-    // (8,304 entries for three NodePort ranges made the status too slow to render).
-    const std::size_t entries =
-        s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
-    if (fold && quorum_met) {
-      bool fine = true;
-      for (std::size_t p = 0; p < entries && fine; ++p) {
-        const ipvs::Service* live = live_service(snap, s, s.ports[p]);
-        fine = (live || !snap.ipvs_available) && !port_needs_look(snap, s, p, live, counts);
-      }
-      if (fine) {
-        fine_services.push_back(s.name);
-        continue;
-      }
+  std::vector<std::string> names;
+  std::size_t counts_offset = 0;  // of each service in healthy_counts.ports
+  for (std::size_t i = 0; i < cfg.services.size();) {
+    // The run's checks: all of them (full), or those of the services the counts do not show
+    // fine (summary: none for a healthy table).
+    const std::size_t end = run_end(cfg, i);
+    names.clear();
+    for (std::size_t j = i; j < end; ++j) {
+      const auto& s = cfg.services[j];
+      if (!summary || summary_needs_checks(snap, s, counts_offset)) names.push_back(s.name);
+      counts_offset += s.ports.size();
     }
-    write_entries(w, snap, s, counts, quorum_met, summary);
-    if (between) between();
+    const CheckCopies checks = run_checks(snap, names);
+    for (; i < end; ++i)
+      write_service(w, snap, checks, cfg.services[i], counts, summary, fold, fine_services,
+                    between);
   }
   w.end_array();
   if (summary) {
@@ -432,10 +509,10 @@ void write_status(std::string& out, const StatusSnapshot& snap, StatusView view,
   if (bulk && !summary) {  // every check's detail: the bulk of the document at scale
     w.key("health");
     w.begin_array();
-    for (const auto& [key, h] : snap.health) {
-      write_check(w, *key, *h);
+    for_each_check(snap, [&](const health::BackendKey& key, const health::BackendHealth& h) {
+      write_check(w, key, h);
       if (between) between();
-    }
+    });
     w.end_array();
   }
   if (snap.health_running) {
@@ -503,24 +580,33 @@ void build_metrics(MetricsBuilder& b, const StatusSnapshot& snap) {
   }
   Counts counts(snap);
   std::string out;
+  std::vector<std::string> names;
   for (std::size_t i = 0; i < cfg.services.size();) {
     out.clear();
     JsonWriter w(out);
     w.begin_array();
-    for (std::size_t end = std::min(cfg.services.size(), i + kRun); i < end; ++i) {
+    const std::size_t end = run_end(cfg, i);
+    names.clear();
+    for (std::size_t j = i; j < end; ++j) names.push_back(cfg.services[j].name);
+    const CheckCopies checks = run_checks(snap, names);
+    for (; i < end; ++i) {
       const auto& s = cfg.services[i];
-      counts.next_service(s);
-      write_entries(w, snap, s, counts, !health::below_quorum(s, counts.healthy_service()), false);
+      counts.next_service(s, checks);
+      write_entries(w, snap, checks, s, counts, !health::below_quorum(s, counts.healthy_service()),
+                    false);
     }
     w.end_array();
     b.services(json::parse(out));
   }
-  for (std::size_t i = 0; i < snap.health.size();) {
+  std::optional<health::BackendKey> cursor;
+  CheckCopies slice;
+  for (bool last = false; !last;) {
+    slice.clear();
+    last = source_of(snap).next(cursor, 8 * kRun, slice);
     out.clear();
     JsonWriter w(out);
     w.begin_array();
-    for (std::size_t end = std::min(snap.health.size(), i + 8 * kRun); i < end; ++i)
-      write_check(w, *snap.health[i].first, *snap.health[i].second);
+    for (const auto& [key, h] : slice) write_check(w, key, h);
     w.end_array();
     b.checks(json::parse(out));
   }
@@ -619,26 +705,44 @@ void metrics_to(TextStream& out, const StatusSnapshot& snap) {
                           family.wants("l4lb_ipvs_backend_current_connections") ||
                           family.wants("l4lb_ipvs_backend_weight");
     Counts counts(snap);
-    for (const auto& s : cfg.services) {
-      counts.next_service(s);
-      const bool quorum_met = !health::below_quorum(s, counts.healthy_service());
-      const std::size_t entries =
-          s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
-      for (std::size_t p = 0; p < entries; ++p)
-        family.entry(metrics_entry(snap, s, p, counts, quorum_met, backends));
-      out.flush_if_full();
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < cfg.services.size();) {
+      // The checks only when the counts are not the config's (they count from them).
+      const std::size_t end = run_end(cfg, i);
+      names.clear();
+      for (std::size_t j = i; j < end && !counts.usable(); ++j)
+        names.push_back(cfg.services[j].name);
+      const CheckCopies checks = run_checks(snap, names);
+      for (; i < end; ++i) {
+        const auto& s = cfg.services[i];
+        counts.next_service(s, checks);
+        const bool quorum_met = !health::below_quorum(s, counts.healthy_service());
+        const std::size_t entries =
+            s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+        for (std::size_t p = 0; p < entries; ++p)
+          family.entry(metrics_entry(snap, s, p, counts, quorum_met, backends));
+        out.flush_if_full();
+      }
     }
   }
-  const bool first_has_failures =
-      !snap.health.empty() && std::any_of(snap.health.begin(), snap.health.end(), [&](auto& c) {
-        return c.first->service == snap.health.front().first->service && c.second->has_failures();
-      });
+  // Whether any check of the first checked service has failures (the order of the families).
+  bool first_has_failures = false;
+  {
+    std::optional<health::BackendKey> cursor;
+    CheckCopies first;
+    source_of(snap).next(cursor, 1, first);
+    if (!first.empty()) {
+      const CheckCopies service = run_checks(snap, {first.front().first.service});
+      first_has_failures = std::any_of(service.begin(), service.end(),
+                                       [](const auto& c) { return c.second.has_failures(); });
+    }
+  }
   for (const auto& name : MetricsFamily::check_families(first_has_failures)) {
     MetricsFamily family(name, out.buffer());
-    for (const auto& [key, h] : snap.health) {
-      family.check(metrics_check(*key, *h));
+    for_each_check(snap, [&](const health::BackendKey& key, const health::BackendHealth& h) {
+      family.check(metrics_check(key, h));
       out.flush_if_full();
-    }
+    });
     family.finish();
     out.flush_if_full();
   }

@@ -56,7 +56,7 @@ struct Monitor::Check {
       schedule(m, next_start(slot, Clock::now(), spec.params->interval));
       return;
     }
-    BackendHealth& rec = writable();
+    BackendHealth& rec = health;
     rec.latency.record(r.latency);
     if (r.ok)
       rec.note_success(r.latency);
@@ -70,22 +70,13 @@ struct Monitor::Check {
     if (changed) m.transition(*this, *changed, r.ok ? std::string("check passed") : r.error_text());
   }
 
-  // The record to change: this check's own, or a copy when a snapshot still holds it (the
-  // snapshot keeps what it saw; the copy replaces the record here).
-  BackendHealth& writable() {
-    if (health.use_count() != 1) health = std::make_shared<BackendHealth>(*health);
-    // The last other holder (a worker) let go with a release decrement; order our writes
-    // after its reads.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    return *health;
-  }
-
   // No reference to the Monitor (its methods are handed it): with the slot id beside the
-  // 18-byte ProbeMemory, the map node is 200 B, one 208 B heap chunk (was 216 B in 224), for
-  // each of 80,000 checks.
+  // 18-byte ProbeMemory and the record inline, the map node is 288 B, a block of the checks'
+  // own pool, for each of 80,000 checks. (The record was shared, 16 B here and a 128 B heap
+  // block apart, while whole-table snapshots held records: see copy_slice.)
   const BackendKey* key = nullptr;  // the map node's
   CheckSpec spec;  // the target; the parameters shared with the service's other checks
-  std::shared_ptr<BackendHealth> health = std::make_shared<BackendHealth>();
+  BackendHealth health;
   std::shared_ptr<Probe> probe;
   ProbeMemory memory;
   std::uint32_t slot_id;  // in Monitor::slots_
@@ -101,7 +92,7 @@ Monitor::Monitor(asio::io_context& io, OnChange on_change)
                    alignof(std::pair<const BackendKey, Check>)),
       checks_(CheckMap::allocator_type(check_nodes_)) {
   // The node size the comment on Check's members promises (LP64; 32 B of tree links).
-  static_assert(sizeof(void*) != 8 || sizeof(std::pair<const BackendKey, Check>) + 32 <= 200);
+  static_assert(sizeof(void*) != 8 || sizeof(std::pair<const BackendKey, Check>) + 32 <= 288);
 }
 
 std::uint32_t Monitor::take_slot(Check& check) {
@@ -122,46 +113,7 @@ void Monitor::remove(CheckMap::iterator it) {
   check.stop(*this);  // voids its planned run
   slots_[check.slot_id].check = nullptr;
   free_slots_.push_back(check.slot_id);
-  if (pins_.empty()) {
-    checks_.erase(it);
-    return;
-  }
-  // Some pins may be released already: release_unpinned() sorts that out.
-  parked_.push_back(checks_.extract(it));
-  parked_pins_before_.push_back(pins_made_);
-}
-
-Monitor::Pin Monitor::pin() {
-  release_unpinned();
-  auto state = std::make_shared<PinState>();
-  state->number = ++pins_made_;
-  pins_.push_back(state);
-  // The deleter holds the state, not the monitor: a pin released late touches only it.
-  return Pin(state.get(), [state](const void*) {
-    // Release: the reader's last use of a key happens before the loop sees the flag.
-    state->released.store(true, std::memory_order_release);
-  });
-}
-
-bool Monitor::release_unpinned(std::chrono::microseconds budget) {
-  std::erase_if(pins_, [](const auto& p) { return p->released.load(std::memory_order_acquire); });
-  // A node removed after pin N was made (pins_before >= N) may be in that pin's snapshot.
-  const std::uint64_t oldest = pins_.empty() ? UINT64_MAX : pins_.front()->number;
-  // In slices: a reload that removed 40,000 checks during a rendering parks them all, and
-  // freeing them at once held the loop for tens of milliseconds.
-  const auto deadline =
-      budget == std::chrono::microseconds::max() ? TimePoint::max() : Clock::now() + budget;
-  for (std::size_t n = 1;
-       parked_head_ < parked_.size() && parked_pins_before_[parked_head_] < oldest; ++n) {
-    parked_[parked_head_++] = {};  // frees the node
-    if (n % 64 == 0 && Clock::now() >= deadline) break;
-  }
-  if (parked_head_ == parked_.size()) {
-    parked_.clear();
-    parked_pins_before_.clear();
-    parked_head_ = 0;
-  }
-  return parked_.empty();
+  checks_.erase(it);
 }
 
 void Monitor::plan(TimePoint at, std::uint32_t slot, std::uint32_t generation) {
@@ -173,7 +125,6 @@ void Monitor::plan(TimePoint at, std::uint32_t slot, std::uint32_t generation) {
 TimePoint Monitor::earliest_run() const { return runs_.front().at; }
 
 void Monitor::start_due(TimePoint now) {
-  if (!parked_.empty()) release_unpinned();  // a slice, between checks
   // Collected first: a run that fails at once reports on a later turn, but stay safe anyway.
   std::vector<Check*> due;
   due.swap(due_);  // a buffer kept between firings: at 10,000 checks/s this allocates nothing
@@ -194,7 +145,7 @@ void Monitor::start_due(TimePoint now) {
 Monitor::~Monitor() { shutdown(); }
 
 void Monitor::transition(Check& check, Status to, const std::string& why) {
-  BackendHealth& rec = check.writable();
+  BackendHealth& rec = check.health;
   const Status from = rec.status;
   rec.status = to;
   rec.last_transition = std::chrono::system_clock::now();
@@ -234,7 +185,6 @@ void Monitor::apply_changes(CheckChanges changes) {
 
 bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
                                   std::chrono::microseconds budget) {
-  release_unpinned();
   const TimePoint now = Clock::now();
   const TimePoint deadline =
       budget == std::chrono::microseconds::max() ? TimePoint::max() : now + budget;
@@ -284,12 +234,12 @@ bool Monitor::apply_changes_slice(CheckChanges& changes, std::size_t& done,
 std::optional<BackendHealth> Monitor::get(const BackendKey& key) const {
   auto it = checks_.find(key);
   if (it == checks_.end()) return std::nullopt;
-  return *it->second.health;
+  return it->second.health;
 }
 
 Status Monitor::status(const BackendKey& key) const {
   auto it = checks_.find(key);
-  return it == checks_.end() ? Status::unknown : it->second.health->status;
+  return it == checks_.end() ? Status::unknown : it->second.health.status;
 }
 
 std::optional<CheckSpec> Monitor::spec(const BackendKey& key) const {
@@ -298,41 +248,31 @@ std::optional<CheckSpec> Monitor::spec(const BackendKey& key) const {
   return it->second.spec;
 }
 
-Monitor::Snapshot Monitor::snapshot() const {
-  Snapshot out;
-  out.reserve(checks_.size());
-  for (const auto& [key, check] : checks_) out.emplace_back(&key, check.health);
-  return out;
-}
-
-bool Monitor::snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
-                             std::chrono::microseconds budget) const {
+bool Monitor::copy_slice(std::optional<BackendKey>& cursor, std::size_t max, Copies& out) const {
   auto it = cursor ? checks_.upper_bound(*cursor) : checks_.begin();
-  const auto deadline = Clock::now() + budget;
-  // Reading the clock costs more than copying one pointer: look at it every 256.
-  for (std::size_t n = 1; it != checks_.end(); ++it, ++n) {
-    out.emplace_back(&it->first, it->second.health);
-    if (n % 256 == 0 && Clock::now() >= deadline) {
-      cursor = it->first;
-      return std::next(it) == checks_.end();
-    }
+  for (std::size_t n = 0; it != checks_.end() && n < max; ++it, ++n) {
+    out.emplace_back(it->first, it->second.health);
+    cursor = it->first;
   }
-  return true;
+  return it == checks_.end();
 }
 
-void Monitor::snapshot_service(const std::string& service, Snapshot& out) const {
+void Monitor::copy_service(const std::string& service, Copies& out) const {
   // The keys of one service are adjacent (it is the first member of the key); step back over
   // any that sort before the probe key (port 0 with a smaller address).
   auto it = checks_.lower_bound(BackendKey{service, 0, net::Address{}});
   while (it != checks_.begin() && std::prev(it)->first.service == service) --it;
   for (; it != checks_.end() && it->first.service == service; ++it)
-    out.emplace_back(&it->first, it->second.health);
+    out.emplace_back(it->first, it->second.health);
+}
+
+void Monitor::for_each(
+    const std::function<void(const BackendKey&, const BackendHealth&)>& f) const {
+  for (const auto& [key, check] : checks_) f(key, check.health);
 }
 
 void Monitor::shutdown() {
-  // Through remove(): a snapshot still being rendered keeps its keys (parked).
   while (!checks_.empty()) remove(checks_.begin());
-  release_unpinned(std::chrono::microseconds::max());  // all, unless still pinned
   slots_.clear();
   free_slots_.clear();
   runs_.clear();

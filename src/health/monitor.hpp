@@ -60,36 +60,20 @@ class Monitor {
   std::optional<BackendHealth> get(const BackendKey& key) const;
   Status status(const BackendKey& key) const;  // unknown when not checked
 
-  // A check's record as of now, shared and immutable: a result never changes a record a
-  // snapshot holds, it replaces it (copy on write), so taking a snapshot copies pointers, not
-  // records, and a worker thread may read it while the loop runs on.
-  using Shared = std::shared_ptr<const BackendHealth>;
-  // An entry names its check by a pointer to the check's own key (24 B an entry; a copy of the
-  // key made each entry 72 B, 6.5 MB for a snapshot of 80,000 checks). The key stays valid while
-  // the check runs, and after it is removed for as long as a Pin taken before is alive.
-  using Entry = std::pair<const BackendKey*, Shared>;
-  using Snapshot = std::vector<Entry>;  // ordered by key
-  // While a pin is alive, the checks removed after it was taken keep their nodes (their keys);
-  // once no pin older than a node's removal is alive, the node is freed, in slices: at the next
-  // change, pin(), batch of due checks, or release_unpinned(). A pin may be released on any
-  // thread (a snapshot ends on the render worker).
-  using Pin = std::shared_ptr<const void>;
-  Pin pin();
-  // Frees the parked nodes no pin can hold, for up to `budget`; true when none is left.
-  bool release_unpinned(std::chrono::microseconds budget = kReleaseSlice);
-  static constexpr std::chrono::microseconds kReleaseSlice{500};
-  // Valid until the checks next change, unless pinned (see Entry).
-  Snapshot snapshot() const;
-  // One bounded slice of snapshot(): appends the checks after `cursor` (from the first when
-  // empty) in key order until `budget` has passed, and moves `cursor` on. Returns true when
-  // the last check was copied. Copying the records of 80,000 checks at once held the loop for
-  // 60-200 ms; with shared records a slice copies a few thousand pointers, and VRRP and the
-  // checks run between slices (checks added or removed meanwhile are simply seen or not, by
-  // key order).
-  bool snapshot_slice(std::optional<BackendKey>& cursor, Snapshot& out,
-                      std::chrono::microseconds budget) const;
-  // Appends the checks of one service (in key order): for a snapshot of a few services.
-  void snapshot_service(const std::string& service, Snapshot& out) const;
+  // Copies of the checks' records, for status and metrics. A rendering reads them a few
+  // hundred at a time (daemon/check_source.hpp) while it writes, so only what is being written
+  // is copied: records shared with a whole-table snapshot were copied on write by the checks
+  // that ran while a rendering was paced by its readers (seconds at 10,000 x 8), up to 10 MB of
+  // copies scattered through the heap.
+  using Copy = std::pair<BackendKey, BackendHealth>;
+  using Copies = std::vector<Copy>;
+  // Appends up to `max` checks after `cursor` (from the first when empty) in key order, and
+  // moves `cursor` to the last one appended. Returns true when no check is left after it.
+  bool copy_slice(std::optional<BackendKey>& cursor, std::size_t max, Copies& out) const;
+  // Appends the checks of one service, in key order.
+  void copy_service(const std::string& service, Copies& out) const;
+  // Calls f(key, record) for every check in key order; f may not change the checks.
+  void for_each(const std::function<void(const BackendKey&, const BackendHealth&)>& f) const;
   std::optional<CheckSpec> spec(const BackendKey& key) const;
   std::size_t size() const { return checks_.size(); }
 
@@ -165,22 +149,6 @@ class Monitor {
   // which go back to the system when a later reload removes those checks (block_pool.hpp).
   BlockPool check_nodes_;
   CheckMap checks_;
-  // Removed checks whose keys a pinned snapshot may still read (see Pin); before the pool's end.
-  // A pin can hold only checks removed after it was taken: each pin has a number (pins_made_ at
-  // its making), each parked node the number of pins made before its removal, and a node goes
-  // once every pin that could hold it (number <= the node's) is released. Renderings follow
-  // one another without a gap, so "no pin alive" may never come.
-  struct PinState {
-    std::uint64_t number;
-    std::atomic<bool> released{false};
-  };
-  // In order of removal, so of pins_before; freed from parked_head_ on (a queue in vectors:
-  // the node type cannot be a member of a struct here, where Check is incomplete).
-  std::vector<CheckMap::node_type> parked_;
-  std::vector<std::uint64_t> parked_pins_before_;
-  std::size_t parked_head_ = 0;
-  std::vector<std::shared_ptr<PinState>> pins_;  // not yet seen released, oldest first
-  std::uint64_t pins_made_ = 0;
   std::deque<Slot> slots_;  // by slot id; see runs_ for why not a vector
   std::vector<std::uint32_t> free_slots_;
   Stats stats_;

@@ -1,6 +1,6 @@
 // The status document as nlohmann::json DOM, as src/daemon/status.cpp built it before the
 // streaming writer (commit 7869ecd), kept as the reference the writer's output is compared
-// with. Only the snapshot's health records changed type (shared, immutable).
+// with. Only the way the snapshot holds the checks changed (a CheckList here, as tests make them).
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,12 +86,19 @@ json histogram_json(const DelayHistogram& h) {
       {"buckets", buckets}, {"sum", h.sum_seconds}, {"count", h.total()}, {"max", h.max_seconds}};
 }
 
+// Every check of the snapshot, ordered by key.
+const CheckCopies& all_checks(const StatusSnapshot& s) {
+  static const CheckCopies none;
+  return s.checks ? dynamic_cast<const CheckList&>(*s.checks).checks() : none;
+}
+
 // The check's health in the snapshot (ordered by key), or null.
 const health::BackendHealth* find_health(const StatusSnapshot& s, const health::BackendKey& key) {
-  auto it = std::lower_bound(s.health.begin(), s.health.end(), key,
-                             [](const auto& entry, const auto& k) { return *entry.first < k; });
-  if (it == s.health.end() || *it->first != key) return nullptr;
-  return it->second.get();
+  const CheckCopies& checks = all_checks(s);
+  auto it = std::lower_bound(checks.begin(), checks.end(), key,
+                             [](const auto& entry, const auto& k) { return entry.first < k; });
+  if (it == checks.end() || it->first != key) return nullptr;
+  return &it->second;
 }
 
 health::Status status_of(const StatusSnapshot& s, const health::BackendKey& key) {
@@ -266,7 +273,7 @@ nlohmann::json status_document(const StatusSnapshot& snap, StatusView view) {
 
   if (!summary) {  // every check's detail: the bulk of the document at scale
     json checks = json::array();
-    for (const auto& [key, h] : snap.health) checks.push_back(health_json(*key, *h));
+    for (const auto& [key, h] : all_checks(snap)) checks.push_back(health_json(key, h));
     doc["health"] = checks;
   }
   if (snap.health_running) {

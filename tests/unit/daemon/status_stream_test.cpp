@@ -3,6 +3,7 @@
 // loop's quorum counts; and the folding of a large summary.
 #include <catch2/catch.hpp>
 #include <random>
+#include <set>
 
 #include "daemon/snapshot.hpp"
 #include "health/healthy_counts.hpp"
@@ -74,10 +75,8 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
   snap.lag.push_back({"loop", "timer_lateness", {}});
   snap.log_suppressed = {{"health", 3}, {"quorum", 0}};
   if (chance(0.5)) snap.process = ProcessStats{52428800, 67108864, 1073741824, 120, 65536, 12.5};
-  // The snapshot points at the checks' keys: its pin keeps them (here, the specs that hold them).
-  auto specs = std::make_shared<const health::CheckSpecs>(health::make_specs(cfg->services));
-  snap.health_pin = specs;
-  for (const auto& [key, spec] : *specs) {
+  daemon::CheckCopies checks;
+  for (const auto& [key, spec] : health::make_specs(cfg->services)) {
     (void)spec;
     auto h = std::make_shared<health::BackendHealth>();
     h->status = chance(bad) ? static_cast<health::Status>(rng() % 3) : health::Status::up;
@@ -94,8 +93,9 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
       h->last_transition = std::chrono::system_clock::time_point(
           std::chrono::milliseconds(1764057600123LL + static_cast<long long>(rng() % 100000)));
     for (int r = 0; r < 5; ++r) h->latency.record(std::chrono::microseconds(rng() % 3000000));
-    snap.health.emplace_back(&key, h);
+    checks.emplace_back(key, *h);
   }
+  snap.checks = std::make_shared<daemon::CheckList>(std::move(checks));
   for (const auto& s : cfg->services)
     for (const auto& b : s.backends)
       if (chance(0.05)) snap.drains.add(b.address, chance(0.5) ? s.name : "");
@@ -128,15 +128,20 @@ daemon::StatusSnapshot random_snapshot(std::uint32_t seed, int n, double bad = 0
 }
 
 // The loop's counts for the snapshot, as the daemon puts them in.
+// The checks a test snapshot holds (a CheckList), ordered by key.
+const daemon::CheckCopies& checks_of(const daemon::StatusSnapshot& snap) {
+  return dynamic_cast<const daemon::CheckList&>(*snap.checks).checks();
+}
+
 void add_counts(daemon::StatusSnapshot& snap) {
   health::HealthyCounts counts;
+  const auto& checks = checks_of(snap);
   counts.reset(
       snap.config,
       [&](const health::BackendKey& k) {
-        auto it = std::lower_bound(snap.health.begin(), snap.health.end(), k,
-                                   [](const auto& e, const auto& key) { return *e.first < key; });
-        return it != snap.health.end() && *it->first == k ? it->second->status
-                                                          : health::Status::unknown;
+        auto it = std::lower_bound(checks.begin(), checks.end(), k,
+                                   [](const auto& e, const auto& key) { return e.first < key; });
+        return it != checks.end() && it->first == k ? it->second.status : health::Status::unknown;
       },
       [&](const config::Service& s, const config::Backend& b) {
         return snap.drains.is_drained(s.name, b.address);
@@ -219,37 +224,61 @@ TEST_CASE("a large summary lists the services that need a look and names the oth
 TEST_CASE("an error text that is not UTF-8 cannot break the document") {
   // The DOM renderer threw on it (nlohmann's dump), failing every status and scrape.
   auto snap = random_snapshot(9, 3, 1.0);
-  auto h = std::make_shared<health::BackendHealth>(*snap.health.front().second);
-  h->note_failure("bad_response", "bad_response: \xFF\xFE got");
-  snap.health.front().second = h;
+  auto checks = checks_of(snap);
+  checks.front().second.note_failure("bad_response", "bad_response: \xFF\xFE got");
+  snap.checks = std::make_shared<daemon::CheckList>(std::move(checks));
   const json doc = daemon::status_document(snap, daemon::StatusView::full);
   CHECK(doc["health"][0]["last_error"] == "bad_response: \xEF\xBF\xBD\xEF\xBF\xBD got");
   CHECK_THROWS(daemon::reference::status_document(snap, daemon::StatusView::full).dump());
 }
 
-TEST_CASE("the summary from only the checks summary_needs_checks asks for is the same") {
+// Counts the services whose checks a rendering asks for, and the checks it reads in key order.
+class CountingSource final : public daemon::CheckSource {
+ public:
+  explicit CountingSource(std::shared_ptr<daemon::CheckSource> inner) : inner_(std::move(inner)) {}
+  void services(const std::vector<std::string>& names, daemon::CheckCopies& out) override {
+    asked.insert(names.begin(), names.end());
+    ++requests;
+    inner_->services(names, out);
+  }
+  bool next(std::optional<health::BackendKey>& cursor, std::size_t max,
+            daemon::CheckCopies& out) override {
+    ++requests;
+    const std::size_t before = out.size();
+    const bool last = inner_->next(cursor, max, out);
+    in_order += out.size() - before;
+    return last;
+  }
+  std::set<std::string> asked;
+  std::size_t in_order = 0, requests = 0;
+
+ private:
+  std::shared_ptr<daemon::CheckSource> inner_;
+};
+
+TEST_CASE("a summary reads only the checks of the services summary_needs_checks names") {
   for (std::uint32_t seed = 20; seed <= 30; ++seed) {
     for (int n : {30, static_cast<int>(daemon::kSummaryListsEveryServiceUpTo) + 20}) {
       auto snap = random_snapshot(seed, n, 0.05);
       add_counts(snap);
-      // What the loop copies for a summary-only request (daemon_render.cpp).
-      auto partial = snap;
-      partial.health.clear();
-      std::size_t offset = 0, needed = 0;
+      std::set<std::string> needed;
+      std::size_t offset = 0;
       for (const auto& s : snap.config->services) {
-        if (daemon::summary_needs_checks(snap, s, offset)) {
-          ++needed;
-          for (const auto& e : snap.health)
-            if (e.first->service == s.name) partial.health.push_back(e);
-        }
+        if (daemon::summary_needs_checks(snap, s, offset)) needed.insert(s.name);
         offset += s.ports.size();
       }
-      std::sort(partial.health.begin(), partial.health.end(),  // as the daemon does
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-      INFO("seed " << seed << ", " << n << " services, " << needed << " need their checks");
-      CHECK(needed < snap.config->services.size());  // the point: not every service
-      const json got = daemon::status_document(partial, daemon::StatusView::summary);
-      const json want = daemon::status_document(snap, daemon::StatusView::summary);
+      auto counting = std::make_shared<CountingSource>(snap.checks);
+      auto read = snap;
+      read.checks = counting;
+      INFO("seed " << seed << ", " << n << " services, " << needed.size() << " need their checks");
+      CHECK(needed.size() < snap.config->services.size());  // the point: not every service
+      const json got = daemon::status_document(read, daemon::StatusView::summary);
+      CHECK(counting->asked == needed);
+      CHECK(counting->in_order == 0);  // no pass over every check
+      // The same as from every service's checks (without the loop's counts none is skipped).
+      auto uncounted = snap;
+      uncounted.healthy_counts = {};
+      const json want = daemon::status_document(uncounted, daemon::StatusView::summary);
       INFO(json::diff(want, got).dump());
       CHECK(got == want);
     }

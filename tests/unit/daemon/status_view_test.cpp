@@ -32,16 +32,13 @@ daemon::StatusSnapshot snapshot() {
   snap.config = cfg;
   snap.health_running = true;
   snap.ipvs_available = true;
-  // The snapshot points at the checks' keys: its pin keeps them.
-  auto keys = std::make_shared<std::deque<health::BackendKey>>();
-  snap.health_pin = keys;
+  daemon::CheckCopies checks;
   for (const auto& b : s.backends) {
-    auto h = std::make_shared<health::BackendHealth>();
-    h->status = b.address == ip("192.168.1.2") ? health::Status::down : health::Status::up;
-    snap.health.emplace_back(&keys->emplace_back(health::check_key(s, 80, b)), h);
+    health::BackendHealth h;
+    h.status = b.address == ip("192.168.1.2") ? health::Status::down : health::Status::up;
+    checks.emplace_back(health::check_key(s, 80, b), h);
   }
-  std::sort(snap.health.begin(), snap.health.end(),
-            [](const auto& x, const auto& y) { return *x.first < *y.first; });
+  snap.checks = std::make_shared<daemon::CheckList>(std::move(checks));
   snap.drains.add(ip("192.168.1.3"), "web");
   ipvs::Service live;
   live.key = ipvs::service_key(s, 80);

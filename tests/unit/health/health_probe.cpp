@@ -207,10 +207,10 @@ int main(int argc, char** argv) {
     json end{{"event", "end"}, {"t", seconds_since(t0)}};
     std::map<std::string, int> counts;
     json all = json::array();
-    for (const auto& [k, h] : monitor.snapshot()) {
-      counts[std::string(health::to_string(h->status))]++;
-      if (summary) all.push_back(backend_json(*k, *h));
-    }
+    monitor.for_each([&](const health::BackendKey& k, const health::BackendHealth& h) {
+      counts[std::string(health::to_string(h.status))]++;
+      if (summary) all.push_back(backend_json(k, h));
+    });
     end["status_counts"] = counts;
     const auto st = monitor.stats();
     end["probes_started"] = st.probes_started;
@@ -259,8 +259,9 @@ int main(int argc, char** argv) {
     stats_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       std::map<std::string, int> counts;
-      for (const auto& [k, h] : monitor.snapshot())
-        counts[std::string(health::to_string(h->status))]++;
+      monitor.for_each([&](const health::BackendKey&, const health::BackendHealth& h) {
+        counts[std::string(health::to_string(h.status))]++;
+      });
       const auto st = monitor.stats();
       emit({{"event", "stats"},
             {"t", seconds_since(t0)},

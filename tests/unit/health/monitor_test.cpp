@@ -210,42 +210,39 @@ TEST_CASE("monitor: the checks a reload removes give their memory back to the sy
   CHECK(m.stats().check_memory.blocks_in_use == 0);
 }
 
-TEST_CASE("monitor: a pinned snapshot's keys outlive the checks a reload removes") {
+TEST_CASE("monitor: copies in slices cover every check once, in key order, across removals") {
   asio::io_context io;
   const auto [base, grown] = base_and_grown(100, 400);
   Monitor m(io, nullptr);
   m.apply(grown);
   REQUIRE(m.size() == 3200);
-  Monitor::Pin pin = m.pin();
-  const Monitor::Snapshot snap = m.snapshot();
-  m.apply(base);  // removes 2,400 checks while the snapshot is pinned
-  REQUIRE(m.size() == 800);
-  // Their nodes are kept: every key the snapshot names is still readable (ASan would object).
-  CHECK(m.stats().check_memory.blocks_in_use == 3200);
-  std::size_t gone = 0;
-  for (const auto& [key, h] : snap)
-    if (!m.spec(*key)) ++gone;
-  CHECK(gone == 2400);
-  CHECK(snap.back().first->service == "s0399");
-  // Still pinned: nothing is freed yet.
-  CHECK_FALSE(m.release_unpinned());
-  CHECK(m.stats().check_memory.blocks_in_use == 3200);
-  // A pin taken after the removal cannot hold those checks: it does not keep them.
-  Monitor::Pin later = m.pin();
-  // The pin may end on another thread; the loop frees the parked nodes after it.
-  std::thread([p = std::move(pin)]() mutable { p.reset(); }).join();
-  // In slices (a zero budget still frees 64 nodes a call).
-  int calls = 1;
-  while (!m.release_unpinned(std::chrono::microseconds(0))) ++calls;
-  CHECK(calls >= 2400 / 64);
+  std::optional<BackendKey> cursor;
+  Monitor::Copies copies;
+  CHECK_FALSE(m.copy_slice(cursor, 400, copies));  // s0000-s0049
+  CHECK(copies.size() == 400);
+  CHECK(cursor == copies.back().first);
+  // A reload between two slices: what is left after the cursor is the new set's.
+  m.apply(base);  // removes 2,400 checks; their nodes go at once (nothing holds them)
   CHECK(m.stats().check_memory.blocks_in_use == 800);
-  // A check removed now, under `later`, waits for it.
-  m.apply(std::vector<config::Service>(base.begin(), base.begin() + 50));
-  CHECK(m.stats().check_memory.blocks_in_use == 800);
-  later.reset();
-  // Unpinned, a removal frees at once.
+  while (!m.copy_slice(cursor, 1000, copies)) {
+  }
+  CHECK(std::is_sorted(copies.begin(), copies.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; }));
+  CHECK(std::adjacent_find(copies.begin(), copies.end(), [](const auto& x, const auto& y) {
+          return x.first == y.first;
+        }) == copies.end());
+  // The rest is base's s0050-s0099: all of base once, none of the removed checks.
+  CHECK(copies.size() == 800);
+  CHECK(copies.back().first.service == "s0099");
+  // A cursor past the last check, or an empty monitor: nothing, and done.
+  Monitor::Copies none;
+  CHECK(m.copy_slice(cursor, 10, none));
+  CHECK(none.empty());
   m.apply({});
-  CHECK(m.stats().check_memory.blocks_in_use == 0);
+  std::optional<BackendKey> fresh;
+  CHECK(m.copy_slice(fresh, 10, none));
+  CHECK(none.empty());
+  CHECK_FALSE(fresh);
 }
 
 TEST_CASE("monitor: changes applied in slices end where apply() would, and keep state") {
@@ -283,11 +280,11 @@ TEST_CASE("monitor: changes applied in slices end where apply() would, and keep 
   Monitor whole(io, nullptr);
   whole.apply(second);
   CHECK(m.size() == whole.size());
-  for (const auto& [key, health] : whole.snapshot()) {
-    INFO(key->service);
-    REQUIRE(m.spec(*key));
-    CHECK(*m.spec(*key) == *whole.spec(*key));
-  }
+  whole.for_each([&](const BackendKey& key, const BackendHealth&) {
+    INFO(key.service);
+    REQUIRE(m.spec(key));
+    CHECK(*m.spec(key) == *whole.spec(key));
+  });
   CHECK(m.get(kept));
 
   // A stale plan (its removals already gone, its additions already there) is harmless.
@@ -408,8 +405,7 @@ TEST_CASE("monitor: each port of a multi-port service is checked on its own") {
   CHECK(healthy_count(svc, status_of, nullptr) == 1);
 }
 
-TEST_CASE(
-    "monitor: a snapshot shares the records; a result after it replaces, never changes them") {
+TEST_CASE("monitor: a copy keeps what it saw; results after it change only the check's own") {
   boost::asio::io_context io;
   TcpServer up(io);
   auto a = service("a", {up.port()});
@@ -420,28 +416,26 @@ TEST_CASE(
   Monitor m(io, nullptr);
   m.apply({a, b, c});
   // One service's checks, whatever the ports in their keys.
-  Monitor::Snapshot only_b;
-  m.snapshot_service("b", only_b);
+  Monitor::Copies only_b;
+  m.copy_service("b", only_b);
   REQUIRE(only_b.size() == 2);
-  for (const auto& [key, h] : only_b) CHECK(key->service == "b");
-  CHECK(*only_b.front().first < *only_b.back().first);
-  Monitor::Snapshot none;
-  m.snapshot_service("nope", none);
+  for (const auto& [key, h] : only_b) CHECK(key.service == "b");
+  CHECK(only_b.front().first < only_b.back().first);
+  Monitor::Copies none;
+  m.copy_service("nope", none);
   CHECK(none.empty());
 
   const BackendKey key = check_key(a, 80, a.backends[0]);
-  const Monitor::Snapshot before = m.snapshot();
-  REQUIRE(before.size() == 4);
-  const auto held = std::find_if(before.begin(), before.end(), [&](const auto& e) {
-                      return *e.first == key;
-                    })->second;
-  REQUIRE(held->checks() == 0);
+  Monitor::Copies before;
+  m.copy_service("a", before);
+  REQUIRE(before.size() == 1);
+  REQUIRE(before.front().first == key);
+  REQUIRE(before.front().second.checks() == 0);
   REQUIRE(run_until(io, [&] { return m.get(key)->checks() >= 2; }));
-  CHECK(held->checks() == 0);  // what the snapshot saw
-  CHECK(held->status == Status::unknown);
-  const auto after = m.snapshot();
-  auto now =
-      std::find_if(after.begin(), after.end(), [&](const auto& e) { return *e.first == key; });
-  CHECK(now->second != held);
-  CHECK(now->second->checks() >= 2);
+  CHECK(before.front().second.checks() == 0);  // what the copy saw
+  CHECK(before.front().second.status == Status::unknown);
+  Monitor::Copies after;
+  m.copy_service("a", after);
+  CHECK(after.front().second.checks() >= 2);
+  CHECK(after.front().second.status == Status::up);
 }
