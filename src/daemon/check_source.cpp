@@ -63,8 +63,7 @@ std::function<void()> LoopChecks::abort_handle() const {
   return [x = exchange_] { x->abort(); };
 }
 
-void LoopChecks::ask(std::size_t expected,
-                     std::function<void(const health::Monitor*, Exchange&)> read) {
+void LoopChecks::send(std::size_t expected, Read read) {
   {
     std::lock_guard<std::mutex> lock(exchange_->mutex);
     if (exchange_->aborted) throw TextStream::Aborted();
@@ -82,31 +81,64 @@ void LoopChecks::ask(std::size_t expected,
     }
     x->answered.notify_all();
   });
+  in_flight_ = true;
+}
+
+void LoopChecks::wait() {
   std::unique_lock<std::mutex> lock(exchange_->mutex);
   exchange_->answered.wait(lock, [&] { return exchange_->ready || exchange_->aborted; });
+  in_flight_ = false;
   if (!exchange_->ready) throw TextStream::Aborted();
 }
 
+void LoopChecks::take(CheckCopies& out) {
+  std::lock_guard<std::mutex> lock(exchange_->mutex);
+  std::move(exchange_->copies.begin(), exchange_->copies.end(), std::back_inserter(out));
+}
+
+LoopChecks::Read LoopChecks::slice(const std::optional<health::BackendKey>& from, std::size_t max) {
+  return [from, max](const health::Monitor* m, Exchange& x) {
+    x.cursor = from;
+    x.last = m ? m->copy_slice(x.cursor, max, x.copies) : true;
+  };
+}
+
 void LoopChecks::services(const std::vector<std::string>& names, CheckCopies& out) {
+  if (in_flight_) wait();  // a read ahead nobody asked for after all: let it land
+  prefetched_.reset();
   // Room for 8 checks a service (a guess: the room stays for the rendering's later reads).
-  ask(8 * names.size(), [names](const health::Monitor* m, Exchange& x) {
+  send(8 * names.size(), [names](const health::Monitor* m, Exchange& x) {
     if (m)
       for (const auto& name : names) m->copy_service(name, x.copies);
   });
-  std::lock_guard<std::mutex> lock(exchange_->mutex);
-  std::move(exchange_->copies.begin(), exchange_->copies.end(), std::back_inserter(out));
+  wait();
+  take(out);
 }
 
 bool LoopChecks::next(std::optional<health::BackendKey>& cursor, std::size_t max,
                       CheckCopies& out) {
-  ask(max, [from = cursor, max](const health::Monitor* m, Exchange& x) {
-    x.cursor = from;
-    x.last = m ? m->copy_slice(x.cursor, max, x.copies) : true;
-  });
-  std::lock_guard<std::mutex> lock(exchange_->mutex);
-  std::move(exchange_->copies.begin(), exchange_->copies.end(), std::back_inserter(out));
-  cursor = exchange_->cursor;
-  return exchange_->last;
+  const bool ahead =
+      in_flight_ && prefetched_ && prefetched_->first == cursor && prefetched_->second == max;
+  if (!ahead) {
+    if (in_flight_) wait();
+    send(max, slice(cursor, max));
+  }
+  prefetched_.reset();
+  wait();
+  take(out);
+  bool last;
+  {
+    std::lock_guard<std::mutex> lock(exchange_->mutex);
+    cursor = exchange_->cursor;
+    last = exchange_->last;
+  }
+  // The next slice is copied on the loop while the caller writes this one: a pass over the
+  // checks waits for the loop once, not once a slice.
+  if (!last) {
+    send(max, slice(cursor, max));
+    prefetched_.emplace(cursor, max);
+  }
+  return last;
 }
 
 }  // namespace l4lb::daemon

@@ -51,7 +51,8 @@ class CheckList final : public CheckSource {
 };
 
 // A monitor on the loop, read from the render worker: each request is a message to the loop
-// (Worker::send_to_loop) that copies what it asks for, and the worker waits for the answer.
+// (Worker::send_to_loop) that copies what it asks for, and the worker waits for the answer;
+// next() reads the following slice ahead while its caller writes the one it got.
 // The loop never waits for the worker, so this cannot deadlock while the loop runs; when it
 // stops (the daemon ends), abort() ends the wait and fails the rendering with
 // TextStream::Aborted, as the streams' own abort does.
@@ -66,14 +67,21 @@ class LoopChecks final : public CheckSource {
 
  private:
   struct Exchange;
-  // Runs `read` on the loop and waits for it; what it reads goes into the exchange (room for
-  // `expected` checks made first), never into the worker's own objects (an abandoned request
-  // may still run after the worker gave up).
-  void ask(std::size_t expected, std::function<void(const health::Monitor*, Exchange&)> read);
+  using Read = std::function<void(const health::Monitor*, Exchange&)>;
+  // Sends `read` to the loop (room for `expected` checks made first); what it reads goes into
+  // the exchange, never into the worker's own objects (a read may still run after the worker
+  // gave up). One read is in flight at a time.
+  void send(std::size_t expected, Read read);
+  void wait();                  // for the read in flight
+  void take(CheckCopies& out);  // its checks, appended
+  static Read slice(const std::optional<health::BackendKey>& from, std::size_t max);
 
   Worker& worker_;
   std::function<const health::Monitor*()> monitor_;
   std::shared_ptr<Exchange> exchange_;
+  bool in_flight_ = false;
+  // The slice read ahead by next() (from, max): the one the next call asks for, in a pass.
+  std::optional<std::pair<std::optional<health::BackendKey>, std::size_t>> prefetched_;
 };
 
 }  // namespace l4lb::daemon
