@@ -16,6 +16,7 @@ Environment: L4LB_BUILD_DIR (default build/).
 
 import argparse
 import json
+import re
 import multiprocessing
 import os
 import subprocess
@@ -263,7 +264,11 @@ def main():
              # 0..seconds, the advert gaps above did not see what caused it.
              "backup_transitions": binst[0]["transitions"] if binst else None,
              "backup_last_transition_s": round(binst[0]["since"] - capture_wall, 2)
-             if binst else None})
+             if binst else None,
+             # The settled trim's own time (ms, its log line), if it ran before the final status:
+             # it runs off the loop, but what it holds meanwhile may be waited for.
+             "settled_trim_ms": [float(m) for m in re.findall(
+                 r"free memory given back in ([0-9.]+) ms", master.log())]})
         for d in (master, backup):
             d.stop()
 
