@@ -49,7 +49,8 @@ struct AllocatorStats {
 std::optional<AllocatorStats> allocator_stats();
 
 // Gives free memory back to the system now and returns how long it took: jemalloc's pages
-// not yet purged by its decay, or glibc's arenas' holes (malloc_trim(0)). The daemon calls it
+// past their decay time not yet purged (arena.<all>.decay), or glibc's arenas' holes
+// (malloc_trim(0)). The daemon calls it
 // once reloads have settled (Daemon::kTrimAfterQuiet), never on the loop or the VRRP thread:
 // glibc's trim takes milliseconds and holds each arena's lock while it walks it.
 double release_free_memory();
