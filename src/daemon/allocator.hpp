@@ -50,9 +50,9 @@ std::optional<AllocatorStats> allocator_stats();
 
 // Gives free memory back to the system now and returns how long it took: jemalloc's pages
 // past their decay time not yet purged (arena.<all>.decay), or glibc's arenas' holes
-// (malloc_trim(0)). The daemon calls it
-// once reloads have settled (Daemon::kTrimAfterQuiet), never on the loop or the VRRP thread:
-// glibc's trim takes milliseconds and holds each arena's lock while it walks it.
+// (malloc_trim(0)). The daemon calls it once reloads have settled (Daemon::kTrimAfterQuiet),
+// never on the loop or the VRRP thread: glibc's trim takes milliseconds and holds each arena's
+// lock while it walks it.
 double release_free_memory();
 
 }  // namespace l4lb::daemon

@@ -7,14 +7,8 @@
 
 namespace l4lb::daemon {
 
-namespace {
-bool key_less(const health::Monitor::Copy& a, const health::Monitor::Copy& b) {
-  return a.first < b.first;
-}
-}  // namespace
-
 CheckList::CheckList(CheckCopies checks) : checks_(std::move(checks)) {
-  std::sort(checks_.begin(), checks_.end(), key_less);
+  std::sort(checks_.begin(), checks_.end(), by_key);
 }
 
 void CheckList::services(const std::vector<std::string>& names, CheckCopies& out) {

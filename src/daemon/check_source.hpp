@@ -24,6 +24,10 @@ class Worker;
 namespace l4lb::daemon {
 
 using CheckCopies = health::Monitor::Copies;
+// The order of checks everywhere: by key.
+inline bool by_key(const health::Monitor::Copy& a, const health::Monitor::Copy& b) {
+  return a.first < b.first;
+}
 
 class CheckSource {
  public:

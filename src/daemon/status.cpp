@@ -50,10 +50,6 @@ json histogram_json(const DelayHistogram& h) {
       {"buckets", buckets}, {"sum", h.sum_seconds}, {"count", h.total()}, {"max", h.max_seconds}};
 }
 
-bool key_less(const health::Monitor::Copy& a, const health::Monitor::Copy& b) {
-  return a.first < b.first;
-}
-
 // The check's record among `checks` (ordered by key), or null.
 const health::BackendHealth* find_health(const CheckCopies& checks, const health::BackendKey& key) {
   auto it = std::lower_bound(checks.begin(), checks.end(), key,
@@ -105,26 +101,50 @@ std::size_t run_end(const config::Config& cfg, std::size_t first) {
   return i;
 }
 
-// The checks of the named services into `out` (emptied first), ordered by key (find_health's
-// order). One buffer a pass, reused run after run: the render worker runs at nice +10, and a
-// 330 KB allocation a run is a trip through the allocator's shared locks each time.
-void run_checks(const StatusSnapshot& snap, const std::vector<std::string>& names,
-                CheckCopies& out) {
-  out.clear();
-  if (!names.empty()) source_of(snap).services(names, out);
-  std::sort(out.begin(), out.end(), key_less);
+// The config's services run by run (run_end): f(first, end, checks) for each run, with the
+// checks of the services in it that wanted(service, counts offset) picks, ordered by key
+// (find_health's order); the offset is the service's first port in healthy_counts.ports.
+// One buffer a pass, reused run after run: the render worker runs at nice +10, and a 330 KB
+// allocation a run is a trip through the allocator's shared locks each time.
+template <typename Wanted, typename F>
+void for_each_run(const StatusSnapshot& snap, const config::Config& cfg, Wanted&& wanted, F&& f) {
+  std::vector<std::string> names;
+  CheckCopies checks;
+  std::size_t counts_offset = 0;
+  for (std::size_t i = 0; i < cfg.services.size();) {
+    const std::size_t end = run_end(cfg, i);
+    names.clear();
+    for (std::size_t j = i; j < end; ++j) {
+      const auto& s = cfg.services[j];
+      if (wanted(s, counts_offset)) names.push_back(s.name);
+      counts_offset += s.ports.size();
+    }
+    checks.clear();
+    if (!names.empty()) source_of(snap).services(names, checks);
+    std::sort(checks.begin(), checks.end(), by_key);
+    f(i, end, checks);
+    i = end;
+  }
 }
 
-// Every check in key order, kCheckSlice at a time: f(key, record) for each.
+// Every check in key order, `max` at a time: f(slice) for each slice.
 template <typename F>
-void for_each_check(const StatusSnapshot& snap, F&& f) {
+void for_each_slice(const StatusSnapshot& snap, std::size_t max, F&& f) {
   std::optional<health::BackendKey> cursor;
   CheckCopies slice;
   for (bool last = false; !last;) {
     slice.clear();
-    last = source_of(snap).next(cursor, kCheckSlice, slice);
-    for (const auto& [key, h] : slice) f(key, h);
+    last = source_of(snap).next(cursor, max, slice);
+    f(slice);
   }
+}
+
+// Every check in key order: f(key, record) for each.
+template <typename F>
+void for_each_check(const StatusSnapshot& snap, F&& f) {
+  for_each_slice(snap, kCheckSlice, [&](const CheckCopies& slice) {
+    for (const auto& [key, h] : slice) f(key, h);
+  });
 }
 
 void write_traffic(JsonWriter& w, const ipvs::Stats& s) {
@@ -461,24 +481,18 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
   Counts counts(snap);
   w.key("services");
   w.begin_array();
-  std::vector<std::string> names;
-  CheckCopies checks;
-  std::size_t counts_offset = 0;  // of each service in healthy_counts.ports
-  for (std::size_t i = 0; i < cfg.services.size();) {
-    // The run's checks: all of them (full), or those of the services the counts do not show
-    // fine (summary: none for a healthy table).
-    const std::size_t end = run_end(cfg, i);
-    names.clear();
-    for (std::size_t j = i; j < end; ++j) {
-      const auto& s = cfg.services[j];
-      if (!summary || summary_needs_checks(snap, s, counts_offset)) names.push_back(s.name);
-      counts_offset += s.ports.size();
-    }
-    run_checks(snap, names, checks);
-    for (; i < end; ++i)
-      write_service(w, snap, checks, cfg.services[i], counts, summary, fold, fine_services,
-                    between);
-  }
+  // Each run's checks: all of them (full), or those of the services the counts do not show
+  // fine (summary: none for a healthy table).
+  for_each_run(
+      snap, cfg,
+      [&](const config::Service& s, std::size_t counts_offset) {
+        return !summary || summary_needs_checks(snap, s, counts_offset);
+      },
+      [&](std::size_t first, std::size_t end, const CheckCopies& checks) {
+        for (std::size_t i = first; i < end; ++i)
+          write_service(w, snap, checks, cfg.services[i], counts, summary, fold, fine_services,
+                        between);
+      });
   w.end_array();
   if (summary) {
     w.key("services_fine");
@@ -583,37 +597,29 @@ void build_metrics(MetricsBuilder& b, const StatusSnapshot& snap) {
   }
   Counts counts(snap);
   std::string out;
-  std::vector<std::string> names;
-  CheckCopies checks;
-  for (std::size_t i = 0; i < cfg.services.size();) {
-    out.clear();
-    JsonWriter w(out);
-    w.begin_array();
-    const std::size_t end = run_end(cfg, i);
-    names.clear();
-    for (std::size_t j = i; j < end; ++j) names.push_back(cfg.services[j].name);
-    run_checks(snap, names, checks);
-    for (; i < end; ++i) {
-      const auto& s = cfg.services[i];
-      counts.next_service(s, checks);
-      write_entries(w, snap, checks, s, counts, !health::below_quorum(s, counts.healthy_service()),
-                    false);
-    }
-    w.end_array();
-    b.services(json::parse(out));
-  }
-  std::optional<health::BackendKey> cursor;
-  CheckCopies slice;
-  for (bool last = false; !last;) {
-    slice.clear();
-    last = source_of(snap).next(cursor, 8 * kRun, slice);
+  for_each_run(
+      snap, cfg, [](const config::Service&, std::size_t) { return true; },
+      [&](std::size_t first, std::size_t end, const CheckCopies& checks) {
+        out.clear();
+        JsonWriter w(out);
+        w.begin_array();
+        for (std::size_t i = first; i < end; ++i) {
+          const auto& s = cfg.services[i];
+          counts.next_service(s, checks);
+          write_entries(w, snap, checks, s, counts,
+                        !health::below_quorum(s, counts.healthy_service()), false);
+        }
+        w.end_array();
+        b.services(json::parse(out));
+      });
+  for_each_slice(snap, 8 * kRun, [&](const CheckCopies& slice) {
     out.clear();
     JsonWriter w(out);
     w.begin_array();
     for (const auto& [key, h] : slice) write_check(w, key, h);
     w.end_array();
     b.checks(json::parse(out));
-  }
+  });
 }
 
 }  // namespace
@@ -709,26 +715,21 @@ void metrics_to(TextStream& out, const StatusSnapshot& snap) {
                           family.wants("l4lb_ipvs_backend_current_connections") ||
                           family.wants("l4lb_ipvs_backend_weight");
     Counts counts(snap);
-    std::vector<std::string> names;
-    CheckCopies checks;
-    for (std::size_t i = 0; i < cfg.services.size();) {
-      // The checks only when the counts are not the config's (they count from them).
-      const std::size_t end = run_end(cfg, i);
-      names.clear();
-      for (std::size_t j = i; j < end && !counts.usable(); ++j)
-        names.push_back(cfg.services[j].name);
-      run_checks(snap, names, checks);
-      for (; i < end; ++i) {
-        const auto& s = cfg.services[i];
-        counts.next_service(s, checks);
-        const bool quorum_met = !health::below_quorum(s, counts.healthy_service());
-        const std::size_t entries =
-            s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
-        for (std::size_t p = 0; p < entries; ++p)
-          family.entry(metrics_entry(snap, s, p, counts, quorum_met, backends));
-        out.flush_if_full();
-      }
-    }
+    // The checks only when the counts are not the config's (they count from them).
+    for_each_run(
+        snap, cfg, [&](const config::Service&, std::size_t) { return !counts.usable(); },
+        [&](std::size_t first, std::size_t end, const CheckCopies& checks) {
+          for (std::size_t i = first; i < end; ++i) {
+            const auto& s = cfg.services[i];
+            counts.next_service(s, checks);
+            const bool quorum_met = !health::below_quorum(s, counts.healthy_service());
+            const std::size_t entries =
+                s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
+            for (std::size_t p = 0; p < entries; ++p)
+              family.entry(metrics_entry(snap, s, p, counts, quorum_met, backends));
+            out.flush_if_full();
+          }
+        });
   }
   // Whether any check of the first checked service has failures (the order of the families).
   bool first_has_failures = false;
@@ -738,7 +739,7 @@ void metrics_to(TextStream& out, const StatusSnapshot& snap) {
     source_of(snap).next(cursor, 1, first);
     if (!first.empty()) {
       CheckCopies service;
-      run_checks(snap, {first.front().first.service}, service);
+      source_of(snap).services({first.front().first.service}, service);
       first_has_failures = std::any_of(service.begin(), service.end(),
                                        [](const auto& c) { return c.second.has_failures(); });
     }

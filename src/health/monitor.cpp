@@ -1,7 +1,6 @@
 #include "health/monitor.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <functional>
 
 #include "common/log.hpp"

@@ -3,7 +3,6 @@
 // and VRRP priority changes (quorum). It does not talk to IPVS or VRRP itself.
 #pragma once
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <functional>

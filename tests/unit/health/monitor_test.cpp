@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
-#include <thread>
 
 #include "health/quorum.hpp"
 #include "servers.hpp"
