@@ -197,6 +197,20 @@ TEST_CASE("load_file: reads the file, reports unreadable ones, defaults node_nam
   REQUIRE(::gethostname(host, sizeof host - 1) == 0);
   CHECK(r.config->node_name == host);
 
+  // Larger than one read() (load_file reads 256 KiB at a time): the config after 1 MiB of
+  // comments is read whole.
+  auto long_path = (dir / "long.yaml").string();
+  {
+    std::ofstream out(long_path);
+    for (int i = 0; i < 16384; ++i) out << "# " << std::string(61, 'x') << "\n";
+    out << kBase;
+  }
+  auto long_file = load_file(long_path);
+  REQUIRE(long_file.ok());
+  CHECK(long_file.config->services.size() == r.config->services.size());
+  CHECK_FALSE(long_file.config->services.empty());
+  CHECK(long_file.config->vrrp.size() == r.config->vrrp.size());
+
   auto missing = load_file((dir / "nope.yaml").string());
   REQUIRE(missing.diagnostics.size() == 1);
   CHECK_THAT(missing.diagnostics[0].to_string(),
