@@ -122,6 +122,87 @@ def pctl(values, q):
     return values[min(len(values) - 1, int(len(values) * q))] if values else None
 
 
+def start_tracer(pid):
+    """bpftrace with bench/vrrp_wakeups.bt on the master's VRRP thread, once it is attached."""
+    proc = subprocess.Popen(["bpftrace", os.path.join(HERE, "vrrp_wakeups.bt"), str(pid)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    while "Attaching" not in (line := proc.stdout.readline()):
+        if not line:
+            raise RuntimeError("bpftrace did not attach (is it installed, and run as root?)")
+    # The tracer's clock is CLOCK_MONOTONIC, the capture's the wall clock.
+    return proc, time.time() - time.monotonic()
+
+
+def why_late(task, kstack):
+    """What kept the CPU from the woken VRRP thread, from the stack at which `task` let it go:
+    "ipi" (it was in user space and the reschedule interrupt came late: the vCPU was stopped),
+    "idle" (the CPU was idle and came back late: the same), "syscall" or "kernel" (a long
+    kernel path of `task` with no preemption point, on this preempt=none kernel), "fault" (a
+    page fault of `task`), or "" (no stack: a wait under 3 ms)."""
+    if task.startswith("swapper"):
+        return "idle"
+    text = " ".join(kstack)
+    for mark, why in (("reschedule_ipi", "ipi"), ("exit_to_user_mode_loop", "syscall"),
+                      ("__cond_resched", "kernel"), ("exc_page_fault", "fault")):
+        if mark in text:
+            return why
+    return kstack[2].split("+")[0] if len(kstack) > 2 else ""
+
+
+def stop_tracer(tracer, log):
+    """The late wake-ups the tracer saw: [wall time, timer late ms, run-queue wait ms, cpu, task,
+    why (see why_late), the task's innermost user frame]."""
+    proc, wall_minus_mono = tracer
+    proc.send_signal(2)
+    out, _ = proc.communicate(timeout=30)
+    if log:
+        with open(log, "w") as f:
+            f.write(out)
+    wakeups, lines = [], []  # lines: the kernel stack, a blank line, the user stack
+    def close():
+        groups = [g.split("\n") for g in "\n".join(lines).strip().split("\n\n") if g]
+        if wakeups and groups:
+            wakeups[-1][5] = why_late(wakeups[-1][4], groups[0])
+            wakeups[-1][6] = groups[1][0][:80] if len(groups) > 1 else ""
+    for line in out.splitlines():
+        f = line.split(maxsplit=5)
+        if len(f) == 6 and f[0] == "W":
+            close()
+            lines = []
+            wakeups.append([int(f[1]) / 1e9 + wall_minus_mono, int(f[2]) / 1e3, int(f[3]) / 1e3,
+                            int(f[4]), f[5], "", ""])
+        else:
+            lines.append(line.strip())
+    close()
+    return wakeups
+
+
+def wakeups_within(wakeups, g0, g1):
+    """The late wake-ups that ran during the gap [g0, g1] (the advert after it is sent ~0.1 ms
+    after the wake-up that ends it): [timer late ms, run-queue wait ms, cpu, task, why, frame]."""
+    return [[round(irq, 1), round(runq, 1), cpu, task, why, frame]
+            for t, irq, runq, cpu, task, why, frame in wakeups if g0 < t <= g1 + 0.002]
+
+
+def late_wakeup_summary(wakeups):
+    """Over the whole run: how many wake-ups came 5 ms or more late, by cause; the waits of 5
+    ms or more by the task and reason that kept the CPU (see why_late)."""
+    behind = {}
+    for _, _, runq, _, task, why, _ in wakeups:
+        if runq >= 5:
+            key = f"{task} {why}".strip()
+            behind[key] = behind.get(key, 0) + 1
+    return {"timer_late_ge_5ms": sum(1 for w in wakeups if w[1] >= 5),
+            "timer_late_max_ms": round(max((w[1] for w in wakeups), default=0), 1),
+            "runq_ge_5ms": sum(1 for w in wakeups if w[2] >= 5),
+            "runq_max_ms": round(max((w[2] for w in wakeups), default=0), 1),
+            "runq_ge_5ms_behind": behind,
+            # Waits of 3 ms or more behind one of l4lbd's own threads in a long kernel path.
+            "behind_own_kernel_path": [[round(w[2], 1), w[4], w[5], w[6]] for w in wakeups
+                                       if w[2] >= 3 and w[4].startswith("l4lb")
+                                       and w[5] in ("syscall", "kernel", "fault")]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=10000)
@@ -130,6 +211,11 @@ def main():
     ap.add_argument("--delta", type=int, default=5000, help="services added/removed per reload")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--flap", type=float, default=1.0, help="%% of backends flapping per second")
+    ap.add_argument("--trace", action="store_true",
+                    help="trace the master's VRRP thread with bpftrace (bench/vrrp_wakeups.bt) and "
+                         "say, for each long advert gap, how late its timer interrupt came and how "
+                         "long it waited for its CPU, behind which task")
+    ap.add_argument("--trace-log", help="with --trace, keep the tracer's whole output here")
     ap.add_argument("--mem-detail", action="store_true",
                     help="a JSON line per second: the master's resident memory by mapping kind "
                     "(reading smaps takes the master's mmap lock: its threads may be late, "
@@ -164,14 +250,15 @@ def main():
         out({"phase": "start", "services": a.services, "backends": a.backends,
              "to_master_s": round(time.monotonic() - t0, 2),
              "rss_kib": rss_kib(master.proc.pid)[0]})
+        tracer = start_tracer(master.proc.pid) if a.trace else None
         backup.start()
         netns.wait_until(lambda: "state=BACKUP" in backup.log(), 30, what="backup")
         time.sleep(1)
         capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, str(a.seconds)],
                             stdout=subprocess.PIPE)
         assert capture.stdout.readline().strip() == b"ready"
-        # A thread beside the master at the daemons' priority that only sleeps: its stalls, and
-        # the vCPUs' steal time, are the host's (see test_stability.PROBE).
+        # A process on each CPU beside the master at the daemons' priority that only sleeps: its
+        # stalls, and the vCPUs' steal time, are the host's (see test_stability.PROBE).
         probe = lab.spawn(m, ["python3", "-c", st.PROBE, str(a.seconds), str(st.RT_PRIORITY)],
                           stdout=subprocess.PIPE)
         assert probe.stdout.readline().strip() == b"ready"
@@ -215,6 +302,7 @@ def main():
         probed = json.loads(probe.stdout.readline())
         long_gaps = gaps.pop("long_gaps")  # >= 2 x the interval
         own = [g for g in long_gaps if not st.host_explains(g, probed)]
+        wakeups = stop_tracer(tracer, a.trace_log) if tracer else None
         scrapes = json.loads(scraper.stdout.readline())
         _, final = st.status_raw(master.sock, timeout=300)
         daemon = final["status"]["daemon"]
@@ -233,14 +321,19 @@ def main():
              "gaps_ge_20ms_of_its_own": len(own),  # not during a host stall or steal
              "own_gap_max_ms": round(max(((b - a) * 1e3 for a, b in own), default=0), 1),
              "host_stalls": len(probed["stalls"]),
-             "host_stall_max_ms": round(max(((e - s) * 1e3 for s, e in probed["stalls"]),
+             "host_stall_max_ms": round(max(((e - s) * 1e3 for s, e, _ in probed["stalls"]),
                                             default=0), 1),
              # Where in the run (s since the clients started) the long gaps and the host's
              # stalls of 20 ms or more fell, with their length in ms: [at, ms].
              "long_gaps_at": [[round(g0 - capture_wall, 2), round((g1 - g0) * 1e3, 1)]
                               for g0, g1 in long_gaps],
-             "host_stalls_at": [[round(s - capture_wall, 2), round((e - s) * 1e3, 1)]
-                                for s, e in probed["stalls"] if e - s >= 0.02],
+             "host_stalls_at": [[round(s - capture_wall, 2), round((e - s) * 1e3, 1), cpu]
+                                for s, e, cpu in probed["stalls"] if e - s >= 0.02],
+             # With --trace: for each long gap, the VRRP thread's late wake-ups within it.
+             **({"long_gaps_traced": [
+                 {"at": round(g0 - capture_wall, 2), "ms": round((g1 - g0) * 1e3, 1),
+                  "wakeups": wakeups_within(wakeups, g0, g1)} for g0, g1 in long_gaps],
+                 "late_wakeups": late_wakeup_summary(wakeups)} if tracer else {}),
              "lag": lag,  # at the storm's end
              "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
              "status_requests": len(lat), "status_errors": len(errors),

@@ -5,10 +5,10 @@ advert_interval 10ms and 2,000 TCP-checked services, while clients ask for `stat
 1,000 services. A passive capture in the backup's namespace (AF_PACKET, kernel timestamps)
 times the master's adverts. Fails on any advert gap of 3 intervals or more (a would-be false
 failover) and on any backup transition out of BACKUP, except where an idle thread at the same
-priority was stalled just as long at the same time, or the hypervisor took a vCPU for 10 ms or
-more during the gap (PROBE: this host is itself a VM, and under load its vCPUs stop for 20-40
-ms now and then, idle threads included; such gaps are counted in the figures, not held against
-l4lbd).
+priority on any CPU was stalled just as long at the same time, or the hypervisor took a vCPU
+for 10 ms or more during the gap (PROBE: this host is itself a VM, and under load its vCPUs stop
+for 20-40 ms now and then, idle threads included; such gaps are counted in the figures, not held
+against l4lbd).
 Run: sudo L4LB_BUILD_DIR=build PYTHONPATH=tests/pylib python3 tests/netns/test_stability.py
 Knobs (env): STABILITY_SERVICES (2000), STABILITY_SECONDS (20), STABILITY_RESULT (a file to
 which the figures are written as one JSON line), STABILITY_LOGS (a directory for the daemons'
@@ -78,42 +78,68 @@ print(json.dumps({"adverts": len(stamps), "max_gap_ms": gaps[-1] * 1e3 if gaps e
       flush=True)
 '''
 
-# Runs beside the daemons, at their scheduling: a thread that only sleeps 2 ms at a time and
-# notes when it woke 10 ms or more late (wall-clock start and end). Such a stall is the host's
-# (this machine is itself a VM; a vCPU descheduled or a long non-preemptible kernel path delays
-# every thread alike), not the daemon's: an advert gap that overlaps one is not held against
-# l4lbd. It also reads each CPU's steal time (/proc/stat: time the hypervisor ran something
-# else while this vCPU wanted to run) and notes every increase: a vCPU stopped under the
-# daemon's loop while the probe ran on the other one is invisible to the sleeping thread, but
-# not to the steal counters. Prints the stalls and steal increases as JSON after SECONDS.
+# Runs beside the daemons, at their scheduling: one process pinned to each CPU that only sleeps
+# 2 ms at a time and notes when it woke 10 ms or more late (wall-clock start and end, and its
+# CPU). Such a stall is the host's, not the daemon's: this machine is itself a VM, whose vCPUs
+# the hypervisor stops now and then, and whose kernel (preempt=none) lets a task in a long
+# kernel path keep its CPU from a woken real-time thread. Either delays every thread on that
+# CPU alike, so an advert gap that overlaps one is not held against l4lbd. One probe per CPU,
+# because a stop of the vCPU under the VRRP thread is invisible to a probe on the other one
+# (stop 24 traced 8-16 ms late timer interrupts there that a single probe missed). It also reads
+# each CPU's steal time (/proc/stat; this hypervisor reports none, others do) and notes every
+# increase. Prints the stalls and steal increases as JSON after SECONDS.
 PROBE = r'''
 import json, os, sys, time
 seconds, prio = float(sys.argv[1]), int(sys.argv[2])
-if prio:
-    os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(prio))
 def steal():
     with open("/proc/stat") as f:
         return {l.split()[0]: int(l.split()[8]) for l in f if l.startswith("cpu") and l[3] != " "}
+def watch(cpu, out, steal_too):
+    os.sched_setaffinity(0, {cpu})
+    if prio:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(prio))
+    stalls, stolen, end, period = [], [], time.monotonic() + seconds, 0.002
+    before, t_before = steal(), time.time()
+    while time.monotonic() < end:
+        t0 = time.time(); time.sleep(period); t1 = time.time()
+        if t1 - t0 - period >= 0.010:
+            stalls.append([t0, t1, cpu])
+        now = steal()
+        if steal_too:  # the counters of every CPU, read by one probe
+            for name, ticks in now.items():
+                if ticks > before.get(name, ticks):
+                    stolen.append([t_before, t1, name, ticks - before[name]])
+        before, t_before = now, t1
+    os.write(out, json.dumps({"stalls": stalls, "stolen": stolen}).encode())
+children, cpus = [], sorted(os.sched_getaffinity(0))
+for cpu in cpus:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        watch(cpu, w, cpu == cpus[0])
+        os._exit(0)
+    os.close(w)
+    children.append((pid, r))
 print("ready", flush=True)
-stalls, stolen, end, period = [], [], time.monotonic() + seconds, 0.002
-before, t_before = steal(), time.time()
-while time.monotonic() < end:
-    t0 = time.time(); time.sleep(period); t1 = time.time()
-    if t1 - t0 - period >= 0.010:
-        stalls.append([t0, t1])
-    now = steal()
-    for cpu, ticks in now.items():
-        if ticks > before.get(cpu, ticks):
-            stolen.append([t_before, t1, cpu, ticks - before[cpu]])
-    before, t_before = now, t1
-print(json.dumps({"stalls": stalls, "stolen": stolen}), flush=True)
+merged = {"stalls": [], "stolen": []}
+for pid, r in children:
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.waitpid(pid, 0)
+    part = json.loads(data)
+    merged["stalls"] += part["stalls"]
+    merged["stolen"] += part["stolen"]
+merged["stalls"].sort()
+print(json.dumps(merged), flush=True)
 '''
 
 def host_explains(gap, probed):
-    """Whether the host, not l4lbd, accounts for an advert gap [start, end] (wall clock): the
-    PROBE thread stalled during it, or a vCPU lost at least 2 ticks (>= 10 ms for certain: the
+    """Whether the host, not l4lbd, accounts for an advert gap [start, end] (wall clock): a
+    PROBE process stalled during it, or a vCPU lost at least 2 ticks (>= 10 ms for certain: the
     counter is in whole ticks) to the hypervisor around it."""
-    if any(s < gap[1] and e > gap[0] for s, e in probed["stalls"]):
+    if any(s < gap[1] and e > gap[0] for s, e, _ in probed["stalls"]):
         return True
     per_cpu = {}
     for s, e, cpu, ticks in probed["stolen"]:
@@ -361,7 +387,7 @@ class Stability(unittest.TestCase):
             "master_vrrp_thread_lag_max_ms": loop_lag_max_ms(master, "l4lb-vrrp"),
             "master_advert_send_max_ms": master.instance("vi")["advert_send_intervals"]["max"] * 1e3,
             "host_stalls": len(stalls),
-            "host_stall_max_ms": max(((e - s) * 1e3 for s, e in stalls), default=0.0),
+            "host_stall_max_ms": max(((e - s) * 1e3 for s, e, _ in stalls), default=0.0),
             "host_steal_ms": round(sum(t for *_, t in stolen) * tick * 1e3, 1),
             "long_gaps_during_host_stalls": len(excused),
             "long_gaps_of_its_own": len(own),
