@@ -135,15 +135,16 @@ def start_tracer(pid):
 
 def why_late(task, kstack):
     """What kept the CPU from the woken VRRP thread, from the stack at which `task` let it go:
-    "ipi" (it was in user space and the reschedule interrupt came late: the vCPU was stopped),
+    "user" (it was in user space, where it is preempted at the first interrupt: the reschedule
+    interrupt, or any, came late, so the vCPU was stopped),
     "idle" (the CPU was idle and came back late: the same), "syscall" or "kernel" (a long
     kernel path of `task` with no preemption point, on this preempt=none kernel), "fault" (a
     page fault of `task`), or "" (no stack: a wait under 3 ms)."""
     if task.startswith("swapper"):
         return "idle"
     text = " ".join(kstack)
-    for mark, why in (("reschedule_ipi", "ipi"), ("exit_to_user_mode_loop", "syscall"),
-                      ("__cond_resched", "kernel"), ("exc_page_fault", "fault")):
+    for mark, why in (("exc_page_fault", "fault"), ("exit_to_user_mode_loop", "syscall"),
+                      ("__cond_resched", "kernel"), ("irqentry_exit_to_user_mode", "user")):
         if mark in text:
             return why
     return kstack[2].split("+")[0] if len(kstack) > 2 else ""
@@ -353,6 +354,9 @@ def main():
              "log_suppressed": daemon.get("log_suppressed"),
              "backup_state": binst[0]["state"] if binst else None,
              "backup_master_lines": backup.log().count("state=MASTER"),
+             # The backup's own account of each transition (its log lines), with the reasons.
+             "backup_transition_lines": [l for l in backup.log().splitlines()
+                                         if "state=" in l][:10],
              # Seconds from the capture's start to the backup's last transition: outside
              # 0..seconds, the advert gaps above did not see what caused it.
              "backup_transitions": binst[0]["transitions"] if binst else None,
