@@ -19,6 +19,7 @@ import json
 import re
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -111,9 +112,15 @@ def status_client(sock, stop, results):
     results.put((lat, errors))
 
 
+class MasterDied(Exception):
+    pass
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         fields = dict(l.split(":", 1) for l in f if ":" in l)
+    if "VmRSS" not in fields:  # a zombie: the master is gone
+        raise MasterDied()
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
@@ -242,132 +249,143 @@ def main():
                        stdout=subprocess.PIPE)
         assert fl.stdout.readline().strip() == b"ready"
         base = f"metrics: {{listen: \"{st.METRICS}\"}}\n" + st.vrrp_body(200)
-        master = netns.L4lbd(lab, m, "master", base + services_body(a.services, a.backends),
-                             log_level="info")
-        backup = netns.L4lbd(lab, b, "backup", st.vrrp_body(100), log_level="info")
-        t0 = time.monotonic()
-        master.start()
-        netns.wait_until(lambda: "state=MASTER" in master.log(), 600, what="master")
-        out({"phase": "start", "services": a.services, "backends": a.backends,
-             "to_master_s": round(time.monotonic() - t0, 2),
-             "rss_kib": rss_kib(master.proc.pid)[0]})
-        tracer = start_tracer(master.proc.pid) if a.trace else None
-        backup.start()
-        netns.wait_until(lambda: "state=BACKUP" in backup.log(), 30, what="backup")
-        time.sleep(1)
-        capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, str(a.seconds)],
-                            stdout=subprocess.PIPE)
-        assert capture.stdout.readline().strip() == b"ready"
-        # A process on each CPU beside the master at the daemons' priority that only sleeps: its
-        # stalls, and the vCPUs' steal time, are the host's (see test_stability.PROBE).
-        probe = lab.spawn(m, ["python3", "-c", st.PROBE, str(a.seconds), str(st.RT_PRIORITY)],
-                          stdout=subprocess.PIPE)
-        assert probe.stdout.readline().strip() == b"ready"
-        scraper = lab.spawn(m, ["python3", "-c", st.SCRAPER, st.METRICS, str(a.seconds),
-                                str(a.clients)], stdout=subprocess.PIPE)
-        stop = time.monotonic() + a.seconds
-        capture_wall = time.time()  # to place the backup's transitions, if any, in the run
-        lat, errors, rss = [], [], []
-        results = multiprocessing.get_context("fork").Queue()
-        clients = [multiprocessing.get_context("fork").Process(
-            target=status_client, args=(master.sock, stop, results)) for _ in range(a.clients)]
-        for c in clients:
-            c.start()
-        reloads, grow = 0, True
-        t_run = time.monotonic()
-        while time.monotonic() < stop:
-            until = min(stop, time.monotonic() + 5)
-            while time.monotonic() < until:
-                time.sleep(min(1, max(0, until - time.monotonic())))
-                if a.mem_detail:
-                    out({"phase": "memory", "t": round(time.monotonic() - t_run, 1),
-                         "rss_kib": rss_kib(master.proc.pid)[0],
-                         **memory_kinds_kib(master.proc.pid)})
-            rss.append(rss_kib(master.proc.pid))
-            if time.monotonic() >= stop - 0.5:
-                break
-            n = a.services + a.delta if grow else a.services
-            master.write_config(base + services_body(n, a.backends))
-            master.reload()
-            reloads, grow = reloads + 1, not grow
-        # The threads' lag over the storm itself, before anything that follows it (the arenas
-        # are trimmed once reloads have settled, during the final full status below).
-        _, during = st.status_raw(master.sock, timeout=60, view="summary")
-        for _ in clients:
-            client_lat, client_errors = results.get()
-            lat += client_lat
-            errors += client_errors
-        for c in clients:
-            c.join()
-        gaps = json.loads(capture.stdout.readline())
-        probed = json.loads(probe.stdout.readline())
-        long_gaps = gaps.pop("long_gaps")  # >= 2 x the interval
-        own = [g for g in long_gaps if not st.host_explains(g, probed)]
-        wakeups = stop_tracer(tracer, a.trace_log) if tracer else None
-        scrapes = json.loads(scraper.stdout.readline())
-        _, final = st.status_raw(master.sock, timeout=300)
-        daemon = final["status"]["daemon"]
-        def lag_of(d):
-            return {f"{l['thread']}_{l['kind']}": {"max_ms": round(l["histogram"]["max"] * 1e3, 1),
-                                                    "count": l["histogram"]["count"]}
-                    for l in d.get("lag", [])}
-        lag = lag_of(during["status"]["daemon"])
-        lag_after = lag_of(daemon)
-        binst = [i for i in backup.status() or [] if i["name"] == "vi"]
-        out({"phase": "result", "services": a.services, "backends": a.backends,
-             "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
-             "advert_max_gap_ms": gaps["max_gap_ms"], "advert_p99_gap_ms": gaps["p99_gap_ms"],
-             "adverts": gaps["adverts"], "gaps_ge_20ms": gaps["gaps_over_20ms"],
-             "gaps_ge_30ms": gaps["gaps_over_30ms"],
-             "gaps_ge_20ms_of_its_own": len(own),  # not during a host stall or steal
-             "own_gap_max_ms": round(max(((b - a) * 1e3 for a, b in own), default=0), 1),
-             "host_stalls": len(probed["stalls"]),
-             "host_stall_max_ms": round(max(((e - s) * 1e3 for s, e, _ in probed["stalls"]),
-                                            default=0), 1),
-             # Where in the run (s since the clients started) the long gaps and the host's
-             # stalls of 20 ms or more fell, with their length in ms: [at, ms].
-             "long_gaps_at": [[round(g0 - capture_wall, 2), round((g1 - g0) * 1e3, 1)]
-                              for g0, g1 in long_gaps],
-             "host_stalls_at": [[round(s - capture_wall, 2), round((e - s) * 1e3, 1), cpu]
-                                for s, e, cpu in probed["stalls"] if e - s >= 0.02],
-             # With --trace: for each long gap, the VRRP thread's late wake-ups within it.
-             **({"long_gaps_traced": [
-                 {"at": round(g0 - capture_wall, 2), "ms": round((g1 - g0) * 1e3, 1),
-                  "wakeups": wakeups_within(wakeups, g0, g1)} for g0, g1 in long_gaps],
-                 "late_wakeups": late_wakeup_summary(wakeups)} if tracer else {}),
-             "lag": lag,  # at the storm's end
-             "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
-             "status_requests": len(lat), "status_errors": len(errors),
-             "status_error_texts": errors[:5],
-             # Status and scrape readers the daemon closed for falling 16 MiB behind the
-             # others (docs/ARCHITECTURE.md, the slow-reader cap): an error above, by design.
-             "slow_readers_dropped": daemon.get("slow_readers_dropped"),
-             "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
-             "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
-             # Each sample closes a 5 s phase: the even ones at --services (the first before
-             # any reload, the rest after a reload back), the odd ones at --services + --delta.
-             "rss_at_base_kib": [r[0] for r in rss[0::2]],
-             "rss_at_grown_kib": [r[0] for r in rss[1::2]],
-             "rss_peak_kib": rss_kib(master.proc.pid)[1],
-             # After the run, with the services of the last reload (10,000 after an even count).
-             "rss_end_kib": rss_kib(master.proc.pid)[0],
-             "log_suppressed": daemon.get("log_suppressed"),
-             "backup_state": binst[0]["state"] if binst else None,
-             "backup_master_lines": backup.log().count("state=MASTER"),
-             # The backup's own account of each transition (its log lines), with the reasons.
-             "backup_transition_lines": [l for l in backup.log().splitlines()
-                                         if "state=" in l][:10],
-             # Seconds from the capture's start to the backup's last transition: outside
-             # 0..seconds, the advert gaps above did not see what caused it.
-             "backup_transitions": binst[0]["transitions"] if binst else None,
-             "backup_last_transition_s": round(binst[0]["since"] - capture_wall, 2)
-             if binst else None,
-             # The settled trim's own time (ms, its log line), if it ran before the final status:
-             # it runs off the loop, but what it holds meanwhile may be waited for.
-             "settled_trim_ms": [float(m) for m in re.findall(
-                 r"free memory given back in ([0-9.]+) ms", master.log())]})
-        for d in (master, backup):
-            d.stop()
+        master = tracer = None
+        try:
+            master = netns.L4lbd(lab, m, "master", base + services_body(a.services, a.backends),
+                                 log_level="info")
+            backup = netns.L4lbd(lab, b, "backup", st.vrrp_body(100), log_level="info")
+            t0 = time.monotonic()
+            master.start()
+            netns.wait_until(lambda: "state=MASTER" in master.log(), 600, what="master")
+            out({"phase": "start", "services": a.services, "backends": a.backends,
+                 "to_master_s": round(time.monotonic() - t0, 2),
+                 "rss_kib": rss_kib(master.proc.pid)[0]})
+            tracer = start_tracer(master.proc.pid) if a.trace else None
+            backup.start()
+            netns.wait_until(lambda: "state=BACKUP" in backup.log(), 30, what="backup")
+            time.sleep(1)
+            capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, str(a.seconds)],
+                                stdout=subprocess.PIPE)
+            assert capture.stdout.readline().strip() == b"ready"
+            # A process on each CPU beside the master at the daemons' priority that only sleeps: its
+            # stalls, and the vCPUs' steal time, are the host's (see test_stability.PROBE).
+            probe = lab.spawn(m, ["python3", "-c", st.PROBE, str(a.seconds), str(st.RT_PRIORITY)],
+                              stdout=subprocess.PIPE)
+            assert probe.stdout.readline().strip() == b"ready"
+            scraper = lab.spawn(m, ["python3", "-c", st.SCRAPER, st.METRICS, str(a.seconds),
+                                    str(a.clients)], stdout=subprocess.PIPE)
+            stop = time.monotonic() + a.seconds
+            capture_wall = time.time()  # to place the backup's transitions, if any, in the run
+            lat, errors, rss = [], [], []
+            results = multiprocessing.get_context("fork").Queue()
+            clients = [multiprocessing.get_context("fork").Process(
+                target=status_client, args=(master.sock, stop, results)) for _ in range(a.clients)]
+            for c in clients:
+                c.start()
+            reloads, grow = 0, True
+            t_run = time.monotonic()
+            while time.monotonic() < stop:
+                until = min(stop, time.monotonic() + 5)
+                while time.monotonic() < until:
+                    time.sleep(min(1, max(0, until - time.monotonic())))
+                    if a.mem_detail:
+                        out({"phase": "memory", "t": round(time.monotonic() - t_run, 1),
+                             "rss_kib": rss_kib(master.proc.pid)[0],
+                             **memory_kinds_kib(master.proc.pid)})
+                rss.append(rss_kib(master.proc.pid))
+                if time.monotonic() >= stop - 0.5:
+                    break
+                n = a.services + a.delta if grow else a.services
+                master.write_config(base + services_body(n, a.backends))
+                master.reload()
+                reloads, grow = reloads + 1, not grow
+            # The threads' lag over the storm itself, before anything that follows it (the arenas
+            # are trimmed once reloads have settled, during the final full status below).
+            _, during = st.status_raw(master.sock, timeout=60, view="summary")
+            for _ in clients:
+                client_lat, client_errors = results.get()
+                lat += client_lat
+                errors += client_errors
+            for c in clients:
+                c.join()
+            gaps = json.loads(capture.stdout.readline())
+            probed = json.loads(probe.stdout.readline())
+            long_gaps = gaps.pop("long_gaps")  # >= 2 x the interval
+            own = [g for g in long_gaps if not st.host_explains(g, probed)]
+            wakeups = stop_tracer(tracer, a.trace_log) if tracer else None
+            scrapes = json.loads(scraper.stdout.readline())
+            _, final = st.status_raw(master.sock, timeout=300)
+            daemon = final["status"]["daemon"]
+            def lag_of(d):
+                return {f"{l['thread']}_{l['kind']}": {"max_ms": round(l["histogram"]["max"] * 1e3, 1),
+                                                        "count": l["histogram"]["count"]}
+                        for l in d.get("lag", [])}
+            lag = lag_of(during["status"]["daemon"])
+            lag_after = lag_of(daemon)
+            binst = [i for i in backup.status() or [] if i["name"] == "vi"]
+            out({"phase": "result", "services": a.services, "backends": a.backends,
+                 "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
+                 "advert_max_gap_ms": gaps["max_gap_ms"], "advert_p99_gap_ms": gaps["p99_gap_ms"],
+                 "adverts": gaps["adverts"], "gaps_ge_20ms": gaps["gaps_over_20ms"],
+                 "gaps_ge_30ms": gaps["gaps_over_30ms"],
+                 "gaps_ge_20ms_of_its_own": len(own),  # not during a host stall or steal
+                 "own_gap_max_ms": round(max(((b - a) * 1e3 for a, b in own), default=0), 1),
+                 "host_stalls": len(probed["stalls"]),
+                 "host_stall_max_ms": round(max(((e - s) * 1e3 for s, e, _ in probed["stalls"]),
+                                                default=0), 1),
+                 # Where in the run (s since the clients started) the long gaps and the host's
+                 # stalls of 20 ms or more fell, with their length in ms: [at, ms].
+                 "long_gaps_at": [[round(g0 - capture_wall, 2), round((g1 - g0) * 1e3, 1)]
+                                  for g0, g1 in long_gaps],
+                 "host_stalls_at": [[round(s - capture_wall, 2), round((e - s) * 1e3, 1), cpu]
+                                    for s, e, cpu in probed["stalls"] if e - s >= 0.02],
+                 # With --trace: for each long gap, the VRRP thread's late wake-ups within it.
+                 **({"long_gaps_traced": [
+                     {"at": round(g0 - capture_wall, 2), "ms": round((g1 - g0) * 1e3, 1),
+                      "wakeups": wakeups_within(wakeups, g0, g1)} for g0, g1 in long_gaps],
+                     "late_wakeups": late_wakeup_summary(wakeups)} if tracer else {}),
+                 "lag": lag,  # at the storm's end
+                 "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
+                 "status_requests": len(lat), "status_errors": len(errors),
+                 "status_error_texts": errors[:5],
+                 # Status and scrape readers the daemon closed for falling 16 MiB behind the
+                 # others (docs/ARCHITECTURE.md, the slow-reader cap): an error above, by design.
+                 "slow_readers_dropped": daemon.get("slow_readers_dropped"),
+                 "status_p99_ms": (pctl(lat, 0.99) or 0) * 1e3, "status_max_ms": max(lat or [0]) * 1e3,
+                 "scrapes": scrapes, "rss_max_kib": max(r[0] for r in rss) if rss else None,
+                 # Each sample closes a 5 s phase: the even ones at --services (the first before
+                 # any reload, the rest after a reload back), the odd ones at --services + --delta.
+                 "rss_at_base_kib": [r[0] for r in rss[0::2]],
+                 "rss_at_grown_kib": [r[0] for r in rss[1::2]],
+                 "rss_peak_kib": rss_kib(master.proc.pid)[1],
+                 # After the run, with the services of the last reload (10,000 after an even count).
+                 "rss_end_kib": rss_kib(master.proc.pid)[0],
+                 "log_suppressed": daemon.get("log_suppressed"),
+                 "backup_state": binst[0]["state"] if binst else None,
+                 "backup_master_lines": backup.log().count("state=MASTER"),
+                 # The backup's own account of each transition (its log lines), with the reasons.
+                 "backup_transition_lines": [l for l in backup.log().splitlines()
+                                             if "state=" in l][:10],
+                 # Seconds from the capture's start to the backup's last transition: outside
+                 # 0..seconds, the advert gaps above did not see what caused it.
+                 "backup_transitions": binst[0]["transitions"] if binst else None,
+                 "backup_last_transition_s": round(binst[0]["since"] - capture_wall, 2)
+                 if binst else None,
+                 # The settled trim's own time (ms, its log line), if it ran before the final status:
+                 # it runs off the loop, but what it holds meanwhile may be waited for.
+                 "settled_trim_ms": [float(m) for m in re.findall(
+                     r"free memory given back in ([0-9.]+) ms", master.log())]})
+            for d in (master, backup):
+                d.stop()
+        except MasterDied:
+            # The result is then this line: how the master ended, and its last words.
+            rc = master.proc.wait(10)
+            if tracer:
+                tracer[0].kill()
+            out({"phase": "master_died", "exit": rc,
+                 "signal": signal.Signals(-rc).name if rc < 0 else None,
+                 "log_tail": master.log()[-4000:]})
+            sys.exit(1)
 
 
 if __name__ == "__main__":

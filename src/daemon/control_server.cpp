@@ -171,15 +171,22 @@ struct Session : std::enable_shared_from_this<Session> {
     }
     writing = true;
     arm(shared->limits.reply_timeout);  // per chunk: no progress for that long ends it
+    // The chunk being written leaves `pending` now and lives in the handler: close() may
+    // empty `pending` (a slow reader dropped by the fanout) after the write has completed but
+    // before its handler runs, and popping then was popping an empty deque (a crash in the
+    // reload storm, 1 run in 23).
     auto self = shared_from_this();
-    boost::asio::async_write(socket, boost::asio::buffer(*pending.front()),
-                             [self](const boost::system::error_code& ec, std::size_t) {
-                               self->writing = false;
-                               self->timer.cancel();
-                               if (ec) return self->close();
-                               self->pending.pop_front();
-                               self->pump();
-                             });
+    auto chunk = std::move(pending.front());
+    pending.pop_front();
+    const auto* text = chunk.get();
+    boost::asio::async_write(
+        socket, boost::asio::buffer(*text),
+        [self, chunk = std::move(chunk)](const boost::system::error_code& ec, std::size_t) {
+          self->writing = false;
+          self->timer.cancel();
+          if (ec) return self->close();
+          self->pump();
+        });
   }
 
   void close() {
