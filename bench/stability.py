@@ -286,13 +286,18 @@ def main():
             t_run = time.monotonic()
             while time.monotonic() < stop:
                 until = min(stop, time.monotonic() + 5)
+                # Each sample closes a phase of 5 s; a last phase cut short by the run's end
+                # (the reloads themselves take time, more so under --trace) would be sampled
+                # within a second of its reload, both configs alive: it is not a phase figure.
+                whole = until - time.monotonic() >= 4.5
                 while time.monotonic() < until:
                     time.sleep(min(1, max(0, until - time.monotonic())))
                     if a.mem_detail:
                         out({"phase": "memory", "t": round(time.monotonic() - t_run, 1),
                              "rss_kib": rss_kib(master.proc.pid)[0],
                              **memory_kinds_kib(master.proc.pid)})
-                rss.append(rss_kib(master.proc.pid))
+                if whole:
+                    rss.append(rss_kib(master.proc.pid))
                 if time.monotonic() >= stop - 0.5:
                     break
                 n = a.services + a.delta if grow else a.services
