@@ -159,7 +159,8 @@ def why_late(task, kstack):
 
 def stop_tracer(tracer, log):
     """The late wake-ups the tracer saw: [wall time, timer late ms, run-queue wait ms, cpu, task,
-    why (see why_late), the task's innermost user frame]."""
+    why (see why_late), the task's innermost user frame]; and the master's threads' waits for
+    its mmap_lock of 5 ms or more."""
     proc, wall_minus_mono = tracer
     proc.send_signal(2)
     out, _ = proc.communicate(timeout=30)
@@ -172,8 +173,12 @@ def stop_tracer(tracer, log):
         if wakeups and groups:
             wakeups[-1][5] = why_late(wakeups[-1][4], groups[0])
             wakeups[-1][6] = groups[1][0][:80] if len(groups) > 1 else ""
+    locks = []  # [wall time, wait ms, write, thread]: waits for the mmap_lock of 5 ms or more
     for line in out.splitlines():
         f = line.split(maxsplit=5)
+        if len(f) == 5 and f[0] == "M":
+            locks.append([int(f[1]) / 1e9 + wall_minus_mono, int(f[2]) / 1e3, f[3] == "1", f[4]])
+            continue
         if len(f) == 6 and f[0] == "W":
             close()
             lines = []
@@ -182,7 +187,7 @@ def stop_tracer(tracer, log):
         else:
             lines.append(line.strip())
     close()
-    return wakeups
+    return wakeups, locks
 
 
 def wakeups_within(wakeups, g0, g1):
@@ -317,7 +322,7 @@ def main():
             probed = json.loads(probe.stdout.readline())
             long_gaps = gaps.pop("long_gaps")  # >= 2 x the interval
             own = [g for g in long_gaps if not st.host_explains(g, probed)]
-            wakeups = stop_tracer(tracer, a.trace_log) if tracer else None
+            wakeups, lock_waits = stop_tracer(tracer, a.trace_log) if tracer else (None, None)
             scrapes = json.loads(scraper.stdout.readline())
             _, final = st.status_raw(master.sock, timeout=300)
             daemon = final["status"]["daemon"]
@@ -348,7 +353,11 @@ def main():
                  **({"long_gaps_traced": [
                      {"at": round(g0 - capture_wall, 2), "ms": round((g1 - g0) * 1e3, 1),
                       "wakeups": wakeups_within(wakeups, g0, g1)} for g0, g1 in long_gaps],
-                     "late_wakeups": late_wakeup_summary(wakeups)} if tracer else {}),
+                     "late_wakeups": late_wakeup_summary(wakeups),
+                 # The master's threads' waits for its mmap_lock of 5 ms or more: [at, ms,
+                 # write, thread] (a daemon-wide stall with both vCPUs running would show here).
+                 "mmap_lock_waits": [[round(t - capture_wall, 2), round(ms, 1), w, th]
+                                     for t, ms, w, th in lock_waits]} if tracer else {}),
                  "lag": lag,  # at the storm's end
                  "lag_with_settled_trim": lag_after,  # at the final status, ~10 s later
                  "status_requests": len(lat), "status_errors": len(errors),
