@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/read_piece.hpp"
+
 namespace l4lb::state_file {
 namespace {
 
@@ -83,8 +85,7 @@ ReadResult read(const std::string& path, std::size_t max_bytes) {
     std::string text(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t done = 0;
     while (done < text.size()) {
-      ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
+      ssize_t n = read_piece(fd, text.data() + done, text.size() - done);
       if (n < 0) {
         r.error = describe(path, errno);
         break;

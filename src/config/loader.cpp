@@ -12,6 +12,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/read_piece.hpp"
 #include "config/keys.hpp"
 #include "config/reporter.hpp"
 #include "config/schema.hpp"
@@ -312,11 +313,6 @@ LoadResult load_text(std::string_view text, std::string_view file_name,
   return result;
 }
 
-namespace {
-// At most this much per read(): about 0.1 ms of copying, so a syscall never holds a CPU long.
-constexpr std::size_t kReadPiece = 256 * 1024;
-}  // namespace
-
 LoadResult load_file(const std::string& path) {
   auto fail = [&](std::string message) {
     LoadResult result;
@@ -339,16 +335,12 @@ LoadResult load_file(const std::string& path) {
   // Read into a buffer of the file's size, one byte more to see a file that grew meanwhile:
   // appending in chunks would double and copy the string (at 3.3 MB, 1,960 pages touched
   // instead of 813; in the kernel lab every page first touched costs about 0.3 ms).
-  // Read in pieces of kReadPiece: on a kernel built without forced preemption (preempt=none,
-  // or Debian's voluntary) a task in a syscall keeps its CPU until the syscall returns, and one
-  // read() of an 8 MB file kept the VRRP thread off its CPU for 12-16 ms (stop 24, traced with
-  // bench/vrrp_wakeups.bt while the reload worker read a 15,000-service file).
+  // In pieces (read_piece), so that no one syscall holds a CPU long.
   std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
   std::size_t got = 0;
   while (got <= kMaxConfigBytes) {
     if (got == text.size()) text.resize(std::min(text.size() * 2, kMaxConfigBytes + 1));
-    ssize_t n = ::read(fd, text.data() + got, std::min(text.size() - got, kReadPiece));
-    if (n < 0 && errno == EINTR) continue;
+    ssize_t n = read_piece(fd, text.data() + got, text.size() - got);
     if (n < 0) {
       int err = errno;
       ::close(fd);
