@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/pi_mutex.hpp"
 #include "common/worker.hpp"
 #include "daemon/text_stream.hpp"
 
@@ -32,9 +33,13 @@ bool CheckList::next(std::optional<health::BackendKey>& cursor, std::size_t max,
   return it == checks_.end();
 }
 
+// The loop (SCHED_RR under realtime_priority) and the render worker (nice +10) share it: a
+// plain mutex let a preempted worker hold the loop for 8 ms (futex waits traced in the
+// stability bench's storm); under priority inheritance the worker runs at the loop's priority
+// until it lets go.
 struct LoopChecks::Exchange {
-  std::mutex mutex;
-  std::condition_variable answered;
+  PiMutex mutex;
+  std::condition_variable_any answered;
   bool ready = false;
   bool aborted = false;
   CheckCopies copies;
@@ -43,7 +48,7 @@ struct LoopChecks::Exchange {
 
   void abort() {
     {
-      std::lock_guard<std::mutex> lock(mutex);
+      std::lock_guard<PiMutex> lock(mutex);
       aborted = true;
     }
     answered.notify_all();
@@ -59,7 +64,7 @@ std::function<void()> LoopChecks::abort_handle() const {
 
 void LoopChecks::send(std::size_t expected, Read read) {
   {
-    std::lock_guard<std::mutex> lock(exchange_->mutex);
+    std::lock_guard<PiMutex> lock(exchange_->mutex);
     if (exchange_->aborted) throw TextStream::Aborted();
     exchange_->ready = false;
     exchange_->copies.clear();
@@ -69,7 +74,7 @@ void LoopChecks::send(std::size_t expected, Read read) {
   }
   worker_.send_to_loop([x = exchange_, monitor = monitor_, read = std::move(read)] {
     {
-      std::lock_guard<std::mutex> lock(x->mutex);
+      std::lock_guard<PiMutex> lock(x->mutex);
       read(monitor(), *x);
       x->ready = true;
     }
@@ -79,14 +84,14 @@ void LoopChecks::send(std::size_t expected, Read read) {
 }
 
 void LoopChecks::wait() {
-  std::unique_lock<std::mutex> lock(exchange_->mutex);
+  std::unique_lock<PiMutex> lock(exchange_->mutex);
   exchange_->answered.wait(lock, [&] { return exchange_->ready || exchange_->aborted; });
   in_flight_ = false;
   if (!exchange_->ready) throw TextStream::Aborted();
 }
 
 void LoopChecks::take(CheckCopies& out) {
-  std::lock_guard<std::mutex> lock(exchange_->mutex);
+  std::lock_guard<PiMutex> lock(exchange_->mutex);
   std::move(exchange_->copies.begin(), exchange_->copies.end(), std::back_inserter(out));
 }
 
@@ -122,7 +127,7 @@ bool LoopChecks::next(std::optional<health::BackendKey>& cursor, std::size_t max
   take(out);
   bool last;
   {
-    std::lock_guard<std::mutex> lock(exchange_->mutex);
+    std::lock_guard<PiMutex> lock(exchange_->mutex);
     cursor = exchange_->cursor;
     last = exchange_->last;
   }

@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "common/loop_lag.hpp"
+#include "common/pi_mutex.hpp"
 #include "common/process_stats.hpp"
 #include "common/rate_limit.hpp"
 #include "common/worker.hpp"
@@ -174,7 +175,7 @@ class Daemon {
   // (apply_nft_now: nothing on success, else the error); once the loop runs, on the nft worker
   // (apply_nft: `done` gets the error, or nothing, on the loop).
   struct NftTable {
-    std::mutex mutex;
+    PiMutex mutex;  // the loop (at start and exit) and the nft worker
     std::unique_ptr<nft::TableManager> manager;
   };
   bool open_nft(const nft::Ruleset& want, std::optional<std::string>& error);

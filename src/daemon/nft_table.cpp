@@ -53,7 +53,7 @@ std::optional<std::string> Daemon::apply_nft_now(const config::Config& next,
   const nft::Ruleset want = nft::render(next);
   std::optional<std::string> error;
   if (!open_nft(want, error)) return error;
-  std::lock_guard<std::mutex> lock(nft_->mutex);
+  std::lock_guard<PiMutex> lock(nft_->mutex);
   const auto before = nft_->manager->status();
   auto e = nft_->manager->apply(want, why);
   nft_status_ = nft_->manager->status();
@@ -71,7 +71,7 @@ void Daemon::apply_nft(std::shared_ptr<const config::Config> next, nft::TableMan
   nft_worker_.post([this, table = nft_, next = std::move(next), why,
                     done = std::move(done)]() mutable -> Worker::Continuation {
     const nft::Ruleset want = nft::render(*next);
-    std::lock_guard<std::mutex> lock(table->mutex);
+    std::lock_guard<PiMutex> lock(table->mutex);
     const auto before = table->manager->status();
     auto e = table->manager->apply(want, why);
     auto after = table->manager->status();
@@ -99,7 +99,7 @@ void Daemon::schedule_nft_check() {
 
 void Daemon::remove_nft_table() {
   if (!nft_) return;
-  std::lock_guard<std::mutex> lock(nft_->mutex);
+  std::lock_guard<PiMutex> lock(nft_->mutex);
   if (nft_->manager->status().present && !nft_->manager->apply(nft::Ruleset{}))
     log::notice("nft table inet l4lb removed on exit (remove_services_on_exit)");
 }

@@ -1,14 +1,13 @@
 #include "ipvs/table_reader.hpp"
 
-#include <boost/asio/post.hpp>
-
 namespace l4lb::ipvs {
 
 TableReader::TableReader(boost::asio::io_context& io, std::unique_ptr<Kernel> kernel)
-    : io_(io), kernel_(std::move(kernel)), worker_([this] { run(); }) {}
+    : kernel_(std::move(kernel)),
+      to_loop_(io, [this] { return in_flight_; }),
+      worker_([this] { run(); }) {}
 
 TableReader::~TableReader() {
-  *alive_ = false;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -20,7 +19,8 @@ TableReader::~TableReader() {
 bool TableReader::read(Done done) {
   waiting_.push_back(std::move(done));
   if (in_flight_) return false;  // the running dump answers this one too
-  in_flight_.emplace(io_.get_executor());
+  in_flight_ = true;
+  to_loop_.expect();
   {
     std::lock_guard lock(mutex_);
     requested_ = true;
@@ -64,9 +64,9 @@ void TableReader::run() {
       std::lock_guard lock(mutex_);
       ++dumps_;
     }
-    boost::asio::post(io_, [this, alive = alive_, ok, table, error] {
-      if (!*alive) return;
-      in_flight_.reset();
+    // What the loop has not run when the reader goes is dropped with the mailbox, unrun.
+    to_loop_.send([this, ok, table, error] {
+      in_flight_ = false;
       auto waiting = std::move(waiting_);
       waiting_.clear();
       // Copies for all but the last: a table of 10,000 services is milliseconds to copy.

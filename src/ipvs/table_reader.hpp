@@ -4,19 +4,21 @@
 // every Prometheus scrape stopped VRRP adverts and health checks for that long.
 //
 // Reads asked for while one runs share its result. The worker touches nothing but its Kernel.
+// It runs at normal priority and the loop may run SCHED_RR: what they share is a
+// priority-inheritance mutex and a Mailbox (common/mailbox.hpp says why not asio's post).
 #pragma once
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mailbox.hpp"
+#include "common/pi_mutex.hpp"
 #include "ipvs/kernel.hpp"
 #include "ipvs/table.hpp"
 
@@ -45,19 +47,17 @@ class TableReader {
  private:
   void run();
 
-  boost::asio::io_context& io_;
   std::unique_ptr<Kernel> kernel_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards posted completions
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  mutable PiMutex mutex_;
+  std::condition_variable_any wake_;
   bool requested_ = false;
   bool stopping_ = false;
   std::vector<Table> garbage_;  // guarded by mutex_: tables to free on the worker
   std::uint64_t dumps_ = 0;
   std::vector<Done> waiting_;  // loop thread only: callbacks of the dump requested or running
-  // Loop thread only: while a dump runs, the io_context has work outstanding (its completion).
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      in_flight_;
+  bool in_flight_ = false;     // loop thread only: a dump was asked for and has not answered
+  // The dumps' results, received on the loop; it waits for them only while one is in flight.
+  Mailbox to_loop_;
   std::thread worker_;
 };
 
