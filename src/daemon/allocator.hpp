@@ -48,6 +48,16 @@ struct AllocatorStats {
 // glibc, whose own figures (mallinfo2) lock every arena to add them up.
 std::optional<AllocatorStats> allocator_stats();
 
+// From now on the calling thread allocates from a jemalloc arena of its own, whose free pages
+// are kept (never purged). For the VRRP thread, which runs SCHED_RR: with one arena for every
+// thread (jemalloc_conf.cpp) it took the arena's locks that the nice +10 workers hold, and a
+// worker preempted while holding one (jemalloc's locks do not inherit priority) held it too;
+// jemalloc's purging thread never touches an arena that keeps its pages, so none of its
+// madvise calls (up to 10 ms on this VM) waits on the thread's pages either. The VRRP thread's
+// own allocations are a few KiB (adverts, status copies). Returns the error, or nothing; with
+// glibc's malloc the error says that nothing was done.
+std::optional<std::string> use_own_arena();
+
 // Gives free memory back to the system now and returns how long it took: jemalloc's pages
 // past their decay time not yet purged (arena.<all>.decay), or glibc's arenas' holes
 // (malloc_trim(0)). The daemon calls it once reloads have settled (Daemon::kTrimAfterQuiet),

@@ -108,6 +108,12 @@ bool Daemon::start() {
         on_vrrp_transition(i, f, from, to);
       }},
       cfg.state_dir, netlink_event_buffer_);
+  vrrp_->on_thread([] {
+    if (auto e = use_own_arena())
+      log::info("VRRP thread allocator: {}", *e);
+    else
+      log::info("VRRP thread allocator: an arena of its own, pages kept");
+  });
   health_ = std::make_unique<health::Monitor>(
       io_, [this](const health::BackendKey& k, health::Status s) { on_health_change(k, s); });
   sync_ = std::make_unique<ipvs::SyncController>(

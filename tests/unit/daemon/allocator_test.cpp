@@ -1,0 +1,66 @@
+// daemon::use_own_arena with jemalloc linked in, as in l4lbd.
+#include "daemon/allocator.hpp"
+
+#include <sys/types.h>
+
+#include <catch2/catch.hpp>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void* newp,
+                       std::size_t newlen);
+
+namespace {
+
+unsigned thread_arena() {
+  unsigned arena = 0;
+  std::size_t len = sizeof arena;
+  REQUIRE(mallctl("thread.arena", &arena, &len, nullptr, 0) == 0);
+  return arena;
+}
+
+unsigned arena_of(const void* p) {
+  unsigned arena = 0;
+  std::size_t len = sizeof arena;
+  REQUIRE(mallctl("arenas.lookup", &arena, &len, &p, sizeof p) == 0);
+  return arena;
+}
+
+ssize_t dirty_decay_ms(unsigned arena) {
+  ssize_t ms = 0;
+  std::size_t len = sizeof ms;
+  const std::string name = "arena." + std::to_string(arena) + ".dirty_decay_ms";
+  REQUIRE(mallctl(name.c_str(), &ms, &len, nullptr, 0) == 0);
+  return ms;
+}
+
+}  // namespace
+
+TEST_CASE("a thread given its own arena allocates from it, and the arena keeps its pages") {
+  REQUIRE_FALSE(l4lb::daemon::allocator_name().starts_with("glibc"));
+  const unsigned shared = thread_arena();
+  unsigned own = shared, small_in = shared, large_in = shared;
+  std::optional<std::string> error{"not run"};
+  std::thread t([&] {
+    error = l4lb::daemon::use_own_arena();
+    own = thread_arena();
+    // A small block (through the thread's cache) and a large one (the arena's extents).
+    auto small = std::make_unique<char[]>(48);
+    std::vector<char> large(1 << 20);
+    small_in = arena_of(small.get());
+    large_in = arena_of(large.data());
+  });
+  t.join();
+  REQUIRE_FALSE(error);
+  CHECK(own != shared);
+  CHECK(small_in == own);
+  CHECK(large_in == own);
+  CHECK(dirty_decay_ms(own) == -1);
+  // The other threads are where they were, with the default decay.
+  CHECK(thread_arena() == shared);
+  CHECK(dirty_decay_ms(shared) != -1);
+}
