@@ -116,6 +116,17 @@ class MasterDied(Exception):
     pass
 
 
+def backup_vrrp(backup):
+    """The backup's instance counters that say what it heard: transitions, adverts received and
+    dropped (by reason)."""
+    inst = [i for i in backup.status() or [] if i["name"] == "vi"]
+    if not inst:
+        return None
+    out = {k: inst[0][k] for k in ("state", "transitions", "adverts_received")}
+    out["drops"] = {k: v for k, v in inst[0]["drops"].items() if v}
+    return out
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         fields = dict(l.split(":", 1) for l in f if ":" in l)
@@ -229,6 +240,10 @@ def main():
                          "say, for each long advert gap, how late its timer interrupt came and how "
                          "long it waited for its CPU, behind which task")
     ap.add_argument("--trace-log", help="with --trace, keep the tracer's whole output here")
+    ap.add_argument("--cpu-hogs", type=int, default=0,
+                    help="that many busy processes at nice 0 beside the master for the run: a node "
+                    "busy with other work, where the daemon's nice +10 workers get little CPU "
+                    "(shows whether a worker can hold up the loop or the VRRP thread)")
     ap.add_argument("--mem-detail", action="store_true",
                     help="a JSON line per second: the master's resident memory by mapping kind "
                     "(reading smaps takes the master's mmap lock: its threads may be late, "
@@ -266,9 +281,18 @@ def main():
                  "to_master_s": round(time.monotonic() - t0, 2),
                  "rss_kib": rss_kib(master.proc.pid)[0]})
             tracer = start_tracer(master.proc.pid) if a.trace else None
+            # The master's adverts as the backup hears them while it starts, before the measured
+            # window: a backup that takes over in its first Master_Down interval (30 ms here) did
+            # so either in a gap of the master's adverts or on its own.
+            start_capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, "2.5"],
+                                      stdout=subprocess.PIPE)
+            assert start_capture.stdout.readline().strip() == b"ready"
+            backup_started = time.time()
             backup.start()
             netns.wait_until(lambda: "state=BACKUP" in backup.log(), 30, what="backup")
-            time.sleep(1)
+            start_gaps = json.loads(start_capture.stdout.readline())
+            time.sleep(max(0.0, backup_started + 1 - time.time()))
+            backup_at_capture = backup_vrrp(backup)
             capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, str(a.seconds)],
                                 stdout=subprocess.PIPE)
             assert capture.stdout.readline().strip() == b"ready"
@@ -277,6 +301,9 @@ def main():
             probe = lab.spawn(m, ["python3", "-c", st.PROBE, str(a.seconds), str(st.RT_PRIORITY)],
                               stdout=subprocess.PIPE)
             assert probe.stdout.readline().strip() == b"ready"
+            for _ in range(a.cpu_hogs):  # killed with the lab, if not ended by then
+                lab.spawn(m, ["timeout", str(a.seconds), "python3", "-c",
+                              "import os\nos.setpriority(os.PRIO_PROCESS, 0, 0)\nwhile True: pass"])
             scraper = lab.spawn(m, ["python3", "-c", st.SCRAPER, st.METRICS, str(a.seconds),
                                     str(a.clients)], stdout=subprocess.PIPE)
             stop = time.monotonic() + a.seconds
@@ -333,7 +360,7 @@ def main():
             lag = lag_of(during["status"]["daemon"])
             lag_after = lag_of(daemon)
             binst = [i for i in backup.status() or [] if i["name"] == "vi"]
-            out({"phase": "result", "services": a.services, "backends": a.backends,
+            out({"phase": "result", "services": a.services, "backends": a.backends, "cpu_hogs": a.cpu_hogs,
                  "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
                  "advert_max_gap_ms": gaps["max_gap_ms"], "advert_p99_gap_ms": gaps["p99_gap_ms"],
                  "adverts": gaps["adverts"], "gaps_ge_20ms": gaps["gaps_over_20ms"],
@@ -383,6 +410,16 @@ def main():
                  # Seconds from the capture's start to the backup's last transition: outside
                  # 0..seconds, the advert gaps above did not see what caused it.
                  "backup_transitions": binst[0]["transitions"] if binst else None,
+                 # The backup's start: the master's advert gaps of 20 ms or more heard in its
+                 # namespace (seconds from the backup's start, ms), and its own counters when
+                 # the measured window began.
+                 "backup_start": {
+                     "max_gap_ms": round(start_gaps["max_gap_ms"] or 0, 1),
+                     "long_gaps_at": [[round(g0 - backup_started, 3), round((g1 - g0) * 1e3, 1)]
+                                      for g0, g1 in start_gaps["long_gaps"]],
+                     "at_capture": backup_at_capture},
+                 "backup_drops": {k: v for k, v in binst[0]["drops"].items() if v}
+                 if binst else None,
                  "backup_last_transition_s": round(binst[0]["since"] - capture_wall, 2)
                  if binst else None,
                  # The settled trim's own time (ms, its log line), if it ran before the final status:

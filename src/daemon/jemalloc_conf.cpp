@@ -12,7 +12,8 @@
 //   kernel wants them, which is what an operator's RSS alert sees.
 // - narenas:1: one arena for every thread, so the holes one thread's work leaves (the reload
 //   worker's) are filled by the others' blocks; each thread's small blocks go through its own
-//   cache, so the arena's lock is rarely taken.
+//   cache, so the arena's lock is rarely taken. The VRRP thread is the exception: it moves to
+//   an arena of its own at start (allocator.hpp, use_own_arena).
 // - tcache_max:1024: those per-thread caches hold blocks of at most 1 KiB.
 extern "C" {
 // NOLINTNEXTLINE: the name and type are jemalloc's interface.
