@@ -120,11 +120,16 @@ struct Session : std::enable_shared_from_this<Session> {
       return;
     }
     std::vector<boost::asio::const_buffer> out;
+    // The chunk being written leaves `pending` now and lives in the handler, as in the control
+    // socket's sessions (control_server.cpp): close() may empty `pending` meanwhile.
+    TextStream::Chunk chunk;
     if (pending.empty()) {
       out.push_back(boost::asio::buffer(kLastChunk));  // the end of the chunked body
       finished = true;
     } else {
-      const std::string& text = *pending.front();
+      chunk = std::move(pending.front());
+      pending.pop_front();
+      const std::string& text = *chunk;
       if (chunked) {
         size_line = fmt::format("{:x}\r\n", text.size());
         out.push_back(boost::asio::buffer(size_line));
@@ -136,12 +141,12 @@ struct Session : std::enable_shared_from_this<Session> {
     // A scraper that takes no chunk for 10 s is dropped: the rendering waits for the slowest.
     stream.expires_after(std::chrono::seconds(10));
     auto self = shared_from_this();
-    boost::asio::async_write(stream, out, [self](boost::beast::error_code e, std::size_t) {
-      self->writing = false;
-      if (e) return self->close();
-      if (!self->pending.empty() && !self->finished) self->pending.pop_front();
-      self->pump();
-    });
+    boost::asio::async_write(
+        stream, out, [self, chunk = std::move(chunk)](boost::beast::error_code e, std::size_t) {
+          self->writing = false;
+          if (e) return self->close();
+          self->pump();
+        });
   }
 
   void close() {
