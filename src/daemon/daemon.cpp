@@ -52,7 +52,8 @@ Daemon::Daemon(boost::asio::io_context& io, std::string config_path)
                [this](TextFanout::Reader reader) { render(Want::metrics, std::move(reader)); }) {}
 
 Daemon::~Daemon() {
-  for (auto& abort : render_abort_) abort();  // the render worker may wait on a stream
+  for (auto* lane : {&full_lane_, &summary_lane_})
+    for (auto& abort : lane->abort) abort();  // a render worker may wait on a stream
 }
 
 bool Daemon::start() {

@@ -27,12 +27,13 @@ constexpr TextFanout::Limits kFanoutLimits{kStreamLimits.max_live, kSlowReaderCa
 }  // namespace
 
 void Daemon::render(Want want, TextFanout::Reader reader) {
-  render_waiting_.push_back(RenderWaiter{want, std::move(reader)});
+  RenderLane& lane = want == Want::status_summary ? summary_lane_ : full_lane_;
+  lane.waiting.push_back(RenderWaiter{want, std::move(reader)});
   // Someone waits for the worker: the running rendering no longer waits for its slowest
   // reader (it falls behind and buffers, up to its cap).
-  if (render_fans_)
-    for (auto& fan : *render_fans_) fan.press();
-  start_render();
+  if (lane.fans)
+    for (auto& fan : *lane.fans) fan.press();
+  start_render(lane);
 }
 
 StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
@@ -73,7 +74,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
   if (ipvs_repair_) s.ipvs_repair = ipvs_repair_->status();
   s.lag.push_back({"loop", "timer_lateness", loop_lag_.histogram()});
   if (vrrp) s.lag.push_back({"l4lb-vrrp", "timer_lateness", vrrp->lag});
-  for (const Worker* w : {&render_worker_, &reload_worker_, &nft_worker_})
+  for (const Worker* w : {&full_lane_.worker, &summary_lane_.worker, &reload_worker_, &nft_worker_})
     s.lag.push_back({w->name(), "queue_delay", w->queue_delay()});
   if (ipvs_plans_)
     s.lag.push_back(
@@ -82,6 +83,7 @@ StatusSnapshot Daemon::snapshot(ipvs::Table kernel,
 }
 
 std::optional<ProcessStats> Daemon::process_stats() {
+  std::lock_guard<PiMutex> lock(process_stats_mutex_);  // both render lanes call it
   std::string error;
   auto stats = process_stats_.read(error);
   if (!stats && !std::exchange(process_stats_warned_, true))
@@ -89,17 +91,16 @@ std::optional<ProcessStats> Daemon::process_stats() {
   return stats;
 }
 
-void Daemon::start_render() {
-  if (render_running_ || render_waiting_.empty()) return;
-  render_running_ = true;
+void Daemon::start_render(RenderLane& lane) {
+  if (lane.running || lane.waiting.empty()) return;
+  lane.running = true;
   // One fanout per text (status, summary, metrics), on the loop; chunks come back to them
   // through the worker's queue to the loop (never io_context::post from the worker).
   auto fans = std::make_shared<std::array<TextFanout, 3>>(std::array<TextFanout, 3>{
       TextFanout(kFanoutLimits, "status reply"), TextFanout(kFanoutLimits, "status summary reply"),
       TextFanout(kFanoutLimits, "metrics scrape")});
-  for (auto& w : render_waiting_)
-    (*fans)[static_cast<std::size_t>(w.want)].add(std::move(w.reader));
-  render_waiting_.clear();
+  for (auto& w : lane.waiting) (*fans)[static_cast<std::size_t>(w.want)].add(std::move(w.reader));
+  lane.waiting.clear();
   const bool want_status = !(*fans)[0].empty(), want_summary = !(*fans)[1].empty(),
              want_metrics = !(*fans)[2].empty();
   for (auto& fan : *fans) {
@@ -108,15 +109,15 @@ void Daemon::start_render() {
     // ones wait for the worker, so none of them waits for a slow reader of another.
     if (want_status + want_summary + want_metrics > 1) fan.press();
   }
-  render_fans_ = fans;
-  auto take = [this, fans](ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
+  lane.fans = fans;
+  auto take = [this, &lane, fans](ipvs::Table kernel, std::optional<vrrp::Engine::Status> vrrp) {
     auto snap = std::make_shared<StatusSnapshot>(snapshot(std::move(kernel), std::move(vrrp)));
     if (health_) {
       // The checks are read run by run while the texts are written (check_source.hpp): no
       // copy of the whole table is held while readers pace the rendering.
       auto checks = std::make_shared<LoopChecks>(
-          render_worker_, [this]() -> const health::Monitor* { return health_.get(); });
-      render_abort_.push_back(checks->abort_handle());
+          lane.worker, [this]() -> const health::Monitor* { return health_.get(); });
+      lane.abort.push_back(checks->abort_handle());
       snap->checks = std::move(checks);
     }
     // The streams are made here, on the loop, so that the loop holds their abort handles:
@@ -125,15 +126,15 @@ void Daemon::start_render() {
     for (std::size_t i = 0; i < fans->size(); ++i) {
       if ((*fans)[i].empty()) continue;
       (*streams)[i] =
-          std::make_unique<TextStream>(kStreamLimits, [this, fans, i](TextStream::Piece piece) {
-            render_worker_.send_to_loop([fans, i, piece = std::move(piece)]() mutable {
+          std::make_unique<TextStream>(kStreamLimits, [&lane, fans, i](TextStream::Piece piece) {
+            lane.worker.send_to_loop([fans, i, piece = std::move(piece)]() mutable {
               (*fans)[i].chunk(std::move(piece));
             });
           });
       (*fans)[i].on_empty((*streams)[i]->abort_handle());
-      render_abort_.push_back((*streams)[i]->abort_handle());
+      lane.abort.push_back((*streams)[i]->abort_handle());
     }
-    render_worker_.post([this, snap, fans, streams]() mutable -> Worker::Continuation {
+    lane.worker.post([this, &lane, snap, fans, streams]() mutable -> Worker::Continuation {
       // Written straight into the streams (status.cpp): no document tree, and never a whole
       // text in memory. Each text ends complete or failed (aborted: no reader left, or the
       // daemon ends; or an allocation failed), so every reader gets its end.
@@ -157,12 +158,12 @@ void Daemon::start_render() {
       }
       snap.reset();
       streams.reset();  // its buffers; the chunks themselves live until written
-      return [this, fans, complete] {
+      return [this, &lane, fans, complete] {
         for (std::size_t i = 0; i < fans->size(); ++i) (*fans)[i].end(complete[i]);
-        render_abort_.clear();
-        render_fans_.reset();
-        render_running_ = false;
-        start_render();  // requests that came in meanwhile share the next rendering
+        lane.abort.clear();
+        lane.fans.reset();
+        lane.running = false;
+        start_render(lane);  // requests that came in meanwhile share the next rendering
       };
     });
   };
