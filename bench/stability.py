@@ -125,8 +125,13 @@ def backup_vrrp(backup):
     if not inst:
         return None
     out = {k: inst[0][k] for k in ("state", "transitions", "adverts_received")}
-    out["drops"] = {k: v for k, v in inst[0]["drops"].items() if v}
+    out["drops"] = nonzero_drops(inst[0])
     return out
+
+
+def nonzero_drops(instance):
+    """An instance's adverts dropped, by reason, leaving out the reasons never seen."""
+    return {k: v for k, v in instance["drops"].items() if v}
 
 
 def rss_kib(pid):
@@ -292,8 +297,7 @@ def main():
             backup_started = time.time()
             backup.start()
             netns.wait_until(lambda: "state=BACKUP" in backup.log(), 30, what="backup")
-            start_gaps = json.loads(start_capture.stdout.readline())
-            time.sleep(max(0.0, backup_started + 1 - time.time()))
+            start_gaps = json.loads(start_capture.stdout.readline())  # after its 2.5 s
             backup_at_capture = backup_vrrp(backup)
             capture = lab.spawn(b, ["python3", "-c", st.CAPTURE, st.MASTER_IP, str(a.seconds)],
                                 stdout=subprocess.PIPE)
@@ -366,8 +370,8 @@ def main():
             lag = lag_of(during["status"]["daemon"])
             lag_after = lag_of(daemon)
             binst = [i for i in backup.status() or [] if i["name"] == "vi"]
-            out({"phase": "result", "services": a.services, "backends": a.backends, "cpu_hogs": a.cpu_hogs,
-                 "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
+            out({"phase": "result", "services": a.services, "backends": a.backends,
+                 "cpu_hogs": a.cpu_hogs, "seconds": a.seconds, "reloads": reloads, "flap_ports_per_s": flap_ports,
                  "advert_max_gap_ms": gaps["max_gap_ms"], "advert_p99_gap_ms": gaps["p99_gap_ms"],
                  "adverts": gaps["adverts"], "gaps_ge_20ms": gaps["gaps_over_20ms"],
                  "gaps_ge_30ms": gaps["gaps_over_30ms"],
@@ -428,8 +432,7 @@ def main():
                      "long_gaps_at": [[round(g0 - backup_started, 3), round((g1 - g0) * 1e3, 1)]
                                       for g0, g1 in start_gaps["long_gaps"]],
                      "at_capture": backup_at_capture},
-                 "backup_drops": {k: v for k, v in binst[0]["drops"].items() if v}
-                 if binst else None,
+                 "backup_drops": nonzero_drops(binst[0]) if binst else None,
                  "backup_last_transition_s": round(binst[0]["since"] - capture_wall, 2)
                  if binst else None,
                  # The settled trim's own time (ms, its log line), if it ran before the final status:
