@@ -101,10 +101,14 @@ int status_once(const std::string& socket, const StatusOptions& o, std::string& 
     return status_json_raw(socket, !o.view.empty() ? o.view : "full", out, err);
   // Text shows what needs a look (cheap at 10,000 services); --json the whole document.
   auto f = fetch_status(socket, !o.view.empty() ? o.view : o.json ? "full" : "summary");
-  // A large summary leaves out the services that are fine (docs/STATUS.md, "Views"); names
-  // may ask for those, so ask again for everything, and keep only what the names need.
-  if (f.rc == 0 && !o.names.empty() && f.status.contains("services_fine") &&
-      f.status["services_fine"].is_array() && !f.status["services_fine"].empty()) {
+  // A large summary leaves out the services that are fine or awaiting their first checks
+  // (docs/STATUS.md, "Views"); names may ask for those, so ask again for everything, and keep
+  // only what the names need.
+  const auto folded = [&f](const char* key) {
+    return f.status.contains(key) && f.status[key].is_array() && !f.status[key].empty();
+  };
+  if (f.rc == 0 && !o.names.empty() &&
+      (folded("services_fine") || folded("services_awaiting_checks"))) {
     auto r = call_raw(socket, {{"command", "status"}, {"view", "full"}});
     if (auto* e = std::get_if<ClientError>(&r)) {
       err = "l4lbctl: " + e->message + "\n";

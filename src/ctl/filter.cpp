@@ -63,7 +63,8 @@ FilteredStatus filter_status(const json& status, const std::vector<std::string>&
 
   out.status["vrrp"] = std::move(instances);
   out.status["services"] = std::move(services);
-  if (out.status.contains("services_fine")) out.status["services_fine"] = json::array();
+  for (const char* folded : {"services_fine", "services_awaiting_checks"})
+    if (out.status.contains(folded)) out.status[folded] = json::array();
   if (status.contains("health")) out.status["health"] = std::move(health);
   for (const auto& n : names)
     if (!found.count(n) &&
@@ -196,8 +197,9 @@ std::vector<std::string> completion_names(const json& status, std::string_view w
     for (const auto& i : array_at(status, "vrrp")) names.insert(string_at(i, "name"));
   } else if (what == "services") {
     for (const auto& s : array_at(status, "services")) names.insert(string_at(s, "name"));
-    for (const auto& n : array_at(status, "services_fine"))  // left out of a large summary
-      if (n.is_string()) names.insert(n.get<std::string>());
+    for (const char* folded : {"services_fine", "services_awaiting_checks"})
+      for (const auto& n : array_at(status, folded))  // left out of a large summary
+        if (n.is_string()) names.insert(n.get<std::string>());
   } else if (what == "backends") {
     for (const auto& s : array_at(status, "services"))
       for (const auto& b : array_at(s, "backends")) names.insert(string_at(b, "address"));

@@ -94,17 +94,23 @@ std::string backend_rows(const json& backends) {
   return format_table(rows, "      ");
 }
 
-std::string services_section(const json& services, const json& fine) {
+std::string services_section(const json& services, const json& fine, const json& awaiting) {
   const std::size_t n_fine = fine.is_array() ? fine.size() : 0;
-  // A large summary names the services with nothing to look at instead of listing them.
-  const std::string fine_line =
-      n_fine == 0 ? std::string()
-                  : fmt::format(
-                        "{} {}service(s) fine, not listed (l4lbctl status NAME or --view "
-                        "full lists them)\n",
-                        n_fine, services.empty() ? "" : "more ");
-  if (!services.is_array() || services.empty())
-    return n_fine ? "SERVICES: " + fine_line : "SERVICES: none\n";
+  const std::size_t n_awaiting = awaiting.is_array() ? awaiting.size() : 0;
+  const bool listed = services.is_array() && !services.empty();
+  // A large summary names the services with nothing to look at (fine, or new and waiting for
+  // their first check's answer) instead of listing them.
+  std::string fine_line;
+  if (n_fine)
+    fine_line += fmt::format(
+        "{} {}service(s) fine, not listed (l4lbctl status NAME or --view full lists them)\n",
+        n_fine, listed ? "more " : "");
+  if (n_awaiting)
+    fine_line += fmt::format(
+        "{} {}service(s) awaiting their first health checks, not listed (l4lbctl status NAME or "
+        "--view full lists them)\n",
+        n_awaiting, listed || n_fine ? "more " : "");
+  if (!listed) return fine_line.empty() ? "SERVICES: none\n" : "SERVICES: " + fine_line;
   std::string out = "SERVICES\n";
   for (const auto& svc : services) {
     std::string vip = s(svc, "vip");
@@ -265,7 +271,8 @@ std::string render_status(const nlohmann::json& status, double now_unix) {
   out += repair_line(get(ipvs, "repair", json::object()));
   out += "\n" + vrrp_section(get(status, "vrrp", json::array()), now_unix);
   out += "\n" + services_section(get(status, "services", json::array()),
-                                 get(status, "services_fine", json::array()));
+                                 get(status, "services_fine", json::array()),
+                                 get(status, "services_awaiting_checks", json::array()));
   return out;
 }
 

@@ -83,7 +83,8 @@ using control::StatusView;
 
 // Above this many services the summary view lists only the services that need a look (quorum
 // not met, missing from the kernel, a backend not up or drained or missing) and names the
-// rest in `services_fine` (docs/STATUS.md, "Views").
+// rest in `services_fine`, or in `services_awaiting_checks` when backends await their first
+// check (docs/STATUS.md, "Views").
 inline constexpr std::size_t kSummaryListsEveryServiceUpTo = 100;
 
 // The status document (docs/STATUS.md) for a snapshot, in one of its views, appended to `out`
@@ -99,7 +100,8 @@ std::string status_reply(const StatusSnapshot& s, StatusView view);
 void status_reply_to(TextStream& out, const StatusSnapshot& s, StatusView view);
 // Whether the summary view needs the checks of service `s` (whose ports start at
 // `counts_offset` in healthy_counts.ports): not when the loop's counts say every backend is fine
-// and, with IPVS, the kernel table holds every one of them. The loop copies only these
+// (or, in a summary that folds, fine or awaiting its first check) and, with IPVS, the kernel
+// table holds every one of them. The loop copies only these
 // services' checks for a summary: O(services) for a healthy table, not O(checks).
 bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
                           std::size_t counts_offset);

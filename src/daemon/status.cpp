@@ -300,6 +300,12 @@ class Counts {
   bool all_fine(std::size_t p) const {
     return usable_ && port(p).fine == static_cast<int>(service_->backends.size());
   }
+  // Whether every backend is fine (as above) or awaiting its first check, some awaiting;
+  // false when not known.
+  bool fine_or_awaiting(std::size_t p) const {
+    return usable_ && port(p).awaiting > 0 &&
+           port(p).fine + port(p).awaiting == static_cast<int>(service_->backends.size());
+  }
 
  private:
   const health::HealthyCounts::PortCounts& port(std::size_t p) const {
@@ -367,19 +373,23 @@ void write_backend(JsonWriter& w, const BackendView& v) {
   w.end_object();
 }
 
+// Whether IPVS is not there (nothing to miss) or the kernel's service holds every backend.
+bool all_in_kernel(const StatusSnapshot& snap, const config::Service& s, std::size_t p,
+                   const ipvs::Service* live) {
+  if (!snap.ipvs_available) return true;
+  if (!live) return s.backends.empty();
+  for (const auto& b : s.backends)
+    if (!live->destinations.count(ipvs::DestKey{b.address, ipvs::dest_port(s, b, s.ports[p])}))
+      return false;
+  return true;
+}
+
 // Whether the summary needs to list any backend of this port: answered from the counts when
 // every backend is fine and IPVS (when there) holds them all; otherwise backend by backend.
 bool port_needs_look(const StatusSnapshot& snap, const CheckCopies& checks,
                      const config::Service& s, std::size_t p, const ipvs::Service* live,
                      const Counts& counts) {
-  if (counts.all_fine(p)) {
-    if (!snap.ipvs_available) return false;
-    if (!live) return !s.backends.empty();
-    for (const auto& b : s.backends)
-      if (!live->destinations.count(ipvs::DestKey{b.address, ipvs::dest_port(s, b, s.ports[p])}))
-        return true;
-    return false;
-  }
+  if (counts.all_fine(p)) return !all_in_kernel(snap, s, p, live);
   for (const auto& b : s.backends)
     if (backend_view(snap, checks, s, s.ports[p], b, live).needs_look) return true;
   return false;
@@ -446,26 +456,72 @@ void write_entries(JsonWriter& w, const StatusSnapshot& snap, const CheckCopies&
   }
 }
 
-// One service's entries, unless the summary folds it into `services_fine`.
+// A backend whose check has not answered yet (health unknown) and that no operator drained:
+// new, not a fault; it has a state within one check interval.
+bool awaiting_first_check(const BackendView& v) { return v.state == "unknown" && !v.drained; }
+
+// Where a large summary puts a service (docs/STATUS.md, "Views").
+enum class Fold { listed, fine, awaiting };
+
+// Listed when something needs a look: missing from the kernel, a backend down, drained or
+// missing, or the quorum not met for any other reason than backends awaiting their first
+// check. A service added by a reload is awaiting until its checks answer: 5,000 of them, each
+// listed with its 8 unknown backends, made the summary 20 times slower to write for the
+// first check interval after the reload.
+Fold fold_of(const StatusSnapshot& snap, const CheckCopies& checks, const config::Service& s,
+             const Counts& counts, bool quorum_met, std::size_t entries) {
+  bool awaiting = false;
+  for (std::size_t p = 0; p < entries; ++p) {
+    const ipvs::Service* live = live_service(snap, s, s.ports[p]);
+    if (!live && snap.ipvs_available) return Fold::listed;
+    if (counts.all_fine(p)) {
+      if (!port_needs_look(snap, checks, s, p, live, counts)) continue;
+      return Fold::listed;
+    }
+    // Told by the counts alone, so that the loop copies no check of a service just added
+    // (summary_needs_checks): which backend awaits does not matter when all are in the kernel.
+    if (counts.fine_or_awaiting(p) && all_in_kernel(snap, s, p, live)) {
+      awaiting = true;
+      continue;
+    }
+    for (const auto& b : s.backends) {
+      const BackendView v = backend_view(snap, checks, s, s.ports[p], b, live);
+      if (awaiting_first_check(v))
+        awaiting = true;
+      else if (v.needs_look)
+        return Fold::listed;
+    }
+  }
+  if (awaiting) return Fold::awaiting;
+  return quorum_met ? Fold::fine : Fold::listed;
+}
+
+// The services a large summary names instead of listing.
+struct FoldedServices {
+  std::vector<std::string_view> fine, awaiting;
+};
+
+// One service's entries, unless the summary folds it into `services_fine` or
+// `services_awaiting_checks`.
 void write_service(JsonWriter& w, const StatusSnapshot& snap, const CheckCopies& checks,
                    const config::Service& s, Counts& counts, bool summary, bool fold,
-                   std::vector<std::string_view>& fine_services,
-                   const std::function<void()>& between) {
+                   FoldedServices& folded, const std::function<void()>& between) {
   counts.next_service(s, checks);
   const int healthy_service = counts.healthy_service();
   const bool quorum_met = !health::below_quorum(s, healthy_service);
   // A fwmark service is one IPVS service: one entry (its first port), not one per port
   // (8,304 entries for three NodePort ranges made the status too slow to render).
   const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
-  if (fold && quorum_met) {
-    bool fine = true;
-    for (std::size_t p = 0; p < entries && fine; ++p) {
-      const ipvs::Service* live = live_service(snap, s, s.ports[p]);
-      fine = (live || !snap.ipvs_available) && !port_needs_look(snap, checks, s, p, live, counts);
-    }
-    if (fine) {
-      fine_services.push_back(s.name);
-      return;
+  if (fold) {
+    switch (fold_of(snap, checks, s, counts, quorum_met, entries)) {
+      case Fold::fine:
+        folded.fine.push_back(s.name);
+        return;
+      case Fold::awaiting:
+        folded.awaiting.push_back(s.name);
+        return;
+      case Fold::listed:
+        break;
     }
   }
   write_entries(w, snap, checks, s, counts, quorum_met, summary);
@@ -477,7 +533,7 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
   // A summary of a large config leaves out the services with nothing to look at (names only):
   // one entry per service made the summary of 10,000 services 5.8 MB to render and parse.
   const bool fold = summary && cfg.services.size() > kSummaryListsEveryServiceUpTo;
-  std::vector<std::string_view> fine_services;
+  FoldedServices folded;
   Counts counts(snap);
   w.key("services");
   w.begin_array();
@@ -490,14 +546,17 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
       },
       [&](std::size_t first, std::size_t end, const CheckCopies& checks) {
         for (std::size_t i = first; i < end; ++i)
-          write_service(w, snap, checks, cfg.services[i], counts, summary, fold, fine_services,
-                        between);
+          write_service(w, snap, checks, cfg.services[i], counts, summary, fold, folded, between);
       });
   w.end_array();
   if (summary) {
     w.key("services_fine");
     w.begin_array();
-    for (auto name : fine_services) w.value(name);
+    for (auto name : folded.fine) w.value(name);
+    w.end_array();
+    w.key("services_awaiting_checks");
+    w.begin_array();
+    for (auto name : folded.awaiting) w.value(name);
     w.end_array();
   }
 }
@@ -565,18 +624,17 @@ bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
       snap.healthy_counts.config != snap.config ||
       counts_offset + s.ports.size() > snap.healthy_counts.ports.size())
     return true;
+  // A large summary names the services awaiting their first checks without their backends.
+  const bool folds = snap.config && snap.config->services.size() > kSummaryListsEveryServiceUpTo;
   const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
   for (std::size_t p = 0; p < entries; ++p) {
-    // As port_needs_look without the checks: every backend fine by the counts, and with IPVS
-    // every one of them in the kernel; otherwise the summary lists some, with their checks.
-    if (snap.healthy_counts.ports[counts_offset + p].fine != static_cast<int>(s.backends.size()))
-      return true;
-    if (!snap.ipvs_available) continue;
-    const ipvs::Service* live = live_service(snap, s, s.ports[p]);
-    if (!live) return !s.backends.empty();
-    for (const auto& b : s.backends)
-      if (!live->destinations.count(ipvs::DestKey{b.address, ipvs::dest_port(s, b, s.ports[p])}))
-        return true;
+    // As port_needs_look without the checks: every backend fine by the counts (or, when the
+    // summary folds, fine or awaiting its first check), and with IPVS every one of them in the
+    // kernel; otherwise the summary lists some, with their checks.
+    const auto& c = snap.healthy_counts.ports[counts_offset + p];
+    const int backends = static_cast<int>(s.backends.size());
+    if (c.fine != backends && !(folds && c.fine + c.awaiting == backends)) return true;
+    if (!all_in_kernel(snap, s, p, live_service(snap, s, s.ports[p]))) return true;
   }
   return false;
 }

@@ -233,6 +233,7 @@ void HealthyCounts::recount(Entry& e) const {
       const bool drained = e.drained[b] != 0;
       c.healthy += counts_for_quorum(s, s.backends[b], st, drained) ? 1 : 0;
       c.fine += st == Status::up && !drained ? 1 : 0;
+      c.awaiting += st == Status::unknown && !drained ? 1 : 0;
     }
     flat_[e.offset + p] = c;
   }
@@ -259,9 +260,11 @@ void HealthyCounts::on_change(const BackendKey& key, Status status) {
       PortCounts& c = flat_[e.offset + p];
       c.healthy -= counts_for_quorum(s, be, slot, drained) ? 1 : 0;
       c.fine -= slot == Status::up && !drained ? 1 : 0;
+      c.awaiting -= slot == Status::unknown && !drained ? 1 : 0;
       slot = status;
       c.healthy += counts_for_quorum(s, be, slot, drained) ? 1 : 0;
       c.fine += slot == Status::up && !drained ? 1 : 0;
+      c.awaiting += slot == Status::unknown && !drained ? 1 : 0;
     }
 }
 

@@ -37,6 +37,9 @@ class HealthyCounts {
     // Backends that need no look on this port: their check up (or type none) and not drained,
     // whatever their weight (a weight-0 backend that is up is fine, it just takes no traffic).
     int fine = 0;
+    // Backends whose check has not answered yet (unknown) and not drained: new, not a fault
+    // (the summary view names their services apart, docs/STATUS.md "Views").
+    int awaiting = 0;
   };
   // Counts every service of `config` afresh: O(ports x backends) over all services, for a
   // config just applied. `status_of` gives each check's status now. The config is kept (shared,

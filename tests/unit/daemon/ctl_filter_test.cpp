@@ -87,8 +87,9 @@ TEST_CASE("completion names are unique and sorted") {
   CHECK(completion_names(json::array(), "services").empty());
   auto folded = s;  // a large summary names the services that are fine
   folded["services_fine"] = {"alpha", "ldap", 7};
+  folded["services_awaiting_checks"] = {"beta"};  // and those awaiting their first checks
   CHECK(completion_names(folded, "services") ==
-        std::vector<std::string>{"alpha", "dns", "ldap", "web6"});
+        std::vector<std::string>{"alpha", "beta", "dns", "ldap", "web6"});
 }
 
 TEST_CASE("--watch takes a period or leaves the word to the names") {

@@ -184,3 +184,20 @@ TEST_CASE("a large summary counts the services that are fine instead of listing 
   status.erase("services_fine");
   CHECK(render_status(status, 200).find("SERVICES: none") != std::string::npos);
 }
+
+TEST_CASE("a large summary counts the services awaiting their first checks") {
+  auto status = json::parse(R"({
+    "daemon": {"node": "lb-a", "started_at": 100},
+    "services": [],
+    "services_fine": ["web", "dns"],
+    "services_awaiting_checks": ["new-1", "new-2", "new-3", "new-4"]
+  })");
+  auto text = render_status(status, 200);
+  CHECK(text.find("SERVICES: 2 service(s) fine, not listed (l4lbctl status NAME or --view full "
+                  "lists them)\n4 more service(s) awaiting their first health checks, not "
+                  "listed") != std::string::npos);
+  status["services_fine"] = json::array();
+  text = render_status(status, 200);
+  CHECK(text.find("SERVICES: 4 service(s) awaiting their first health checks, not listed") !=
+        std::string::npos);
+}

@@ -159,8 +159,11 @@ TEST_CASE("the streamed document has the values of the DOM renderer, in both vie
       const json expected = daemon::reference::status_document(snap, view);
       json streamed = daemon::status_document(snap, view);
       if (view == daemon::StatusView::summary) {
-        CHECK(streamed["services_fine"] == json::array());  // 40 services: all listed
+        // 40 services: all listed
+        CHECK(streamed["services_fine"] == json::array());
+        CHECK(streamed["services_awaiting_checks"] == json::array());
         streamed.erase("services_fine");
+        streamed.erase("services_awaiting_checks");
       }
       CHECK(streamed == expected);
       // With the loop's counts instead of counting from the checks: the same.
@@ -168,6 +171,7 @@ TEST_CASE("the streamed document has the values of the DOM renderer, in both vie
       add_counts(counted);
       json with_counts = daemon::status_document(counted, view);
       with_counts.erase("services_fine");
+      with_counts.erase("services_awaiting_checks");
       CHECK(with_counts == expected);
     }
   }
@@ -188,29 +192,43 @@ TEST_CASE("a large summary lists the services that need a look and names the oth
   add_counts(snap);
   const json summary = daemon::status_document(snap, daemon::StatusView::summary);
   const json full = daemon::reference::status_document(snap, daemon::StatusView::full);
-  std::set<std::string> listed, fine;
+  std::set<std::string> listed, fine, awaiting;
   for (const auto& s : summary["services"]) listed.insert(s["name"].get<std::string>());
   for (const auto& s : summary["services_fine"]) fine.insert(s.get<std::string>());
-  CHECK(listed.size() + fine.size() == static_cast<std::size_t>(n));
+  for (const auto& s : summary["services_awaiting_checks"]) awaiting.insert(s.get<std::string>());
+  CHECK(listed.size() + fine.size() + awaiting.size() == static_cast<std::size_t>(n));
   CHECK_FALSE(fine.empty());
   CHECK_FALSE(listed.empty());
-  // A service is left out exactly when every entry of it in the full view is fine: quorum
-  // met, in the kernel (or no IPVS), every backend up or unchecked, not drained, in the kernel.
-  std::map<std::string, bool> needs_look;
+  CHECK_FALSE(awaiting.empty());
+  // From the full view: a service is listed when it is missing from the kernel (with IPVS) or
+  // a backend needs a look (down, drained, or missing from the kernel) other than one awaiting
+  // its first check (health unknown, not drained); else it awaits when such a backend is
+  // there; else it is fine when its quorum is met, listed when not.
+  struct Seen {
+    bool look = false, awaits = false, below_quorum = false;
+  };
+  std::map<std::string, Seen> seen;
   for (const auto& s : full["services"]) {
-    bool look =
-        !s["quorum_met"].get<bool>() || (!s["in_kernel"].get<bool>() && snap.ipvs_available);
+    Seen& v = seen[s["name"]];
+    v.look |= !s["in_kernel"].get<bool>() && snap.ipvs_available;
+    v.below_quorum |= !s["quorum_met"].get<bool>();
     for (const auto& b : s["backends"]) {
       const std::string h = b["health"];
-      look |= (h != "up" && h != "unchecked") || b["drained"].get<bool>() ||
-              (!b["in_kernel"].get<bool>() && snap.ipvs_available);
+      const bool drained = b["drained"].get<bool>();
+      if (h == "unknown" && !drained) {
+        v.awaits = true;
+        continue;
+      }
+      v.look |= (h != "up" && h != "unchecked") || drained ||
+                (!b["in_kernel"].get<bool>() && snap.ipvs_available);
     }
-    needs_look[s["name"]] |= look;
   }
-  for (const auto& [name, look] : needs_look) {
+  for (const auto& [name, v] : seen) {
     INFO(name);
-    CHECK(listed.count(name) == (look ? 1u : 0u));
-    CHECK(fine.count(name) == (look ? 0u : 1u));
+    const bool is_listed = v.look || (!v.awaits && v.below_quorum);
+    CHECK(listed.count(name) == (is_listed ? 1u : 0u));
+    CHECK(awaiting.count(name) == (!is_listed && v.awaits ? 1u : 0u));
+    CHECK(fine.count(name) == (!is_listed && !v.awaits ? 1u : 0u));
   }
   // The services listed are the same entries as in a small summary.
   auto unfolded = snap;

@@ -67,13 +67,16 @@ void check_agrees(const config::Config& cfg, const World& w, const HealthyCounts
       CHECK(counts.healthy_on_port(s.name, s.ports[p]) ==
             healthy_on_port(s, s.ports[p], w.status_of(), d));
       CHECK(ports[p].healthy == healthy_on_port(s, s.ports[p], w.status_of(), d));
-      int fine = 0;  // up (or unchecked) and not drained, whatever the weight
+      int fine = 0;      // up (or unchecked) and not drained, whatever the weight
+      int awaiting = 0;  // checked, no answer yet, not drained
       for (const auto& b : s.backends) {
-        const bool up = s.health->type == config::HealthType::none ||
-                        w.status_of()(check_key(s, s.ports[p], b)) == Status::up;
-        fine += up && !d(b) ? 1 : 0;
+        const bool unchecked = s.health->type == config::HealthType::none;
+        const Status st = w.status_of()(check_key(s, s.ports[p], b));
+        fine += (unchecked || st == Status::up) && !d(b) ? 1 : 0;
+        awaiting += !unchecked && st == Status::unknown && !d(b) ? 1 : 0;
       }
       CHECK(ports[p].fine == fine);
+      CHECK(ports[p].awaiting == awaiting);
     }
   }
 }
