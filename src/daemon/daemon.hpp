@@ -234,6 +234,10 @@ class Daemon {
   std::shared_ptr<NftTable> nft_;  // made at the first apply
   nft::TableStatus nft_status_;    // the loop's copy, as of the last apply
   boost::asio::steady_timer nft_timer_{io_};
+  // Reloads' table writes posted to the nft worker whose continuation (and the commit that
+  // follows it) has not run yet. Meanwhile config_ is not the table the kernel was last asked
+  // for: the periodic check waits rather than "restore" the previous config's table.
+  int nft_writes_in_flight_ = 0;
   // The last quorum decision (policy::quorum_step) of each service of config_, at the same
   // positions: -1 none yet, 0 quorum met, 1 below. Positions, not names: a reload carries
   // 10,000 decisions over by index (ReloadPlan::counts_index.previous) instead of hashing names,

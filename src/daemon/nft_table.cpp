@@ -68,15 +68,18 @@ void Daemon::apply_nft(std::shared_ptr<const config::Config> next, nft::TableMan
     std::optional<std::string> error;
     if (!nft_ && !open_nft(nft::render(*next), error)) return done(error);
   }
-  nft_worker_.post([this, table = nft_, next = std::move(next), why,
+  const bool write = why != nft::TableManager::Why::check;
+  if (write) ++nft_writes_in_flight_;
+  nft_worker_.post([this, table = nft_, next = std::move(next), why, write,
                     done = std::move(done)]() mutable -> Worker::Continuation {
     const nft::Ruleset want = nft::render(*next);
     std::lock_guard<PiMutex> lock(table->mutex);
     const auto before = table->manager->status();
     auto e = table->manager->apply(want, why);
     auto after = table->manager->status();
-    return [this, e = std::move(e), before, after = std::move(after), empty = want.empty(),
+    return [this, e = std::move(e), before, after = std::move(after), empty = want.empty(), write,
             done = std::move(done)] {
+      if (write) --nft_writes_in_flight_;
       nft_status_ = after;
       if (!e) log_nft_outcome(before, after, empty);
       done(e);
@@ -88,8 +91,12 @@ void Daemon::schedule_nft_check() {
   nft_timer_.expires_after(kNftCheckInterval);
   nft_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
-    // Only while the config wants a table, or one is left to delete.
-    if (!nft_status_.wanted && !nft_status_.present) return schedule_nft_check();
+    // Only while the config wants a table, or one is left to delete. Not while a reload's
+    // table is being written: config_ is still the previous config until that reload commits
+    // (or is refused), and a check posted now would run after the write and put the previous
+    // table back (seen in the kernel lab: a reload moving SNAT undone 10 ms later).
+    if ((!nft_status_.wanted && !nft_status_.present) || nft_writes_in_flight_ > 0)
+      return schedule_nft_check();
     apply_nft(config_, nft::TableManager::Why::check, [this](std::optional<std::string> e) {
       if (e) log::err("nft: {}", *e);
       if (!stopping_) schedule_nft_check();
