@@ -100,17 +100,17 @@ std::string services_section(const json& services, const json& fine, const json&
   const bool listed = services.is_array() && !services.empty();
   // A large summary names the services with nothing to look at (fine, or new and waiting for
   // their first check's answer) instead of listing them.
-  std::string fine_line;
+  std::string folded_lines;
   if (n_fine)
-    fine_line += fmt::format(
+    folded_lines += fmt::format(
         "{} {}service(s) fine, not listed (l4lbctl status NAME or --view full lists them)\n",
         n_fine, listed ? "more " : "");
   if (n_awaiting)
-    fine_line += fmt::format(
+    folded_lines += fmt::format(
         "{} {}service(s) awaiting their first health checks, not listed (l4lbctl status NAME or "
         "--view full lists them)\n",
         n_awaiting, listed || n_fine ? "more " : "");
-  if (!listed) return fine_line.empty() ? "SERVICES: none\n" : "SERVICES: " + fine_line;
+  if (!listed) return folded_lines.empty() ? "SERVICES: none\n" : "SERVICES: " + folded_lines;
   std::string out = "SERVICES\n";
   for (const auto& svc : services) {
     std::string vip = s(svc, "vip");
@@ -136,7 +136,7 @@ std::string services_section(const json& services, const json& fine, const json&
                          static_cast<long long>(total) - static_cast<long long>(backends.size()),
                          backends.empty() ? "" : "more ");
   }
-  return out + fine_line;
+  return out + folded_lines;
 }
 
 // The namespace-wide settings of `ipvs:` (only when configured), errors first-class.

@@ -86,6 +86,10 @@ using control::StatusView;
 // rest in `services_fine`, or in `services_awaiting_checks` when backends await their first
 // check (docs/STATUS.md, "Views").
 inline constexpr std::size_t kSummaryListsEveryServiceUpTo = 100;
+// Whether a summary of `cfg` folds (names, instead of listing, the services it leaves out).
+inline bool summary_folds(const config::Config& cfg) {
+  return cfg.services.size() > kSummaryListsEveryServiceUpTo;
+}
 
 // The status document (docs/STATUS.md) for a snapshot, in one of its views, appended to `out`
 // as JSON text (no document tree). Pure; runs on a worker thread.

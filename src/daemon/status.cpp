@@ -475,7 +475,7 @@ Fold fold_of(const StatusSnapshot& snap, const CheckCopies& checks, const config
     const ipvs::Service* live = live_service(snap, s, s.ports[p]);
     if (!live && snap.ipvs_available) return Fold::listed;
     if (counts.all_fine(p)) {
-      if (!port_needs_look(snap, checks, s, p, live, counts)) continue;
+      if (all_in_kernel(snap, s, p, live)) continue;
       return Fold::listed;
     }
     // Told by the counts alone, so that the loop copies no check of a service just added
@@ -532,7 +532,7 @@ void write_services(JsonWriter& w, const StatusSnapshot& snap, const config::Con
                     bool summary, const std::function<void()>& between) {
   // A summary of a large config leaves out the services with nothing to look at (names only):
   // one entry per service made the summary of 10,000 services 5.8 MB to render and parse.
-  const bool fold = summary && cfg.services.size() > kSummaryListsEveryServiceUpTo;
+  const bool fold = summary && summary_folds(cfg);
   FoldedServices folded;
   Counts counts(snap);
   w.key("services");
@@ -625,7 +625,7 @@ bool summary_needs_checks(const StatusSnapshot& snap, const config::Service& s,
       counts_offset + s.ports.size() > snap.healthy_counts.ports.size())
     return true;
   // A large summary names the services awaiting their first checks without their backends.
-  const bool folds = snap.config && snap.config->services.size() > kSummaryListsEveryServiceUpTo;
+  const bool folds = snap.config && summary_folds(*snap.config);
   const std::size_t entries = s.fwmark ? std::min<std::size_t>(1, s.ports.size()) : s.ports.size();
   for (std::size_t p = 0; p < entries; ++p) {
     // As port_needs_look without the checks: every backend fine by the counts (or, when the

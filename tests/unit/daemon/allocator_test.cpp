@@ -16,8 +16,8 @@ extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void*
 
 namespace {
 
-// No Catch2 assertion in these: some run on the test's own thread, and Catch2's assertions
-// belong to the thread that runs the test case. Nothing when jemalloc refused.
+// No Catch2 assertion in these: some run on a thread the test starts, and Catch2's
+// assertions belong to the thread that runs the test case. Nothing when jemalloc refused.
 std::optional<unsigned> thread_arena() {
   unsigned arena = 0;
   std::size_t len = sizeof arena;
